@@ -1,0 +1,1 @@
+# benchmarks: build rules (see the top Makefile for the shared variables).

@@ -1,0 +1,1 @@
+# gpu/codec: build rules (see the top Makefile for the shared variables).

@@ -1,0 +1,33 @@
+# tests/: cmocka unit tests (tests/unit/test_X.c -> build/tests/unit/test_X),
+# end-to-end scripts (tests/e2e/*.sh, run as they are) and libFuzzer targets
+# (tests/fuzz/fuzz_X.c -> build/tests/fuzz/fuzz_X). A unit test links the
+# objects its part lists in UNIT_OBJS_test_X (set in that part's build.mk), plus
+# cmocka; a fuzz target links FUZZ_OBJS_fuzz_X built with the fuzzer's
+# instrumentation. Tests needing root, BPF or a GPU exit 77 with a reason.
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(TESTBIN)/unit/%,$(UNIT_SRCS))
+TEST_BINS += $(UNIT_BINS)
+
+.SECONDEXPANSION:
+$(TESTBIN)/unit/%: $(OBJ)/tests/unit/%.o $$(UNIT_OBJS_$$*)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(UNIT_LIBS_$*) $(TOOL_LIBS)
+
+# Fuzz targets: clang with libFuzzer and ASan/UBSan; the sources they test are
+# compiled again with the same instrumentation under build/obj/fuzz/.
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS += $(patsubst tests/fuzz/%.c,$(TESTBIN)/fuzz/%,$(FUZZ_SRCS))
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+               -D_GNU_SOURCE -Iuser -Ibpf -I$(GEN)
+
+$(OBJ)/fuzz/%.o: %.c | $(DEPS_STAMP)
+	$(call msg,CC-FUZZ,$<)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+
+$(TESTBIN)/fuzz/%: $(OBJ)/fuzz/tests/fuzz/%.o $$(patsubst $(OBJ)/%,$(OBJ)/fuzz/%,$$(FUZZ_OBJS_$$*))
+	$(call msg,LD-FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) -fsanitize=fuzzer,address,undefined -o $@ $^ $(FUZZ_LIBS_$*) -lzstd -lpthread -lm

@@ -1,0 +1,1 @@
+# user/dump: build rules (see the top Makefile for the shared variables).

@@ -1,0 +1,1 @@
+# user/format: build rules (see the top Makefile for the shared variables).

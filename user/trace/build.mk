@@ -1,0 +1,1 @@
+# user/trace: build rules (see the top Makefile for the shared variables).
