@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# make bench: runs every benchmark in build/bench/ once, prints each one's
+# table, and keeps its --json object in build/bench/results/NAME.json for
+# scripts/generate_reports.sh. A benchmark that cannot run here (exit 77:
+# not root, no BPF, no GPU) is reported as skipped with its reason.
+#
+#   scripts/run_benchmarks.sh [NAME...]     only these benchmarks
+set -uo pipefail
+cd "$(dirname "$0")/.."
+res=build/bench/results
+mkdir -p "$res"
+
+names=("$@")
+if [ ${#names[@]} -eq 0 ]; then
+	for b in build/bench/*; do
+		[ -f "$b" ] && [ -x "$b" ] && names+=("$(basename "$b")")
+	done
+fi
+
+rc=0
+for n in "${names[@]}"; do
+	b=build/bench/$n
+	[ -x "$b" ] || { echo "run_benchmarks: $b is not built (make)" >&2; rc=1; continue; }
+	echo "=== $n"
+	"$b" --json "$res/$n.json"
+	r=$?
+	case $r in
+	0) echo "    (json: $res/$n.json)" ;;
+	77) echo "    skipped" ;;
+	*) echo "    FAILED (exit $r)"; rc=1 ;;
+	esac
+	echo
+done
+exit $rc
