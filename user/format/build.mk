@@ -1,1 +1,7 @@
-# user/format: build rules (see the top Makefile for the shared variables).
+# user/format: the .llmi layout, CRC32C and the reader. Needs nothing else of
+# the project, so the fuzzer and every tool can link it alone.
+FORMAT_SRCS := user/format/crc32c.c user/format/format.c user/format/reader.c
+FORMAT_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(FORMAT_SRCS))
+
+# The container tests make their files with the real writer (user/io).
+UNIT_OBJS_test_format = $(FORMAT_OBJS) $(IO_OBJS)

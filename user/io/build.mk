@@ -1,1 +1,4 @@
-# user/io: build rules (see the top Makefile for the shared variables).
+# user/io: the io_uring extent writer and the container writer on top of it.
+# Users link $(IO_OBJS) $(FORMAT_OBJS) and liburing (in $(TOOL_LIBS)).
+IO_SRCS := user/io/iow.c user/io/writer.c
+IO_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(IO_SRCS))

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Extent I/O under the container writer: a pool of aligned buffers, each
+ * written at a file offset with io_uring (batched submission, batched
+ * reaping, short writes requeued, registered buffers when the memlock limit
+ * allows) or, where io_uring is missing or refused, with pwrite(2).
+ *
+ * The caller takes a free buffer, fills it, and submits it with its file
+ * offset; a buffer comes back free once its write completed. The first
+ * error (e.g. ENOSPC) is kept: later submissions are dropped, and
+ * llmi_iow__failed_at() says where the file stops being trustworthy. Used by
+ * one thread at a time.
+ */
+#ifndef LLMI_IOW_H
+#define LLMI_IOW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define LLMI_IOW_NO_URING	(1u << 0)	/* use pwrite(2) */
+#define LLMI_IOW_NO_REGISTER	(1u << 1)	/* don't register buffers */
+
+struct llmi_iow_opts {
+	size_t sz;		/* sizeof(struct llmi_iow_opts) */
+	size_t buf_size;	/* bytes per buffer, a multiple of 4096 */
+	unsigned nr_bufs;	/* buffers in the pool (queue depth) */
+	unsigned flags;		/* LLMI_IOW_* */
+	bool direct;		/* fd was opened with O_DIRECT */
+	const char *name;	/* for messages */
+};
+
+struct llmi_iow;
+
+struct llmi_iow *llmi_iow__new(int fd, const struct llmi_iow_opts *opts);
+/* Drains what is in flight, then frees. */
+void llmi_iow__free(struct llmi_iow *w);
+
+/* A free buffer of buf_size bytes, waiting for a write to finish if all are busy. */
+void *llmi_iow__buf(struct llmi_iow *w);
+/* Writes buf[0..len) at off. len and off must be multiples of 4096 when direct. */
+int llmi_iow__submit(struct llmi_iow *w, void *buf, size_t len, uint64_t off);
+/* Gives an unused buffer back. */
+void llmi_iow__put(struct llmi_iow *w, void *buf);
+/* Waits for every write in flight; returns the first error. */
+int llmi_iow__drain(struct llmi_iow *w);
+
+int llmi_iow__error(const struct llmi_iow *w);
+/* Lowest file offset a failed write did not reach (UINT64_MAX: none failed). */
+uint64_t llmi_iow__failed_at(const struct llmi_iow *w);
+/* "io_uring", "io_uring+fixed" or "pwrite"; and whether O_DIRECT is still on. */
+const char *llmi_iow__backend(const struct llmi_iow *w);
+bool llmi_iow__direct(const struct llmi_iow *w);
+
+#endif
