@@ -1,0 +1,315 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The io_uring container writer: the same records through io_uring (with
+ * and without registered buffers, O_DIRECT and buffered) and through the
+ * pwrite fallback give the same stream; a flush makes records visible to a
+ * reader while the file is still open; the output path is never followed
+ * through a symbolic link; and a throughput comparison with plain write(2)
+ * on this disk, printed (LLMI_IO_BENCH_MIB sets its size, 0 skips it).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "format/reader.h"
+#include "io/writer.h"
+
+static char dir[128];
+
+static int setup(void **state)
+{
+	/* On the project's disk, not /tmp, so O_DIRECT meets a real filesystem. */
+	snprintf(dir, sizeof(dir), "build/tests/io-XXXXXX");
+	if (mkdir("build/tests", 0755) && errno != EEXIST)
+		return -1;
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[192];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd);
+}
+
+static void fill(uint8_t *b, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++) {
+		seed = seed * 1103515245u + 12345u;
+		b[i] = seed >> 16;
+	}
+}
+
+static struct llmi_writer *open_writer(const char *path, unsigned flags)
+{
+	struct llmi_writer_opts o = { .sz = sizeof(o), .writer = "test_io", .flags = flags,
+				      .extent_size = 256 * 1024, .nr_extents = 4,
+				      .owner_uid = (uid_t)-1, .owner_gid = (gid_t)-1 };
+
+	return llmi_writer__new(path, &o);
+}
+
+static int put_tensor(struct llmi_writer *w, int i, size_t n)
+{
+	struct llmi_tensor_rec t = { .dtype = 1, .ndim = 1, .shape = { 1 }, .raw_bytes = 4,
+				     .ref_tensor_id = LLMI_NO_REF };
+	uint8_t *b = malloc(n);
+	char name[32];
+	int err;
+
+	fill(b, n, i);
+	snprintf(name, sizeof(name), "t%d", i);
+	t.step = i;
+	err = llmi_writer__tensor(w, &t, name, b, n);
+	free(b);
+	return err;
+}
+
+/* Writes a fixed set of records with flags; returns the stream after the header. */
+static uint8_t *write_set(const char *name, unsigned flags, size_t *len, struct llmi_writer_stats *st)
+{
+	char path[256];
+	struct llmi_writer *w;
+	struct stat sb;
+	uint8_t *buf;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	w = open_writer(path, flags);
+	assert_non_null(w);
+	for (int i = 0; i < 40; i++)
+		assert_int_equal(put_tensor(w, i, 1 + 9973 * (size_t)i), 0);
+	assert_int_equal(llmi_writer__close(w), 0);
+	llmi_writer__stats(w, st);
+	llmi_writer__free(w);
+
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	fstat(fd, &sb);
+	*len = sb.st_size - LLMI_HEADER_SIZE;
+	buf = malloc(*len);
+	assert_int_equal(pread(fd, buf, *len, LLMI_HEADER_SIZE), (ssize_t)*len);
+	close(fd);
+	{
+		struct llmi_reader *r = llmi_reader__open(path, NULL, 0);
+		struct llmi_verify_report rep;
+
+		assert_non_null(r);
+		assert_int_equal(llmi_reader__verify(r, &rep), 0);
+		assert_int_equal(llmi_reader__nr_records(r), 41);
+		llmi_reader__free(r);
+	}
+	return buf;
+}
+
+static void test_backends_agree(void **state)
+{
+	static const struct { const char *name; unsigned flags; } cases[] = {
+		{ "uring-direct-fixed.llmi", 0 },
+		{ "uring-direct.llmi", LLMI_WRITER_NO_REGISTER },
+		{ "uring-buffered.llmi", LLMI_WRITER_NO_DIRECT },
+		{ "pwrite-direct.llmi", LLMI_WRITER_NO_URING },
+		{ "pwrite-buffered.llmi", LLMI_WRITER_NO_URING | LLMI_WRITER_NO_DIRECT },
+	};
+	uint8_t *ref = NULL;
+	size_t ref_len = 0;
+
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct llmi_writer_stats st;
+		size_t len;
+		uint8_t *b = write_set(cases[c].name, cases[c].flags, &len, &st);
+
+		print_message("%-24s backend %-15s O_DIRECT %s, %llu bytes\n", cases[c].name,
+			      st.backend, st.direct ? "on" : "off", (unsigned long long)st.bytes);
+		if (cases[c].flags & LLMI_WRITER_NO_URING)
+			assert_string_equal(st.backend, "pwrite");
+		else
+			assert_true(strncmp(st.backend, "io_uring", 8) == 0 || !strcmp(st.backend, "pwrite"));
+		if (cases[c].flags & LLMI_WRITER_NO_DIRECT)
+			assert_int_equal(st.direct, 0);
+		if (!ref) {
+			ref = b;
+			ref_len = len;
+			continue;
+		}
+		assert_int_equal(len, ref_len);
+		/* Between the header (time, pid) and the summary (close time)
+		 * the stream is byte-identical. */
+		{
+			struct llmi_trailer_rec tr;
+
+			memcpy(&tr, ref + len - sizeof(tr), sizeof(tr));
+			assert_true(tr.summary_offset > LLMI_HEADER_SIZE &&
+				    tr.summary_offset < len + LLMI_HEADER_SIZE);
+			assert_memory_equal(b, ref, tr.summary_offset - LLMI_HEADER_SIZE);
+		}
+		free(b);
+	}
+	free(ref);
+}
+
+static void test_flush_visible_while_open(void **state)
+{
+	char path[256];
+	struct llmi_writer *w;
+	struct llmi_reader *r;
+
+	snprintf(path, sizeof(path), "%s/live.llmi", dir);
+	w = open_writer(path, 0);
+	assert_non_null(w);
+	/* A file just created is already a valid (empty) container. */
+	r = llmi_reader__open(path, NULL, 0);
+	assert_non_null(r);
+	assert_int_equal(llmi_reader__nr_records(r), 0);
+	llmi_reader__free(r);
+
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(put_tensor(w, i, 1000), 0);
+	assert_int_equal(llmi_writer__flush(w), 0);
+	r = llmi_reader__open(path, NULL, 0);
+	assert_non_null(r);
+	assert_int_equal(llmi_reader__nr_records(r), 5);
+	assert_false(llmi_reader__status(r)->indexed);
+	llmi_reader__free(r);
+
+	for (int i = 5; i < 8; i++)
+		assert_int_equal(put_tensor(w, i, 300000), 0);
+	assert_int_equal(llmi_writer__close(w), 0);
+	llmi_writer__free(w);
+	r = llmi_reader__open(path, NULL, 0);
+	assert_non_null(r);
+	assert_true(llmi_reader__status(r)->indexed);
+	assert_int_equal(llmi_reader__nr_records(r), 9);	/* + summary */
+	llmi_reader__free(r);
+}
+
+static void test_no_symlink_follow(void **state)
+{
+	char path[256], target[256];
+	struct llmi_writer *w;
+	struct stat st;
+	int fd;
+
+	snprintf(target, sizeof(target), "%s/victim", dir);
+	snprintf(path, sizeof(path), "%s/link.llmi", dir);
+	fd = open(target, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "keep", 4), 4);
+	close(fd);
+	assert_int_equal(symlink("victim", path), 0);
+
+	w = open_writer(path, 0);
+	assert_null(w);
+	assert_int_equal(errno, EEXIST);
+	w = open_writer(path, LLMI_WRITER_OVERWRITE);
+	assert_null(w);
+	assert_int_equal(errno, ELOOP);
+	assert_int_equal(stat(target, &st), 0);
+	assert_int_equal(st.st_size, 4);
+
+	/* A dangling link is refused too. */
+	unlink(target);
+	w = open_writer(path, LLMI_WRITER_OVERWRITE);
+	assert_null(w);
+	assert_int_equal(lstat(target, &st), -1);
+
+	/* A regular file is replaced only when asked. */
+	unlink(path);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	close(fd);
+	w = open_writer(path, 0);
+	assert_null(w);
+	w = open_writer(path, LLMI_WRITER_OVERWRITE);
+	assert_non_null(w);
+	llmi_writer__free(w);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Writer (records framed, CRC'd, fsync'd) vs write(2) of the same bytes + fsync. */
+static void test_throughput(void **state)
+{
+	const char *env = getenv("LLMI_IO_BENCH_MIB");
+	size_t mib = env ? strtoul(env, NULL, 10) : 256, blob = 4u << 20;
+	static const struct { const char *name; unsigned flags; } cases[] = {
+		{ "io_uring+O_DIRECT", 0 },
+		{ "io_uring buffered", LLMI_WRITER_NO_DIRECT },
+		{ "pwrite+O_DIRECT", LLMI_WRITER_NO_URING },
+	};
+	double t_plain, t;
+	uint8_t *b;
+	char path[256];
+
+	if (!mib)
+		skip();
+	b = malloc(blob);
+	assert_non_null(b);
+	fill(b, blob, 3);
+	for (int rep = 0; rep < 2; rep++) {
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/plain.bin", dir);
+		unlink(path);
+		t = now_s();
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		assert_true(fd >= 0);
+		for (size_t done = 0; done < mib << 20; done += blob)
+			assert_int_equal(write(fd, b, blob), (ssize_t)blob);
+		assert_int_equal(fsync(fd), 0);
+		close(fd);
+		t_plain = now_s() - t;
+		unlink(path);
+		print_message("throughput %zu MiB, 4 MiB records: write(2)+fsync %.2f GB/s\n", mib,
+			      (mib << 20) / t_plain / 1e9);
+		for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+			struct llmi_writer_opts o = { .sz = sizeof(o), .flags = cases[c].flags,
+						      .owner_uid = (uid_t)-1, .owner_gid = (gid_t)-1 };
+			struct llmi_writer *w;
+			struct llmi_tensor_rec tr = { .dtype = 1, .ndim = 1, .shape = { 1 },
+						      .raw_bytes = 4 };
+
+			snprintf(path, sizeof(path), "%s/w%zu.llmi", dir, c);
+			unlink(path);
+			t = now_s();
+			w = llmi_writer__new(path, &o);
+			assert_non_null(w);
+			for (size_t done = 0; done < mib << 20; done += blob)
+				assert_int_equal(llmi_writer__tensor(w, &tr, "x", b, blob), 0);
+			assert_int_equal(llmi_writer__close(w), 0);
+			t = now_s() - t;
+			llmi_writer__free(w);
+			unlink(path);
+			print_message("  %-18s %.2f GB/s (%.2fx write(2))\n", cases[c].name,
+				      (mib << 20) / t / 1e9, t_plain / t);
+		}
+	}
+	free(b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_backends_agree),
+		cmocka_unit_test(test_flush_visible_while_open),
+		cmocka_unit_test(test_no_symlink_follow),
+		cmocka_unit_test(test_throughput),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
