@@ -1,0 +1,438 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Element kernels of the codec: quantise a span of input into symbols, and
+ * rebuild a span from symbols (codec_int.h defines the arithmetic). These
+ * loops touch every element of every tensor, so they are the hot path: they
+ * allocate nothing, and on x86 an AVX-512 version runs 16 elements at a time,
+ * chosen at run time. A block of 16 with anything unusual in it (an escape, a
+ * large code, a bound violation) is redone by the portable per-element code,
+ * so both paths give the same bits by construction, and the tests check it.
+ */
+#include <math.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "codec/codec_int.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_X86 1
+#else
+#define HAVE_X86 0
+#endif
+
+static bool force_portable;
+
+void codec_force_portable(bool on)
+{
+	force_portable = on;
+}
+
+int codec_simd_level(void)
+{
+#if HAVE_X86
+	static int level = -1;
+
+	if (level < 0) {
+		__builtin_cpu_init();
+		level = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+			__builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+			__builtin_cpu_supports("f16c");
+	}
+	return force_portable ? 0 : level;
+#else
+	return 0;
+#endif
+}
+
+static inline __attribute__((always_inline)) float load_el(const void *p, size_t i, enum llmi_dtype dt)
+{
+	switch (dt) {
+	case LLMI_DTYPE_BF16: return bf16_to_f32(((const uint16_t *)p)[i]);
+	case LLMI_DTYPE_F16:  return f16_to_f32(((const uint16_t *)p)[i]);
+	default:	      return ((const float *)p)[i];
+	}
+}
+
+/* The value the decoder will store for y, as fp32. */
+static inline __attribute__((always_inline)) float round_dt(float y, enum llmi_dtype dt)
+{
+	switch (dt) {
+	case LLMI_DTYPE_BF16: return bf16_to_f32(f32_to_bf16_rne(y));
+	case LLMI_DTYPE_F16:  return f16_to_f32(f32_to_f16_rne(y));
+	default:	      return y;
+	}
+}
+
+static inline __attribute__((always_inline)) void store_el(void *p, size_t i, float y, enum llmi_dtype dt)
+{
+	switch (dt) {
+	case LLMI_DTYPE_BF16: ((uint16_t *)p)[i] = f32_to_bf16_rne(y); break;
+	case LLMI_DTYPE_F16:  ((uint16_t *)p)[i] = f32_to_f16_rne(y); break;
+	default:	      ((float *)p)[i] = y; break;
+	}
+}
+
+static inline __attribute__((always_inline)) void
+quant_one(const struct quant_params *qp, struct quant_out *o, const void *src, const void *ref,
+	  const float *mean, size_t i, uint8_t *sym, enum llmi_dtype dt)
+{
+	size_t es = dt == LLMI_DTYPE_F32 ? 4 : 2;
+	float x = load_el(src, i, dt), p = 0, t, r, v, y, out;
+	double err;
+	int32_t q;
+	uint32_t z;
+
+	if (!isfinite(x)) {
+		memcpy(o->exact + o->nexact++ * es, (const char *)src + i * es, es);
+		*sym = SYM_EXACT;
+		return;
+	}
+	o->nfinite++;
+	t = x;
+	if (ref) {
+		p = load_el(ref, i, dt);
+		t = x - p;
+	}
+	r = mean ? t - mean[i] : t;
+	v = r * qp->recip;
+	if (!(fabsf(v) < QUANT_LIMIT))
+		goto exact;
+	q = round_even(v);
+	y = (float)q * qp->step;
+	if (mean)
+		y += mean[i];
+	if (ref)
+		y += p;
+	out = round_dt(y, dt);
+	if (!isfinite(out))
+		goto exact;
+	err = fabs((double)x - (double)out);
+	if (err > qp->abs_bound) {
+		o->nviol++;
+		goto exact;
+	}
+	o->sse += err * err;
+	if (err > o->maxerr)
+		o->maxerr = err;
+	z = ((uint32_t)q << 1) ^ (uint32_t)(q >> 31);
+	if (z < SYM_DIRECT) {
+		*sym = (uint8_t)z;
+	} else {
+		*sym = (uint8_t)(SYM_DIRECT + 31 - __builtin_clz(z - (SYM_DIRECT - 1)));
+		o->big[o->nbig++] = z;
+	}
+	return;
+exact:
+	memcpy(o->exact + o->nexact++ * es, (const char *)src + i * es, es);
+	*sym = SYM_EXACT;
+}
+
+static void quant_span_portable(const struct quant_params *qp, struct quant_out *o,
+				const void *src, const void *ref, const float *mean,
+				size_t n, size_t pos)
+{
+	uint8_t *sym = o->sym + pos;
+
+	switch (qp->dt) {
+	case LLMI_DTYPE_BF16:
+		for (size_t i = 0; i < n; i++)
+			quant_one(qp, o, src, ref, mean, i, sym + i, LLMI_DTYPE_BF16);
+		break;
+	case LLMI_DTYPE_F16:
+		for (size_t i = 0; i < n; i++)
+			quant_one(qp, o, src, ref, mean, i, sym + i, LLMI_DTYPE_F16);
+		break;
+	default:
+		for (size_t i = 0; i < n; i++)
+			quant_one(qp, o, src, ref, mean, i, sym + i, LLMI_DTYPE_F32);
+		break;
+	}
+}
+
+void quant_codes_f32(const float *x, size_t n, float recip, int32_t *codes)
+{
+	for (size_t i = 0; i < n; i++) {
+		float v = x[i] * recip;
+
+		codes[i] = fabsf(v) < QUANT_LIMIT ? round_even(v) : INT32_MIN;
+	}
+}
+
+static inline __attribute__((always_inline)) int bits_get(struct bitrd *b, unsigned k, uint32_t *v)
+{
+	while (b->cnt < k) {
+		if (b->p == b->end)
+			return -EBADMSG;
+		b->acc |= (uint64_t)*b->p++ << b->cnt;
+		b->cnt += 8;
+	}
+	*v = (uint32_t)(b->acc & ((1ull << k) - 1));
+	b->acc >>= k;
+	b->cnt -= k;
+	return 0;
+}
+
+static inline __attribute__((always_inline)) int
+dequant_one(struct dequant_in *d, void *dst, const void *ref, const float *mean, size_t i,
+	    uint8_t s, enum llmi_dtype dt)
+{
+	size_t es = dt == LLMI_DTYPE_F32 ? 4 : 2;
+	uint32_t z;
+	int32_t q;
+	float y;
+
+	if (s == SYM_EXACT) {
+		if (!d->nexact)
+			return -EBADMSG;
+		memcpy((char *)dst + i * es, d->exact, es);
+		d->exact += es;
+		d->nexact--;
+		return 0;
+	}
+	if (s < SYM_DIRECT) {
+		z = s;
+	} else {
+		unsigned k = s - SYM_DIRECT;
+		uint32_t lo;
+
+		if (bits_get(&d->br, k, &lo))
+			return -EBADMSG;
+		z = ((1u << k) | lo) + (SYM_DIRECT - 1);
+	}
+	q = (int32_t)((z >> 1) ^ (0u - (z & 1)));
+	y = (float)q * d->step;
+	if (mean)
+		y += mean[i];
+	if (ref)
+		y += load_el(ref, i, dt);
+	store_el(dst, i, y, dt);
+	return 0;
+}
+
+static int dequant_span_portable(struct dequant_in *d, void *dst, const void *ref,
+				 const float *mean, size_t n, size_t pos)
+{
+	const uint8_t *sym = d->sym + pos;
+	int err = 0;
+
+	switch (d->dt) {
+	case LLMI_DTYPE_BF16:
+		for (size_t i = 0; i < n && !err; i++)
+			err = dequant_one(d, dst, ref, mean, i, sym[i], LLMI_DTYPE_BF16);
+		break;
+	case LLMI_DTYPE_F16:
+		for (size_t i = 0; i < n && !err; i++)
+			err = dequant_one(d, dst, ref, mean, i, sym[i], LLMI_DTYPE_F16);
+		break;
+	default:
+		for (size_t i = 0; i < n && !err; i++)
+			err = dequant_one(d, dst, ref, mean, i, sym[i], LLMI_DTYPE_F32);
+		break;
+	}
+	return err;
+}
+
+#if HAVE_X86
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,f16c")))
+
+static inline AVX512 __m512 v_load(const void *p, size_t i, enum llmi_dtype dt)
+{
+	switch (dt) {
+	case LLMI_DTYPE_BF16:
+		return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(
+			_mm256_loadu_si256((const __m256i *)((const uint16_t *)p + i))), 16));
+	case LLMI_DTYPE_F16:
+		return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)p + i)));
+	default:
+		return _mm512_loadu_ps((const float *)p + i);
+	}
+}
+
+static inline AVX512 __m512i v_bf16_bits(__m512 y)
+{
+	__m512i u = _mm512_castps_si512(y);
+	__m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+
+	return _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), lsb), 16);
+}
+
+static inline AVX512 __m512 v_round_dt(__m512 y, enum llmi_dtype dt)
+{
+	switch (dt) {
+	case LLMI_DTYPE_BF16:
+		return _mm512_castsi512_ps(_mm512_slli_epi32(v_bf16_bits(y), 16));
+	case LLMI_DTYPE_F16:
+		return _mm512_cvtph_ps(_mm512_cvtps_ph(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+	default:
+		return y;
+	}
+}
+
+static inline AVX512 void v_store(void *p, size_t i, __m512 y, enum llmi_dtype dt)
+{
+	switch (dt) {
+	case LLMI_DTYPE_BF16:
+		_mm256_storeu_si256((__m256i *)((uint16_t *)p + i), _mm512_cvtepi32_epi16(v_bf16_bits(y)));
+		break;
+	case LLMI_DTYPE_F16:
+		_mm256_storeu_si256((__m256i *)((uint16_t *)p + i),
+				    _mm512_cvtps_ph(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+		break;
+	default:
+		_mm512_storeu_ps((float *)p + i, y);
+		break;
+	}
+}
+
+static inline AVX512 __attribute__((always_inline)) void
+quant_span_avx512_dt(const struct quant_params *qp, struct quant_out *o, const void *src,
+		     const void *ref, const float *mean, size_t n, size_t pos, enum llmi_dtype dt)
+{
+	const __m512 recip = _mm512_set1_ps(qp->recip), step = _mm512_set1_ps(qp->step);
+	const __m512 lim = _mm512_set1_ps(QUANT_LIMIT), inf = _mm512_set1_ps(INFINITY);
+	const __m512d bound = _mm512_set1_pd(qp->abs_bound);
+	const __m512i direct = _mm512_set1_epi32(SYM_DIRECT);
+	__m512d sse = _mm512_setzero_pd(), mx = _mm512_setzero_pd();
+	uint8_t *sym = o->sym + pos;
+	size_t i = 0;
+	uint64_t fast = 0;
+
+	for (; i + 16 <= n; i += 16) {
+		__m512 x = v_load(src, i, dt), t = x, p = _mm512_setzero_ps();
+
+		if (ref) {
+			p = v_load(ref, i, dt);
+			t = _mm512_sub_ps(x, p);
+		}
+		__m512 r = mean ? _mm512_sub_ps(t, _mm512_loadu_ps(mean + i)) : t;
+		__m512 v = _mm512_mul_ps(r, recip);
+		__mmask16 ok = _mm512_cmp_ps_mask(_mm512_abs_ps(v), lim, _CMP_LT_OQ);
+		__m512i q = _mm512_cvtps_epi32(_mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+		__m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(q), step);
+
+		if (mean)
+			y = _mm512_add_ps(y, _mm512_loadu_ps(mean + i));
+		if (ref)
+			y = _mm512_add_ps(y, p);
+		__m512 out = v_round_dt(y, dt);
+		ok &= _mm512_cmp_ps_mask(_mm512_abs_ps(out), inf, _CMP_LT_OQ);
+		__m512i z = _mm512_xor_si512(_mm512_slli_epi32(q, 1), _mm512_srai_epi32(q, 31));
+		ok &= _mm512_cmplt_epu32_mask(z, direct);
+		__m512d e0 = _mm512_abs_pd(_mm512_sub_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(x)),
+							_mm512_cvtps_pd(_mm512_castps512_ps256(out))));
+		__m512d e1 = _mm512_abs_pd(_mm512_sub_pd(
+			_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1))),
+			_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(out), 1)))));
+		ok &= (__mmask16)(_mm512_cmp_pd_mask(e0, bound, _CMP_LE_OQ) |
+				  (_mm512_cmp_pd_mask(e1, bound, _CMP_LE_OQ) << 8));
+		if (ok != 0xffff) {
+			for (size_t k = i; k < i + 16; k++)
+				quant_one(qp, o, src, ref, mean, k, sym + k, dt);
+			continue;
+		}
+		sse = _mm512_add_pd(sse, _mm512_add_pd(_mm512_mul_pd(e0, e0), _mm512_mul_pd(e1, e1)));
+		mx = _mm512_max_pd(mx, _mm512_max_pd(e0, e1));
+		_mm_storeu_si128((__m128i *)(sym + i), _mm512_cvtepi32_epi8(z));
+		fast += 16;
+	}
+	for (; i < n; i++)
+		quant_one(qp, o, src, ref, mean, i, sym + i, dt);
+	o->sse += _mm512_reduce_add_pd(sse);
+	double m = _mm512_reduce_max_pd(mx);
+	if (m > o->maxerr)
+		o->maxerr = m;
+	o->nfinite += fast;
+}
+
+static AVX512 void quant_span_avx512(const struct quant_params *qp, struct quant_out *o,
+				     const void *src, const void *ref, const float *mean,
+				     size_t n, size_t pos)
+{
+	switch (qp->dt) {
+	case LLMI_DTYPE_BF16:
+		quant_span_avx512_dt(qp, o, src, ref, mean, n, pos, LLMI_DTYPE_BF16);
+		break;
+	case LLMI_DTYPE_F16:
+		quant_span_avx512_dt(qp, o, src, ref, mean, n, pos, LLMI_DTYPE_F16);
+		break;
+	default:
+		quant_span_avx512_dt(qp, o, src, ref, mean, n, pos, LLMI_DTYPE_F32);
+		break;
+	}
+}
+
+static inline AVX512 __attribute__((always_inline)) int
+dequant_span_avx512_dt(struct dequant_in *d, void *dst, const void *ref, const float *mean,
+		       size_t n, size_t pos, enum llmi_dtype dt)
+{
+	const __m512 step = _mm512_set1_ps(d->step);
+	const __m128i direct = _mm_set1_epi8((char)(SYM_DIRECT - 128));
+	const __m128i flip = _mm_set1_epi8((char)0x80);
+	const uint8_t *sym = d->sym + pos;
+	size_t i = 0;
+
+	for (; i + 16 <= n; i += 16) {
+		__m128i s = _mm_loadu_si128((const __m128i *)(sym + i));
+
+		/* Unsigned s >= 223, as a signed compare after flipping the top bit. */
+		if (_mm_movemask_epi8(_mm_cmpgt_epi8(_mm_xor_si128(s, flip),
+						     _mm_sub_epi8(direct, _mm_set1_epi8(1))))) {
+			for (size_t k = i; k < i + 16; k++)
+				if (dequant_one(d, dst, ref, mean, k, sym[k], dt))
+					return -EBADMSG;
+			continue;
+		}
+		__m512i z = _mm512_cvtepu8_epi32(s);
+		__m512i q = _mm512_xor_si512(_mm512_srli_epi32(z, 1),
+					     _mm512_sub_epi32(_mm512_setzero_si512(),
+							      _mm512_and_si512(z, _mm512_set1_epi32(1))));
+		__m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(q), step);
+
+		if (mean)
+			y = _mm512_add_ps(y, _mm512_loadu_ps(mean + i));
+		if (ref)
+			y = _mm512_add_ps(y, v_load(ref, i, dt));
+		v_store(dst, i, y, dt);
+	}
+	for (; i < n; i++)
+		if (dequant_one(d, dst, ref, mean, i, sym[i], dt))
+			return -EBADMSG;
+	return 0;
+}
+
+static AVX512 int dequant_span_avx512(struct dequant_in *d, void *dst, const void *ref,
+				      const float *mean, size_t n, size_t pos)
+{
+	switch (d->dt) {
+	case LLMI_DTYPE_BF16:
+		return dequant_span_avx512_dt(d, dst, ref, mean, n, pos, LLMI_DTYPE_BF16);
+	case LLMI_DTYPE_F16:
+		return dequant_span_avx512_dt(d, dst, ref, mean, n, pos, LLMI_DTYPE_F16);
+	default:
+		return dequant_span_avx512_dt(d, dst, ref, mean, n, pos, LLMI_DTYPE_F32);
+	}
+}
+#endif
+
+void quant_span(const struct quant_params *qp, struct quant_out *o, const void *src,
+		const void *ref, const float *mean, size_t n, size_t pos)
+{
+#if HAVE_X86
+	if (codec_simd_level() >= 1) {
+		quant_span_avx512(qp, o, src, ref, mean, n, pos);
+		return;
+	}
+#endif
+	quant_span_portable(qp, o, src, ref, mean, n, pos);
+}
+
+int dequant_span(struct dequant_in *d, void *dst, const void *ref, const float *mean,
+		 size_t n, size_t pos)
+{
+#if HAVE_X86
+	if (codec_simd_level() >= 1)
+		return dequant_span_avx512(d, dst, ref, mean, n, pos);
+#endif
+	return dequant_span_portable(d, dst, ref, mean, n, pos);
+}

@@ -1,0 +1,271 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Interleaved static rANS (see rans.h for the stream layout). The encoder
+ * uses Giesen's reciprocal form (no division in the loop); the decoder looks
+ * each slot up in a 4096-entry table packing symbol, bias and frequency into
+ * one u32 so a symbol costs one load, one multiply and one conditional read.
+ * Both loops are hot: they run once per element of every tensor.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "codec/rans.h"
+
+static inline uint16_t ld16(const uint8_t *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, 2);
+	return v;
+}
+
+static inline uint32_t ld32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return v;
+}
+
+void byte_histogram(const uint8_t *p, size_t n, uint32_t hist[256])
+{
+	/* Four sub-histograms break the store-to-load chain on runs. */
+	uint32_t h[4][256];
+	size_t i = 0;
+
+	memset(h, 0, sizeof(h));
+	for (; i + 4 <= n; i += 4) {
+		h[0][p[i]]++;
+		h[1][p[i + 1]]++;
+		h[2][p[i + 2]]++;
+		h[3][p[i + 3]]++;
+	}
+	for (; i < n; i++)
+		h[0][p[i]]++;
+	for (int s = 0; s < 256; s++)
+		hist[s] = h[0][s] + h[1][s] + h[2][s] + h[3][s];
+}
+
+void rans_normalise(const uint32_t hist[256], uint64_t n, uint16_t freq[256])
+{
+	int64_t sum = 0;
+	double scale = (double)RANS_M / (double)n;
+
+	for (int s = 0; s < 256; s++) {
+		if (!hist[s]) {
+			freq[s] = 0;
+			continue;
+		}
+		uint32_t f = (uint32_t)(hist[s] * scale + 0.5);
+		if (f < 1)
+			f = 1;
+		if (f > RANS_M)
+			f = RANS_M;
+		freq[s] = (uint16_t)f;
+		sum += f;
+	}
+	/*
+	 * Fix the total one step at a time, each time on the symbol where the
+	 * step costs least (hist/f approximates the derivative of the coded
+	 * size). Rounding leaves the total a few counts off, so this is short.
+	 */
+	while (sum > RANS_M) {
+		int best = -1;
+		double bc = 0;
+
+		for (int s = 0; s < 256; s++) {
+			if (freq[s] <= 1)
+				continue;
+			double c = hist[s] / (freq[s] - 0.5);
+			if (best < 0 || c < bc) {
+				best = s;
+				bc = c;
+			}
+		}
+		freq[best]--;
+		sum--;
+	}
+	while (sum < RANS_M) {
+		int best = -1;
+		double bc = 0;
+
+		for (int s = 0; s < 256; s++) {
+			if (!hist[s])
+				continue;
+			double c = hist[s] / (freq[s] + 0.5);
+			if (best < 0 || c > bc) {
+				best = s;
+				bc = c;
+			}
+		}
+		freq[best]++;
+		sum++;
+	}
+}
+
+size_t rans_write_table(const uint16_t freq[256], uint8_t *out)
+{
+	uint8_t *p = out + 32;
+
+	memset(out, 0, 32);
+	for (int s = 0; s < 256; s++) {
+		if (!freq[s])
+			continue;
+		out[s >> 3] |= 1u << (s & 7);
+		memcpy(p, &freq[s], 2);
+		p += 2;
+	}
+	return (size_t)(p - out);
+}
+
+int rans_read_table(const uint8_t *in, size_t len, uint16_t freq[256])
+{
+	size_t off = 32;
+	uint32_t sum = 0;
+
+	if (len < 32)
+		return -EBADMSG;
+	for (int s = 0; s < 256; s++) {
+		freq[s] = 0;
+		if (!(in[s >> 3] & (1u << (s & 7))))
+			continue;
+		if (len - off < 2)
+			return -EBADMSG;
+		freq[s] = ld16(in + off);
+		off += 2;
+		if (!freq[s] || freq[s] > RANS_M)
+			return -EBADMSG;
+		sum += freq[s];
+	}
+	if (sum != RANS_M)
+		return -EBADMSG;
+	return (int)off;
+}
+
+void rans_enc_init(const uint16_t freq[256], struct rans_enc_sym tab[256])
+{
+	uint32_t start = 0;
+
+	for (int s = 0; s < 256; s++) {
+		struct rans_enc_sym *e = &tab[s];
+		uint32_t f = freq[s];
+
+		memset(e, 0, sizeof(*e));
+		if (!f)
+			continue;
+		e->x_max = ((RANS_L >> RANS_SCALE) << 16) * f;
+		e->cmpl_freq = (uint16_t)(RANS_M - f);
+		if (f < 2) {
+			e->rcp_freq = ~0u;
+			e->rcp_shift = 0;
+			e->bias = start + RANS_M - 1;
+		} else {
+			uint32_t shift = 0;
+
+			while (f > (1u << shift))
+				shift++;
+			e->rcp_freq = (uint32_t)(((1ull << (shift + 31)) + f - 1) / f);
+			e->rcp_shift = (uint16_t)(shift - 1);
+			e->bias = start;
+		}
+		start += f;
+	}
+}
+
+void rans_dec_init(const uint16_t freq[256], uint32_t tab[RANS_M])
+{
+	uint32_t start = 0;
+
+	for (uint32_t s = 0; s < 256; s++) {
+		uint32_t f = freq[s];
+
+		for (uint32_t k = 0; k < f; k++)
+			tab[start + k] = s | (k << 8) | ((f - 1) << 20);
+		start += f;
+	}
+}
+
+uint8_t *rans_encode(const uint8_t *sym, size_t n, const struct rans_enc_sym *tab,
+		     uint8_t *buf, size_t cap, size_t *len)
+{
+	uint32_t x[RANS_LANES];
+	uint8_t *end = buf + (cap & ~(size_t)1), *p = end;
+
+	for (int l = 0; l < RANS_LANES; l++)
+		x[l] = RANS_L;
+	/* Reverse order, so the decoder runs forward and reads forward. */
+	for (size_t i = n; i-- > 0;) {
+		const struct rans_enc_sym *e = &tab[sym[i]];
+		uint32_t xi = x[i & (RANS_LANES - 1)];
+
+		if (xi >= e->x_max) {
+			p -= 2;
+			uint16_t w = (uint16_t)xi;
+			memcpy(p, &w, 2);
+			xi >>= 16;
+		}
+		uint32_t q = (uint32_t)(((uint64_t)xi * e->rcp_freq) >> 32) >> e->rcp_shift;
+		x[i & (RANS_LANES - 1)] = xi + e->bias + q * e->cmpl_freq;
+	}
+	for (int l = RANS_LANES - 1; l >= 0; l--) {
+		p -= 4;
+		memcpy(p, &x[l], 4);
+	}
+	*len = (size_t)(end - p);
+	return p;
+}
+
+static int rans_decode_tail(const uint8_t *p, const uint8_t *end, uint32_t *x,
+			    const uint32_t *tab, uint8_t *sym, size_t i, size_t n)
+{
+	for (; i < n; i++) {
+		uint32_t *xs = &x[i & (RANS_LANES - 1)];
+		uint32_t e = tab[*xs & (RANS_M - 1)];
+
+		sym[i] = (uint8_t)e;
+		*xs = ((e >> 20) + 1) * (*xs >> RANS_SCALE) + ((e >> 8) & 0xfff);
+		if (*xs < RANS_L) {
+			if (end - p < 2)
+				return -EBADMSG;
+			*xs = (*xs << 16) | ld16(p);
+			p += 2;
+		}
+	}
+	if (p != end)
+		return -EBADMSG;
+	for (int l = 0; l < RANS_LANES; l++)
+		if (x[l] != RANS_L)
+			return -EBADMSG;
+	return 0;
+}
+
+int rans_decode(const uint8_t *in, size_t len, const uint32_t *tab, uint8_t *sym, size_t n)
+{
+	uint32_t x[RANS_LANES];
+	const uint8_t *p = in, *end = in + len;
+	size_t i = 0;
+
+	if (len < 4 * RANS_LANES || (len & 1))
+		return -EBADMSG;
+	for (int l = 0; l < RANS_LANES; l++, p += 4) {
+		x[l] = ld32(p);
+		if (x[l] < RANS_L || x[l] >= (RANS_L << 16))
+			return -EBADMSG;
+	}
+	/* Hot loop: a whole round of 16 reads at most 32 bytes, checked once. */
+	for (; i + RANS_LANES <= n && end - p >= 2 * RANS_LANES; i += RANS_LANES) {
+		for (int l = 0; l < RANS_LANES; l++) {
+			uint32_t xs = x[l];
+			uint32_t e = tab[xs & (RANS_M - 1)];
+
+			sym[i + l] = (uint8_t)e;
+			xs = ((e >> 20) + 1) * (xs >> RANS_SCALE) + ((e >> 8) & 0xfff);
+			uint32_t w = ld16(p);
+			int r = xs < RANS_L;
+			xs = r ? (xs << 16) | w : xs;
+			p += 2 * r;
+			x[l] = xs;
+		}
+	}
+	return rans_decode_tail(p, end, x, tab, sym, i, n);
+}
