@@ -19,6 +19,8 @@ struct llmi_json {
 	int depth;
 	bool pretty;
 	bool first[LLMI_JSON_MAX_DEPTH];
+	int err;	/* sticky: -EIO, or -E2BIG when nesting passed LLMI_JSON_MAX_DEPTH */
+	int over;	/* levels opened beyond the limit: written as nothing */
 };
 
 void llmi_json_init(struct llmi_json *j, FILE *f, bool pretty);
@@ -32,7 +34,11 @@ void llmi_json_i64(struct llmi_json *j, const char *key, int64_t v);
 void llmi_json_double(struct llmi_json *j, const char *key, double v);
 void llmi_json_bool(struct llmi_json *j, const char *key, bool v);
 void llmi_json_null(struct llmi_json *j, const char *key);
-/* Ends the top-level value with a newline and flushes; -EIO if any write failed. */
+/*
+ * Ends the top-level value with a newline and flushes; -EIO if any write
+ * failed, -E2BIG if values nested deeper than LLMI_JSON_MAX_DEPTH were left
+ * out. Another top-level value may follow (one JSON document per line).
+ */
 int llmi_json_finish(struct llmi_json *j);
 
 #endif

@@ -7,6 +7,7 @@
 #ifndef LLMI_PROCMAPS_H
 #define LLMI_PROCMAPS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -21,6 +22,7 @@ struct llmi_map {
 	uint64_t inode;
 	uint32_t perms;		/* LLMI_MAP_* */
 	const char *path;	/* "" for anonymous; "[heap]" etc. as the kernel prints */
+	bool deleted;		/* the kernel's " (deleted)" suffix, cut from path */
 };
 
 struct llmi_maps;

@@ -1,0 +1,672 @@
+// SPDX-License-Identifier: MIT
+/*
+ * ELF function symbols, both ways. The tracer needs name -> file offset to
+ * attach uprobes (libbpf's uprobe attach takes the offset in the file, not
+ * the virtual address: for a shared object built with lld or a PIE the two
+ * differ, and only the PT_LOAD that holds the symbol knows by how much), and
+ * address -> name to call a launched host stub by its kernel name.
+ *
+ * A file is read once with libelf: the defined STT_FUNC and STT_GNU_IFUNC
+ * symbols of .symtab and .dynsym (the second is all a stripped library has),
+ * names copied into one pool, two sorted index arrays for the two binary
+ * searches, and the PT_LOAD headers for address translation. The file is
+ * closed after loading, so a cached struct llmi_elf holds no descriptor.
+ *
+ * Addresses in a process: a mapping (start, offset) says where a page of the
+ * file sits; the file offset of a runtime address is therefore
+ * addr - start + offset, and the PT_LOAD whose file range holds that offset
+ * gives the virtual address. This works for ET_EXEC (no bias), PIEs and
+ * shared objects alike, and for libraries whose segments the loader split
+ * into several mappings (RELRO), without computing a bias at all.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <inttypes.h>
+#include <libelf.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/demangle.h"
+#include "common/elfsym.h"
+
+struct seg {
+	uint64_t vaddr, memsz, off, filesz;
+	uint32_t flags;
+};
+
+struct sym {
+	uint64_t addr, size;
+	uint32_t name;	/* offset into names */
+	uint32_t ver;	/* .dynsym: offset of its version name, 0 when none */
+	uint8_t rank;	/* lower is the better name for an address */
+	uint8_t hidden;	/* .dynsym: a non-default version ("f@V1" beside "f@@V2") */
+};
+
+/* Version names of a .dynsym, by version index (.gnu.version_d). */
+struct versions {
+	Elf_Data *versym;
+	uint32_t *name;	/* pool offsets, 0 for none */
+	size_t n;
+};
+
+struct llmi_elf {
+	bool dyn;
+	struct seg *segs;
+	size_t nsegs;
+	struct sym *syms;	/* by address */
+	size_t nsyms;
+	uint32_t *by_name;	/* indexes into syms, by base name */
+	char *names;
+	size_t names_len, names_cap;
+	uint32_t pool0;	/* the empty string at pool offset 0 */
+};
+
+/* Length of the base of a versioned name ("f@@V" -> 1). */
+static size_t base_len(const char *s)
+{
+	const char *at = strchr(s, '@');
+
+	return at ? (size_t)(at - s) : strlen(s);
+}
+
+/* Among equal base names: unversioned, then the default version "@@", then "@". */
+static int version_rank(const char *s)
+{
+	const char *at = strchr(s, '@');
+
+	return !at ? 0 : at[1] == '@' ? 1 : 2;
+}
+
+static int cmp_base(const char *a, size_t la, const char *b, size_t lb)
+{
+	int c = memcmp(a, b, la < lb ? la : lb);
+
+	return c ? c : (la > lb) - (la < lb);
+}
+
+static int cmp_by_name(const void *pa, const void *pb, void *arg)
+{
+	const struct llmi_elf *e = arg;
+	const struct sym *a = &e->syms[*(const uint32_t *)pa], *b = &e->syms[*(const uint32_t *)pb];
+	const char *na = e->names + a->name, *nb = e->names + b->name;
+	int c = cmp_base(na, base_len(na), nb, base_len(nb));
+
+	if (c)
+		return c;
+	c = (a->hidden ? 2 : version_rank(na)) - (b->hidden ? 2 : version_rank(nb));
+	if (c)
+		return c;
+	return (a->addr > b->addr) - (a->addr < b->addr);
+}
+
+static int cmp_by_addr(const void *pa, const void *pb)
+{
+	const struct sym *a = pa, *b = pb;
+
+	if (a->addr != b->addr)
+		return a->addr < b->addr ? -1 : 1;
+	return (int)a->rank - (int)b->rank;
+}
+
+static int add_name(struct llmi_elf *e, const char *s, uint32_t *off)
+{
+	size_t n = strlen(s) + 1;
+
+	if (e->names_len + n > e->names_cap) {
+		size_t cap = e->names_cap ? e->names_cap * 2 : 65536;
+		char *p;
+
+		while (cap < e->names_len + n)
+			cap *= 2;
+		if (cap > UINT32_MAX)
+			return -E2BIG;
+		p = realloc(e->names, cap);
+		if (!p)
+			return -ENOMEM;
+		e->names = p;
+		e->names_cap = cap;
+	}
+	memcpy(e->names + e->names_len, s, n);
+	*off = (uint32_t)e->names_len;
+	e->names_len += n;
+	return 0;
+}
+
+static int load_versions(struct llmi_elf *e, Elf *elf, struct versions *v)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+
+	while ((scn = elf_nextscn(elf, scn))) {
+		Elf_Data *d;
+		size_t off = 0;
+
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		if (sh.sh_type == SHT_GNU_versym) {
+			v->versym = elf_getdata(scn, NULL);
+			continue;
+		}
+		if (sh.sh_type != SHT_GNU_verdef || !(d = elf_getdata(scn, NULL)))
+			continue;
+		for (;;) {
+			GElf_Verdef vd;
+			GElf_Verdaux va;
+			const char *name;
+
+			if (!gelf_getverdef(d, (int)off, &vd) ||
+			    !gelf_getverdaux(d, (int)(off + vd.vd_aux), &va))
+				break;
+			name = elf_strptr(elf, sh.sh_link, va.vda_name);
+			if (name && *name && !(vd.vd_flags & VER_FLG_BASE)) {
+				size_t idx = vd.vd_ndx & 0x7fff;
+
+				if (idx >= v->n) {
+					uint32_t *p = realloc(v->name, (idx + 1) * sizeof(*p));
+
+					if (!p)
+						return -ENOMEM;
+					memset(p + v->n, 0, (idx + 1 - v->n) * sizeof(*p));
+					v->name = p;
+					v->n = idx + 1;
+				}
+				if (add_name(e, name, &v->name[idx]))
+					return -ENOMEM;
+			}
+			if (!vd.vd_next)
+				break;
+			off += vd.vd_next;
+		}
+	}
+	return 0;
+}
+
+static int load_symtab(struct llmi_elf *e, Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh,
+		       const struct versions *v, size_t *cap)
+{
+	Elf_Data *data = elf_getdata(scn, NULL);
+	size_t i, n;
+
+	if (!data || !sh->sh_entsize)
+		return 0;
+	n = sh->sh_size / sh->sh_entsize;
+	for (i = 0; i < n; i++) {
+		GElf_Sym s;
+		const char *name;
+		struct sym *y;
+		int type, bind, err;
+
+		if (!gelf_getsym(data, (int)i, &s))
+			break;
+		type = GELF_ST_TYPE(s.st_info);
+		bind = GELF_ST_BIND(s.st_info);
+		if ((type != STT_FUNC && type != STT_GNU_IFUNC) || s.st_shndx == SHN_UNDEF ||
+		    !s.st_value)
+			continue;
+		name = elf_strptr(elf, sh->sh_link, s.st_name);
+		if (!name || !*name)
+			continue;
+		if (e->nsyms == *cap) {
+			size_t nc = *cap ? *cap * 2 : 1024;
+
+			y = realloc(e->syms, nc * sizeof(*y));
+			if (!y)
+				return -ENOMEM;
+			e->syms = y;
+			*cap = nc;
+		}
+		y = &e->syms[e->nsyms];
+		err = add_name(e, name, &y->name);
+		if (err)
+			return err;
+		y->addr = s.st_value;
+		y->size = s.st_size;
+		y->ver = 0;
+		y->hidden = 0;
+		if (sh->sh_type == SHT_DYNSYM && v->versym) {
+			GElf_Versym vs;
+
+			if (gelf_getversym(v->versym, (int)i, &vs)) {
+				y->hidden = !!(vs & 0x8000);
+				if ((vs & 0x7fff) < v->n)
+					y->ver = v->name[vs & 0x7fff];
+			}
+		}
+		/*
+		 * For an address with aliases: plain names before "f@V" spellings,
+		 * sized before unsized, public names before the implementation's
+		 * "__" ones (getpid, not __getpid), global before weak before local.
+		 */
+		y->rank = (uint8_t)((strchr(name, '@') ? 32 : 0) + (s.st_size ? 0 : 16) +
+				    (name[0] == '_' && name[1] == '_' ? 4 : 0) +
+				    (bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2));
+		e->nsyms++;
+	}
+	return 0;
+}
+
+static int load(struct llmi_elf *e, int fd)
+{
+	Elf *elf;
+	GElf_Ehdr eh;
+	Elf_Scn *scn = NULL;
+	struct versions v = { 0 };
+	size_t i, nph, cap = 0, out;
+	int err = 0;
+
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return -ENOEXEC;
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (!elf)
+		return -ENOEXEC;
+	if (elf_kind(elf) != ELF_K_ELF || !gelf_getehdr(elf, &eh) ||
+	    (eh.e_type != ET_EXEC && eh.e_type != ET_DYN) || elf_getphdrnum(elf, &nph)) {
+		err = -ENOEXEC;
+		goto out;
+	}
+	e->dyn = eh.e_type == ET_DYN;
+
+	e->segs = calloc(nph ? nph : 1, sizeof(*e->segs));
+	if (!e->segs) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < nph; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_LOAD)
+			continue;
+		e->segs[e->nsegs++] = (struct seg){ ph.p_vaddr, ph.p_memsz, ph.p_offset,
+						    ph.p_filesz, ph.p_flags };
+	}
+
+	/* pool offset 0 means "no version": start the pool with an empty string */
+	err = add_name(e, "", &e->pool0);
+	if (!err)
+		err = load_versions(e, elf, &v);
+	if (err)
+		goto out;
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+
+		if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM))
+			continue;
+		err = load_symtab(e, elf, scn, &sh, &v, &cap);
+		if (err)
+			goto out;
+	}
+
+	/* by address; .symtab and .dynsym repeat each other: one entry per name and address */
+	qsort(e->syms, e->nsyms, sizeof(*e->syms), cmp_by_addr);
+	for (i = 0, out = 0; i < e->nsyms; i++) {
+		size_t j;
+		bool dup = false;
+
+		for (j = out; j-- > 0 && e->syms[j].addr == e->syms[i].addr;) {
+			if (!strcmp(e->names + e->syms[j].name, e->names + e->syms[i].name)) {
+				dup = true;
+				break;
+			}
+		}
+		if (!dup)
+			e->syms[out++] = e->syms[i];
+	}
+	e->nsyms = out;
+
+	e->by_name = malloc((e->nsyms ? e->nsyms : 1) * sizeof(*e->by_name));
+	if (!e->by_name) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < e->nsyms; i++)
+		e->by_name[i] = (uint32_t)i;
+	qsort_r(e->by_name, e->nsyms, sizeof(*e->by_name), cmp_by_name, e);
+out:
+	free(v.name);
+	elf_end(elf);
+	return err;
+}
+
+struct llmi_elf *llmi_elf__open(const char *path)
+{
+	struct llmi_elf *e;
+	int fd, err;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	e = calloc(1, sizeof(*e));
+	if (!e) {
+		close(fd);
+		errno = ENOMEM;
+		return NULL;
+	}
+	err = load(e, fd);
+	close(fd);
+	if (err) {
+		llmi_elf__free(e);
+		errno = -err;
+		return NULL;
+	}
+	return e;
+}
+
+void llmi_elf__free(struct llmi_elf *e)
+{
+	if (!e)
+		return;
+	free(e->segs);
+	free(e->syms);
+	free(e->by_name);
+	free(e->names);
+	free(e);
+}
+
+bool llmi_elf__is_dyn(const struct llmi_elf *e)
+{
+	return e->dyn;
+}
+
+static const struct seg *seg_of_vaddr(const struct llmi_elf *e, uint64_t vaddr)
+{
+	size_t i;
+
+	for (i = 0; i < e->nsegs; i++)
+		if (vaddr >= e->segs[i].vaddr && vaddr - e->segs[i].vaddr < e->segs[i].filesz)
+			return &e->segs[i];
+	return NULL;
+}
+
+int llmi_elf__sym_addr(const struct llmi_elf *e, const char *name, uint64_t *vaddr,
+		       uint64_t *file_off)
+{
+	size_t lo = 0, hi = e->nsyms, ql = base_len(name), i, found;
+	const struct sym *y;
+	const struct seg *sg;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const char *n = e->names + e->syms[e->by_name[mid]].name;
+
+		if (cmp_base(n, base_len(n), name, ql) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == e->nsyms)
+		return -ENOENT;
+	found = lo;
+	{
+		const char *n = e->names + e->syms[e->by_name[lo]].name;
+
+		if (cmp_base(n, base_len(n), name, ql))
+			return -ENOENT;
+	}
+	/*
+	 * A versioned query wants its version: "f@V1" spelt so in .symtab, or a
+	 * .dynsym "f" whose version is V1. Without a match, the default one.
+	 */
+	if (name[ql] == '@') {
+		const char *qv = name + ql + 1 + (name[ql + 1] == '@');
+
+		for (i = lo; i < e->nsyms; i++) {
+			const struct sym *c = &e->syms[e->by_name[i]];
+			const char *n = e->names + c->name;
+
+			if (cmp_base(n, base_len(n), name, ql))
+				break;
+			if (!strcmp(n, name) || (c->ver && !strcmp(e->names + c->ver, qv))) {
+				found = i;
+				break;
+			}
+		}
+	}
+	y = &e->syms[e->by_name[found]];
+	if (vaddr)
+		*vaddr = y->addr;
+	if (file_off) {
+		sg = seg_of_vaddr(e, y->addr);
+		if (!sg)
+			return -ENOENT;
+		*file_off = y->addr - sg->vaddr + sg->off;
+	}
+	return 0;
+}
+
+const char *llmi_elf__sym_at(const struct llmi_elf *e, uint64_t vaddr, uint64_t *sym_start)
+{
+	size_t lo = 0, hi = e->nsyms, i, k;
+
+	/* first symbol above vaddr */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (e->syms[mid].addr <= vaddr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo)
+		return NULL;
+	i = lo - 1;
+	/* aliases at one address sort best-first: go to the first of them */
+	while (i > 0 && e->syms[i - 1].addr == e->syms[i].addr)
+		i--;
+	if (!e->syms[i].size) {
+		/* an unsized (assembler) function runs to the next symbol */
+		if (lo < e->nsyms || e->syms[i].addr == vaddr)
+			goto hit;
+		return NULL;
+	}
+	/* the nearest may end before vaddr while an enclosing one does not; look a little back */
+	for (k = 0; k < 8; k++) {
+		const struct sym *y = &e->syms[i];
+
+		if (y->size && vaddr - y->addr < y->size)
+			goto hit;
+		if (!i)
+			break;
+		i--;
+	}
+	return NULL;
+hit:
+	if (sym_start)
+		*sym_start = e->syms[i].addr;
+	return e->names + e->syms[i].name;
+}
+
+int llmi_elf__runtime_to_vaddr(const struct llmi_elf *e, const struct llmi_map *m,
+			       uint64_t addr, uint64_t *vaddr)
+{
+	uint64_t off;
+	size_t i;
+
+	if (addr < m->start || addr >= m->end)
+		return -EINVAL;
+	off = addr - m->start + m->offset;
+	for (i = 0; i < e->nsegs; i++) {
+		const struct seg *s = &e->segs[i];
+
+		if (off >= s->off && off - s->off < s->filesz) {
+			*vaddr = off - s->off + s->vaddr;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int llmi_elf__vaddr_to_runtime(const struct llmi_elf *e, const struct llmi_maps *maps,
+			       const char *path, uint64_t vaddr, uint64_t *addr)
+{
+	const struct seg *s = seg_of_vaddr(e, vaddr);
+	uint64_t off;
+	size_t i, n = llmi_maps__count(maps);
+	bool have = false;
+
+	if (!s)
+		return -ENOENT;
+	off = vaddr - s->vaddr + s->off;
+	for (i = 0; i < n; i++) {
+		const struct llmi_map *m = llmi_maps__get(maps, i);
+		bool x_seg = s->flags & PF_X, x_map = m->perms & LLMI_MAP_X;
+
+		if (strcmp(m->path, path) || off < m->offset || off - m->offset >= m->end - m->start)
+			continue;
+		/*
+		 * A file page shared by two segments is mapped twice; the mapping
+		 * with the segment's permissions is the one the code runs from.
+		 */
+		if (!have || x_seg == x_map) {
+			*addr = m->start + (off - m->offset);
+			have = true;
+			if (x_seg == x_map)
+				return 0;
+		}
+	}
+	return have ? 0 : -ENOENT;
+}
+
+/* The per-process symbolizer. */
+
+struct symres_file {
+	char *path;
+	uint64_t inode;
+	struct llmi_elf *elf;	/* NULL when it could not be opened: not retried */
+};
+
+struct llmi_symres {
+	pid_t pid;
+	struct llmi_maps *maps;
+	struct symres_file *files;
+	size_t nfiles, cap;
+};
+
+struct llmi_symres *llmi_symres__new(pid_t pid)
+{
+	struct llmi_symres *r = calloc(1, sizeof(*r));
+	int err;
+
+	if (!r)
+		return NULL;
+	r->pid = pid;
+	err = llmi_symres__refresh(r);
+	if (err) {
+		llmi_symres__free(r);
+		errno = -err;
+		return NULL;
+	}
+	return r;
+}
+
+void llmi_symres__free(struct llmi_symres *r)
+{
+	size_t i;
+
+	if (!r)
+		return;
+	for (i = 0; i < r->nfiles; i++) {
+		free(r->files[i].path);
+		llmi_elf__free(r->files[i].elf);
+	}
+	free(r->files);
+	llmi_maps__free(r->maps);
+	free(r);
+}
+
+int llmi_symres__refresh(struct llmi_symres *r)
+{
+	struct llmi_maps *m = llmi_maps__read(r->pid);
+
+	if (!m)
+		return -errno;
+	llmi_maps__free(r->maps);
+	r->maps = m;
+	return 0;
+}
+
+/*
+ * The target may live in another mount namespace (a container): its paths
+ * are valid under /proc/PID/root. A file deleted since it was mapped is
+ * still reachable through /proc/PID/map_files.
+ */
+static struct llmi_elf *open_mapped(const struct llmi_symres *r, const struct llmi_map *m)
+{
+	struct llmi_elf *e = NULL;
+	char p[PATH_MAX + 64];
+
+	if (r->pid > 0 && m->deleted) {
+		snprintf(p, sizeof(p), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, (int)r->pid,
+			 m->start, m->end);
+		e = llmi_elf__open(p);
+	}
+	if (!e && r->pid > 0 && (size_t)snprintf(p, sizeof(p), "/proc/%d/root%s", (int)r->pid,
+						 m->path) < sizeof(p))
+		e = llmi_elf__open(p);
+	if (!e)
+		e = llmi_elf__open(m->path);
+	return e;
+}
+
+static struct llmi_elf *file_of(struct llmi_symres *r, const struct llmi_map *m)
+{
+	struct symres_file *f;
+	size_t i;
+
+	for (i = 0; i < r->nfiles; i++)
+		if (r->files[i].inode == m->inode && !strcmp(r->files[i].path, m->path))
+			return r->files[i].elf;
+	if (r->nfiles == r->cap) {
+		size_t nc = r->cap ? r->cap * 2 : 16;
+
+		f = realloc(r->files, nc * sizeof(*f));
+		if (!f)
+			return NULL;
+		r->files = f;
+		r->cap = nc;
+	}
+	f = &r->files[r->nfiles];
+	f->path = strdup(m->path);
+	if (!f->path)
+		return NULL;
+	f->inode = m->inode;
+	f->elf = open_mapped(r, m);
+	r->nfiles++;
+	return f->elf;
+}
+
+int llmi_symres__name(struct llmi_symres *r, uint64_t addr, bool strip_args, char *buf,
+		      size_t len)
+{
+	const struct llmi_map *m = llmi_maps__find_addr(r->maps, addr);
+	struct llmi_elf *e;
+	const char *sym;
+	uint64_t vaddr;
+
+	if (len)
+		snprintf(buf, len, "0x%" PRIx64, addr);
+	/* mapped since we last looked (dlopen): read the maps once more */
+	if (!m && !llmi_symres__refresh(r))
+		m = llmi_maps__find_addr(r->maps, addr);
+	if (!m || m->path[0] != '/')
+		return -ENOENT;
+	e = file_of(r, m);
+	if (!e || llmi_elf__runtime_to_vaddr(e, m, addr, &vaddr))
+		return -ENOENT;
+	sym = llmi_elf__sym_at(e, vaddr, NULL);
+	if (!sym)
+		return -ENOENT;
+	/* "memcpy@GLIBC_2.2.5" as written in .symtab: the version is not part of the name */
+	if (strchr(sym, '@')) {
+		char base[512];
+
+		snprintf(base, sizeof(base), "%.*s", (int)base_len(sym), sym);
+		llmi_demangle(base, strip_args, buf, len);
+		return 0;
+	}
+	llmi_demangle(sym, strip_args, buf, len);
+	return 0;
+}
