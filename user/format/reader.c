@@ -700,6 +700,7 @@ int llmi_reader__verify(struct llmi_reader *r, struct llmi_verify_report *rep)
 		rep->records++;
 		if (listed(h.type))
 			data_recs++;
+		rep->data_records = data_recs;
 		if (h.type == LLMI_REC_INDEX)
 			index_off = off;
 		if (h.type == LLMI_REC_TRAILER) {

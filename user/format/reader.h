@@ -98,6 +98,7 @@ int llmi_events_parse(const void *payload, size_t len, struct llmi_events_rec *h
 
 struct llmi_verify_report {
 	uint64_t records;	/* records checked, pad included */
+	uint64_t data_records;	/* of which data records (what the index lists) */
 	uint64_t bytes;		/* bytes covered */
 	bool indexed;		/* the index was present and matched */
 	uint64_t bad_seq;	/* first bad record's number (its position in the file) */

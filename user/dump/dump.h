@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * llminstr-dump: the reader tool (DESIGN.md, "Command-line contract").
+ * One file per subcommand group; this header holds what they share.
+ * Exit status: 0 done, 1 the file or the data is bad, 2 bad usage.
+ */
+#ifndef LLMI_DUMP_H
+#define LLMI_DUMP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "codec/codec.h"
+#include "format/reader.h"
+
+#define EXIT_BAD	1
+#define EXIT_USAGE	2
+
+/* Prints "llminstr-dump: <msg>" on stderr; returns code. */
+int dump_err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Opens a container or says why not (one line). */
+struct llmi_reader *dump_open(const char *path);
+/* Creates OUT without following a link at its path (O_NOFOLLOW); NULL on error, said. */
+FILE *dump_create(const char *path);
+
+void dump_shape(const struct llmi_tensor_rec *t, char *buf, size_t len);
+void dump_codec(const struct llmi_tensor_rec *t, char *buf, size_t len);
+const char *dump_dtype(unsigned dtype);
+double dump_ratio(uint64_t raw, uint64_t stored);
+
+/* Decodes tensor record i into a new buffer of its raw_bytes (references
+ * of predicted tensors decoded first). NULL on error, said. */
+void *dump_decode(struct llmi_reader *r, struct llmi_codec *c, size_t i, struct llmi_tensor_info *ti);
+
+/* Replaces bytes a terminal would interpret with "?". */
+void dump_printable(char *s);
+/* Writes a .npy v1.0 file of the tensor t (shape), data in numpy dtype descr. */
+int dump_write_npy(FILE *f, const char *descr, const struct llmi_tensor_rec *t,
+		   const void *data, size_t len);
+
+int cmd_info(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_pack(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_perfetto(int argc, char **argv);
+
+#endif

@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: MIT
+/*
+ * llminstr-dump: reads, checks, exports and packs .llmi containers. This file
+ * dispatches subcommands and holds the helpers they share.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dump/dump.h"
+
+static const char usage[] =
+"Usage: llminstr-dump COMMAND [ARGS]\n"
+"Read, check, export and pack llminstr containers (.llmi).\n"
+"\n"
+"  info FILE [--json]            what is inside: records, totals, ratio, errors\n"
+"  ls FILE                       tensors: id, name, step, layer, shape, dtype,\n"
+"                                codec, ratio, achieved mse / nmse / max error\n"
+"  export FILE --tensor ID|NAME -o OUT.npy [--bf16-raw]\n"
+"                                one tensor as a numpy .npy file\n"
+"  pack --dtype f32|bf16|f16 --shape AxB --codec SPEC IN.raw -o OUT.llmi\n"
+"                                a raw array in, a one-tensor container out\n"
+"  verify FILE                   checksums of every record and the index\n"
+"  perfetto FILE -o OUT.json     Chrome/Perfetto trace-event timeline\n"
+"\n"
+"'llminstr-dump COMMAND --help' describes a command.\n"
+"Exit status: 0 done, 1 bad or damaged data, 2 bad usage.\n"
+"\n"
+"EXAMPLES:\n"
+"  llminstr-dump ls run.llmi\n"
+"  llminstr-dump export run.llmi --tensor blk.3.resid -o resid.npy\n"
+"  llminstr-dump pack --dtype bf16 --shape 512x4096 --codec quant:nmse=1e-3 \\\n"
+"      acts.raw -o acts.llmi\n";
+
+int dump_err(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("llminstr-dump: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return code;
+}
+
+struct llmi_reader *dump_open(const char *path)
+{
+	char err[LLMI_ERRLEN];
+	struct llmi_reader *r = llmi_reader__open(path, err, sizeof(err));
+
+	if (!r)
+		dump_err(EXIT_BAD, "%s", err[0] ? err : strerror(errno));
+	return r;
+}
+
+FILE *dump_create(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	FILE *f;
+
+	if (fd < 0) {
+		dump_err(EXIT_BAD, "%s: cannot create: %s%s", path, strerror(errno),
+			 errno == ELOOP ? " (a symbolic link; remove it or choose another name)" : "");
+		return NULL;
+	}
+	f = fdopen(fd, "w");
+	if (!f) {
+		dump_err(EXIT_BAD, "%s: %s", path, strerror(errno));
+		close(fd);
+	}
+	return f;
+}
+
+const char *dump_dtype(unsigned dtype)
+{
+	switch (dtype) {
+	case LLMI_DTYPE_F32: return "f32";
+	case LLMI_DTYPE_BF16: return "bf16";
+	case LLMI_DTYPE_F16: return "f16";
+	default: return "?";
+	}
+}
+
+void dump_shape(const struct llmi_tensor_rec *t, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	buf[0] = 0;
+	if (!t->ndim) {
+		snprintf(buf, len, "scalar");
+		return;
+	}
+	for (unsigned d = 0; d < t->ndim && d < LLMI_MAX_DIMS && o < len; d++)
+		o += snprintf(buf + o, len - o, "%s%llu", d ? "x" : "",
+			      (unsigned long long)t->shape[d]);
+}
+
+void dump_codec(const struct llmi_tensor_rec *t, char *buf, size_t len)
+{
+	static const char *const modes[] = { "lossless", "nmse", "mse", "abs" };
+
+	if (t->codec_mode == LLMI_BOUND_LOSSLESS)
+		snprintf(buf, len, "lossless");
+	else if (t->codec_mode < 4)
+		snprintf(buf, len, "quant:%s=%.3g%s%s", modes[t->codec_mode], t->codec_bound,
+			 t->codec_flags & LLMI_CODEC_CHANNEL_MEAN ? ",chanmean" : "",
+			 t->codec_flags & LLMI_CODEC_PREDICT ? ",predict" : "");
+	else
+		snprintf(buf, len, "mode%u", t->codec_mode);
+}
+
+double dump_ratio(uint64_t raw, uint64_t stored)
+{
+	return stored ? (double)raw / stored : 0.0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*fn)(int, char **);
+	} cmds[] = {
+		{ "info", cmd_info }, { "ls", cmd_ls }, { "export", cmd_export },
+		{ "pack", cmd_pack }, { "verify", cmd_verify }, { "perfetto", cmd_perfetto },
+	};
+
+	if (argc < 2)
+		return fputs(usage, stderr), EXIT_USAGE;
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!strcmp(argv[1], cmds[i].name))
+			return cmds[i].fn(argc - 1, argv + 1);
+	return dump_err(EXIT_USAGE, "unknown command '%s' (try --help)", argv[1]);
+}
