@@ -58,7 +58,8 @@ static void *decode_depth(struct llmi_reader *r, struct llmi_codec *c, size_t i,
 		dump_err(EXIT_BAD, "tensor %llu at offset %llu: %s",
 			 (unsigned long long)ti->rec.tensor_id,
 			 (unsigned long long)llmi_reader__record(r, i)->offset,
-			 errno == EBADMSG ? "payload checksum mismatch (damaged)" : strerror(errno));
+			 errno == EBADMSG ? "record damaged (checksum mismatch); 'llminstr-dump verify' says where" :
+			 strerror(errno));
 		return NULL;
 	}
 	desc.dtype = ti->rec.dtype;

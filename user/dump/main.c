@@ -131,7 +131,7 @@ int main(int argc, char **argv)
 	};
 
 	if (argc < 2)
-		return fputs(usage, stderr), EXIT_USAGE;
+		return dump_err(EXIT_USAGE, "give a command: info, ls, export, pack, verify or perfetto (try --help)");
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
 		fputs(usage, stdout);
 		return 0;

@@ -484,6 +484,22 @@ void *llmi_reader__load(struct llmi_reader *r, size_t i, size_t *len)
 		errno = EFBIG;
 		return NULL;
 	}
+	/* The record header must still say what the list says (an index can
+	 * outlive damage to the record it points at). */
+	{
+		struct llmi_rec_hdr h;
+
+		err = llmi_reader__pread(r, ri->offset, &h, sizeof(h));
+		if (err) {
+			errno = -err;
+			return NULL;
+		}
+		if (llmi_rec_hdr_check(&h) || h.type != ri->type || h.length != ri->length ||
+		    h.data_crc != ri->data_crc) {
+			errno = EBADMSG;
+			return NULL;
+		}
+	}
 	buf = malloc(ri->length ? ri->length : 1);
 	if (!buf)
 		return NULL;
