@@ -110,7 +110,8 @@ int llmi_codec_spec_parse(const char *s, struct llmi_codec_spec *spec)
 	char buf[128], *save = NULL, *tok;
 	bool first = true;
 
-	if (!s || strlen(s) >= sizeof(buf))
+	if (!s || !*s || strlen(s) >= sizeof(buf) || s[0] == ',' || s[strlen(s) - 1] == ',' ||
+	    strstr(s, ",,"))
 		return -EINVAL;
 	strcpy(buf, s);
 	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save), first = false) {
@@ -130,6 +131,9 @@ int llmi_codec_spec_parse(const char *s, struct llmi_codec_spec *spec)
 			else if (!strcmp(kv, "abs"))
 				sp.mode = LLMI_BOUND_ABS;
 			else
+				return -EINVAL;
+			/* Decimal only: strtod would also take " 1", "0x1p-3" and "inf". */
+			if (!eq[1] || strspn(eq + 1, "0123456789.eE+-") != strlen(eq + 1))
 				return -EINVAL;
 			errno = 0;
 			sp.bound = strtod(eq + 1, &end);

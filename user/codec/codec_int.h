@@ -73,7 +73,8 @@ int dequant_span(struct dequant_in *d, void *dst, const void *ref, const float *
 		 size_t n, size_t pos);
 /* The codes alone (no escapes): codes[i] = q, or INT32_MIN where x is stored exactly. */
 void quant_codes_f32(const float *x, size_t n, float recip, int32_t *codes);
-/* 0 = portable, 1 = AVX-512 kernels; forcing 0 lets tests compare both. */
+/* 0 = portable, 1 = AVX-512 element kernels, 2 = also AVX-512 rANS; forcing 0
+ * lets tests compare the paths. */
 int codec_simd_level(void);
 void codec_force_portable(bool on);
 

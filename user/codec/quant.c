@@ -38,6 +38,9 @@ int codec_simd_level(void)
 		level = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
 			__builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
 			__builtin_cpu_supports("f16c");
+		/* rANS compress/expand of 16-bit words: VBMI2 (Ice Lake, Zen 4). */
+		if (level && __builtin_cpu_supports("avx512vbmi2") && __builtin_cpu_supports("popcnt"))
+			level = 2;
 	}
 	return force_portable ? 0 : level;
 #else

@@ -9,7 +9,16 @@
 #include <errno.h>
 #include <string.h>
 
+#include "codec/codec_int.h"
 #include "codec/rans.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_X86 1
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vbmi2,popcnt")))
+#else
+#define HAVE_X86 0
+#endif
 
 static inline uint16_t ld16(const uint8_t *p)
 {
@@ -185,28 +194,81 @@ void rans_dec_init(const uint16_t freq[256], uint32_t tab[RANS_M])
 	}
 }
 
+static inline void enc_put(uint32_t *xs, uint8_t **pp, const struct rans_enc_sym *e)
+{
+	uint32_t x = *xs;
+	uint16_t w = (uint16_t)x;
+	/* Branch-free: the renormalisation is a coin toss for the predictor. */
+	uint32_t r = x >= e->x_max;
+
+	memcpy(*pp - 2, &w, 2);
+	*pp -= 2 * r;
+	x >>= 16 * r;
+	uint32_t q = (uint32_t)(((uint64_t)x * e->rcp_freq) >> 32) >> e->rcp_shift;
+	*xs = x + e->bias + q * e->cmpl_freq;
+}
+
+#if HAVE_X86
+static inline AVX512 __m512i enc_vec(__m512i x, const uint8_t *sym, const struct rans_enc_sym *tab,
+				     uint8_t **pp)
+{
+	const int *t = (const int *)tab;
+	__m512i idx = _mm512_slli_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)sym)), 2);
+	__m512i xmax = _mm512_i32gather_epi32(idx, t + 0, 4);
+	__m512i rcp = _mm512_i32gather_epi32(idx, t + 1, 4);
+	__m512i bias = _mm512_i32gather_epi32(idx, t + 2, 4);
+	__m512i cs = _mm512_i32gather_epi32(idx, t + 3, 4);
+	__mmask16 m = _mm512_cmpge_epu32_mask(x, xmax);
+	unsigned cnt = (unsigned)__builtin_popcount(m);
+	__m256i w = _mm512_cvtepi32_epi16(_mm512_maskz_compress_epi32(m, x));
+
+	*pp -= 2 * cnt;
+	_mm256_mask_storeu_epi16(*pp, (__mmask16)((1u << cnt) - 1), w);
+	x = _mm512_mask_srli_epi32(x, m, x, 16);
+	__m512i ev = _mm512_srli_epi64(_mm512_mul_epu32(x, rcp), 32);
+	__m512i od = _mm512_mul_epu32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(rcp, 32));
+	__m512i q = _mm512_mask_blend_epi32(0xaaaa, ev, od);
+	q = _mm512_srlv_epi32(q, _mm512_srli_epi32(cs, 16));
+	return _mm512_add_epi32(_mm512_add_epi32(x, bias),
+				_mm512_mullo_epi32(q, _mm512_and_si512(cs, _mm512_set1_epi32(0xffff))));
+}
+
+static AVX512 uint8_t *enc_groups_avx512(uint32_t *x, const uint8_t *sym, size_t groups,
+					 const struct rans_enc_sym *tab, uint8_t *p)
+{
+	__m512i xa = _mm512_loadu_si512(x), xb = _mm512_loadu_si512(x + 16);
+
+	/* Group order reversed; within a group the high lanes go first. */
+	for (size_t g = groups; g-- > 0;) {
+		xb = enc_vec(xb, sym + 32 * g + 16, tab, &p);
+		xa = enc_vec(xa, sym + 32 * g, tab, &p);
+	}
+	_mm512_storeu_si512(x, xa);
+	_mm512_storeu_si512(x + 16, xb);
+	return p;
+}
+#endif
+
 uint8_t *rans_encode(const uint8_t *sym, size_t n, const struct rans_enc_sym *tab,
 		     uint8_t *buf, size_t cap, size_t *len)
 {
 	uint32_t x[RANS_LANES];
 	uint8_t *end = buf + (cap & ~(size_t)1), *p = end;
+	size_t full = n & ~(size_t)(RANS_LANES - 1), i = n;
 
 	for (int l = 0; l < RANS_LANES; l++)
 		x[l] = RANS_L;
 	/* Reverse order, so the decoder runs forward and reads forward. */
-	for (size_t i = n; i-- > 0;) {
-		const struct rans_enc_sym *e = &tab[sym[i]];
-		uint32_t xi = x[i & (RANS_LANES - 1)];
-
-		if (xi >= e->x_max) {
-			p -= 2;
-			uint16_t w = (uint16_t)xi;
-			memcpy(p, &w, 2);
-			xi >>= 16;
-		}
-		uint32_t q = (uint32_t)(((uint64_t)xi * e->rcp_freq) >> 32) >> e->rcp_shift;
-		x[i & (RANS_LANES - 1)] = xi + e->bias + q * e->cmpl_freq;
+	for (; i > full; i--)
+		enc_put(&x[(i - 1) & (RANS_LANES - 1)], &p, &tab[sym[i - 1]]);
+#if HAVE_X86
+	if (codec_simd_level() >= 2) {
+		p = enc_groups_avx512(x, sym, full / RANS_LANES, tab, p);
+		i = 0;
 	}
+#endif
+	for (; i > 0; i--)
+		enc_put(&x[(i - 1) & (RANS_LANES - 1)], &p, &tab[sym[i - 1]]);
 	for (int l = RANS_LANES - 1; l >= 0; l--) {
 		p -= 4;
 		memcpy(p, &x[l], 4);
@@ -239,6 +301,42 @@ static int rans_decode_tail(const uint8_t *p, const uint8_t *end, uint32_t *x,
 	return 0;
 }
 
+#if HAVE_X86
+static inline AVX512 __m512i dec_vec(__m512i x, const uint32_t *tab, uint8_t *sym, const uint8_t **pp)
+{
+	__m512i e = _mm512_i32gather_epi32(_mm512_and_si512(x, _mm512_set1_epi32(RANS_M - 1)),
+					   (const int *)tab, 4);
+	__m512i f = _mm512_add_epi32(_mm512_srli_epi32(e, 20), _mm512_set1_epi32(1));
+	__m512i b = _mm512_and_si512(_mm512_srli_epi32(e, 8), _mm512_set1_epi32(0xfff));
+
+	_mm_storeu_si128((__m128i *)sym, _mm512_cvtepi32_epi8(e));
+	x = _mm512_add_epi32(_mm512_mullo_epi32(f, _mm512_srli_epi32(x, RANS_SCALE)), b);
+	__mmask16 m = _mm512_cmplt_epu32_mask(x, _mm512_set1_epi32(RANS_L));
+	__m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)*pp));
+	x = _mm512_mask_or_epi32(x, m, _mm512_slli_epi32(x, 16), _mm512_maskz_expand_epi32(m, w));
+	*pp += 2 * __builtin_popcount(m);
+	return x;
+}
+
+/* Whole groups while 64 bytes remain (two vectors read at most 32 each). */
+static AVX512 size_t dec_groups_avx512(uint32_t *x, const uint32_t *tab, uint8_t *sym, size_t n,
+				       const uint8_t **pp, const uint8_t *end)
+{
+	__m512i xa = _mm512_loadu_si512(x), xb = _mm512_loadu_si512(x + 16);
+	const uint8_t *p = *pp;
+	size_t i = 0;
+
+	for (; i + RANS_LANES <= n && end - p >= 64; i += RANS_LANES) {
+		xa = dec_vec(xa, tab, sym + i, &p);
+		xb = dec_vec(xb, tab, sym + i + 16, &p);
+	}
+	_mm512_storeu_si512(x, xa);
+	_mm512_storeu_si512(x + 16, xb);
+	*pp = p;
+	return i;
+}
+#endif
+
 int rans_decode(const uint8_t *in, size_t len, const uint32_t *tab, uint8_t *sym, size_t n)
 {
 	uint32_t x[RANS_LANES];
@@ -252,7 +350,11 @@ int rans_decode(const uint8_t *in, size_t len, const uint32_t *tab, uint8_t *sym
 		if (x[l] < RANS_L || x[l] >= (RANS_L << 16))
 			return -EBADMSG;
 	}
-	/* Hot loop: a whole round of 16 reads at most 32 bytes, checked once. */
+#if HAVE_X86
+	if (codec_simd_level() >= 2)
+		i = dec_groups_avx512(x, tab, sym, n, &p, end);
+#endif
+	/* Hot loop: a whole round reads at most 2 * RANS_LANES bytes, checked once. */
 	for (; i + RANS_LANES <= n && end - p >= 2 * RANS_LANES; i += RANS_LANES) {
 		for (int l = 0; l < RANS_LANES; l++) {
 			uint32_t xs = x[l];

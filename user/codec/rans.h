@@ -2,13 +2,13 @@
 /*
  * Static order-0 rANS over a byte alphabet, the entropy stage of the codec.
  *
- * 16 states are interleaved (symbol i goes to state i % 16) so the decoder
- * has 16 independent dependency chains, which a scalar core overlaps and a
- * 16-lane AVX-512 register holds whole. States are 32 bits in [2^15, 2^31)
+ * 32 states are interleaved (symbol i goes to state i % 32) so the decoder
+ * has 32 independent dependency chains, which a scalar core overlaps and two
+ * 16-lane AVX-512 registers hold whole. States are 32 bits in [2^15, 2^31)
  * and renormalise 16 bits at a time, so a symbol costs at most one word read;
  * probabilities are quantised to 12 bits (M = 4096).
  *
- * Stream: 16 initial states (u32 LE, state 0 first), then u16 LE words in
+ * Stream: 32 initial states (u32 LE, state 0 first), then u16 LE words in
  * the order the decoder consumes them. After the last symbol every state is
  * back at its start value, which the decoder checks.
  *
@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RANS_LANES	16
+#define RANS_LANES	32
 #define RANS_SCALE	12
 #define RANS_M		(1u << RANS_SCALE)
 #define RANS_L		(1u << 15)
