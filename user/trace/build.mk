@@ -1,1 +1,23 @@
-# user/trace: build rules (see the top Makefile for the shared variables).
+# user/trace: llminstr-trace, the eBPF tracer (see the top Makefile for the
+# shared variables). The loader includes the skeleton of
+# bpf/llminstr_trace.bpf.c, so its object lists the skeleton as a prerequisite.
+
+TRACE_SRCS := $(wildcard user/trace/*.c)
+TRACE_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(TRACE_SRCS))
+# The common library's objects (its fragment defines COMMON_OBJS / COMMON_LIBS).
+TRACE_COMMON = $(or $(COMMON_OBJS),$(patsubst %.c,$(OBJ)/%.o,$(wildcard user/common/*.c)))
+TRACE_LIBS = $(or $(COMMON_LIBS),-lstdc++)
+
+$(OBJ)/user/trace/trace.o: $(GEN)/llminstr_trace.skel.h
+
+$(BIN)/llminstr-trace: $(TRACE_OBJS) $(TRACE_COMMON)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) $(TOOL_LDFLAGS) -o $@ $^ $(TOOL_LIBS) $(TRACE_LIBS)
+
+# Unit tests: everything of the tracer but the loader (no BPF, no root).
+TRACE_TESTABLE = $(filter-out $(OBJ)/user/trace/trace.o $(OBJ)/user/trace/attach.o,$(TRACE_OBJS))
+UNIT_OBJS_test_trace_opts = $(OBJ)/user/trace/opts.o $(TRACE_COMMON)
+UNIT_LIBS_test_trace_opts = $(TRACE_LIBS)
+UNIT_OBJS_test_trace_agg = $(TRACE_TESTABLE) $(TRACE_COMMON)
+UNIT_LIBS_test_trace_agg = $(TRACE_LIBS)

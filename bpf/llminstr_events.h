@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The records and maps that bpf/llminstr_trace.bpf.c shares with
+ * llminstr-trace. Every record that crosses the ring buffer is fixed-size and
+ * carries LLMI_EVENT_VERSION, so a reader built against another layout can
+ * refuse it instead of misreading it. This header is read both by clang
+ * -target bpf (with vmlinux.h) and by the C compiler of user space, so it
+ * uses only __u8.. __u64 types and no libc.
+ *
+ * Probe identity travels in the attach cookie (bpf_get_attach_cookie):
+ * bits 0-15 the API (enum llmi_api), bits 16-23 the argument layout
+ * (enum llmi_layout), bits 24-26 the per-thread save slot of return-probed
+ * calls. One generic program then serves every API of a layout.
+ */
+#ifndef LLMI_EVENTS_H
+#define LLMI_EVENTS_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define LLMI_EVENT_VERSION 1
+#define LLMI_NAME_MAX 192
+
+/*
+ * Every probed API, in one list: X(enum suffix, symbol). The symbol is the
+ * exported name in libcudart / libcuda; the user-side table (user/trace/api.c)
+ * adds the library role, argument layout and whether a return probe is used.
+ */
+#define LLMI_API_LIST(X)                                                      \
+	X(LAUNCH, "cudaLaunchKernel")                                         \
+	X(LAUNCH_PTSZ, "cudaLaunchKernel_ptsz")                               \
+	X(LAUNCH_EXC, "cudaLaunchKernelExC")                                  \
+	X(LAUNCH_EXC_PTSZ, "cudaLaunchKernelExC_ptsz")                        \
+	X(LAUNCH_COOP, "cudaLaunchCooperativeKernel")                         \
+	X(LAUNCH_COOP_PTSZ, "cudaLaunchCooperativeKernel_ptsz")               \
+	X(GRAPH_LAUNCH, "cudaGraphLaunch")                                    \
+	X(GRAPH_LAUNCH_PTSZ, "cudaGraphLaunch_ptsz")                          \
+	X(MEMCPY, "cudaMemcpy")                                               \
+	X(MEMCPY_PTDS, "cudaMemcpy_ptds")                                     \
+	X(MEMCPY_ASYNC, "cudaMemcpyAsync")                                    \
+	X(MEMCPY_ASYNC_PTSZ, "cudaMemcpyAsync_ptsz")                          \
+	X(MEMCPY_2D, "cudaMemcpy2D")                                          \
+	X(MEMCPY_2D_PTDS, "cudaMemcpy2D_ptds")                                \
+	X(MEMCPY_2D_ASYNC, "cudaMemcpy2DAsync")                               \
+	X(MEMCPY_2D_ASYNC_PTSZ, "cudaMemcpy2DAsync_ptsz")                     \
+	X(MEMSET, "cudaMemset")                                               \
+	X(MEMSET_PTDS, "cudaMemset_ptds")                                     \
+	X(MEMSET_ASYNC, "cudaMemsetAsync")                                    \
+	X(MEMSET_ASYNC_PTSZ, "cudaMemsetAsync_ptsz")                          \
+	X(MEMSET_2D, "cudaMemset2D")                                          \
+	X(MEMSET_2D_PTDS, "cudaMemset2D_ptds")                                \
+	X(MEMSET_2D_ASYNC, "cudaMemset2DAsync")                               \
+	X(MEMSET_2D_ASYNC_PTSZ, "cudaMemset2DAsync_ptsz")                     \
+	X(MALLOC, "cudaMalloc")                                               \
+	X(MALLOC_HOST, "cudaMallocHost")                                      \
+	X(MALLOC_MANAGED, "cudaMallocManaged")                                \
+	X(MALLOC_ASYNC, "cudaMallocAsync")                                    \
+	X(MALLOC_ASYNC_PTSZ, "cudaMallocAsync_ptsz")                          \
+	X(MALLOC_PITCH, "cudaMallocPitch")                                    \
+	X(HOST_ALLOC, "cudaHostAlloc")                                        \
+	X(FREE, "cudaFree")                                                   \
+	X(FREE_HOST, "cudaFreeHost")                                          \
+	X(FREE_ASYNC, "cudaFreeAsync")                                        \
+	X(FREE_ASYNC_PTSZ, "cudaFreeAsync_ptsz")                              \
+	X(STREAM_SYNC, "cudaStreamSynchronize")                               \
+	X(STREAM_SYNC_PTSZ, "cudaStreamSynchronize_ptsz")                     \
+	X(DEVICE_SYNC, "cudaDeviceSynchronize")                               \
+	X(EVENT_SYNC, "cudaEventSynchronize")                                 \
+	X(EVENT_RECORD, "cudaEventRecord")                                    \
+	X(EVENT_RECORD_PTSZ, "cudaEventRecord_ptsz")                          \
+	X(EVENT_RECORD_FLAGS, "cudaEventRecordWithFlags")                     \
+	X(EVENT_RECORD_FLAGS_PTSZ, "cudaEventRecordWithFlags_ptsz")           \
+	X(STREAM_WAIT, "cudaStreamWaitEvent")                                 \
+	X(STREAM_WAIT_PTSZ, "cudaStreamWaitEvent_ptsz")                       \
+	X(CAPTURE_BEGIN, "cudaStreamBeginCapture")                            \
+	X(CAPTURE_BEGIN_PTSZ, "cudaStreamBeginCapture_ptsz")                  \
+	X(CAPTURE_END, "cudaStreamEndCapture")                                \
+	X(CAPTURE_END_PTSZ, "cudaStreamEndCapture_ptsz")                      \
+	X(GRAPH_INSTANTIATE, "cudaGraphInstantiate")                          \
+	X(GRAPH_INSTANTIATE_FLAGS, "cudaGraphInstantiateWithFlags")           \
+	X(GRAPH_INSTANTIATE_PARAMS, "cudaGraphInstantiateWithParams")         \
+	X(GRAPH_INSTANTIATE_PARAMS_PTSZ, "cudaGraphInstantiateWithParams_ptsz") \
+	X(REGISTER_FUNCTION, "__cudaRegisterFunction")                        \
+	X(GET_KERNEL, "__cudaGetKernel")                                      \
+	X(CU_LAUNCH, "cuLaunchKernel")                                        \
+	X(CU_LAUNCH_PTSZ, "cuLaunchKernel_ptsz")                              \
+	X(CU_LAUNCH_EX, "cuLaunchKernelEx")                                   \
+	X(CU_LAUNCH_EX_PTSZ, "cuLaunchKernelEx_ptsz")                         \
+	X(CU_LAUNCH_COOP, "cuLaunchCooperativeKernel")                        \
+	X(CU_LAUNCH_COOP_PTSZ, "cuLaunchCooperativeKernel_ptsz")              \
+	X(CU_MODULE_GET_FUNCTION, "cuModuleGetFunction")                      \
+	X(CU_LIBRARY_GET_KERNEL, "cuLibraryGetKernel")                        \
+	X(CU_KERNEL_GET_FUNCTION, "cuKernelGetFunction")                      \
+	X(CU_CTX_SYNC, "cuCtxSynchronize")                                    \
+	X(CU_STREAM_SYNC, "cuStreamSynchronize")                              \
+	X(CU_STREAM_SYNC_PTSZ, "cuStreamSynchronize_ptsz")
+
+#define LLMI_API_ENUM(id, sym) LLMI_API_##id,
+enum llmi_api {
+	LLMI_API_LIST(LLMI_API_ENUM)
+	LLMI_API_MAX
+};
+#undef LLMI_API_ENUM
+
+/* How a probe reads its arguments (x86-64 SysV), carried in the cookie. */
+enum llmi_layout {
+	LLMI_L_NONE,
+	LLMI_L_MEMCPY,		/* (dst, src, count, kind[, stream])		*/
+	LLMI_L_MEMCPY_2D,	/* (dst, dp, src, sp, w, h, kind[sp+8], stream)	*/
+	LLMI_L_MEMSET,		/* (ptr, value, count[, stream])		*/
+	LLMI_L_MEMSET_2D,	/* (ptr, pitch, value, w, h[, stream])		*/
+	LLMI_L_MALLOC,		/* (void **p, size, ...)			*/
+	LLMI_L_MALLOC_PITCH,	/* (void **p, size_t *pitch, w, h)		*/
+	LLMI_L_FREE,		/* (ptr[, stream])				*/
+	LLMI_L_SYNC,		/* (stream | event | nothing)			*/
+	LLMI_L_EVENT_RECORD,	/* (event, stream)				*/
+	LLMI_L_STREAM_WAIT,	/* (stream, event, flags)			*/
+	LLMI_L_CAPTURE_BEGIN,	/* (stream, mode)				*/
+	LLMI_L_CAPTURE_END,	/* (stream, cudaGraph_t *out)			*/
+	LLMI_L_INSTANTIATE,	/* (cudaGraphExec_t *out, graph, ...)		*/
+	LLMI_L_GRAPH_LAUNCH,	/* (exec, stream)				*/
+	LLMI_L_REGISTER,	/* (fatbin, hostFun, deviceFun, ...)		*/
+	LLMI_L_GET_KERNEL,	/* (cudaKernel_t *out, const void *stub)	*/
+	LLMI_L_GET_NAMED,	/* (CUfunction|CUkernel *out, mod|lib, name)	*/
+	LLMI_L_KERNEL_FUNC,	/* (CUfunction *out, CUkernel)			*/
+	LLMI_L_MAX
+};
+
+/* Save slots for return-probed calls, one per family that may nest. */
+enum llmi_slot {
+	LLMI_SLOT_CALL,		/* timed runtime calls; nesting depth counted */
+	LLMI_SLOT_RT_NAME,	/* __cudaGetKernel */
+	LLMI_SLOT_DRV_NAME,	/* cuModuleGetFunction, cuLibraryGetKernel */
+	LLMI_SLOT_DRV_KFUNC,	/* cuKernelGetFunction */
+	LLMI_SLOT_GRAPH,	/* capture end, instantiate */
+	LLMI_SLOT_DRV_CALL,	/* timed driver calls */
+	LLMI_SLOTS = 8
+};
+
+#define LLMI_COOKIE(api, layout, slot) \
+	((__u64)(api) | ((__u64)(layout) << 16) | ((__u64)(slot) << 24))
+#define LLMI_COOKIE_API(c) ((__u32)((c) & 0xffff))
+#define LLMI_COOKIE_LAYOUT(c) ((__u32)(((c) >> 16) & 0xff))
+#define LLMI_COOKIE_SLOT(c) ((__u32)(((c) >> 24) & (LLMI_SLOTS - 1)))
+
+enum llmi_ev_type {
+	LLMI_EV_LAUNCH = 1,	/* obj func/handle, stream, arg0 grid, arg1 block */
+	LLMI_EV_GRAPH_LAUNCH,	/* obj exec, stream				*/
+	LLMI_EV_MEMCPY,		/* obj dst, stream, arg0 bytes, arg1 kind	*/
+	LLMI_EV_MEMSET,		/* obj ptr, stream, arg0 bytes			*/
+	LLMI_EV_ALLOC,		/* obj ptr (result), arg0 bytes			*/
+	LLMI_EV_FREE,		/* obj ptr, stream				*/
+	LLMI_EV_SYNC,		/* obj stream or event (0: device)		*/
+	LLMI_EV_EVENT_RECORD,	/* obj event, stream				*/
+	LLMI_EV_STREAM_WAIT,	/* obj event, stream				*/
+	LLMI_EV_CAPTURE_BEGIN,	/* stream					*/
+	LLMI_EV_CAPTURE_END,	/* obj graph, stream				*/
+	LLMI_EV_INSTANTIATE,	/* obj exec, arg0 graph				*/
+	LLMI_EV_REGISTER,	/* obj host stub; name = device function	*/
+	LLMI_EV_GET_KERNEL,	/* obj handle, arg0 host stub			*/
+	LLMI_EV_NAMED,		/* obj CUfunction or CUkernel; name		*/
+	LLMI_EV_KERNEL_FUNC,	/* obj CUfunction, arg0 CUkernel		*/
+	LLMI_EV_MAX
+};
+
+/* cudaMemcpyKind; LLMI_COPY_DEFAULT is cudaMemcpyDefault (direction by UVA). */
+enum llmi_copy_kind {
+	LLMI_COPY_H2H, LLMI_COPY_H2D, LLMI_COPY_D2H, LLMI_COPY_D2D,
+	LLMI_COPY_DEFAULT, LLMI_COPY_KINDS
+};
+
+/*
+ * The 64-byte record of every call. ts_ns is CLOCK_MONOTONIC at entry;
+ * dur_ns is set by return probes only. Launch dims are packed x | y << 32 |
+ * z << 48 (CUDA bounds y, z by 65535).
+ */
+struct llmi_event {
+	__u64 ts_ns;
+	__u64 dur_ns;
+	__u32 pid;
+	__u32 tid;
+	__u8 version;
+	__u8 type;		/* enum llmi_ev_type */
+	__u16 api;		/* enum llmi_api */
+	__s32 ret;		/* return value of return-probed calls */
+	__u64 obj;
+	__u64 stream;
+	__u64 arg0;
+	__u64 arg1;
+};
+
+/* Records that carry a name string (registrations, driver lookups). */
+struct llmi_name_event {
+	struct llmi_event ev;
+	char name[LLMI_NAME_MAX];
+};
+
+/* Counters the probes keep (per-CPU array map "counters"). */
+enum llmi_counter {
+	LLMI_CTR_LOST,		/* ring buffer reserve failures: events lost */
+	LLMI_CTR_DEDUP,		/* driver launches made by a runtime launch */
+	LLMI_CTR_NESTED,	/* calls made inside a timed runtime call */
+	LLMI_CTR_KMAP_FULL,	/* -T: launches not counted, kernel map full */
+	LLMI_CTR_EXCLUDED,	/* calls from excluded threads */
+	LLMI_CTR_MAX
+};
+
+/* -T: per API (per-CPU array "api_stats"). */
+struct llmi_api_stat {
+	__u64 calls;
+	__u64 bytes;
+	__u64 sum_ns;
+	__u64 slots[64];	/* log2 of ns, as llmi_log2_slot() */
+};
+
+/* -T: per copy kind (per-CPU array "copy_stats"). */
+struct llmi_copy_stat {
+	__u64 calls;
+	__u64 bytes;
+};
+
+/* -T: launches per kernel handle (per-CPU hash "kernel_counts"). */
+struct llmi_kernel_key {
+	__u32 pid;
+	__u32 driver;		/* 1: driver launch; handles are CUfunction */
+	__u64 func;
+};
+
+#endif

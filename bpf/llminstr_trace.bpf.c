@@ -1,0 +1,701 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The uprobes of llminstr-trace on libcudart / libcuda (or an executable
+ * with static cudart). Every probe is per process (the loader attaches with
+ * a pid filter) and learns which API it serves from its attach cookie, so a
+ * handful of programs cover some seventy functions.
+ *
+ * Launch probes are the hot path (hundreds of thousands per second in an
+ * LLM decode loop): entry only, no hash lookup, no string read, no
+ * allocation; one task-local-storage lookup, one 24-byte stack read and a
+ * ring buffer reservation. Return probes exist only where a duration is the
+ * point (synchronisations, synchronous copies and memsets, allocations) or
+ * where a result is only known on return (handles, graph ids).
+ *
+ * No call is counted twice:
+ *  - nvcc 13's __cudaLaunchKernel thunk tail-jumps into cudaLaunchKernel,
+ *    so only the latter is probed;
+ *  - a runtime call leaves a per-thread marker (stack pointer and return
+ *    address at entry). A driver launch that finds the marker, runs on a
+ *    deeper stack and still finds that return address in place is the
+ *    runtime call's own driver launch and is not counted. A runtime call that
+ *    failed before the driver cannot fool this: its frame is gone, the
+ *    return-address slot has been reused by the next call, and the marker is
+ *    cleared by the first driver launch that looks at it.
+ *  - calls made from inside a timed runtime call (a stand-in or a real
+ *    runtime implementing cudaMemcpy with cudaMemcpyAsync) are skipped
+ *    through the per-thread depth of timed calls.
+ *
+ * Events mode streams one fixed-size record per call into a ring buffer with
+ * BPF_RB_NO_WAKEUP, waking the consumer only once wake_bytes are waiting
+ * (it also polls on a timeout). -T (timing_only) keeps per-CPU counts, bytes
+ * and log2 histograms instead and streams only rare records: names, capture,
+ * instantiate and graph launches, and launches while a stream capture is
+ * open (they are graph nodes, not executions: user space sorts them out).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "llminstr_events.h"
+
+/* The sixth integer argument; libbpf's BPF_KPROBE names five. */
+#if defined(__TARGET_ARCH_x86)
+#define ARG6(ctx) ((ctx)->r9)
+#else
+#error "llminstr_trace.bpf.c: only x86-64 argument registers are described"
+#endif
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+const volatile bool timing_only = false;
+const volatile __u64 wake_bytes = 1 << 20;
+
+/*
+ * Threads whose calls are not the application's (the tracer's own CUDA
+ * calls, later the agent's side stream): user space adds their tids to
+ * excluded_tids and bumps excluded_count. The count keeps the lookup off
+ * the hot path while nothing is excluded.
+ */
+__u32 excluded_count = 0;
+/* Stream captures open in the traced processes (see file comment). */
+__s64 capture_active = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20);	/* set from --ring-size before load */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u8);
+} excluded_tids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LLMI_CTR_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LLMI_API_MAX);
+	__type(key, __u32);
+	__type(value, struct llmi_api_stat);
+} api_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LLMI_COPY_KINDS);
+	__type(key, __u32);
+	__type(value, struct llmi_copy_stat);
+} copy_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 16384);	/* set from --kernels before load */
+	__type(key, struct llmi_kernel_key);
+	__type(value, __u64);
+} kernel_counts SEC(".maps");
+
+struct slot {
+	__u64 ts;
+	__u64 cookie;
+	__u64 a[6];
+	__u64 stk;		/* first stack argument */
+};
+
+struct tstate {
+	__u64 mark_sp;		/* runtime call in flight: its entry sp */
+	__u64 mark_ret;		/* and the return address stored there */
+	__u32 depth;		/* timed runtime calls open on this thread */
+	__u32 pad;
+	struct slot slot[LLMI_SLOTS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct tstate);
+} tstates SEC(".maps");
+
+static __always_inline void ctr_inc(__u32 i)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &i);
+
+	if (v)
+		(*v)++;
+}
+
+static __always_inline bool excluded(__u64 pid_tgid)
+{
+	__u32 tid = (__u32)pid_tgid;
+
+	if (!excluded_count || !bpf_map_lookup_elem(&excluded_tids, &tid))
+		return false;
+	ctr_inc(LLMI_CTR_EXCLUDED);
+	return true;
+}
+
+static __always_inline struct tstate *tstate_get(bool create)
+{
+	return bpf_task_storage_get(&tstates, bpf_get_current_task_btf(), 0,
+				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
+
+/* bcc's log2: floor(log2(v)), 0 for v <= 1, as llmi_log2_slot(). */
+static __always_inline __u32 log2_32(__u32 v)
+{
+	__u32 r, shift;
+
+	r = (v > 0xFFFF) << 4; v >>= r;
+	shift = (v > 0xFF) << 3; v >>= shift; r |= shift;
+	shift = (v > 0xF) << 2; v >>= shift; r |= shift;
+	shift = (v > 0x3) << 1; v >>= shift; r |= shift;
+	r |= (v >> 1);
+	return r;
+}
+
+static __always_inline __u32 log2_64(__u64 v)
+{
+	__u32 hi = v >> 32;
+
+	return hi ? log2_32(hi) + 32 : log2_32((__u32)v);
+}
+
+static __always_inline void api_add(__u32 api, __u64 bytes, __u64 dur, bool timed)
+{
+	struct llmi_api_stat *s = bpf_map_lookup_elem(&api_stats, &api);
+
+	if (!s)
+		return;
+	s->calls++;
+	s->bytes += bytes;
+	if (timed) {
+		s->sum_ns += dur;
+		s->slots[log2_64(dur) & 63]++;
+	}
+}
+
+static __always_inline void copy_add(__u64 kind, __u64 bytes)
+{
+	__u32 k = kind < LLMI_COPY_KINDS ? (__u32)kind : LLMI_COPY_DEFAULT;
+	struct llmi_copy_stat *s = bpf_map_lookup_elem(&copy_stats, &k);
+
+	if (s) {
+		s->calls++;
+		s->bytes += bytes;
+	}
+}
+
+static __always_inline struct llmi_event *ev_reserve(__u64 size)
+{
+	struct llmi_event *e = bpf_ringbuf_reserve(&events, size, 0);
+
+	if (!e)
+		ctr_inc(LLMI_CTR_LOST);
+	return e;
+}
+
+/* Batched wake-ups: the consumer sleeps until wake_bytes are waiting. */
+static __always_inline void ev_submit(void *e)
+{
+	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wake_bytes ?
+		BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+
+	bpf_ringbuf_submit(e, flags);
+}
+
+static __always_inline void ev_fill(struct llmi_event *e, __u64 pid_tgid, __u8 type,
+				    __u32 api, __u64 ts)
+{
+	e->ts_ns = ts;
+	e->dur_ns = 0;
+	e->pid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	e->version = LLMI_EVENT_VERSION;
+	e->type = type;
+	e->api = api;
+	e->ret = 0;
+}
+
+static __always_inline int emit(__u64 pid_tgid, __u8 type, __u32 api, __u64 ts, __u64 dur,
+				__s32 ret, __u64 obj, __u64 stream, __u64 arg0, __u64 arg1)
+{
+	struct llmi_event *e = ev_reserve(sizeof(*e));
+
+	if (!e)
+		return 0;
+	ev_fill(e, pid_tgid, type, api, ts);
+	e->dur_ns = dur;
+	e->ret = ret;
+	e->obj = obj;
+	e->stream = stream;
+	e->arg0 = arg0;
+	e->arg1 = arg1;
+	ev_submit(e);
+	return 0;
+}
+
+static __always_inline int emit_named(__u64 pid_tgid, __u8 type, __u32 api, __u64 ts,
+				      __u64 obj, const void *name)
+{
+	struct llmi_name_event *e = (void *)ev_reserve(sizeof(*e));
+
+	if (!e)
+		return 0;
+	ev_fill(&e->ev, pid_tgid, type, api, ts);
+	e->ev.obj = obj;
+	e->ev.stream = 0;
+	e->ev.arg0 = 0;
+	e->ev.arg1 = 0;
+	if (bpf_probe_read_user_str(e->name, sizeof(e->name), name) < 0)
+		e->name[0] = '\0';
+	ev_submit(e);
+	return 0;
+}
+
+static __always_inline __u64 dim_pack(__u64 xy, __u64 z)
+{
+	return (xy & 0xffffffffull) | ((xy >> 32) & 0xffff) << 32 | (z & 0xffff) << 48;
+}
+
+static __always_inline __u64 dim_pack3(__u64 x, __u64 y, __u64 z)
+{
+	return (x & 0xffffffffull) | (y & 0xffff) << 32 | (z & 0xffff) << 48;
+}
+
+static __always_inline void count_launch(__u64 pid_tgid, __u32 api, __u32 driver, __u64 func)
+{
+	struct llmi_kernel_key k = { .pid = pid_tgid >> 32, .driver = driver, .func = func };
+	__u64 *v, one = 1;
+
+	api_add(api, 0, 0, false);
+	v = bpf_map_lookup_elem(&kernel_counts, &k);
+	if (v) {
+		(*v)++;
+		return;
+	}
+	if (!bpf_map_update_elem(&kernel_counts, &k, &one, BPF_NOEXIST))
+		return;
+	v = bpf_map_lookup_elem(&kernel_counts, &k);	/* raced with another CPU */
+	if (v)
+		(*v)++;
+	else
+		ctr_inc(LLMI_CTR_KMAP_FULL);
+}
+
+/*
+ * A launch: counted in place under -T unless a capture is open, else
+ * streamed.
+ */
+static __always_inline int launch_out(__u64 pid_tgid, __u32 api, __u32 driver, __u64 func,
+				      __u64 stream, __u64 grid, __u64 block)
+{
+	if (timing_only && capture_active <= 0) {
+		count_launch(pid_tgid, api, driver, func);
+		return 0;
+	}
+	return emit(pid_tgid, LLMI_EV_LAUNCH, api, bpf_ktime_get_ns(), 0, 0, func, stream,
+		    grid, block);
+}
+
+static __always_inline void mark_runtime_call(struct tstate *t, __u64 sp, __u64 ret)
+{
+	t->mark_sp = sp;
+	t->mark_ret = ret;
+}
+
+/* cudaLaunchKernel(func, dim3 grid, dim3 block, args, shmem, stream) and friends. */
+SEC("uprobe")
+int BPF_KPROBE(rt_launch, __u64 func, __u64 grid_xy, __u64 grid_z, __u64 block_xy,
+	       __u64 block_z)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 api = LLMI_COOKIE_API(bpf_get_attach_cookie(ctx));
+	__u64 sp = PT_REGS_SP(ctx);
+	__u64 stk[3] = {};	/* return address, sharedMem, stream */
+	struct tstate *t;
+
+	if (excluded(pid_tgid))
+		return 0;
+	t = tstate_get(true);
+	if (t && t->depth) {
+		ctr_inc(LLMI_CTR_NESTED);
+		return 0;
+	}
+	bpf_probe_read_user(stk, sizeof(stk), (void *)sp);
+	if (t)
+		mark_runtime_call(t, sp, stk[0]);
+	return launch_out(pid_tgid, api, 0, func, stk[2], dim_pack(grid_xy, grid_z),
+			  dim_pack(block_xy, block_z));
+}
+
+/* cudaLaunchKernelExC(const cudaLaunchConfig_t *config, func, args). */
+SEC("uprobe")
+int BPF_KPROBE(rt_launch_exc, const void *config, __u64 func)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 api = LLMI_COOKIE_API(bpf_get_attach_cookie(ctx));
+	__u64 sp = PT_REGS_SP(ctx);
+	__u32 cfg[10] = {};	/* grid[3], block[3], pad, smem(8), stream at byte 32 */
+	__u64 ret = 0;
+	struct tstate *t;
+
+	if (excluded(pid_tgid))
+		return 0;
+	t = tstate_get(true);
+	if (t && t->depth) {
+		ctr_inc(LLMI_CTR_NESTED);
+		return 0;
+	}
+	bpf_probe_read_user(&ret, sizeof(ret), (void *)sp);
+	if (t)
+		mark_runtime_call(t, sp, ret);
+	bpf_probe_read_user(cfg, sizeof(cfg), config);
+	return launch_out(pid_tgid, api, 0, func, cfg[8] | (__u64)cfg[9] << 32,
+			  dim_pack3(cfg[0], cfg[1], cfg[2]), dim_pack3(cfg[3], cfg[4], cfg[5]));
+}
+
+/*
+ * Driver launches: true when this one was made by a runtime launch on the
+ * same thread (see the file comment), which clears the marker either way.
+ */
+static __always_inline bool driver_dup(struct tstate *t, __u64 sp)
+{
+	__u64 msp, ret = 0;
+
+	if (!t || !t->mark_sp)
+		return false;
+	msp = t->mark_sp;
+	t->mark_sp = 0;
+	if (sp >= msp || bpf_probe_read_user(&ret, sizeof(ret), (void *)msp) ||
+	    ret != t->mark_ret)
+		return false;
+	ctr_inc(LLMI_CTR_DEDUP);
+	return true;
+}
+
+/* cuLaunchKernel(f, gx, gy, gz, bx, by, bz, shmem, stream, params, extra). */
+SEC("uprobe")
+int BPF_KPROBE(drv_launch, __u64 f, __u64 gx, __u64 gy, __u64 gz, __u64 bx)
+{
+	__u64 by = ARG6(ctx);
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 api = LLMI_COOKIE_API(bpf_get_attach_cookie(ctx));
+	__u64 sp = PT_REGS_SP(ctx);
+	__u64 stk[3] = {};	/* bz, shmem, stream */
+	struct tstate *t;
+
+	if (excluded(pid_tgid))
+		return 0;
+	t = tstate_get(false);
+	if (driver_dup(t, sp))
+		return 0;
+	if (t && t->depth) {
+		ctr_inc(LLMI_CTR_NESTED);
+		return 0;
+	}
+	bpf_probe_read_user(stk, sizeof(stk), (void *)(sp + 8));
+	return launch_out(pid_tgid, api, 1, f, stk[2], dim_pack3(gx, gy, gz),
+			  dim_pack3(bx, by, stk[0]));
+}
+
+/* cuLaunchKernelEx(const CUlaunchConfig *config, f, params, extra). */
+SEC("uprobe")
+int BPF_KPROBE(drv_launch_ex, const void *config, __u64 f)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 api = LLMI_COOKIE_API(bpf_get_attach_cookie(ctx));
+	__u32 cfg[10] = {};	/* grid[3], block[3], smem, pad, stream at byte 32 */
+	struct tstate *t;
+
+	if (excluded(pid_tgid))
+		return 0;
+	t = tstate_get(false);
+	if (driver_dup(t, PT_REGS_SP(ctx)))
+		return 0;
+	if (t && t->depth) {
+		ctr_inc(LLMI_CTR_NESTED);
+		return 0;
+	}
+	bpf_probe_read_user(cfg, sizeof(cfg), config);
+	return launch_out(pid_tgid, api, 1, f, cfg[8] | (__u64)cfg[9] << 32,
+			  dim_pack3(cfg[0], cfg[1], cfg[2]), dim_pack3(cfg[3], cfg[4], cfg[5]));
+}
+
+/*
+ * Entry-only calls that are not launches: asynchronous copies and memsets,
+ * event record / wait, capture begin, graph launch, frees on a stream and
+ * the registration of host stubs.
+ */
+SEC("uprobe")
+int BPF_KPROBE(call_entry, __u64 a0, __u64 a1, __u64 a2, __u64 a3, __u64 a4)
+{
+	__u64 a5 = ARG6(ctx);
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u32 api = LLMI_COOKIE_API(cookie);
+	__u32 layout = LLMI_COOKIE_LAYOUT(cookie);
+	__u64 sp = PT_REGS_SP(ctx);
+	__u64 stk[3] = {};	/* return address, stack arguments 1 and 2 */
+	__u64 ts = bpf_ktime_get_ns();
+	struct tstate *t;
+	__u64 bytes;
+
+	if (excluded(pid_tgid))
+		return 0;
+	t = tstate_get(true);
+	if (t && t->depth) {
+		ctr_inc(LLMI_CTR_NESTED);
+		return 0;
+	}
+	bpf_probe_read_user(stk, sizeof(stk), (void *)sp);
+	if (t)
+		mark_runtime_call(t, sp, stk[0]);
+
+	switch (layout) {
+	case LLMI_L_MEMCPY:	/* cudaMemcpyAsync(dst, src, count, kind, stream) */
+		if (timing_only && capture_active <= 0) {
+			api_add(api, a2, 0, false);
+			copy_add(a3, a2);
+			return 0;
+		}
+		return emit(pid_tgid, LLMI_EV_MEMCPY, api, ts, 0, 0, a0, a4, a2, a3);
+	case LLMI_L_MEMCPY_2D:	/* (dst, dpitch, src, spitch, w, h, kind, stream) */
+		bytes = a4 * a5;
+		if (timing_only && capture_active <= 0) {
+			api_add(api, bytes, 0, false);
+			copy_add(stk[1], bytes);
+			return 0;
+		}
+		return emit(pid_tgid, LLMI_EV_MEMCPY, api, ts, 0, 0, a0, stk[2], bytes, stk[1]);
+	case LLMI_L_MEMSET:	/* cudaMemsetAsync(ptr, value, count, stream) */
+		if (timing_only && capture_active <= 0) {
+			api_add(api, a2, 0, false);
+			return 0;
+		}
+		return emit(pid_tgid, LLMI_EV_MEMSET, api, ts, 0, 0, a0, a3, a2, 0);
+	case LLMI_L_MEMSET_2D:	/* (ptr, pitch, value, w, h, stream) */
+		bytes = a3 * a4;
+		if (timing_only && capture_active <= 0) {
+			api_add(api, bytes, 0, false);
+			return 0;
+		}
+		return emit(pid_tgid, LLMI_EV_MEMSET, api, ts, 0, 0, a0, a5, bytes, 0);
+	case LLMI_L_FREE:	/* cudaFreeAsync(ptr, stream) */
+		if (timing_only) {
+			api_add(api, 0, 0, false);
+			return 0;
+		}
+		return emit(pid_tgid, LLMI_EV_FREE, api, ts, 0, 0, a0, a1, 0, 0);
+	case LLMI_L_EVENT_RECORD:	/* (event, stream): joins captures */
+		if (timing_only && capture_active <= 0) {
+			api_add(api, 0, 0, false);
+			return 0;
+		}
+		return emit(pid_tgid, LLMI_EV_EVENT_RECORD, api, ts, 0, 0, a0, a1, 0, 0);
+	case LLMI_L_STREAM_WAIT:	/* (stream, event, flags) */
+		if (timing_only && capture_active <= 0) {
+			api_add(api, 0, 0, false);
+			return 0;
+		}
+		return emit(pid_tgid, LLMI_EV_STREAM_WAIT, api, ts, 0, 0, a1, a0, 0, 0);
+	case LLMI_L_CAPTURE_BEGIN:
+		__sync_fetch_and_add(&capture_active, 1);
+		return emit(pid_tgid, LLMI_EV_CAPTURE_BEGIN, api, ts, 0, 0, 0, a0, 0, 0);
+	case LLMI_L_GRAPH_LAUNCH:	/* always streamed: user space expands it */
+		return emit(pid_tgid, LLMI_EV_GRAPH_LAUNCH, api, ts, 0, 0, a0, a1, 0, 0);
+	default:
+		if (timing_only)
+			api_add(api, 0, 0, false);
+		else
+			emit(pid_tgid, LLMI_EV_SYNC, api, ts, 0, 0, a0, 0, 0, 0);
+		return 0;
+	}
+}
+
+/* Entry of a return-probed call: remember its time and arguments. */
+SEC("uprobe")
+int BPF_KPROBE(timed_enter, __u64 a0, __u64 a1, __u64 a2, __u64 a3, __u64 a4)
+{
+	__u64 a5 = ARG6(ctx);
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u32 slot = LLMI_COOKIE_SLOT(cookie);
+	struct tstate *t;
+	struct slot *s;
+
+	if (excluded(pid_tgid))
+		return 0;
+	t = tstate_get(true);
+	if (!t)
+		return 0;
+	if (slot == LLMI_SLOT_CALL) {
+		if (t->depth++) {
+			ctr_inc(LLMI_CTR_NESTED);
+			return 0;
+		}
+		/* a driver launch inside is this call's own */
+		t->mark_sp = 0;
+	} else if (slot == LLMI_SLOT_DRV_CALL && t->depth) {
+		ctr_inc(LLMI_CTR_NESTED);	/* the runtime call's own driver sync */
+		return 0;
+	}
+	s = &t->slot[slot & (LLMI_SLOTS - 1)];
+	s->cookie = cookie;
+	s->a[0] = a0;
+	s->a[1] = a1;
+	s->a[2] = a2;
+	s->a[3] = a3;
+	s->a[4] = a4;
+	s->a[5] = a5;
+	s->stk = 0;
+	if (LLMI_COOKIE_LAYOUT(cookie) == LLMI_L_MEMCPY_2D)
+		bpf_probe_read_user(&s->stk, sizeof(s->stk), (void *)(PT_REGS_SP(ctx) + 8));
+	s->ts = bpf_ktime_get_ns();
+	return 0;
+}
+
+static __always_inline __u64 read_out_ptr(__u64 p)
+{
+	__u64 v = 0;
+
+	bpf_probe_read_user(&v, sizeof(v), (void *)p);
+	return v;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(timed_exit, long rc)
+{
+	__u64 now = bpf_ktime_get_ns();
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u32 api = LLMI_COOKIE_API(cookie);
+	__u32 slot = LLMI_COOKIE_SLOT(cookie);
+	__u64 ts, dur, bytes = 0, obj;
+	struct tstate *t;
+	struct slot *s;
+	__u8 type;
+
+	if (excluded(pid_tgid))
+		return 0;
+	t = tstate_get(false);
+	if (!t)
+		return 0;
+	if (slot == LLMI_SLOT_CALL) {
+		if (!t->depth)		/* attached while the call was running */
+			return 0;
+		if (--t->depth)
+			return 0;
+	}
+	s = &t->slot[slot & (LLMI_SLOTS - 1)];
+	if (!s->ts || s->cookie != cookie)
+		return 0;
+	ts = s->ts;
+	s->ts = 0;
+	dur = now - ts;
+
+	switch (LLMI_COOKIE_LAYOUT(cookie)) {
+	case LLMI_L_GET_KERNEL:
+		return emit(pid_tgid, LLMI_EV_GET_KERNEL, api, ts, dur, rc, read_out_ptr(s->a[0]), 0,
+			    s->a[1], 0);
+	case LLMI_L_GET_NAMED:
+		return emit_named(pid_tgid, LLMI_EV_NAMED, api, ts, read_out_ptr(s->a[0]),
+				  (void *)s->a[2]);
+	case LLMI_L_KERNEL_FUNC:
+		return emit(pid_tgid, LLMI_EV_KERNEL_FUNC, api, ts, dur, rc, read_out_ptr(s->a[0]),
+			    0, s->a[1], 0);
+	case LLMI_L_CAPTURE_END:
+		if (capture_active > 0)
+			__sync_fetch_and_add(&capture_active, -1);
+		return emit(pid_tgid, LLMI_EV_CAPTURE_END, api, ts, dur, rc,
+			    read_out_ptr(s->a[1]), s->a[0], 0, 0);
+	case LLMI_L_INSTANTIATE:
+		return emit(pid_tgid, LLMI_EV_INSTANTIATE, api, ts, dur, rc, read_out_ptr(s->a[0]),
+			    0, s->a[1], 0);
+	case LLMI_L_MEMCPY:	/* cudaMemcpy(dst, src, count, kind) */
+		if (timing_only) {
+			api_add(api, s->a[2], dur, true);
+			copy_add(s->a[3], s->a[2]);
+			return 0;
+		}
+		return emit(pid_tgid, LLMI_EV_MEMCPY, api, ts, dur, rc, s->a[0], 0, s->a[2], s->a[3]);
+	case LLMI_L_MEMCPY_2D:
+		bytes = s->a[4] * s->a[5];
+		if (timing_only) {
+			api_add(api, bytes, dur, true);
+			copy_add(s->stk, bytes);
+			return 0;
+		}
+		return emit(pid_tgid, LLMI_EV_MEMCPY, api, ts, dur, rc, s->a[0], 0, bytes, s->stk);
+	case LLMI_L_MEMSET:
+		bytes = s->a[2];
+		type = LLMI_EV_MEMSET;
+		obj = s->a[0];
+		break;
+	case LLMI_L_MEMSET_2D:
+		bytes = s->a[3] * s->a[4];
+		type = LLMI_EV_MEMSET;
+		obj = s->a[0];
+		break;
+	case LLMI_L_MALLOC:
+		bytes = s->a[1];
+		type = LLMI_EV_ALLOC;
+		obj = read_out_ptr(s->a[0]);
+		break;
+	case LLMI_L_MALLOC_PITCH:
+		bytes = s->a[2] * s->a[3];
+		type = LLMI_EV_ALLOC;
+		obj = read_out_ptr(s->a[0]);
+		break;
+	case LLMI_L_FREE:
+		type = LLMI_EV_FREE;
+		obj = s->a[0];
+		break;
+	default:		/* synchronisations */
+		type = LLMI_EV_SYNC;
+		obj = s->a[0];
+		break;
+	}
+	if (timing_only) {
+		api_add(api, bytes, dur, true);
+		return 0;
+	}
+	return emit(pid_tgid, type, api, ts, dur, rc, obj, 0, bytes, 0);
+}
+
+/*
+ * __cudaRegisterFunction(fatbin, hostFun, deviceFun, ...): runs in static
+ * constructors, before the executable's .rodata has been touched, so the
+ * name must be faulted in: a sleepable probe with bpf_copy_from_user. Rare
+ * (once per kernel), so its cost does not matter. Names are needed whoever
+ * registers them: no exclusion, no nesting check.
+ */
+SEC("uprobe.s")
+int BPF_KPROBE(reg_function, __u64 fatbin, __u64 stub, __u64 devfun)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct llmi_name_event *e;
+
+	e = (void *)ev_reserve(sizeof(*e));
+	if (!e)
+		return 0;
+	ev_fill(&e->ev, pid_tgid, LLMI_EV_REGISTER, LLMI_COOKIE_API(bpf_get_attach_cookie(ctx)),
+		bpf_ktime_get_ns());
+	e->ev.obj = stub;
+	e->ev.stream = 0;
+	e->ev.arg0 = 0;
+	e->ev.arg1 = 0;
+	/* a fixed-size copy fails if it runs into an unmapped page: shorten */
+	if (bpf_copy_from_user(e->name, sizeof(e->name), (void *)devfun) &&
+	    bpf_copy_from_user(e->name, 64, (void *)devfun) &&
+	    bpf_copy_from_user(e->name, 16, (void *)devfun))
+		e->name[0] = '\0';
+	e->name[sizeof(e->name) - 1] = '\0';
+	ev_submit(e);
+	return 0;
+}

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * llminstr-trace's command line (DESIGN.md, "Command-line contract"):
+ * parsed strictly into struct trace_opts, every bad value answered with one
+ * line that names the option and what to do. Kept apart from main so the
+ * unit tests can drive it.
+ */
+#ifndef LLMI_TRACE_OPTS_H
+#define LLMI_TRACE_OPTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#define TRACE_MAX_PIDS 64
+#define TRACE_MAX_LIBS 16
+
+struct trace_opts {
+	pid_t pids[TRACE_MAX_PIDS];
+	size_t npids;
+	char **cmd;			/* -- CMD ARGS, NULL-terminated */
+	const char *libs[TRACE_MAX_LIBS];	/* --lib, overrides discovery */
+	size_t nlibs;
+	bool timing_only;
+	double duration_s;		/* 0: until Ctrl-C, SIGTERM or exit */
+	double interval_s;		/* 0: no interval summaries */
+	const char *json;		/* "-" for stdout */
+	const char *perfetto;
+	const char *output;		/* -o (container) */
+	const char *capture, *codec, *on_full;
+	uint64_t buffer_size;
+	uint64_t ring_size;		/* bytes, power of two */
+	uint64_t kernels_max;		/* -T kernel map entries */
+	uint64_t top;			/* kernels shown in the summary */
+	bool verbose;
+};
+
+enum { TRACE_OPTS_OK = 0, TRACE_OPTS_HELP = 1 };
+
+/*
+ * 0 (run), TRACE_OPTS_HELP (help printed to stdout: exit 0) or -EINVAL with
+ * the one-line reason in err. argv must outlive o (strings are borrowed).
+ */
+int trace_opts_parse(int argc, char **argv, struct trace_opts *o, char *err, size_t errlen);
+void trace_opts_usage(FILE *f);
+
+#endif

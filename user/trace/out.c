@@ -1,0 +1,383 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Output of llminstr-trace (see out.h). Numbers carry units; tables fit in
+ * 80 columns. Latencies exist only for return-probed calls: entry-only calls
+ * (launches, asynchronous copies) show "-" rather than a made-up figure.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/json.h"
+#include "trace/api.h"
+#include "trace/out.h"
+
+static const char *const copy_names[LLMI_COPY_KINDS] = { "h2h", "h2d", "d2h", "d2d", "default" };
+
+static const char *fmt_ns(char *buf, size_t len, double ns)
+{
+	if (ns < 1e3)
+		snprintf(buf, len, "%.0fns", ns);
+	else if (ns < 1e6)
+		snprintf(buf, len, "%.1fus", ns / 1e3);
+	else if (ns < 1e9)
+		snprintf(buf, len, "%.1fms", ns / 1e6);
+	else
+		snprintf(buf, len, "%.2fs", ns / 1e9);
+	return buf;
+}
+
+static const char *fmt_bytes(char *buf, size_t len, uint64_t b)
+{
+	static const char *const u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)b;
+	int i = 0;
+
+	while (v >= 1024 && i < 4) {
+		v /= 1024;
+		i++;
+	}
+	snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+	return buf;
+}
+
+void out_summary(FILE *f, struct agg *a, const struct agg_totals *t, const struct out_info *in,
+		 bool interval)
+{
+	char b1[32], b2[32], b3[32];
+	const struct agg_kernel *k;
+	uint64_t unnamed = 0;
+	size_t nk, i;
+	int any;
+
+	fprintf(f, "\n%s: %s mode, %zu target%s, %.2f s%s%s\n",
+		interval ? "interval" : "llminstr-trace", in->mode, in->ntargets,
+		in->ntargets == 1 ? "" : "s", in->duration_s,
+		in->end_reason && !interval ? ", ended by " : "",
+		in->end_reason && !interval ? in->end_reason : "");
+	if (!interval) {
+		for (i = 0; i < in->ntargets; i++) {
+			const struct out_target *tg = &in->targets[i];
+
+			fprintf(f, "  pid %d%s:", tg->pid, tg->static_cudart ? " (static cudart)" : "");
+			if (!tg->nlibs)
+				fprintf(f, " no CUDA library attached");
+			for (size_t j = 0; j < tg->nlibs; j++)
+				fprintf(f, "%s %s (%u probes)", j ? "," : "", tg->libs[j],
+					tg->lib_probes[j]);
+			fputc('\n', f);
+		}
+	}
+
+	fprintf(f, "\n%-36s %10s %10s %10s %10s\n", "API", "calls", "mean", "p50", "p99");
+	for (i = 0; i < LLMI_API_MAX; i++) {
+		const struct agg_api *p = &t->api[i];
+
+		if (!p->calls)
+			continue;
+		if (p->lat.count)
+			fprintf(f, "%-36.36s %10llu %10s %10s %10s\n", trace_api_name(i),
+				(unsigned long long)p->calls, fmt_ns(b1, sizeof(b1), llmi_hist_mean(&p->lat)),
+				fmt_ns(b2, sizeof(b2), (double)llmi_hist_quantile(&p->lat, 0.5)),
+				fmt_ns(b3, sizeof(b3), (double)llmi_hist_quantile(&p->lat, 0.99)));
+		else
+			fprintf(f, "%-36.36s %10llu %10s %10s %10s\n", trace_api_name(i),
+				(unsigned long long)p->calls, "-", "-", "-");
+	}
+
+	k = interval ? agg__kernels_interval(a, &nk) : agg__kernels(a, &nk, &unnamed);
+	fprintf(f, "\n%-58s %10s %10s\n", "Top kernels", "launches", "replayed");
+	for (i = 0, any = 0; k && i < nk && i < in->top; i++) {
+		if (!k[i].launches)
+			continue;
+		any = 1;
+		fprintf(f, "  %-56.56s %10llu %10llu\n", k[i].name,
+			(unsigned long long)k[i].launches, (unsigned long long)k[i].replayed);
+	}
+	if (!any)
+		fprintf(f, "  (none)\n");
+	fprintf(f, "  %llu launches: %llu driver API, %llu replayed from CUDA graphs\n",
+		(unsigned long long)t->launches, (unsigned long long)t->driver_launches,
+		(unsigned long long)t->replayed);
+
+	fprintf(f, "\n%-10s %10s %14s %16s\n", "Copies", "calls", "bytes", "sync GB/s");
+	for (i = 0, any = 0; i < LLMI_COPY_KINDS; i++) {
+		const struct agg_copy *c = &t->copy[i];
+
+		if (!c->calls)
+			continue;
+		any = 1;
+		if (c->sync_ns)
+			snprintf(b2, sizeof(b2), "%.2f", (double)c->sync_bytes / (double)c->sync_ns);
+		else
+			snprintf(b2, sizeof(b2), "-");
+		fprintf(f, "  %-8s %10llu %14s %16s\n", copy_names[i], (unsigned long long)c->calls,
+			fmt_bytes(b1, sizeof(b1), c->bytes), b2);
+	}
+	if (!any)
+		fprintf(f, "  (none)\n");
+	fprintf(f, "  memset   %10llu %14s\n", (unsigned long long)t->memset_calls,
+		fmt_bytes(b1, sizeof(b1), t->memset_bytes));
+	if (t->captures || t->graph_launches)
+		fprintf(f, "\nGraphs: %llu captured (%llu nodes), %llu instantiated, %llu launched%s\n",
+			(unsigned long long)t->captures, (unsigned long long)t->captured_nodes,
+			(unsigned long long)t->instantiations, (unsigned long long)t->graph_launches,
+			t->graphs_unknown ? " (some captured before attach: not expanded)" : "");
+	if (interval)
+		return;
+	fprintf(f, "\nEvents: %llu received, %llu lost%s; %llu probes attached\n",
+		(unsigned long long)in->received, (unsigned long long)in->lost,
+		in->lost ? " (increase --ring-size)" : "", (unsigned long long)in->probes);
+	fprintf(f, "Dedup: %llu driver launches made by runtime launches counted once; "
+		"%llu nested calls skipped\n",
+		(unsigned long long)in->dedup, (unsigned long long)in->nested);
+	if (in->kmap_full)
+		fprintf(f, "Kernel map full: %llu launches not attributed (raise --kernels)\n",
+			(unsigned long long)in->kmap_full);
+	fprintf(f, "Unnamed kernel handles: %llu", (unsigned long long)unnamed);
+	for (i = 0; i < in->ntargets; i++)
+		if (in->targets[i].late) {
+			fprintf(f, " (attached to running processes: registrations made before the "
+				   "attach were missed)");
+			break;
+		}
+	fputc('\n', f);
+}
+
+int out_json(FILE *f, struct agg *a, const struct agg_totals *t, const struct out_info *in)
+{
+	const struct agg_kernel *k;
+	struct llmi_json j;
+	uint64_t unnamed = 0;
+	size_t nk, i;
+
+	k = agg__kernels(a, &nk, &unnamed);
+	llmi_json_init(&j, f, true);
+	llmi_json_obj_begin(&j, NULL);
+	llmi_json_u64(&j, "version", 1);
+	llmi_json_str(&j, "mode", in->mode);
+	llmi_json_arr_begin(&j, "targets");
+	for (i = 0; i < in->ntargets; i++) {
+		const struct out_target *tg = &in->targets[i];
+
+		llmi_json_obj_begin(&j, NULL);
+		llmi_json_i64(&j, "pid", tg->pid);
+		llmi_json_arr_begin(&j, "libs");
+		for (size_t l = 0; l < tg->nlibs; l++)
+			llmi_json_str(&j, NULL, tg->libs[l]);
+		llmi_json_arr_end(&j);
+		llmi_json_bool(&j, "static_cudart", tg->static_cudart);
+		llmi_json_bool(&j, "late_attach", tg->late);
+		llmi_json_obj_end(&j);
+	}
+	llmi_json_arr_end(&j);
+	llmi_json_double(&j, "duration_s", in->duration_s);
+	llmi_json_str(&j, "ended_by", in->end_reason);
+	llmi_json_obj_begin(&j, "events");
+	llmi_json_u64(&j, "received", in->received);
+	llmi_json_u64(&j, "lost", in->lost);
+	llmi_json_obj_end(&j);
+	llmi_json_obj_begin(&j, "attach");
+	llmi_json_u64(&j, "probes", in->probes);
+	llmi_json_obj_end(&j);
+	llmi_json_obj_begin(&j, "api");
+	for (i = 0; i < LLMI_API_MAX; i++) {
+		const struct agg_api *p = &t->api[i];
+
+		if (!p->calls)
+			continue;
+		llmi_json_obj_begin(&j, trace_api_name(i));
+		llmi_json_u64(&j, "calls", p->calls);
+		if (p->bytes)
+			llmi_json_u64(&j, "bytes", p->bytes);
+		if (p->lat.count) {
+			llmi_json_double(&j, "mean_ns", llmi_hist_mean(&p->lat));
+			llmi_json_u64(&j, "p50_ns", llmi_hist_quantile(&p->lat, 0.5));
+			llmi_json_u64(&j, "p99_ns", llmi_hist_quantile(&p->lat, 0.99));
+		} else {	/* entry-only probe: no duration measured */
+			llmi_json_null(&j, "mean_ns");
+			llmi_json_null(&j, "p50_ns");
+			llmi_json_null(&j, "p99_ns");
+		}
+		llmi_json_obj_end(&j);
+	}
+	llmi_json_obj_end(&j);
+	llmi_json_u64(&j, "launches", t->launches);
+	llmi_json_u64(&j, "driver_launches", t->driver_launches);
+	llmi_json_arr_begin(&j, "kernels");
+	for (i = 0; k && i < nk; i++) {
+		llmi_json_obj_begin(&j, NULL);
+		llmi_json_str(&j, "name", k[i].name);
+		llmi_json_u64(&j, "launches", k[i].launches);
+		llmi_json_u64(&j, "replayed", k[i].replayed);
+		llmi_json_bool(&j, "unnamed", k[i].unnamed);
+		llmi_json_obj_end(&j);
+	}
+	llmi_json_arr_end(&j);
+	llmi_json_obj_begin(&j, "memcpy");
+	for (i = 0; i < LLMI_COPY_KINDS; i++) {
+		const struct agg_copy *c = &t->copy[i];
+
+		if (i == LLMI_COPY_DEFAULT && !c->calls)
+			continue;
+		llmi_json_obj_begin(&j, copy_names[i]);
+		llmi_json_u64(&j, "calls", c->calls);
+		llmi_json_u64(&j, "bytes", c->bytes);
+		if (c->sync_ns)
+			llmi_json_double(&j, "sync_gbps", (double)c->sync_bytes / (double)c->sync_ns);
+		llmi_json_obj_end(&j);
+	}
+	llmi_json_obj_end(&j);
+	llmi_json_obj_begin(&j, "memset");
+	llmi_json_u64(&j, "calls", t->memset_calls);
+	llmi_json_u64(&j, "bytes", t->memset_bytes);
+	llmi_json_obj_end(&j);
+	llmi_json_obj_begin(&j, "graphs");
+	llmi_json_u64(&j, "captures", t->captures);
+	llmi_json_u64(&j, "captured_nodes", t->captured_nodes);
+	llmi_json_u64(&j, "instantiations", t->instantiations);
+	llmi_json_u64(&j, "launches", t->graph_launches);
+	llmi_json_u64(&j, "replayed_launches", t->replayed);
+	llmi_json_u64(&j, "unknown_execs", t->graphs_unknown);
+	llmi_json_obj_end(&j);
+	llmi_json_obj_begin(&j, "unnamed");
+	llmi_json_u64(&j, "handles", unnamed);
+	llmi_json_obj_end(&j);
+	llmi_json_obj_begin(&j, "dedup");
+	llmi_json_u64(&j, "driver_launches_merged", in->dedup);
+	llmi_json_u64(&j, "nested_calls_skipped", in->nested);
+	llmi_json_u64(&j, "kernel_map_full", in->kmap_full);
+	llmi_json_u64(&j, "excluded_calls", in->excluded);
+	llmi_json_obj_end(&j);
+	llmi_json_obj_end(&j);
+	return llmi_json_finish(&j);
+}
+
+/* ---- timeline ---- */
+
+struct out_perfetto {
+	FILE *f;
+	struct llmi_json j;
+	uint64_t t0;
+	char *buf;
+};
+
+struct out_perfetto *out_perfetto__open(const char *path)
+{
+	struct out_perfetto *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->f = fopen(path, "we");
+	if (!p->f) {
+		int err = errno;
+
+		free(p);
+		errno = err;
+		return NULL;
+	}
+	p->buf = malloc(1 << 20);
+	if (p->buf)
+		setvbuf(p->f, p->buf, _IOFBF, 1 << 20);
+	llmi_json_init(&p->j, p->f, false);
+	llmi_json_obj_begin(&p->j, NULL);
+	llmi_json_str(&p->j, "displayTimeUnit", "ns");
+	llmi_json_arr_begin(&p->j, "traceEvents");
+	return p;
+}
+
+static void slice(struct out_perfetto *p, const struct llmi_event *e, const char *name,
+		  const char *cat, uint64_t dur_ns)
+{
+	if (!p->t0)
+		p->t0 = e->ts_ns;
+	llmi_json_obj_begin(&p->j, NULL);
+	llmi_json_str(&p->j, "name", name);
+	llmi_json_str(&p->j, "cat", cat);
+	llmi_json_str(&p->j, "ph", "X");
+	/* records of different CPUs may come a little out of order: signed */
+	llmi_json_double(&p->j, "ts", (double)(int64_t)(e->ts_ns - p->t0) / 1e3);
+	llmi_json_double(&p->j, "dur", (double)dur_ns / 1e3);
+	llmi_json_u64(&p->j, "pid", e->pid);
+	llmi_json_u64(&p->j, "tid", e->tid);
+	llmi_json_obj_begin(&p->j, "args");
+	llmi_json_str(&p->j, "api", trace_api_name(e->api));
+}
+
+static void slice_end(struct out_perfetto *p)
+{
+	llmi_json_obj_end(&p->j);
+	llmi_json_obj_end(&p->j);
+}
+
+void out_perfetto__event(struct out_perfetto *p, struct agg *a, const void *data, size_t size)
+{
+	const struct llmi_event *e = data;
+	char name[96], b[32];
+	const char *kn;
+
+	if (size < sizeof(*e) || e->version != LLMI_EVENT_VERSION || e->api >= LLMI_API_MAX)
+		return;
+	switch (e->type) {
+	case LLMI_EV_LAUNCH:
+		kn = agg__full_name(a, e->pid, e->obj);
+		if (!kn) {
+			snprintf(name, sizeof(name), "<unnamed 0x%llx>", (unsigned long long)e->obj);
+			kn = name;
+		}
+		slice(p, e, kn, "launch", 0);
+		llmi_json_u64(&p->j, "stream", e->stream);
+		llmi_json_u64(&p->j, "grid_x", e->arg0 & 0xffffffff);
+		llmi_json_u64(&p->j, "block_x", e->arg1 & 0xffffffff);
+		slice_end(p);
+		break;
+	case LLMI_EV_MEMCPY: {
+		static const char *const dir[] = { "H2H", "H2D", "D2H", "D2D", "default" };
+
+		snprintf(name, sizeof(name), "memcpy %s %s",
+			 dir[e->arg1 < LLMI_COPY_KINDS ? e->arg1 : LLMI_COPY_DEFAULT],
+			 fmt_bytes(b, sizeof(b), e->arg0));
+		slice(p, e, name, "copy", e->dur_ns);
+		llmi_json_u64(&p->j, "bytes", e->arg0);
+		llmi_json_u64(&p->j, "stream", e->stream);
+		slice_end(p);
+		break;
+	}
+	case LLMI_EV_SYNC:
+		snprintf(name, sizeof(name), "wait %s", trace_api_name(e->api));
+		slice(p, e, name, "wait", e->dur_ns);
+		slice_end(p);
+		break;
+	case LLMI_EV_GRAPH_LAUNCH:
+		slice(p, e, "cudaGraphLaunch", "graph,replay", 0);
+		llmi_json_u64(&p->j, "exec", e->obj);
+		llmi_json_bool(&p->j, "replay", true);
+		slice_end(p);
+		break;
+	case LLMI_EV_REGISTER:
+	case LLMI_EV_NAMED:
+	case LLMI_EV_GET_KERNEL:
+	case LLMI_EV_KERNEL_FUNC:
+		break;
+	default:
+		slice(p, e, trace_api_name(e->api), "api", e->dur_ns);
+		slice_end(p);
+		break;
+	}
+}
+
+int out_perfetto__close(struct out_perfetto *p)
+{
+	int err;
+
+	if (!p)
+		return 0;
+	llmi_json_arr_end(&p->j);
+	llmi_json_obj_end(&p->j);
+	err = llmi_json_finish(&p->j);
+	if (fclose(p->f))
+		err = -EIO;
+	free(p->buf);
+	free(p);
+	return err;
+}

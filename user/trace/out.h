@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What llminstr-trace prints: the 80-column summary (also per -i interval),
+ * the --json summary (fields of DESIGN.md, "Command-line contract") and the
+ * --perfetto timeline (Chrome trace-event JSON, written as events arrive).
+ */
+#ifndef LLMI_TRACE_OUT_H
+#define LLMI_TRACE_OUT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "trace/agg.h"
+
+#define OUT_MAX_LIBS 8
+
+struct out_target {
+	pid_t pid;
+	const char *libs[OUT_MAX_LIBS];
+	unsigned lib_probes[OUT_MAX_LIBS];
+	size_t nlibs;
+	bool late;		/* attached to a running process */
+	bool static_cudart;
+};
+
+struct out_info {
+	const char *mode;	/* "events" or "timing-only" */
+	double duration_s;
+	const struct out_target *targets;
+	size_t ntargets;
+	uint64_t received, lost, dedup, nested, kmap_full, excluded;
+	uint64_t probes;	/* attached, entry and return */
+	uint64_t top;
+	const char *end_reason;	/* "SIGINT", "duration", "targets exited" ... */
+};
+
+void out_summary(FILE *f, struct agg *a, const struct agg_totals *t, const struct out_info *in,
+		 bool interval);
+/* 0 or -EIO. */
+int out_json(FILE *f, struct agg *a, const struct agg_totals *t, const struct out_info *in);
+
+struct out_perfetto;
+/* NULL with errno when path cannot be created. */
+struct out_perfetto *out_perfetto__open(const char *path);
+/* Hot path of the consumer when a timeline is asked for: buffered stdio only. */
+void out_perfetto__event(struct out_perfetto *p, struct agg *a, const void *data, size_t size);
+/* Closes the JSON; 0 or -EIO. Frees p (NULL accepted). */
+int out_perfetto__close(struct out_perfetto *p);
+
+#endif

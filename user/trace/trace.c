@@ -1,0 +1,774 @@
+// SPDX-License-Identifier: MIT
+/*
+ * llminstr-trace: the loader and consumer of bpf/llminstr_trace.bpf.c.
+ *
+ * Shape (bcc libbpf-tools): parse options -> find the targets' CUDA
+ * libraries in /proc/PID/maps (or --lib, or for "-- CMD" the libraries the
+ * dynamic loader will map) -> open the skeleton, size the ring buffer and
+ * the -T kernel map, load -> attach every probe the libraries define, per
+ * process (uprobe pid filter) -> let a started command run -> consume
+ * until Ctrl-C, SIGTERM, -d or every target's exit -> drain, summarise ->
+ * one cleanup path.
+ *
+ * The consumer (on_event) is the hot path of user space: it runs once per
+ * record without allocating (agg grows its tables only for new handles).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <limits.h>
+#include <linux/capability.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "common/elfsym.h"
+#include "common/procmaps.h"
+#include "llminstr_trace.skel.h"
+#include "trace/agg.h"
+#include "trace/api.h"
+#include "trace/opts.h"
+#include "trace/out.h"
+
+#define PROG "llminstr-trace"
+
+static const char *const rt_pattern = "libcudart.so*";
+static const char *const drv_pattern = "libcuda.so*";
+
+struct target {
+	pid_t pid;
+	int pidfd;
+	bool child, exited;
+	struct llmi_symres *symres;
+	char *libs[OUT_MAX_LIBS];
+	unsigned lib_probes[OUT_MAX_LIBS];
+	size_t nlibs;
+	bool late, static_cudart;
+};
+
+struct tracer {
+	struct trace_opts o;
+	struct llminstr_trace_bpf *skel;
+	struct ring_buffer *rb;
+	struct bpf_link **links;
+	size_t nlinks, links_cap;
+	uint64_t probes;
+	struct target t[TRACE_MAX_PIDS];
+	size_t nt;
+	struct agg *agg;
+	struct out_perfetto *pf;
+	int ncpus;
+};
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	if (level == LIBBPF_INFO && !getenv("LLMI_TRACE_DEBUG"))
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static bool have_bpf_caps(void)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2] = {};
+
+	if (geteuid() == 0)
+		return true;
+	if (syscall(SYS_capget, &h, d))
+		return false;
+	/* CAP_BPF (39) and CAP_PERFMON (38) live in the second word */
+	return (d[1].effective & (1u << (39 - 32))) && (d[1].effective & (1u << (38 - 32)));
+}
+
+/* ---- names ---- */
+
+static struct target *target_of(struct tracer *tr, uint32_t pid)
+{
+	for (size_t i = 0; i < tr->nt; i++)
+		if ((uint32_t)tr->t[i].pid == pid)
+			return &tr->t[i];
+	return NULL;
+}
+
+static int resolve(void *ctx, uint32_t pid, uint64_t addr, char *full, size_t full_len,
+		   char *brief, size_t brief_len)
+{
+	struct target *t = target_of(ctx, pid);
+
+	if (!t)
+		return -ENOENT;
+	if (!t->symres) {
+		t->symres = llmi_symres__new(t->pid);
+		if (!t->symres)
+			return -errno;
+	}
+	if (llmi_symres__name(t->symres, addr, false, full, full_len)) {
+		/* maybe a library loaded since the maps were read */
+		if (t->exited || llmi_symres__refresh(t->symres) ||
+		    llmi_symres__name(t->symres, addr, false, full, full_len))
+			return -ENOENT;
+	}
+	return llmi_symres__name(t->symres, addr, true, brief, brief_len);
+}
+
+/* ---- attach ---- */
+
+static int link_add(struct tracer *tr, struct bpf_link *l)
+{
+	if (tr->nlinks == tr->links_cap) {
+		size_t c = tr->links_cap ? tr->links_cap * 2 : 256;
+		void *p = realloc(tr->links, c * sizeof(*tr->links));
+
+		if (!p)
+			return -ENOMEM;
+		tr->links = p;
+		tr->links_cap = c;
+	}
+	tr->links[tr->nlinks++] = l;
+	return 0;
+}
+
+static struct bpf_program *prog_of(struct tracer *tr, enum trace_prog p)
+{
+	switch (p) {
+	case PROG_RT_LAUNCH: return tr->skel->progs.rt_launch;
+	case PROG_RT_LAUNCH_EXC: return tr->skel->progs.rt_launch_exc;
+	case PROG_DRV_LAUNCH: return tr->skel->progs.drv_launch;
+	case PROG_DRV_LAUNCH_EX: return tr->skel->progs.drv_launch_ex;
+	case PROG_CALL_ENTRY: return tr->skel->progs.call_entry;
+	case PROG_REGISTER: return tr->skel->progs.reg_function;
+	default: return tr->skel->progs.timed_enter;
+	}
+}
+
+static int attach_one(struct tracer *tr, struct target *t, const char *path,
+		      struct bpf_program *prog, bool ret, uint64_t off, uint64_t cookie)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, uo, .bpf_cookie = cookie, .retprobe = ret);
+	struct bpf_link *l = bpf_program__attach_uprobe_opts(prog, t->pid, path, off, &uo);
+	int err;
+
+	if (!l)
+		return -errno;
+	err = link_add(tr, l);
+	if (err)
+		bpf_link__destroy(l);
+	return err;
+}
+
+/*
+ * Attaches every API that path defines (runtime, driver or both: an
+ * executable with static cudart is a runtime). Returns the probe count or
+ * -errno; a library that defines none of them counts 0.
+ */
+static int attach_lib(struct tracer *tr, struct target *t, const char *path)
+{
+	struct llmi_elf *e;
+	unsigned n = 0;
+	int err = 0;
+
+	for (size_t i = 0; i < t->nlibs; i++)
+		if (!strcmp(t->libs[i], path))
+			return 0;
+	if (t->nlibs == OUT_MAX_LIBS)
+		return 0;
+	e = llmi_elf__open(path);
+	if (!e) {
+		err = -errno;
+		fprintf(stderr, PROG ": cannot read %s: %s%s\n", path, strerror(-err),
+			err == -ENOEXEC ? " (not an ELF file)" : "");
+		return err;
+	}
+	for (unsigned api = 0; api < LLMI_API_MAX; api++) {
+		const struct trace_api *a = &trace_apis[api];
+		uint64_t vaddr, off;
+
+		if (llmi_elf__sym_addr(e, a->sym, &vaddr, &off))
+			continue;	/* not defined here: skipped quietly */
+		err = attach_one(tr, t, path, prog_of(tr, a->prog), false, off, trace_api_cookie(api));
+		if (!err && a->prog == PROG_TIMED) {
+			n++;
+			err = attach_one(tr, t, path, tr->skel->progs.timed_exit, true, off,
+					 trace_api_cookie(api));
+		}
+		if (err) {
+			fprintf(stderr, PROG ": pid %d: cannot attach to %s in %s: %s\n", t->pid,
+				a->sym, path, strerror(-err));
+			break;
+		}
+		n++;
+		if (tr->o.verbose)
+			fprintf(stderr, PROG ": pid %d: %s%s at %s+0x%llx\n", t->pid, a->sym,
+				a->prog == PROG_TIMED ? " (+return)" : "", path,
+				(unsigned long long)off);
+	}
+	llmi_elf__free(e);
+	if (err)
+		return err;
+	if (n) {
+		t->libs[t->nlibs] = strdup(path);
+		if (!t->libs[t->nlibs])
+			return -ENOMEM;
+		t->lib_probes[t->nlibs++] = n;
+		tr->probes += n;
+	}
+	return (int)n;
+}
+
+static bool defines_runtime(const char *path)
+{
+	struct llmi_elf *e = llmi_elf__open(path);
+	uint64_t v, off;
+	bool yes;
+
+	if (!e)
+		return false;
+	yes = !llmi_elf__sym_addr(e, "cudaLaunchKernel", &v, &off);
+	llmi_elf__free(e);
+	return yes;
+}
+
+/* The CUDA libraries a live process maps; new ones are attached (dlopen). */
+static int attach_mapped(struct tracer *tr, struct target *t)
+{
+	static const char *const pats[] = { "libcudart.so*", "libcuda.so*" };
+	struct llmi_maps *m = llmi_maps__read(t->pid);
+	const char *exe;
+	int err = 0, r;
+
+	if (!m)
+		return -errno;
+	for (size_t i = 0; i < 2 && !err; i++) {
+		const char *p = llmi_maps__find_lib(m, pats[i]);
+
+		if (p && (r = attach_lib(tr, t, p)) < 0)
+			err = r;
+	}
+	exe = llmi_maps__exe(m);
+	if (!err && exe && !t->static_cudart && !t->nlibs && defines_runtime(exe)) {
+		t->static_cudart = true;
+		r = attach_lib(tr, t, exe);
+		if (r < 0)
+			err = r;
+	}
+	llmi_maps__free(m);
+	return err;
+}
+
+/* ---- -- CMD ---- */
+
+static int find_exe(const char *cmd, char *out, size_t len)
+{
+	const char *path = getenv("PATH");
+
+	if (strchr(cmd, '/')) {
+		if (!realpath(cmd, out))
+			return -errno;
+		return 0;
+	}
+	for (const char *p = path ? path : "/usr/bin:/bin"; *p;) {
+		const char *c = strchrnul(p, ':');
+		char buf[PATH_MAX];
+
+		snprintf(buf, sizeof(buf), "%.*s/%s", (int)(c - p), p, cmd);
+		if (!access(buf, X_OK) && realpath(buf, out))
+			return 0;
+		p = *c ? c + 1 : c;
+	}
+	return -ENOENT;
+}
+
+/*
+ * The CUDA libraries the dynamic loader will map for exe, asked from the
+ * loader itself (LD_TRACE_LOADED_OBJECTS, what ldd does); libraries opened
+ * later with dlopen are found in /proc/PID/maps while tracing.
+ */
+static void attach_needed(struct tracer *tr, struct target *t, const char *exe)
+{
+	int fd[2];
+	pid_t pid;
+	FILE *f;
+	char line[PATH_MAX + 64];
+
+	if (pipe2(fd, O_CLOEXEC))
+		return;
+	pid = fork();
+	if (pid == 0) {
+		dup2(fd[1], 1);
+		setenv("LD_TRACE_LOADED_OBJECTS", "1", 1);
+		execl(exe, exe, (char *)NULL);
+		_exit(127);
+	}
+	close(fd[1]);
+	f = fdopen(fd[0], "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		char *p = strstr(line, "=> /"), *end;
+		const char *base;
+
+		p = p ? p + 3 : strchr(line, '/');
+		if (!p)
+			continue;
+		end = strstr(p, " (");
+		if (end)
+			*end = '\0';
+		p[strcspn(p, "\n")] = '\0';
+		base = strrchr(p, '/') ? strrchr(p, '/') + 1 : p;
+		if (!fnmatch(rt_pattern, base, 0) || !fnmatch(drv_pattern, base, 0))
+			attach_lib(tr, t, p);
+	}
+	if (f)
+		fclose(f);
+	else
+		close(fd[0]);
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	if (!t->nlibs && defines_runtime(exe)) {
+		t->static_cudart = true;
+		attach_lib(tr, t, exe);
+	}
+}
+
+/* Starts CMD stopped on a pipe so that no launch happens before the attach. */
+static pid_t spawn_gated(char **cmd, int *gate)
+{
+	int fd[2];
+	pid_t pid;
+
+	if (pipe2(fd, O_CLOEXEC))
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		char c;
+
+		close(fd[1]);
+		if (read(fd[0], &c, 1) != 1)
+			_exit(126);	/* the tracer gave up */
+		execvp(cmd[0], cmd);
+		fprintf(stderr, PROG ": cannot run %s: %s\n", cmd[0], strerror(errno));
+		_exit(127);
+	}
+	close(fd[0]);
+	if (pid < 0) {
+		close(fd[1]);
+		return -1;
+	}
+	*gate = fd[1];
+	return pid;
+}
+
+/* ---- the maps ---- */
+
+static int on_event(void *ctx, void *data, size_t size)
+{
+	struct tracer *tr = ctx;
+	agg__event(tr->agg, data, size);
+	if (tr->pf)
+		out_perfetto__event(tr->pf, tr->agg, data, size);
+	return 0;
+}
+
+static uint64_t counter(struct tracer *tr, uint32_t idx)
+{
+	uint64_t v[tr->ncpus], sum = 0;
+
+	if (bpf_map__lookup_elem(tr->skel->maps.counters, &idx, sizeof(idx), v, sizeof(v), 0))
+		return 0;
+	for (int c = 0; c < tr->ncpus; c++)
+		sum += v[c];
+	return sum;
+}
+
+/* -T: what the kernel counted, joined with what was streamed. */
+static void read_bpf_totals(struct tracer *tr, struct agg_totals *tot)
+{
+	struct llmi_api_stat *s = calloc(tr->ncpus, sizeof(*s)), sum;
+	struct llmi_copy_stat cs[tr->ncpus];
+	struct llmi_kernel_key key, next, *prev = NULL;
+	uint64_t counts[tr->ncpus];
+
+	/* kernel handles first: they feed the agg's own totals */
+	while (!bpf_map__get_next_key(tr->skel->maps.kernel_counts, prev, &next, sizeof(next))) {
+		uint64_t total = 0;
+
+		key = next;
+		prev = &key;
+		if (bpf_map__lookup_elem(tr->skel->maps.kernel_counts, &key, sizeof(key), counts,
+					 sizeof(counts), 0))
+			continue;
+		for (int c = 0; c < tr->ncpus; c++)
+			total += counts[c];
+		agg__set_bpf_launches(tr->agg, key.pid, key.driver, key.func, total);
+	}
+	*tot = *agg__totals(tr->agg);
+	for (uint32_t api = 0; s && api < LLMI_API_MAX; api++) {
+		if (bpf_map__lookup_elem(tr->skel->maps.api_stats, &api, sizeof(api), s,
+					 tr->ncpus * sizeof(*s), 0))
+			continue;
+		memset(&sum, 0, sizeof(sum));
+		for (int c = 0; c < tr->ncpus; c++) {
+			sum.calls += s[c].calls;
+			sum.bytes += s[c].bytes;
+			sum.sum_ns += s[c].sum_ns;
+			for (int k = 0; k < 64; k++)
+				sum.slots[k] += s[c].slots[k];
+		}
+		/* launch calls were counted into api_stats by the probe */
+		agg_totals_add_bpf(tot, api, &sum);
+		if (trace_apis[api].cat == CAT_MEMSET) {
+			tot->memset_calls += sum.calls;
+			tot->memset_bytes += sum.bytes;
+		}
+	}
+	for (uint32_t k = 0; k < LLMI_COPY_KINDS; k++) {
+		if (bpf_map__lookup_elem(tr->skel->maps.copy_stats, &k, sizeof(k), cs, sizeof(cs), 0))
+			continue;
+		for (int c = 0; c < tr->ncpus; c++) {
+			tot->copy[k].calls += cs[c].calls;
+			tot->copy[k].bytes += cs[c].bytes;
+		}
+	}
+	free(s);
+}
+
+static void totals_now(struct tracer *tr, struct agg_totals *tot)
+{
+	if (tr->o.timing_only)
+		read_bpf_totals(tr, tot);
+	else
+		*tot = *agg__totals(tr->agg);
+}
+
+static void fill_info(struct tracer *tr, struct out_info *in, struct out_target *ot,
+		      double dur, const char *why)
+{
+	memset(in, 0, sizeof(*in));
+	in->mode = tr->o.timing_only ? "timing-only" : "events";
+	in->duration_s = dur;
+	for (size_t i = 0; i < tr->nt; i++) {
+		memset(&ot[i], 0, sizeof(ot[i]));
+		ot[i].pid = tr->t[i].pid;
+		ot[i].nlibs = tr->t[i].nlibs;
+		for (size_t l = 0; l < tr->t[i].nlibs; l++) {
+			ot[i].libs[l] = tr->t[i].libs[l];
+			ot[i].lib_probes[l] = tr->t[i].lib_probes[l];
+		}
+		ot[i].late = tr->t[i].late;
+		ot[i].static_cudart = tr->t[i].static_cudart;
+	}
+	in->targets = ot;
+	in->ntargets = tr->nt;
+	in->received = agg__totals(tr->agg)->events;
+	in->lost = counter(tr, LLMI_CTR_LOST);
+	in->dedup = counter(tr, LLMI_CTR_DEDUP);
+	in->nested = counter(tr, LLMI_CTR_NESTED);
+	in->kmap_full = counter(tr, LLMI_CTR_KMAP_FULL);
+	in->excluded = counter(tr, LLMI_CTR_EXCLUDED);
+	in->probes = tr->probes;
+	in->top = tr->o.top;
+	in->end_reason = why;
+}
+
+static bool target_gone(struct target *t)
+{
+	struct pollfd p = { .fd = t->pidfd, .events = POLLIN };
+	int st;
+
+	if (t->exited)
+		return true;
+	if (t->child)
+		t->exited = waitpid(t->pid, &st, WNOHANG) == t->pid;
+	else if (t->pidfd >= 0)
+		t->exited = poll(&p, 1, 0) > 0;
+	else
+		t->exited = kill(t->pid, 0) && errno == ESRCH;
+	return t->exited;
+}
+
+int main(int argc, char **argv)
+{
+	static struct tracer tr_storage;
+	struct tracer *tr = &tr_storage;
+	struct agg_totals *tot = NULL, *prev = NULL, *ivl = NULL;
+	struct out_target ot[TRACE_MAX_PIDS];
+	struct out_info info;
+	char err_line[512];
+	const char *why = NULL;
+	double t0, next_tick, next_ivl = 0, deadline = 0;
+	int err, gate = -1;
+	size_t i;
+
+	err = trace_opts_parse(argc, argv, &tr->o, err_line, sizeof(err_line));
+	if (err == TRACE_OPTS_HELP)
+		return 0;
+	if (err) {
+		fprintf(stderr, PROG ": %s\n", err_line);
+		return 1;
+	}
+	if (!have_bpf_caps()) {
+		fprintf(stderr, PROG ": needs root or CAP_BPF and CAP_PERFMON; run it with sudo\n");
+		return 1;
+	}
+	libbpf_set_print(libbpf_log);
+	tr->ncpus = libbpf_num_possible_cpus();
+	tot = calloc(1, sizeof(*tot));
+	prev = calloc(1, sizeof(*prev));
+	ivl = calloc(1, sizeof(*ivl));
+	tr->agg = agg__new(resolve, tr);
+	if (!tot || !prev || !ivl || !tr->agg || tr->ncpus <= 0) {
+		err = -ENOMEM;
+		fprintf(stderr, PROG ": out of memory\n");
+		goto cleanup;
+	}
+
+	/* Targets exist before anything is loaded: bad pids fail fast. */
+	for (i = 0; i < tr->o.npids; i++) {
+		struct target *t = &tr->t[tr->nt++];
+		char proc[64];
+
+		t->pid = tr->o.pids[i];
+		t->late = true;
+		snprintf(proc, sizeof(proc), "/proc/%d", t->pid);
+		if (access(proc, F_OK)) {
+			fprintf(stderr, PROG ": pid %d does not exist\n", t->pid);
+			err = -ESRCH;
+			goto cleanup;
+		}
+		t->pidfd = (int)syscall(SYS_pidfd_open, t->pid, 0);
+	}
+	for (i = 0; i < tr->o.nlibs; i++) {
+		if (access(tr->o.libs[i], R_OK)) {
+			err = -errno;
+			fprintf(stderr, PROG ": --lib %s: %s\n", tr->o.libs[i], strerror(errno));
+			goto cleanup;
+		}
+	}
+
+	tr->skel = llminstr_trace_bpf__open();
+	if (!tr->skel) {
+		err = -errno;
+		fprintf(stderr, PROG ": cannot open the BPF object: %s\n", strerror(errno));
+		goto cleanup;
+	}
+	tr->skel->rodata->timing_only = tr->o.timing_only;
+	tr->skel->rodata->wake_bytes = tr->o.ring_size / 8;
+	bpf_map__set_max_entries(tr->skel->maps.events, tr->o.ring_size);
+	bpf_map__set_max_entries(tr->skel->maps.kernel_counts, tr->o.kernels_max);
+	err = llminstr_trace_bpf__load(tr->skel);
+	if (err) {
+		fprintf(stderr, PROG ": cannot load the BPF programs: %s%s\n", strerror(-err),
+			err == -EPERM ? " (needs CAP_BPF and CAP_PERFMON)" :
+			" (needs BPF, BTF, task storage and ring buffers: Linux 5.11 or later)");
+		goto cleanup;
+	}
+
+	if (tr->o.cmd) {
+		char exe[PATH_MAX];
+		struct target *t = &tr->t[tr->nt++];
+
+		if (find_exe(tr->o.cmd[0], exe, sizeof(exe))) {
+			fprintf(stderr, PROG ": cannot find %s (not a file, nor in PATH)\n", tr->o.cmd[0]);
+			err = -ENOENT;
+			goto cleanup;
+		}
+		t->pidfd = -1;
+		t->child = true;
+		t->pid = spawn_gated(tr->o.cmd, &gate);
+		if (t->pid < 0) {
+			err = -errno;
+			fprintf(stderr, PROG ": cannot start %s: %s\n", tr->o.cmd[0], strerror(errno));
+			goto cleanup;
+		}
+		for (i = 0; i < tr->o.nlibs && !err; i++)
+			err = attach_lib(tr, t, tr->o.libs[i]) < 0 ? -EINVAL : 0;
+		if (!tr->o.nlibs)
+			attach_needed(tr, t, exe);
+		if (err)
+			goto cleanup;
+	} else {
+		for (i = 0; i < tr->nt; i++) {
+			struct target *t = &tr->t[i];
+
+			for (size_t l = 0; l < tr->o.nlibs && !err; l++)
+				err = attach_lib(tr, t, tr->o.libs[l]) < 0 ? -EINVAL : 0;
+			if (!err && !tr->o.nlibs)
+				err = attach_mapped(tr, t);
+			if (err == -ENOENT || err == -ESRCH) {
+				fprintf(stderr, PROG ": pid %d does not exist\n", t->pid);
+				goto cleanup;
+			}
+			if (err)
+				goto cleanup;
+			if (!t->nlibs) {
+				fprintf(stderr,
+					PROG ": pid %d maps no libcudart or libcuda; is it a CUDA process? "
+					"(--lib PATH to choose one)\n", t->pid);
+				err = -ENOENT;
+				goto cleanup;
+			}
+		}
+	}
+
+	tr->rb = ring_buffer__new(bpf_map__fd(tr->skel->maps.events), on_event, tr, NULL);
+	if (!tr->rb) {
+		err = -errno;
+		fprintf(stderr, PROG ": cannot set up the ring buffer: %s\n", strerror(errno));
+		goto cleanup;
+	}
+	if (tr->o.perfetto) {
+		tr->pf = out_perfetto__open(tr->o.perfetto);
+		if (!tr->pf) {
+			err = -errno;
+			fprintf(stderr, PROG ": --perfetto %s: %s\n", tr->o.perfetto, strerror(errno));
+			goto cleanup;
+		}
+	}
+
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	fprintf(stderr, PROG ": tracing %zu process%s (%s mode, %llu probes)%s\n", tr->nt,
+		tr->nt == 1 ? "" : "es", tr->o.timing_only ? "timing-only" : "events",
+		(unsigned long long)tr->probes, tr->o.cmd ? "" : "; Ctrl-C to end");
+	if (gate >= 0) {	/* everything is attached: let the command run */
+		if (write(gate, "g", 1) != 1)
+			fprintf(stderr, PROG ": cannot release %s\n", tr->o.cmd[0]);
+		close(gate);
+		gate = -1;
+	}
+
+	t0 = now_s();
+	next_tick = t0 + 0.25;
+	if (tr->o.interval_s)
+		next_ivl = t0 + tr->o.interval_s;
+	if (tr->o.duration_s)
+		deadline = t0 + tr->o.duration_s;
+	while (!stop_signal) {
+		double now;
+
+		err = ring_buffer__poll(tr->rb, 100);
+		if (err == -EINTR)
+			break;
+		if (err < 0) {
+			fprintf(stderr, PROG ": reading the ring buffer: %s\n", strerror(-err));
+			goto cleanup;
+		}
+		/* batched wake-ups: whatever is waiting is consumed on the timeout too */
+		ring_buffer__consume(tr->rb);
+		now = now_s();
+		if (deadline && now >= deadline) {
+			why = "duration";
+			break;
+		}
+		if (next_ivl && now >= next_ivl) {
+			totals_now(tr, tot);
+			agg_totals_sub(ivl, tot, prev);
+			fill_info(tr, &info, ot, tr->o.interval_s, NULL);
+			out_summary(stdout, tr->agg, ivl, &info, true);
+			fflush(stdout);
+			*prev = *tot;
+			agg__interval_reset(tr->agg);
+			next_ivl += tr->o.interval_s;
+		}
+		if (now >= next_tick) {
+			size_t alive = 0;
+
+			for (i = 0; i < tr->nt; i++) {
+				if (target_gone(&tr->t[i]))
+					continue;
+				alive++;
+				attach_mapped(tr, &tr->t[i]);	/* libraries opened since */
+			}
+			if (tr->o.timing_only) {	/* name handles while they can be */
+				totals_now(tr, tot);
+				agg__resolve_all(tr->agg);
+			}
+			if (!alive) {
+				why = "targets exited";
+				break;
+			}
+			next_tick = now + 0.25;
+		}
+	}
+	if (stop_signal)
+		why = stop_signal == SIGINT ? "SIGINT" : "SIGTERM";
+	ring_buffer__consume(tr->rb);
+	err = 0;
+
+	totals_now(tr, tot);
+	fill_info(tr, &info, ot, now_s() - t0, why);
+	out_summary(stdout, tr->agg, tot, &info, false);
+	fflush(stdout);
+	if (tr->o.json) {
+		bool std = !strcmp(tr->o.json, "-");
+		FILE *f = std ? stdout : fopen(tr->o.json, "we");
+
+		if (!f || out_json(f, tr->agg, tot, &info)) {
+			err = -EIO;
+			fprintf(stderr, PROG ": --json %s: %s\n", tr->o.json, strerror(errno));
+		}
+		if (f && !std && fclose(f)) {
+			err = -EIO;
+			fprintf(stderr, PROG ": --json %s: %s\n", tr->o.json, strerror(errno));
+		}
+	}
+	if (tr->pf) {
+		if (out_perfetto__close(tr->pf)) {
+			err = -EIO;
+			fprintf(stderr, PROG ": --perfetto %s: write failed\n", tr->o.perfetto);
+		}
+		tr->pf = NULL;
+	}
+
+cleanup:
+	if (gate >= 0)
+		close(gate);	/* a gated child that never ran exits */
+	out_perfetto__close(tr->pf);
+	ring_buffer__free(tr->rb);
+	for (i = 0; i < tr->nlinks; i++)
+		bpf_link__destroy(tr->links[i]);
+	free(tr->links);
+	llminstr_trace_bpf__destroy(tr->skel);
+	for (i = 0; i < tr->nt; i++) {
+		struct target *t = &tr->t[i];
+
+		if (t->child && !t->exited && err && gate >= 0)
+			waitpid(t->pid, NULL, 0);
+		if (t->pidfd > 0)
+			close(t->pidfd);
+		llmi_symres__free(t->symres);
+		for (size_t l = 0; l < t->nlibs; l++)
+			free(t->libs[l]);
+	}
+	agg__free(tr->agg);
+	free(tot);
+	free(prev);
+	free(ivl);
+	return err ? 1 : 0;
+}
