@@ -10,7 +10,7 @@ $(warning gpu/sim: no cuda_runtime_api.h (CUDA toolkit headers); the stand-in ru
 else
 SIM_CPPFLAGS := -I$(SIM_CUDA_INC) -Igpu/sim
 $(OBJ)/gpu/%.o: CPPFLAGS += $(SIM_CPPFLAGS)
-$(OBJ)/tests/unit/test_sim%.o: CPPFLAGS += $(SIM_CPPFLAGS)
+$(OBJ)/tests/unit/test_sim.o $(OBJ)/tests/unit/test_sim_%.o: CPPFLAGS += $(SIM_CPPFLAGS)
 # Only the CUDA names leave the libraries (plus the engine table).
 $(OBJ)/gpu/sim/%.o: CFLAGS += -fvisibility=hidden
 
@@ -33,4 +33,10 @@ ALL += $(SIM_LIBCUDA) $(SIM_LIBCUDART)
 
 # Programs that run on the stand-in link both and find them next to themselves.
 SIM_LINK := -L$(SIM) -l:libcudart.so.13 -l:libcuda.so.1
+endif
+
+# tests/unit/test_sim runs on the stand-in libraries, found by rpath.
+ifneq ($(SIM_CUDA_INC),)
+UNIT_OBJS_test_sim := $(SIM_LIBCUDART) $(SIM_LIBCUDA)
+UNIT_LIBS_test_sim = -Wl,-rpath,'$$ORIGIN/../../sim' -lpthread
 endif

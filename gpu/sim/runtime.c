@@ -88,9 +88,10 @@ static void rt_init_once(void)
 	init_err = drv_init(0) ? cudaErrorInitializationError : cudaSuccess;
 }
 
+/* cudaErrorNotReady is an answer (queries), not an error to remember */
 static cudaError_t fail(cudaError_t e)
 {
-	if (e != cudaSuccess)
+	if (e != cudaSuccess && e != cudaErrorNotReady)
 		last_error = e;
 	return e;
 }

@@ -112,6 +112,15 @@ unsigned int __cudaPushCallConfiguration(dim3 gridDim, dim3 blockDim,
 cudaError_t __cudaPopCallConfiguration(dim3 *gridDim, dim3 *blockDim,
 				       size_t *sharedMem, void *stream);
 
+/* Per-thread default stream variants that cuda_runtime_api.h declares only
+ * under --default-stream per-thread. */
+cudaError_t cudaLaunchKernel_ptsz(const void *func, dim3 gridDim, dim3 blockDim,
+				  void **args, size_t sharedMem, cudaStream_t stream);
+cudaError_t cudaStreamSynchronize_ptsz(cudaStream_t stream);
+cudaError_t cudaMemcpyAsync_ptsz(void *dst, const void *src, size_t count,
+				 enum cudaMemcpyKind kind, cudaStream_t stream);
+cudaError_t cudaGraphLaunch_ptsz(cudaGraphExec_t exec, cudaStream_t stream);
+
 /*
  * The body of a host stub, as nvcc 13 generates it: the handle is fetched
  * once (lazily, at the first launch), every launch pops the configuration

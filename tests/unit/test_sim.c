@@ -1,0 +1,488 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Unit tests of the CPU stand-in CUDA runtime (build/sim): stream order and
+ * asynchrony, events, cross-stream and legacy-stream ordering, graph capture
+ * and replay, copy kinds and bad pointers, driver module lookup, and nvcc's
+ * registration / __cudaGetKernel / __cudaLaunchKernel path. Linked against
+ * build/sim/libcudart.so.13 and libcuda.so.1 by rpath.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <setjmp.h>
+#include <string.h>
+#include <time.h>
+#include <pthread.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#if !__has_include("sim.h")
+int main(void)
+{
+	printf("SKIP: built without the CUDA toolkit headers, so without the stand-in\n");
+	return 77;
+}
+#else
+#include "sim.h"
+#include <cuda.h>
+
+#define P(i, T) (*(T *)args[i])
+
+/* log[log[0]+1] = v; log[0]++: records the order kernels ran in */
+static void k_append(dim3 g, dim3 b, size_t sh, void **args)
+{
+	int *log = P(0, int *);
+
+	log[++log[0]] = P(1, int);
+}
+
+static void k_sleep(dim3 g, dim3 b, size_t sh, void **args)
+{
+	usleep((useconds_t)P(0, int) * 1000);
+}
+
+static void k_set(dim3 g, dim3 b, size_t sh, void **args)
+{
+	*P(0, int *) = P(1, int);
+}
+
+static void k_copy(dim3 g, dim3 b, size_t sh, void **args)
+{
+	*P(0, int *) = *P(1, volatile int *);
+}
+
+static void k_inc(dim3 g, dim3 b, size_t sh, void **args)
+{
+	(*P(0, int *)) += (int)(g.x * b.x);
+}
+
+#define PTR sizeof(void *)
+static const struct sim_kernel_desc descs[] = {
+	{ "_Z6appendPii", k_append, 2, { PTR, sizeof(int) } },
+	{ "nap", k_sleep, 1, { sizeof(int) } },
+	{ "set", k_set, 2, { PTR, sizeof(int) } },
+	{ "copy", k_copy, 2, { PTR, PTR } },
+	{ "inc", k_inc, 1, { PTR } },
+};
+static const struct sim_image image = { SIM_IMAGE_MAGIC, SIM_IMAGE_VERSION, 5, descs };
+
+/* Host stubs registered the nvcc way. */
+void append_stub(int *log, int v) __asm__("_Z6appendPii");
+void append_stub(int *log, int v)
+{
+	void *a[] = { &log, &v };
+
+	SIM_STUB_LAUNCH(append_stub, a);
+}
+static void nap_stub(int ms) { (void)ms; }
+static void set_stub(int *p, int v) { (void)p; (void)v; }
+static void copy_stub(int *d, const int *s) { (void)d; (void)s; }
+static void inc_stub(int *p) { (void)p; }
+static void never_registered(void) {}
+
+static const struct sim_fatbin_wrapper fatbin = { SIM_FATBIN_MAGIC, 1, &image, NULL };
+
+__attribute__((constructor)) static void reg(void)
+{
+	void **h = __cudaRegisterFatBinary((void *)&fatbin);
+
+	__cudaRegisterFunction(h, (const char *)append_stub, "_Z6appendPii", "_Z6appendPii",
+			       -1, NULL, NULL, NULL, NULL, NULL);
+	__cudaRegisterFunction(h, (const char *)nap_stub, "nap", "nap", -1, 0, 0, 0, 0, 0);
+	__cudaRegisterFunction(h, (const char *)set_stub, "set", "set", -1, 0, 0, 0, 0, 0);
+	__cudaRegisterFunction(h, (const char *)copy_stub, "copy", "copy", -1, 0, 0, 0, 0, 0);
+	__cudaRegisterFunction(h, (const char *)inc_stub, "inc", "inc", -1, 0, 0, 0, 0, 0);
+	__cudaRegisterFatBinaryEnd(h);
+}
+
+static const dim3 one = { 1, 1, 1 };
+
+static cudaError_t nap(cudaStream_t s, int ms)
+{
+	void *a[] = { &ms };
+
+	return cudaLaunchKernel((const void *)nap_stub, one, one, a, 0, s);
+}
+
+static cudaError_t set(cudaStream_t s, int *p, int v)
+{
+	void *a[] = { &p, &v };
+
+	return cudaLaunchKernel((const void *)set_stub, one, one, a, 0, s);
+}
+
+static cudaError_t copy(cudaStream_t s, int *d, int *src)
+{
+	void *a[] = { &d, &src };
+
+	return cudaLaunchKernel((const void *)copy_stub, one, one, a, 0, s);
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void test_stream_order_async(void **state)
+{
+	enum { N = 2000 };
+	cudaStream_t s;
+	int *log, *h = calloc(N + 1, sizeof(int)), i;
+	double t0;
+
+	assert_int_equal(cudaStreamCreate(&s), cudaSuccess);
+	assert_int_equal(cudaMalloc((void **)&log, (N + 1) * sizeof(int)), cudaSuccess);
+	assert_int_equal(cudaMemsetAsync(log, 0, (N + 1) * sizeof(int), s), cudaSuccess);
+	/* asynchronous: a 100 ms kernel does not hold up the caller */
+	t0 = now_ms();
+	assert_int_equal(nap(s, 100), cudaSuccess);
+	assert_true(now_ms() - t0 < 50);
+	assert_int_equal(cudaStreamQuery(s), cudaErrorNotReady);
+	for (i = 0; i < N; i++)
+		SIM_LAUNCH(append_stub, one, one, 0, s, log, i);
+	assert_int_equal(cudaGetLastError(), cudaSuccess);
+	assert_int_equal(cudaMemcpyAsync(h, log, (N + 1) * sizeof(int), cudaMemcpyDeviceToHost, s),
+			 cudaSuccess);
+	assert_int_equal(cudaStreamSynchronize(s), cudaSuccess);
+	assert_true(now_ms() - t0 >= 95);
+	assert_int_equal(cudaStreamQuery(s), cudaSuccess);
+	assert_int_equal(h[0], N);
+	for (i = 0; i < N; i++)
+		assert_int_equal(h[i + 1], i);
+	assert_int_equal(cudaFree(log), cudaSuccess);
+	assert_int_equal(cudaStreamDestroy(s), cudaSuccess);
+	free(h);
+}
+
+static void test_events(void **state)
+{
+	cudaEvent_t a, b, never;
+	cudaStream_t s;
+	float ms = -1;
+
+	assert_int_equal(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), cudaSuccess);
+	assert_int_equal(cudaEventCreate(&a), cudaSuccess);
+	assert_int_equal(cudaEventCreate(&b), cudaSuccess);
+	assert_int_equal(cudaEventCreate(&never), cudaSuccess);
+	assert_int_equal(cudaEventRecord(a, s), cudaSuccess);
+	assert_int_equal(nap(s, 60), cudaSuccess);
+	assert_int_equal(cudaEventRecord(b, s), cudaSuccess);
+	assert_int_equal(cudaEventQuery(b), cudaErrorNotReady);
+	assert_int_equal(cudaEventElapsedTime(&ms, a, b), cudaErrorNotReady);
+	assert_int_equal(cudaEventSynchronize(b), cudaSuccess);
+	assert_int_equal(cudaEventQuery(b), cudaSuccess);
+	assert_int_equal(cudaEventElapsedTime(&ms, a, b), cudaSuccess);
+	assert_true(ms >= 55.f && ms < 1000.f);
+	assert_int_equal(cudaEventElapsedTime(&ms, a, never), cudaErrorInvalidResourceHandle);
+	assert_int_equal(cudaEventDestroy(never), cudaSuccess);
+	assert_int_equal(cudaEventDestroy(never), cudaErrorInvalidResourceHandle);
+	assert_int_equal(cudaEventDestroy(a), cudaSuccess);
+	assert_int_equal(cudaEventDestroy(b), cudaSuccess);
+	assert_int_equal(cudaStreamDestroy(s), cudaSuccess);
+}
+
+static void test_cross_stream_and_legacy(void **state)
+{
+	cudaStream_t a, b, blocking;
+	cudaEvent_t e;
+	int *flag, *out, h = 0;
+
+	assert_int_equal(cudaStreamCreateWithFlags(&a, cudaStreamNonBlocking), cudaSuccess);
+	assert_int_equal(cudaStreamCreateWithFlags(&b, cudaStreamNonBlocking), cudaSuccess);
+	assert_int_equal(cudaStreamCreate(&blocking), cudaSuccess);
+	assert_int_equal(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), cudaSuccess);
+	assert_int_equal(cudaMalloc((void **)&flag, sizeof(int)), cudaSuccess);
+	assert_int_equal(cudaMalloc((void **)&out, sizeof(int)), cudaSuccess);
+	assert_int_equal(cudaMemset(flag, 0, sizeof(int)), cudaSuccess);
+
+	/* b waits for a's event: sees the flag a sets after a nap */
+	assert_int_equal(nap(a, 50), cudaSuccess);
+	assert_int_equal(set(a, flag, 7), cudaSuccess);
+	assert_int_equal(cudaEventRecord(e, a), cudaSuccess);
+	assert_int_equal(cudaStreamWaitEvent(b, e, 0), cudaSuccess);
+	assert_int_equal(copy(b, out, flag), cudaSuccess);
+	assert_int_equal(cudaMemcpyAsync(&h, out, sizeof(int), cudaMemcpyDeviceToHost, b),
+			 cudaSuccess);
+	assert_int_equal(cudaStreamSynchronize(b), cudaSuccess);
+	assert_int_equal(h, 7);
+
+	/* the legacy default stream waits for blocking streams */
+	assert_int_equal(nap(blocking, 50), cudaSuccess);
+	assert_int_equal(set(blocking, flag, 9), cudaSuccess);
+	assert_int_equal(copy(0, out, flag), cudaSuccess);
+	assert_int_equal(cudaMemcpy(&h, out, sizeof(int), cudaMemcpyDeviceToHost), cudaSuccess);
+	assert_int_equal(h, 9);
+	assert_int_equal(cudaDeviceSynchronize(), cudaSuccess);
+
+	cudaFree(flag);
+	cudaFree(out);
+	cudaEventDestroy(e);
+	cudaStreamDestroy(a);
+	cudaStreamDestroy(b);
+	cudaStreamDestroy(blocking);
+}
+
+static void test_graph_capture_replay(void **state)
+{
+	enum cudaStreamCaptureStatus st;
+	cudaGraphExec_t x;
+	cudaGraph_t g;
+	cudaStream_t s;
+	int *c, *c2, h = -1;
+	size_t n;
+	dim3 g4 = { 4, 1, 1 };
+	void *args[] = { &c };
+
+	assert_int_equal(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), cudaSuccess);
+	assert_int_equal(cudaMalloc((void **)&c, sizeof(int)), cudaSuccess);
+	assert_int_equal(cudaMalloc((void **)&c2, sizeof(int)), cudaSuccess);
+	assert_int_equal(cudaMemset(c, 0, sizeof(int)), cudaSuccess);
+
+	assert_int_equal(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal), cudaSuccess);
+	assert_int_equal(cudaStreamIsCapturing(s, &st), cudaSuccess);
+	assert_int_equal(st, cudaStreamCaptureStatusActive);
+	/* global mode: the legacy stream may not be used meanwhile */
+	assert_int_equal(cudaMemcpy(&h, c, sizeof(int), cudaMemcpyDeviceToHost),
+			 cudaErrorStreamCaptureImplicit);
+	assert_int_equal(cudaLaunchKernel((const void *)inc_stub, g4, one, args, 0, s), cudaSuccess);
+	assert_int_equal(cudaLaunchKernel((const void *)inc_stub, one, one, args, 0, s), cudaSuccess);
+	assert_int_equal(cudaMemcpyAsync(c2, c, sizeof(int), cudaMemcpyDeviceToDevice, s),
+			 cudaSuccess);
+	assert_int_equal(cudaStreamEndCapture(s, &g), cudaSuccess);
+	assert_int_equal(cudaStreamIsCapturing(s, &st), cudaSuccess);
+	assert_int_equal(st, cudaStreamCaptureStatusNone);
+	assert_int_equal(cudaGraphGetNodes(g, NULL, &n), cudaSuccess);
+	assert_int_equal(n, 3);
+	/* nothing ran during capture */
+	assert_int_equal(cudaMemcpy(&h, c, sizeof(int), cudaMemcpyDeviceToHost), cudaSuccess);
+	assert_int_equal(h, 0);
+
+	assert_int_equal(cudaGraphInstantiate(&x, g, 0), cudaSuccess);
+	assert_int_equal(cudaGraphDestroy(g), cudaSuccess);	/* the exec keeps its copy */
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(cudaGraphLaunch(x, s), cudaSuccess);
+	assert_int_equal(cudaStreamSynchronize(s), cudaSuccess);
+	assert_int_equal(cudaMemcpy(&h, c, sizeof(int), cudaMemcpyDeviceToHost), cudaSuccess);
+	assert_int_equal(h, 25);
+	assert_int_equal(cudaMemcpy(&h, c2, sizeof(int), cudaMemcpyDeviceToHost), cudaSuccess);
+	assert_int_equal(h, 25);
+	assert_int_equal(cudaGraphExecDestroy(x), cudaSuccess);
+	assert_int_equal(cudaGraphLaunch(x, s), cudaErrorInvalidResourceHandle);
+
+	/* a synchronisation inside a capture invalidates it */
+	assert_int_equal(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed), cudaSuccess);
+	assert_int_equal(cudaStreamSynchronize(s), cudaErrorStreamCaptureUnsupported);
+	assert_int_equal(cudaStreamEndCapture(s, &g), cudaErrorStreamCaptureInvalidated);
+	assert_null(g);
+	assert_int_equal(cudaStreamEndCapture(s, &g), cudaErrorIllegalState);
+	assert_int_equal(cudaStreamBeginCapture(0, cudaStreamCaptureModeGlobal),
+			 cudaErrorStreamCaptureUnsupported);
+	cudaGetLastError();
+	cudaFree(c);
+	cudaFree(c2);
+	cudaStreamDestroy(s);
+}
+
+static void test_memcpy_kinds_and_bad_pointers(void **state)
+{
+	char host[64] = "stand-in", back[64] = { 0 }, *d, *d2, *pinned;
+	cudaStream_t bogus = (cudaStream_t)(uintptr_t)0x1234560;
+	cudaEvent_t bogus_ev = (cudaEvent_t)(uintptr_t)0x7777770;
+
+	assert_int_equal(cudaMalloc((void **)&d, 64), cudaSuccess);
+	assert_int_equal(cudaMalloc((void **)&d2, 64), cudaSuccess);
+	assert_int_equal(cudaHostAlloc((void **)&pinned, 64, cudaHostAllocDefault), cudaSuccess);
+
+	assert_int_equal(cudaMemcpy(d, host, 64, cudaMemcpyHostToDevice), cudaSuccess);
+	assert_int_equal(cudaMemcpy(d2, d, 64, cudaMemcpyDeviceToDevice), cudaSuccess);
+	assert_int_equal(cudaMemcpy(pinned, d2, 64, cudaMemcpyDefault), cudaSuccess);
+	assert_int_equal(cudaMemcpy(back, pinned, 64, cudaMemcpyHostToHost), cudaSuccess);
+	assert_string_equal(back, "stand-in");
+	/* 2D: two rows of 4 bytes out of a 16-byte pitch */
+	assert_int_equal(cudaMemset2D(d, 16, 'x', 4, 2), cudaSuccess);
+	assert_int_equal(cudaMemcpy2D(back, 4, d, 16, 4, 2, cudaMemcpyDeviceToHost), cudaSuccess);
+	assert_memory_equal(back, "xxxxxxxx", 8);
+
+	/* wrong direction for the pointers given */
+	assert_int_equal(cudaMemcpy(host, d, 8, cudaMemcpyHostToDevice), cudaErrorInvalidValue);
+	assert_int_equal(cudaGetLastError(), cudaErrorInvalidValue);
+	assert_int_equal(cudaGetLastError(), cudaSuccess);
+	assert_int_equal(cudaMemcpy(d, host, 8, cudaMemcpyDeviceToDevice), cudaErrorInvalidValue);
+	assert_int_equal(cudaMemcpy(d, host, 8, (enum cudaMemcpyKind)7),
+			 cudaErrorInvalidMemcpyDirection);
+	/* past the end of an allocation, inside it at an offset, and NULL */
+	assert_int_equal(cudaMemcpy(d + 32, host, 64, cudaMemcpyHostToDevice), cudaErrorInvalidValue);
+	assert_int_equal(cudaMemcpy(d + 32, host, 32, cudaMemcpyHostToDevice), cudaSuccess);
+	assert_int_equal(cudaMemcpy(NULL, host, 8, cudaMemcpyHostToDevice), cudaErrorInvalidValue);
+	assert_int_equal(cudaMemset(host, 0, 8), cudaErrorInvalidValue);
+	assert_int_equal(cudaMemset(d + 60, 0, 8), cudaErrorInvalidValue);
+	/* frees of what is not an allocation of that kind */
+	assert_int_equal(cudaFree(host), cudaErrorInvalidValue);
+	assert_int_equal(cudaFree(d + 8), cudaErrorInvalidValue);
+	assert_int_equal(cudaFree(pinned), cudaErrorInvalidValue);
+	assert_int_equal(cudaFreeHost(d), cudaErrorInvalidValue);
+	/* handles that were never made */
+	assert_int_equal(cudaStreamSynchronize(bogus), cudaErrorInvalidResourceHandle);
+	assert_int_equal(cudaMemcpyAsync(d, host, 8, cudaMemcpyHostToDevice, bogus),
+			 cudaErrorInvalidResourceHandle);
+	assert_int_equal(cudaEventRecord(bogus_ev, 0), cudaErrorInvalidResourceHandle);
+	assert_int_equal(cudaLaunchKernel((const void *)never_registered, one, one, NULL, 0, 0),
+			 cudaErrorInvalidDeviceFunction);
+	assert_int_equal(cudaSetDevice(3), cudaErrorInvalidDevice);
+	assert_string_equal(cudaGetErrorName(cudaErrorInvalidValue), "cudaErrorInvalidValue");
+	assert_string_equal(cudaGetErrorString(cudaErrorInvalidValue), "invalid argument");
+	cudaGetLastError();
+
+	assert_int_equal(cudaFree(d), cudaSuccess);
+	assert_int_equal(cudaFree(d), cudaErrorInvalidValue);	/* double free */
+	assert_int_equal(cudaFree(d2), cudaSuccess);
+	assert_int_equal(cudaFreeHost(pinned), cudaSuccess);
+	cudaGetLastError();
+}
+
+static void test_nvcc_path(void **state)
+{
+	cudaKernel_t k = NULL, k2 = NULL;
+	const char *name = NULL;
+	int *log, h[4] = { 0 };
+	int v = 42;
+	void *args[] = { &log, &v };
+
+	assert_int_equal(__cudaGetKernel(&k, (const void *)append_stub), cudaSuccess);
+	assert_non_null(k);
+	assert_ptr_not_equal((void *)k, (void *)append_stub);	/* a handle, not code */
+	assert_int_equal(__cudaGetKernel(&k2, (const void *)append_stub), cudaSuccess);
+	assert_ptr_equal(k, k2);
+	assert_int_equal(__cudaGetKernel(&k2, (const void *)never_registered),
+			 cudaErrorInvalidDeviceFunction);
+	assert_int_equal(cudaFuncGetName(&name, (const void *)append_stub), cudaSuccess);
+	assert_string_equal(name, "_Z6appendPii");
+
+	assert_int_equal(cudaMalloc((void **)&log, sizeof(h)), cudaSuccess);
+	assert_int_equal(cudaMemset(log, 0, sizeof(h)), cudaSuccess);
+	assert_int_equal(__cudaLaunchKernel(k, one, one, args, 0, 0), cudaSuccess);	/* handle */
+	v = 43;
+	assert_int_equal(cudaLaunchKernel((const void *)append_stub, one, one, args, 0, 0),
+			 cudaSuccess);							/* stub */
+	SIM_LAUNCH(append_stub, one, one, 0, 0, log, 44);				/* <<<>>> */
+	assert_int_equal(cudaMemcpy(h, log, sizeof(h), cudaMemcpyDeviceToHost), cudaSuccess);
+	assert_int_equal(h[0], 3);
+	assert_int_equal(h[1], 42);
+	assert_int_equal(h[2], 43);
+	assert_int_equal(h[3], 44);
+	/* a launch with no configuration pushed fails, it does not crash */
+	append_stub(log, 1);
+	assert_int_equal(cudaGetLastError(), cudaErrorMissingConfiguration);
+	/* zero-sized grid */
+	{
+		dim3 zero = { 0, 1, 1 };
+
+		assert_int_equal(cudaLaunchKernel((const void *)append_stub, zero, one, args, 0, 0),
+				 cudaErrorInvalidConfiguration);
+	}
+	cudaGetLastError();
+	cudaFree(log);
+}
+
+static void *ptsz_thread(void *arg)
+{
+	int *p = arg, v = 5, ms = 30;
+	void *a[] = { &p, &v }, *na[] = { &ms };
+
+	/* stream 0 in a _ptsz call is this thread's own default stream */
+	if (cudaLaunchKernel_ptsz((const void *)nap_stub, one, one, na, 0, 0) ||
+	    cudaLaunchKernel_ptsz((const void *)set_stub, one, one, a, 0, 0) ||
+	    cudaStreamSynchronize_ptsz(0))
+		return (void *)1;
+	return NULL;
+}
+
+static void test_per_thread_stream(void **state)
+{
+	pthread_t t[2];
+	int *p[2], h, i;
+	void *ret;
+
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(cudaMalloc((void **)&p[i], sizeof(int)), cudaSuccess);
+		assert_int_equal(pthread_create(&t[i], NULL, ptsz_thread, p[i]), 0);
+	}
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(pthread_join(t[i], &ret), 0);
+		assert_null(ret);
+		assert_int_equal(cudaMemcpy(&h, p[i], sizeof(int), cudaMemcpyDeviceToHost),
+				 cudaSuccess);
+		assert_int_equal(h, 5);
+		cudaFree(p[i]);
+	}
+}
+
+static void test_driver_modules(void **state)
+{
+	static const struct sim_image bad = { 0x1234, 1, 0, NULL };
+	CUmodule m;
+	CUlibrary l;
+	CUkernel k, k2;
+	CUfunction f, f2;
+	CUdeviceptr d;
+	const char *name;
+	int h = 0, v = 11;
+	void *args[] = { &d, &v };
+
+	assert_int_equal(cuInit(0), CUDA_SUCCESS);
+	assert_int_equal(cuModuleLoadData(&m, &bad), CUDA_ERROR_INVALID_IMAGE);
+	assert_int_equal(cuModuleLoadData(&m, &image), CUDA_SUCCESS);
+	assert_int_equal(cuModuleGetFunction(&f, m, "no_such_kernel"), CUDA_ERROR_NOT_FOUND);
+	assert_int_equal(cuModuleGetFunction(&f, m, "set"), CUDA_SUCCESS);
+	assert_int_equal(cuModuleGetFunction(&f2, m, "set"), CUDA_SUCCESS);
+	assert_ptr_equal(f, f2);
+	assert_int_equal(cuFuncGetName(&name, f), CUDA_SUCCESS);
+	assert_string_equal(name, "set");
+
+	assert_int_equal(cuMemAlloc(&d, sizeof(int)), CUDA_SUCCESS);
+	assert_int_equal(cuLaunchKernel(f, 1, 1, 1, 1, 1, 1, 0, NULL, args, NULL), CUDA_SUCCESS);
+	assert_int_equal(cuMemcpyDtoH(&h, d, sizeof(int)), CUDA_SUCCESS);
+	assert_int_equal(h, 11);
+	assert_int_equal(cuLaunchKernel((CUfunction)(uintptr_t)0xdead0, 1, 1, 1, 1, 1, 1, 0, NULL,
+					args, NULL), CUDA_ERROR_INVALID_HANDLE);
+	assert_int_equal(cuLaunchKernel(f, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, NULL),
+			 CUDA_ERROR_INVALID_VALUE);
+
+	assert_int_equal(cuLibraryLoadData(&l, &image, NULL, NULL, 0, NULL, NULL, 0), CUDA_SUCCESS);
+	assert_int_equal(cuLibraryGetKernel(&k, l, "nope"), CUDA_ERROR_NOT_FOUND);
+	assert_int_equal(cuLibraryGetKernel(&k, l, "set"), CUDA_SUCCESS);
+	assert_int_equal(cuLibraryGetKernel(&k2, l, "set"), CUDA_SUCCESS);
+	assert_ptr_equal(k, k2);
+	assert_int_equal(cuKernelGetFunction(&f2, k), CUDA_SUCCESS);
+	assert_ptr_not_equal((void *)f2, (void *)k);
+	v = 12;
+	assert_int_equal(cuLaunchKernel(f2, 1, 1, 1, 1, 1, 1, 0, NULL, args, NULL), CUDA_SUCCESS);
+	assert_int_equal(cuMemcpyDtoH(&h, d, sizeof(int)), CUDA_SUCCESS);
+	assert_int_equal(h, 12);
+	assert_int_equal(cuMemcpyHtoD(d + 2, &h, sizeof(int)), CUDA_ERROR_INVALID_VALUE);
+	assert_int_equal(cuMemFree(d), CUDA_SUCCESS);
+	assert_int_equal(cuLibraryUnload(l), CUDA_SUCCESS);
+	assert_int_equal(cuModuleUnload(m), CUDA_SUCCESS);
+	assert_int_equal(cuModuleGetFunction(&f, m, "set"), CUDA_ERROR_INVALID_HANDLE);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_stream_order_async),
+		cmocka_unit_test(test_events),
+		cmocka_unit_test(test_cross_stream_and_legacy),
+		cmocka_unit_test(test_graph_capture_replay),
+		cmocka_unit_test(test_memcpy_kinds_and_bad_pointers),
+		cmocka_unit_test(test_nvcc_path),
+		cmocka_unit_test(test_per_thread_stream),
+		cmocka_unit_test(test_driver_modules),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
+#endif
