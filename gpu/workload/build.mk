@@ -13,3 +13,33 @@ $(BIN)/llm_decode: $(LLM_DECODE_OBJS) $(SIM_LIBCUDART) $(SIM_LIBCUDA)
 
 ALL += $(BIN)/llm_decode
 endif
+
+# The same host loop on NVIDIA's runtime. Kernels for Ampere and Hopper, plus
+# PTX for anything newer.
+ifneq ($(and $(NVCC),$(SIM_CUDA_INC)),)
+NVCC_GENCODE ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+                -gencode arch=compute_90,code=compute_90
+LLM_CUDA_OBJS := $(OBJ)/gpu/workload/llm_decode.o $(OBJ)/gpu/workload/kernels_cuda.o \
+                 $(OBJ)/gpu/workload/gemv_fatbin.o
+
+$(OBJ)/gpu/workload/kernels_cuda.o: gpu/workload/kernels.cu gpu/workload/kernels.h | $(DEPS_STAMP)
+	$(call msg,NVCC,$<)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(NVCC) -O2 $(NVCC_GENCODE) -Igpu/workload -c $< -o $@
+
+$(OBJ)/gpu/workload/gemv.fatbin: gpu/workload/gemv.cu | $(DEPS_STAMP)
+	$(call msg,FATBIN,$<)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(NVCC) --fatbin $(NVCC_GENCODE) $< -o $@
+
+$(OBJ)/gpu/workload/gemv_fatbin.o: gpu/workload/gemv_fatbin.S $(OBJ)/gpu/workload/gemv.fatbin
+	$(call msg,AS,$<)
+	$(Q)$(CC) -c -DGEMV_FATBIN='"$(OBJ)/gpu/workload/gemv.fatbin"' $< -o $@
+
+$(BIN)/llm_decode_cuda: $(LLM_CUDA_OBJS)
+	$(call msg,NVLD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(NVCC) -cudart shared -o $@ $^ -L$(CUDA_HOME)/lib64/stubs -lcuda -lm
+
+ALL += $(BIN)/llm_decode_cuda
+endif
