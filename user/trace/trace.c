@@ -272,6 +272,22 @@ static int attach_mapped(struct tracer *tr, struct target *t)
 			err = r;
 	}
 	exe = llmi_maps__exe(m);
+	/*
+	 * Open the symbolizer while the process lives, on the executable and the
+	 * CUDA libraries: a short process may be gone before its first launch
+	 * record is read, and its host stubs must still be named.
+	 */
+	if (!t->symres && (t->symres = llmi_symres__new(t->pid))) {
+		char buf[256];
+
+		for (size_t i = 0; i < llmi_maps__count(m); i++) {
+			const struct llmi_map *mp = llmi_maps__get(m, i);
+
+			if ((mp->perms & LLMI_MAP_X) && mp->path[0] == '/' &&
+			    ((exe && !strcmp(mp->path, exe)) || strstr(mp->path, "cud")))
+				llmi_symres__name(t->symres, mp->start, false, buf, sizeof(buf));
+		}
+	}
 	if (!err && exe && !t->static_cudart && !t->nlibs && defines_runtime(exe)) {
 		t->static_cudart = true;
 		r = attach_lib(tr, t, exe);
