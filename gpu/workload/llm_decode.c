@@ -395,7 +395,7 @@ static void usage(FILE *f)
 "  --heads N       attention heads (default 4)\n"
 "  --ffn N         MLP inner size (default 688)\n"
 "  --vocab N       vocabulary size (default 2048)\n"
-"  --tokens N      tokens to decode (default 128)\n"
+"  --tokens N      tokens to decode (default 512)\n"
 "  --repeat N      decode the sequence N times (default 1)\n"
 "  --seed N        weight seed (default 1)\n"
 "  --graphs        capture the layers once, replay with cudaGraphLaunch\n"
@@ -498,7 +498,7 @@ int main(int argc, char **argv)
 {
 	struct opts o = {
 		.layers = 4, .hidden = 256, .heads = 4, .ffn = 688, .vocab = 2048,
-		.tokens = 128, .repeat = 1, .seed = 1,
+		.tokens = 512, .repeat = 1, .seed = 1,
 	};
 	struct truth t;
 	struct model m;
