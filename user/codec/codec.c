@@ -757,20 +757,22 @@ static void prepass(const struct enc_plan *p, struct llmi_codec *c, bool chanmea
 			break;
 		}
 	}
+	/* Spans of a chunk keep the fp64 sums from losing the small terms. */
+	for (uint64_t i = 0; i < p->numel; i += p->chunk_elems) {
+		uint64_t m = p->numel - i < p->chunk_elems ? p->numel - i : p->chunk_elems;
+		double a = 0, b = 0;
+
+		stats_span(p->src + i * p->es, p->dt, m, k, &a, &b, &nf);
+		s += a;
+		s2 += b;
+	}
 	if (chanmean) {
 		memset(c->msum, 0, h * sizeof(double));
 		memset(c->mcnt, 0, h * sizeof(uint64_t));
-	}
-	for (uint64_t i = 0, ch = 0; i < p->numel; i++) {
-		float v = elem_f32(p->src, i, p->dt);
-		if (isfinite(v)) {
-			double d = (double)v - k;
-			s += d;
-			s2 += d * d;
-			nf++;
-		}
-		if (chanmean) {
+		for (uint64_t i = 0, ch = 0; i < p->numel; i++) {
+			float v = elem_f32(p->src, i, p->dt);
 			float t = p->ref ? v - elem_f32(p->ref, i, p->dt) : v;
+
 			if (isfinite(t)) {
 				c->msum[ch] += t;
 				c->mcnt[ch]++;
@@ -1205,4 +1207,116 @@ int llmi_codec__decode(struct llmi_codec *c, const void *src, size_t src_len,
 	if (!h.nchunks)
 		return 0;
 	return run_job(c, dec_chunk, &p, h.nchunks);
+}
+
+/* ---- benchmark support --------------------------------------------------- */
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int codec_blob_entropy(struct llmi_codec *c, const void *blob, size_t len,
+		       const struct llmi_tensor_desc *d, double *entropy_bits, double *coded_bits)
+{
+	const uint8_t *s = blob;
+	struct blob_hdr h;
+	uint64_t off;
+	size_t es = llmi_dtype_size(d->dtype);
+	uint32_t *hist = NULL, *big = NULL;
+	int err;
+
+	*entropy_bits = *coded_bits = 0;
+	err = read_hdr(s, len, &h);
+	if (err)
+		return err;
+	err = ctx_ensure(&c->ctx[0]);
+	if (err)
+		return err;
+	hist = calloc(65536, sizeof(*hist));
+	big = malloc(h.chunk_elems * sizeof(*big));
+	if (!hist || !big) {
+		err = -ENOMEM;
+		goto out;
+	}
+	off = HDR_SIZE + 4ull * h.nchunks + 4ull * h.hidden;
+	for (uint32_t ci = 0; ci < h.nchunks; ci++) {
+		struct ctx *x = &c->ctx[0];
+		uint32_t clen = get32(s + HDR_SIZE + 4 * (size_t)ci);
+		const uint8_t *in = s + off;
+		size_t n = chunk_count(h.numel, h.chunk_elems, ci), nb = 0;
+		uint16_t freq[256];
+		struct bitrd br;
+		uint32_t nexact, rlen, elen;
+		double bits = 0;
+		int t;
+
+		if (off + clen > len) {
+			err = -EBADMSG;
+			goto out;
+		}
+		off += clen;
+		if (in[0] != CK_QUANT)
+			continue;
+		nexact = get32(in + 8);
+		rlen = get32(in + 12);
+		elen = get32(in + 16);
+		t = rans_read_table(in + CHUNK_HDR_Q, rlen, freq);
+		if (t < 0 || (rans_dec_init(freq, x->dtab),
+			      rans_decode(in + CHUNK_HDR_Q + t, rlen - t, x->dtab, x->sym, n))) {
+			err = -EBADMSG;
+			goto out;
+		}
+		br = (struct bitrd){ .p = in + CHUNK_HDR_Q + rlen, .end = in + CHUNK_HDR_Q + rlen + elen };
+		memset(hist, 0, 65536 * sizeof(*hist));
+		for (size_t i = 0; i < n; i++) {
+			uint32_t z = x->sym[i];
+
+			if (z == SYM_EXACT) {
+				z = UINT32_MAX;	/* one more code: "stored exactly" */
+			} else if (z >= SYM_DIRECT) {
+				unsigned k = z - SYM_DIRECT;
+				uint32_t lo = 0;
+
+				for (unsigned b = 0; b < k; b++) {
+					if (br.cnt == 0) {
+						if (br.p == br.end) {
+							err = -EBADMSG;
+							goto out;
+						}
+						br.acc = *br.p++;
+						br.cnt = 8;
+					}
+					lo |= (uint32_t)(br.acc & 1) << b;
+					br.acc >>= 1;
+					br.cnt--;
+				}
+				z = ((1u << k) | lo) + (SYM_DIRECT - 1);
+			}
+			if (z < 65536)
+				hist[z]++;
+			else
+				big[nb++] = z;
+		}
+		for (uint32_t z = 0; z < 65536; z++)
+			if (hist[z])
+				bits -= hist[z] * log2((double)hist[z] / n);
+		qsort(big, nb, sizeof(*big), cmp_u32);
+		for (size_t i = 0; i < nb;) {
+			size_t j = i;
+			while (j < nb && big[j] == big[i])
+				j++;
+			bits -= (double)(j - i) * log2((double)(j - i) / n);
+			i = j;
+		}
+		*entropy_bits += bits + 8.0 * es * nexact;
+		*coded_bits += 8.0 * clen;
+	}
+	err = 0;
+out:
+	free(hist);
+	free(big);
+	return err;
 }

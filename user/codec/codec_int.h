@@ -71,8 +71,19 @@ void quant_span(const struct quant_params *qp, struct quant_out *o, const void *
 /* Rebuilds dst[0..n) from d->sym[pos..]; -EBADMSG if the side streams run out. */
 int dequant_span(struct dequant_in *d, void *dst, const void *ref, const float *mean,
 		 size_t n, size_t pos);
+/* Adds sums of (x - k) and (x - k)^2 over the finite elements to *s, *s2, *nf. */
+void stats_span(const void *src, enum llmi_dtype dt, size_t n, double k, double *s, double *s2,
+		uint64_t *nf);
 /* The codes alone (no escapes): codes[i] = q, or INT32_MIN where x is stored exactly. */
 void quant_codes_f32(const float *x, size_t n, float recip, int32_t *codes);
+/*
+ * For the benchmark: the order-0 entropy of the quantisation codes of every
+ * quantised chunk of a blob (each chunk has its own table, so per chunk),
+ * plus the raw bits of what is stored exactly; *coded_bits is what the blob
+ * spends on the same chunks. Lossless and raw chunks are skipped.
+ */
+int codec_blob_entropy(struct llmi_codec *c, const void *blob, size_t len,
+		       const struct llmi_tensor_desc *d, double *entropy_bits, double *coded_bits);
 /* 0 = portable, 1 = AVX-512 element kernels, 2 = also AVX-512 rANS; forcing 0
  * lets tests compare the paths. */
 int codec_simd_level(void);

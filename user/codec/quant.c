@@ -236,6 +236,26 @@ static int dequant_span_portable(struct dequant_in *d, void *dst, const void *re
 	return err;
 }
 
+static void stats_span_portable(const void *src, enum llmi_dtype dt, size_t n, double k,
+				double *s, double *s2, uint64_t *nf)
+{
+	double a = 0, b = 0;
+	uint64_t c = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		float v = load_el(src, i, dt);
+		if (isfinite(v)) {
+			double d = (double)v - k;
+			a += d;
+			b += d * d;
+			c++;
+		}
+	}
+	*s += a;
+	*s2 += b;
+	*nf += c;
+}
+
 #if HAVE_X86
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,f16c")))
 
@@ -417,6 +437,48 @@ static AVX512 int dequant_span_avx512(struct dequant_in *d, void *dst, const voi
 	}
 }
 #endif
+
+#if HAVE_X86
+static AVX512 void stats_span_avx512(const void *src, enum llmi_dtype dt, size_t n, double k,
+				     double *s, double *s2, uint64_t *nf)
+{
+	const __m512 inf = _mm512_set1_ps(INFINITY);
+	const __m512d kk = _mm512_set1_pd(k);
+	__m512d a0 = _mm512_setzero_pd(), a1 = a0, b0 = a0, b1 = a0;
+	uint64_t c = 0;
+	size_t i = 0;
+
+	for (; i + 16 <= n; i += 16) {
+		__m512 x = v_load(src, i, dt);
+		__mmask16 m = _mm512_cmp_ps_mask(_mm512_abs_ps(x), inf, _CMP_LT_OQ);
+		__m512d d0 = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(x)), kk);
+		__m512d d1 = _mm512_sub_pd(_mm512_cvtps_pd(_mm256_castpd_ps(
+			_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1))), kk);
+
+		a0 = _mm512_mask_add_pd(a0, (__mmask8)m, a0, d0);
+		a1 = _mm512_mask_add_pd(a1, (__mmask8)(m >> 8), a1, d1);
+		b0 = _mm512_mask_add_pd(b0, (__mmask8)m, b0, _mm512_mul_pd(d0, d0));
+		b1 = _mm512_mask_add_pd(b1, (__mmask8)(m >> 8), b1, _mm512_mul_pd(d1, d1));
+		c += (unsigned)__builtin_popcount(m);
+	}
+	*s += _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
+	*s2 += _mm512_reduce_add_pd(_mm512_add_pd(b0, b1));
+	*nf += c;
+	stats_span_portable((const char *)src + i * (dt == LLMI_DTYPE_F32 ? 4 : 2), dt, n - i, k, s, s2, nf);
+}
+#endif
+
+void stats_span(const void *src, enum llmi_dtype dt, size_t n, double k, double *s, double *s2,
+		uint64_t *nf)
+{
+#if HAVE_X86
+	if (codec_simd_level() >= 1) {
+		stats_span_avx512(src, dt, n, k, s, s2, nf);
+		return;
+	}
+#endif
+	stats_span_portable(src, dt, n, k, s, s2, nf);
+}
 
 void quant_span(const struct quant_params *qp, struct quant_out *o, const void *src,
 		const void *ref, const float *mean, size_t n, size_t pos)

@@ -157,26 +157,22 @@ void rans_enc_init(const uint16_t freq[256], struct rans_enc_sym tab[256])
 
 	for (int s = 0; s < 256; s++) {
 		struct rans_enc_sym *e = &tab[s];
-		uint32_t f = freq[s];
+		uint32_t f = freq[s], bias, shift = 0;
 
 		memset(e, 0, sizeof(*e));
 		if (!f)
 			continue;
-		e->x_max = ((RANS_L >> RANS_SCALE) << 16) * f;
-		e->cmpl_freq = (uint16_t)(RANS_M - f);
 		if (f < 2) {
 			e->rcp_freq = ~0u;
-			e->rcp_shift = 0;
-			e->bias = start + RANS_M - 1;
+			bias = start + RANS_M - 1;
 		} else {
-			uint32_t shift = 0;
-
 			while (f > (1u << shift))
 				shift++;
 			e->rcp_freq = (uint32_t)(((1ull << (shift + 31)) + f - 1) / f);
-			e->rcp_shift = (uint16_t)(shift - 1);
-			e->bias = start;
+			shift--;
+			bias = start;
 		}
+		e->packed = f | bias << 13 | shift << 26;
 		start += f;
 	}
 }
@@ -196,16 +192,16 @@ void rans_dec_init(const uint16_t freq[256], uint32_t tab[RANS_M])
 
 static inline void enc_put(uint32_t *xs, uint8_t **pp, const struct rans_enc_sym *e)
 {
-	uint32_t x = *xs;
+	uint32_t x = *xs, f = e->packed & 0x1fff;
 	uint16_t w = (uint16_t)x;
 	/* Branch-free: the renormalisation is a coin toss for the predictor. */
-	uint32_t r = x >= e->x_max;
+	uint32_t r = x >= f << (31 - RANS_SCALE);
 
 	memcpy(*pp - 2, &w, 2);
 	*pp -= 2 * r;
 	x >>= 16 * r;
-	uint32_t q = (uint32_t)(((uint64_t)x * e->rcp_freq) >> 32) >> e->rcp_shift;
-	*xs = x + e->bias + q * e->cmpl_freq;
+	uint32_t q = (uint32_t)(((uint64_t)x * e->rcp_freq) >> 32) >> (e->packed >> 26);
+	*xs = x + ((e->packed >> 13) & 0x1fff) + q * (RANS_M - f);
 }
 
 #if HAVE_X86
@@ -213,11 +209,12 @@ static inline AVX512 __m512i enc_vec(__m512i x, const uint8_t *sym, const struct
 				     uint8_t **pp)
 {
 	const int *t = (const int *)tab;
-	__m512i idx = _mm512_slli_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)sym)), 2);
-	__m512i xmax = _mm512_i32gather_epi32(idx, t + 0, 4);
-	__m512i rcp = _mm512_i32gather_epi32(idx, t + 1, 4);
-	__m512i bias = _mm512_i32gather_epi32(idx, t + 2, 4);
-	__m512i cs = _mm512_i32gather_epi32(idx, t + 3, 4);
+	__m512i idx = _mm512_slli_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)sym)), 1);
+	__m512i rcp = _mm512_i32gather_epi32(idx, t + 0, 4);
+	__m512i pk = _mm512_i32gather_epi32(idx, t + 1, 4);
+	__m512i f = _mm512_and_si512(pk, _mm512_set1_epi32(0x1fff));
+	__m512i xmax = _mm512_slli_epi32(f, 31 - RANS_SCALE);
+	__m512i bias = _mm512_and_si512(_mm512_srli_epi32(pk, 13), _mm512_set1_epi32(0x1fff));
 	__mmask16 m = _mm512_cmpge_epu32_mask(x, xmax);
 	unsigned cnt = (unsigned)__builtin_popcount(m);
 	__m256i w = _mm512_cvtepi32_epi16(_mm512_maskz_compress_epi32(m, x));
@@ -228,9 +225,9 @@ static inline AVX512 __m512i enc_vec(__m512i x, const uint8_t *sym, const struct
 	__m512i ev = _mm512_srli_epi64(_mm512_mul_epu32(x, rcp), 32);
 	__m512i od = _mm512_mul_epu32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(rcp, 32));
 	__m512i q = _mm512_mask_blend_epi32(0xaaaa, ev, od);
-	q = _mm512_srlv_epi32(q, _mm512_srli_epi32(cs, 16));
+	q = _mm512_srlv_epi32(q, _mm512_srli_epi32(pk, 26));
 	return _mm512_add_epi32(_mm512_add_epi32(x, bias),
-				_mm512_mullo_epi32(q, _mm512_and_si512(cs, _mm512_set1_epi32(0xffff))));
+				_mm512_mullo_epi32(q, _mm512_sub_epi32(_mm512_set1_epi32(RANS_M), f)));
 }
 
 static AVX512 uint8_t *enc_groups_avx512(uint32_t *x, const uint8_t *sym, size_t groups,

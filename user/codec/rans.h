@@ -27,12 +27,15 @@
 #define RANS_L		(1u << 15)
 #define RANS_TABLE_MAX	(32 + 2 * 256)
 
+/*
+ * Per symbol: Giesen's reciprocal of the frequency, and packed into one word
+ * the frequency (bits 0-12), the bias (13-25) and the reciprocal's shift
+ * (26-30); the rest follows from those. Two words so the AVX-512 encoder
+ * needs two gathers per 16 symbols.
+ */
 struct rans_enc_sym {
-	uint32_t x_max;
 	uint32_t rcp_freq;
-	uint32_t bias;
-	uint16_t cmpl_freq;
-	uint16_t rcp_shift;
+	uint32_t packed;
 };
 
 /* Worst-case stream size for n symbols. */
