@@ -399,6 +399,51 @@ static void test_damaged(void **state)
 	llmi_codec__free(c);
 }
 
+/*
+ * quant_codes() is the definition gpu/codec reproduces: the encoder's blob
+ * must decode to exactly code * step (+ ref) for every element.
+ */
+static void test_codes_match_encoder(void **state)
+{
+	struct llmi_codec *c = llmi_codec__new(1);
+	size_t n = 100000;
+	float *x = malloc(n * 4), *r = malloc(n * 4), *y = malloc(n * 4);
+	int32_t *codes = malloc(n * 4);
+	size_t cap = llmi_codec_bound(n * 4), len;
+	uint8_t *blob = malloc(cap);
+	struct llmi_tensor_desc d = { .dtype = LLMI_DTYPE_F32, .ndim = 1, .shape = { n } };
+	static const char *specs[] = { "quant:nmse=1e-3", "quant:mse=1e-5,predict" };
+
+	for (size_t i = 0; i < n; i++) {
+		r[i] = (float)laplace();
+		x[i] = r[i] + (float)(0.3 * laplace());
+	}
+	for (int k = 0; k < 2; k++) {
+		struct llmi_codec_spec sp;
+		const float *ref = k ? r : NULL;
+		float step;
+
+		assert_int_equal(llmi_codec_spec_parse(specs[k], &sp), 0);
+		assert_int_equal(llmi_codec__encode(c, &sp, &d, x, ref, blob, cap, &len, NULL), 0);
+		assert_int_equal(llmi_codec__decode(c, blob, len, &d, ref, y, n * 4), 0);
+		/* One chunk: header, one size, then the chunk (kind 1 = quantised). */
+		assert_int_equal(blob[44], 1);
+		memcpy(&step, blob + 48, 4);
+		quant_codes(x, LLMI_DTYPE_F32, ref, NULL, 0, 0, n, 1.0f / step, codes);
+		for (size_t i = 0; i < n; i++) {
+			assert_true(codes[i] != INT32_MIN);
+			float want = (float)codes[i] * step;
+			if (ref)
+				want += ref[i];
+			if (want != y[i])
+				fail_msg("element %zu: code %d * step %g = %.9g, decoded %.9g", i, codes[i],
+					 step, want, y[i]);
+		}
+	}
+	free(x); free(r); free(y); free(codes); free(blob);
+	llmi_codec__free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -409,6 +454,7 @@ int main(void)
 		cmocka_unit_test(test_stages_and_paths),
 		cmocka_unit_test(test_round_trip_random),
 		cmocka_unit_test(test_damaged),
+		cmocka_unit_test(test_codes_match_encoder),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -74,8 +74,13 @@ int dequant_span(struct dequant_in *d, void *dst, const void *ref, const float *
 /* Adds sums of (x - k) and (x - k)^2 over the finite elements to *s, *s2, *nf. */
 void stats_span(const void *src, enum llmi_dtype dt, size_t n, double k, double *s, double *s2,
 		uint64_t *nf);
-/* The codes alone (no escapes): codes[i] = q, or INT32_MIN where x is stored exactly. */
-void quant_codes_f32(const float *x, size_t n, float recip, int32_t *codes);
+/*
+ * The codes alone, as gpu/codec computes them: codes[i] = q, or INT32_MIN
+ * where x or v is not finite or |v| >= 2^30 (stored exactly). mean (hidden
+ * entries, element e0 + i takes channel (e0 + i) % hidden) and ref are optional.
+ */
+void quant_codes(const void *src, enum llmi_dtype dt, const void *ref, const float *mean,
+		 uint32_t hidden, uint64_t e0, size_t n, float recip, int32_t *codes);
 /*
  * For the benchmark: the order-0 entropy of the quantisation codes of every
  * quantised chunk of a blob (each chunk has its own table, so per chunk),

@@ -153,11 +153,21 @@ static void quant_span_portable(const struct quant_params *qp, struct quant_out 
 	}
 }
 
-void quant_codes_f32(const float *x, size_t n, float recip, int32_t *codes)
+void quant_codes(const void *src, enum llmi_dtype dt, const void *ref, const float *mean,
+		 uint32_t hidden, uint64_t e0, size_t n, float recip, int32_t *codes)
 {
 	for (size_t i = 0; i < n; i++) {
-		float v = x[i] * recip;
+		float x = load_el(src, i, dt), t = x, v;
 
+		if (!isfinite(x)) {
+			codes[i] = INT32_MIN;
+			continue;
+		}
+		if (ref)
+			t = x - load_el(ref, i, dt);
+		if (mean)
+			t = t - mean[(e0 + i) % hidden];
+		v = t * recip;
 		codes[i] = fabsf(v) < QUANT_LIMIT ? round_even(v) : INT32_MIN;
 	}
 }
