@@ -11,9 +11,13 @@
  *
  * Blob layout (little-endian):
  *   header   40 bytes: "LLMZ", version, mode, dtype, flags, bound (f64),
- *            numel (u64), chunk_elems, nchunks, hidden, reserved (u32)
+ *            numel (u64), chunk_elems, nchunks, hidden, means_len (u32)
  *   sizes    u32 per chunk
- *   means    f32 per channel (chanmean only)
+ *   means    chanmean only, means_len bytes: grid (f32), a bitmap of the
+ *            channels whose mean is not 0, then for each of them k as a
+ *            zigzag varint; the mean is (float)k * grid. The grid is the
+ *            tensor's first step, so a channel whose mean is under half a
+ *            step costs one bit and the rest shift codes by whole steps.
  *   chunks   each starts with a kind byte:
  *     RAW    kind, 3 pad, the input bytes
  *     QUANT  kind, 3 pad, step (f32), nexact, rans_len, extra_len (u32),
@@ -36,7 +40,8 @@
 #define BLOB_VERSION	1
 #define HDR_SIZE	40
 #define CHUNK_HDR_Q	20
-#define MIN_TOKENS	16	/* fewer rows: a mean table would not pay for itself */
+#define MIN_TOKENS	32	/* fewer rows: a mean table would not pay for itself */
+#define MEAN_K_MAX	(1 << 24)
 #define MAX_RETRY	8
 
 enum chunk_kind { CK_RAW = 0, CK_QUANT = 1, CK_PLANES = 2 };
@@ -197,6 +202,12 @@ size_t llmi_codec_bound(size_t raw_bytes)
 
 /* ---- worker contexts and the pool ---------------------------------- */
 
+/* What one chunk's encoding measured. */
+struct chunk_stats {
+	double sse, maxerr;
+	uint64_t nfinite, nexact;
+};
+
 struct ctx {
 	uint8_t *sym;		/* LLMI_CODEC_CHUNK: symbols or byte planes */
 	uint32_t *big;		/* LLMI_CODEC_CHUNK / 2 */
@@ -229,10 +240,12 @@ struct llmi_codec {
 	/* Reused between calls: chunk sizes, offsets and the staging buffer. */
 	uint32_t *lens;
 	uint64_t *offs;
+	struct chunk_stats *cst;
 	size_t lens_cap;
 	uint8_t *stage;
 	size_t stage_cap;
 	float *means;
+	uint8_t *msec;		/* the encoded mean section */
 	double *msum;
 	uint64_t *mcnt;
 	size_t means_cap;
@@ -410,8 +423,10 @@ void llmi_codec__free(struct llmi_codec *c)
 	free(c->tids);
 	free(c->lens);
 	free(c->offs);
+	free(c->cst);
 	free(c->stage);
 	free(c->means);
+	free(c->msec);
 	free(c->msum);
 	free(c->mcnt);
 	free(c);
@@ -442,6 +457,10 @@ static int ensure_tables(struct llmi_codec *c, uint64_t nchunks, uint64_t hidden
 		if (!o)
 			return -ENOMEM;
 		c->offs = o;
+		struct chunk_stats *cs = realloc(c->cst, nchunks * sizeof(*cs));
+		if (!cs)
+			return -ENOMEM;
+		c->cst = cs;
 		c->lens_cap = nchunks;
 	}
 	if (hidden > c->means_cap) {
@@ -457,6 +476,10 @@ static int ensure_tables(struct llmi_codec *c, uint64_t nchunks, uint64_t hidden
 		if (!k)
 			return -ENOMEM;
 		c->mcnt = k;
+		uint8_t *ms = realloc(c->msec, 4 + (hidden + 7) / 8 + 5 * hidden);
+		if (!ms)
+			return -ENOMEM;
+		c->msec = ms;
 		c->means_cap = hidden;
 	}
 	return 0;
@@ -509,10 +532,7 @@ struct enc_plan {
 	uint8_t *base;
 	size_t data_off, slot;
 	uint32_t *lens;
-	struct chunk_stats {
-		double sse, maxerr;
-		uint64_t nfinite, nexact;
-	} *cst;
+	struct chunk_stats *cst;
 };
 
 static size_t chunk_count(uint64_t numel, uint32_t chunk_elems, uint32_t ci)
@@ -769,25 +789,76 @@ static void prepass(const struct enc_plan *p, struct llmi_codec *c, bool chanmea
 	if (chanmean) {
 		memset(c->msum, 0, h * sizeof(double));
 		memset(c->mcnt, 0, h * sizeof(uint64_t));
-		for (uint64_t i = 0, ch = 0; i < p->numel; i++) {
-			float v = elem_f32(p->src, i, p->dt);
-			float t = p->ref ? v - elem_f32(p->ref, i, p->dt) : v;
-
-			if (isfinite(t)) {
-				c->msum[ch] += t;
-				c->mcnt[ch]++;
-			}
-			if (++ch == h)
-				ch = 0;
-		}
+		for (uint64_t i = 0; i < p->numel; i += h)
+			chan_accum(p->src + i * p->es, p->ref ? p->ref + i * p->es : NULL, p->dt, h,
+				   c->msum, c->mcnt);
 	}
 	*nfin = nf;
 	*var = nf ? s2 / nf - (s / nf) * (s / nf) : 0;
 	if (*var < 0)
 		*var = 0;
-	if (chanmean)
-		for (uint32_t ch = 0; ch < h; ch++)
-			c->means[ch] = c->mcnt[ch] ? (float)(c->msum[ch] / c->mcnt[ch]) : 0.0f;
+}
+
+/* Means on the grid into c->means, and their encoding into c->msec. */
+static size_t build_means(struct llmi_codec *c, uint32_t h, float grid)
+{
+	uint8_t *bm = c->msec + 4, *p = bm + (h + 7) / 8;
+
+	memcpy(c->msec, &grid, 4);
+	memset(bm, 0, (h + 7) / 8);
+	for (uint32_t ch = 0; ch < h; ch++) {
+		double m = c->mcnt[ch] ? c->msum[ch] / c->mcnt[ch] : 0;
+		double kd = nearbyint(m / grid);
+		int32_t k = kd > MEAN_K_MAX ? MEAN_K_MAX : kd < -MEAN_K_MAX ? -MEAN_K_MAX : (int32_t)kd;
+		uint32_t z = ((uint32_t)k << 1) ^ (uint32_t)(k >> 31);
+
+		if (!isfinite((float)k * grid))
+			k = 0;
+		c->means[ch] = (float)k * grid;
+		if (!k)
+			continue;
+		z = ((uint32_t)k << 1) ^ (uint32_t)(k >> 31);
+		bm[ch >> 3] |= (uint8_t)(1u << (ch & 7));
+		while (z >= 0x80) {
+			*p++ = (uint8_t)(z | 0x80);
+			z >>= 7;
+		}
+		*p++ = (uint8_t)z;
+	}
+	return (size_t)(p - c->msec);
+}
+
+static int read_means(const uint8_t *in, size_t len, uint32_t h, float *means)
+{
+	const uint8_t *bm = in + 4, *p, *end = in + len;
+	float grid;
+
+	if (len < 4 + (h + 7) / 8)
+		return -EBADMSG;
+	memcpy(&grid, in, 4);
+	if (!isfinite(grid) || !(grid > 0))
+		return -EBADMSG;
+	p = bm + (h + 7) / 8;
+	for (uint32_t ch = 0; ch < h; ch++) {
+		uint32_t z = 0;
+
+		if (!(bm[ch >> 3] & (1u << (ch & 7)))) {
+			means[ch] = 0.0f;
+			continue;
+		}
+		for (unsigned sh = 0;; sh += 7) {
+			if (p == end || sh > 28)
+				return -EBADMSG;
+			z |= (uint32_t)(*p & 0x7f) << sh;
+			if (!(*p++ & 0x80))
+				break;
+		}
+		int32_t k = (int32_t)((z >> 1) ^ (0u - (z & 1)));
+		if (!k || k > MEAN_K_MAX || k < -MEAN_K_MAX || !isfinite((float)k * grid))
+			return -EBADMSG;
+		means[ch] = (float)k * grid;
+	}
+	return p == end ? 0 : -EBADMSG;
 }
 
 int llmi_codec__encode(struct llmi_codec *c, const struct llmi_codec_spec *spec,
@@ -802,6 +873,7 @@ int llmi_codec__encode(struct llmi_codec *c, const struct llmi_codec_spec *spec,
 	uint64_t exact = 0, nfinite = 0;
 	bool chanmean = false;
 	uint8_t flags = 0;
+	size_t msec_len = 0;
 	int err;
 
 	if (!c || !spec || !desc || !dst || !dst_len)
@@ -846,19 +918,12 @@ int llmi_codec__encode(struct llmi_codec *c, const struct llmi_codec_spec *spec,
 	err = ensure_tables(c, nch, p.hidden);
 	if (err)
 		return err;
-	hdr = HDR_SIZE + 4 * nch + 4 * (size_t)p.hidden;
 	p.slot = 4 + (size_t)p.chunk_elems * es;
-	need = hdr + nch * p.slot;
-	p.data_off = hdr;
 	p.lens = c->lens;
-	struct chunk_stats *cst = calloc(nch ? nch : 1, sizeof(*cst));
-	if (!cst)
-		return -ENOMEM;
+	struct chunk_stats *cst = c->cst;
 	p.cst = cst;
 
 	prepass(&p, c, chanmean, &var, &nfin);
-	if (chanmean)
-		p.mean = c->means;
 	p.abs_bound = INFINITY;
 	switch (spec->mode) {
 	case LLMI_BOUND_NMSE:
@@ -883,12 +948,15 @@ int llmi_codec__encode(struct llmi_codec *c, const struct llmi_codec_spec *spec,
 		chanmean = false;
 		flags = 0;
 		p.hidden = 0;
-		p.mean = NULL;
 		p.ref = NULL;
-		hdr = HDR_SIZE + 4 * nch;
-		need = hdr + nch * p.slot;
-		p.data_off = hdr;
 	}
+	if (chanmean) {
+		msec_len = build_means(c, p.hidden, p.step0);
+		p.mean = c->means;
+	}
+	hdr = HDR_SIZE + 4 * nch + msec_len;
+	need = hdr + nch * p.slot;
+	p.data_off = hdr;
 
 	if (dst_cap >= need) {
 		p.base = dst;
@@ -936,11 +1004,11 @@ int llmi_codec__encode(struct llmi_codec *c, const struct llmi_codec_spec *spec,
 	put32(h + 24, p.chunk_elems);
 	put32(h + 28, (uint32_t)nch);
 	put32(h + 32, p.hidden);
-	put32(h + 36, 0);
+	put32(h + 36, (uint32_t)msec_len);
 	for (uint64_t i = 0; i < nch; i++)
 		put32(h + HDR_SIZE + 4 * i, p.lens[i]);
-	if (p.hidden)
-		memcpy(h + HDR_SIZE + 4 * nch, p.mean, 4 * (size_t)p.hidden);
+	if (msec_len)
+		memcpy(h + HDR_SIZE + 4 * nch, c->msec, msec_len);
 	*dst_len = total;
 	if (stats) {
 		stats->raw_bytes = raw_bytes;
@@ -953,7 +1021,6 @@ int llmi_codec__encode(struct llmi_codec *c, const struct llmi_codec_spec *spec,
 	}
 	err = 0;
 out:
-	free(cst);
 	return err;
 }
 
@@ -963,7 +1030,7 @@ struct blob_hdr {
 	uint8_t mode, dtype, flags;
 	double bound;
 	uint64_t numel;
-	uint32_t chunk_elems, nchunks, hidden;
+	uint32_t chunk_elems, nchunks, hidden, means_len;
 };
 
 static int read_hdr(const uint8_t *s, size_t len, struct blob_hdr *h)
@@ -978,7 +1045,8 @@ static int read_hdr(const uint8_t *s, size_t len, struct blob_hdr *h)
 	h->chunk_elems = get32(s + 24);
 	h->nchunks = get32(s + 28);
 	h->hidden = get32(s + 32);
-	if (h->mode > LLMI_BOUND_ABS || !llmi_dtype_size(h->dtype) || get32(s + 36) ||
+	h->means_len = get32(s + 36);
+	if (h->mode > LLMI_BOUND_ABS || !llmi_dtype_size(h->dtype) || (!h->hidden && h->means_len) ||
 	    (h->flags & ~(LLMI_CODEC_CHANNEL_MEAN | LLMI_CODEC_PREDICT)))
 		return -EBADMSG;
 	if (h->mode == LLMI_BOUND_LOSSLESS ? h->flags || h->bound != 0
@@ -1172,7 +1240,7 @@ int llmi_codec__decode(struct llmi_codec *c, const void *src, size_t src_len,
 		if (desc->ndim != 2 || desc->shape[1] != h.hidden)
 			return -EBADMSG;
 	}
-	off = HDR_SIZE + 4ull * h.nchunks + 4ull * h.hidden;
+	off = HDR_SIZE + 4ull * h.nchunks + h.means_len;
 	if (off > src_len)
 		return -EBADMSG;
 	err = ensure_tables(c, h.nchunks, h.hidden);
@@ -1188,10 +1256,9 @@ int llmi_codec__decode(struct llmi_codec *c, const void *src, size_t src_len,
 	if (off != src_len)
 		return -EBADMSG;
 	if (h.hidden) {
-		memcpy(c->means, s + HDR_SIZE + 4 * (size_t)h.nchunks, 4 * (size_t)h.hidden);
-		for (uint32_t i = 0; i < h.hidden; i++)
-			if (!isfinite(c->means[i]))
-				return -EBADMSG;
+		err = read_means(s + HDR_SIZE + 4 * (size_t)h.nchunks, h.means_len, h.hidden, c->means);
+		if (err)
+			return err;
 		p.mean = c->means;
 	}
 	p.dt = h.dtype;
@@ -1241,7 +1308,7 @@ int codec_blob_entropy(struct llmi_codec *c, const void *blob, size_t len,
 		err = -ENOMEM;
 		goto out;
 	}
-	off = HDR_SIZE + 4ull * h.nchunks + 4ull * h.hidden;
+	off = HDR_SIZE + 4ull * h.nchunks + h.means_len;
 	for (uint32_t ci = 0; ci < h.nchunks; ci++) {
 		struct ctx *x = &c->ctx[0];
 		uint32_t clen = get32(s + HDR_SIZE + 4 * (size_t)ci);

@@ -266,6 +266,21 @@ static void stats_span_portable(const void *src, enum llmi_dtype dt, size_t n, d
 	*nf += c;
 }
 
+static void chan_accum_portable(const void *src, const void *ref, enum llmi_dtype dt, size_t n,
+				double *sum, uint64_t *cnt)
+{
+	for (size_t i = 0; i < n; i++) {
+		float t = load_el(src, i, dt);
+
+		if (ref)
+			t = t - load_el(ref, i, dt);
+		if (isfinite(t)) {
+			sum[i] += t;
+			cnt[i]++;
+		}
+	}
+}
+
 #if HAVE_X86
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,f16c")))
 
@@ -477,6 +492,48 @@ static AVX512 void stats_span_avx512(const void *src, enum llmi_dtype dt, size_t
 	stats_span_portable((const char *)src + i * (dt == LLMI_DTYPE_F32 ? 4 : 2), dt, n - i, k, s, s2, nf);
 }
 #endif
+
+#if HAVE_X86
+static AVX512 void chan_accum_avx512(const void *src, const void *ref, enum llmi_dtype dt, size_t n,
+				     double *sum, uint64_t *cnt)
+{
+	const __m512 inf = _mm512_set1_ps(INFINITY);
+	const __m512i one = _mm512_set1_epi64(1);
+	size_t i = 0, es = dt == LLMI_DTYPE_F32 ? 4 : 2;
+
+	for (; i + 16 <= n; i += 16) {
+		__m512 t = v_load(src, i, dt);
+
+		if (ref)
+			t = _mm512_sub_ps(t, v_load(ref, i, dt));
+		if (_mm512_cmp_ps_mask(_mm512_abs_ps(t), inf, _CMP_LT_OQ) != 0xffff) {
+			chan_accum_portable((const char *)src + i * es, ref ? (const char *)ref + i * es : NULL,
+					    dt, 16, sum + i, cnt + i);
+			continue;
+		}
+		__m512d d0 = _mm512_cvtps_pd(_mm512_castps512_ps256(t));
+		__m512d d1 = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(t), 1)));
+		_mm512_storeu_pd(sum + i, _mm512_add_pd(_mm512_loadu_pd(sum + i), d0));
+		_mm512_storeu_pd(sum + i + 8, _mm512_add_pd(_mm512_loadu_pd(sum + i + 8), d1));
+		_mm512_storeu_si512(cnt + i, _mm512_add_epi64(_mm512_loadu_si512(cnt + i), one));
+		_mm512_storeu_si512(cnt + i + 8, _mm512_add_epi64(_mm512_loadu_si512(cnt + i + 8), one));
+	}
+	chan_accum_portable((const char *)src + i * es, ref ? (const char *)ref + i * es : NULL, dt,
+			    n - i, sum + i, cnt + i);
+}
+#endif
+
+void chan_accum(const void *src, const void *ref, enum llmi_dtype dt, size_t n, double *sum,
+		uint64_t *cnt)
+{
+#if HAVE_X86
+	if (codec_simd_level() >= 1) {
+		chan_accum_avx512(src, ref, dt, n, sum, cnt);
+		return;
+	}
+#endif
+	chan_accum_portable(src, ref, dt, n, sum, cnt);
+}
 
 void stats_span(const void *src, enum llmi_dtype dt, size_t n, double k, double *s, double *s2,
 		uint64_t *nf)
