@@ -19,6 +19,7 @@
 #include <limits.h>
 #include <linux/capability.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -296,6 +297,50 @@ static int attach_mapped(struct tracer *tr, struct target *t)
 	}
 	llmi_maps__free(m);
 	return err;
+}
+
+/*
+ * Detaching a uprobe waits for a grace period (one per probe on recent
+ * kernels: a hundred probes took 20 s in a row). Threads detaching at the
+ * same time share the grace periods.
+ */
+struct detach_job {
+	struct bpf_link **links;
+	size_t n;
+};
+
+static void *detach_worker(void *arg)
+{
+	struct detach_job *j = arg;
+
+	for (size_t i = 0; i < j->n; i++)
+		bpf_link__destroy(j->links[i]);
+	return NULL;
+}
+
+static void detach_all(struct tracer *tr)
+{
+	enum { WORKERS = 64 };
+	struct detach_job jobs[WORKERS];
+	pthread_t th[WORKERS];
+	bool started[WORKERS] = {};
+	size_t per = (tr->nlinks + WORKERS - 1) / WORKERS;
+
+	for (size_t w = 0; w < WORKERS && per; w++) {
+		size_t from = w * per;
+
+		jobs[w].links = tr->links + from;
+		jobs[w].n = from >= tr->nlinks ? 0 : tr->nlinks - from < per ? tr->nlinks - from : per;
+		if (!jobs[w].n)
+			break;
+		started[w] = !pthread_create(&th[w], NULL, detach_worker, &jobs[w]);
+		if (!started[w])
+			detach_worker(&jobs[w]);
+	}
+	for (size_t w = 0; w < WORKERS; w++)
+		if (started[w])
+			pthread_join(th[w], NULL);
+	tr->nlinks = 0;
 }
 
 /* ---- -- CMD ---- */
@@ -767,8 +812,7 @@ cleanup:
 		close(gate);	/* a gated child that never ran exits */
 	out_perfetto__close(tr->pf);
 	ring_buffer__free(tr->rb);
-	for (i = 0; i < tr->nlinks; i++)
-		bpf_link__destroy(tr->links[i]);
+	detach_all(tr);
 	free(tr->links);
 	llminstr_trace_bpf__destroy(tr->skel);
 	for (i = 0; i < tr->nt; i++) {
