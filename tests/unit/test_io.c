@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <pthread.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -234,6 +235,76 @@ static void test_no_symlink_follow(void **state)
 	llmi_writer__free(w);
 }
 
+struct mt_arg {
+	struct llmi_writer *w;
+	int base;
+};
+
+static void *mt_worker(void *p)
+{
+	struct mt_arg *a = p;
+
+	for (int i = 0; i < 200; i++)
+		if (put_tensor(a->w, a->base + i, 100 + (size_t)(a->base + i) * 7))
+			return (void *)1;
+	return NULL;
+}
+
+/* LLMI_WRITER_LOCKED: tensors appended from 4 threads all arrive whole. */
+static void test_locked_threads(void **state)
+{
+	char path[256];
+	struct llmi_writer *w;
+	struct llmi_reader *r;
+	struct mt_arg args[4];
+	pthread_t th[4];
+	bool seen[800] = { 0 };
+	struct llmi_verify_report rep;
+
+	snprintf(path, sizeof(path), "%s/mt.llmi", dir);
+	w = open_writer(path, LLMI_WRITER_LOCKED);
+	assert_non_null(w);
+	for (int t = 0; t < 4; t++) {
+		args[t] = (struct mt_arg){ w, t * 200 };
+		assert_int_equal(pthread_create(&th[t], NULL, mt_worker, &args[t]), 0);
+	}
+	for (int t = 0; t < 4; t++) {
+		void *ret;
+
+		pthread_join(th[t], &ret);
+		assert_null(ret);
+	}
+	assert_int_equal(llmi_writer__close(w), 0);
+	llmi_writer__free(w);
+	r = llmi_reader__open(path, NULL, 0);
+	assert_non_null(r);
+	assert_int_equal(llmi_reader__verify(r, &rep), 0);
+	for (size_t i = 0; i < llmi_reader__nr_records(r); i++) {
+		struct llmi_tensor_info ti;
+		size_t len;
+		uint8_t *p, *want;
+		int k;
+
+		if (llmi_reader__record(r, i)->type != LLMI_REC_TENSOR)
+			continue;
+		assert_int_equal(llmi_reader__tensor(r, i, &ti), 0);
+		k = ti.rec.step;	/* put_tensor stores its index as the step */
+		assert_true(k >= 0 && k < 800 && !seen[k]);
+		seen[k] = true;
+		assert_int_equal(ti.blob_len, 100 + (size_t)k * 7);
+		p = llmi_reader__load(r, i, &len);
+		assert_non_null(p);
+		want = malloc(ti.blob_len);
+		fill(want, ti.blob_len, k);
+		assert_memory_equal(p + ti.blob_offset, want, ti.blob_len);
+		free(want);
+		free(p);
+	}
+	for (int k = 0; k < 800; k++)
+		assert_true(seen[k]);
+	llmi_reader__free(r);
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -246,7 +317,7 @@ static double now_s(void)
 static void test_throughput(void **state)
 {
 	const char *env = getenv("LLMI_IO_BENCH_MIB");
-	size_t mib = env ? strtoul(env, NULL, 10) : 256, blob = 4u << 20;
+	size_t mib = env ? strtoul(env, NULL, 10) : 128, blob = 4u << 20;
 	static const struct { const char *name; unsigned flags; } cases[] = {
 		{ "io_uring+O_DIRECT", 0 },
 		{ "io_uring buffered", LLMI_WRITER_NO_DIRECT },
@@ -308,6 +379,7 @@ int main(void)
 		cmocka_unit_test(test_backends_agree),
 		cmocka_unit_test(test_flush_visible_while_open),
 		cmocka_unit_test(test_no_symlink_follow),
+		cmocka_unit_test(test_locked_threads),
 		cmocka_unit_test(test_throughput),
 	};
 
