@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# llminstr-trace on build/bin/llm_decode (CPU stand-in runtime), started with
+# "-- CMD": every kernel count, the launch total, memset and the decode-loop
+# copies equal what the workload says it did (--truth), in events mode, in -T
+# and with CUDA graphs (replays expanded). Set-up uploads (synchronous
+# cudaMemcpy of the weights) happen before the truth starts counting, so h2d
+# is checked as at least the truth here and exactly in trace_attach.sh.
+set -u
+cd "$(dirname "$0")/../.."
+T=build/bin/llminstr-trace W=build/bin/llm_decode PY=/usr/bin/python3
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root for BPF"; exit 77; }
+[ -x $T ] || { echo "SKIP: $T not built"; exit 77; }
+[ -x $W ] || { echo "SKIP: $W not built yet"; exit 77; }
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+
+check() {	# trace.json truth.json h2d_exact
+	$PY - "$@" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1])); w = json.load(open(sys.argv[2])); exact = sys.argv[3] == "1"
+bad = []
+got = {k["name"]: k["launches"] for k in t["kernels"]}
+if got != w["kernels"]: bad.append(f"kernels {got} != {w['kernels']}")
+if t["launches"] != w["launches"]: bad.append(f"launches {t['launches']} != {w['launches']}")
+for d, v in w["memcpy"].items():
+    g = t["memcpy"][d]
+    ok = g == v if (exact or d != "h2d") else g["calls"] >= v["calls"] and g["bytes"] >= v["bytes"]
+    if not ok: bad.append(f"memcpy {d} {g} vs truth {v}")
+if "memset" in w and t["memset"] != w["memset"]: bad.append(f"memset {t['memset']} != {w['memset']}")
+g = w.get("graphs", {}).get("launches", 0)
+if t["graphs"]["launches"] != g: bad.append(f"graph launches {t['graphs']['launches']} != {g}")
+if g and t["graphs"]["replayed_launches"] != w["launches"]: bad.append("replayed launches differ")
+if t["events"]["lost"]: bad.append(f"{t['events']['lost']} events lost")
+if any(k.get("unnamed") for k in t["kernels"]): bad.append("unnamed kernels")
+print("\n".join(bad) or "counts equal the truth")
+sys.exit(1 if bad else 0)
+PY
+}
+
+rc=0
+for mode in "" "-T" "--graphs" "-T --graphs"; do
+	topt= wopt=
+	case $mode in *-T*) topt=-T ;; esac
+	case $mode in *--graphs*) wopt=--graphs ;; esac
+	echo "== llminstr-trace $topt -- llm_decode $wopt"
+	if ! timeout 60 $T $topt --json "$tmp/t.json" -- $W -q --tokens 48 --layers 3 $wopt \
+		--truth "$tmp/w.json" >"$tmp/out" 2>&1; then
+		cat "$tmp/out"; echo "FAIL: tracer exited non-zero"; rc=1; continue
+	fi
+	grep -q "Top kernels" "$tmp/out" || { cat "$tmp/out"; echo "FAIL: no summary"; rc=1; }
+	check "$tmp/t.json" "$tmp/w.json" 0 || rc=1
+done
+exit $rc
