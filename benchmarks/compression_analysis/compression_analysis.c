@@ -119,7 +119,7 @@ static void moments(struct tensor *t, enum llmi_dtype dt)
 }
 
 static int build_suite(struct tensor *f32, struct tensor *b16, int layers, uint64_t tokens,
-		       uint64_t hidden, int bulk_kind)
+		       uint64_t hidden, int bulk_kind, bool massive)
 {
 	uint64_t n = tokens * hidden;
 	double *scale = malloc(hidden * sizeof(double)), *mean = malloc(hidden * sizeof(double));
@@ -154,8 +154,10 @@ static int build_suite(struct tensor *f32, struct tensor *b16, int layers, uint6
 			}
 		}
 		double mass = pow(10, 2 + 2.0 * l / (layers > 1 ? layers - 1 : 1));
-		x[c1] = (float)mass;
-		x[c2 % hidden] = (float)(-0.7 * mass);
+		if (massive) {
+			x[c1] = (float)mass;
+			x[c2 % hidden] = (float)(-0.7 * mass);
+		}
 		f32[l].data = malloc(n * 4);
 		b16[l].data = malloc(n * 2);
 		if (!f32[l].data || !b16[l].data)
@@ -533,11 +535,14 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: compression_analysis [--json] [--layers N] [--tokens N] [--hidden N]\n"
-		"                            [--bulk laplace|t|mixed] [--seed N]\n"
+		"                            [--bulk laplace|t|mixed] [--seed N] [--no-massive]\n"
+		"                            [--portable]\n"
 		"       compression_analysis --input FILE --dtype f32|bf16 --shape TOKENSxHIDDEN [--json]\n"
 		"Compares the codec with zstd, lz4, blosc, bf16/fp8 truncation and block packing,\n"
 		"single-threaded, on a seeded activation suite (default 32 layers of 256x4096,\n"
-		"fp32 and bf16) or on one raw little-endian file.\n");
+		"fp32 and bf16) or on one raw little-endian file. --no-massive leaves out the\n"
+		"massive values (they dominate the variance that NMSE is relative to);\n"
+		"--portable runs the codec without its AVX-512 kernels.\n");
 }
 
 int main(int argc, char **argv)
@@ -548,9 +553,10 @@ int main(int argc, char **argv)
 		{ "bulk", required_argument, NULL, 'b' }, { "seed", required_argument, NULL, 's' },
 		{ "input", required_argument, NULL, 'i' }, { "dtype", required_argument, NULL, 'd' },
 		{ "shape", required_argument, NULL, 'S' }, { "help", no_argument, NULL, 'h' },
+		{ "no-massive", no_argument, NULL, 'M' }, { "portable", no_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool json = false;
+	bool json = false, massive = true;
 	int layers = 32, bulk_kind = 2, opt;
 	uint64_t tokens = 256, hidden = 4096;
 	const char *input = NULL;
@@ -591,6 +597,8 @@ int main(int argc, char **argv)
 			  have_shape = true;
 			  break;
 		case 'h': usage(stdout); return 0;
+		case 'M': massive = false; break;
+		case 'P': codec_force_portable(true); break;
 		default: goto bad;
 		}
 	}
@@ -647,7 +655,7 @@ int main(int argc, char **argv)
 		nt = layers;
 		f32 = calloc(nt, sizeof(*f32));
 		b16 = calloc(nt, sizeof(*b16));
-		if (!f32 || !b16 || build_suite(f32, b16, nt, tokens, hidden, bulk_kind)) {
+		if (!f32 || !b16 || build_suite(f32, b16, nt, tokens, hidden, bulk_kind, massive)) {
 			fprintf(stderr, "compression_analysis: out of memory building the suite\n");
 			return 1;
 		}
@@ -731,10 +739,10 @@ int main(int argc, char **argv)
 
 	if (json) {
 		printf("{\"benchmark\": \"compression_analysis\", \"env\": {\"cpu_simd\": \"%s\", "
-		       "\"threads\": 1, \"source\": \"%s\", \"layers\": %d, \"tokens\": %llu, \"hidden\": %llu, "
+		       "\"threads\": 1, \"massive_values\": %s, \"source\": \"%s\", \"layers\": %d, \"tokens\": %llu, \"hidden\": %llu, "
 		       "\"zstd\": \"%s\", \"lz4\": \"%s\", \"blosc\": \"%s\"},\n \"cases\": [",
 		       codec_simd_level() >= 2 ? "avx512+vbmi2" : codec_simd_level() ? "avx512" : "portable",
-		       input ? input : "suite", nt, (unsigned long long)tokens, (unsigned long long)hidden,
+		       massive && !input ? "true" : "false", input ? input : "suite", nt, (unsigned long long)tokens, (unsigned long long)hidden,
 		       ZSTD_versionString(), LZ4_versionString(), BLOSC_VERSION_STRING);
 		for (int i = 0; i < ncases; i++) {
 			struct acc *a = &cases[i];
@@ -769,8 +777,9 @@ int main(int argc, char **argv)
 		return 0;
 	}
 
-	printf("compression_analysis: %s, %d tensor(s) of %llux%llu, 1 thread (CPU figures)\n",
-	       input ? input : "seeded suite", nt, (unsigned long long)tokens, (unsigned long long)hidden);
+	printf("compression_analysis: %s%s, %d tensor(s) of %llux%llu, 1 thread, %s (CPU)\n",
+	       input ? input : "seeded suite", input || massive ? "" : " without massive values", nt, (unsigned long long)tokens, (unsigned long long)hidden,
+	       codec_simd_level() >= 2 ? "AVX-512" : codec_simd_level() ? "AVX-512 kernels, scalar rANS" : "portable");
 	printf("%-17s %-4s %7s %9s %9s %9s %6s %6s\n", "method", "type", "ratio", "MSE", "max NMSE",
 	       "max err", "comp", "decomp");
 	printf("%-17s %-4s %7s %9s %9s %9s %6s %6s\n", "", "", "x", "", "", "", "GB/s", "GB/s");

@@ -777,21 +777,30 @@ static void prepass(const struct enc_plan *p, struct llmi_codec *c, bool chanmea
 			break;
 		}
 	}
-	/* Spans of a chunk keep the fp64 sums from losing the small terms. */
-	for (uint64_t i = 0; i < p->numel; i += p->chunk_elems) {
-		uint64_t m = p->numel - i < p->chunk_elems ? p->numel - i : p->chunk_elems;
+	if (chanmean) {
+		memset(c->msum, 0, h * sizeof(double));
+		memset(c->mcnt, 0, h * sizeof(uint64_t));
+	}
+	/*
+	 * Spans of at most a chunk keep the fp64 sums from losing the small
+	 * terms; with chanmean a span is a row, read twice while it is in L1.
+	 */
+	uint64_t span = chanmean ? h : p->chunk_elems;
+	for (uint64_t i = 0; i < p->numel; i += span) {
+		uint64_t m = p->numel - i < span ? p->numel - i : span;
 		double a = 0, b = 0;
 
 		stats_span(p->src + i * p->es, p->dt, m, k, &a, &b, &nf);
 		s += a;
 		s2 += b;
-	}
-	if (chanmean) {
-		memset(c->msum, 0, h * sizeof(double));
-		memset(c->mcnt, 0, h * sizeof(uint64_t));
-		for (uint64_t i = 0; i < p->numel; i += h)
+		if (chanmean)
 			chan_accum(p->src + i * p->es, p->ref ? p->ref + i * p->es : NULL, p->dt, h,
 				   c->msum, c->mcnt);
+	}
+	if (chanmean) {
+		uint64_t rows = p->numel / h;
+		for (uint32_t ch = 0; ch < h; ch++)
+			c->mcnt[ch] = rows - c->mcnt[ch];
 	}
 	*nfin = nf;
 	*var = nf ? s2 / nf - (s / nf) * (s / nf) : 0;

@@ -74,9 +74,9 @@ int dequant_span(struct dequant_in *d, void *dst, const void *ref, const float *
 /* Adds sums of (x - k) and (x - k)^2 over the finite elements to *s, *s2, *nf. */
 void stats_span(const void *src, enum llmi_dtype dt, size_t n, double k, double *s, double *s2,
 		uint64_t *nf);
-/* One row of [tokens x hidden]: sum[i] += x - ref, cnt[i]++ where that is finite. */
+/* One row of [tokens x hidden]: sum[i] += x - ref where finite, else skipped[i]++. */
 void chan_accum(const void *src, const void *ref, enum llmi_dtype dt, size_t n, double *sum,
-		uint64_t *cnt);
+		uint64_t *skipped);
 /*
  * The codes alone, as gpu/codec computes them: codes[i] = q, or INT32_MIN
  * where x or v is not finite or |v| >= 2^30 (stored exactly). mean (hidden

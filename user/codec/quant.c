@@ -267,17 +267,17 @@ static void stats_span_portable(const void *src, enum llmi_dtype dt, size_t n, d
 }
 
 static void chan_accum_portable(const void *src, const void *ref, enum llmi_dtype dt, size_t n,
-				double *sum, uint64_t *cnt)
+				double *sum, uint64_t *skipped)
 {
 	for (size_t i = 0; i < n; i++) {
 		float t = load_el(src, i, dt);
 
 		if (ref)
 			t = t - load_el(ref, i, dt);
-		if (isfinite(t)) {
+		if (isfinite(t))
 			sum[i] += t;
-			cnt[i]++;
-		}
+		else
+			skipped[i]++;
 	}
 }
 
@@ -498,7 +498,6 @@ static AVX512 void chan_accum_avx512(const void *src, const void *ref, enum llmi
 				     double *sum, uint64_t *cnt)
 {
 	const __m512 inf = _mm512_set1_ps(INFINITY);
-	const __m512i one = _mm512_set1_epi64(1);
 	size_t i = 0, es = dt == LLMI_DTYPE_F32 ? 4 : 2;
 
 	for (; i + 16 <= n; i += 16) {
@@ -515,8 +514,6 @@ static AVX512 void chan_accum_avx512(const void *src, const void *ref, enum llmi
 		__m512d d1 = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(t), 1)));
 		_mm512_storeu_pd(sum + i, _mm512_add_pd(_mm512_loadu_pd(sum + i), d0));
 		_mm512_storeu_pd(sum + i + 8, _mm512_add_pd(_mm512_loadu_pd(sum + i + 8), d1));
-		_mm512_storeu_si512(cnt + i, _mm512_add_epi64(_mm512_loadu_si512(cnt + i), one));
-		_mm512_storeu_si512(cnt + i + 8, _mm512_add_epi64(_mm512_loadu_si512(cnt + i + 8), one));
 	}
 	chan_accum_portable((const char *)src + i * es, ref ? (const char *)ref + i * es : NULL, dt,
 			    n - i, sum + i, cnt + i);
@@ -524,15 +521,15 @@ static AVX512 void chan_accum_avx512(const void *src, const void *ref, enum llmi
 #endif
 
 void chan_accum(const void *src, const void *ref, enum llmi_dtype dt, size_t n, double *sum,
-		uint64_t *cnt)
+		uint64_t *skipped)
 {
 #if HAVE_X86
 	if (codec_simd_level() >= 1) {
-		chan_accum_avx512(src, ref, dt, n, sum, cnt);
+		chan_accum_avx512(src, ref, dt, n, sum, skipped);
 		return;
 	}
 #endif
-	chan_accum_portable(src, ref, dt, n, sum, cnt);
+	chan_accum_portable(src, ref, dt, n, sum, skipped);
 }
 
 void stats_span(const void *src, enum llmi_dtype dt, size_t n, double k, double *s, double *s2,

@@ -217,10 +217,18 @@ static inline AVX512 __m512i enc_vec(__m512i x, const uint8_t *sym, const struct
 	__m512i bias = _mm512_and_si512(_mm512_srli_epi32(pk, 13), _mm512_set1_epi32(0x1fff));
 	__mmask16 m = _mm512_cmpge_epu32_mask(x, xmax);
 	unsigned cnt = (unsigned)__builtin_popcount(m);
-	__m256i w = _mm512_cvtepi32_epi16(_mm512_maskz_compress_epi32(m, x));
+	/*
+	 * The words go right-aligned into one plain 32-byte store ending at
+	 * *pp: the lanes below them land in space not written yet (masked
+	 * stores are slow on some cores).
+	 */
+	__m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+	__m512i rot = _mm512_and_si512(_mm512_add_epi32(iota, _mm512_set1_epi32((int)cnt)),
+				       _mm512_set1_epi32(15));
+	__m256i w = _mm512_cvtepi32_epi16(_mm512_permutexvar_epi32(rot, _mm512_maskz_compress_epi32(m, x)));
 
+	_mm256_storeu_si256((__m256i *)(*pp - 32), w);
 	*pp -= 2 * cnt;
-	_mm256_mask_storeu_epi16(*pp, (__mmask16)((1u << cnt) - 1), w);
 	x = _mm512_mask_srli_epi32(x, m, x, 16);
 	__m512i ev = _mm512_srli_epi64(_mm512_mul_epu32(x, rcp), 32);
 	__m512i od = _mm512_mul_epu32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(rcp, 32));

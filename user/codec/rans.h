@@ -38,10 +38,10 @@ struct rans_enc_sym {
 	uint32_t packed;
 };
 
-/* Worst-case stream size for n symbols. */
+/* Buffer size for encoding n symbols (the stream is smaller by the slack). */
 static inline size_t rans_stream_bound(size_t n)
 {
-	return 4 * RANS_LANES + 2 * n;
+	return 4 * RANS_LANES + 2 * n + 64;	/* 64: slack the vector stores may touch */
 }
 
 /* Scales hist (sum n > 0) to frequencies summing to RANS_M, >= 1 where present. */
