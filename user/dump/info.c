@@ -97,7 +97,9 @@ static const char info_help[] =
 "Usage: llminstr-dump info FILE [--json]\n"
 "What a container holds: its header, records by type, tensor totals (raw and\n"
 "stored bytes, ratio, the largest achieved errors), event batches, and any\n"
-"damage found. Reads record headers only. Exit 1 when damage was found.\n"
+"damage found. Reads record headers only. Exit 1 when damage was found,\n"
+"an incomplete last record included (a file still being written or whose\n"
+"writer died may end in one; everything before it is shown and readable).\n"
 "  -j, --json   one JSON object on stdout\n";
 
 int cmd_info(int argc, char **argv)
