@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# llminstr-trace on a program built here with nvcc -cudart shared against
+# NVIDIA's own libcudart.so.13. No GPU is needed: the calls fail without a
+# driver, but the entry probes fire first. 1000 launches of scale_kernel and
+# 500 of a template kernel must be counted exactly and named as nm -C names
+# them without the argument list (and without the return type nm -C prints
+# for template instances: llmi_demangle's convention, shared with the
+# workload's --truth); in the timeline with their arguments.
+set -u
+cd "$(dirname "$0")/../.."
+T=build/bin/llminstr-trace PY=/usr/bin/python3
+NVCC=${NVCC:-/usr/local/cuda/bin/nvcc}
+CUDA=$(dirname "$(dirname "$NVCC")")
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root for BPF"; exit 77; }
+[ -x $T ] || { echo "SKIP: $T not built"; exit 77; }
+[ -x "$NVCC" ] || { echo "SKIP: no nvcc"; exit 77; }
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+cat >"$tmp/k.cu" <<'CU'
+#include <cstdio>
+#include <cstdlib>
+template <typename T> __global__ void add_kernel(T *a, T v, int n) { if ((int)threadIdx.x < n) a[threadIdx.x] += v; }
+__global__ void scale_kernel(float *a, float s, int n) { if ((int)threadIdx.x < n) a[threadIdx.x] *= s; }
+int main(int argc, char **argv)
+{
+	int n1 = atoi(argv[1]), n2 = atoi(argv[2]);
+	float *d = nullptr;
+	int *di = nullptr;
+	cudaMalloc(&d, 1024);
+	cudaMalloc(&di, 1024);
+	for (int i = 0; i < n1; i++) scale_kernel<<<1, 32>>>(d, 2.0f, 32);
+	for (int i = 0; i < n2; i++) add_kernel<int><<<2, 64>>>(di, 1, 32);
+	cudaDeviceSynchronize();
+	printf("%s\n", cudaGetErrorString(cudaGetLastError()));
+	return 0;
+}
+CU
+"$NVCC" -cudart shared -o "$tmp/k" "$tmp/k.cu" || { echo "FAIL: nvcc"; exit 1; }
+export LD_LIBRARY_PATH=$CUDA/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+timeout 60 $T --json "$tmp/t.json" --perfetto "$tmp/p.json" -- "$tmp/k" 1000 500 >"$tmp/out" 2>&1 ||
+	{ cat "$tmp/out"; echo "FAIL: tracer exited non-zero"; exit 1; }
+cat "$tmp/out"
+want=$(nm -C "$tmp/k" | sed -n 's/^[0-9a-f]* [tT] \(.*add_kernel<int>\)(.*/\1/p' | head -n1)
+$PY - "$tmp/t.json" "$tmp/p.json" "$want" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1])); p = json.load(open(sys.argv[2])); tmpl = sys.argv[3]
+got = {k["name"]: k["launches"] for k in t["kernels"]}
+if tmpl.startswith('void '): tmpl = tmpl[5:]
+want = {"scale_kernel": 1000, tmpl: 500}
+bad = []
+if got != want: bad.append(f"kernels {got} != {want}")
+if t["launches"] != 1500: bad.append(f"launches {t['launches']} != 1500")
+if t["api"]["cudaLaunchKernel"]["calls"] != 1500: bad.append("cudaLaunchKernel calls != 1500")
+if "libcudart.so.13" not in t["targets"][0]["libs"][0]: bad.append("libcudart.so.13 not found")
+# nm -C: 'void add_kernel<int>'; the tracer drops the return type
+if tmpl.startswith('void '): tmpl = tmpl[5:]
+names = {e["name"] for e in p["traceEvents"] if e["cat"] == "launch"}
+if "scale_kernel(float*, float, int)" not in names: bad.append(f"timeline names {names}")
+print("\n".join(bad) or "exact counts and demangled names on NVIDIA's libcudart")
+sys.exit(1 if bad else 0)
+PY
