@@ -8,3 +8,5 @@ $(BIN)/llminstr-dump: $(DUMP_OBJS) $(FORMAT_OBJS) $(IO_OBJS) $(CODEC_OBJS) $(COM
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(TOOL_LDFLAGS) $(LDFLAGS) -o $@ $^ $(CODEC_LIBS) $(COMMON_LIBS) $(TOOL_LIBS)
+
+UNIT_OBJS_test_dump = $(OBJ)/user/dump/npy.o

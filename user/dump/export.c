@@ -1,15 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
- * llminstr-dump export: one tensor, decoded, as a numpy .npy file (format
- * version 1.0: magic, a little-endian u16 header length, a Python dict
- * literal padded with spaces to a 64-byte boundary, then the C-order data).
+ * llminstr-dump export: one tensor, decoded, as a numpy .npy file (npy.c).
  *
  * numpy has no bfloat16: bf16 tensors are exported as float32 by default
  * (exact: a bf16 is the top half of an f32) or, with --bf16-raw, as their
  * raw bits in uint16 ('<u2') for callers that convert themselves. f16 is
  * numpy's float16 ('<f2'), f32 its float32 ('<f4').
  */
-#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -19,13 +16,6 @@
 #include "dump/dump.h"
 
 #define MAX_REF_DEPTH 64
-
-void dump_printable(char *s)
-{
-	for (; *s; s++)
-		if (!isprint((unsigned char)*s))
-			*s = '?';
-}
 
 /* Record index of the tensor with this id, or -1. */
 static long find_id(struct llmi_reader *r, uint64_t id)
@@ -145,32 +135,6 @@ static long find_tensor(struct llmi_reader *r, const char *sel)
 		dump_err(EXIT_BAD, "%ld tensors are named '%s'; give an ID (see 'llminstr-dump ls')",
 			 matches, sel);
 	return matches == 1 ? found : -1;
-}
-
-int dump_write_npy(FILE *f, const char *descr, const struct llmi_tensor_rec *t,
-		   const void *data, size_t len)
-{
-	char dict[512], shape[256];
-	size_t o = 0, hl;
-	uint16_t hl16;
-
-	shape[0] = 0;
-	for (unsigned d = 0; d < t->ndim; d++)
-		o += snprintf(shape + o, sizeof(shape) - o, "%llu,%s", (unsigned long long)t->shape[d],
-			      d + 1 < t->ndim ? " " : "");
-	if (t->ndim > 1)
-		shape[o - 1] = 0;	/* (a, b) but (a,) for one dimension */
-	o = snprintf(dict, sizeof(dict), "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }",
-		     descr, shape);
-	/* magic(6) + version(2) + len(2) + dict + pad + '\n' is a multiple of 64. */
-	hl = (10 + o + 1 + 63) / 64 * 64 - 10;
-	memset(dict + o, ' ', hl - o - 1);
-	dict[hl - 1] = '\n';
-	hl16 = hl;
-	if (fwrite("\x93NUMPY\x01\x00", 1, 8, f) != 8 || fwrite(&hl16, 2, 1, f) != 1 ||
-	    fwrite(dict, 1, hl, f) != hl || fwrite(data, 1, len, f) != len)
-		return -EIO;
-	return 0;
 }
 
 static const char export_help[] =
