@@ -56,6 +56,15 @@ ln -s victim "$T/link.json"
 one_line "perfetto to a symlink" $D perfetto "$T/ok.llmi" -o "$T/link.json"
 [ "$(cat "$T/victim")" = keep ] || fail "a link target was written"
 
+# Under sudo, outputs belong to the user who ran sudo (checked as root only).
+if [ "$(id -u)" -eq 0 ]; then
+	SUDO_UID=65534 SUDO_GID=65534 $P --dtype f32 --shape 1024 --codec lossless "$T/in.raw" -o "$T/sudo.llmi" >/dev/null ||
+		fail "pack under SUDO_UID"
+	[ "$(stat -c %u:%g "$T/sudo.llmi")" = 65534:65534 ] || fail "pack under sudo: owner $(stat -c %u:%g "$T/sudo.llmi")"
+	SUDO_UID=65534 SUDO_GID=65534 $D export "$T/ok.llmi" --tensor 0 -o "$T/sudo.npy" >/dev/null || fail "export under SUDO_UID"
+	[ "$(stat -c %u:%g "$T/sudo.npy")" = 65534:65534 ] || fail "export under sudo: owner $(stat -c %u:%g "$T/sudo.npy")"
+fi
+
 one_line "export no --tensor" $D export "$T/ok.llmi" -o "$T/x.npy"
 one_line "export bad id"      $D export "$T/ok.llmi" --tensor 99 -o "$T/x.npy"
 one_line "export bad name"    $D export "$T/ok.llmi" --tensor nosuch -o "$T/x.npy"

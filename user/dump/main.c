@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/parse.h"
 #include "dump/dump.h"
 
 static const char usage[] =
@@ -59,8 +60,23 @@ struct llmi_reader *dump_open(const char *path)
 	return r;
 }
 
+bool dump_sudo_owner(uid_t *uid, gid_t *gid)
+{
+	const char *u = getenv("SUDO_UID"), *g = getenv("SUDO_GID");
+	uint64_t uv, gv;
+
+	if (geteuid() != 0 || !u || !g || llmi_parse_u64(u, &uv) || llmi_parse_u64(g, &gv) ||
+	    uv >= (uid_t)-1 || gv >= (gid_t)-1)
+		return false;
+	*uid = uv;
+	*gid = gv;
+	return true;
+}
+
 FILE *dump_create(const char *path)
 {
+	uid_t uid;
+	gid_t gid;
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
 	FILE *f;
 
@@ -69,6 +85,10 @@ FILE *dump_create(const char *path)
 			 errno == ELOOP ? " (a symbolic link; remove it or choose another name)" : "");
 		return NULL;
 	}
+	/* Under sudo, the file belongs to the user who asked for it. */
+	if (dump_sudo_owner(&uid, &gid) && fchown(fd, uid, gid))
+		dump_err(EXIT_BAD, "%s: note: cannot give the file to uid %u: %s", path, (unsigned)uid,
+			 strerror(errno));
 	f = fdopen(fd, "w");
 	if (!f) {
 		dump_err(EXIT_BAD, "%s: %s", path, strerror(errno));

@@ -198,6 +198,7 @@ int cmd_pack(int argc, char **argv)
 		dump_err(EXIT_BAD, "%s: encoding failed: %s", argv[optind], strerror(-err));
 		goto out;
 	}
+	dump_sudo_owner(&wo.owner_uid, &wo.owner_gid);
 	w = llmi_writer__new(out, &wo);
 	if (!w) {
 		dump_err(EXIT_BAD, "%s: cannot create: %s%s", out, strerror(errno),
