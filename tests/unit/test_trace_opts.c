@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: MIT
+/* llminstr-trace's command line: good values parsed, bad ones refused with a reason. */
+#include <setjmp.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "trace/opts.h"
+
+static int parse(struct trace_opts *o, char *err, const char *a0, ...)
+{
+	char *argv[32];
+	int argc = 0;
+	va_list ap;
+	const char *s;
+
+	argv[argc++] = (char *)"llminstr-trace";
+	va_start(ap, a0);
+	for (s = a0; s; s = va_arg(ap, const char *))
+		argv[argc++] = (char *)s;
+	va_end(ap);
+	argv[argc] = NULL;
+	return trace_opts_parse(argc, argv, o, err, 256);
+}
+
+static void test_good(void **state)
+{
+	struct trace_opts o;
+	char err[256];
+
+	assert_int_equal(parse(&o, err, "-T", "-d", "2.5", "-i", "1", "--json", "-", "--ring-size",
+			       "64M", "--lib", "/a", "--lib", "/b", "-p", "12,34", NULL), 0);
+	assert_true(o.timing_only);
+	assert_true(o.duration_s == 2.5);
+	assert_true(o.interval_s == 1.0);
+	assert_string_equal(o.json, "-");
+	assert_int_equal(o.ring_size, 64ull << 20);
+	assert_int_equal(o.nlibs, 2);
+	assert_int_equal(o.npids, 2);
+	assert_int_equal(o.pids[1], 34);
+	assert_null(o.cmd);
+
+	assert_int_equal(parse(&o, err, "--perfetto", "t.json", "--", "./x", "-q", NULL), 0);
+	assert_non_null(o.cmd);
+	assert_string_equal(o.cmd[0], "./x");
+	assert_string_equal(o.cmd[1], "-q");
+	assert_int_equal(o.ring_size, 16u << 20);
+}
+
+static void expect_bad(const char *why, const char *a0, ...)
+{
+	char *argv[32], err[256] = "";
+	struct trace_opts o;
+	int argc = 0;
+	va_list ap;
+	const char *s;
+
+	argv[argc++] = (char *)"llminstr-trace";
+	va_start(ap, a0);
+	for (s = a0; s; s = va_arg(ap, const char *))
+		argv[argc++] = (char *)s;
+	va_end(ap);
+	argv[argc] = NULL;
+	assert_int_equal(trace_opts_parse(argc, argv, &o, err, sizeof(err)), -EINVAL);
+	if (!strstr(err, why))
+		fail_msg("'%s' does not say '%s'", err, why);
+	assert_null(strchr(err, '\n'));
+}
+
+static void test_bad(void **state)
+{
+	expect_bad("-d '12ms'", "-d", "12ms", "-p", "1", NULL);
+	expect_bad("-i 'abc'", "-i", "abc", "-p", "1", NULL);
+	expect_bad("-d '0'", "-d", "0", "-p", "1", NULL);
+	expect_bad("-p 'abc'", "-p", "abc", NULL);
+	expect_bad("-p '1,1'", "-p", "1,1", NULL);
+	expect_bad("-p '-3'", "-p", "-3", NULL);
+	expect_bad("unknown option '--nope'", "--nope", NULL);
+	expect_bad("unknown option '-Z'", "-Z", NULL);
+	expect_bad("needs a value", "-p", NULL);
+	expect_bad("nothing to trace", NULL);
+	expect_bad("not both", "-p", "1", "--", "ls", NULL);
+	expect_bad("power of two", "--ring-size", "3000", "-p", "1", NULL);
+	expect_bad("--top", "--top", "0", "-p", "1", NULL);
+	expect_bad("--perfetto needs events mode", "-T", "--perfetto", "x", "-p", "1", NULL);
+	expect_bad("not available yet", "-o", "x.llmi", "-p", "1", NULL);
+	expect_bad("not available yet", "--capture", "every=4", "-p", "1", NULL);
+	expect_bad("--capture 'every=x'", "--capture", "every=x", "-p", "1", NULL);
+	expect_bad("--codec 'quant:mse=-1'", "--codec", "quant:mse=-1", "-p", "1", NULL);
+	expect_bad("--on-full 'later'", "--on-full", "later", "-p", "1", NULL);
+	expect_bad("--buffer-size '12q'", "--buffer-size", "12q", "-p", "1", NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_good),
+		cmocka_unit_test(test_bad),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
