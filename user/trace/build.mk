@@ -2,6 +2,8 @@
 # shared variables). The loader includes the skeleton of
 # bpf/llminstr_trace.bpf.c, so its object lists the skeleton as a prerequisite.
 
+ALL += $(BIN)/llminstr-trace
+
 TRACE_SRCS := $(wildcard user/trace/*.c)
 TRACE_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(TRACE_SRCS))
 # The common library's objects (its fragment defines COMMON_OBJS / COMMON_LIBS).
