@@ -205,13 +205,40 @@ static inline void enc_put(uint32_t *xs, uint8_t **pp, const struct rans_enc_sym
 }
 
 #if HAVE_X86
-static inline AVX512 __m512i enc_vec(__m512i x, const uint8_t *sym, const struct rans_enc_sym *tab,
-				     uint8_t **pp)
+/*
+ * The first 64 symbols' table entries live in registers (four per field) and
+ * are looked up with two-source permutes; lanes with a symbol >= 64 (large
+ * codes and escapes, rare) fall back to a masked gather. Gathers were half
+ * the encoder's time.
+ */
+struct enc_regs {
+	__m512i r0, r1, r2, r3;		/* rcp_freq of symbols 0..63 */
+	__m512i k0, k1, k2, k3;		/* packed of symbols 0..63 */
+};
+
+static inline AVX512 __m512i lookup64(__m512i s, __mmask16 hi, __m512i t0, __m512i t1, __m512i t2,
+				      __m512i t3)
 {
-	const int *t = (const int *)tab;
-	__m512i idx = _mm512_slli_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)sym)), 1);
-	__m512i rcp = _mm512_i32gather_epi32(idx, t + 0, 4);
-	__m512i pk = _mm512_i32gather_epi32(idx, t + 1, 4);
+	__m512i lo = _mm512_permutex2var_epi32(t0, s, t1);
+	__m512i up = _mm512_permutex2var_epi32(t2, s, t3);
+
+	return _mm512_mask_blend_epi32(hi, lo, up);
+}
+
+static inline AVX512 __m512i enc_vec(__m512i x, const uint8_t *sym, const struct rans_enc_sym *tab,
+				     const struct enc_regs *t, uint8_t **pp)
+{
+	__m512i s = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)sym));
+	__mmask16 hi = _mm512_test_epi32_mask(s, _mm512_set1_epi32(32));
+	__mmask16 far = _mm512_cmpge_epu32_mask(s, _mm512_set1_epi32(64));
+	__m512i rcp = lookup64(s, hi, t->r0, t->r1, t->r2, t->r3);
+	__m512i pk = lookup64(s, hi, t->k0, t->k1, t->k2, t->k3);
+
+	if (far) {
+		__m512i idx = _mm512_slli_epi32(s, 1);
+		rcp = _mm512_mask_i32gather_epi32(rcp, far, idx, (const int *)tab, 4);
+		pk = _mm512_mask_i32gather_epi32(pk, far, idx, (const int *)tab + 1, 4);
+	}
 	__m512i f = _mm512_and_si512(pk, _mm512_set1_epi32(0x1fff));
 	__m512i xmax = _mm512_slli_epi32(f, 31 - RANS_SCALE);
 	__m512i bias = _mm512_and_si512(_mm512_srli_epi32(pk, 13), _mm512_set1_epi32(0x1fff));
@@ -242,11 +269,25 @@ static AVX512 uint8_t *enc_groups_avx512(uint32_t *x, const uint8_t *sym, size_t
 					 const struct rans_enc_sym *tab, uint8_t *p)
 {
 	__m512i xa = _mm512_loadu_si512(x), xb = _mm512_loadu_si512(x + 16);
+	uint32_t r[64], k[64];
+	struct enc_regs t;
 
+	for (int i = 0; i < 64; i++) {
+		r[i] = tab[i].rcp_freq;
+		k[i] = tab[i].packed;
+	}
+	t.r0 = _mm512_loadu_si512(r);
+	t.r1 = _mm512_loadu_si512(r + 16);
+	t.r2 = _mm512_loadu_si512(r + 32);
+	t.r3 = _mm512_loadu_si512(r + 48);
+	t.k0 = _mm512_loadu_si512(k);
+	t.k1 = _mm512_loadu_si512(k + 16);
+	t.k2 = _mm512_loadu_si512(k + 32);
+	t.k3 = _mm512_loadu_si512(k + 48);
 	/* Group order reversed; within a group the high lanes go first. */
 	for (size_t g = groups; g-- > 0;) {
-		xb = enc_vec(xb, sym + 32 * g + 16, tab, &p);
-		xa = enc_vec(xa, sym + 32 * g, tab, &p);
+		xb = enc_vec(xb, sym + 32 * g + 16, tab, &t, &p);
+		xa = enc_vec(xa, sym + 32 * g, tab, &t, &p);
 	}
 	_mm512_storeu_si512(x, xa);
 	_mm512_storeu_si512(x + 16, xb);
