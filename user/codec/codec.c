@@ -531,6 +531,9 @@ struct enc_plan {
 	float step0;
 	uint8_t *base;
 	size_t data_off, slot;
+	/* One worker takes the chunks in order: each goes right after the last. */
+	bool seq;
+	size_t seq_off;
 	uint32_t *lens;
 	struct chunk_stats *cst;
 };
@@ -541,6 +544,11 @@ static size_t chunk_count(uint64_t numel, uint32_t chunk_elems, uint32_t ci)
 	uint64_t left = numel - start;
 
 	return left < chunk_elems ? (size_t)left : chunk_elems;
+}
+
+static uint8_t *chunk_out(const struct enc_plan *p, uint32_t ci)
+{
+	return p->base + (p->seq ? p->seq_off : p->data_off + (size_t)ci * p->slot);
 }
 
 static size_t put_raw(const struct enc_plan *p, uint8_t *out, const uint8_t *src, size_t n,
@@ -586,7 +594,7 @@ static int enc_lossless_chunk(struct ctx *x, uint32_t ci, void *arg)
 	struct enc_plan *p = arg;
 	size_t n = chunk_count(p->numel, p->chunk_elems, ci), es = p->es;
 	const uint8_t *src = p->src + (uint64_t)ci * p->chunk_elems * es;
-	uint8_t *out = p->base + p->data_off + (size_t)ci * p->slot;
+	uint8_t *out = chunk_out(p, ci);
 	size_t raw = 4 + n * es, off = 4;
 	struct chunk_stats *cs = &p->cst[ci];
 
@@ -634,6 +642,7 @@ static int enc_lossless_chunk(struct ctx *x, uint32_t ci, void *arg)
 	if (off >= raw)
 		goto raw;
 	p->lens[ci] = (uint32_t)off;
+	p->seq_off += off;
 	uint64_t fin = 0;
 	for (size_t i = 0; i < n; i++)
 		fin += isfinite(elem_f32(src, i, p->dt));
@@ -644,6 +653,7 @@ static int enc_lossless_chunk(struct ctx *x, uint32_t ci, void *arg)
 	return 0;
 raw:
 	p->lens[ci] = (uint32_t)put_raw(p, out, src, n, cs);
+	p->seq_off += p->lens[ci];
 	return 0;
 }
 
@@ -679,7 +689,7 @@ static int enc_quant_chunk(struct ctx *x, uint32_t ci, void *arg)
 	size_t n = chunk_count(p->numel, p->chunk_elems, ci), es = p->es;
 	uint64_t e0 = (uint64_t)ci * p->chunk_elems;
 	const uint8_t *src = p->src + e0 * es;
-	uint8_t *out = p->base + p->data_off + (size_t)ci * p->slot;
+	uint8_t *out = chunk_out(p, ci);
 	size_t raw = 4 + n * es, off, len, elen;
 	struct chunk_stats *cs = &p->cst[ci];
 	struct quant_params qp = { .dt = p->dt, .abs_bound = p->abs_bound };
@@ -752,6 +762,7 @@ static int enc_quant_chunk(struct ctx *x, uint32_t ci, void *arg)
 	if (off >= raw)
 		goto raw;
 	p->lens[ci] = (uint32_t)off;
+	p->seq_off += off;
 	cs->sse = o.sse;
 	cs->maxerr = o.maxerr;
 	cs->nfinite = o.nfinite;
@@ -759,6 +770,7 @@ static int enc_quant_chunk(struct ctx *x, uint32_t ci, void *arg)
 	return 0;
 raw:
 	p->lens[ci] = (uint32_t)put_raw(p, out, src, n, cs);
+	p->seq_off += p->lens[ci];
 	return 0;
 }
 
@@ -966,6 +978,8 @@ int llmi_codec__encode(struct llmi_codec *c, const struct llmi_codec_spec *spec,
 	hdr = HDR_SIZE + 4 * nch + msec_len;
 	need = hdr + nch * p.slot;
 	p.data_off = hdr;
+	p.seq = c->nstarted == 0 || nch == 1;
+	p.seq_off = hdr;
 
 	if (dst_cap >= need) {
 		p.base = dst;
@@ -983,9 +997,9 @@ int llmi_codec__encode(struct llmi_codec *c, const struct llmi_codec_spec *spec,
 	/* Pack the chunks down from their slots, in order (never overlapping). */
 	total = hdr;
 	for (uint64_t i = 0; i < nch; i++) {
-		uint8_t *from = p.base + p.data_off + i * p.slot;
+		uint8_t *from = p.seq ? p.base + total : p.base + p.data_off + i * p.slot;
 
-		if (p.base == dst)
+		if (p.base == dst && from != p.base + total)
 			memmove(p.base + total, from, p.lens[i]);
 		else if (total + p.lens[i] <= dst_cap)
 			memcpy((uint8_t *)dst + total, from, p.lens[i]);
