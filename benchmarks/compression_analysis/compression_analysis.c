@@ -531,18 +531,28 @@ static struct acc *find(const char *method, const char *dtype)
 	return NULL;
 }
 
+static const char *simd_name(void)
+{
+	switch (codec_simd_level()) {
+	case SIMD_AVX512_VBMI2: return "AVX-512";
+	case SIMD_AVX512:	return "AVX-512 kernels, AVX2 rANS decoder";
+	case SIMD_AVX2:		return "AVX2";
+	default:		return "portable";
+	}
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: compression_analysis [--json] [--layers N] [--tokens N] [--hidden N]\n"
 		"                            [--bulk laplace|t|mixed] [--seed N] [--no-massive]\n"
-		"                            [--portable]\n"
+		"                            [--simd portable|avx2|avx512]\n"
 		"       compression_analysis --input FILE --dtype f32|bf16 --shape TOKENSxHIDDEN [--json]\n"
 		"Compares the codec with zstd, lz4, blosc, bf16/fp8 truncation and block packing,\n"
 		"single-threaded, on a seeded activation suite (default 32 layers of 256x4096,\n"
 		"fp32 and bf16) or on one raw little-endian file. --no-massive leaves out the\n"
 		"massive values (they dominate the variance that NMSE is relative to);\n"
-		"--portable runs the codec without its AVX-512 kernels.\n");
+		"--simd caps the codec's kernels (default: the best the CPU has).\n");
 }
 
 int main(int argc, char **argv)
@@ -553,7 +563,7 @@ int main(int argc, char **argv)
 		{ "bulk", required_argument, NULL, 'b' }, { "seed", required_argument, NULL, 's' },
 		{ "input", required_argument, NULL, 'i' }, { "dtype", required_argument, NULL, 'd' },
 		{ "shape", required_argument, NULL, 'S' }, { "help", no_argument, NULL, 'h' },
-		{ "no-massive", no_argument, NULL, 'M' }, { "portable", no_argument, NULL, 'P' },
+		{ "no-massive", no_argument, NULL, 'M' }, { "simd", required_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool json = false, massive = true;
@@ -598,7 +608,13 @@ int main(int argc, char **argv)
 			  break;
 		case 'h': usage(stdout); return 0;
 		case 'M': massive = false; break;
-		case 'P': codec_force_portable(true); break;
+		case 'P': if (!strcmp(optarg, "portable"))
+				  codec_simd_limit(SIMD_NONE);
+			  else if (!strcmp(optarg, "avx2"))
+				  codec_simd_limit(SIMD_AVX2);
+			  else if (strcmp(optarg, "avx512"))
+				  goto bad;
+			  break;
 		default: goto bad;
 		}
 	}
@@ -741,7 +757,7 @@ int main(int argc, char **argv)
 		printf("{\"benchmark\": \"compression_analysis\", \"env\": {\"cpu_simd\": \"%s\", "
 		       "\"threads\": 1, \"massive_values\": %s, \"source\": \"%s\", \"layers\": %d, \"tokens\": %llu, \"hidden\": %llu, "
 		       "\"zstd\": \"%s\", \"lz4\": \"%s\", \"blosc\": \"%s\"},\n \"cases\": [",
-		       codec_simd_level() >= 2 ? "avx512+vbmi2" : codec_simd_level() ? "avx512" : "portable",
+		       simd_name(),
 		       massive && !input ? "true" : "false", input ? input : "suite", nt, (unsigned long long)tokens, (unsigned long long)hidden,
 		       ZSTD_versionString(), LZ4_versionString(), BLOSC_VERSION_STRING);
 		for (int i = 0; i < ncases; i++) {
@@ -779,7 +795,7 @@ int main(int argc, char **argv)
 
 	printf("compression_analysis: %s%s, %d tensor(s) of %llux%llu, 1 thread, %s (CPU)\n",
 	       input ? input : "seeded suite", input || massive ? "" : " without massive values", nt, (unsigned long long)tokens, (unsigned long long)hidden,
-	       codec_simd_level() >= 2 ? "AVX-512" : codec_simd_level() ? "AVX-512 kernels, scalar rANS" : "portable");
+	       simd_name());
 	printf("%-17s %-4s %7s %9s %9s %9s %6s %6s\n", "method", "type", "ratio", "MSE", "max NMSE",
 	       "max err", "comp", "decomp");
 	printf("%-17s %-4s %7s %9s %9s %9s %6s %6s\n", "", "", "x", "", "", "", "GB/s", "GB/s");

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * libFuzzer target for the codec's decoder: the input is a 4-byte tensor
- * description (dtype, flags, a shape selector) followed by a blob. Decoding
+ * description (dtype, flags and the kernel set, a shape selector) followed
+ * by a blob. Decoding
  * must return 0 or -EBADMSG and never read or write out of bounds. Every
  * blob the decoder accepts is also encoded again, which fuzzes the encoder
  * over the same values.
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "codec/codec.h"
+#include "codec/codec_int.h"
 
 static struct llmi_codec *codec;
 
@@ -29,6 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 4)
 		return 0;
 	d.dtype = (enum llmi_dtype)(1 + data[0] % 3);
+	/* Every decoder the CPU has: portable, AVX2, AVX-512. */
+	codec_simd_limit((data[1] >> 2) & 3);
 	es = llmi_dtype_size(d.dtype);
 	/* Shapes from the blob header itself, so most inputs get past it. */
 	if (size >= 4 + 24) {

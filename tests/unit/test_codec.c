@@ -282,6 +282,15 @@ static void test_edge_values(void **state)
 }
 
 /* chanmean and predict on [tokens x hidden], and the portable path must match. */
+static int codec_simd_level_detected(void)
+{
+	int l;
+
+	codec_simd_limit(SIMD_AVX512_VBMI2);
+	l = codec_simd_level();
+	return l;
+}
+
 static void test_stages_and_paths(void **state)
 {
 	struct llmi_codec *c = llmi_codec__new(2);
@@ -289,7 +298,7 @@ static void test_stages_and_paths(void **state)
 	float *x = malloc(n * 4), *r = malloc(n * 4), *mean = malloc(h * 4);
 	uint16_t *xb = malloc(n * 2), *rb = malloc(n * 2);
 	size_t cap = llmi_codec_bound(n * 4), l1, l2;
-	uint8_t *b1 = malloc(cap), *b2 = malloc(cap);
+	uint8_t *b1 = malloc(cap), *b2 = malloc(cap), *y1 = malloc(n * 4), *y2 = malloc(n * 4);
 	struct llmi_tensor_desc d = { .dtype = LLMI_DTYPE_F32, .ndim = 2, .shape = { t, h } };
 	static const char *specs[] = {
 		"quant:nmse=1e-3", "quant:nmse=1e-3,chanmean", "quant:mse=1e-4,chanmean,predict",
@@ -301,6 +310,13 @@ static void test_stages_and_paths(void **state)
 	for (size_t i = 0; i < n; i++) {
 		r[i] = (float)(laplace() + mean[i % h]);
 		x[i] = r[i] + (float)(0.1 * laplace());
+		/* Specials and outliers, so the vector kernels take their slow blocks too. */
+		if (i % 1009 == 0) {
+			static const float sp[] = { NAN, INFINITY, -INFINITY, -0.0f, 1e-41f, 3e38f };
+			x[i] = sp[(i / 1009) % 6];
+		} else if (i % 499 == 0) {
+			x[i] *= 3e4f;
+		}
 		xb[i] = f32_to_bf16_rne(x[i]);
 		rb[i] = f32_to_bf16_rne(r[i]);
 	}
@@ -313,16 +329,44 @@ static void test_stages_and_paths(void **state)
 		round_trip(c, &sp, &d, x, r);
 		d.dtype = LLMI_DTYPE_BF16;
 		round_trip(c, &sp, &d, xb, rb);
+		/* Every kernel set this CPU has must write the same blob and decode it alike. */
+		for (int dti = 0; dti < 3; dti++) {
+			static const enum llmi_dtype dts[] = { LLMI_DTYPE_F32, LLMI_DTYPE_BF16, LLMI_DTYPE_F16 };
+			const void *src = dti == 0 ? (const void *)x : xb, *rs = dti == 0 ? (const void *)r : rb;
+
+			d.dtype = dts[dti];
+			if (dti == 2) {
+				for (size_t i = 0; i < n; i++) {
+					xb[i] = f32_to_f16_rne(x[i]);
+					rb[i] = f32_to_f16_rne(r[i]);
+				}
+			}
+			codec_simd_limit(SIMD_NONE);
+			assert_int_equal(llmi_codec__encode(c, &sp, &d, src, rs, b1, cap, &l1, &s1), 0);
+			assert_int_equal(llmi_codec__decode(c, b1, l1, &d, rs, y1, n * 4), 0);
+			for (int lv = SIMD_AVX2; lv <= codec_simd_level_detected(); lv++) {
+				codec_simd_limit(lv);
+				assert_int_equal(llmi_codec__encode(c, &sp, &d, src, rs, b2, cap, &l2, &s2), 0);
+				if (l1 != l2 || memcmp(b1, b2, l1))
+					fail_msg("%s %s: kernel set %d writes another blob than portable C",
+						 specs[k], llmi_dtype_name(d.dtype), lv);
+				check_close(s1.mse, s2.mse, "mse portable vs simd");
+				assert_int_equal(llmi_codec__decode(c, b1, l1, &d, rs, y2, n * 4), 0);
+				if (memcmp(y1, y2, n * llmi_dtype_size(d.dtype)))
+					fail_msg("%s %s: kernel set %d decodes differently", specs[k],
+						 llmi_dtype_name(d.dtype), lv);
+			}
+			codec_simd_limit(SIMD_AVX512_VBMI2);
+			if (dti == 2) {
+				for (size_t i = 0; i < n; i++) {
+					xb[i] = f32_to_bf16_rne(x[i]);
+					rb[i] = f32_to_bf16_rne(r[i]);
+				}
+			}
+		}
 		d.dtype = LLMI_DTYPE_F32;
-		codec_force_portable(true);
-		assert_int_equal(llmi_codec__encode(c, &sp, &d, x, r, b1, cap, &l1, &s1), 0);
-		codec_force_portable(false);
-		assert_int_equal(llmi_codec__encode(c, &sp, &d, x, r, b2, cap, &l2, &s2), 0);
-		assert_int_equal(l1, l2);
-		assert_memory_equal(b1, b2, l1);
-		check_close(s1.mse, s2.mse, "mse portable vs simd");
 	}
-	free(x); free(r); free(mean); free(xb); free(rb); free(b1); free(b2);
+	free(x); free(r); free(mean); free(xb); free(rb); free(b1); free(b2); free(y1); free(y2);
 	llmi_codec__free(c);
 }
 

@@ -92,9 +92,16 @@ void quant_codes(const void *src, enum llmi_dtype dt, const void *ref, const flo
  */
 int codec_blob_entropy(struct llmi_codec *c, const void *blob, size_t len,
 		       const struct llmi_tensor_desc *d, double *entropy_bits, double *coded_bits);
-/* 0 = portable, 1 = AVX-512 element kernels, 2 = also AVX-512 rANS; forcing 0
- * lets tests compare the paths. */
+/* Kernel sets, chosen at run time from what the CPU has. */
+enum {
+	SIMD_NONE = 0,		/* portable C */
+	SIMD_AVX2,		/* AVX2 + F16C element kernels and rANS decoder */
+	SIMD_AVX512,		/* AVX-512 element kernels, AVX2 rANS decoder */
+	SIMD_AVX512_VBMI2,	/* and AVX-512 rANS (needs VBMI2's compress/expand) */
+};
 int codec_simd_level(void);
+/* Caps the level (tests and the benchmark compare the paths). */
+void codec_simd_limit(int max);
 void codec_force_portable(bool on);
 
 static inline float f32_from_bits(uint32_t u)

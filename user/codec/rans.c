@@ -308,7 +308,7 @@ uint8_t *rans_encode(const uint8_t *sym, size_t n, const struct rans_enc_sym *ta
 	for (; i > full; i--)
 		enc_put(&x[(i - 1) & (RANS_LANES - 1)], &p, &tab[sym[i - 1]]);
 #if HAVE_X86
-	if (codec_simd_level() >= 2) {
+	if (codec_simd_level() >= SIMD_AVX512_VBMI2) {
 		p = enc_groups_avx512(x, sym, full / RANS_LANES, tab, p);
 		i = 0;
 	}
@@ -383,6 +383,66 @@ static AVX512 size_t dec_groups_avx512(uint32_t *x, const uint32_t *tab, uint8_t
 }
 #endif
 
+#if HAVE_X86
+#define AVX2 __attribute__((target("avx2,popcnt")))
+
+/*
+ * AVX2: four vectors of 8 states. Without VBMI2's expand, a state's new word
+ * is placed with a permute whose index (each lane's rank among the lanes
+ * that read) comes from a table over the 8-bit mask.
+ */
+static inline AVX2 __m256i dec_vec8(__m256i x, const uint32_t *tab, uint8_t *sym, const uint8_t **pp,
+				    const uint32_t (*rank)[8])
+{
+	const __m256i pick = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+					      0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+	__m256i e = _mm256_i32gather_epi32((const int *)tab,
+					   _mm256_and_si256(x, _mm256_set1_epi32(RANS_M - 1)), 4);
+	__m256i f = _mm256_add_epi32(_mm256_srli_epi32(e, 20), _mm256_set1_epi32(1));
+	__m256i b = _mm256_and_si256(_mm256_srli_epi32(e, 8), _mm256_set1_epi32(0xfff));
+	__m256i sb = _mm256_shuffle_epi8(e, pick);
+
+	_mm_storel_epi64((__m128i *)sym, _mm_unpacklo_epi32(_mm256_castsi256_si128(sb),
+							     _mm256_extracti128_si256(sb, 1)));
+	x = _mm256_add_epi32(_mm256_mullo_epi32(f, _mm256_srli_epi32(x, RANS_SCALE)), b);
+	/* States stay below 2^31, so the signed compare is the unsigned one. */
+	__m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(RANS_L), x);
+	unsigned mb = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(m));
+	__m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)*pp));
+
+	w = _mm256_permutevar8x32_epi32(w, _mm256_loadu_si256((const __m256i *)rank[mb]));
+	x = _mm256_blendv_epi8(x, _mm256_or_si256(_mm256_slli_epi32(x, 16), w), m);
+	*pp += 2 * __builtin_popcount(mb);
+	return x;
+}
+
+static AVX2 size_t dec_groups_avx2(uint32_t *x, const uint32_t *tab, uint8_t *sym, size_t n,
+				   const uint8_t **pp, const uint8_t *end)
+{
+	uint32_t rank[256][8];
+	__m256i x0 = _mm256_loadu_si256((const __m256i *)x), x1 = _mm256_loadu_si256((const __m256i *)(x + 8));
+	__m256i x2 = _mm256_loadu_si256((const __m256i *)(x + 16)), x3 = _mm256_loadu_si256((const __m256i *)(x + 24));
+	const uint8_t *p = *pp;
+	size_t i = 0;
+
+	for (unsigned m = 0; m < 256; m++)
+		for (unsigned j = 0; j < 8; j++)
+			rank[m][j] = (uint32_t)__builtin_popcount(m & ((1u << j) - 1));
+	for (; i + RANS_LANES <= n && end - p >= 64; i += RANS_LANES) {
+		x0 = dec_vec8(x0, tab, sym + i, &p, rank);
+		x1 = dec_vec8(x1, tab, sym + i + 8, &p, rank);
+		x2 = dec_vec8(x2, tab, sym + i + 16, &p, rank);
+		x3 = dec_vec8(x3, tab, sym + i + 24, &p, rank);
+	}
+	_mm256_storeu_si256((__m256i *)x, x0);
+	_mm256_storeu_si256((__m256i *)(x + 8), x1);
+	_mm256_storeu_si256((__m256i *)(x + 16), x2);
+	_mm256_storeu_si256((__m256i *)(x + 24), x3);
+	*pp = p;
+	return i;
+}
+#endif
+
 int rans_decode(const uint8_t *in, size_t len, const uint32_t *tab, uint8_t *sym, size_t n)
 {
 	uint32_t x[RANS_LANES];
@@ -397,8 +457,12 @@ int rans_decode(const uint8_t *in, size_t len, const uint32_t *tab, uint8_t *sym
 			return -EBADMSG;
 	}
 #if HAVE_X86
-	if (codec_simd_level() >= 2)
+	int lv = codec_simd_level();
+
+	if (lv >= SIMD_AVX512_VBMI2)
 		i = dec_groups_avx512(x, tab, sym, n, &p, end);
+	else if (lv >= SIMD_AVX2)
+		i = dec_groups_avx2(x, tab, sym, n, &p, end);
 #endif
 	/* Hot loop: a whole round reads at most 2 * RANS_LANES bytes, checked once. */
 	for (; i + RANS_LANES <= n && end - p >= 2 * RANS_LANES; i += RANS_LANES) {
