@@ -167,6 +167,27 @@ static void round_trip(struct llmi_codec *c, const struct llmi_codec_spec *sp,
 		assert_true(back.bound == sp->bound);
 	err = llmi_codec__decode(c, blob, len, d, ref, out, raw);
 	assert_int_equal(err, 0);
+	/* A buffer of exactly the blob's size (staging path) and a single-thread
+	 * codec must both give the same bytes. */
+	{
+		uint8_t *again = malloc(len + 1);
+		struct llmi_codec *c1 = llmi_codec__new(1);
+		size_t len2 = 0;
+
+		assert_non_null(again);
+		assert_non_null(c1);
+		assert_int_equal(llmi_codec__encode(c, sp, d, src, ref, again, len, &len2, NULL), 0);
+		assert_int_equal(len2, len);
+		assert_memory_equal(again, blob, len);
+		assert_int_equal(llmi_codec__encode(c1, sp, d, src, ref, again, len, &len2, NULL), 0);
+		assert_int_equal(len2, len);
+		assert_memory_equal(again, blob, len);
+		if (len > 8)
+			assert_int_equal(llmi_codec__encode(c, sp, d, src, ref, again, len - 1, &len2, NULL),
+					 -ENOSPC);
+		llmi_codec__free(c1);
+		free(again);
+	}
 	for (size_t i = 0; i < n; i++) {
 		float x = val(src, d->dtype, i), y = val(out, d->dtype, i);
 
@@ -238,7 +259,7 @@ static void test_round_trip_random(void **state)
 
 	assert_non_null(c1);
 	assert_non_null(c3);
-	for (int it = 0; it < 160; it++) {
+	for (int it = 0; it < 400; it++) {
 		struct llmi_tensor_desc d = { .dtype = dts[rnd() % 3], .ndim = 1 };
 		struct llmi_codec_spec sp;
 		size_t n;
