@@ -807,7 +807,10 @@ int main(int argc, char **argv)
 		       a->nfin ? a->sse / a->nfin : 0, a->max_nmse, a->maxerr, gbps(a->raw, a->tc),
 		       gbps(a->raw, a->td));
 	}
-	printf("\ncode entropy vs coded size (ours, nmse=1e-3): f32 %+.2f%%, bf16 %+.2f%%\n",
+	if (ms_b)
+		printf("\n'mse s<=1' rows: the %d of %d tensors whose standard deviation is <= 1\n",
+		       ms_b->tensors, nt);
+	printf("code entropy vs coded size (ours, nmse=1e-3): f32 %+.2f%%, bf16 %+.2f%%\n",
 	       100 * ent_over, 100 * ent_over_b);
 	printf("chanmean gain: f32 %+.1f%%, bf16 %+.1f%%; predict (on top): f32 %+.1f%%, bf16 %+.1f%%\n",
 	       100 * cg_f, 100 * cg_b, 100 * pg_f, 100 * pg_b);
