@@ -63,6 +63,9 @@ struct tracer {
 	struct ring_buffer *rb;
 	struct bpf_link **links;
 	size_t nlinks, links_cap;
+	int *link_fds;			/* uprobe_multi links (raw fds) */
+	size_t nfds, fds_cap;
+	bool multi;			/* one link per program and library */
 	uint64_t probes;
 	struct target t[TRACE_MAX_PIDS];
 	size_t nt;
@@ -185,12 +188,83 @@ static int attach_one(struct tracer *tr, struct target *t, const char *path,
 }
 
 /*
+ * uprobe_multi links (BPF_TRACE_UPROBE_MULTI): one link attaches a program
+ * to many offsets of one file, each with its cookie, for one pid. Detaching
+ * a uprobe waits for an RCU-tasks-trace grace period (~0.3 s here), so one
+ * link per program instead of one per function is what makes Ctrl-C quick.
+ * libbpf 1.1 predates them: the link is created with the raw syscall, its
+ * attribute layout copied from the kernel's uapi.
+ */
+#ifndef LLMI_BPF_TRACE_UPROBE_MULTI
+#define LLMI_BPF_TRACE_UPROBE_MULTI 48
+#define LLMI_BPF_F_UPROBE_MULTI_RETURN 1u
+#endif
+
+struct link_create_uprobe_multi {
+	uint32_t prog_fd, target_fd, attach_type, flags;
+	uint64_t path, offsets, ref_ctr_offsets, cookies;
+	uint32_t cnt, um_flags, pid;
+	uint32_t pad[9];
+};
+
+static int fd_add(struct tracer *tr, int fd)
+{
+	if (tr->nfds == tr->fds_cap) {
+		size_t c = tr->fds_cap ? tr->fds_cap * 2 : 64;
+		void *p = realloc(tr->link_fds, c * sizeof(*tr->link_fds));
+
+		if (!p)
+			return -ENOMEM;
+		tr->link_fds = p;
+		tr->fds_cap = c;
+	}
+	tr->link_fds[tr->nfds++] = fd;
+	return 0;
+}
+
+static int attach_multi(struct tracer *tr, struct target *t, const char *path,
+			struct bpf_program *prog, bool ret, const uint64_t *offs,
+			const uint64_t *cookies, uint32_t n)
+{
+	struct link_create_uprobe_multi a;
+	int fd, err;
+
+	memset(&a, 0, sizeof(a));
+	a.prog_fd = bpf_program__fd(prog);
+	a.attach_type = LLMI_BPF_TRACE_UPROBE_MULTI;
+	a.path = (uint64_t)(uintptr_t)path;
+	a.offsets = (uint64_t)(uintptr_t)offs;
+	a.cookies = (uint64_t)(uintptr_t)cookies;
+	a.cnt = n;
+	a.um_flags = ret ? LLMI_BPF_F_UPROBE_MULTI_RETURN : 0;
+	a.pid = (uint32_t)t->pid;
+	fd = (int)syscall(SYS_bpf, BPF_LINK_CREATE, &a, sizeof(a));
+	if (fd < 0)
+		return -errno;
+	err = fd_add(tr, fd);
+	if (err)
+		close(fd);
+	return err;
+}
+
+enum { GROUPS = PROG_REGISTER + 2 };	/* programs, plus timed_exit */
+
+struct attach_group {
+	uint64_t offs[LLMI_API_MAX];
+	uint64_t cookies[LLMI_API_MAX];
+	uint32_t n;
+};
+
+#define ERR_NO_MULTI (-100000)	/* the kernel has no uprobe_multi: reload */
+
+/*
  * Attaches every API that path defines (runtime, driver or both: an
  * executable with static cudart is a runtime). Returns the probe count or
  * -errno; a library that defines none of them counts 0.
  */
 static int attach_lib(struct tracer *tr, struct target *t, const char *path)
 {
+	struct attach_group *g = NULL;
 	struct llmi_elf *e;
 	unsigned n = 0;
 	int err = 0;
@@ -207,29 +281,54 @@ static int attach_lib(struct tracer *tr, struct target *t, const char *path)
 			err == -ENOEXEC ? " (not an ELF file)" : "");
 		return err;
 	}
-	for (unsigned api = 0; api < LLMI_API_MAX; api++) {
+	if (tr->multi && !(g = calloc(GROUPS, sizeof(*g)))) {
+		llmi_elf__free(e);
+		return -ENOMEM;
+	}
+	for (unsigned api = 0; api < LLMI_API_MAX && !err; api++) {
 		const struct trace_api *a = &trace_apis[api];
-		uint64_t vaddr, off;
+		uint64_t vaddr, off, cookie = trace_api_cookie(api);
 
 		if (llmi_elf__sym_addr(e, a->sym, &vaddr, &off))
 			continue;	/* not defined here: skipped quietly */
-		err = attach_one(tr, t, path, prog_of(tr, a->prog), false, off, trace_api_cookie(api));
-		if (!err && a->prog == PROG_TIMED) {
-			n++;
-			err = attach_one(tr, t, path, tr->skel->progs.timed_exit, true, off,
-					 trace_api_cookie(api));
-		}
-		if (err) {
-			fprintf(stderr, PROG ": pid %d: cannot attach to %s in %s: %s\n", t->pid,
-				a->sym, path, strerror(-err));
-			break;
-		}
-		n++;
 		if (tr->o.verbose)
 			fprintf(stderr, PROG ": pid %d: %s%s at %s+0x%llx\n", t->pid, a->sym,
 				a->prog == PROG_TIMED ? " (+return)" : "", path,
 				(unsigned long long)off);
+		n += a->prog == PROG_TIMED ? 2 : 1;
+		/* the sleepable registration probe stays a classic uprobe */
+		if (!g || a->prog == PROG_REGISTER) {
+			err = attach_one(tr, t, path, prog_of(tr, a->prog), false, off, cookie);
+			if (!err && a->prog == PROG_TIMED)
+				err = attach_one(tr, t, path, tr->skel->progs.timed_exit, true, off,
+						 cookie);
+			if (err)
+				fprintf(stderr, PROG ": pid %d: cannot attach to %s in %s: %s\n",
+					t->pid, a->sym, path, strerror(-err));
+			continue;
+		}
+		g[a->prog].offs[g[a->prog].n] = off;
+		g[a->prog].cookies[g[a->prog].n++] = cookie;
+		if (a->prog == PROG_TIMED) {
+			g[GROUPS - 1].offs[g[GROUPS - 1].n] = off;
+			g[GROUPS - 1].cookies[g[GROUPS - 1].n++] = cookie;
+		}
 	}
+	for (int p = 0; g && !err && p < GROUPS; p++) {
+		bool ret = p == GROUPS - 1;
+
+		if (!g[p].n)
+			continue;
+		err = attach_multi(tr, t, path, ret ? tr->skel->progs.timed_exit : prog_of(tr, p),
+				   ret, g[p].offs, g[p].cookies, g[p].n);
+		if (err && tr->nfds == 0 && (err == -EINVAL || err == -EOPNOTSUPP ||
+					     err == -ENOTSUP || err == -ENOSYS || err == -E2BIG))
+			err = ERR_NO_MULTI;	/* first multi link refused: feature missing */
+		else if (err)
+			fprintf(stderr, PROG ": pid %d: cannot attach to %s: %s\n", t->pid, path,
+				strerror(-err));
+	}
+	free(g);
 	llmi_elf__free(e);
 	if (err)
 		return err;
@@ -307,6 +406,7 @@ static int attach_mapped(struct tracer *tr, struct target *t)
 struct detach_job {
 	struct bpf_link **links;
 	size_t n;
+	int fd;
 };
 
 static void *detach_worker(void *arg)
@@ -315,6 +415,8 @@ static void *detach_worker(void *arg)
 
 	for (size_t i = 0; i < j->n; i++)
 		bpf_link__destroy(j->links[i]);
+	if (j->fd >= 0)
+		close(j->fd);
 	return NULL;
 }
 
@@ -324,23 +426,35 @@ static void detach_all(struct tracer *tr)
 	struct detach_job jobs[WORKERS];
 	pthread_t th[WORKERS];
 	bool started[WORKERS] = {};
-	size_t per = (tr->nlinks + WORKERS - 1) / WORKERS;
+	size_t items = tr->nlinks + tr->nfds, next_link = 0, next_fd = 0;
+	size_t per = (items + WORKERS - 1) / WORKERS;
 
 	for (size_t w = 0; w < WORKERS && per; w++) {
-		size_t from = w * per;
-
-		jobs[w].links = tr->links + from;
-		jobs[w].n = from >= tr->nlinks ? 0 : tr->nlinks - from < per ? tr->nlinks - from : per;
-		if (!jobs[w].n)
+		jobs[w].links = tr->links + next_link;
+		jobs[w].n = 0;
+		jobs[w].fd = -1;
+		if (next_fd < tr->nfds) {	/* multi links: one per thread */
+			jobs[w].fd = tr->link_fds[next_fd++];
+		} else {
+			jobs[w].n = tr->nlinks - next_link < per ? tr->nlinks - next_link : per;
+			next_link += jobs[w].n;
+		}
+		if (!jobs[w].n && jobs[w].fd < 0)
 			break;
 		started[w] = !pthread_create(&th[w], NULL, detach_worker, &jobs[w]);
 		if (!started[w])
 			detach_worker(&jobs[w]);
 	}
+	/* more multi links than workers: the rest here */
+	for (; next_fd < tr->nfds; next_fd++)
+		close(tr->link_fds[next_fd]);
+	for (; next_link < tr->nlinks; next_link++)
+		bpf_link__destroy(tr->links[next_link]);
 	for (size_t w = 0; w < WORKERS; w++)
 		if (started[w])
 			pthread_join(th[w], NULL);
 	tr->nlinks = 0;
+	tr->nfds = 0;
 }
 
 /* ---- -- CMD ---- */
@@ -371,15 +485,16 @@ static int find_exe(const char *cmd, char *out, size_t len)
  * loader itself (LD_TRACE_LOADED_OBJECTS, what ldd does); libraries opened
  * later with dlopen are found in /proc/PID/maps while tracing.
  */
-static void attach_needed(struct tracer *tr, struct target *t, const char *exe)
+static int attach_needed(struct tracer *tr, struct target *t, const char *exe)
 {
+	int err = 0, r;
 	int fd[2];
 	pid_t pid;
 	FILE *f;
 	char line[PATH_MAX + 64];
 
 	if (pipe2(fd, O_CLOEXEC))
-		return;
+		return -errno;
 	pid = fork();
 	if (pid == 0) {
 		dup2(fd[1], 1);
@@ -401,8 +516,9 @@ static void attach_needed(struct tracer *tr, struct target *t, const char *exe)
 			*end = '\0';
 		p[strcspn(p, "\n")] = '\0';
 		base = strrchr(p, '/') ? strrchr(p, '/') + 1 : p;
-		if (!fnmatch(rt_pattern, base, 0) || !fnmatch(drv_pattern, base, 0))
-			attach_lib(tr, t, p);
+		if ((!fnmatch(rt_pattern, base, 0) || !fnmatch(drv_pattern, base, 0)) && !err &&
+		    (r = attach_lib(tr, t, p)) < 0)
+			err = r;
 	}
 	if (f)
 		fclose(f);
@@ -410,10 +526,13 @@ static void attach_needed(struct tracer *tr, struct target *t, const char *exe)
 		close(fd[0]);
 	if (pid > 0)
 		waitpid(pid, NULL, 0);
-	if (!t->nlibs && defines_runtime(exe)) {
+	if (!err && !t->nlibs && defines_runtime(exe)) {
 		t->static_cudart = true;
-		attach_lib(tr, t, exe);
+		r = attach_lib(tr, t, exe);
+		if (r < 0)
+			err = r;
 	}
+	return err;
 }
 
 /* Starts CMD stopped on a pipe so that no launch happens before the attach. */
@@ -572,6 +691,92 @@ static bool target_gone(struct target *t)
 	return t->exited;
 }
 
+static int load_bpf(struct tracer *tr)
+{
+	int err;
+
+	tr->skel = llminstr_trace_bpf__open();
+	if (!tr->skel) {
+		err = -errno;
+		fprintf(stderr, PROG ": cannot open the BPF object: %s\n", strerror(errno));
+		return err;
+	}
+	tr->skel->rodata->timing_only = tr->o.timing_only;
+	tr->skel->rodata->wake_bytes = tr->o.ring_size / 8;
+	bpf_map__set_max_entries(tr->skel->maps.events, tr->o.ring_size);
+	bpf_map__set_max_entries(tr->skel->maps.kernel_counts, tr->o.kernels_max);
+	if (tr->multi) {
+		struct bpf_program *p[] = {
+			tr->skel->progs.rt_launch, tr->skel->progs.rt_launch_exc,
+			tr->skel->progs.drv_launch, tr->skel->progs.drv_launch_ex,
+			tr->skel->progs.call_entry, tr->skel->progs.timed_enter,
+			tr->skel->progs.timed_exit,
+		};
+
+		for (size_t i = 0; i < sizeof(p) / sizeof(p[0]); i++)
+			bpf_program__set_expected_attach_type(p[i], LLMI_BPF_TRACE_UPROBE_MULTI);
+	}
+	err = llminstr_trace_bpf__load(tr->skel);
+	if (err && tr->multi)
+		return ERR_NO_MULTI;	/* retried without uprobe_multi */
+	if (err)
+		fprintf(stderr, PROG ": cannot load the BPF programs: %s%s\n", strerror(-err),
+			err == -EPERM ? " (needs CAP_BPF and CAP_PERFMON)" :
+			" (needs BPF, BTF, task storage and ring buffers: Linux 5.11 or later)");
+	return err;
+}
+
+static void reset_targets(struct tracer *tr)
+{
+	for (size_t i = 0; i < tr->nt; i++) {
+		struct target *t = &tr->t[i];
+
+		for (size_t l = 0; l < t->nlibs; l++)
+			free(t->libs[l]);
+		t->nlibs = 0;
+		t->static_cudart = false;
+	}
+	tr->probes = 0;
+}
+
+/* Every target's libraries: --lib, else /proc/PID/maps, else the loader's list. */
+static int attach_all(struct tracer *tr, const char *exe)
+{
+	int err = 0, r;
+
+	for (size_t i = 0; i < tr->nt; i++) {
+		struct target *t = &tr->t[i];
+
+		for (size_t l = 0; l < tr->o.nlibs; l++) {
+			r = attach_lib(tr, t, tr->o.libs[l]);
+			if (r < 0)
+				return r == ERR_NO_MULTI ? r : -EINVAL;
+		}
+		if (tr->o.nlibs)
+			continue;
+		if (t->child) {
+			err = attach_needed(tr, t, exe);
+			if (err)
+				return err;
+			continue;
+		}
+		err = attach_mapped(tr, t);
+		if (err == -ENOENT || err == -ESRCH) {
+			fprintf(stderr, PROG ": pid %d does not exist\n", t->pid);
+			return err;
+		}
+		if (err)
+			return err;
+		if (!t->nlibs) {
+			fprintf(stderr,
+				PROG ": pid %d maps no libcudart or libcuda; is it a CUDA process? "
+				"(--lib PATH to choose one)\n", t->pid);
+			return -ENOENT;
+		}
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct tracer tr_storage;
@@ -581,6 +786,7 @@ int main(int argc, char **argv)
 	struct out_info info;
 	char err_line[512];
 	const char *why = NULL;
+	char exe[PATH_MAX] = "";
 	double t0, next_tick, next_ivl = 0, deadline = 0;
 	int err, gate = -1;
 	size_t i;
@@ -631,26 +837,7 @@ int main(int argc, char **argv)
 		}
 	}
 
-	tr->skel = llminstr_trace_bpf__open();
-	if (!tr->skel) {
-		err = -errno;
-		fprintf(stderr, PROG ": cannot open the BPF object: %s\n", strerror(errno));
-		goto cleanup;
-	}
-	tr->skel->rodata->timing_only = tr->o.timing_only;
-	tr->skel->rodata->wake_bytes = tr->o.ring_size / 8;
-	bpf_map__set_max_entries(tr->skel->maps.events, tr->o.ring_size);
-	bpf_map__set_max_entries(tr->skel->maps.kernel_counts, tr->o.kernels_max);
-	err = llminstr_trace_bpf__load(tr->skel);
-	if (err) {
-		fprintf(stderr, PROG ": cannot load the BPF programs: %s%s\n", strerror(-err),
-			err == -EPERM ? " (needs CAP_BPF and CAP_PERFMON)" :
-			" (needs BPF, BTF, task storage and ring buffers: Linux 5.11 or later)");
-		goto cleanup;
-	}
-
 	if (tr->o.cmd) {
-		char exe[PATH_MAX];
 		struct target *t = &tr->t[tr->nt++];
 
 		if (find_exe(tr->o.cmd[0], exe, sizeof(exe))) {
@@ -666,35 +853,31 @@ int main(int argc, char **argv)
 			fprintf(stderr, PROG ": cannot start %s: %s\n", tr->o.cmd[0], strerror(errno));
 			goto cleanup;
 		}
-		for (i = 0; i < tr->o.nlibs && !err; i++)
-			err = attach_lib(tr, t, tr->o.libs[i]) < 0 ? -EINVAL : 0;
-		if (!tr->o.nlibs)
-			attach_needed(tr, t, exe);
-		if (err)
-			goto cleanup;
-	} else {
-		for (i = 0; i < tr->nt; i++) {
-			struct target *t = &tr->t[i];
-
-			for (size_t l = 0; l < tr->o.nlibs && !err; l++)
-				err = attach_lib(tr, t, tr->o.libs[l]) < 0 ? -EINVAL : 0;
-			if (!err && !tr->o.nlibs)
-				err = attach_mapped(tr, t);
-			if (err == -ENOENT || err == -ESRCH) {
-				fprintf(stderr, PROG ": pid %d does not exist\n", t->pid);
-				goto cleanup;
-			}
-			if (err)
-				goto cleanup;
-			if (!t->nlibs) {
-				fprintf(stderr,
-					PROG ": pid %d maps no libcudart or libcuda; is it a CUDA process? "
-					"(--lib PATH to choose one)\n", t->pid);
-				err = -ENOENT;
-				goto cleanup;
-			}
-		}
 	}
+
+	/*
+	 * uprobe_multi where the kernel has it, else one uprobe per function
+	 * (LLMI_TRACE_NO_UPROBE_MULTI=1 forces the latter, to test it).
+	 */
+	tr->multi = !getenv("LLMI_TRACE_NO_UPROBE_MULTI");
+	err = load_bpf(tr);
+	if (!err)
+		err = attach_all(tr, exe);
+	if (err == ERR_NO_MULTI) {
+		int first = err;
+
+		detach_all(tr);
+		llminstr_trace_bpf__destroy(tr->skel);
+		tr->skel = NULL;
+		reset_targets(tr);
+		tr->multi = false;
+		err = load_bpf(tr);
+		if (!err)
+			err = attach_all(tr, exe);
+		(void)first;
+	}
+	if (err)
+		goto cleanup;
 
 	tr->rb = ring_buffer__new(bpf_map__fd(tr->skel->maps.events), on_event, tr, NULL);
 	if (!tr->rb) {
