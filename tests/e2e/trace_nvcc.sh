@@ -5,7 +5,9 @@
 # 500 of a template kernel must be counted exactly and named as nm -C names
 # them without the argument list (and without the return type nm -C prints
 # for template instances: llmi_demangle's convention, shared with the
-# workload's --truth); in the timeline with their arguments.
+# workload's --truth); in the timeline with their arguments. The same
+# program linked with nvcc's default static cudart is traced through the
+# executable's own symbols.
 set -u
 cd "$(dirname "$0")/../.."
 T=build/bin/llminstr-trace PY=/usr/bin/python3
@@ -57,4 +59,18 @@ names = {e["name"] for e in p["traceEvents"] if e["cat"] == "launch"}
 if "scale_kernel(float*, float, int)" not in names: bad.append(f"timeline names {names}")
 print("\n".join(bad) or "exact counts and demangled names on NVIDIA's libcudart")
 sys.exit(1 if bad else 0)
+PY
+st=$?
+[ $st = 0 ] || exit $st
+"$NVCC" -o "$tmp/ks" "$tmp/k.cu" || { echo "FAIL: nvcc (static cudart)"; exit 1; }
+timeout 60 $T --json "$tmp/s.json" -- "$tmp/ks" 300 200 >"$tmp/out" 2>&1 ||
+	{ cat "$tmp/out"; echo "FAIL: tracer exited non-zero (static cudart)"; exit 1; }
+$PY - "$tmp/s.json" "$tmp/ks" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))
+got = {k["name"]: k["launches"] for k in t["kernels"]}
+ok = got == {"scale_kernel": 300, "add_kernel<int>": 200} and t["targets"][0]["static_cudart"] \
+	and t["targets"][0]["libs"] == [sys.argv[2]]
+print("static cudart: exact counts through the executable" if ok else f"FAIL: static cudart {got} {t['targets']}")
+sys.exit(0 if ok else 1)
 PY
