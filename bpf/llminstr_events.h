@@ -157,9 +157,9 @@ enum llmi_ev_type {
 	LLMI_EV_CAPTURE_BEGIN,	/* stream					*/
 	LLMI_EV_CAPTURE_END,	/* obj graph, stream				*/
 	LLMI_EV_INSTANTIATE,	/* obj exec, arg0 graph				*/
-	LLMI_EV_REGISTER,	/* obj host stub; name = device function	*/
+	LLMI_EV_REGISTER,	/* obj host stub, arg0 name pointer; name	*/
 	LLMI_EV_GET_KERNEL,	/* obj handle, arg0 host stub			*/
-	LLMI_EV_NAMED,		/* obj CUfunction or CUkernel; name		*/
+	LLMI_EV_NAMED,		/* obj CUfunction/CUkernel, arg0 name ptr; name	*/
 	LLMI_EV_KERNEL_FUNC,	/* obj CUfunction, arg0 CUkernel		*/
 	LLMI_EV_MAX
 };

@@ -250,7 +250,7 @@ static __always_inline int emit_named(__u64 pid_tgid, __u8 type, __u32 api, __u6
 	ev_fill(&e->ev, pid_tgid, type, api, ts);
 	e->ev.obj = obj;
 	e->ev.stream = 0;
-	e->ev.arg0 = 0;
+	e->ev.arg0 = (__u64)name;	/* user space retries from /proc/PID/mem */
 	e->ev.arg1 = 0;
 	if (bpf_probe_read_user_str(e->name, sizeof(e->name), name) < 0)
 		e->name[0] = '\0';
@@ -688,7 +688,7 @@ int BPF_KPROBE(reg_function, __u64 fatbin, __u64 stub, __u64 devfun)
 		bpf_ktime_get_ns());
 	e->ev.obj = stub;
 	e->ev.stream = 0;
-	e->ev.arg0 = 0;
+	e->ev.arg0 = devfun;
 	e->ev.arg1 = 0;
 	/* a fixed-size copy fails if it runs into an unmapped page: shorten */
 	if (bpf_copy_from_user(e->name, sizeof(e->name), (void *)devfun) &&

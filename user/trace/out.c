@@ -59,13 +59,10 @@ void out_summary(FILE *f, struct agg *a, const struct agg_totals *t, const struc
 		for (i = 0; i < in->ntargets; i++) {
 			const struct out_target *tg = &in->targets[i];
 
-			fprintf(f, "  pid %d%s:", tg->pid, tg->static_cudart ? " (static cudart)" : "");
-			if (!tg->nlibs)
-				fprintf(f, " no CUDA library attached");
-			for (size_t j = 0; j < tg->nlibs; j++)
-				fprintf(f, "%s %s (%u probes)", j ? "," : "", tg->libs[j],
-					tg->lib_probes[j]);
-			fputc('\n', f);
+			fprintf(f, "  pid %d%s%s\n", tg->pid, tg->static_cudart ? " (static cudart)" : "",
+				tg->nlibs ? "" : ": no CUDA library attached");
+			for (size_t j = 0; j < tg->nlibs; j++)	/* paths may be long: one a line */
+				fprintf(f, "    %s (%u probes)\n", tg->libs[j], tg->lib_probes[j]);
 		}
 	}
 
@@ -96,7 +93,7 @@ void out_summary(FILE *f, struct agg *a, const struct agg_totals *t, const struc
 	}
 	if (!any)
 		fprintf(f, "  (none)\n");
-	fprintf(f, "  %llu launches: %llu driver API, %llu replayed from CUDA graphs\n",
+	fprintf(f, "  %llu launches: %llu by the driver API, %llu replayed from graphs\n",
 		(unsigned long long)t->launches, (unsigned long long)t->driver_launches,
 		(unsigned long long)t->replayed);
 
@@ -119,29 +116,29 @@ void out_summary(FILE *f, struct agg *a, const struct agg_totals *t, const struc
 	fprintf(f, "  memset   %10llu %14s\n", (unsigned long long)t->memset_calls,
 		fmt_bytes(b1, sizeof(b1), t->memset_bytes));
 	if (t->captures || t->graph_launches)
-		fprintf(f, "\nGraphs: %llu captured (%llu nodes), %llu instantiated, %llu launched%s\n",
+		fprintf(f, "\nGraphs: %llu captured (%llu nodes), %llu instantiated, %llu launched\n",
 			(unsigned long long)t->captures, (unsigned long long)t->captured_nodes,
-			(unsigned long long)t->instantiations, (unsigned long long)t->graph_launches,
-			t->graphs_unknown ? " (some captured before attach: not expanded)" : "");
+			(unsigned long long)t->instantiations, (unsigned long long)t->graph_launches);
+	if (t->graphs_unknown)
+		fprintf(f, "  %llu graph launches of graphs captured before the attach: "
+			   "not expanded\n", (unsigned long long)t->graphs_unknown);
 	if (interval)
 		return;
 	fprintf(f, "\nEvents: %llu received, %llu lost%s; %llu probes attached\n",
 		(unsigned long long)in->received, (unsigned long long)in->lost,
-		in->lost ? " (increase --ring-size)" : "", (unsigned long long)in->probes);
-	fprintf(f, "Dedup: %llu driver launches made by runtime launches counted once; "
-		"%llu nested calls skipped\n",
+		in->lost ? " (raise --ring-size)" : "", (unsigned long long)in->probes);
+	fprintf(f, "Dedup: %llu driver launches inside runtime launches, %llu nested calls\n",
 		(unsigned long long)in->dedup, (unsigned long long)in->nested);
 	if (in->kmap_full)
 		fprintf(f, "Kernel map full: %llu launches not attributed (raise --kernels)\n",
 			(unsigned long long)in->kmap_full);
-	fprintf(f, "Unnamed kernel handles: %llu", (unsigned long long)unnamed);
+	fprintf(f, "Unnamed kernel handles: %llu\n", (unsigned long long)unnamed);
 	for (i = 0; i < in->ntargets; i++)
 		if (in->targets[i].late) {
-			fprintf(f, " (attached to running processes: registrations made before the "
-				   "attach were missed)");
+			fprintf(f, "Attached to running processes: kernel registrations made before\n"
+				   "the attach were missed; names come from ELF symbols instead.\n");
 			break;
 		}
-	fputc('\n', f);
 }
 
 int out_json(FILE *f, struct agg *a, const struct agg_totals *t, const struct out_info *in)

@@ -565,9 +565,38 @@ static pid_t spawn_gated(char **cmd, int *gate)
 
 /* ---- the maps ---- */
 
+/*
+ * A name the probe could not read (its page not yet faulted in): read it
+ * from the process while it lives, into a copy (the ring is mapped
+ * read-only). Rare: once per kernel at most.
+ */
+static void name_retry(struct llmi_name_event *ne)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%u/mem", ne->ev.pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = pread(fd, ne->name, sizeof(ne->name) - 1, (off_t)ne->ev.arg0);
+	ne->name[n > 0 ? n : 0] = '\0';
+	close(fd);
+}
+
 static int on_event(void *ctx, void *data, size_t size)
 {
 	struct tracer *tr = ctx;
+	const struct llmi_name_event *ne = data;
+	struct llmi_name_event copy;
+
+	if (size == sizeof(*ne) && !ne->name[0] && ne->ev.arg0 &&
+	    (ne->ev.type == LLMI_EV_NAMED || ne->ev.type == LLMI_EV_REGISTER)) {
+		copy = *ne;
+		name_retry(&copy);
+		data = &copy;
+	}
 	agg__event(tr->agg, data, size);
 	if (tr->pf)
 		out_perfetto__event(tr->pf, tr->agg, data, size);
