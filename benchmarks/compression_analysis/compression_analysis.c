@@ -534,8 +534,7 @@ static struct acc *find(const char *method, const char *dtype)
 static const char *simd_name(void)
 {
 	switch (codec_simd_level()) {
-	case SIMD_AVX512_VBMI2: return "AVX-512";
-	case SIMD_AVX512:	return "AVX-512 kernels, AVX2 rANS decoder";
+	case SIMD_AVX512:	return "AVX-512";
 	case SIMD_AVX2:		return "AVX2";
 	default:		return "portable";
 	}

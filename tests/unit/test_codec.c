@@ -307,7 +307,7 @@ static int codec_simd_level_detected(void)
 {
 	int l;
 
-	codec_simd_limit(SIMD_AVX512_VBMI2);
+	codec_simd_limit(SIMD_AVX512);
 	l = codec_simd_level();
 	return l;
 }
@@ -377,7 +377,7 @@ static void test_stages_and_paths(void **state)
 					fail_msg("%s %s: kernel set %d decodes differently", specs[k],
 						 llmi_dtype_name(d.dtype), lv);
 			}
-			codec_simd_limit(SIMD_AVX512_VBMI2);
+			codec_simd_limit(SIMD_AVX512);
 			if (dti == 2) {
 				for (size_t i = 0; i < n; i++) {
 					xb[i] = f32_to_bf16_rne(x[i]);

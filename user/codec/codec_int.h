@@ -96,8 +96,7 @@ int codec_blob_entropy(struct llmi_codec *c, const void *blob, size_t len,
 enum {
 	SIMD_NONE = 0,		/* portable C */
 	SIMD_AVX2,		/* AVX2 + F16C element kernels and rANS decoder */
-	SIMD_AVX512,		/* AVX-512 element kernels, AVX2 rANS decoder */
-	SIMD_AVX512_VBMI2,	/* and AVX-512 rANS (needs VBMI2's compress/expand) */
+	SIMD_AVX512,		/* AVX-512 element kernels and rANS encoder (decoder: AVX2) */
 };
 int codec_simd_level(void);
 /* Caps the level (tests and the benchmark compare the paths). */

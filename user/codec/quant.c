@@ -15,13 +15,14 @@
 #include "codec/codec_int.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define HAVE_X86 1
 #else
 #define HAVE_X86 0
 #endif
 
-static int simd_max = SIMD_AVX512_VBMI2;
+static int simd_max = SIMD_AVX512;
 
 void codec_simd_limit(int max)
 {
@@ -30,7 +31,7 @@ void codec_simd_limit(int max)
 
 void codec_force_portable(bool on)
 {
-	simd_max = on ? SIMD_NONE : SIMD_AVX512_VBMI2;
+	simd_max = on ? SIMD_NONE : SIMD_AVX512;
 }
 
 int codec_simd_level(void)
@@ -39,17 +40,21 @@ int codec_simd_level(void)
 	static int level = -1;
 
 	if (level < 0) {
-		__builtin_cpu_init();
+		unsigned a, b, c1 = 0, d;
 		int l = SIMD_NONE;
-		if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c"))
+
+		/*
+		 * The compiler's probe covers AVX2/AVX-512 including OS support
+		 * (XCR0); F16C is read from CPUID, which older compilers'
+		 * __builtin_cpu_supports does not know.
+		 */
+		__builtin_cpu_init();
+		__get_cpuid(1, &a, &b, &c1, &d);
+		if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt") && (c1 & (1u << 29)))
 			l = SIMD_AVX2;
 		if (l && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
 		    __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
 			l = SIMD_AVX512;
-		/* rANS compress/expand of 16-bit words: VBMI2 (Ice Lake, Zen 4). */
-		if (l == SIMD_AVX512 && __builtin_cpu_supports("avx512vbmi2") &&
-		    __builtin_cpu_supports("popcnt"))
-			l = SIMD_AVX512_VBMI2;
 		level = l;
 	}
 	return level < simd_max ? level : simd_max;

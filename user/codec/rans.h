@@ -3,8 +3,9 @@
  * Static order-0 rANS over a byte alphabet, the entropy stage of the codec.
  *
  * 32 states are interleaved (symbol i goes to state i % 32) so the decoder
- * has 32 independent dependency chains, which a scalar core overlaps and two
- * 16-lane AVX-512 registers hold whole. States are 32 bits in [2^15, 2^31)
+ * has 32 independent dependency chains: a scalar core overlaps them, the
+ * AVX2 decoder holds them in four 8-lane registers and the AVX-512 encoder
+ * in two 16-lane ones. States are 32 bits in [2^15, 2^31)
  * and renormalise 16 bits at a time, so a symbol costs at most one word read;
  * probabilities are quantised to 12 bits (M = 4096).
  *
