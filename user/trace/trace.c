@@ -53,6 +53,8 @@ struct target {
 	struct llmi_symres *symres;
 	char *libs[OUT_MAX_LIBS];
 	unsigned lib_probes[OUT_MAX_LIBS];
+	dev_t lib_dev[OUT_MAX_LIBS];	/* a file is known by inode: the maps */
+	ino_t lib_ino[OUT_MAX_LIBS];	/* and ldd may name it differently */
 	size_t nlibs;
 	bool late, static_cudart;
 };
@@ -266,12 +268,18 @@ static int attach_lib(struct tracer *tr, struct target *t, const char *path)
 {
 	struct attach_group *g = NULL;
 	struct llmi_elf *e;
+	struct stat st;
 	unsigned n = 0;
 	int err = 0;
 
+	if (stat(path, &st)) {
+		err = -errno;
+		fprintf(stderr, PROG ": cannot read %s: %s\n", path, strerror(errno));
+		return err;
+	}
 	for (size_t i = 0; i < t->nlibs; i++)
-		if (!strcmp(t->libs[i], path))
-			return 0;
+		if (t->lib_dev[i] == st.st_dev && t->lib_ino[i] == st.st_ino)
+			return 0;	/* attached already, perhaps under another name */
 	if (t->nlibs == OUT_MAX_LIBS)
 		return 0;
 	e = llmi_elf__open(path);
@@ -336,6 +344,8 @@ static int attach_lib(struct tracer *tr, struct target *t, const char *path)
 		t->libs[t->nlibs] = strdup(path);
 		if (!t->libs[t->nlibs])
 			return -ENOMEM;
+		t->lib_dev[t->nlibs] = st.st_dev;
+		t->lib_ino[t->nlibs] = st.st_ino;
 		t->lib_probes[t->nlibs++] = n;
 		tr->probes += n;
 	}
