@@ -1348,11 +1348,15 @@ int codec_blob_entropy(struct llmi_codec *c, const void *blob, size_t len,
 			goto out;
 		}
 		off += clen;
-		if (in[0] != CK_QUANT)
+		if (clen < CHUNK_HDR_Q || in[0] != CK_QUANT)
 			continue;
 		nexact = get32(in + 8);
 		rlen = get32(in + 12);
 		elen = get32(in + 16);
+		if (rlen > clen - CHUNK_HDR_Q || elen > clen - CHUNK_HDR_Q - rlen) {
+			err = -EBADMSG;
+			goto out;
+		}
 		t = rans_read_table(in + CHUNK_HDR_Q, rlen, freq);
 		if (t < 0 || (rans_dec_init(freq, x->dtab),
 			      rans_decode(in + CHUNK_HDR_Q + t, rlen - t, x->dtab, x->sym, n))) {
