@@ -42,11 +42,26 @@ for mode in "" "-T" "--graphs" "-T --graphs"; do
 	case $mode in *-T*) topt=-T ;; esac
 	case $mode in *--graphs*) wopt=--graphs ;; esac
 	echo "== llminstr-trace $topt -- llm_decode $wopt"
-	if ! timeout 60 $T $topt --json "$tmp/t.json" -- $W -q --tokens 48 --layers 3 $wopt \
+	popt=
+	[ -z "$topt" ] && popt="--perfetto $tmp/p.json"
+	if ! timeout 60 $T $topt $popt --json "$tmp/t.json" -- $W -q --tokens 48 --layers 3 $wopt \
 		--truth "$tmp/w.json" >"$tmp/out" 2>&1; then
 		cat "$tmp/out"; echo "FAIL: tracer exited non-zero"; rc=1; continue
 	fi
 	grep -q "Top kernels" "$tmp/out" || { cat "$tmp/out"; echo "FAIL: no summary"; rc=1; }
 	check "$tmp/t.json" "$tmp/w.json" 0 || rc=1
+	[ -n "$popt" ] || continue
+	# the timeline: one slice per executed launch, replays marked as such
+	$PY - "$tmp/p.json" "$tmp/w.json" <<'PY' || rc=1
+import json, sys
+p = json.load(open(sys.argv[1])); w = json.load(open(sys.argv[2]))
+ev = p["traceEvents"]
+run = sum(1 for e in ev if e["cat"] in ("launch", "launch,replay"))
+rep = sum(1 for e in ev if e["cat"] == "launch,replay" and e["args"].get("replay"))
+want_rep = w["launches"] if w.get("graphs", {}).get("launches") else 0
+ok = run == w["launches"] and rep == want_rep and len({e["tid"] for e in ev}) >= 1
+print(f"timeline: {run} launch slices, {rep} replayed" + ("" if ok else f" (want {w['launches']}, {want_rep})"))
+sys.exit(0 if ok else 1)
+PY
 done
 exit $rc

@@ -117,6 +117,7 @@ static void test_graphs(void **state)
 	feed_name(a, LLMI_EV_REGISTER, LLMI_API_REGISTER_FUNCTION, 0x2000, "k2");
 	feed(a, ev(LLMI_EV_CAPTURE_BEGIN, LLMI_API_CAPTURE_BEGIN, 0, s1, 0, 0));
 	feed(a, ev(LLMI_EV_LAUNCH, LLMI_API_LAUNCH, 0x1000, s1, 1, 1));
+	assert_true(agg__last_captured(a));
 	feed(a, ev(LLMI_EV_MEMCPY, LLMI_API_MEMCPY_ASYNC, 0x9, s1, 4096, LLMI_COPY_D2D));
 	/* fork: s2 joins the capture through an event recorded on s1 */
 	feed(a, ev(LLMI_EV_EVENT_RECORD, LLMI_API_EVENT_RECORD, 0xe1, s1, 0, 0));
@@ -127,8 +128,17 @@ static void test_graphs(void **state)
 	feed(a, ev(LLMI_EV_LAUNCH, LLMI_API_LAUNCH, 0x1000, 0x99, 1, 1));
 	feed(a, ev(LLMI_EV_CAPTURE_END, LLMI_API_CAPTURE_END, 0x6a, s1, 0, 0));
 	feed(a, ev(LLMI_EV_INSTANTIATE, LLMI_API_GRAPH_INSTANTIATE, 0xe7, 0, 0x6a, 0));
+	assert_false(agg__last_captured(a));
 	t = agg__totals(a);
 	assert_int_equal(t->launches, 1);
+	{
+		uint64_t f[4];
+
+		assert_int_equal(agg__exec_kernels(a, PID, 0xe7, f, 4), 3);
+		assert_int_equal(f[0], 0x1000);
+		assert_int_equal(f[2], 0x2000);
+		assert_int_equal(agg__exec_kernels(a, PID, 0xbad, f, 4), 0);
+	}
 	assert_int_equal(t->captured_nodes, 4);
 	/* after the capture s2 executes again */
 	feed(a, ev(LLMI_EV_LAUNCH, LLMI_API_LAUNCH, 0x2000, s2, 1, 1));

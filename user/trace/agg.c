@@ -90,6 +90,7 @@ struct agg {
 	VEC(struct gmap) execs;
 
 	struct agg_totals tot;
+	bool last_captured;
 
 	struct agg_kernel *out;
 	size_t out_cap;
@@ -510,6 +511,7 @@ static bool capture_node(struct agg *a, const struct llmi_event *e, uint32_t dri
 	}
 	g->v[g->n++] = n;
 	a->tot.captured_nodes++;
+	a->last_captured = true;
 	/* name it now: the first replay may come after the process died */
 	if (e->type == LLMI_EV_LAUNCH) {
 		struct kent *k = kent_slot(a, e->pid, driver, e->obj);
@@ -573,6 +575,7 @@ int agg__event(struct agg *a, const void *data, size_t size)
 		return -EINVAL;
 	}
 	a->tot.events++;
+	a->last_captured = false;
 	api = &a->tot.api[e->api];
 
 	switch (e->type) {
@@ -681,6 +684,27 @@ int agg__event(struct agg *a, const void *data, size_t size)
 	if (trace_apis[e->api].prog == PROG_TIMED)
 		llmi_hist_add(&api->lat, e->dur_ns);
 	return 0;
+}
+
+size_t agg__exec_kernels(struct agg *a, uint32_t pid, uint64_t exec, uint64_t *funcs,
+			 size_t cap)
+{
+	struct gnodes *g = gmap_get(&a->execs, pid, exec);
+	size_t n = 0;
+
+	for (size_t i = 0; g && i < g->n; i++) {
+		if (g->v[i].type != LLMI_EV_LAUNCH)
+			continue;
+		if (n < cap)
+			funcs[n] = g->v[i].func;
+		n++;
+	}
+	return n;
+}
+
+bool agg__last_captured(const struct agg *a)
+{
+	return a->last_captured;
 }
 
 struct agg_totals *agg__totals(struct agg *a)

@@ -71,6 +71,9 @@ void agg__free(struct agg *a);
 /* One ring-buffer record; 0, or -EINVAL for a record this build cannot read. */
 int agg__event(struct agg *a, const void *data, size_t size);
 
+/* Whether the last record given to agg__event() became a graph node (captured, not run). */
+bool agg__last_captured(const struct agg *a);
+
 /* Adds n launches of a handle, as if streamed. */
 void agg__add_launches(struct agg *a, uint32_t pid, bool driver, uint64_t func, uint64_t n);
 /* -T: the kernel map's running total for a handle; the growth is added. */
@@ -89,6 +92,14 @@ void agg_totals_add_bpf(struct agg_totals *dst, unsigned api, const struct llmi_
 const char *agg__full_name(struct agg *a, uint32_t pid, uint64_t func);
 /* Resolve names of every handle seen so far (while the targets still live). */
 void agg__resolve_all(struct agg *a);
+
+/*
+ * The kernels a graph executable replays, in capture order: fills up to cap
+ * handles (driver flag in *driver when not NULL) and returns how many the
+ * graph has (0 if unknown).
+ */
+size_t agg__exec_kernels(struct agg *a, uint32_t pid, uint64_t exec, uint64_t *funcs,
+			 size_t cap);
 
 struct agg_totals *agg__totals(struct agg *a);
 /*

@@ -322,7 +322,8 @@ void out_perfetto__event(struct out_perfetto *p, struct agg *a, const void *data
 			snprintf(name, sizeof(name), "<unnamed 0x%llx>", (unsigned long long)e->obj);
 			kn = name;
 		}
-		slice(p, e, kn, "launch", 0);
+		/* put on a capturing stream: a graph node, not an execution */
+		slice(p, e, kn, agg__last_captured(a) ? "capture" : "launch", 0);
 		llmi_json_u64(&p->j, "stream", e->stream);
 		llmi_json_u64(&p->j, "grid_x", e->arg0 & 0xffffffff);
 		llmi_json_u64(&p->j, "block_x", e->arg1 & 0xffffffff);
@@ -334,7 +335,7 @@ void out_perfetto__event(struct out_perfetto *p, struct agg *a, const void *data
 		snprintf(name, sizeof(name), "memcpy %s %s",
 			 dir[e->arg1 < LLMI_COPY_KINDS ? e->arg1 : LLMI_COPY_DEFAULT],
 			 fmt_bytes(b, sizeof(b), e->arg0));
-		slice(p, e, name, "copy", e->dur_ns);
+		slice(p, e, name, agg__last_captured(a) ? "capture" : "copy", e->dur_ns);
 		llmi_json_u64(&p->j, "bytes", e->arg0);
 		llmi_json_u64(&p->j, "stream", e->stream);
 		slice_end(p);
@@ -345,12 +346,29 @@ void out_perfetto__event(struct out_perfetto *p, struct agg *a, const void *data
 		slice(p, e, name, "wait", e->dur_ns);
 		slice_end(p);
 		break;
-	case LLMI_EV_GRAPH_LAUNCH:
-		slice(p, e, "cudaGraphLaunch", "graph,replay", 0);
+	case LLMI_EV_GRAPH_LAUNCH: {
+		uint64_t funcs[256];
+		size_t n = agg__exec_kernels(a, e->pid, e->obj, funcs, 256);
+
+		slice(p, e, "cudaGraphLaunch", "graph", 0);
 		llmi_json_u64(&p->j, "exec", e->obj);
-		llmi_json_bool(&p->j, "replay", true);
+		llmi_json_u64(&p->j, "kernels", n);
 		slice_end(p);
+		/* the replayed launches, marked as such, at the graph launch */
+		for (size_t i = 0; i < n && i < 256; i++) {
+			kn = agg__full_name(a, e->pid, funcs[i]);
+			if (!kn) {
+				snprintf(name, sizeof(name), "<unnamed 0x%llx>",
+					 (unsigned long long)funcs[i]);
+				kn = name;
+			}
+			slice(p, e, kn, "launch,replay", 0);
+			llmi_json_bool(&p->j, "replay", true);
+			llmi_json_u64(&p->j, "exec", e->obj);
+			slice_end(p);
+		}
 		break;
+	}
 	case LLMI_EV_REGISTER:
 	case LLMI_EV_NAMED:
 	case LLMI_EV_GET_KERNEL:
