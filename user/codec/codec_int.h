@@ -95,7 +95,7 @@ int codec_blob_entropy(struct llmi_codec *c, const void *blob, size_t len,
 /* Kernel sets, chosen at run time from what the CPU has. */
 enum {
 	SIMD_NONE = 0,		/* portable C */
-	SIMD_AVX2,		/* AVX2 + F16C element kernels and rANS decoder */
+	SIMD_AVX2,		/* AVX2 + F16C element kernels and rANS coder */
 	SIMD_AVX512,		/* AVX-512 element kernels and rANS encoder (decoder: AVX2) */
 };
 int codec_simd_level(void);

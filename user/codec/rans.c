@@ -305,6 +305,73 @@ static AVX512 uint8_t *enc_groups_avx512(uint32_t *x, const uint8_t *sym, size_t
 }
 #endif
 
+#if HAVE_X86
+#define AVX2 __attribute__((target("avx2,popcnt")))
+
+/*
+ * AVX2 encoder: four vectors of 8 states, table entries gathered, and the
+ * renormalisation words moved to the top lanes by a permute from a table
+ * over the 8-bit mask (AVX2 has no compress), then one plain store.
+ */
+static inline AVX2 __m256i enc_vec8(__m256i x, const uint8_t *sym, const struct rans_enc_sym *tab,
+				    const uint32_t (*top)[8], uint8_t **pp)
+{
+	const __m256i sh = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1,
+					    0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1);
+	__m256i s = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)sym));
+	__m256i rcp = _mm256_i32gather_epi32((const int *)tab, s, 8);
+	__m256i pk = _mm256_i32gather_epi32((const int *)tab + 1, s, 8);
+	__m256i f = _mm256_and_si256(pk, _mm256_set1_epi32(0x1fff));
+	__m256i xmax = _mm256_slli_epi32(f, 31 - RANS_SCALE);
+	__m256i bias = _mm256_and_si256(_mm256_srli_epi32(pk, 13), _mm256_set1_epi32(0x1fff));
+	/* x >= xmax unsigned (xmax reaches 2^31). */
+	__m256i m = _mm256_cmpeq_epi32(_mm256_max_epu32(x, xmax), x);
+	unsigned mb = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(m));
+	unsigned cnt = (unsigned)__builtin_popcount(mb);
+	__m256i w = _mm256_permutevar8x32_epi32(x, _mm256_loadu_si256((const __m256i *)top[mb]));
+	__m256i w16 = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(w, sh), 0xd8);
+
+	_mm_storeu_si128((__m128i *)(*pp - 16), _mm256_castsi256_si128(w16));
+	*pp -= 2 * cnt;
+	x = _mm256_blendv_epi8(x, _mm256_srli_epi32(x, 16), m);
+	__m256i ev = _mm256_srli_epi64(_mm256_mul_epu32(x, rcp), 32);
+	__m256i od = _mm256_mul_epu32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(rcp, 32));
+	__m256i q = _mm256_blend_epi32(ev, od, 0xaa);
+	q = _mm256_srlv_epi32(q, _mm256_srli_epi32(pk, 26));
+	return _mm256_add_epi32(_mm256_add_epi32(x, bias),
+				_mm256_mullo_epi32(q, _mm256_sub_epi32(_mm256_set1_epi32(RANS_M), f)));
+}
+
+static AVX2 uint8_t *enc_groups_avx2(uint32_t *x, const uint8_t *sym, size_t groups,
+				     const struct rans_enc_sym *tab, uint8_t *p)
+{
+	uint32_t top[256][8];
+	__m256i x0 = _mm256_loadu_si256((const __m256i *)x), x1 = _mm256_loadu_si256((const __m256i *)(x + 8));
+	__m256i x2 = _mm256_loadu_si256((const __m256i *)(x + 16)), x3 = _mm256_loadu_si256((const __m256i *)(x + 24));
+
+	/* top[m]: the lanes set in m, in order, ending at lane 7. */
+	for (unsigned m = 0; m < 256; m++) {
+		unsigned c = (unsigned)__builtin_popcount(m), k = 8 - c;
+
+		memset(top[m], 0, sizeof(top[m]));
+		for (unsigned l = 0; l < 8; l++)
+			if (m & (1u << l))
+				top[m][k++] = l;
+	}
+	for (size_t g = groups; g-- > 0;) {
+		x3 = enc_vec8(x3, sym + 32 * g + 24, tab, top, &p);
+		x2 = enc_vec8(x2, sym + 32 * g + 16, tab, top, &p);
+		x1 = enc_vec8(x1, sym + 32 * g + 8, tab, top, &p);
+		x0 = enc_vec8(x0, sym + 32 * g, tab, top, &p);
+	}
+	_mm256_storeu_si256((__m256i *)x, x0);
+	_mm256_storeu_si256((__m256i *)(x + 8), x1);
+	_mm256_storeu_si256((__m256i *)(x + 16), x2);
+	_mm256_storeu_si256((__m256i *)(x + 24), x3);
+	return p;
+}
+#endif
+
 uint8_t *rans_encode(const uint8_t *sym, size_t n, const struct rans_enc_sym *tab,
 		     uint8_t *buf, size_t cap, size_t *len)
 {
@@ -318,8 +385,13 @@ uint8_t *rans_encode(const uint8_t *sym, size_t n, const struct rans_enc_sym *ta
 	for (; i > full; i--)
 		enc_put(&x[(i - 1) & (RANS_LANES - 1)], &p, &tab[sym[i - 1]]);
 #if HAVE_X86
-	if (codec_simd_level() >= SIMD_AVX512) {
+	int lv = codec_simd_level();
+
+	if (lv >= SIMD_AVX512) {
 		p = enc_groups_avx512(x, sym, full / RANS_LANES, tab, p);
+		i = 0;
+	} else if (lv == SIMD_AVX2) {
+		p = enc_groups_avx2(x, sym, full / RANS_LANES, tab, p);
 		i = 0;
 	}
 #endif
@@ -358,10 +430,8 @@ static int rans_decode_tail(const uint8_t *p, const uint8_t *end, uint32_t *x,
 }
 
 #if HAVE_X86
-#define AVX2 __attribute__((target("avx2,popcnt")))
-
 /*
- * AVX2: four vectors of 8 states. Without AVX-512's expand, a state's new word
+ * AVX2 decoder: four vectors of 8 states. Without AVX-512's expand, a state's new word
  * is placed with a permute whose index (each lane's rank among the lanes
  * that read) comes from a table over the 8-bit mask.
  */
