@@ -774,6 +774,28 @@ raw:
 	return 0;
 }
 
+struct stats_job {
+	const struct enc_plan *p;
+	double k;
+};
+
+/* One chunk's shifted sums, parked in its chunk_stats until encoding. */
+static int stats_chunk(struct ctx *x, uint32_t ci, void *arg)
+{
+	const struct stats_job *j = arg;
+	const struct enc_plan *p = j->p;
+	size_t n = chunk_count(p->numel, p->chunk_elems, ci);
+	struct chunk_stats *cs = &p->cst[ci];
+	double a = 0, b = 0;
+	uint64_t nf = 0;
+
+	stats_span(p->src + (uint64_t)ci * p->chunk_elems * p->es, p->dt, n, j->k, &a, &b, &nf);
+	cs->sse = a;
+	cs->maxerr = b;
+	cs->nfinite = nf;
+	return 0;
+}
+
 /* Variance of the finite elements (shifted sums, fp64) and channel means. */
 static void prepass(const struct enc_plan *p, struct llmi_codec *c, bool chanmean,
 		    double *var, uint64_t *nfin)
@@ -795,19 +817,31 @@ static void prepass(const struct enc_plan *p, struct llmi_codec *c, bool chanmea
 	}
 	/*
 	 * Spans of at most a chunk keep the fp64 sums from losing the small
-	 * terms; with chanmean a span is a row, read twice while it is in L1.
+	 * terms. Without chanmean the chunks are summed by the workers and the
+	 * sums added in chunk order, so the result does not depend on the
+	 * thread count; with chanmean a span is a row, read twice while it is
+	 * in L1.
 	 */
-	uint64_t span = chanmean ? h : p->chunk_elems;
-	for (uint64_t i = 0; i < p->numel; i += span) {
-		uint64_t m = p->numel - i < span ? p->numel - i : span;
-		double a = 0, b = 0;
+	if (!chanmean) {
+		struct stats_job sj = { .p = p, .k = k };
 
-		stats_span(p->src + i * p->es, p->dt, m, k, &a, &b, &nf);
-		s += a;
-		s2 += b;
-		if (chanmean)
+		if (p->numel)
+			run_job(c, stats_chunk, &sj, (uint32_t)nchunks_for(p->numel, p->chunk_elems));
+		for (uint64_t i = 0; i * p->chunk_elems < p->numel; i++) {
+			s += p->cst[i].sse;
+			s2 += p->cst[i].maxerr;
+			nf += p->cst[i].nfinite;
+		}
+	} else {
+		for (uint64_t i = 0; i < p->numel; i += h) {
+			double a = 0, b = 0;
+
+			stats_span(p->src + i * p->es, p->dt, h, k, &a, &b, &nf);
+			s += a;
+			s2 += b;
 			chan_accum(p->src + i * p->es, p->ref ? p->ref + i * p->es : NULL, p->dt, h,
 				   c->msum, c->mcnt);
+		}
 	}
 	if (chanmean) {
 		uint64_t rows = p->numel / h;
