@@ -150,7 +150,7 @@ static void round_trip(struct llmi_codec *c, const struct llmi_codec_spec *sp,
 	uint8_t *out = malloc(raw + 1);
 	struct llmi_codec_stats st;
 	struct llmi_codec_spec back;
-	double sum = 0, sumsq = 0, sse = 0, mx = 0;
+	double sum = 0, sse = 0, mx = 0;
 	uint64_t nf = 0;
 	int err;
 
@@ -201,7 +201,6 @@ static void round_trip(struct llmi_codec *c, const struct llmi_codec_spec *sp,
 			mx = isnan(e) ? INFINITY : e;
 		sse += e * e;
 		sum += x;
-		sumsq += (double)x * x;
 		nf++;
 		if (sp->mode == LLMI_BOUND_ABS && !(e <= sp->bound))
 			fail_msg("element %zu: |%.9g - %.9g| = %g > abs bound %g", i, x, y, e, sp->bound);
@@ -212,10 +211,19 @@ static void round_trip(struct llmi_codec *c, const struct llmi_codec_spec *sp,
 	check_close(st.mse, mse, "mse");
 	check_close(st.max_abs_err, mx, "max_abs_err");
 	if (nf > 1) {
-		double mean = sum / nf, var = sumsq / nf - mean * mean;
-		/* The textbook formula cancels; compare at the precision it has. */
-		if (fabs(st.variance - var) > 1e-6 * (sumsq / nf) + 1e-300)
+		/* Two passes, so the reference does not cancel digits itself. */
+		double mean = sum / nf, var = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			double x = val(src, d->dtype, i);
+			if (isfinite(x))
+				var += (x - mean) * (x - mean);
+		}
+		var /= nf;
+		if (fabs(st.variance - var) > 1e-9 * var + 1e-300)
 			fail_msg("variance: stored %.17g, recomputed %.17g", st.variance, var);
+		if (sp->mode == LLMI_BOUND_NMSE && var > 0 && !(mse / var <= sp->bound * (1 + 1e-9)))
+			fail_msg("recomputed nmse %.9g above bound %.9g", mse / var, sp->bound);
 	}
 	if (sp->mode == LLMI_BOUND_MSE && !(st.mse <= sp->bound))
 		fail_msg("mse %.9g above bound %.9g", st.mse, sp->bound);
@@ -299,6 +307,25 @@ static void test_edge_values(void **state)
 		round_trip(c, &sp, &d, v, NULL);
 		d.shape[0] = 9;
 	}
+	llmi_codec__free(c);
+}
+
+/* A tensor far from zero and from its first element: the variance must hold. */
+static void test_offset_variance(void **state)
+{
+	struct llmi_codec *c = llmi_codec__new(2);
+	size_t n = 400000;
+	float *x = malloc(n * 4);
+	struct llmi_tensor_desc d = { .dtype = LLMI_DTYPE_F32, .ndim = 1, .shape = { n } };
+	struct llmi_codec_spec sp = { .mode = LLMI_BOUND_NMSE, .bound = 1e-4 };
+
+	for (size_t i = 0; i < n; i++)
+		x[i] = (float)(3e5 + 0.05 * laplace());
+	x[0] = 0;	/* the first element is far from the rest */
+	round_trip(c, &sp, &d, x, NULL);
+	x[0] = (float)3e5;
+	round_trip(c, &sp, &d, x, NULL);
+	free(x);
 	llmi_codec__free(c);
 }
 
@@ -520,6 +547,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip_random),
 		cmocka_unit_test(test_damaged),
 		cmocka_unit_test(test_codes_match_encoder),
+		cmocka_unit_test(test_offset_variance),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -852,6 +852,25 @@ static void prepass(const struct enc_plan *p, struct llmi_codec *c, bool chanmea
 	*var = nf ? s2 / nf - (s / nf) * (s / nf) : 0;
 	if (*var < 0)
 		*var = 0;
+	/*
+	 * The shift was the first element; if the mean lies far from it in
+	 * units of the spread, the difference above has cancelled digits the
+	 * bound depends on. Sum again about the mean (rare: a skewed start).
+	 */
+	if (nf && (s / nf) * (s / nf) > 1e3 * *var) {
+		struct stats_job sj = { .p = p, .k = k + s / nf };
+		uint32_t nch = (uint32_t)nchunks_for(p->numel, p->chunk_elems);
+
+		s = s2 = 0;
+		run_job(c, stats_chunk, &sj, nch);
+		for (uint32_t i = 0; i < nch; i++) {
+			s += p->cst[i].sse;
+			s2 += p->cst[i].maxerr;
+		}
+		*var = s2 / nf - (s / nf) * (s / nf);
+		if (*var < 0)
+			*var = 0;
+	}
 }
 
 /* Means on the grid into c->means, and their encoding into c->msec. */
