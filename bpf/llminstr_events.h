@@ -10,7 +10,8 @@
  * Probe identity travels in the attach cookie (bpf_get_attach_cookie):
  * bits 0-15 the API (enum llmi_api), bits 16-23 the argument layout
  * (enum llmi_layout), bits 24-26 the per-thread save slot of return-probed
- * calls. One generic program then serves every API of a layout.
+ * calls, bits 32-37 the traced process's index. One generic program then
+ * serves every API of a layout.
  */
 #ifndef LLMI_EVENTS_H
 #define LLMI_EVENTS_H
@@ -138,8 +139,12 @@ enum llmi_slot {
 	LLMI_SLOTS = 8
 };
 
+#define LLMI_MAX_TARGETS 64
 #define LLMI_COOKIE(api, layout, slot) \
 	((__u64)(api) | ((__u64)(layout) << 16) | ((__u64)(slot) << 24))
+/* bits 32-37: the target (traced process) index, for llmi_text lookups */
+#define LLMI_COOKIE_WITH_TARGET(c, target) ((c) | ((__u64)(target) << 32))
+#define LLMI_COOKIE_TARGET(c) ((__u32)(((c) >> 32) & (LLMI_MAX_TARGETS - 1)))
 #define LLMI_COOKIE_API(c) ((__u32)((c) & 0xffff))
 #define LLMI_COOKIE_LAYOUT(c) ((__u32)(((c) >> 16) & 0xff))
 #define LLMI_COOKIE_SLOT(c) ((__u32)(((c) >> 24) & (LLMI_SLOTS - 1)))
@@ -204,6 +209,17 @@ enum llmi_counter {
 	LLMI_CTR_KMAP_FULL,	/* -T: launches not counted, kernel map full */
 	LLMI_CTR_EXCLUDED,	/* calls from excluded threads */
 	LLMI_CTR_MAX
+};
+
+/*
+ * Where the runtime library's code lies, relative to a probed runtime
+ * function (array "rt_text", key target * LLMI_API_MAX + api): a driver
+ * launch whose caller is in [ip + lo, ip + hi) of the runtime call in
+ * flight on its thread was made by that runtime call.
+ */
+struct llmi_text {
+	__s64 lo;
+	__s64 hi;
 };
 
 /* -T: per API (per-CPU array "api_stats"). */

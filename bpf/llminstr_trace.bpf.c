@@ -15,13 +15,17 @@
  * No call is counted twice:
  *  - nvcc 13's __cudaLaunchKernel thunk tail-jumps into cudaLaunchKernel,
  *    so only the latter is probed;
- *  - a runtime call leaves a per-thread marker (stack pointer and return
- *    address at entry). A driver launch that finds the marker, runs on a
- *    deeper stack and still finds that return address in place is the
- *    runtime call's own driver launch and is not counted. A runtime call that
- *    failed before the driver cannot fool this: its frame is gone, the
- *    return-address slot has been reused by the next call, and the marker is
- *    cleared by the first driver launch that looks at it.
+ *  - a runtime call leaves a per-thread marker (its entry address, stack
+ *    pointer and return address). A driver launch on that thread was made
+ *    by the runtime call when its caller (the return address at its entry)
+ *    lies in the runtime library's code (rt_text, filled from the ELF
+ *    file), or when it was tail-jumped into with the runtime call's own
+ *    stack pointer and return address. A runtime call that failed before
+ *    reaching the driver cannot swallow a later direct driver launch (from
+ *    the application or from cuBLAS): that launch's caller is not in the
+ *    runtime library. (With static cudart the runtime is the executable:
+ *    a direct cuLaunchKernel from the application's own code right after a
+ *    runtime launch that failed early on the same thread would be merged.)
  *  - calls made from inside a timed runtime call (a stand-in or a real
  *    runtime implementing cudaMemcpy with cudaMemcpyAsync) are skipped
  *    through the per-thread depth of timed calls.
@@ -73,6 +77,13 @@ struct {
 } excluded_tids SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LLMI_MAX_TARGETS * LLMI_API_MAX);
+	__type(key, __u32);
+	__type(value, struct llmi_text);
+} rt_text SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, LLMI_CTR_MAX);
 	__type(key, __u32);
@@ -109,7 +120,10 @@ struct slot {
 
 struct tstate {
 	__u64 mark_sp;		/* runtime call in flight: its entry sp */
-	__u64 mark_ret;		/* and the return address stored there */
+	__u64 mark_ret;		/* the return address stored there */
+	__u64 mark_ip;		/* its entry address */
+	__u32 mark_key;		/* rt_text key: target * LLMI_API_MAX + api */
+	__u32 pad0;
 	__u32 depth;		/* timed runtime calls open on this thread */
 	__u32 pad;
 	struct slot slot[LLMI_SLOTS];
@@ -303,10 +317,13 @@ static __always_inline int launch_out(__u64 pid_tgid, __u32 api, __u32 driver, _
 		    grid, block);
 }
 
-static __always_inline void mark_runtime_call(struct tstate *t, __u64 sp, __u64 ret)
+static __always_inline void mark_runtime_call(struct tstate *t, struct pt_regs *ctx,
+					      __u64 cookie, __u64 sp, __u64 ret)
 {
 	t->mark_sp = sp;
 	t->mark_ret = ret;
+	t->mark_ip = PT_REGS_IP(ctx);
+	t->mark_key = LLMI_COOKIE_TARGET(cookie) * LLMI_API_MAX + LLMI_COOKIE_API(cookie);
 }
 
 /* cudaLaunchKernel(func, dim3 grid, dim3 block, args, shmem, stream) and friends. */
@@ -315,7 +332,8 @@ int BPF_KPROBE(rt_launch, __u64 func, __u64 grid_xy, __u64 grid_z, __u64 block_x
 	       __u64 block_z)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 api = LLMI_COOKIE_API(bpf_get_attach_cookie(ctx));
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u32 api = LLMI_COOKIE_API(cookie);
 	__u64 sp = PT_REGS_SP(ctx);
 	__u64 stk[3] = {};	/* return address, sharedMem, stream */
 	struct tstate *t;
@@ -329,7 +347,7 @@ int BPF_KPROBE(rt_launch, __u64 func, __u64 grid_xy, __u64 grid_z, __u64 block_x
 	}
 	bpf_probe_read_user(stk, sizeof(stk), (void *)sp);
 	if (t)
-		mark_runtime_call(t, sp, stk[0]);
+		mark_runtime_call(t, ctx, cookie, sp, stk[0]);
 	return launch_out(pid_tgid, api, 0, func, stk[2], dim_pack(grid_xy, grid_z),
 			  dim_pack(block_xy, block_z));
 }
@@ -339,7 +357,8 @@ SEC("uprobe")
 int BPF_KPROBE(rt_launch_exc, const void *config, __u64 func)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 api = LLMI_COOKIE_API(bpf_get_attach_cookie(ctx));
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u32 api = LLMI_COOKIE_API(cookie);
 	__u64 sp = PT_REGS_SP(ctx);
 	__u32 cfg[10] = {};	/* grid[3], block[3], pad, smem(8), stream at byte 32 */
 	__u64 ret = 0;
@@ -354,27 +373,33 @@ int BPF_KPROBE(rt_launch_exc, const void *config, __u64 func)
 	}
 	bpf_probe_read_user(&ret, sizeof(ret), (void *)sp);
 	if (t)
-		mark_runtime_call(t, sp, ret);
+		mark_runtime_call(t, ctx, cookie, sp, ret);
 	bpf_probe_read_user(cfg, sizeof(cfg), config);
 	return launch_out(pid_tgid, api, 0, func, cfg[8] | (__u64)cfg[9] << 32,
 			  dim_pack3(cfg[0], cfg[1], cfg[2]), dim_pack3(cfg[3], cfg[4], cfg[5]));
 }
 
 /*
- * Driver launches: true when this one was made by a runtime launch on the
- * same thread (see the file comment), which clears the marker either way.
+ * Driver launches: true when this one was made by the runtime call in
+ * flight on this thread (see the file comment). caller is the return
+ * address at the driver function's entry.
  */
-static __always_inline bool driver_dup(struct tstate *t, __u64 sp)
+static __always_inline bool driver_dup(struct tstate *t, __u64 sp, __u64 caller)
 {
-	__u64 msp, ret = 0;
+	struct llmi_text *r;
+	__u32 key;
 
 	if (!t || !t->mark_sp)
 		return false;
-	msp = t->mark_sp;
-	t->mark_sp = 0;
-	if (sp >= msp || bpf_probe_read_user(&ret, sizeof(ret), (void *)msp) ||
-	    ret != t->mark_ret)
+	if (sp == t->mark_sp && caller == t->mark_ret)
+		goto dup;	/* tail-jumped into from the runtime call */
+	key = t->mark_key;
+	r = bpf_map_lookup_elem(&rt_text, &key);
+	if (!r || r->hi <= r->lo)
 		return false;
+	if (caller < t->mark_ip + r->lo || caller >= t->mark_ip + r->hi)
+		return false;
+dup:
 	ctr_inc(LLMI_CTR_DEDUP);
 	return true;
 }
@@ -387,21 +412,21 @@ int BPF_KPROBE(drv_launch, __u64 f, __u64 gx, __u64 gy, __u64 gz, __u64 bx)
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 api = LLMI_COOKIE_API(bpf_get_attach_cookie(ctx));
 	__u64 sp = PT_REGS_SP(ctx);
-	__u64 stk[3] = {};	/* bz, shmem, stream */
+	__u64 stk[4] = {};	/* return address, bz, shmem, stream */
 	struct tstate *t;
 
 	if (excluded(pid_tgid))
 		return 0;
 	t = tstate_get(false);
-	if (driver_dup(t, sp))
+	bpf_probe_read_user(stk, sizeof(stk), (void *)sp);
+	if (driver_dup(t, sp, stk[0]))
 		return 0;
 	if (t && t->depth) {
 		ctr_inc(LLMI_CTR_NESTED);
 		return 0;
 	}
-	bpf_probe_read_user(stk, sizeof(stk), (void *)(sp + 8));
-	return launch_out(pid_tgid, api, 1, f, stk[2], dim_pack3(gx, gy, gz),
-			  dim_pack3(bx, by, stk[0]));
+	return launch_out(pid_tgid, api, 1, f, stk[3], dim_pack3(gx, gy, gz),
+			  dim_pack3(bx, by, stk[1]));
 }
 
 /* cuLaunchKernelEx(const CUlaunchConfig *config, f, params, extra). */
@@ -411,12 +436,15 @@ int BPF_KPROBE(drv_launch_ex, const void *config, __u64 f)
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 api = LLMI_COOKIE_API(bpf_get_attach_cookie(ctx));
 	__u32 cfg[10] = {};	/* grid[3], block[3], smem, pad, stream at byte 32 */
+	__u64 sp = PT_REGS_SP(ctx), caller = 0;
 	struct tstate *t;
 
 	if (excluded(pid_tgid))
 		return 0;
 	t = tstate_get(false);
-	if (driver_dup(t, PT_REGS_SP(ctx)))
+	if (t && t->mark_sp)
+		bpf_probe_read_user(&caller, sizeof(caller), (void *)sp);
+	if (driver_dup(t, sp, caller))
 		return 0;
 	if (t && t->depth) {
 		ctr_inc(LLMI_CTR_NESTED);
@@ -455,7 +483,7 @@ int BPF_KPROBE(call_entry, __u64 a0, __u64 a1, __u64 a2, __u64 a3, __u64 a4)
 	}
 	bpf_probe_read_user(stk, sizeof(stk), (void *)sp);
 	if (t)
-		mark_runtime_call(t, sp, stk[0]);
+		mark_runtime_call(t, ctx, cookie, sp, stk[0]);
 
 	switch (layout) {
 	case LLMI_L_MEMCPY:	/* cudaMemcpyAsync(dst, src, count, kind, stream) */

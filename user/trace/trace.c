@@ -32,6 +32,8 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <gelf.h>
+#include <libelf.h>
 
 #include "common/elfsym.h"
 #include "common/procmaps.h"
@@ -260,6 +262,63 @@ struct attach_group {
 #define ERR_NO_MULTI (-100000)	/* the kernel has no uprobe_multi: reload */
 
 /*
+ * The executable PT_LOAD segments of path, as [lo, hi) file virtual
+ * addresses (the code of the runtime library, for runtime -> driver
+ * dedup). 0, or -errno.
+ */
+struct text_segs {
+	uint64_t lo[8], hi[8];
+	size_t n;
+};
+
+static int text_segments(const char *path, struct text_segs *ts)
+{
+	size_t nph;
+	Elf *elf;
+	int fd, err = 0;
+
+	ts->n = 0;
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return -EINVAL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	elf = elf_begin(fd, ELF_C_READ, NULL);
+	if (!elf || elf_getphdrnum(elf, &nph)) {
+		err = -ENOEXEC;
+		goto out;
+	}
+	for (size_t i = 0; i < nph && ts->n < 8; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_LOAD || !(ph.p_flags & PF_X))
+			continue;
+		ts->lo[ts->n] = ph.p_vaddr;
+		ts->hi[ts->n++] = ph.p_vaddr + ph.p_memsz;
+	}
+out:
+	elf_end(elf);
+	close(fd);
+	return err;
+}
+
+/* rt_text[target, api]: the code segment around a probed runtime function. */
+static void set_rt_text(struct tracer *tr, struct target *t, unsigned api,
+			const struct text_segs *ts, uint64_t vaddr)
+{
+	uint32_t key = (uint32_t)(t - tr->t) * LLMI_API_MAX + api;
+	struct llmi_text v = { 0, 0 };
+
+	for (size_t i = 0; i < ts->n; i++) {
+		if (vaddr >= ts->lo[i] && vaddr < ts->hi[i]) {
+			v.lo = (int64_t)(ts->lo[i] - vaddr);
+			v.hi = (int64_t)(ts->hi[i] - vaddr);
+		}
+	}
+	bpf_map__update_elem(tr->skel->maps.rt_text, &key, sizeof(key), &v, sizeof(v), 0);
+}
+
+/*
  * Attaches every API that path defines (runtime, driver or both: an
  * executable with static cudart is a runtime). Returns the probe count or
  * -errno; a library that defines none of them counts 0.
@@ -267,6 +326,7 @@ struct attach_group {
 static int attach_lib(struct tracer *tr, struct target *t, const char *path)
 {
 	struct attach_group *g = NULL;
+	struct text_segs ts;
 	struct llmi_elf *e;
 	struct stat st;
 	unsigned n = 0;
@@ -293,12 +353,16 @@ static int attach_lib(struct tracer *tr, struct target *t, const char *path)
 		llmi_elf__free(e);
 		return -ENOMEM;
 	}
+	text_segments(path, &ts);
 	for (unsigned api = 0; api < LLMI_API_MAX && !err; api++) {
 		const struct trace_api *a = &trace_apis[api];
-		uint64_t vaddr, off, cookie = trace_api_cookie(api);
+		uint64_t vaddr, off;
+		uint64_t cookie = LLMI_COOKIE_WITH_TARGET(trace_api_cookie(api), t - tr->t);
 
 		if (llmi_elf__sym_addr(e, a->sym, &vaddr, &off))
 			continue;	/* not defined here: skipped quietly */
+		if (a->role == ROLE_RUNTIME)
+			set_rt_text(tr, t, api, &ts, vaddr);
 		if (tr->o.verbose)
 			fprintf(stderr, PROG ": pid %d: %s%s at %s+0x%llx\n", t->pid, a->sym,
 				a->prog == PROG_TIMED ? " (+return)" : "", path,

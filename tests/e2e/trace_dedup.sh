@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Runtime -> driver dedup on the stand-in runtime, where cudaLaunchKernel
+# calls libcuda's exported cuLaunchKernel on the same thread (as NVIDIA's
+# does). A program alternates
+#   - a runtime launch of a valid stub: counted once, not twice;
+#   - a runtime launch that fails before reaching the driver (bad handle);
+#   - a direct driver launch right after it, from main and from a deeper
+#     frame (as cuBLAS would): each must still be counted.
+set -u
+cd "$(dirname "$0")/../.."
+T=build/bin/llminstr-trace PY=/usr/bin/python3
+CUDA_INC=/usr/local/cuda/include
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root for BPF"; exit 77; }
+[ -x $T ] || { echo "SKIP: $T not built"; exit 77; }
+[ -f build/sim/libcudart.so.13 ] && [ -f build/sim/libcuda.so.1 ] ||
+	{ echo "SKIP: stand-in runtime (build/sim) not built yet"; exit 77; }
+[ -f $CUDA_INC/cuda.h ] || { echo "SKIP: no CUDA headers"; exit 77; }
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+cat >"$tmp/d.c" <<'C'
+#include <stdio.h>
+#include <cuda.h>
+#include "sim.h"
+
+static int runs;
+static void k_fn(dim3 g, dim3 b, size_t sh, void **args) { __atomic_add_fetch(&runs, 1, 0); }
+static const struct sim_kernel_desc kd[] = { { "dedup_kernel", k_fn, 1, { sizeof(int) } } };
+static const struct sim_image img = { SIM_IMAGE_MAGIC, SIM_IMAGE_VERSION, 1, kd };
+static void **fatbin;
+
+/* the host stub: its symbol is the kernel's name */
+void dedup_kernel(int x) { void *a[] = { &x }; SIM_STUB_LAUNCH(dedup_kernel, a); }
+
+__attribute__((constructor)) static void reg(void)
+{
+	static struct sim_fatbin_wrapper w = { SIM_FATBIN_MAGIC, 1, &img, NULL };
+
+	fatbin = __cudaRegisterFatBinary(&w);
+	__cudaRegisterFunction(fatbin, (const char *)dedup_kernel, "dedup_kernel", "dedup_kernel",
+			       -1, 0, 0, 0, 0, 0);
+	__cudaRegisterFatBinaryEnd(fatbin);
+}
+
+__attribute__((noinline)) static int deep(CUfunction f, int depth)
+{
+	volatile char pad[256];
+
+	pad[0] = 0;
+	if (depth)
+		return deep(f, depth - 1) + pad[0];
+	int x = 1;
+	void *args[] = { &x };
+	return cuLaunchKernel(f, 1, 1, 1, 1, 1, 1, 0, 0, args, NULL);
+}
+
+int main(void)
+{
+	dim3 one = { 1, 1, 1 };
+	CUmodule m;
+	CUfunction f;
+	int x = 1, n = 2000, bad = 0;
+	void *args[] = { &x };
+
+	cudaFree(0);
+	if (cuModuleLoadData(&m, &img) || cuModuleGetFunction(&f, m, "dedup_kernel"))
+		return 2;
+	for (int i = 0; i < n; i++) {
+		SIM_LAUNCH(dedup_kernel, one, one, 0, 0, 1);		/* runtime, ok */
+		bad += cudaLaunchKernel((void *)0x1234, one, one, args, 0, 0) != cudaSuccess;
+		if (cuLaunchKernel(f, 1, 1, 1, 1, 1, 1, 0, 0, args, NULL))	/* same depth */
+			return 3;
+		bad += cudaLaunchKernel((void *)0x1234, one, one, args, 0, 0) != cudaSuccess;
+		if (deep(f, 2))						/* deeper */
+			return 4;
+	}
+	cudaDeviceSynchronize();
+	printf("%d runs, %d failed runtime launches\n", runs, bad);
+	return runs == 3 * n && bad == 2 * n ? 0 : 5;
+}
+C
+cc -O2 -D_GNU_SOURCE -I$CUDA_INC -Igpu/sim -o "$tmp/d" "$tmp/d.c" -Lbuild/sim \
+	-l:libcudart.so.13 -l:libcuda.so.1 -Wl,-rpath,"$PWD/build/sim" ||
+	{ echo "FAIL: cannot build the test program"; exit 1; }
+timeout 60 $T --json "$tmp/t.json" -- "$tmp/d" >"$tmp/out" 2>&1 ||
+	{ cat "$tmp/out"; echo "FAIL: tracer or program exited non-zero"; exit 1; }
+$PY - "$tmp/t.json" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))
+got = {k["name"]: k["launches"] for k in t["kernels"]}
+want = {"dedup_kernel": 6000, "<unnamed 0x1234>": 4000}
+bad = []
+if got != want: bad.append(f"kernels {got} != {want}")
+if t["driver_launches"] != 4000: bad.append(f"driver launches {t['driver_launches']} != 4000")
+if t["dedup"]["driver_launches_merged"] != 2000:
+    bad.append(f"merged {t['dedup']['driver_launches_merged']} != 2000")
+print("\n".join(bad) or "runtime launches counted once; direct driver launches after failed runtime launches counted")
+sys.exit(1 if bad else 0)
+PY
