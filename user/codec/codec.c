@@ -977,6 +977,8 @@ int llmi_codec__encode(struct llmi_codec *c, const struct llmi_codec_spec *spec,
 	p.numel = numel;
 	p.chunk_elems = (uint32_t)(LLMI_CODEC_CHUNK / es);
 	nch = nchunks_for(numel, p.chunk_elems);
+	if (nch > UINT32_MAX)
+		return -EFBIG;
 	if (spec->mode != LLMI_BOUND_LOSSLESS) {
 		if (spec->flags & LLMI_CODEC_PREDICT) {
 			p.ref = ref;
