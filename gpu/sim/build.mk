@@ -13,6 +13,11 @@ $(OBJ)/gpu/%.o: CPPFLAGS += $(SIM_CPPFLAGS)
 $(OBJ)/tests/unit/test_sim.o $(OBJ)/tests/unit/test_sim_%.o: CPPFLAGS += $(SIM_CPPFLAGS)
 # Only the CUDA names leave the libraries (plus the engine table).
 $(OBJ)/gpu/sim/%.o: CFLAGS += -fvisibility=hidden
+# Entry points open with push %rbp, as NVIDIA's libcudart.so.13 does: the
+# kernel emulates a probed push, while a probed "sub $n,%rsp" (what -O2
+# emits otherwise) is single-stepped out of line, ~20x dearer in a VM, which
+# would make every uprobe on the stand-in cost what it never costs on CUDA.
+$(OBJ)/gpu/sim/%.o: CFLAGS += -fno-omit-frame-pointer
 
 SIM_LIBCUDA   := $(SIM)/libcuda.so.1
 SIM_LIBCUDART := $(SIM)/libcudart.so.13
