@@ -1,0 +1,1569 @@
+// SPDX-License-Identifier: MIT
+/*
+ * benchmarks/probe_overhead: what tracing costs a CUDA call, measured in one
+ * run on the same attach points.
+ *
+ * One target process (build/bench/helpers/probe_overhead_target) launches a
+ * trivial kernel through the stand-in runtime's cudaLaunchKernel, which
+ * enters libcuda's cuLaunchKernel on the same thread: two probed functions
+ * per launch, as on NVIDIA's libraries. The target stays alive for the whole
+ * run and times rounds of N launches on command, so every case measures the
+ * same process, the same code and the same addresses:
+ *
+ *   none        no probe
+ *   floor       an empty BPF program (bpf/bench_floor.bpf.c) as an entry
+ *               uprobe on every function llminstr-trace probes: the price
+ *               of a uprobe on this kernel, below which no tracer can go
+ *   timing_only llminstr-trace -T -p PID
+ *   events      llminstr-trace -p PID (a record per call into the ring)
+ *   bpftrace    bpftrace -p PID counting the same probes with count()
+ *
+ * A case is measured only while its probes are in place: a uprobe writes an
+ * int3 over the first byte of the probed function in the target's memory,
+ * so the driver reads the target's code (process_vm_readv) at the hot
+ * functions and starts timing once every one of them has changed, and moves
+ * on only once they are restored. The cases are interleaved over several
+ * passes and each ratio to the floor is the median of the per-pass ratios,
+ * so that the noise of a shared machine hits every case alike.
+ *
+ * It also measures lost events in events mode with the target launching at
+ * a sustained --rate (default 250,000/s), and llm_decode's tokens/s
+ * untraced, under -T and in events mode (the decode waits on a file until
+ * the tracer's probes are in place, so tracing covers the whole decode).
+ *
+ * All launches run on the CPU stand-in runtime: the ns per call are CPU
+ * figures (the stand-in's own launch path plus the real kernel's uprobe
+ * cost), not GPU ones. Exit 0 when it ran (whether the targets are met or
+ * not: see "checks"), 77 when it cannot run here (not root, no BPF), 1 on
+ * a failure of the benchmark itself.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/libbpf.h>
+
+#include "bench_floor.skel.h"
+#include "common/elfsym.h"
+#include "common/json.h"
+#include "common/parse.h"
+#include "common/procmaps.h"
+
+#define PROG "probe_overhead"
+#define MAX_ROUNDS 64
+#define MAX_PASSES 32
+#define MAX_MEAS (4 * MAX_PASSES)
+#define WATCH_BYTES 16
+
+enum { C_NONE, C_FLOOR, C_TIMING, C_EVENTS, C_BPFTRACE, C_FLOOR_ALL, C_COUNT };
+static const char *const case_name[C_COUNT] = { "none", "floor", "timing_only", "events",
+						 "bpftrace", "floor_all_processes" };
+static const char *const case_label[C_COUNT] = {
+	"no probe", "uprobe floor (empty BPF)", "llminstr-trace -T", "llminstr-trace (events)",
+	"bpftrace count()", "floor, not pid-bound",
+};
+
+/*
+ * The functions every launch goes through, both probed by llminstr-trace:
+ * the floor and bpftrace attach here. (The tracer attaches some ninety
+ * probes, but only these two fire in the loop; an idle uprobe costs a call
+ * nothing.)
+ */
+static const char *const hot_name[2] = { "cudaLaunchKernel", "cuLaunchKernel" };
+
+struct opts {
+	unsigned rounds, calls, passes;
+	double rate, rate_secs;
+	bool decode, bpftrace;
+	unsigned decode_reps;
+	const char *json;
+	const char *tracer;
+	const char *decode_args;
+};
+
+struct probe {
+	const char *lib, *name;
+	uint64_t off;
+};
+
+struct watch {
+	uint64_t addr;
+	unsigned char orig[WATCH_BYTES];
+};
+
+struct target {
+	pid_t pid;
+	int in, out;		/* its stdin (we write), its stdout (we read) */
+	char buf[8192];
+	size_t len;
+};
+
+struct case_res {
+	double med[MAX_MEAS];	/* ns per launch, median of the rounds of each measurement */
+	unsigned nmeas;
+	double ratios[MAX_MEAS];	/* each against the floor measured around it */
+	unsigned nratio;
+	double ns;		/* median of med */
+	double ratio;		/* median of ratios */
+	long long counted;	/* launches the tool reported in its last measurement, -1: unknown */
+	char status[256];	/* "" when measured */
+};
+
+static struct {
+	struct opts o;
+	char dir[PATH_MAX];		/* build/ */
+	char tmp[PATH_MAX];
+	struct target t;
+	struct probe probes[2];
+	struct watch watch[2];
+	char libcudart[PATH_MAX], libcuda[PATH_MAX];
+	struct case_res c[C_COUNT];
+	char bpftrace_version[64];
+	/* lost events */
+	long long lost, received, paced;
+	double paced_rate;
+	char lost_status[256];
+	/* llm_decode */
+	double tps[3];
+	char decode_status[256];
+	char decode_cmd[512];
+} B;
+
+static volatile sig_atomic_t interrupted;
+static pid_t children[4];
+
+static void on_signal(int sig)
+{
+	interrupted = 1;
+}
+
+static void child_add(pid_t p)
+{
+	for (size_t i = 0; i < sizeof(children) / sizeof(children[0]); i++)
+		if (!children[i]) {
+			children[i] = p;
+			return;
+		}
+}
+
+static void child_del(pid_t p)
+{
+	for (size_t i = 0; i < sizeof(children) / sizeof(children[0]); i++)
+		if (children[i] == p)
+			children[i] = 0;
+}
+
+static void children_kill(void)
+{
+	for (size_t i = 0; i < sizeof(children) / sizeof(children[0]); i++)
+		if (children[i] > 0) {
+			kill(children[i], SIGKILL);
+			waitpid(children[i], NULL, 0);
+			children[i] = 0;
+		}
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_s(double s)
+{
+	struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR && !interrupted)
+		;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double median(const double *v, size_t n)
+{
+	double *s;
+	double m;
+
+	if (!n)
+		return NAN;
+	s = malloc(n * sizeof(*s));
+	if (!s)
+		return NAN;
+	memcpy(s, v, n * sizeof(*s));
+	qsort(s, n, sizeof(*s), cmp_double);
+	m = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+	free(s);
+	return m;
+}
+
+/* ---- processes ---- */
+
+/* fork + exec with stdin/stdout/stderr as given (-1: /dev/null), in dir when not NULL. */
+static pid_t spawn(char *const argv[], int in, int out, int err, const char *dir)
+{
+	pid_t p = fork();
+
+	if (p < 0)
+		return -errno;
+	if (!p) {
+		int nul = open("/dev/null", O_RDWR);
+
+		dup2(in >= 0 ? in : nul, 0);
+		dup2(out >= 0 ? out : nul, 1);
+		dup2(err >= 0 ? err : nul, 2);
+		if (dir && chdir(dir))
+			_exit(126);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		execvp(argv[0], argv);
+		fprintf(stderr, "%s: cannot run %s: %s\n", PROG, argv[0], strerror(errno));
+		_exit(127);
+	}
+	child_add(p);
+	return p;
+}
+
+/* Waits for p up to timeout_s; SIGKILL after that. Returns its wait status, or -ETIMEDOUT. */
+static int reap(pid_t p, double timeout_s)
+{
+	double end = now_s() + timeout_s;
+	int st;
+
+	for (;;) {
+		pid_t r = waitpid(p, &st, WNOHANG);
+
+		if (r == p) {
+			child_del(p);
+			return st;
+		}
+		if (r < 0) {
+			child_del(p);
+			return -errno;
+		}
+		if (now_s() > end) {
+			kill(p, SIGKILL);
+			waitpid(p, &st, 0);
+			child_del(p);
+			return -ETIMEDOUT;
+		}
+		sleep_s(0.02);
+	}
+}
+
+static bool alive(pid_t p)
+{
+	int st;
+
+	return waitpid(p, &st, WNOHANG) == 0;
+}
+
+static int target_start(struct target *t, const char *path)
+{
+	int in[2], out[2];
+	char *argv[] = { (char *)path, NULL };
+	pid_t p;
+
+	if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC))
+		return -errno;
+	p = spawn(argv, in[0], out[1], 2, NULL);
+	close(in[0]);
+	close(out[1]);
+	if (p < 0) {
+		close(in[1]);
+		close(out[0]);
+		return (int)p;
+	}
+	t->pid = p;
+	t->in = in[1];
+	t->out = out[0];
+	t->len = 0;
+	return 0;
+}
+
+/* One line from the target into line (without the newline); -ETIMEDOUT, -EPIPE. */
+static int target_line(struct target *t, char *line, size_t cap, double timeout_s)
+{
+	double end = now_s() + timeout_s;
+
+	for (;;) {
+		char *nl = memchr(t->buf, '\n', t->len);
+		struct pollfd pfd = { t->out, POLLIN, 0 };
+		ssize_t r;
+		int ms;
+
+		if (nl) {
+			size_t n = (size_t)(nl - t->buf);
+
+			snprintf(line, cap, "%.*s", (int)n, t->buf);
+			memmove(t->buf, nl + 1, t->len - n - 1);
+			t->len -= n + 1;
+			return 0;
+		}
+		if (t->len == sizeof(t->buf))
+			return -E2BIG;
+		ms = (int)((end - now_s()) * 1000);
+		if (ms <= 0 || interrupted)
+			return -ETIMEDOUT;
+		if (poll(&pfd, 1, ms) <= 0)
+			continue;
+		r = read(t->out, t->buf + t->len, sizeof(t->buf) - t->len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -EPIPE;
+		t->len += (size_t)r;
+	}
+}
+
+static int target_cmd(struct target *t, const char *cmd, char *reply, size_t cap,
+		      double timeout_s)
+{
+	size_t n = strlen(cmd);
+
+	if (write(t->in, cmd, n) != (ssize_t)n)
+		return -EPIPE;
+	return target_line(t, reply, cap, timeout_s);
+}
+
+static void target_stop(struct target *t)
+{
+	if (t->pid <= 0)
+		return;
+	if (write(t->in, "quit\n", 5) < 0) {
+		/* it is gone already; reap below */
+	}
+	close(t->in);
+	close(t->out);
+	reap(t->pid, 5);
+	t->pid = 0;
+}
+
+/* ---- where the probes go, and whether they are there ---- */
+
+static int read_code(pid_t pid, uint64_t addr, unsigned char *buf)
+{
+	struct iovec l = { buf, WATCH_BYTES }, r = { (void *)(uintptr_t)addr, WATCH_BYTES };
+
+	return process_vm_readv(pid, &l, 1, &r, 1, 0) == WATCH_BYTES ? 0 : -errno;
+}
+
+/* How many watched functions carry a probe (their code differs from the file's). */
+static int probes_in(pid_t pid)
+{
+	unsigned char b[WATCH_BYTES];
+	int n = 0;
+
+	for (size_t i = 0; i < 2; i++) {
+		if (read_code(pid, B.watch[i].addr, b))
+			return -ESRCH;
+		n += memcmp(b, B.watch[i].orig, WATCH_BYTES) != 0;
+	}
+	return n;
+}
+
+/*
+ * Waits until both hot functions are probed (attached) or both clean.
+ * tool: a process that must stay alive meanwhile (0: none).
+ */
+static int wait_probes(bool attached, pid_t tool, double timeout_s, char *why, size_t wlen)
+{
+	double end = now_s() + timeout_s;
+
+	for (;;) {
+		int n = probes_in(B.t.pid);
+
+		if (n < 0) {
+			snprintf(why, wlen, "the target process died");
+			return -ESRCH;
+		}
+		if (attached ? n == 2 : n == 0)
+			return 0;
+		if (tool && !alive(tool)) {
+			snprintf(why, wlen, "exited before its probes were attached");
+			return -ECHILD;
+		}
+		if (now_s() > end || interrupted) {
+			snprintf(why, wlen, "probes %s cudaLaunchKernel and cuLaunchKernel after %.0f s",
+				 attached ? "not on" : "still on", timeout_s);
+			return -ETIMEDOUT;
+		}
+		sleep_s(0.02);
+	}
+}
+
+static int find_probes(void)
+{
+	struct llmi_maps *maps = llmi_maps__read(B.t.pid);
+	const char *libs[2];
+	int err = 0;
+
+	if (!maps)
+		return -errno;
+	libs[0] = llmi_maps__find_lib(maps, "libcudart.so*");
+	libs[1] = llmi_maps__find_lib(maps, "libcuda.so*");
+	if (!libs[0] || !libs[1]) {
+		fprintf(stderr, "%s: the target maps no %s\n", PROG, libs[0] ? "libcuda" : "libcudart");
+		llmi_maps__free(maps);
+		return -ENOENT;
+	}
+	snprintf(B.libcudart, sizeof(B.libcudart), "%s", libs[0]);
+	snprintf(B.libcuda, sizeof(B.libcuda), "%s", libs[1]);
+
+	for (int l = 0; l < 2 && !err; l++) {
+		const char *path = l ? B.libcuda : B.libcudart;
+		struct llmi_elf *e = llmi_elf__open(path);
+		uint64_t vaddr, off, rt;
+
+		if (!e) {
+			err = -errno;
+			fprintf(stderr, "%s: cannot read %s: %s\n", PROG, path, strerror(errno));
+			break;
+		}
+		err = llmi_elf__sym_addr(e, hot_name[l], &vaddr, &off);
+		if (!err)
+			err = llmi_elf__vaddr_to_runtime(e, maps, path, vaddr, &rt);
+		if (!err)
+			err = read_code(B.t.pid, rt, B.watch[l].orig);
+		if (err) {
+			fprintf(stderr, "%s: cannot find %s of %s in the target: %s\n", PROG,
+				hot_name[l], path, strerror(-err));
+		} else {
+			B.probes[l] = (struct probe){ path, hot_name[l], off };
+			B.watch[l].addr = rt;
+		}
+		llmi_elf__free(e);
+	}
+	llmi_maps__free(maps);
+	return err;
+}
+
+/* ---- measuring ---- */
+
+/* One measurement: a "run" of the target; its median ns per launch into c. */
+static int measure(struct case_res *c, double *med)
+{
+	double rounds[MAX_ROUNDS];
+	char cmd[64], reply[4096], *s, *end;
+	unsigned i;
+	int err;
+
+	snprintf(cmd, sizeof(cmd), "run %u %u\n", B.o.rounds, B.o.calls);
+	err = target_cmd(&B.t, cmd, reply, sizeof(reply), 300);
+	if (err) {
+		snprintf(c->status, sizeof(c->status), "the target did not answer: %s", strerror(-err));
+		return err;
+	}
+	for (i = 0, s = reply; i < B.o.rounds; i++, s = end) {
+		rounds[i] = strtod(s, &end);
+		if (end == s) {
+			snprintf(c->status, sizeof(c->status), "bad answer from the target: %s", reply);
+			return -EPROTO;
+		}
+	}
+	if (c->nmeas == MAX_MEAS)
+		return -E2BIG;
+	c->med[c->nmeas++] = median(rounds, B.o.rounds);
+	if (med)
+		*med = c->med[c->nmeas - 1];
+	return 0;
+}
+
+/*
+ * The floor: bench_floor as an entry uprobe on the hot functions. pid-bound
+ * (perf events on the target's task, as llminstr-trace attaches) unless
+ * all_procs, which attaches for every process mapping the library.
+ */
+static int case_floor(struct case_res *c, double *med, bool all_procs)
+{
+	struct bench_floor_bpf *skel = bench_floor_bpf__open_and_load();
+	struct bpf_link *links[2] = { 0 };
+	char why[160];
+	int err = 0;
+	size_t i;
+
+	if (!skel) {
+		snprintf(c->status, sizeof(c->status), "cannot load BPF: %s", strerror(errno));
+		return -errno;
+	}
+	for (i = 0; i < 2; i++) {
+		links[i] = bpf_program__attach_uprobe(skel->progs.bench_floor, false, all_procs ? -1 : B.t.pid,
+						      B.probes[i].lib, B.probes[i].off);
+		if (!links[i]) {
+			err = -errno;
+			snprintf(c->status, sizeof(c->status), "cannot attach to %s: %s",
+				 B.probes[i].name, strerror(-err));
+			goto out;
+		}
+	}
+	err = wait_probes(true, 0, 10, why, sizeof(why));
+	if (err) {
+		snprintf(c->status, sizeof(c->status), "%s", why);
+		goto out;
+	}
+	err = measure(c, med);
+out:
+	for (i = 0; i < 2; i++)
+		bpf_link__destroy(links[i]);
+	bench_floor_bpf__destroy(skel);
+	if (!err && wait_probes(false, 0, 10, why, sizeof(why)))
+		fprintf(stderr, "%s: floor: %s\n", PROG, why);
+	return err;
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf;
+	long n;
+
+	if (!f)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
+	if (buf) {
+		n = (long)fread(buf, 1, (size_t)n, f);
+		buf[n] = '\0';
+	}
+	fclose(f);
+	return buf;
+}
+
+/* The last line of a log, for a one-line reason. */
+static void log_tail(const char *path, char *out, size_t len)
+{
+	char *s = slurp(path), *e, *b;
+
+	snprintf(out, len, "(no output)");
+	if (!s)
+		return;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == '\n' || e[-1] == ' '))
+		*--e = '\0';
+	b = strrchr(s, '\n');
+	if (*s)
+		snprintf(out, len, "%s", b ? b + 1 : s);
+	free(s);
+}
+
+/*
+ * A few fields of the tracer's --json: a minimal reader that walks objects
+ * by key and skips every other value (strings with escapes included).
+ */
+static const char *js_ws(const char *p)
+{
+	while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')
+		p++;
+	return p;
+}
+
+static const char *js_skip(const char *p)
+{
+	p = js_ws(p);
+	if (*p == '"') {
+		for (p++; *p && *p != '"'; p++)
+			if (*p == '\\' && p[1])
+				p++;
+		return *p ? p + 1 : NULL;
+	}
+	if (*p == '{' || *p == '[') {
+		char close = *p == '{' ? '}' : ']';
+
+		p = js_ws(p + 1);
+		if (*p == close)
+			return p + 1;
+		for (;;) {
+			if (close == '}') {
+				p = js_skip(p);	/* key */
+				if (!p || *(p = js_ws(p)) != ':')
+					return NULL;
+				p++;
+			}
+			p = js_skip(p);
+			if (!p)
+				return NULL;
+			p = js_ws(p);
+			if (*p == ',') {
+				p++;
+				continue;
+			}
+			return *p == close ? p + 1 : NULL;
+		}
+	}
+	while (*p && !strchr(",}] \n\t\r", *p))
+		p++;
+	return p;
+}
+
+/* The value at a dotted path ("events.lost"), or NULL. */
+static const char *js_get(const char *p, const char *path)
+{
+	while (*path) {
+		const char *dot = strchr(path, '.');
+		size_t kl = dot ? (size_t)(dot - path) : strlen(path);
+		bool found = false;
+
+		p = js_ws(p);
+		if (*p != '{')
+			return NULL;
+		p = js_ws(p + 1);
+		while (*p == '"') {
+			const char *k = p + 1, *ke = js_skip(p);
+
+			if (!ke)
+				return NULL;
+			p = js_ws(ke);
+			if (*p != ':')
+				return NULL;
+			p = js_ws(p + 1);
+			if ((size_t)(ke - 1 - k) == kl && !memcmp(k, path, kl)) {
+				found = true;
+				break;
+			}
+			p = js_skip(p);
+			if (!p)
+				return NULL;
+			p = js_ws(p);
+			if (*p == ',')
+				p = js_ws(p + 1);
+		}
+		if (!found)
+			return NULL;
+		path += kl + (dot ? 1 : 0);
+	}
+	return p;
+}
+
+static long long js_int(const char *doc, const char *path)
+{
+	const char *v = doc ? js_get(doc, path) : NULL;
+	char *end;
+	long long x;
+
+	if (!v)
+		return -1;
+	x = strtoll(v, &end, 10);
+	return end == v ? -1 : x;
+}
+
+static double js_double(const char *doc, const char *path)
+{
+	const char *v = doc ? js_get(doc, path) : NULL;
+	char *end;
+	double x;
+
+	if (!v)
+		return NAN;
+	x = strtod(v, &end);
+	return end == v ? NAN : x;
+}
+
+/* The tracer attached to pid, in -T or events mode; its --json into json. */
+static pid_t tracer_start(pid_t pid, bool timing, const char *json, const char *log)
+{
+	char pidbuf[16];
+	char *argv[10];
+	int fd, i = 0;
+	pid_t p;
+
+	snprintf(pidbuf, sizeof(pidbuf), "%d", (int)pid);
+	argv[i++] = (char *)B.o.tracer;
+	if (timing)
+		argv[i++] = "-T";
+	argv[i++] = "--json";
+	argv[i++] = (char *)json;
+	argv[i++] = "-p";
+	argv[i++] = pidbuf;
+	argv[i] = NULL;
+	unlink(json);
+	fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	p = spawn(argv, -1, fd, fd, B.tmp);
+	if (fd >= 0)
+		close(fd);
+	return p;
+}
+
+/* SIGINT, then its summary; 0 when it exited cleanly. */
+static int tool_stop(pid_t p, const char *log, char *why, size_t wlen)
+{
+	int st;
+
+	kill(p, SIGINT);
+	st = reap(p, 60);
+	if (st == -ETIMEDOUT) {
+		snprintf(why, wlen, "did not exit within 60 s of SIGINT");
+		return st;
+	}
+	if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st)) {
+		char tail[200];
+
+		log_tail(log, tail, sizeof(tail));
+		snprintf(why, wlen, "exited with status %d: %s",
+			 st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1, tail);
+		return -EIO;
+	}
+	return 0;
+}
+
+static int case_tracer(struct case_res *c, double *med, bool timing)
+{
+	char json[PATH_MAX + 16], log[PATH_MAX + 16], why[320];
+	pid_t tp;
+	char *doc;
+	int err;
+
+	if (access(B.o.tracer, X_OK)) {
+		snprintf(c->status, sizeof(c->status), "%s is not built", B.o.tracer);
+		return -ENOENT;
+	}
+	snprintf(json, sizeof(json), "%s/%s.json", B.tmp, timing ? "timing" : "events");
+	snprintf(log, sizeof(log), "%s/%s.log", B.tmp, timing ? "timing" : "events");
+	tp = tracer_start(B.t.pid, timing, json, log);
+	if (tp < 0) {
+		snprintf(c->status, sizeof(c->status), "cannot start %s", B.o.tracer);
+		return (int)tp;
+	}
+	err = wait_probes(true, tp, 30, why, sizeof(why));
+	if (err) {
+		char tail[200];
+
+		log_tail(log, tail, sizeof(tail));
+		snprintf(c->status, sizeof(c->status), "llminstr-trace: %s: %s", why, tail);
+		kill(tp, SIGKILL);
+		reap(tp, 5);
+		return err;
+	}
+	/* the hot functions are probed; give the remaining attachments a moment */
+	sleep_s(0.3);
+	err = measure(c, med);
+	if (tool_stop(tp, log, why, sizeof(why))) {
+		snprintf(c->status, sizeof(c->status), "llminstr-trace %s", why);
+		return -EIO;
+	}
+	if (!err) {
+		doc = slurp(json);
+		c->counted = js_int(doc, "api.cudaLaunchKernel.calls");
+		free(doc);
+		err = wait_probes(false, 0, 10, why, sizeof(why));
+		if (err)
+			snprintf(c->status, sizeof(c->status), "after llminstr-trace: %s", why);
+	}
+	return err;
+}
+
+static int case_bpftrace(struct case_res *c, double *med)
+{
+	char log[PATH_MAX + 16], why[320], pidbuf[16], *prog, *doc, *at;
+	char *argv[] = { "bpftrace", "-p", pidbuf, "-e", NULL, NULL };
+	size_t cap = 2 * (PATH_MAX + 64), len = 0;
+	pid_t tp;
+	int fd, err;
+
+	prog = malloc(cap);
+	if (!prog)
+		return -ENOMEM;
+	for (size_t i = 0; i < 2; i++)
+		len += (size_t)snprintf(prog + len, cap - len, "%suprobe:%s:%s", i ? "," : "",
+					B.probes[i].lib, B.probes[i].name);
+	snprintf(prog + len, cap - len, " { @calls = count(); }");
+	argv[4] = prog;
+	snprintf(pidbuf, sizeof(pidbuf), "%d", (int)B.t.pid);
+	snprintf(log, sizeof(log), "%s/bpftrace.log", B.tmp);
+	fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	tp = spawn(argv, -1, fd, fd, B.tmp);
+	if (fd >= 0)
+		close(fd);
+	free(prog);
+	if (tp < 0) {
+		snprintf(c->status, sizeof(c->status), "cannot start bpftrace");
+		return (int)tp;
+	}
+	err = wait_probes(true, tp, 60, why, sizeof(why));
+	if (err) {
+		char tail[200];
+
+		log_tail(log, tail, sizeof(tail));
+		snprintf(c->status, sizeof(c->status), "bpftrace: %s: %s", why, tail);
+		kill(tp, SIGKILL);
+		reap(tp, 5);
+		return err;
+	}
+	sleep_s(0.3);
+	err = measure(c, med);
+	kill(tp, SIGINT);
+	reap(tp, 30);
+	doc = slurp(log);
+	/* "@calls: N": two probed calls per launch (cudaLaunchKernel, cuLaunchKernel) */
+	at = doc ? strstr(doc, "@calls: ") : NULL;
+	c->counted = at ? strtoll(at + 8, NULL, 10) / 2 : -1;
+	free(doc);
+	if (!err && wait_probes(false, 0, 10, why, sizeof(why)))
+		fprintf(stderr, "%s: bpftrace: %s\n", PROG, why);
+	return err;
+}
+
+/* One measurement of case k; NAN when it failed (then it is not tried again). */
+static double run_case(int k)
+{
+	struct case_res *c = &B.c[k];
+	double med = NAN;
+	int err = 0;
+
+	if (c->status[0])
+		return NAN;
+	c->counted = -1;
+	switch (k) {
+	case C_NONE:
+		err = measure(c, &med);
+		break;
+	case C_FLOOR:
+	case C_FLOOR_ALL:
+		err = case_floor(c, &med, k == C_FLOOR_ALL);
+		break;
+	case C_TIMING:
+	case C_EVENTS:
+		err = case_tracer(c, &med, k == C_TIMING);
+		break;
+	case C_BPFTRACE:
+		err = case_bpftrace(c, &med);
+		break;
+	}
+	if (err && !c->status[0])
+		snprintf(c->status, sizeof(c->status), "%s", strerror(-err));
+	if (err) {
+		fprintf(stderr, "%s: %s: %s\n", PROG, case_name[k], c->status);
+		return NAN;
+	}
+	return med;
+}
+
+/*
+ * One pass: no probe, then the floor before and after each tool, so that
+ * every tool is compared with a floor measured seconds apart from it (the
+ * load of a shared machine drifts over a run; it does not between these).
+ */
+static void run_pass(void)
+{
+	double fb, fa, t;
+
+	run_case(C_NONE);
+	fb = run_case(C_FLOOR);
+	for (int k = C_TIMING; k < C_COUNT && !interrupted && !isnan(fb); k++) {
+		if (k == C_BPFTRACE && !B.bpftrace_version[0]) {
+			snprintf(B.c[k].status, sizeof(B.c[k].status), "bpftrace is not %s",
+				 B.o.bpftrace ? "installed" : "asked for (--no-bpftrace)");
+			continue;
+		}
+		t = run_case(k);
+		if (isnan(t))
+			continue;
+		fa = run_case(C_FLOOR);
+		if (isnan(fa))
+			break;
+		B.c[k].ratios[B.c[k].nratio++] = t / ((fb + fa) / 2);
+		fb = fa;
+	}
+}
+
+static void finish_cases(void)
+{
+	for (int k = 0; k < C_COUNT; k++) {
+		struct case_res *c = &B.c[k];
+
+		c->ns = median(c->med, c->nmeas);
+		c->ratio = k == C_FLOOR ? 1.0 : median(c->ratios, c->nratio);
+	}
+}
+
+/* Events mode at a sustained launch rate: what the ring loses. */
+static void lost_events(void)
+{
+	char json[PATH_MAX + 16], log[PATH_MAX + 16], why[320], cmd[64], reply[256];
+	char *doc;
+	pid_t tp;
+	int err;
+
+	B.lost = B.received = B.paced = -1;
+	B.paced_rate = NAN;
+	if (access(B.o.tracer, X_OK)) {
+		snprintf(B.lost_status, sizeof(B.lost_status), "%s is not built", B.o.tracer);
+		return;
+	}
+	snprintf(json, sizeof(json), "%s/lost.json", B.tmp);
+	snprintf(log, sizeof(log), "%s/lost.log", B.tmp);
+	tp = tracer_start(B.t.pid, false, json, log);
+	if (tp < 0 || wait_probes(true, tp, 30, why, sizeof(why))) {
+		snprintf(B.lost_status, sizeof(B.lost_status), "llminstr-trace did not attach");
+		if (tp > 0) {
+			kill(tp, SIGKILL);
+			reap(tp, 5);
+		}
+		return;
+	}
+	sleep_s(0.3);
+	snprintf(cmd, sizeof(cmd), "pace %.0f %.1f\n", B.o.rate, B.o.rate_secs);
+	err = target_cmd(&B.t, cmd, reply, sizeof(reply), B.o.rate_secs + 120);
+	if (!err && sscanf(reply, "%lld %lf", &B.paced, &B.paced_rate) != 2)
+		err = -EPROTO;
+	if (tool_stop(tp, log, why, sizeof(why))) {
+		snprintf(B.lost_status, sizeof(B.lost_status), "llminstr-trace %s", why);
+		return;
+	}
+	if (err) {
+		snprintf(B.lost_status, sizeof(B.lost_status), "the target did not pace: %s",
+			 strerror(-err));
+		return;
+	}
+	doc = slurp(json);
+	B.lost = js_int(doc, "events.lost");
+	B.received = js_int(doc, "events.received");
+	if (B.lost < 0)
+		snprintf(B.lost_status, sizeof(B.lost_status), "no events.lost in the tracer's --json");
+	free(doc);
+	wait_probes(false, 0, 10, why, sizeof(why));
+}
+
+/* ---- llm_decode tokens/s: untraced, -T, events ---- */
+
+static int split_args(char *s, char **argv, int max)
+{
+	int n = 0;
+
+	for (char *tok = strtok(s, " "); tok && n < max; tok = strtok(NULL, " "))
+		argv[n++] = tok;
+	return n;
+}
+
+/* One decode; mode -1 untraced, 0 events, 1 -T. tokens/s from its --truth, or NAN. */
+static double decode_once(const char *bin, int mode, char *why, size_t wlen)
+{
+	char truth[PATH_MAX + 16], go[PATH_MAX + 16], json[PATH_MAX + 16], log[PATH_MAX + 16];
+	char tlog[PATH_MAX + 16], args[512], *argv[48], *doc;
+	double tps = NAN;
+	pid_t dp, tp = 0;
+	int n = 0, fd, st;
+
+	snprintf(truth, sizeof(truth), "%s/truth.json", B.tmp);
+	snprintf(go, sizeof(go), "%s/go", B.tmp);
+	snprintf(json, sizeof(json), "%s/decode-trace.json", B.tmp);
+	snprintf(log, sizeof(log), "%s/decode.log", B.tmp);
+	snprintf(tlog, sizeof(tlog), "%s/decode-trace.log", B.tmp);
+	unlink(truth);
+	unlink(go);
+	snprintf(args, sizeof(args), "%s", B.o.decode_args);
+	argv[n++] = (char *)bin;
+	n += split_args(args, argv + n, 40);
+	argv[n++] = "-q";
+	argv[n++] = "--truth";
+	argv[n++] = truth;
+	argv[n++] = "--wait-file";
+	argv[n++] = go;
+	argv[n] = NULL;
+	fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	dp = spawn(argv, -1, -1, fd, B.tmp);
+	if (fd >= 0)
+		close(fd);
+	if (dp < 0) {
+		snprintf(why, wlen, "cannot start %s", bin);
+		return NAN;
+	}
+	if (mode >= 0) {
+		struct llmi_maps *m = NULL;
+		struct llmi_elf *e = NULL;
+		const char *lib = NULL;
+		uint64_t va, rt;
+		double end = now_s() + 30;
+		struct target save = B.t;
+		struct watch wsave[2];
+
+		memcpy(wsave, B.watch, sizeof(wsave));
+		/* its libcudart and libcuda are mapped once set-up waits on the go file */
+		while (now_s() < end && !interrupted) {
+			m = llmi_maps__read(dp);
+			if (m && llmi_maps__find_lib(m, "libcuda.so*") && llmi_maps__find_lib(m, "libcudart.so*"))
+				break;
+			llmi_maps__free(m);
+			m = NULL;
+			sleep_s(0.02);
+		}
+		B.t.pid = dp;
+		for (int l = 0; m && l < 2; l++) {
+			lib = llmi_maps__find_lib(m, l ? "libcuda.so*" : "libcudart.so*");
+			e = llmi_elf__open(lib);
+			if (!e || llmi_elf__sym_addr(e, l ? "cuLaunchKernel" : "cudaLaunchKernel", &va, NULL) ||
+			    llmi_elf__vaddr_to_runtime(e, m, lib, va, &rt) ||
+			    read_code(dp, rt, B.watch[l].orig)) {
+				llmi_elf__free(e);
+				llmi_maps__free(m);
+				m = NULL;
+				break;
+			}
+			B.watch[l].addr = rt;
+			llmi_elf__free(e);
+		}
+		if (!m) {
+			snprintf(why, wlen, "llm_decode mapped no stand-in runtime");
+			tp = -1;
+			goto restore;
+		}
+		llmi_maps__free(m);
+		tp = tracer_start(dp, mode == 1, json, tlog);
+		if (tp < 0 || wait_probes(true, tp, 30, why, wlen)) {
+			if (tp > 0) {
+				char tail[200];
+
+				log_tail(tlog, tail, sizeof(tail));
+				snprintf(why + strlen(why), wlen - strlen(why), ": %s", tail);
+				kill(tp, SIGKILL);
+				reap(tp, 5);
+			}
+			tp = -1;
+			goto restore;
+		}
+		sleep_s(0.3);
+restore:
+		B.t = save;
+		memcpy(B.watch, wsave, sizeof(wsave));
+		if (tp < 0) {
+			kill(dp, SIGKILL);
+			reap(dp, 5);
+			return NAN;
+		}
+	}
+	fd = open(go, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		close(fd);
+	st = reap(dp, 300);
+	if (tp > 0 && tool_stop(tp, tlog, why, wlen))
+		return NAN;
+	if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st)) {
+		char tail[200];
+
+		log_tail(log, tail, sizeof(tail));
+		snprintf(why, wlen, "llm_decode failed: %s", tail);
+		return NAN;
+	}
+	doc = slurp(truth);
+	tps = js_double(doc, "tokens_per_s");
+	free(doc);
+	if (!(tps > 0))
+		snprintf(why, wlen, "no tokens_per_s in llm_decode --truth");
+	return tps;
+}
+
+static void decode_ratio(void)
+{
+	char bin[PATH_MAX + 16], why[512] = "";
+	double v[3][MAX_PASSES];
+	unsigned r;
+
+	for (int m = 0; m < 3; m++)
+		B.tps[m] = NAN;
+	snprintf(bin, sizeof(bin), "%s/bin/llm_decode", B.dir);
+	snprintf(B.decode_cmd, sizeof(B.decode_cmd), "llm_decode %s", B.o.decode_args);
+	if (access(bin, X_OK)) {
+		snprintf(B.decode_status, sizeof(B.decode_status), "%s is not built", bin);
+		return;
+	}
+	if (access(B.o.tracer, X_OK)) {
+		snprintf(B.decode_status, sizeof(B.decode_status), "%s is not built", B.o.tracer);
+		return;
+	}
+	/* interleaved: untraced, -T, events, again */
+	for (r = 0; r < B.o.decode_reps && !interrupted; r++) {
+		for (int m = 0; m < 3; m++) {
+			v[m][r] = decode_once(bin, m == 0 ? -1 : m == 1 ? 1 : 0, why, sizeof(why));
+			if (isnan(v[m][r])) {
+				snprintf(B.decode_status, sizeof(B.decode_status), "%s", why);
+				return;
+			}
+		}
+	}
+	for (int m = 0; m < 3; m++)
+		B.tps[m] = median(v[m], r);
+}
+
+/* ---- output ---- */
+
+static const char *verdict(double v, double limit, bool le)
+{
+	if (isnan(v))
+		return "n/a";
+	return (le ? v <= limit : v >= limit) ? "PASS" : "FAIL";
+}
+
+static void env_json(struct llmi_json *j)
+{
+	struct utsname u;
+	char model[256] = "", line[512];
+	FILE *f = fopen("/proc/cpuinfo", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
+			snprintf(model, sizeof(model), "%s", strchr(line, ':') + 2);
+			model[strcspn(model, "\n")] = '\0';
+			break;
+		}
+	if (f)
+		fclose(f);
+	uname(&u);
+	llmi_json_obj_begin(j, "env");
+	llmi_json_str(j, "kernel", u.release);
+	llmi_json_str(j, "machine", u.machine);
+	llmi_json_str(j, "cpu", model);
+	llmi_json_i64(j, "cpus_online", sysconf(_SC_NPROCESSORS_ONLN));
+	llmi_json_str(j, "libbpf", libbpf_version_string());
+	llmi_json_str(j, "bpftrace", B.bpftrace_version[0] ? B.bpftrace_version : NULL);
+	llmi_json_str(j, "runtime", "CPU stand-in (build/sim): CPU figures, not GPU ones");
+	llmi_json_str(j, "libcudart", B.libcudart);
+	llmi_json_str(j, "libcuda", B.libcuda);
+	llmi_json_str(j, "tracer", B.o.tracer);
+	llmi_json_str(j, "probes", "cudaLaunchKernel, cuLaunchKernel (entry)");
+	llmi_json_u64(j, "probed_calls_per_launch", 2);
+	llmi_json_u64(j, "calls_per_round", B.o.calls);
+	llmi_json_u64(j, "rounds_per_pass", B.o.rounds);
+	llmi_json_u64(j, "passes", B.o.passes);
+	llmi_json_obj_end(j);
+}
+
+static void num_or_null(struct llmi_json *j, const char *key, double v)
+{
+	if (isnan(v))
+		llmi_json_null(j, key);
+	else
+		llmi_json_double(j, key, v);
+}
+
+static void check_json(struct llmi_json *j, const char *key, const char *v)
+{
+	if (!strcmp(v, "n/a"))
+		llmi_json_null(j, key);
+	else
+		llmi_json_bool(j, key, !strcmp(v, "PASS"));
+}
+
+static int write_json(FILE *f)
+{
+	struct llmi_json j;
+	double fl = B.c[C_FLOOR].ns;
+	double tr = B.c[C_TIMING].ratio, er = B.c[C_EVENTS].ratio, br = B.c[C_BPFTRACE].ratio;
+	double d_t = B.tps[1] / B.tps[0], d_e = B.tps[2] / B.tps[0];
+	double lostv = B.lost >= 0 && B.paced_rate >= 200000 ? (double)B.lost : NAN;
+
+	llmi_json_init(&j, f, true);
+	llmi_json_obj_begin(&j, NULL);
+	llmi_json_str(&j, "benchmark", "probe_overhead");
+	env_json(&j);
+	llmi_json_arr_begin(&j, "cases");
+	for (int k = 0; k < C_COUNT; k++) {
+		struct case_res *c = &B.c[k];
+
+		llmi_json_obj_begin(&j, NULL);
+		llmi_json_str(&j, "name", case_name[k]);
+		llmi_json_str(&j, "label", case_label[k]);
+		llmi_json_str(&j, "status", c->status[0] ? c->status : "ok");
+		num_or_null(&j, "ns_per_call", c->ns);
+		num_or_null(&j, "added_ns_per_call", c->ns - B.c[C_NONE].ns);
+		num_or_null(&j, "ratio_to_floor", c->ratio);
+		if (c->counted >= 0)
+			llmi_json_i64(&j, "launches_counted", c->counted);
+		else
+			llmi_json_null(&j, "launches_counted");
+		llmi_json_u64(&j, "launches_per_measurement", (uint64_t)B.o.rounds * (B.o.calls + 1));
+		llmi_json_arr_begin(&j, "measurements_ns");
+		for (unsigned p = 0; p < c->nmeas; p++)
+			llmi_json_double(&j, NULL, c->med[p]);
+		llmi_json_arr_end(&j);
+		llmi_json_arr_begin(&j, "ratios_to_adjacent_floor");
+		for (unsigned p = 0; p < c->nratio; p++)
+			llmi_json_double(&j, NULL, c->ratios[p]);
+		llmi_json_arr_end(&j);
+		llmi_json_obj_end(&j);
+	}
+	llmi_json_obj_begin(&j, NULL);
+	llmi_json_str(&j, "name", "events_lost_at_rate");
+	llmi_json_str(&j, "status", B.lost_status[0] ? B.lost_status : "ok");
+	num_or_null(&j, "target_launches_per_s", B.o.rate);
+	num_or_null(&j, "launches_per_s", B.paced_rate);
+	llmi_json_i64(&j, "launches", B.paced);
+	llmi_json_i64(&j, "events_received", B.received);
+	llmi_json_i64(&j, "events_lost", B.lost);
+	llmi_json_obj_end(&j);
+	llmi_json_obj_begin(&j, NULL);
+	llmi_json_str(&j, "name", "llm_decode");
+	llmi_json_str(&j, "status", B.decode_status[0] ? B.decode_status : "ok");
+	llmi_json_str(&j, "command", B.decode_cmd);
+	num_or_null(&j, "tokens_per_s_untraced", B.tps[0]);
+	num_or_null(&j, "tokens_per_s_timing_only", B.tps[1]);
+	num_or_null(&j, "tokens_per_s_events", B.tps[2]);
+	llmi_json_obj_end(&j);
+	llmi_json_arr_end(&j);
+
+	llmi_json_obj_begin(&j, "summary");
+	num_or_null(&j, "none_ns_per_call", B.c[C_NONE].ns);
+	num_or_null(&j, "floor_ns_per_call", fl);
+	num_or_null(&j, "timing_only_ns_per_call", B.c[C_TIMING].ns);
+	num_or_null(&j, "events_ns_per_call", B.c[C_EVENTS].ns);
+	num_or_null(&j, "bpftrace_ns_per_call", B.c[C_BPFTRACE].ns);
+	num_or_null(&j, "floor_all_processes_ns_per_call", B.c[C_FLOOR_ALL].ns);
+	num_or_null(&j, "timing_only_ratio", tr);
+	num_or_null(&j, "events_ratio", er);
+	num_or_null(&j, "bpftrace_ratio", br);
+	num_or_null(&j, "timing_only_vs_bpftrace", tr / br);
+	num_or_null(&j, "lost_events_at_200k", lostv);
+	num_or_null(&j, "lost_events_launches_per_s", B.paced_rate);
+	num_or_null(&j, "llm_decode_tokens_per_s", B.tps[0]);
+	num_or_null(&j, "llm_decode_timing_only_ratio", d_t);
+	num_or_null(&j, "llm_decode_events_ratio", d_e);
+	llmi_json_obj_begin(&j, "checks");
+	check_json(&j, "events_le_1.15x_floor", verdict(er, 1.15, true));
+	check_json(&j, "timing_only_le_1.05x_floor", verdict(tr, 1.05, true));
+	check_json(&j, "timing_only_le_bpftrace", verdict(tr / br, 1.0, true));
+	check_json(&j, "no_loss_at_200k", verdict(lostv, 0, true));
+	check_json(&j, "llm_decode_timing_only_ge_0.97", verdict(d_t, 0.97, false));
+	check_json(&j, "llm_decode_events_ge_0.95", verdict(d_e, 0.95, false));
+	llmi_json_obj_end(&j);
+	llmi_json_obj_end(&j);
+	llmi_json_obj_end(&j);
+	return llmi_json_finish(&j);
+}
+
+static void fmt(char *buf, size_t len, const char *f, double v)
+{
+	if (isnan(v))
+		snprintf(buf, len, "-");
+	else
+		snprintf(buf, len, f, v);
+}
+
+static void print_table(FILE *f)
+{
+	double tr = B.c[C_TIMING].ratio, er = B.c[C_EVENTS].ratio, br = B.c[C_BPFTRACE].ratio;
+	double d_t = B.tps[1] / B.tps[0], d_e = B.tps[2] / B.tps[0];
+	double lostv = B.lost >= 0 && B.paced_rate >= 200000 ? (double)B.lost : NAN;
+	char a[32], b[32], c[32], d[32];
+
+	fprintf(f, "probe_overhead: cudaLaunchKernel + nested cuLaunchKernel (2 probes per\n"
+		   "launch) on the CPU stand-in runtime: CPU figures; %u launches x %u rounds,\n"
+		   "%u passes; x floor = median of ratios to the floor measured around each\n\n",
+		B.o.calls, B.o.rounds, B.o.passes);
+	fprintf(f, "%-26s %10s %10s %9s %10s\n", "case", "ns/launch", "added ns", "x floor",
+		"counted");
+	for (int k = 0; k < C_COUNT; k++) {
+		struct case_res *cr = &B.c[k];
+
+		if (cr->status[0] && !cr->nmeas) {
+			fprintf(f, "%-26s %s\n", case_label[k], cr->status);
+			continue;
+		}
+		fmt(a, sizeof(a), "%.1f", cr->ns);
+		fmt(b, sizeof(b), "%.1f", k == C_NONE ? NAN : cr->ns - B.c[C_NONE].ns);
+		fmt(c, sizeof(c), "%.3f", k == C_NONE ? NAN : cr->ratio);
+		fmt(d, sizeof(d), "%.0f", cr->counted >= 0 ? (double)cr->counted : NAN);
+		fprintf(f, "%-26s %10s %10s %9s %10s\n", case_label[k], a, b, c, d);
+		if (cr->status[0])
+			fprintf(f, "  (%s)\n", cr->status);
+	}
+	fprintf(f, "  (counted: launches the tool reported for its last measurement: %u, and\n"
+		   "  one gate kernel per round)\n",
+		B.o.rounds * B.o.calls + B.o.rounds);
+
+	fprintf(f, "\nevents mode at %.0f launches/s for %.0f s: ", B.o.rate, B.o.rate_secs);
+	if (B.lost_status[0])
+		fprintf(f, "%s\n", B.lost_status);
+	else
+		fprintf(f, "%.0f launches/s reached, %lld received, %lld lost\n", B.paced_rate,
+			B.received, B.lost);
+	fprintf(f, "llm_decode (%s), tokens/s: ", B.decode_cmd);
+	if (B.decode_status[0])
+		fprintf(f, "%s\n", B.decode_status);
+	else
+		fprintf(f, "untraced %.1f, -T %.1f (%.3f), events %.1f (%.3f)\n", B.tps[0], B.tps[1],
+			d_t, B.tps[2], d_e);
+
+	fprintf(f, "\ntargets\n");
+	fmt(a, sizeof(a), "%.3f", er);
+	fprintf(f, "  %-44s %10s  %s\n", "events <= 1.15x floor", a, verdict(er, 1.15, true));
+	fmt(a, sizeof(a), "%.3f", tr);
+	fprintf(f, "  %-44s %10s  %s\n", "-T <= 1.05x floor", a, verdict(tr, 1.05, true));
+	fmt(a, sizeof(a), "%.3f", tr / br);
+	fprintf(f, "  %-44s %10s  %s\n", "-T <= bpftrace count() (ratio)", a,
+		verdict(tr / br, 1.0, true));
+	fmt(a, sizeof(a), "%.0f", lostv);
+	fprintf(f, "  %-44s %10s  %s\n", "no lost events at >= 200k launches/s", a,
+		verdict(lostv, 0, true));
+	fmt(a, sizeof(a), "%.3f", d_t);
+	fprintf(f, "  %-44s %10s  %s\n", "llm_decode -T >= 0.97 of untraced", a,
+		verdict(d_t, 0.97, false));
+	fmt(a, sizeof(a), "%.3f", d_e);
+	fprintf(f, "  %-44s %10s  %s\n", "llm_decode events >= 0.95 of untraced", a,
+		verdict(d_e, 0.95, false));
+}
+
+/* ---- main ---- */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: probe_overhead [options]\n"
+"What tracing costs a CUDA call: no probe, an empty BPF uprobe (the floor),\n"
+"llminstr-trace -T, llminstr-trace events mode and bpftrace count(), on the\n"
+"same probes of one process launching through the CPU stand-in runtime; lost\n"
+"events at a sustained launch rate; llm_decode tokens/s traced and not.\n"
+"Needs root (BPF).\n"
+"\n"
+"  --json FILE|-      also write the results as one JSON object\n"
+"  --calls N          launches per round (default 10000)\n"
+"  --rounds N         rounds per measurement (default 5)\n"
+"  --passes N         passes over the cases (default 5)\n"
+"  --rate N           launches/s for the lost-events run (default 250000)\n"
+"  --rate-secs SEC    its duration (default 3)\n"
+"  --decode-args STR  llm_decode's sizes (default \"%s\")\n"
+"  --decode-reps N    llm_decode runs per mode (default 3)\n"
+"  --no-decode        skip llm_decode\n"
+"  --no-bpftrace      skip bpftrace\n"
+"  --tracer PATH      llminstr-trace to measure (default build/bin/llminstr-trace)\n"
+"  --quick            2 passes of 3 rounds, 1 decode run per mode\n"
+"  -h, --help         this text\n"
+"\n"
+"Exit: 0 when it ran (the targets' verdicts are in the output), 77 when it\n"
+"cannot run here (not root, no BPF), 1 on failure.\n",
+		"--layers 4 --hidden 512 --heads 8 --ffn 1376 --vocab 4096 --tokens 256");
+}
+
+static int parse_args(int argc, char **argv)
+{
+	static char tracer[PATH_MAX + 32];
+	struct opts *o = &B.o;
+
+	*o = (struct opts){ .rounds = 5, .calls = 10000, .passes = 5, .rate = 250000,
+			    .rate_secs = 3, .decode = true, .bpftrace = true, .decode_reps = 3,
+			    .decode_args = "--layers 4 --hidden 512 --heads 8 --ffn 1376 "
+					   "--vocab 4096 --tokens 256" };
+	snprintf(tracer, sizeof(tracer), "%s/bin/llminstr-trace", B.dir);
+	o->tracer = tracer;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		uint64_t u;
+		double d;
+		int err = 0;
+
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(stdout);
+			exit(0);
+		} else if (!strcmp(a, "--no-decode")) {
+			o->decode = false;
+			continue;
+		} else if (!strcmp(a, "--no-bpftrace")) {
+			o->bpftrace = false;
+			continue;
+		} else if (!strcmp(a, "--quick")) {
+			o->passes = 2;
+			o->rounds = 3;
+			o->decode_reps = 1;
+			continue;
+		}
+		if (strcmp(a, "--json") && strcmp(a, "--tracer") && strcmp(a, "--decode-args") &&
+		    strcmp(a, "--calls") && strcmp(a, "--rounds") && strcmp(a, "--passes") &&
+		    strcmp(a, "--decode-reps") && strcmp(a, "--rate") && strcmp(a, "--rate-secs")) {
+			fprintf(stderr, "%s: unknown option '%s' (--help lists them)\n", PROG, a);
+			return -EINVAL;
+		}
+		if (!v) {
+			fprintf(stderr, "%s: %s needs a value (--help lists the options)\n", PROG, a);
+			return -EINVAL;
+		}
+		i++;
+		if (!strcmp(a, "--json")) {
+			o->json = v;
+		} else if (!strcmp(a, "--tracer")) {
+			o->tracer = v;
+		} else if (!strcmp(a, "--decode-args")) {
+			o->decode_args = v;
+		} else if (!strcmp(a, "--calls") || !strcmp(a, "--rounds") || !strcmp(a, "--passes") ||
+			   !strcmp(a, "--decode-reps")) {
+			err = llmi_parse_u64(v, &u);
+			if (!err && (u < 1 || u > (!strcmp(a, "--calls") ? 10000000u :
+						   !strcmp(a, "--rounds") ? MAX_ROUNDS : MAX_PASSES)))
+				err = -ERANGE;
+			if (!err) {
+				unsigned *dst = !strcmp(a, "--calls") ? &o->calls :
+						!strcmp(a, "--rounds") ? &o->rounds :
+						!strcmp(a, "--passes") ? &o->passes : &o->decode_reps;
+				*dst = (unsigned)u;
+			}
+		} else if (!strcmp(a, "--rate") || !strcmp(a, "--rate-secs")) {
+			err = llmi_parse_seconds(v, &d);
+			if (!err && d > 1e8)
+				err = -ERANGE;
+			if (!err)
+				*(a[6] ? &o->rate_secs : &o->rate) = d;
+		} else {
+			fprintf(stderr, "%s: unknown option '%s' (--help lists them)\n", PROG, a);
+			return -EINVAL;
+		}
+		if (err) {
+			fprintf(stderr, "%s: %s '%s' is not %s\n", PROG, a, v,
+				err == -ERANGE ? "in range" : "a number");
+			return err;
+		}
+	}
+	return 0;
+}
+
+static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	return level == LIBBPF_WARN ? vfprintf(stderr, fmt, ap) : 0;
+}
+
+static void find_bpftrace(void)
+{
+	FILE *p;
+
+	if (!B.o.bpftrace)
+		return;
+	p = popen("bpftrace --version 2>/dev/null", "r");
+	if (!p)
+		return;
+	if (!fgets(B.bpftrace_version, sizeof(B.bpftrace_version), p))
+		B.bpftrace_version[0] = '\0';
+	B.bpftrace_version[strcspn(B.bpftrace_version, "\n")] = '\0';
+	pclose(p);
+}
+
+int main(int argc, char **argv)
+{
+	char exe[PATH_MAX], target[PATH_MAX + 32], line[256], *slash;
+	struct bench_floor_bpf *probe;
+	ssize_t n;
+	int err, rc = 1;
+	FILE *out = stdout;
+
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0) {
+		fprintf(stderr, "%s: cannot read /proc/self/exe: %s\n", PROG, strerror(errno));
+		return 1;
+	}
+	exe[n] = '\0';
+	/* build/bench/probe_overhead -> build */
+	for (int i = 0; i < 2 && (slash = strrchr(exe, '/')); i++)
+		*slash = '\0';
+	snprintf(B.dir, sizeof(B.dir), "%s", exe);
+	if (parse_args(argc, argv))
+		return 2;
+	if (B.o.json && !strcmp(B.o.json, "-"))
+		out = stderr;	/* stdout carries the JSON alone */
+
+	if (geteuid() != 0) {
+		printf("%s: SKIP: needs root for BPF uprobes (run it with sudo)\n", PROG);
+		return 77;
+	}
+	libbpf_set_print(libbpf_quiet);
+	probe = bench_floor_bpf__open_and_load();
+	if (!probe) {
+		printf("%s: SKIP: cannot load a BPF program here: %s\n", PROG, strerror(errno));
+		return 77;
+	}
+	bench_floor_bpf__destroy(probe);
+
+	snprintf(target, sizeof(target), "%s/bench/helpers/probe_overhead_target", B.dir);
+	if (access(target, X_OK)) {
+		fprintf(stderr, "%s: %s is not built (make)\n", PROG, target);
+		return 1;
+	}
+	snprintf(B.tmp, sizeof(B.tmp), "/tmp/probe_overhead.XXXXXX");
+	if (!mkdtemp(B.tmp)) {
+		fprintf(stderr, "%s: cannot make a temporary directory: %s\n", PROG, strerror(errno));
+		return 1;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	find_bpftrace();
+
+	err = target_start(&B.t, target);
+	if (err) {
+		fprintf(stderr, "%s: cannot start %s: %s\n", PROG, target, strerror(-err));
+		goto out;
+	}
+	/* its first line comes after the warm-up launches, with both libraries loaded */
+	err = target_line(&B.t, line, sizeof(line), 60);
+	if (err) {
+		fprintf(stderr, "%s: %s did not start: %s\n", PROG, target, strerror(-err));
+		goto out;
+	}
+	err = find_probes();
+	if (err)
+		goto out;
+
+	for (unsigned p = 0; p < B.o.passes && !interrupted; p++) {
+		run_pass();
+		fprintf(stderr, "%s: pass %u of %u done\n", PROG, p + 1, B.o.passes);
+	}
+	if (!interrupted)
+		lost_events();
+	target_stop(&B.t);
+	if (B.o.decode && !interrupted)
+		decode_ratio();
+	else if (!B.o.decode)
+		snprintf(B.decode_status, sizeof(B.decode_status), "not asked for (--no-decode)");
+	if (interrupted) {
+		fprintf(stderr, "%s: interrupted\n", PROG);
+		goto out;
+	}
+	finish_cases();
+	if (!B.c[C_NONE].nmeas || !B.c[C_FLOOR].nmeas) {
+		fprintf(stderr, "%s: the baseline cases did not run\n", PROG);
+		goto out;
+	}
+	print_table(out);
+	rc = 0;
+	if (B.o.json) {
+		FILE *jf = strcmp(B.o.json, "-") ? fopen(B.o.json, "w") : stdout;
+
+		if (!jf || write_json(jf)) {
+			fprintf(stderr, "%s: cannot write %s: %s\n", PROG, B.o.json, strerror(errno));
+			rc = 1;
+		}
+		if (jf && jf != stdout)
+			fclose(jf);
+	}
+out:
+	children_kill();
+	if (B.t.pid > 0) {
+		close(B.t.in);
+		close(B.t.out);
+	}
+	if (B.tmp[0]) {
+		char cmd[PATH_MAX + 16];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", B.tmp);
+		if (system(cmd)) {
+			/* a leftover temporary directory is not worth failing for */
+		}
+	}
+	return rc;
+}
