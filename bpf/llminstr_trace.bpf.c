@@ -345,7 +345,11 @@ int BPF_KPROBE(rt_launch, __u64 func, __u64 grid_xy, __u64 grid_z, __u64 block_x
 		ctr_inc(LLMI_CTR_NESTED);
 		return 0;
 	}
-	bpf_probe_read_user(stk, sizeof(stk), (void *)sp);
+	/* -T needs the stream only while a capture is open */
+	if (timing_only && capture_active <= 0)
+		bpf_probe_read_user(stk, sizeof(stk[0]), (void *)sp);
+	else
+		bpf_probe_read_user(stk, sizeof(stk), (void *)sp);
 	if (t)
 		mark_runtime_call(t, ctx, cookie, sp, stk[0]);
 	return launch_out(pid_tgid, api, 0, func, stk[2], dim_pack(grid_xy, grid_z),
