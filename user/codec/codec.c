@@ -332,13 +332,13 @@ static int run_job(struct llmi_codec *c, int (*fn)(struct ctx *, uint32_t, void 
 		   uint32_t n)
 {
 	struct job j = { .fn = fn, .arg = arg, .n = n };
-	unsigned helpers = c->nstarted;
+	unsigned woken = c->nstarted;
 
 	atomic_init(&j.next, 0);
 	atomic_init(&j.err, 0);
-	if (helpers > n - 1)
-		helpers = n ? n - 1 : 0;
-	if (helpers) {
+	if (woken > n - 1)
+		woken = n ? n - 1 : 0;
+	if (woken) {
 		pthread_mutex_lock(&c->mu);
 		c->job = &j;
 		c->busy = c->nstarted;
@@ -347,7 +347,7 @@ static int run_job(struct llmi_codec *c, int (*fn)(struct ctx *, uint32_t, void 
 		pthread_mutex_unlock(&c->mu);
 	}
 	job_work(&j, &c->ctx[0]);
-	if (helpers) {
+	if (woken) {
 		pthread_mutex_lock(&c->mu);
 		while (c->busy)
 			pthread_cond_wait(&c->cv_done, &c->mu);
@@ -485,7 +485,7 @@ static int ensure_tables(struct llmi_codec *c, uint64_t nchunks, uint64_t hidden
 	return 0;
 }
 
-/* ---- little-endian helpers ------------------------------------------ */
+/* ---- little-endian woken ------------------------------------------ */
 
 /* Elements of desc; -EINVAL for too many dims, -EOVERFLOW when they overflow. */
 static int desc_numel(const struct llmi_tensor_desc *d, uint64_t *numel)
