@@ -12,24 +12,31 @@
  *
  *   none        no probe
  *   floor       an empty BPF program (bpf/bench_floor.bpf.c) as an entry
- *               uprobe on every function llminstr-trace probes: the price
- *               of a uprobe on this kernel, below which no tracer can go
+ *               uprobe on both functions, bound to the target's pid as
+ *               llminstr-trace binds its probes: the price of a uprobe on
+ *               this kernel, below which no uprobe tracer can go
  *   timing_only llminstr-trace -T -p PID
  *   events      llminstr-trace -p PID (a record per call into the ring)
- *   bpftrace    bpftrace -p PID counting the same probes with count()
+ *   bpftrace    bpftrace -p PID counting both probes with count()
+ *   floor_all_processes  the floor attached for every process (pid -1):
+ *               what binding a uprobe to one process costs, for reference
+ *
+ * (llminstr-trace attaches some ninety probes; only these two fire in the
+ * loop, and an idle uprobe costs a call nothing.)
  *
  * A case is measured only while its probes are in place: a uprobe writes an
  * int3 over the first byte of the probed function in the target's memory,
- * so the driver reads the target's code (process_vm_readv) at the hot
- * functions and starts timing once every one of them has changed, and moves
- * on only once they are restored. The cases are interleaved over several
- * passes and each ratio to the floor is the median of the per-pass ratios,
- * so that the noise of a shared machine hits every case alike.
+ * so the driver reads the target's code (process_vm_readv) at both functions
+ * and starts timing once both have changed, and moves on only once they are
+ * restored. Each pass measures no probe, then the floor before and after
+ * each tool; a tool's ratio is its median ns per launch over the mean of the
+ * two floors around it, and the figure reported is the median over passes,
+ * so that the load of a shared machine, which drifts over a run, cancels.
  *
  * It also measures lost events in events mode with the target launching at
  * a sustained --rate (default 250,000/s), and llm_decode's tokens/s
- * untraced, under -T and in events mode (the decode waits on a file until
- * the tracer's probes are in place, so tracing covers the whole decode).
+ * untraced, under -T and in events mode, interleaved (the decode waits on a
+ * file until the tracer's probes are in place, so tracing covers all of it).
  *
  * All launches run on the CPU stand-in runtime: the ns per call are CPU
  * figures (the stand-in's own launch path plus the real kernel's uprobe
@@ -1342,7 +1349,7 @@ static void usage(FILE *f)
 "  --rate N           launches/s for the lost-events run (default 250000)\n"
 "  --rate-secs SEC    its duration (default 3)\n"
 "  --decode-args STR  llm_decode's sizes (default \"%s\")\n"
-"  --decode-reps N    llm_decode runs per mode (default 3)\n"
+"  --decode-reps N    llm_decode runs per mode (default 5)\n"
 "  --no-decode        skip llm_decode\n"
 "  --no-bpftrace      skip bpftrace\n"
 "  --tracer PATH      llminstr-trace to measure (default build/bin/llminstr-trace)\n"
@@ -1360,7 +1367,7 @@ static int parse_args(int argc, char **argv)
 	struct opts *o = &B.o;
 
 	*o = (struct opts){ .rounds = 5, .calls = 10000, .passes = 5, .rate = 250000,
-			    .rate_secs = 3, .decode = true, .bpftrace = true, .decode_reps = 3,
+			    .rate_secs = 3, .decode = true, .bpftrace = true, .decode_reps = 5,
 			    .decode_args = "--layers 4 --hidden 512 --heads 8 --ffn 1376 "
 					   "--vocab 4096 --tokens 256" };
 	snprintf(tracer, sizeof(tracer), "%s/bin/llminstr-trace", B.dir);
