@@ -580,6 +580,16 @@ static size_t put_rans(struct ctx *x, const uint8_t *sym, size_t n, uint8_t *out
 	byte_histogram(sym, n, hist);
 	rans_normalise(hist, n, freq);
 	tlen = rans_write_table(freq, table);
+	/*
+	 * The coded size is known to within a few bytes from the table: skip
+	 * coding what would not fit (near-random mantissa planes).
+	 */
+	double bits = 0;
+	for (int k = 0; k < 256; k++)
+		if (hist[k])
+			bits += hist[k] * (RANS_SCALE - log2(freq[k]));
+	if (tlen + bits / 8 + 4 * RANS_LANES > cap)
+		return 0;
 	rans_enc_init(freq, x->etab);
 	s = rans_encode(sym, n, x->etab, x->rans, rans_stream_bound(n), &slen);
 	if (tlen + slen > cap)
@@ -626,7 +636,8 @@ static int enc_lossless_chunk(struct ctx *x, uint32_t ci, void *arg)
 
 		if (off + 5 >= raw)
 			goto raw;
-		len = put_rans(x, plane, n, out + off + 5, raw - off - 5);
+		/* Coded only where smaller than the plane itself. */
+		len = put_rans(x, plane, n, out + off + 5, raw - off - 5 < n - 1 ? raw - off - 5 : n - 1);
 		if (len && len < n) {
 			out[off] = 1;
 		} else {
