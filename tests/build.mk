@@ -19,6 +19,9 @@ $(TESTBIN)/unit/%: $(OBJ)/tests/unit/%.o $$(UNIT_OBJS_$$*)
 # compiled again with the same instrumentation under build/obj/fuzz/.
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS += $(patsubst tests/fuzz/%.c,$(TESTBIN)/fuzz/%,$(FUZZ_SRCS))
+# A literal % for patsubst inside the second expansion of a pattern rule,
+# where make would otherwise put the stem in its place.
+fuzz_pct := %
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
                -D_GNU_SOURCE -Iuser -Ibpf -I$(GEN)
 
@@ -27,7 +30,7 @@ $(OBJ)/fuzz/%.o: %.c | $(DEPS_STAMP)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
 
-$(TESTBIN)/fuzz/%: $(OBJ)/fuzz/tests/fuzz/%.o $$(patsubst $(OBJ)/%,$(OBJ)/fuzz/%,$$(FUZZ_OBJS_$$*))
+$(TESTBIN)/fuzz/%: $(OBJ)/fuzz/tests/fuzz/%.o $$(patsubst $(OBJ)/$$(fuzz_pct),$(OBJ)/fuzz/$$(fuzz_pct),$$(FUZZ_OBJS_$$*))
 	$(call msg,LD-FUZZ,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) -fsanitize=fuzzer,address,undefined -o $@ $^ $(FUZZ_LIBS_$*) -lzstd -lpthread -lm
