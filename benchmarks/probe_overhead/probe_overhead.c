@@ -1345,7 +1345,7 @@ static void usage(FILE *f)
 "  --json FILE|-      also write the results as one JSON object\n"
 "  --calls N          launches per round (default 10000)\n"
 "  --rounds N         rounds per measurement (default 5)\n"
-"  --passes N         passes over the cases (default 5)\n"
+"  --passes N         passes over the cases (default 7)\n"
 "  --rate N           launches/s for the lost-events run (default 250000)\n"
 "  --rate-secs SEC    its duration (default 3)\n"
 "  --decode-args STR  llm_decode's sizes (default \"%s\")\n"
@@ -1366,7 +1366,7 @@ static int parse_args(int argc, char **argv)
 	static char tracer[PATH_MAX + 32];
 	struct opts *o = &B.o;
 
-	*o = (struct opts){ .rounds = 5, .calls = 10000, .passes = 5, .rate = 250000,
+	*o = (struct opts){ .rounds = 5, .calls = 10000, .passes = 7, .rate = 250000,
 			    .rate_secs = 3, .decode = true, .bpftrace = true, .decode_reps = 5,
 			    .decode_args = "--layers 4 --hidden 512 --heads 8 --ffn 1376 "
 					   "--vocab 4096 --tokens 256" };
