@@ -15,7 +15,8 @@
  * fp8 e4m3 (per-tensor scale) truncation, fixed-length block bit-packing
  * (cuSZp-style, 32-code blocks at our step), and the codec: nmse=1e-3 (plain,
  * chanmean, chanmean+predict), mse=1e-3 on the layers with sigma <= 1, and
- * lossless. Prints an 80-column table, or one JSON object with --json.
+ * lossless. Prints an 80-column table, and with --json FILE (or - for stdout,
+ * instead of the table) one JSON object.
  */
 #include <blosc.h>
 #include <errno.h>
@@ -543,10 +544,10 @@ static const char *simd_name(void)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: compression_analysis [--json] [--layers N] [--tokens N] [--hidden N]\n"
+		"usage: compression_analysis [--json FILE|-] [--layers N] [--tokens N] [--hidden N]\n"
 		"                            [--bulk laplace|t|mixed] [--seed N] [--no-massive]\n"
 		"                            [--simd portable|avx2|avx512]\n"
-		"       compression_analysis --input FILE --dtype f32|bf16 --shape TOKENSxHIDDEN [--json]\n"
+		"       compression_analysis --input FILE --dtype f32|bf16 --shape TOKENSxHIDDEN [--json FILE|-]\n"
 		"Compares the codec with zstd, lz4, blosc, bf16/fp8 truncation and block packing,\n"
 		"single-threaded, on a seeded activation suite (default 32 layers of 256x4096,\n"
 		"fp32 and bf16) or on one raw little-endian file. --no-massive leaves out the\n"
@@ -557,7 +558,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' }, { "layers", required_argument, NULL, 'l' },
+		{ "json", required_argument, NULL, 'j' }, { "layers", required_argument, NULL, 'l' },
 		{ "tokens", required_argument, NULL, 't' }, { "hidden", required_argument, NULL, 'H' },
 		{ "bulk", required_argument, NULL, 'b' }, { "seed", required_argument, NULL, 's' },
 		{ "input", required_argument, NULL, 'i' }, { "dtype", required_argument, NULL, 'd' },
@@ -565,7 +566,8 @@ int main(int argc, char **argv)
 		{ "no-massive", no_argument, NULL, 'M' }, { "simd", required_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool json = false, massive = true;
+	const char *json_path = NULL;
+	bool massive = true;
 	int layers = 32, bulk_kind = 2, opt;
 	uint64_t tokens = 256, hidden = 4096;
 	const char *input = NULL;
@@ -575,7 +577,7 @@ int main(int argc, char **argv)
 
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'j': json = true; break;
+		case 'j': json_path = optarg; break;
 		case 'l': layers = (int)strtol(optarg, &end, 10);
 			  if (*end || layers < 1 || layers > 256) goto bad;
 			  break;
@@ -752,7 +754,41 @@ int main(int argc, char **argv)
 	};
 	int ntg = sizeof(tg) / sizeof(tg[0]);
 
-	if (json) {
+	if (!json_path || strcmp(json_path, "-")) {
+
+		printf("compression_analysis: %s%s, %d tensor(s) of %llux%llu, 1 thread, %s (CPU)\n",
+		       input ? input : "seeded suite", input || massive ? "" : " without massive values", nt, (unsigned long long)tokens, (unsigned long long)hidden,
+		       simd_name());
+		printf("%-17s %-4s %7s %9s %9s %9s %6s %6s\n", "method", "type", "ratio", "MSE", "max NMSE",
+		       "max err", "comp", "decomp");
+		printf("%-17s %-4s %7s %9s %9s %9s %6s %6s\n", "", "", "x", "", "", "", "GB/s", "GB/s");
+		for (int i = 0; i < ncases; i++) {
+			struct acc *a = &cases[i];
+			if (!a->tensors)
+				continue;
+			printf("%-17s %-4s %7.3f %9.3g %9.3g %9.3g %6.2f %6.2f\n", a->method, a->dtype, ratio(a),
+			       a->nfin ? a->sse / a->nfin : 0, a->max_nmse, a->maxerr, gbps(a->raw, a->tc),
+			       gbps(a->raw, a->td));
+		}
+		if (ms_b)
+			printf("\n'mse s<=1' rows: the %d of %d tensors whose standard deviation is <= 1\n",
+			       ms_b->tensors, nt);
+		printf("code entropy vs coded size (ours, nmse=1e-3): f32 %+.2f%%, bf16 %+.2f%%\n",
+		       100 * ent_over, 100 * ent_over_b);
+		printf("chanmean gain: f32 %+.1f%%, bf16 %+.1f%%; predict (on top): f32 %+.1f%%, bf16 %+.1f%%\n",
+		       100 * cg_f, 100 * cg_b, 100 * pg_f, 100 * pg_b);
+		printf("compress %.2f GB/s/core = %.2fx zstd -1 (%.2f GB/s); decompress %.2f GB/s/core\n",
+		       cgb, z1 > 0 ? cgb / z1 : 0, z1, dgb);
+		printf("\ntargets:\n");
+		for (int i = 0; i < ntg; i++)
+			printf("  %-4s %s\n", !tg[i].have ? "n/a" : tg[i].ok ? "PASS" : "FAIL", tg[i].what);
+	}
+	if (json_path) {
+		fflush(stdout);
+		if (strcmp(json_path, "-") && !freopen(json_path, "w", stdout)) {
+			fprintf(stderr, "compression_analysis: cannot write %s: %s\n", json_path, strerror(errno));
+			return 1;
+		}
 		printf("{\"benchmark\": \"compression_analysis\", \"env\": {\"cpu_simd\": \"%s\", "
 		       "\"threads\": 1, \"massive_values\": %s, \"source\": \"%s\", \"layers\": %d, \"tokens\": %llu, \"hidden\": %llu, "
 		       "\"zstd\": \"%s\", \"lz4\": \"%s\", \"blosc\": \"%s\"},\n \"cases\": [",
@@ -789,35 +825,8 @@ int main(int argc, char **argv)
 			printf("%s\"%s\": \"%s\"", i ? ", " : "", tg[i].what,
 			       !tg[i].have ? "n/a" : tg[i].ok ? "pass" : "fail");
 		printf("}}}\n");
-		return 0;
+		return fflush(stdout) ? 1 : 0;
 	}
-
-	printf("compression_analysis: %s%s, %d tensor(s) of %llux%llu, 1 thread, %s (CPU)\n",
-	       input ? input : "seeded suite", input || massive ? "" : " without massive values", nt, (unsigned long long)tokens, (unsigned long long)hidden,
-	       simd_name());
-	printf("%-17s %-4s %7s %9s %9s %9s %6s %6s\n", "method", "type", "ratio", "MSE", "max NMSE",
-	       "max err", "comp", "decomp");
-	printf("%-17s %-4s %7s %9s %9s %9s %6s %6s\n", "", "", "x", "", "", "", "GB/s", "GB/s");
-	for (int i = 0; i < ncases; i++) {
-		struct acc *a = &cases[i];
-		if (!a->tensors)
-			continue;
-		printf("%-17s %-4s %7.3f %9.3g %9.3g %9.3g %6.2f %6.2f\n", a->method, a->dtype, ratio(a),
-		       a->nfin ? a->sse / a->nfin : 0, a->max_nmse, a->maxerr, gbps(a->raw, a->tc),
-		       gbps(a->raw, a->td));
-	}
-	if (ms_b)
-		printf("\n'mse s<=1' rows: the %d of %d tensors whose standard deviation is <= 1\n",
-		       ms_b->tensors, nt);
-	printf("code entropy vs coded size (ours, nmse=1e-3): f32 %+.2f%%, bf16 %+.2f%%\n",
-	       100 * ent_over, 100 * ent_over_b);
-	printf("chanmean gain: f32 %+.1f%%, bf16 %+.1f%%; predict (on top): f32 %+.1f%%, bf16 %+.1f%%\n",
-	       100 * cg_f, 100 * cg_b, 100 * pg_f, 100 * pg_b);
-	printf("compress %.2f GB/s/core = %.2fx zstd -1 (%.2f GB/s); decompress %.2f GB/s/core\n",
-	       cgb, z1 > 0 ? cgb / z1 : 0, z1, dgb);
-	printf("\ntargets:\n");
-	for (int i = 0; i < ntg; i++)
-		printf("  %-4s %s\n", !tg[i].have ? "n/a" : tg[i].ok ? "PASS" : "FAIL", tg[i].what);
 	return 0;
 bad:
 	usage(stderr);
