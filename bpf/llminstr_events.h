@@ -212,14 +212,27 @@ enum llmi_counter {
 };
 
 /*
- * Where the runtime library's code lies, relative to a probed runtime
- * function (array "rt_text", key target * LLMI_API_MAX + api): a driver
- * launch whose caller is in [ip + lo, ip + hi) of the runtime call in
- * flight on its thread was made by that runtime call.
+ * Runtime -> driver dedup (see bpf/llminstr_trace.bpf.c). rt_text, key
+ * target * LLMI_API_MAX + api: where the runtime library's code lies
+ * relative to that probed function, from its ELF file. rt_abs, key target:
+ * the same range as addresses in the process, learnt by the first runtime
+ * probe that fires there. flags say which method the target uses.
  */
+#define LLMI_TEXT_SHARED 1u	/* libcudart.so: code ranges tell callers apart */
+#define LLMI_TEXT_STATIC 2u	/* static cudart: per-thread markers */
+
 struct llmi_text {
 	__s64 lo;
 	__s64 hi;
+	__u32 flags;
+	__u32 pad;
+};
+
+struct llmi_range {
+	__u64 lo;
+	__u64 hi;
+	__u32 flags;
+	__u32 pad;
 };
 
 /* -T: per API (per-CPU array "api_stats"). */
@@ -236,11 +249,18 @@ struct llmi_copy_stat {
 	__u64 bytes;
 };
 
-/* -T: launches per kernel handle (per-CPU hash "kernel_counts"). */
+/* -T: launches per kernel handle and API (per-CPU hash "kernel_counts"). */
 struct llmi_kernel_key {
 	__u32 pid;
-	__u32 driver;		/* 1: driver launch; handles are CUfunction */
+	__u32 api;		/* enum llmi_api: runtime handles or CUfunction */
 	__u64 func;
+};
+
+/* -T: the per-CPU direct-mapped front of kernel_counts (array "kernel_cache"). */
+#define LLMI_KCACHE_SLOTS 4096
+struct llmi_kcache_slot {
+	struct llmi_kernel_key key;
+	__u64 count;		/* 0: the slot is free */
 };
 
 #endif

@@ -6,29 +6,36 @@
  * handful of programs cover some seventy functions.
  *
  * Launch probes are the hot path (hundreds of thousands per second in an
- * LLM decode loop): entry only, no hash lookup, no string read, no
- * allocation; one task-local-storage lookup, one 24-byte stack read and a
- * ring buffer reservation. Return probes exist only where a duration is the
- * point (synchronisations, synchronous copies and memsets, allocations) or
- * where a result is only known on return (handles, graph ids).
+ * LLM decode loop): entry only, no string read, no allocation, no per-thread
+ * state for a shared libcudart: one stack read, array lookups, and a ring
+ * buffer reservation (events) or one per-CPU hash update (-T, the per-kernel
+ * count). Return probes exist only where a duration is the point
+ * (synchronisations, synchronous copies and memsets, allocations) or where a
+ * result is only known on return (handles, graph ids).
  *
  * No call is counted twice:
  *  - nvcc 13's __cudaLaunchKernel thunk tail-jumps into cudaLaunchKernel,
  *    so only the latter is probed;
- *  - a runtime call leaves a per-thread marker (its entry address, stack
- *    pointer and return address). A driver launch on that thread was made
- *    by the runtime call when its caller (the return address at its entry)
- *    lies in the runtime library's code (rt_text, filled from the ELF
- *    file), or when it was tail-jumped into with the runtime call's own
- *    stack pointer and return address. A runtime call that failed before
- *    reaching the driver cannot swallow a later direct driver launch (from
- *    the application or from cuBLAS): that launch's caller is not in the
- *    runtime library. (With static cudart the runtime is the executable:
- *    a direct cuLaunchKernel from the application's own code right after a
- *    runtime launch that failed early on the same thread would be merged.)
- *  - calls made from inside a timed runtime call (a stand-in or a real
- *    runtime implementing cudaMemcpy with cudaMemcpyAsync) are skipped
- *    through the per-thread depth of timed calls.
+ *  - a driver launch whose caller (the return address at its entry) lies
+ *    in the code of the process's libcudart was made by the runtime: it is
+ *    the runtime launch already counted (or the runtime's own work inside
+ *    another call). rt_text gives, from the ELF file, where that code lies
+ *    relative to each probed runtime function; the first runtime probe
+ *    that fires in a process turns it into addresses (rt_abs). A runtime
+ *    call that failed before reaching the driver cannot swallow a later
+ *    direct driver launch, from the application or from cuBLAS: that
+ *    launch's caller is not in libcudart. The same test keeps runtime calls
+ *    made from inside the runtime (cudaMemcpy built on cudaMemcpyAsync)
+ *    from being counted twice.
+ *  - with static cudart the runtime's code is the executable's, so callers
+ *    cannot be told apart by address: there a runtime call marks its thread
+ *    (stack pointer and return address at entry, task storage) and a driver
+ *    launch counts as the runtime's when it is tail-jumped into with that
+ *    very frame, or runs deeper while the return address is still in
+ *    place (which a direct driver launch right after a runtime launch that
+ *    failed early could imitate: documented, static cudart only);
+ *  - calls made inside a timed runtime call are skipped through the
+ *    per-thread depth of timed calls.
  *
  * Events mode streams one fixed-size record per call into a ring buffer with
  * BPF_RB_NO_WAKEUP, waking the consumer only once wake_bytes are waiting
@@ -84,6 +91,13 @@ struct {
 } rt_text SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LLMI_MAX_TARGETS);
+	__type(key, __u32);
+	__type(value, struct llmi_range);
+} rt_abs SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, LLMI_CTR_MAX);
 	__type(key, __u32);
@@ -111,6 +125,13 @@ struct {
 	__type(value, __u64);
 } kernel_counts SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LLMI_KCACHE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct llmi_kcache_slot);
+} kernel_cache SEC(".maps");
+
 struct slot {
 	__u64 ts;
 	__u64 cookie;
@@ -119,11 +140,8 @@ struct slot {
 };
 
 struct tstate {
-	__u64 mark_sp;		/* runtime call in flight: its entry sp */
+	__u64 mark_sp;		/* static cudart: runtime call in flight, entry sp */
 	__u64 mark_ret;		/* the return address stored there */
-	__u64 mark_ip;		/* its entry address */
-	__u32 mark_key;		/* rt_text key: target * LLMI_API_MAX + api */
-	__u32 pad0;
 	__u32 depth;		/* timed runtime calls open on this thread */
 	__u32 pad;
 	struct slot slot[LLMI_SLOTS];
@@ -282,12 +300,32 @@ static __always_inline __u64 dim_pack3(__u64 x, __u64 y, __u64 z)
 	return (x & 0xffffffffull) | (y & 0xffff) << 32 | (z & 0xffff) << 48;
 }
 
-static __always_inline void count_launch(__u64 pid_tgid, __u32 api, __u32 driver, __u64 func)
+/*
+ * -T: launches per (pid, API, handle). A per-CPU direct-mapped array keeps
+ * the hot handles (an LLM launches a few hundred distinct kernels): one
+ * array lookup and a compare per launch. A slot taken by another handle
+ * sends the launch to the per-CPU hash. User space sums both. The per-API
+ * launch counts are the sums of these.
+ */
+static __always_inline void count_launch(__u64 pid_tgid, __u32 api, __u64 func)
 {
-	struct llmi_kernel_key k = { .pid = pid_tgid >> 32, .driver = driver, .func = func };
+	struct llmi_kernel_key k = { .pid = pid_tgid >> 32, .api = api, .func = func };
+	__u32 idx = (__u32)((func >> 4) ^ (func >> 17) ^ ((__u64)api << 7) ^ k.pid) &
+		    (LLMI_KCACHE_SLOTS - 1);
+	struct llmi_kcache_slot *c = bpf_map_lookup_elem(&kernel_cache, &idx);
 	__u64 *v, one = 1;
 
-	api_add(api, 0, 0, false);
+	if (c) {
+		if (c->count && c->key.func == func && c->key.pid == k.pid && c->key.api == api) {
+			c->count++;
+			return;
+		}
+		if (!c->count) {	/* free on this CPU: per-CPU, so no race */
+			c->key = k;
+			c->count = 1;
+			return;
+		}
+	}
 	v = bpf_map_lookup_elem(&kernel_counts, &k);
 	if (v) {
 		(*v)++;
@@ -306,24 +344,62 @@ static __always_inline void count_launch(__u64 pid_tgid, __u32 api, __u32 driver
  * A launch: counted in place under -T unless a capture is open, else
  * streamed.
  */
-static __always_inline int launch_out(__u64 pid_tgid, __u32 api, __u32 driver, __u64 func,
+static __always_inline int launch_out(__u64 pid_tgid, __u32 api, __u64 func,
 				      __u64 stream, __u64 grid, __u64 block)
 {
 	if (timing_only && capture_active <= 0) {
-		count_launch(pid_tgid, api, driver, func);
+		count_launch(pid_tgid, api, func);
 		return 0;
 	}
 	return emit(pid_tgid, LLMI_EV_LAUNCH, api, bpf_ktime_get_ns(), 0, 0, func, stream,
 		    grid, block);
 }
 
-static __always_inline void mark_runtime_call(struct tstate *t, struct pt_regs *ctx,
-					      __u64 cookie, __u64 sp, __u64 ret)
+/*
+ * Every runtime probe starts here: false when the call was made from inside
+ * the runtime itself (skip it). ret is the return address at entry, or 0
+ * when the probe did not read it (-T launches: that read is most of the
+ * probe's cost); then only static cudart reads it, for its marker.
+ */
+static __always_inline bool runtime_entry(struct pt_regs *ctx, __u64 cookie, __u64 sp, __u64 ret)
 {
+	__u32 target = LLMI_COOKIE_TARGET(cookie);
+	__u32 key = target * LLMI_API_MAX + LLMI_COOKIE_API(cookie);
+	struct llmi_text *r = bpf_map_lookup_elem(&rt_text, &key);
+	struct llmi_range *a;
+	struct tstate *t;
+	__u64 lo, hi;
+
+	if (!r)
+		return true;
+	if (r->flags & LLMI_TEXT_SHARED) {
+		lo = PT_REGS_IP(ctx) + r->lo;
+		hi = PT_REGS_IP(ctx) + r->hi;
+		if (ret >= lo && ret < hi) {
+			ctr_inc(LLMI_CTR_NESTED);
+			return false;
+		}
+		a = bpf_map_lookup_elem(&rt_abs, &target);
+		if (a && a->hi != hi) {		/* once per process */
+			a->lo = lo;
+			a->hi = hi;
+		}
+		return true;
+	}
+	if (!(r->flags & LLMI_TEXT_STATIC))
+		return true;
+	t = tstate_get(true);
+	if (!t)
+		return true;
+	if (t->depth) {
+		ctr_inc(LLMI_CTR_NESTED);
+		return false;
+	}
+	if (!ret)
+		bpf_probe_read_user(&ret, sizeof(ret), (void *)sp);
 	t->mark_sp = sp;
 	t->mark_ret = ret;
-	t->mark_ip = PT_REGS_IP(ctx);
-	t->mark_key = LLMI_COOKIE_TARGET(cookie) * LLMI_API_MAX + LLMI_COOKIE_API(cookie);
+	return true;
 }
 
 /* cudaLaunchKernel(func, dim3 grid, dim3 block, args, shmem, stream) and friends. */
@@ -336,23 +412,15 @@ int BPF_KPROBE(rt_launch, __u64 func, __u64 grid_xy, __u64 grid_z, __u64 block_x
 	__u32 api = LLMI_COOKIE_API(cookie);
 	__u64 sp = PT_REGS_SP(ctx);
 	__u64 stk[3] = {};	/* return address, sharedMem, stream */
-	struct tstate *t;
 
 	if (excluded(pid_tgid))
 		return 0;
-	t = tstate_get(true);
-	if (t && t->depth) {
-		ctr_inc(LLMI_CTR_NESTED);
-		return 0;
-	}
-	/* -T needs the stream only while a capture is open */
-	if (timing_only && capture_active <= 0)
-		bpf_probe_read_user(stk, sizeof(stk[0]), (void *)sp);
-	else
+	/* -T needs the stream only while a capture is open: no read otherwise */
+	if (!timing_only || capture_active > 0)
 		bpf_probe_read_user(stk, sizeof(stk), (void *)sp);
-	if (t)
-		mark_runtime_call(t, ctx, cookie, sp, stk[0]);
-	return launch_out(pid_tgid, api, 0, func, stk[2], dim_pack(grid_xy, grid_z),
+	if (!runtime_entry(ctx, cookie, sp, stk[0]))
+		return 0;
+	return launch_out(pid_tgid, api, func, stk[2], dim_pack(grid_xy, grid_z),
 			  dim_pack(block_xy, block_z));
 }
 
@@ -366,43 +434,53 @@ int BPF_KPROBE(rt_launch_exc, const void *config, __u64 func)
 	__u64 sp = PT_REGS_SP(ctx);
 	__u32 cfg[10] = {};	/* grid[3], block[3], pad, smem(8), stream at byte 32 */
 	__u64 ret = 0;
-	struct tstate *t;
 
 	if (excluded(pid_tgid))
 		return 0;
-	t = tstate_get(true);
-	if (t && t->depth) {
-		ctr_inc(LLMI_CTR_NESTED);
-		return 0;
-	}
 	bpf_probe_read_user(&ret, sizeof(ret), (void *)sp);
-	if (t)
-		mark_runtime_call(t, ctx, cookie, sp, ret);
+	if (!runtime_entry(ctx, cookie, sp, ret))
+		return 0;
 	bpf_probe_read_user(cfg, sizeof(cfg), config);
-	return launch_out(pid_tgid, api, 0, func, cfg[8] | (__u64)cfg[9] << 32,
+	return launch_out(pid_tgid, api, func, cfg[8] | (__u64)cfg[9] << 32,
 			  dim_pack3(cfg[0], cfg[1], cfg[2]), dim_pack3(cfg[3], cfg[4], cfg[5]));
 }
 
 /*
- * Driver launches: true when this one was made by the runtime call in
- * flight on this thread (see the file comment). caller is the return
- * address at the driver function's entry.
+ * Driver launches: true when this one was made by the runtime (see the file
+ * comment). caller is the return address at the driver function's entry.
  */
-static __always_inline bool driver_dup(struct tstate *t, __u64 sp, __u64 caller)
+static __always_inline bool driver_dup(__u64 cookie, __u64 sp, __u64 caller)
 {
-	struct llmi_text *r;
-	__u32 key;
+	__u32 target = LLMI_COOKIE_TARGET(cookie);
+	struct llmi_range *a = bpf_map_lookup_elem(&rt_abs, &target);
+	__u64 msp, ret = 0;
+	struct tstate *t;
 
-	if (!t || !t->mark_sp)
+	if (!a)
 		return false;
-	if (sp == t->mark_sp && caller == t->mark_ret)
+	if (a->flags & LLMI_TEXT_SHARED) {
+		if (caller >= a->lo && caller < a->hi)
+			goto dup;
+		return false;
+	}
+	if (!(a->flags & LLMI_TEXT_STATIC))
+		return false;
+	t = tstate_get(false);
+	if (!t)
+		return false;
+	if (t->depth) {
+		ctr_inc(LLMI_CTR_NESTED);
+		return true;
+	}
+	msp = t->mark_sp;
+	if (!msp)
+		return false;
+	t->mark_sp = 0;
+	if (sp == msp && caller == t->mark_ret)
 		goto dup;	/* tail-jumped into from the runtime call */
-	key = t->mark_key;
-	r = bpf_map_lookup_elem(&rt_text, &key);
-	if (!r || r->hi <= r->lo)
-		return false;
-	if (caller < t->mark_ip + r->lo || caller >= t->mark_ip + r->hi)
-		return false;
+	if (sp < msp && !bpf_probe_read_user(&ret, sizeof(ret), (void *)msp) && ret == t->mark_ret)
+		goto dup;	/* deeper, with the runtime call's frame in place */
+	return false;
 dup:
 	ctr_inc(LLMI_CTR_DEDUP);
 	return true;
@@ -414,22 +492,19 @@ int BPF_KPROBE(drv_launch, __u64 f, __u64 gx, __u64 gy, __u64 gz, __u64 bx)
 {
 	__u64 by = ARG6(ctx);
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 api = LLMI_COOKIE_API(bpf_get_attach_cookie(ctx));
+	__u64 cookie = bpf_get_attach_cookie(ctx);
 	__u64 sp = PT_REGS_SP(ctx);
 	__u64 stk[4] = {};	/* return address, bz, shmem, stream */
-	struct tstate *t;
 
 	if (excluded(pid_tgid))
 		return 0;
-	t = tstate_get(false);
-	bpf_probe_read_user(stk, sizeof(stk), (void *)sp);
-	if (driver_dup(t, sp, stk[0]))
+	if (timing_only && capture_active <= 0)
+		bpf_probe_read_user(stk, sizeof(stk[0]), (void *)sp);
+	else
+		bpf_probe_read_user(stk, sizeof(stk), (void *)sp);
+	if (driver_dup(cookie, sp, stk[0]))
 		return 0;
-	if (t && t->depth) {
-		ctr_inc(LLMI_CTR_NESTED);
-		return 0;
-	}
-	return launch_out(pid_tgid, api, 1, f, stk[3], dim_pack3(gx, gy, gz),
+	return launch_out(pid_tgid, LLMI_COOKIE_API(cookie), f, stk[3], dim_pack3(gx, gy, gz),
 			  dim_pack3(bx, by, stk[1]));
 }
 
@@ -438,24 +513,17 @@ SEC("uprobe")
 int BPF_KPROBE(drv_launch_ex, const void *config, __u64 f)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 api = LLMI_COOKIE_API(bpf_get_attach_cookie(ctx));
+	__u64 cookie = bpf_get_attach_cookie(ctx);
 	__u32 cfg[10] = {};	/* grid[3], block[3], smem, pad, stream at byte 32 */
 	__u64 sp = PT_REGS_SP(ctx), caller = 0;
-	struct tstate *t;
 
 	if (excluded(pid_tgid))
 		return 0;
-	t = tstate_get(false);
-	if (t && t->mark_sp)
-		bpf_probe_read_user(&caller, sizeof(caller), (void *)sp);
-	if (driver_dup(t, sp, caller))
+	bpf_probe_read_user(&caller, sizeof(caller), (void *)sp);
+	if (driver_dup(cookie, sp, caller))
 		return 0;
-	if (t && t->depth) {
-		ctr_inc(LLMI_CTR_NESTED);
-		return 0;
-	}
 	bpf_probe_read_user(cfg, sizeof(cfg), config);
-	return launch_out(pid_tgid, api, 1, f, cfg[8] | (__u64)cfg[9] << 32,
+	return launch_out(pid_tgid, LLMI_COOKIE_API(cookie), f, cfg[8] | (__u64)cfg[9] << 32,
 			  dim_pack3(cfg[0], cfg[1], cfg[2]), dim_pack3(cfg[3], cfg[4], cfg[5]));
 }
 
@@ -475,19 +543,13 @@ int BPF_KPROBE(call_entry, __u64 a0, __u64 a1, __u64 a2, __u64 a3, __u64 a4)
 	__u64 sp = PT_REGS_SP(ctx);
 	__u64 stk[3] = {};	/* return address, stack arguments 1 and 2 */
 	__u64 ts = bpf_ktime_get_ns();
-	struct tstate *t;
 	__u64 bytes;
 
 	if (excluded(pid_tgid))
 		return 0;
-	t = tstate_get(true);
-	if (t && t->depth) {
-		ctr_inc(LLMI_CTR_NESTED);
-		return 0;
-	}
 	bpf_probe_read_user(stk, sizeof(stk), (void *)sp);
-	if (t)
-		mark_runtime_call(t, ctx, cookie, sp, stk[0]);
+	if (!runtime_entry(ctx, cookie, sp, stk[0]))
+		return 0;
 
 	switch (layout) {
 	case LLMI_L_MEMCPY:	/* cudaMemcpyAsync(dst, src, count, kind, stream) */

@@ -17,7 +17,7 @@
 
 struct kent {
 	uint32_t pid;
-	uint32_t driver;	/* 0 empty slot is marked by used */
+	uint32_t api;		/* the launching API (runtime or driver) */
 	uint64_t func;
 	uint64_t launches, replayed, base;	/* base: launches at interval start */
 	uint64_t bpf_total;			/* -T: the kernel map's count so far */
@@ -36,7 +36,6 @@ struct nent {
 
 struct gnode {
 	uint8_t type;		/* LLMI_EV_LAUNCH / MEMCPY / MEMSET */
-	uint8_t driver;
 	uint16_t api;
 	uint64_t func;		/* launch: handle; copy: kind */
 	uint64_t bytes;
@@ -298,7 +297,7 @@ static void name_alias(struct agg *a, uint32_t pid, uint64_t handle, uint64_t ta
 
 /* ---- kernel handles ---- */
 
-static struct kent *kent_slot(struct agg *a, uint32_t pid, uint32_t driver, uint64_t func);
+static struct kent *kent_slot(struct agg *a, uint32_t pid, uint32_t api, uint64_t func);
 
 static int kents_grow(struct agg *a)
 {
@@ -314,31 +313,31 @@ static int kents_grow(struct agg *a)
 	a->kn = 0;
 	for (size_t i = 0; i < ocap; i++)
 		if (old[i].used)
-			*kent_slot(a, old[i].pid, old[i].driver, old[i].func) = old[i];
+			*kent_slot(a, old[i].pid, old[i].api, old[i].func) = old[i];
 	free(old);
 	return 0;
 }
 
 /* Hot: one hash probe per launch; allocates only to grow the table. */
-static struct kent *kent_slot(struct agg *a, uint32_t pid, uint32_t driver, uint64_t func)
+static struct kent *kent_slot(struct agg *a, uint32_t pid, uint32_t api, uint64_t func)
 {
 	size_t mask, i;
 
 	if ((a->kn + 1) * 2 > a->kcap && kents_grow(a))
 		return NULL;
 	mask = a->kcap - 1;
-	for (i = hash2(pid ^ (driver << 31), func) & mask;; i = (i + 1) & mask) {
+	for (i = hash2(pid ^ (api << 22), func) & mask;; i = (i + 1) & mask) {
 		struct kent *k = &a->k[i];
 
 		if (!k->used) {
 			k->used = true;
 			k->pid = pid;
-			k->driver = driver;
+			k->api = api;
 			k->func = func;
 			a->kn++;
 			return k;
 		}
-		if (k->func == func && k->pid == pid && k->driver == driver)
+		if (k->func == func && k->pid == pid && k->api == api)
 			return k;
 	}
 }
@@ -352,13 +351,13 @@ static const char *kent_name(struct agg *a, struct kent *k)
 	return n ? n->brief : NULL;
 }
 
-static void count_launch(struct agg *a, uint32_t pid, uint32_t driver, uint64_t func,
+static void count_launch(struct agg *a, uint32_t pid, uint32_t api, uint64_t func,
 			 uint64_t n, bool replay)
 {
-	struct kent *k = kent_slot(a, pid, driver, func);
+	struct kent *k = kent_slot(a, pid, api, func);
 
 	a->tot.launches += n;
-	if (driver)
+	if (api < LLMI_API_MAX && trace_apis[api].role == ROLE_DRIVER)
 		a->tot.driver_launches += n;
 	if (replay)
 		a->tot.replayed += n;
@@ -371,19 +370,19 @@ static void count_launch(struct agg *a, uint32_t pid, uint32_t driver, uint64_t 
 		kent_name(a, k);
 }
 
-void agg__add_launches(struct agg *a, uint32_t pid, bool driver, uint64_t func, uint64_t n)
+void agg__add_launches(struct agg *a, uint32_t pid, uint32_t api, uint64_t func, uint64_t n)
 {
-	count_launch(a, pid, driver, func, n, false);
+	count_launch(a, pid, api, func, n, false);
 }
 
-void agg__set_bpf_launches(struct agg *a, uint32_t pid, bool driver, uint64_t func,
+void agg__set_bpf_launches(struct agg *a, uint32_t pid, uint32_t api, uint64_t func,
 			   uint64_t total)
 {
-	struct kent *k = kent_slot(a, pid, driver, func);
+	struct kent *k = kent_slot(a, pid, api, func);
 
 	if (!k || total <= k->bpf_total)
 		return;
-	count_launch(a, pid, driver, func, total - k->bpf_total, false);
+	count_launch(a, pid, api, func, total - k->bpf_total, false);
 	k->bpf_total = total;
 }
 
@@ -483,7 +482,7 @@ static void capture_end(struct agg *a, uint32_t pid, uint64_t stream, uint64_t g
 }
 
 /* A call on a capturing stream becomes a graph node; true if it was one. */
-static bool capture_node(struct agg *a, const struct llmi_event *e, uint32_t driver)
+static bool capture_node(struct agg *a, const struct llmi_event *e)
 {
 	struct capstream *s;
 	struct gnodes *g;
@@ -496,7 +495,6 @@ static bool capture_node(struct agg *a, const struct llmi_event *e, uint32_t dri
 		return false;
 	g = a->caps.v[s->cap].nodes;
 	n.type = e->type;
-	n.driver = driver;
 	n.api = e->api;
 	n.func = e->type == LLMI_EV_LAUNCH ? e->obj : e->arg1;
 	n.bytes = e->arg0;
@@ -514,7 +512,7 @@ static bool capture_node(struct agg *a, const struct llmi_event *e, uint32_t dri
 	a->last_captured = true;
 	/* name it now: the first replay may come after the process died */
 	if (e->type == LLMI_EV_LAUNCH) {
-		struct kent *k = kent_slot(a, e->pid, driver, e->obj);
+		struct kent *k = kent_slot(a, e->pid, e->api, e->obj);
 
 		if (k && !k->named_tried)
 			kent_name(a, k);
@@ -549,7 +547,7 @@ static void graph_launch(struct agg *a, uint32_t pid, uint64_t exec)
 
 		switch (n->type) {
 		case LLMI_EV_LAUNCH:
-			count_launch(a, pid, n->driver, n->func, 1, true);
+			count_launch(a, pid, n->api, n->func, 1, true);
 			break;
 		case LLMI_EV_MEMCPY:
 			copy_add(a, n->func, n->bytes, 0, false);
@@ -580,23 +578,21 @@ int agg__event(struct agg *a, const void *data, size_t size)
 
 	switch (e->type) {
 	case LLMI_EV_LAUNCH: {
-		uint32_t driver = trace_apis[e->api].role == ROLE_DRIVER;
-
-		if (capture_node(a, e, driver))
+		if (capture_node(a, e))
 			return 0;
 		api->calls++;
-		count_launch(a, e->pid, driver, e->obj, 1, false);
+		count_launch(a, e->pid, e->api, e->obj, 1, false);
 		return 0;
 	}
 	case LLMI_EV_MEMCPY:
-		if (!e->dur_ns && capture_node(a, e, 0))
+		if (!e->dur_ns && capture_node(a, e))
 			return 0;
 		api->calls++;
 		api->bytes += e->arg0;
 		copy_add(a, e->arg1, e->arg0, e->dur_ns, trace_apis[e->api].prog == PROG_TIMED);
 		break;
 	case LLMI_EV_MEMSET:
-		if (!e->dur_ns && capture_node(a, e, 0))
+		if (!e->dur_ns && capture_node(a, e))
 			return 0;
 		api->calls++;
 		api->bytes += e->arg0;

@@ -75,9 +75,9 @@ int agg__event(struct agg *a, const void *data, size_t size);
 bool agg__last_captured(const struct agg *a);
 
 /* Adds n launches of a handle, as if streamed. */
-void agg__add_launches(struct agg *a, uint32_t pid, bool driver, uint64_t func, uint64_t n);
+void agg__add_launches(struct agg *a, uint32_t pid, uint32_t api, uint64_t func, uint64_t n);
 /* -T: the kernel map's running total for a handle; the growth is added. */
-void agg__set_bpf_launches(struct agg *a, uint32_t pid, bool driver, uint64_t func,
+void agg__set_bpf_launches(struct agg *a, uint32_t pid, uint32_t api, uint64_t func,
 			   uint64_t total);
 /* dst = now - before, for interval summaries (histogram buckets included). */
 void agg_totals_sub(struct agg_totals *dst, const struct agg_totals *now,
@@ -95,8 +95,7 @@ void agg__resolve_all(struct agg *a);
 
 /*
  * The kernels a graph executable replays, in capture order: fills up to cap
- * handles (driver flag in *driver when not NULL) and returns how many the
- * graph has (0 if unknown).
+ * handles and returns how many the graph has (0 if unknown).
  */
 size_t agg__exec_kernels(struct agg *a, uint32_t pid, uint64_t exec, uint64_t *funcs,
 			 size_t cap);

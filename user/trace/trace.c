@@ -59,6 +59,7 @@ struct target {
 	ino_t lib_ino[OUT_MAX_LIBS];	/* and ldd may name it differently */
 	size_t nlibs;
 	bool late, static_cudart;
+	uint32_t rt_mode;		/* LLMI_TEXT_* written to rt_abs */
 };
 
 struct tracer {
@@ -302,20 +303,39 @@ out:
 	return err;
 }
 
-/* rt_text[target, api]: the code segment around a probed runtime function. */
+/*
+ * rt_text[target, api]: the code segment around a probed runtime function.
+ * Only a shared libcudart has code that is the runtime's alone; any other
+ * file defining the runtime (an executable or library with static cudart)
+ * is marked static and deduplicated with per-thread markers instead.
+ */
 static void set_rt_text(struct tracer *tr, struct target *t, unsigned api,
-			const struct text_segs *ts, uint64_t vaddr)
+			const struct text_segs *ts, uint64_t vaddr, bool shared)
 {
 	uint32_t key = (uint32_t)(t - tr->t) * LLMI_API_MAX + api;
-	struct llmi_text v = { 0, 0 };
+	struct llmi_text v = { .flags = shared ? LLMI_TEXT_SHARED : LLMI_TEXT_STATIC };
 
-	for (size_t i = 0; i < ts->n; i++) {
+	for (size_t i = 0; shared && i < ts->n; i++) {
 		if (vaddr >= ts->lo[i] && vaddr < ts->hi[i]) {
 			v.lo = (int64_t)(ts->lo[i] - vaddr);
 			v.hi = (int64_t)(ts->hi[i] - vaddr);
 		}
 	}
+	if (shared && v.hi <= v.lo)
+		v.flags = 0;	/* no code segment found: no dedup rather than a wrong one */
 	bpf_map__update_elem(tr->skel->maps.rt_text, &key, sizeof(key), &v, sizeof(v), 0);
+}
+
+/* rt_abs[target].flags: how this process's driver launches are deduplicated. */
+static void set_rt_mode(struct tracer *tr, struct target *t, uint32_t flags)
+{
+	uint32_t key = (uint32_t)(t - tr->t);
+	struct llmi_range v = { .flags = flags };
+
+	if (t->rt_mode == flags || (t->rt_mode & LLMI_TEXT_SHARED))
+		return;		/* a shared libcudart, once seen, decides */
+	t->rt_mode = flags;
+	bpf_map__update_elem(tr->skel->maps.rt_abs, &key, sizeof(key), &v, sizeof(v), 0);
 }
 
 /*
@@ -326,6 +346,8 @@ static void set_rt_text(struct tracer *tr, struct target *t, unsigned api,
 static int attach_lib(struct tracer *tr, struct target *t, const char *path)
 {
 	struct attach_group *g = NULL;
+	const char *base;
+	bool shared_rt;
 	struct text_segs ts;
 	struct llmi_elf *e;
 	struct stat st;
@@ -354,6 +376,8 @@ static int attach_lib(struct tracer *tr, struct target *t, const char *path)
 		return -ENOMEM;
 	}
 	text_segments(path, &ts);
+	base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	shared_rt = !fnmatch(rt_pattern, base, 0);
 	for (unsigned api = 0; api < LLMI_API_MAX && !err; api++) {
 		const struct trace_api *a = &trace_apis[api];
 		uint64_t vaddr, off;
@@ -361,8 +385,10 @@ static int attach_lib(struct tracer *tr, struct target *t, const char *path)
 
 		if (llmi_elf__sym_addr(e, a->sym, &vaddr, &off))
 			continue;	/* not defined here: skipped quietly */
-		if (a->role == ROLE_RUNTIME)
-			set_rt_text(tr, t, api, &ts, vaddr);
+		if (a->role == ROLE_RUNTIME) {
+			set_rt_text(tr, t, api, &ts, vaddr, shared_rt);
+			set_rt_mode(tr, t, shared_rt ? LLMI_TEXT_SHARED : LLMI_TEXT_STATIC);
+		}
 		if (tr->o.verbose)
 			fprintf(stderr, PROG ": pid %d: %s%s at %s+0x%llx\n", t->pid, a->sym,
 				a->prog == PROG_TIMED ? " (+return)" : "", path,
@@ -688,15 +714,59 @@ static uint64_t counter(struct tracer *tr, uint32_t idx)
 	return sum;
 }
 
-/* -T: what the kernel counted, joined with what was streamed. */
-static void read_bpf_totals(struct tracer *tr, struct agg_totals *tot)
-{
-	struct llmi_api_stat *s = calloc(tr->ncpus, sizeof(*s)), sum;
-	struct llmi_copy_stat cs[tr->ncpus];
-	struct llmi_kernel_key key, next, *prev = NULL;
-	uint64_t counts[tr->ncpus];
+struct kcount {
+	struct llmi_kernel_key key;
+	uint64_t n;
+};
 
-	/* kernel handles first: they feed the agg's own totals */
+static int kcount_cmp(const void *x, const void *y)
+{
+	const struct llmi_kernel_key *p = x, *q = y;
+
+	if (p->pid != q->pid)
+		return p->pid < q->pid ? -1 : 1;
+	if (p->api != q->api)
+		return p->api < q->api ? -1 : 1;
+	return p->func < q->func ? -1 : p->func > q->func;
+}
+
+static int kcount_push(struct kcount **v, size_t *n, size_t *cap, const struct llmi_kernel_key *k,
+		       uint64_t c)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 1024;
+		void *p = realloc(*v, nc * sizeof(**v));
+
+		if (!p)
+			return -ENOMEM;
+		*v = p;
+		*cap = nc;
+	}
+	(*v)[*n].key = *k;
+	(*v)[(*n)++].n = c;
+	return 0;
+}
+
+/*
+ * -T: launches per (pid, API, handle) from the per-CPU direct-mapped cache
+ * and the overflow hash, summed per key.
+ */
+static struct kcount *read_kernel_counts(struct tracer *tr, size_t *out_n)
+{
+	struct llmi_kcache_slot slots[tr->ncpus];
+	uint64_t counts[tr->ncpus];
+	struct llmi_kernel_key key, next, *prev = NULL;
+	struct kcount *v = NULL;
+	size_t n = 0, cap = 0, m = 0;
+
+	for (uint32_t i = 0; i < LLMI_KCACHE_SLOTS; i++) {
+		if (bpf_map__lookup_elem(tr->skel->maps.kernel_cache, &i, sizeof(i), slots,
+					 sizeof(slots), 0))
+			continue;
+		for (int c = 0; c < tr->ncpus; c++)
+			if (slots[c].count && kcount_push(&v, &n, &cap, &slots[c].key, slots[c].count))
+				goto out;
+	}
 	while (!bpf_map__get_next_key(tr->skel->maps.kernel_counts, prev, &next, sizeof(next))) {
 		uint64_t total = 0;
 
@@ -707,9 +777,44 @@ static void read_bpf_totals(struct tracer *tr, struct agg_totals *tot)
 			continue;
 		for (int c = 0; c < tr->ncpus; c++)
 			total += counts[c];
-		agg__set_bpf_launches(tr->agg, key.pid, key.driver, key.func, total);
+		if (kcount_push(&v, &n, &cap, &key, total))
+			goto out;
 	}
+out:
+	if (!n) {
+		*out_n = 0;
+		return v;
+	}
+	qsort(v, n, sizeof(*v), kcount_cmp);
+	for (size_t i = 1; i < n; i++) {
+		if (!kcount_cmp(&v[m].key, &v[i].key))
+			v[m].n += v[i].n;
+		else
+			v[++m] = v[i];
+	}
+	*out_n = m + 1;
+	return v;
+}
+
+/* -T: what the kernel counted, joined with what was streamed. */
+static void read_bpf_totals(struct tracer *tr, struct agg_totals *tot)
+{
+	struct llmi_api_stat *s = calloc(tr->ncpus, sizeof(*s)), sum;
+	struct llmi_copy_stat cs[tr->ncpus];
+	struct kcount *kc;
+	size_t nk = 0;
+
+	/* kernel handles first: they feed the agg's own totals */
+	kc = read_kernel_counts(tr, &nk);
+	for (size_t i = 0; i < nk; i++)
+		agg__set_bpf_launches(tr->agg, kc[i].key.pid, kc[i].key.api, kc[i].key.func,
+				      kc[i].n);
 	*tot = *agg__totals(tr->agg);
+	/* the per-API launch calls are the sums of the per-kernel counts */
+	for (size_t i = 0; i < nk; i++)
+		if (kc[i].key.api < LLMI_API_MAX)
+			tot->api[kc[i].key.api].calls += kc[i].n;
+	free(kc);
 	for (uint32_t api = 0; s && api < LLMI_API_MAX; api++) {
 		if (bpf_map__lookup_elem(tr->skel->maps.api_stats, &api, sizeof(api), s,
 					 tr->ncpus * sizeof(*s), 0))
@@ -722,7 +827,6 @@ static void read_bpf_totals(struct tracer *tr, struct agg_totals *tot)
 			for (int k = 0; k < 64; k++)
 				sum.slots[k] += s[c].slots[k];
 		}
-		/* launch calls were counted into api_stats by the probe */
 		agg_totals_add_bpf(tot, api, &sum);
 		if (trace_apis[api].cat == CAT_MEMSET) {
 			tot->memset_calls += sum.calls;
@@ -838,6 +942,7 @@ static void reset_targets(struct tracer *tr)
 			free(t->libs[l]);
 		t->nlibs = 0;
 		t->static_cudart = false;
+		t->rt_mode = 0;
 	}
 	tr->probes = 0;
 }
@@ -890,7 +995,7 @@ int main(int argc, char **argv)
 	char err_line[512];
 	const char *why = NULL;
 	char exe[PATH_MAX] = "";
-	double t0, next_tick, next_ivl = 0, deadline = 0;
+	double t0, next_tick, next_scan, next_names, next_ivl = 0, deadline = 0;
 	int err, gate = -1;
 	size_t i;
 
@@ -1012,6 +1117,8 @@ int main(int argc, char **argv)
 
 	t0 = now_s();
 	next_tick = t0 + 0.25;
+	next_scan = t0 + 1.0;
+	next_names = t0 + 5.0;
 	if (tr->o.interval_s)
 		next_ivl = t0 + tr->o.interval_s;
 	if (tr->o.duration_s)
@@ -1043,18 +1150,30 @@ int main(int argc, char **argv)
 			agg__interval_reset(tr->agg);
 			next_ivl += tr->o.interval_s;
 		}
+		/*
+		 * The tracer shares the CPUs with its targets: what it does
+		 * between records is kept rare. Exits are checked four times a
+		 * second (a pidfd poll), libraries opened since (dlopen) once a
+		 * second, and under -T the kernel's counts are read every 5 s
+		 * only to name new handles while their process lives.
+		 */
 		if (now >= next_tick) {
+			bool scan = now >= next_scan;
 			size_t alive = 0;
 
 			for (i = 0; i < tr->nt; i++) {
 				if (target_gone(&tr->t[i]))
 					continue;
 				alive++;
-				attach_mapped(tr, &tr->t[i]);	/* libraries opened since */
+				if (scan)
+					attach_mapped(tr, &tr->t[i]);
 			}
-			if (tr->o.timing_only) {	/* name handles while they can be */
+			if (scan)
+				next_scan = now + 1.0;
+			if (tr->o.timing_only && now >= next_names) {
 				totals_now(tr, tot);
 				agg__resolve_all(tr->agg);
+				next_names = now + 5.0;
 			}
 			if (!alive) {
 				why = "targets exited";
