@@ -51,7 +51,8 @@ void trace_opts_usage(FILE *f)
 "synchronisation of a process with BPF uprobes on its libcudart / libcuda.\n"
 "\n"
 "  -p, --pid PID[,PID...]  processes to trace (their threads included)\n"
-"  -T, --timing-only       count and histogram in the kernel; stream nothing\n"
+"  -T, --timing-only       count and histogram in the kernel; stream only\n"
+"                          names and CUDA-graph records\n"
 "  -d, --duration SEC      stop after SEC seconds (default: Ctrl-C, SIGTERM\n"
 "                          or when every target has exited)\n"
 "  -i, --interval SEC      print a summary of the last SEC seconds every SEC\n"
@@ -86,6 +87,10 @@ void trace_opts_usage(FILE *f)
 "  allocations). The cost therefore grows with the call rate, not with GPU\n"
 "  work: measure it on your kernel with benchmarks/probe_overhead. Processes\n"
 "  that are not traced pay nothing (probes are filtered per process).\n"
+"\n"
+"ENVIRONMENT\n"
+"  LLMI_TRACE_NO_UPROBE_MULTI=1  one classic uprobe per function instead of\n"
+"                                uprobe_multi links (slower to detach)\n"
 "\n"
 "Needs root (or CAP_BPF + CAP_PERFMON). Exit status: 0, or 1 on error.\n",
 	      f);
