@@ -4,7 +4,7 @@
 #   make test       build, then run unit, end-to-end and fuzz tests
 #   make bench      build, then run every benchmark (scripts/run_benchmarks.sh)
 #   make demo       trace the built-in workload on the stand-in runtime
-#   make static     the same binaries, fully static where possible, to carry
+#   make static     rebuild with the tools fully static, to carry
 #                   to a machine with no -dev packages (GPU hosts)
 #   V=1             show every command
 #
@@ -13,6 +13,8 @@
 # file holds only what they share. Every output lands under build/.
 
 .DELETE_ON_ERROR:
+# Keep objects that only chained rules use (unit-test objects): no rebuilds.
+.SECONDARY:
 .SUFFIXES:
 .DEFAULT_GOAL := all
 
@@ -111,7 +113,7 @@ demo: all
 	$(Q)./scripts/demo.sh
 
 static:
-	$(Q)$(MAKE) STATIC=1 all
+	$(Q)$(MAKE) -B STATIC=1 all
 
 clean:
 	$(call msg,CLEAN,$(BUILD))
