@@ -15,7 +15,7 @@ fi
 
 echo "demo: tracing build/bin/llm_decode on the CPU stand-in CUDA runtime (CPU figures)"
 build/bin/llminstr-trace --json "$out/summary.json" --perfetto "$out/timeline.json" \
-	-- build/bin/llm_decode --truth "$out/truth.json" "$@"
+	-- build/bin/llm_decode -q --truth "$out/truth.json" "$@"
 
 echo
 echo "demo: the workload's own count (build/demo/truth.json) against the tracer's:"
