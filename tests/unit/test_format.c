@@ -2,8 +2,9 @@
 /*
  * The .llmi container: CRC32C, record round trip through the writer and the
  * reader, the index present / absent / damaged (rebuilt by scanning),
- * truncation at every record boundary and inside records, and random bit
- * flips. Files are made with the real writer; tensor blobs are random bytes
+ * truncation at every record boundary and inside records (a torn tail, not
+ * damage), resynchronisation past damaged record headers, a writer killed
+ * with SIGKILL mid-record, and random bit flips. Files are made with the real writer; tensor blobs are random bytes
  * (the codec is tested on its own).
  */
 #include <errno.h>
@@ -14,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -343,6 +346,18 @@ static void test_truncation(void **state)
 			}
 			r = llmi_reader__open_mem(buf, cut, err, sizeof(err));
 			assert_non_null(r);
+			/* A cut is a torn tail, never damage: nothing written whole is lost. */
+			{
+				const struct llmi_reader_status *st = llmi_reader__status(r);
+
+				assert_false(llmi_reader_status_damaged(st));
+				if (st->tail_damaged) {
+					assert_true(st->tail_torn);
+					assert_false(st->tail_zero);
+					assert_int_equal(st->tail_offset + st->tail_bytes, cut);
+					assert_int_equal(st->tail_offset, offs[i]);
+				}
+			}
 			if (cut == len) {
 				assert_true(llmi_reader__status(r)->indexed);
 			} else {
@@ -390,7 +405,9 @@ static void test_truncation(void **state)
 		assert_non_null(r);
 		assert_int_equal(llmi_reader__nr_records(r), 4);
 		assert_true(llmi_reader__status(r)->tail_damaged);
+		assert_true(llmi_reader__status(r)->tail_torn);
 		assert_int_equal(llmi_reader__status(r)->tail_offset, offs[4]);
+		assert_int_equal(llmi_reader__status(r)->tail_bytes, 40);
 		llmi_reader__free(r);
 	}
 	free(buf);
@@ -452,6 +469,187 @@ static void test_bit_flips(void **state)
 	free(buf);
 }
 
+/* Names of the tensors a reader lists, in order, as a bit mask of ids. */
+static uint64_t tensor_mask(struct llmi_reader *r)
+{
+	uint64_t m = 0;
+
+	for (size_t k = 0; k < llmi_reader__nr_records(r); k++) {
+		struct llmi_tensor_info ti;
+		size_t l;
+		void *p;
+
+		if (llmi_reader__record(r, k)->type != LLMI_REC_TENSOR)
+			continue;
+		assert_int_equal(llmi_reader__tensor(r, k, &ti), 0);
+		p = llmi_reader__load(r, k, &l);
+		assert_non_null(p);
+		free(p);
+		m |= 1ull << ti.rec.tensor_id;
+	}
+	return m;
+}
+
+/*
+ * Without an index, a damaged record header (bit flip, or zeros: an extent
+ * a dying writer never wrote) no longer ends the scan: it resynchronises on
+ * the next record and counts what it skipped.
+ */
+static void test_resync(void **state)
+{
+	char path[128], err[LLMI_ERRLEN];
+	uint64_t offs[64];
+	size_t len, n, cut;
+	uint8_t *buf, *copy;
+
+	snprintf(path, sizeof(path), "%s/resync.llmi", dir);
+	make_file(path, 0);
+	buf = read_all(path, &len);
+	cut = len - LLMI_TRAILER_TOTAL;		/* no trailer: the reader must scan */
+	n = record_offsets(buf, cut, offs, 64);
+	copy = malloc(len);
+	/* offs[0] is the string table; tensors are offs[1..NT]. */
+	for (int k = 0; k < NT; k++) {
+		for (int how = 0; how < 3; how++) {
+			struct llmi_reader *r;
+			const struct llmi_reader_status *st;
+			uint64_t o = offs[k + 1], lost = 1;
+
+			memcpy(copy, buf, len);
+			if (how == 0) {
+				copy[o + 9] ^= 0x20;		/* the length field */
+			} else if (how == 1) {
+				memset(copy + o, 0, offs[k + 2] - o);	/* never written */
+			} else {
+				if (k + 1 >= NT)
+					continue;
+				copy[o] ^= 1;			/* two headers in a row */
+				copy[offs[k + 2] + 26] ^= 1;
+				lost = 2;
+			}
+			r = llmi_reader__open_mem(copy, cut, err, sizeof(err));
+			assert_non_null(r);
+			st = llmi_reader__status(r);
+			assert_true(llmi_reader_status_damaged(st));
+			assert_false(st->tail_damaged);
+			assert_int_equal(st->resyncs, 1);
+			assert_int_equal(st->first_skip_offset, o);
+			assert_int_equal(st->skipped_records, lost);
+			assert_int_equal(st->skipped_bytes, offs[k + 1 + lost] - o);
+			assert_int_equal(llmi_reader__nr_records(r), n - 2 - lost);	/* pad, index */
+			assert_int_equal(tensor_mask(r), ((1ull << NT) - 1) & ~(((1ull << lost) - 1) << k));
+			llmi_reader__free(r);
+		}
+	}
+	/* Zeros from a record to the end: unwritten space, a torn tail, not damage. */
+	{
+		struct llmi_reader *r;
+		const struct llmi_reader_status *st;
+
+		memcpy(copy, buf, len);
+		memset(copy + offs[4], 0, cut - offs[4]);
+		r = llmi_reader__open_mem(copy, cut, err, sizeof(err));
+		assert_non_null(r);
+		st = llmi_reader__status(r);
+		assert_false(llmi_reader_status_damaged(st));
+		assert_true(st->tail_torn && st->tail_zero);
+		assert_int_equal(st->tail_offset, offs[4]);
+		assert_int_equal(tensor_mask(r), 7);
+		llmi_reader__free(r);
+		/* Garbage there instead is damage. */
+		copy[cut - 3] = 0x55;
+		r = llmi_reader__open_mem(copy, cut, err, sizeof(err));
+		assert_non_null(r);
+		st = llmi_reader__status(r);
+		assert_true(llmi_reader_status_damaged(st));
+		assert_false(st->tail_torn);
+		llmi_reader__free(r);
+	}
+	/* A complete record that fails its payload CRC is damage; the rest is read. */
+	{
+		struct llmi_reader *r;
+		const struct llmi_reader_status *st;
+
+		memcpy(copy, buf, len);
+		copy[offs[3] + 300] ^= 0x01;
+		r = llmi_reader__open_mem(copy, cut, err, sizeof(err));
+		assert_non_null(r);
+		st = llmi_reader__status(r);
+		assert_true(llmi_reader_status_damaged(st));
+		assert_int_equal(st->bad_records, 1);
+		assert_int_equal(st->first_bad_offset, offs[3]);
+		assert_int_equal(st->resyncs, 0);
+		assert_int_equal(tensor_mask(r), ((1ull << NT) - 1) & ~4ull);
+		llmi_reader__free(r);
+	}
+	free(copy);
+	free(buf);
+}
+
+/*
+ * A writer killed with SIGKILL in the middle of a record larger than two
+ * extents. With the pwrite back end every full extent is on disk when the
+ * append that filled it returns, so what the file holds is deterministic:
+ * the flushed records whole, then the big record's first two extents.
+ */
+static void test_killed_writer(void **state)
+{
+	char path[128], err[LLMI_ERRLEN];
+	struct llmi_verify_report rep;
+	struct llmi_reader *r;
+	const struct llmi_reader_status *st;
+	struct stat sb;
+	int status;
+	pid_t pid;
+
+	snprintf(path, sizeof(path), "%s/killed.llmi", dir);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct llmi_writer_opts o = { .sz = sizeof(o), .writer = "test_format",
+					      .flags = LLMI_WRITER_NO_URING | LLMI_WRITER_QUIET,
+					      .owner_uid = (uid_t)-1, .owner_gid = (gid_t)-1 };
+		struct llmi_writer *w = llmi_writer__new(path, &o);
+		size_t big = (5u << 20) / 2;
+		uint8_t *b = malloc(big);
+
+		if (!w || !b)
+			_exit(3);
+		fill_blob(b, big, 1);
+		for (int i = 0; i < 4; i++) {
+			struct llmi_tensor_rec t = { .dtype = 1, .ndim = 1, .shape = { 10 + i },
+						     .raw_bytes = 4 * (10 + i), .layer = -1,
+						     .ref_tensor_id = LLMI_NO_REF };
+			size_t bl = i == 3 ? big : 1000;
+
+			if (i == 3 && llmi_writer__flush(w))
+				_exit(3);
+			if (llmi_writer__tensor(w, &t, "t", b, bl))
+				_exit(3);
+		}
+		raise(SIGKILL);
+		_exit(4);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	assert_int_equal(stat(path, &sb), 0);
+	/* The header block, the flushed 4096 bytes (three small tensors and a
+	 * pad) and the two full 1 MiB extents of the big record. */
+	assert_int_equal(sb.st_size, LLMI_HEADER_SIZE + 4096 + (2u << 20));
+	r = llmi_reader__open(path, err, sizeof(err));
+	assert_non_null(r);
+	st = llmi_reader__status(r);
+	assert_false(st->indexed);
+	assert_false(llmi_reader_status_damaged(st));
+	assert_true(st->tail_torn);
+	assert_false(st->tail_zero);
+	assert_int_equal(st->tail_offset + st->tail_bytes, (uint64_t)sb.st_size);
+	assert_int_equal(tensor_mask(r), 7);
+	assert_int_equal(llmi_reader__verify(r, &rep), -ENODATA);
+	assert_int_equal(rep.bad_offset, st->tail_offset);
+	llmi_reader__free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -461,6 +659,8 @@ int main(void)
 		cmocka_unit_test(test_index_absent_and_damaged),
 		cmocka_unit_test(test_truncation),
 		cmocka_unit_test(test_bit_flips),
+		cmocka_unit_test(test_resync),
+		cmocka_unit_test(test_killed_writer),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -28,6 +28,23 @@ bool dump_sudo_owner(uid_t *uid, gid_t *gid);
 /* Creates OUT without following a link at its path (O_NOFOLLOW); NULL on error, said. */
 FILE *dump_create(const char *path);
 
+/*
+ * What a reader could not read, as lines a user can act on: a torn tail (the
+ * writer died mid-record: only what it never finished is lost, not damage)
+ * and damage (anything else skipped, plus tensor records whose headers are
+ * inconsistent). See FORMAT.md, "Reading".
+ */
+#define DUMP_LOSS_LEN	(LLMI_ERRLEN + 96)
+struct dump_loss {
+	char torn[DUMP_LOSS_LEN];		/* empty when the tail is whole */
+	char damage[5][DUMP_LOSS_LEN];
+	int ndamage;
+};
+void dump_loss(const struct llmi_reader *r, uint64_t bad_tensors, uint64_t first_bad_tensor_off,
+	       struct dump_loss *l);
+/* One line on stderr (damage first, the torn tail otherwise); EXIT_BAD on damage, else 0. */
+int dump_loss_report(const char *path, const struct dump_loss *l);
+
 void dump_shape(const struct llmi_tensor_rec *t, char *buf, size_t len);
 void dump_codec(const struct llmi_tensor_rec *t, char *buf, size_t len);
 const char *dump_dtype(unsigned dtype);

@@ -3,9 +3,15 @@
  * llminstr-dump info and ls: what a container holds. Both read record
  * headers only (tensor headers, event batch headers), never payloads, so
  * they are quick on large files; the figures shown are the ones stored with
- * each tensor. Damage found on the way is reported, and the exit status is 1
- * when any was found, after everything readable has been shown.
+ * each tensor. What could not be read is said once on stderr after
+ * everything readable has been shown: a torn tail (the writer died
+ * mid-record) is not damage and the exit status stays 0; damage makes it 1.
+ *
+ * ls fits 80 columns: column widths follow the data, the name column takes
+ * what is left and long names end in "...", the codec is abbreviated; --wide
+ * shows every name in full, the codec spec, sizes and the mse too.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,26 +70,6 @@ static void collect(struct llmi_reader *r, struct totals *t)
 	}
 }
 
-/* One line per problem; returns how many. */
-static int problems(const struct llmi_reader *r, const struct totals *t, char out[][LLMI_ERRLEN + 64])
-{
-	const struct llmi_reader_status *st = llmi_reader__status(r);
-	int n = 0;
-
-	if (st->index_damaged)
-		snprintf(out[n++], LLMI_ERRLEN + 64, "index damaged, rebuilt by scanning");
-	if (st->tail_damaged)
-		snprintf(out[n++], LLMI_ERRLEN + 64, "%s", st->note);
-	if (st->bad_records)
-		snprintf(out[n++], LLMI_ERRLEN + 64, "%llu record(s) with a bad payload checksum skipped",
-			 (unsigned long long)st->bad_records);
-	if (t->bad_tensors)
-		snprintf(out[n++], LLMI_ERRLEN + 64,
-			 "%llu tensor record(s) with inconsistent headers, first at offset %llu",
-			 (unsigned long long)t->bad_tensors, (unsigned long long)t->first_bad_tensor_off);
-	return n;
-}
-
 static void fmt_time(uint64_t ns, char *buf, size_t len)
 {
 	time_t s = ns / 1000000000ull;
@@ -97,9 +83,12 @@ static const char info_help[] =
 "Usage: llminstr-dump info FILE [--json]\n"
 "What a container holds: its header, records by type, tensor totals (raw and\n"
 "stored bytes, ratio, the largest achieved errors), event batches, and any\n"
-"damage found. Reads record headers only. Exit 1 when damage was found,\n"
-"an incomplete last record included (a file still being written or whose\n"
-"writer died may end in one; everything before it is shown and readable).\n"
+"damage found. Reads record headers only.\n"
+"A file whose writer died (or that is still being written) may end in an\n"
+"incomplete record, a torn tail: everything before it is shown, one line on\n"
+"stderr says what was lost, and the exit status is 0. Exit 1 on damage (a\n"
+"complete record that fails its checksum, a damaged record header or index):\n"
+"what is readable is still shown.\n"
 "  -j, --json   one JSON object on stdout\n";
 
 int cmd_info(int argc, char **argv)
@@ -109,13 +98,14 @@ int cmd_info(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	char probs[4][LLMI_ERRLEN + 64], created[40];
+	char created[40];
+	struct dump_loss loss;
 	const struct llmi_file_header *h;
 	const struct llmi_reader_status *st;
 	struct llmi_reader *r;
 	struct totals t;
 	bool json = false;
-	int c, np;
+	int c, ret = 0;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
@@ -133,7 +123,7 @@ int cmd_info(int argc, char **argv)
 	h = llmi_reader__header(r);
 	st = llmi_reader__status(r);
 	collect(r, &t);
-	np = problems(r, &t, probs);
+	dump_loss(r, t.bad_tensors, t.first_bad_tensor_off, &loss);
 	fmt_time(h->created_realtime_ns, created, sizeof(created));
 
 	if (json) {
@@ -172,12 +162,20 @@ int cmd_info(int argc, char **argv)
 		llmi_json_u64(&j, "lost", t.lost);
 		llmi_json_obj_end(&j);
 		llmi_json_arr_begin(&j, "errors");
-		for (int k = 0; k < np; k++)
-			llmi_json_str(&j, NULL, probs[k]);
+		for (int k = 0; k < loss.ndamage; k++)
+			llmi_json_str(&j, NULL, loss.damage[k]);
 		llmi_json_arr_end(&j);
+		if (loss.torn[0]) {
+			llmi_json_obj_begin(&j, "torn_tail");
+			llmi_json_u64(&j, "offset", st->tail_offset);
+			llmi_json_u64(&j, "bytes", st->tail_bytes);
+			llmi_json_bool(&j, "unwritten", st->tail_zero);
+			llmi_json_str(&j, "note", loss.torn);
+			llmi_json_obj_end(&j);
+		}
 		llmi_json_obj_end(&j);
 		if (llmi_json_finish(&j))
-			np = np ? np : dump_err(EXIT_BAD, "info: writing JSON failed");
+			ret = dump_err(EXIT_BAD, "info: writing JSON failed");
 	} else {
 		printf("file       %s (%llu bytes)\n", argv[optind], (unsigned long long)st->file_size);
 		printf("format     llmi %u.%u, created %s by %s on %s (pid %u)\n", h->version_major,
@@ -197,70 +195,232 @@ int cmd_info(int argc, char **argv)
 			       t.max_mse, t.max_nmse, t.max_err);
 		printf("events     %llu in %llu batches, %llu lost\n", (unsigned long long)t.events,
 		       (unsigned long long)t.batches, (unsigned long long)t.lost);
-		for (int k = 0; k < np; k++)
-			printf("damage     %s\n", probs[k]);
+		if (loss.torn[0])
+			printf("lost       %s\n", loss.torn);
+		for (int k = 0; k < loss.ndamage; k++)
+			printf("damage     %s\n", loss.damage[k]);
 	}
 	llmi_reader__free(r);
-	if (np)
-		return dump_err(EXIT_BAD, "%s: %s", argv[optind], probs[0]);
-	return 0;
+	if (fflush(stdout))
+		ret = dump_err(EXIT_BAD, "info: writing to stdout failed");
+	c = dump_loss_report(argv[optind], &loss);
+	return c ? c : ret;
 }
 
 static const char ls_help[] =
-"Usage: llminstr-dump ls FILE\n"
-"One line per tensor: id, name, step, layer, shape, dtype, codec, ratio (raw\n"
-"over stored bytes), and the achieved mse, nmse and max absolute error.\n"
-"Exit 1 when damage was found (the readable tensors are still listed).\n";
+"Usage: llminstr-dump ls FILE [--wide]\n"
+"One line per tensor, within 80 columns:\n"
+"  ID      tensor id          STEP, LYR  decode step, layer (- unknown)\n"
+"  NAME    ends in ... when too long for the line (--wide shows it whole)\n"
+"  SHAPE   dimensions         DT     f32, bf16 or f16\n"
+"  CODEC   lossless, or the bound asked for (nmse=, mse=, abs=), +m per-channel\n"
+"          mean removed, +p predicted from a reference tensor\n"
+"  RATIO   raw over stored bytes\n"
+"  NMSE, MAXERR   achieved nmse and max absolute error\n"
+"  -w, --wide   also RAW and STORED sizes and the achieved MSE; names whole\n"
+"A torn tail (the writer died mid-record) is said on stderr, exit 0; exit 1\n"
+"on damage (the readable tensors are still listed).\n";
+
+enum { C_ID, C_NAME, C_STEP, C_LAYER, C_SHAPE, C_DT, C_CODEC, C_RAW, C_STORED, C_RATIO,
+       C_MSE, C_NMSE, C_MAXERR, C_NR };
+
+#define LS_CELL 128
+
+struct ls_row {
+	char c[C_NR][LS_CELL];	/* C_NAME unused: names may be longer */
+	char *name;
+};
+
+static const char *ls_cell(const struct ls_row *row, int k)
+{
+	return k == C_NAME ? row->name : row->c[k];
+}
+
+static const char *const ls_head[C_NR] = {
+	"ID", "NAME", "STEP", "LYR", "SHAPE", "DT", "CODEC", "RAW", "STORED", "RATIO",
+	"MSE", "NMSE", "MAXERR",
+};
+
+/* Columns left-aligned (text); the rest are numbers, right-aligned. */
+static bool ls_left(int k)
+{
+	return k == C_NAME || k == C_SHAPE || k == C_DT || k == C_CODEC;
+}
+
+static void fmt_bytes(uint64_t b, char *buf, size_t len)
+{
+	if (b < 1000)
+		snprintf(buf, len, "%lluB", (unsigned long long)b);
+	else if (b < 1000000)
+		snprintf(buf, len, "%.1fkB", b / 1e3);
+	else if (b < 1000000000)
+		snprintf(buf, len, "%.1fMB", b / 1e6);
+	else
+		snprintf(buf, len, "%.1fGB", b / 1e9);
+}
+
+/* The codec in a few columns: "nmse=1e-03+m" for quant:nmse=0.001,chanmean. */
+static void short_codec(const struct llmi_tensor_rec *t, char *buf, size_t len)
+{
+	static const char *const modes[] = { "lossless", "nmse", "mse", "abs" };
+
+	if (t->codec_mode == LLMI_BOUND_LOSSLESS)
+		snprintf(buf, len, "lossless");
+	else if (t->codec_mode < 4)
+		snprintf(buf, len, "%s=%.2g%s%s", modes[t->codec_mode], t->codec_bound,
+			 t->codec_flags & LLMI_CODEC_CHANNEL_MEAN ? "+m" : "",
+			 t->codec_flags & LLMI_CODEC_PREDICT ? "+p" : "");
+	else
+		snprintf(buf, len, "mode%u", t->codec_mode);
+}
+
+static int ls_fill(struct ls_row *row, const struct llmi_tensor_info *ti, bool wide)
+{
+	const struct llmi_tensor_rec *t = &ti->rec;
+	char (*c)[LS_CELL] = row->c;
+
+	snprintf(c[C_ID], LS_CELL, "%llu", (unsigned long long)t->tensor_id);
+	row->name = strdup(ti->name);
+	if (!row->name)
+		return -ENOMEM;
+	snprintf(c[C_STEP], LS_CELL, "%llu", (unsigned long long)t->step);
+	if (t->layer >= 0)
+		snprintf(c[C_LAYER], LS_CELL, "%d", t->layer);
+	else
+		snprintf(c[C_LAYER], LS_CELL, "-");
+	dump_shape(t, c[C_SHAPE], LS_CELL);
+	snprintf(c[C_DT], LS_CELL, "%s", dump_dtype(t->dtype));
+	if (wide)
+		dump_codec(t, c[C_CODEC], LS_CELL);
+	else
+		short_codec(t, c[C_CODEC], LS_CELL);
+	fmt_bytes(t->raw_bytes, c[C_RAW], LS_CELL);
+	fmt_bytes(t->stored_bytes, c[C_STORED], LS_CELL);
+	snprintf(c[C_RATIO], LS_CELL, "%.2fx", dump_ratio(t->raw_bytes, t->stored_bytes));
+	snprintf(c[C_MSE], LS_CELL, "%.1e", t->mse);
+	snprintf(c[C_NMSE], LS_CELL, "%.1e", t->nmse);
+	snprintf(c[C_MAXERR], LS_CELL, "%.1e", t->max_abs_err);
+	return 0;
+}
+
+/* Prints at most w display columns of s, ending in "..." when it is longer. */
+static void ls_name(const char *s, int w, bool last)
+{
+	int n = strlen(s);
+
+	if (n <= w)
+		printf("%-*s", last ? 0 : w, s);
+	else if (w > 3)
+		printf("%.*s...", w - 3, s);
+	else
+		printf("%.*s", w, s);
+}
 
 int cmd_ls(int argc, char **argv)
 {
 	static const struct option opts[] = {
+		{ "wide", no_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
+	static const int narrow_cols[] = { C_ID, C_NAME, C_STEP, C_LAYER, C_SHAPE, C_DT, C_CODEC,
+					   C_RATIO, C_NMSE, C_MAXERR };
+	static const int wide_cols[] = { C_ID, C_STEP, C_LAYER, C_SHAPE, C_DT, C_CODEC, C_RAW,
+					 C_STORED, C_RATIO, C_MSE, C_NMSE, C_MAXERR, C_NAME };
+	struct ls_row *rows = NULL;
+	size_t nrows = 0, cap = 0;
+	int width[C_NR], c, ret = 0, ncols, used = 0;
+	const int *cols;
+	struct dump_loss loss;
 	struct llmi_reader *r;
+	bool wide = false;
 	struct totals t;
-	char probs[4][LLMI_ERRLEN + 64];
-	int c, np;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (c == 'h') {
-			fputs(ls_help, stdout);
-			return 0;
+	while ((c = getopt_long(argc, argv, "wh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'w': wide = true; break;
+		case 'h': fputs(ls_help, stdout); return 0;
+		default: return bad_option("ls", argc, argv);
 		}
-		return bad_option("ls", argc, argv);
 	}
 	if (optind != argc - 1)
 		return dump_err(EXIT_USAGE, "ls: give one FILE (try 'llminstr-dump ls --help')");
 	r = dump_open(argv[optind]);
 	if (!r)
 		return EXIT_BAD;
-	printf("%4s %-22s %5s %5s %-12s %-4s %-16s %6s %8s %8s %8s\n", "ID", "NAME", "STEP", "LAYER",
-	       "SHAPE", "TYPE", "CODEC", "RATIO", "MSE", "NMSE", "MAXERR");
+	/* Rows first: the column widths follow the data. */
 	for (size_t i = 0; i < llmi_reader__nr_records(r); i++) {
 		struct llmi_tensor_info ti;
-		char shape[96], codec[48], layer[16];
 
 		if (llmi_reader__record(r, i)->type != LLMI_REC_TENSOR || llmi_reader__tensor(r, i, &ti))
 			continue;
+		if (nrows == cap) {
+			size_t nc = cap ? cap * 2 : 64;
+			void *p = realloc(rows, nc * sizeof(*rows));
+
+			if (!p) {
+				ret = dump_err(EXIT_BAD, "ls: out of memory");
+				goto out;
+			}
+			rows = p;
+			cap = nc;
+		}
 		dump_printable(ti.name);
-		dump_shape(&ti.rec, shape, sizeof(shape));
-		dump_codec(&ti.rec, codec, sizeof(codec));
-		if (ti.rec.layer >= 0)
-			snprintf(layer, sizeof(layer), "%d", ti.rec.layer);
-		else
-			snprintf(layer, sizeof(layer), "-");
-		printf("%4llu %-22s %5llu %5s %-12s %-4s %-16s %5.2fx %8.2e %8.2e %8.2e\n",
-		       (unsigned long long)ti.rec.tensor_id, ti.name, (unsigned long long)ti.rec.step,
-		       layer, shape, dump_dtype(ti.rec.dtype), codec,
-		       dump_ratio(ti.rec.raw_bytes, ti.rec.stored_bytes), ti.rec.mse, ti.rec.nmse,
-		       ti.rec.max_abs_err);
+		if (ls_fill(&rows[nrows], &ti, wide)) {
+			ret = dump_err(EXIT_BAD, "ls: out of memory");
+			goto out;
+		}
+		nrows++;
 	}
+	cols = wide ? wide_cols : narrow_cols;
+	ncols = wide ? (int)(sizeof(wide_cols) / sizeof(*cols)) : (int)(sizeof(narrow_cols) / sizeof(*cols));
+	for (int k = 0; k < C_NR; k++) {
+		width[k] = strlen(ls_head[k]);
+		for (size_t i = 0; i < nrows; i++) {
+			int n = strlen(ls_cell(&rows[i], k));
+
+			if (n > width[k])
+				width[k] = n;
+		}
+	}
+	/* Narrow: the name gets what the other columns leave of 80 (79 printed
+	 * columns, so a terminal does not wrap), at least 12. */
+	for (int k = 0; k < ncols; k++)
+		if (cols[k] != C_NAME)
+			used += width[cols[k]] + 1;
+	if (!wide) {
+		int room = 79 - used;
+
+		if (width[C_NAME] > room)
+			width[C_NAME] = room < 12 ? 12 : room;
+	}
+	for (size_t i = 0; i <= nrows; i++) {
+		for (int k = 0; k < ncols; k++) {
+			int col = cols[k];
+			const char *cell = i ? ls_cell(&rows[i - 1], col) : ls_head[col];
+			bool last = k == ncols - 1;
+
+			if (k)
+				putchar(' ');
+			if (col == C_NAME)
+				ls_name(cell, width[col], last);
+			else if (ls_left(col))
+				printf("%-*s", last ? 0 : width[col], cell);
+			else
+				printf("%*s", width[col], cell);
+		}
+		putchar('\n');
+	}
+	if (fflush(stdout))
+		ret = dump_err(EXIT_BAD, "ls: writing to stdout failed");
+out:
 	collect(r, &t);
-	np = problems(r, &t, probs);
+	dump_loss(r, t.bad_tensors, t.first_bad_tensor_off, &loss);
 	llmi_reader__free(r);
-	if (np)
-		return dump_err(EXIT_BAD, "%s: %s", argv[optind], probs[0]);
-	return 0;
+	for (size_t i = 0; i < nrows; i++)
+		free(rows[i].name);
+	free(rows);
+	c = dump_loss_report(argv[optind], &loss);
+	return c ? c : ret;
 }

@@ -97,6 +97,49 @@ FILE *dump_create(const char *path)
 	return f;
 }
 
+void dump_loss(const struct llmi_reader *r, uint64_t bad_tensors, uint64_t first_bad_tensor_off,
+	       struct dump_loss *l)
+{
+	const struct llmi_reader_status *st = llmi_reader__status(r);
+	int n = 0;
+
+	memset(l, 0, sizeof(*l));
+	if (st->tail_torn)
+		snprintf(l->torn, sizeof(l->torn),
+			 "torn tail at offset %llu: %llu bytes of %s ignored; the index was rebuilt by scanning",
+			 (unsigned long long)st->tail_offset, (unsigned long long)st->tail_bytes,
+			 st->tail_zero ? "unwritten (zero) space" : "an incomplete record");
+	if (st->index_damaged)
+		snprintf(l->damage[n++], DUMP_LOSS_LEN, "index damaged, rebuilt by scanning");
+	if (st->resyncs)
+		snprintf(l->damage[n++], DUMP_LOSS_LEN,
+			 "%llu damaged stretch(es) skipped, first at offset %llu: %llu bytes, %llu record(s) lost",
+			 (unsigned long long)st->resyncs, (unsigned long long)st->first_skip_offset,
+			 (unsigned long long)st->skipped_bytes, (unsigned long long)st->skipped_records);
+	if (st->bad_records)
+		snprintf(l->damage[n++], DUMP_LOSS_LEN,
+			 "%llu record(s) with a bad payload checksum skipped, first at offset %llu",
+			 (unsigned long long)st->bad_records, (unsigned long long)st->first_bad_offset);
+	if (st->tail_damaged && !st->tail_torn)
+		snprintf(l->damage[n++], DUMP_LOSS_LEN, "%llu bytes at offset %llu not read: %s",
+			 (unsigned long long)st->tail_bytes, (unsigned long long)st->tail_offset, st->note);
+	if (bad_tensors)
+		snprintf(l->damage[n++], DUMP_LOSS_LEN,
+			 "%llu tensor record(s) with inconsistent headers, first at offset %llu",
+			 (unsigned long long)bad_tensors, (unsigned long long)first_bad_tensor_off);
+	l->ndamage = n;
+}
+
+int dump_loss_report(const char *path, const struct dump_loss *l)
+{
+	if (l->ndamage)
+		return dump_err(EXIT_BAD, "%s: damaged: %s%s", path, l->damage[0],
+				l->ndamage > 1 ? " (more: see 'llminstr-dump info')" : "");
+	if (l->torn[0])
+		dump_err(0, "%s: %s", path, l->torn);
+	return 0;
+}
+
 const char *dump_dtype(unsigned dtype)
 {
 	switch (dtype) {

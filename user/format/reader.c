@@ -8,7 +8,8 @@
  *
  * The record list comes from the index when the trailer and the index both
  * check out, else from a scan that checks each record's header CRC, bounds
- * and payload CRC and stops at the first record it cannot trust.
+ * and payload CRC, stops at a record the file ends inside (a torn tail), and
+ * resynchronises past a damaged header on the next one that checks out.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -158,11 +159,74 @@ static int read_rec_hdr(struct llmi_reader *r, uint64_t off, uint64_t end,
 	return 0;
 }
 
-/* Builds the record list by walking the file from the header on. */
+/*
+ * After a damaged record header at bad, finds the next offset where a record
+ * header checks out: 8-byte aligned, the record magic, the header CRC, and a
+ * sequence number that can follow the last good record (next_seq is the one
+ * expected at bad): not lower, and no more records missing than fit in the
+ * bytes skipped (each takes at least a 32-byte header). The CRC makes a
+ * false match in random bytes a 2^-32 event per magic found; the sequence
+ * test rejects most of what a payload holding another container would show.
+ * *found is end when none follows; *zero says whether every byte in
+ * [bad, *found) is zero (unwritten). 0 or -errno.
+ */
+static int resync(struct llmi_reader *r, uint64_t bad, uint64_t end, uint64_t next_seq,
+		  uint64_t *found, bool *zero)
+{
+	uint64_t pos = bad;
+	int err;
+
+	*zero = true;
+	*found = end;
+	while (pos < end) {
+		size_t n = end - pos < SCAN_CHUNK ? end - pos : SCAN_CHUNK;
+		const uint8_t *p;
+
+		if (r->fd < 0) {
+			p = r->mem + pos;
+		} else {
+			err = llmi_reader__pread(r, pos, r->scratch, n);
+			if (err)
+				return err;
+			p = r->scratch;
+		}
+		/* pos is 8-aligned (records and header_size are), and so is every candidate. */
+		for (size_t i = 0; i < n; i += LLMI_REC_ALIGN) {
+			uint64_t at = pos + i, missing;
+			struct llmi_rec_hdr h;
+			uint32_t magic;
+
+			if (at > bad && n - i >= sizeof(magic)) {
+				memcpy(&magic, p + i, sizeof(magic));
+				if (magic == LLMI_REC_MAGIC && end - at >= sizeof(h) &&
+				    !llmi_reader__pread(r, at, &h, sizeof(h)) && !llmi_rec_hdr_check(&h) &&
+				    h.seq >= next_seq) {
+					missing = h.seq - next_seq;
+					if (missing <= (at - bad) / sizeof(h)) {
+						*found = at;
+						return 0;
+					}
+				}
+			}
+			if (*zero && !all_zero(p + i, n - i < LLMI_REC_ALIGN ? n - i : LLMI_REC_ALIGN))
+				*zero = false;
+		}
+		pos += n;
+	}
+	return 0;
+}
+
+/*
+ * Builds the record list by walking the file from the header on. It runs
+ * once per open of an unclosed or damaged file and is bounded by the file
+ * size, not hot: clarity over speed, except that payloads are CRC'd in
+ * SCAN_CHUNK pieces through one scratch buffer.
+ */
 static int scan(struct llmi_reader *r)
 {
-	uint64_t off = r->hdr.header_size, end = r->size;
+	uint64_t off = r->hdr.header_size, end = r->size, next_seq = 0;
 	struct llmi_rec_hdr h;
+	char why[LLMI_ERRLEN];
 	int err;
 
 	r->nr = 0;
@@ -170,20 +234,61 @@ static int scan(struct llmi_reader *r)
 		struct llmi_rec_info ri;
 		uint32_t crc;
 
-		err = read_rec_hdr(r, off, end, &h, r->st.note, sizeof(r->st.note));
+		err = read_rec_hdr(r, off, end, &h, why, sizeof(why));
+		if (err == -EBADMSG) {
+			uint64_t found;
+			bool zero;
+
+			err = resync(r, off, end, next_seq, &found, &zero);
+			if (err == -ENOMEM)
+				return err;
+			if (!err && found < end) {
+				/* Damage in the middle: skip it, count what was lost. */
+				if (!r->st.resyncs) {
+					r->st.first_skip_offset = off;
+					if (!r->st.bad_records)
+						seterr(r->st.note, sizeof(r->st.note), "%s", why);
+				}
+				r->st.resyncs++;
+				r->st.skipped_bytes += found - off;
+				{
+					struct llmi_rec_hdr nh;
+
+					if (!llmi_reader__pread(r, found, &nh, sizeof(nh)))
+						r->st.skipped_records += nh.seq - next_seq;
+				}
+				off = found;
+				continue;
+			}
+			r->st.tail_damaged = true;
+			r->st.tail_offset = off;
+			r->st.tail_bytes = end - off;
+			/* Zeros to the end of the file: never written, a torn tail. */
+			r->st.tail_torn = r->st.tail_zero = !err && zero;
+			if (!r->st.bad_records && !r->st.resyncs)
+				seterr(r->st.note, sizeof(r->st.note), "%s", why);
+			return 0;
+		}
 		if (err == -ENOMEM)
 			return err;
 		if (err) {
+			/* -ENODATA: the file ends inside this record: a torn tail. */
 			r->st.tail_damaged = true;
+			r->st.tail_torn = err == -ENODATA;
 			r->st.tail_offset = off;
+			r->st.tail_bytes = end - off;
+			if (!r->st.bad_records && !r->st.resyncs)
+				seterr(r->st.note, sizeof(r->st.note), "%s", why);
 			return 0;
 		}
+		next_seq = h.seq + 1;
 		if (h.type == LLMI_REC_TRAILER)
 			break;
 		err = crc_range(r, off + sizeof(h), h.length, &crc);
 		if (err) {
 			r->st.tail_damaged = true;
 			r->st.tail_offset = off;
+			r->st.tail_bytes = end - off;
 			seterr(r->st.note, sizeof(r->st.note), "read error at offset %llu",
 			       (unsigned long long)off);
 			return 0;
@@ -191,10 +296,13 @@ static int scan(struct llmi_reader *r)
 		if (crc != h.data_crc) {
 			/* The header checked out, so its length can be trusted
 			 * to skip this record and keep the ones after it. */
-			if (!r->st.bad_records)
-				seterr(r->st.note, sizeof(r->st.note),
-				       "%s record at offset %llu: payload checksum mismatch, skipped",
-				       llmi_rec_type_name(h.type), (unsigned long long)off);
+			if (!r->st.bad_records) {
+				r->st.first_bad_offset = off;
+				if (!r->st.resyncs)
+					seterr(r->st.note, sizeof(r->st.note),
+					       "%s record at offset %llu: payload checksum mismatch, skipped",
+					       llmi_rec_type_name(h.type), (unsigned long long)off);
+			}
 			r->st.bad_records++;
 		} else if (listed(h.type)) {
 			ri.offset = off;
@@ -379,7 +487,7 @@ static struct llmi_reader *open_common(struct llmi_reader *r, char *err, size_t 
 			goto fail;
 		}
 		/* Keep the first reason when the scan ran clean to the end. */
-		if (!r->st.tail_damaged && !r->st.bad_records)
+		if (!r->st.tail_damaged && !r->st.bad_records && !r->st.resyncs)
 			memcpy(r->st.note, why, sizeof(why));
 	}
 	return r;

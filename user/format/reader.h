@@ -5,9 +5,11 @@
  *
  * Opening reads the header, then the trailer and index of a closed file; a
  * file without them (its writer died, or it is still being written), or
- * whose index does not check out, is scanned record by record instead, and
- * the scan stops cleanly at the first record that is incomplete or damaged:
- * everything before it is readable. Every length, offset and count read from
+ * whose index does not check out, is scanned record by record instead. The
+ * scan stops at an incomplete last record (a torn tail: everything before
+ * it is readable); past a damaged record header it searches for the next
+ * valid one (8-byte aligned magic, header CRC, a plausible sequence number)
+ * and goes on from there, counting what it skipped. Every length, offset and count read from
  * the file is checked against the file size and the record that holds it
  * before it is used.
  *
@@ -39,10 +41,34 @@ struct llmi_reader_status {
 	bool indexed;		/* records listed from the index of a closed file */
 	bool index_damaged;	/* a trailer was there but did not check out: scanned */
 	bool tail_damaged;	/* the scan stopped before the end of the file */
+	bool tail_torn;		/* ... at a torn tail (below), not at damage */
+	bool tail_zero;		/* the torn tail is unwritten (zero) bytes, not a partial record */
 	uint64_t tail_offset;	/* where it stopped */
+	uint64_t tail_bytes;	/* bytes from there to the end of the file, not read */
 	uint64_t bad_records;	/* complete records whose payload CRC failed, skipped */
+	uint64_t first_bad_offset; /* the first of them */
+	uint64_t resyncs;	/* damaged stretches the scan skipped to the next valid record */
+	uint64_t skipped_bytes;	/* bytes in them */
+	uint64_t skipped_records; /* records lost in them (from the sequence numbers) */
+	uint64_t first_skip_offset; /* where the first of them starts */
 	char note[LLMI_ERRLEN];	/* why the index was not used / why the scan stopped */
 };
+
+/*
+ * A torn tail is what a writer that died leaves: the file ends inside a
+ * record (its header or payload runs past the end of the file), or in
+ * unwritten (zero) bytes, and no valid record follows. It loses only what
+ * was never written completely, so it is not damage. Everything else the
+ * scan had to skip is: a record whose payload checksum fails although the
+ * file holds all of it, a damaged record header (the scan resynchronises on
+ * the next valid header), a damaged index, or bytes that are not a record
+ * at the end of the file.
+ */
+static inline bool llmi_reader_status_damaged(const struct llmi_reader_status *st)
+{
+	return st->index_damaged || st->bad_records || st->resyncs ||
+	       (st->tail_damaged && !st->tail_torn);
+}
 
 /*
  * NULL with errno set on failure (EBADMSG: not a container or its header is
