@@ -4,7 +4,8 @@
  * and without registered buffers, O_DIRECT and buffered) and through the
  * pwrite fallback give the same stream; a flush makes records visible to a
  * reader while the file is still open; the output path is never followed
- * through a symbolic link; and a throughput comparison with plain write(2)
+ * through a symbolic link; an ordinary user's 8 MiB RLIMIT_MEMLOCK (or
+ * less) makes buffer registration fall back cleanly; and a throughput comparison with plain write(2)
  * on this disk, printed (LLMI_IO_BENCH_MIB sets its size, 0 skips it).
  */
 #include <errno.h>
@@ -15,7 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <pthread.h>
 #include <time.h>
 #include <unistd.h>
@@ -326,6 +330,96 @@ static int cmp_double(const void *a, const void *b)
  * median of each is printed with the per-round spread.
  */
 #define REPS 5
+/*
+ * The writer as an ordinary user: RLIMIT_MEMLOCK at the usual 8 MiB and
+ * none (64 KiB), no CAP_IPC_LOCK. Registering the eight 1 MiB buffers may
+ * then fail; the writer must carry on with plain io_uring writes (or
+ * pwrite), and a 12 MiB tensor must come back intact. A child process does
+ * it, as nobody when the test runs as root (dropping root drops
+ * CAP_IPC_LOCK), else as the current user with the limit lowered.
+ */
+static int nonroot_child(const char *sub, rlim_t lim, int fd)
+{
+	struct llmi_writer_opts o = { .sz = sizeof(o), .writer = "test_io",
+				      .owner_uid = (uid_t)-1, .owner_gid = (gid_t)-1 };
+	struct rlimit rl = { lim, lim };
+	struct llmi_tensor_rec t = { .dtype = 1, .ndim = 2, .shape = { 3072, 1024 },
+				     .raw_bytes = 12u << 20, .layer = -1,
+				     .ref_tensor_id = LLMI_NO_REF };
+	size_t n = 12u << 20, l;
+	struct llmi_writer_stats st;
+	struct llmi_verify_report rep;
+	struct llmi_reader *r;
+	struct llmi_writer *w;
+	char path[256], err[LLMI_ERRLEN];
+	uint8_t *b = malloc(n), *p;
+
+	if (!b || setrlimit(RLIMIT_MEMLOCK, &rl))
+		return 10;
+	if (geteuid() == 0 && (setgroups(0, NULL) || setgid(65534) || setuid(65534)))
+		return 11;
+	snprintf(path, sizeof(path), "%s/big.llmi", sub);
+	w = llmi_writer__new(path, &o);
+	if (!w)
+		return 12;
+	fill(b, n, 5);
+	if (llmi_writer__tensor(w, &t, "big", b, n))
+		return 13;
+	llmi_writer__stats(w, &st);
+	if (dprintf(fd, "%s, O_DIRECT %s", st.backend, st.direct ? "on" : "off") < 0 || llmi_writer__close(w))
+		return 14;
+	llmi_writer__free(w);
+	r = llmi_reader__open(path, err, sizeof(err));
+	if (!r || llmi_reader__verify(r, &rep) || llmi_reader__nr_records(r) < 2)
+		return 15;
+	p = llmi_reader__load(r, 0, &l);
+	if (!p || l < n || memcmp(p + l - n, b, n))
+		return 16;
+	free(p);
+	llmi_reader__free(r);
+	free(b);
+	return 0;
+}
+
+static void test_nonroot_memlock(void **state)
+{
+	static const rlim_t lims[] = { 8u << 20, 64u << 10 };
+
+	for (size_t i = 0; i < sizeof(lims) / sizeof(lims[0]); i++) {
+		char sub[192], got[64] = "";
+		int pfd[2], status;
+		pid_t pid;
+
+		snprintf(sub, sizeof(sub), "%s/user%zu", dir, i);
+		assert_int_equal(mkdir(sub, 0755), 0);
+		/* The test directory is 0700 (mkdtemp): let nobody through. */
+		if (geteuid() == 0) {
+			assert_int_equal(chmod(dir, 0711), 0);
+			assert_int_equal(chown(sub, 65534, 65534), 0);
+		}
+		assert_int_equal(pipe(pfd), 0);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			close(pfd[0]);
+			_exit(nonroot_child(sub, lims[i], pfd[1]));
+		}
+		close(pfd[1]);
+		assert_true(read(pfd[0], got, sizeof(got) - 1) >= 0);
+		close(pfd[0]);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		print_message("%s, RLIMIT_MEMLOCK %llu KiB: backend %s, exit %d\n",
+			      geteuid() == 0 ? "as nobody" : "as this user",
+			      (unsigned long long)lims[i] >> 10, got,
+			      WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+		/* 64 KiB cannot pin eight 1 MiB buffers: the fallback ran. */
+		if (lims[i] < (8u << 20))
+			assert_true(strncmp(got, "io_uring+fixed", 14) != 0);
+	}
+}
+
 static void test_throughput(void **state)
 {
 	const char *env = getenv("LLMI_IO_BENCH_MIB");
@@ -400,6 +494,7 @@ int main(void)
 		cmocka_unit_test(test_flush_visible_while_open),
 		cmocka_unit_test(test_no_symlink_follow),
 		cmocka_unit_test(test_locked_threads),
+		cmocka_unit_test(test_nonroot_memlock),
 		cmocka_unit_test(test_throughput),
 	};
 

@@ -68,7 +68,13 @@ static const char perfetto_help[] =
 "Usage: llminstr-dump perfetto FILE -o OUT.json\n"
 "Writes a Chrome/Perfetto trace-event JSON timeline (open it in\n"
 "ui.perfetto.dev or chrome://tracing): tensor captures as instant events on\n"
-"their thread. Says 'no event records' for files without the tracer's events.\n"
+"their thread; the tracer's event batches are counted, not drawn.\n"
+"A file without event records (one made by 'pack', or a capture run without\n"
+"events) still gives a valid timeline of its tensor captures: one line on\n"
+"stdout says 'no event records' and what OUT.json holds, exit 0.\n"
+"Exit 1 when FILE cannot be read, OUT.json cannot be written, or the file is\n"
+"damaged (what is readable is still written); a torn tail (the writer died\n"
+"mid-record) is said on stderr and is not an error.\n"
 "  -o, --output OUT.json  created or replaced; a symbolic link is refused\n";
 
 int cmd_perfetto(int argc, char **argv)
@@ -81,7 +87,8 @@ int cmd_perfetto(int argc, char **argv)
 	const char *out = NULL;
 	struct llmi_reader *r;
 	struct llmi_json j;
-	uint64_t tensors = 0, batches = 0, events = 0, t0 = 0;
+	uint64_t tensors = 0, batches = 0, events = 0, t0 = 0, bad_tensors = 0, bad_off = 0;
+	struct dump_loss loss;
 	int c, ret = 0;
 	FILE *f;
 
@@ -125,8 +132,13 @@ int cmd_perfetto(int argc, char **argv)
 			}
 			continue;
 		}
-		if (ri->type != LLMI_REC_TENSOR || llmi_reader__tensor(r, i, &ti))
+		if (ri->type != LLMI_REC_TENSOR)
 			continue;
+		if (llmi_reader__tensor(r, i, &ti)) {
+			if (!bad_tensors++)
+				bad_off = ri->offset;
+			continue;
+		}
 		tensors++;
 		llmi_json_obj_begin(&j, NULL);
 		llmi_json_str(&j, "name", ti.name);
@@ -149,15 +161,21 @@ int cmd_perfetto(int argc, char **argv)
 	}
 	llmi_json_arr_end(&j);
 	llmi_json_obj_end(&j);
-	if (llmi_json_finish(&j) || fclose(f))
+	/* Both run: the stream is closed even when the JSON writer failed. */
+	if (llmi_json_finish(&j) | fclose(f))
 		ret = dump_err(EXIT_BAD, "%s: write failed", out);
+	else if (!batches && !tensors)
+		printf("%s: no event records and no tensors; %s is an empty timeline\n", argv[optind], out);
 	else if (!batches)
-		printf("%s: no event records; the timeline holds %llu tensor captures\n", argv[optind],
-		       (unsigned long long)tensors);
+		printf("%s: no event records; %s holds only its %llu tensor capture(s)\n", argv[optind],
+		       out, (unsigned long long)tensors);
 	else
-		printf("%s: %llu tensor captures; %llu events in %llu batches not drawn "
-		       "(their layout is the tracer's)\n", argv[optind], (unsigned long long)tensors,
+		printf("%s: %s holds %llu tensor capture(s); %llu events in %llu batches not drawn "
+		       "(their layout is the tracer's)\n", argv[optind], out, (unsigned long long)tensors,
 		       (unsigned long long)events, (unsigned long long)batches);
+	dump_loss(r, bad_tensors, bad_off, &loss);
+	c = dump_loss_report(argv[optind], &loss);
+	ret = ret ? ret : c;
 	llmi_reader__free(r);
 	return ret;
 }
