@@ -225,7 +225,8 @@ struct llmi_text {
 	__s64 lo;
 	__s64 hi;
 	__u32 flags;
-	__u32 pad;
+	__u32 depth;	/* BPF's: how far below this API's entry sp the runtime
+			   last entered a driver launch (0: not learnt yet) */
 };
 
 struct llmi_range {

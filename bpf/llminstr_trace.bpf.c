@@ -7,9 +7,12 @@
  *
  * Launch probes are the hot path (hundreds of thousands per second in an
  * LLM decode loop): entry only, no string read, no allocation, no per-thread
- * state for a shared libcudart: one stack read, array lookups, and a ring
- * buffer reservation (events) or one per-CPU hash update (-T, the per-kernel
- * count). Return probes exist only where a duration is the point
+ * state for a shared libcudart: array lookups and a ring buffer reservation
+ * (events) or a per-CPU counter (-T, the per-kernel count). A read of user
+ * memory (bpf_probe_read_user) is the dearest thing a probe body does (on
+ * the reference VM about as much as the rest of the body together), so the
+ * steady state reads none under -T and one per launch (its stream) in
+ * events mode. Return probes exist only where a duration is the point
  * (synchronisations, synchronous copies and memsets, allocations) or where a
  * result is only known on return (handles, graph ids).
  *
@@ -27,6 +30,18 @@
  *    launch's caller is not in libcudart. The same test keeps runtime calls
  *    made from inside the runtime (cudaMemcpy built on cudaMemcpyAsync)
  *    from being counted twice.
+ *    That test reads the stack; the steady state skips it. A runtime launch
+ *    leaves a per-CPU mark (thread, entry sp); the runtime reaches the
+ *    driver a fixed number of bytes deeper (rt_text.depth, learnt from the
+ *    last launch the read confirmed). A driver launch on the marked thread
+ *    and CPU at exactly that depth is the marked launch's own; anything
+ *    else (no mark, another depth, a migration in between) takes the read.
+ *    The one case this gets wrong: a runtime launch fails before reaching
+ *    the driver and the same thread's next launch is a direct driver
+ *    launch made from exactly that depth below it, on the same CPU: that
+ *    driver launch is not counted (tests/e2e/trace_dedup.sh launches from
+ *    the failed call's depth and deeper, and sweeps depths around the
+ *    learnt one to show the window is that one depth);
  *  - with static cudart the runtime's code is the executable's, so callers
  *    cannot be told apart by address: there a runtime call marks its thread
  *    (stack pointer and return address at entry, task storage) and a driver
@@ -131,6 +146,28 @@ struct {
 	__type(key, __u32);
 	__type(value, struct llmi_kcache_slot);
 } kernel_cache SEC(".maps");
+
+/*
+ * The runtime launch last entered on this CPU (shared libcudart): its
+ * thread, entry sp and rt_text key. A driver launch on the same CPU and
+ * thread, exactly rt_text.depth bytes below that sp, is that launch's own
+ * and needs no stack read (see driver_dup). Per CPU, not per thread: a
+ * store and a compare, no task storage; a launch migrated between the two
+ * probes just takes the exact slow path.
+ */
+struct launch_mark {
+	__u64 pid_tgid;
+	__u64 sp;
+	__u32 key;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct launch_mark);
+} launch_marks SEC(".maps");
 
 struct slot {
 	__u64 ts;
@@ -361,13 +398,16 @@ static __always_inline int launch_out(__u64 pid_tgid, __u32 api, __u64 func,
  * when the probe did not read it (-T launches: that read is most of the
  * probe's cost); then only static cudart reads it, for its marker.
  */
-static __always_inline bool runtime_entry(struct pt_regs *ctx, __u64 cookie, __u64 sp, __u64 ret)
+static __always_inline bool runtime_entry(struct pt_regs *ctx, __u64 cookie, __u64 sp, __u64 ret,
+					  __u64 pid_tgid, bool launch)
 {
 	__u32 target = LLMI_COOKIE_TARGET(cookie);
 	__u32 key = target * LLMI_API_MAX + LLMI_COOKIE_API(cookie);
 	struct llmi_text *r = bpf_map_lookup_elem(&rt_text, &key);
+	struct launch_mark *m;
 	struct llmi_range *a;
 	struct tstate *t;
+	__u32 zero = 0;
 	__u64 lo, hi;
 
 	if (!r)
@@ -383,6 +423,11 @@ static __always_inline bool runtime_entry(struct pt_regs *ctx, __u64 cookie, __u
 		if (a && a->hi != hi) {		/* once per process */
 			a->lo = lo;
 			a->hi = hi;
+		}
+		if (launch && (m = bpf_map_lookup_elem(&launch_marks, &zero))) {
+			m->pid_tgid = pid_tgid;
+			m->sp = sp;
+			m->key = key;
 		}
 		return true;
 	}
@@ -418,7 +463,7 @@ int BPF_KPROBE(rt_launch, __u64 func, __u64 grid_xy, __u64 grid_z, __u64 block_x
 	/* -T needs the stream only while a capture is open: no read otherwise */
 	if (!timing_only || capture_active > 0)
 		bpf_probe_read_user(stk, sizeof(stk), (void *)sp);
-	if (!runtime_entry(ctx, cookie, sp, stk[0]))
+	if (!runtime_entry(ctx, cookie, sp, stk[0], pid_tgid, true))
 		return 0;
 	return launch_out(pid_tgid, api, func, stk[2], dim_pack(grid_xy, grid_z),
 			  dim_pack(block_xy, block_z));
@@ -438,7 +483,7 @@ int BPF_KPROBE(rt_launch_exc, const void *config, __u64 func)
 	if (excluded(pid_tgid))
 		return 0;
 	bpf_probe_read_user(&ret, sizeof(ret), (void *)sp);
-	if (!runtime_entry(ctx, cookie, sp, ret))
+	if (!runtime_entry(ctx, cookie, sp, ret, pid_tgid, true))
 		return 0;
 	bpf_probe_read_user(cfg, sizeof(cfg), config);
 	return launch_out(pid_tgid, api, func, cfg[8] | (__u64)cfg[9] << 32,
@@ -446,10 +491,50 @@ int BPF_KPROBE(rt_launch_exc, const void *config, __u64 func)
 }
 
 /*
+ * The fast path of runtime -> driver dedup (shared libcudart), before any
+ * stack read: true when this CPU's launch mark is this thread's runtime
+ * launch and this driver launch runs exactly the learnt depth below it.
+ * The mark is consumed either way; *learn gets the rt_text entry and
+ * depth to record when the exact test (driver_dup) then finds the caller
+ * in libcudart. A direct driver launch after a runtime launch that failed
+ * before reaching the driver is told apart by its depth; only one made
+ * from exactly that depth, on the same CPU, with no runtime launch in
+ * between, would be taken for the runtime's (see the file comment).
+ */
+static __always_inline bool driver_marked(__u64 pid_tgid, __u64 sp, struct llmi_text **learn,
+					  __u32 *depth)
+{
+	struct launch_mark *m;
+	struct llmi_text *r;
+	__u32 zero = 0, key;
+	__u64 d;
+
+	m = bpf_map_lookup_elem(&launch_marks, &zero);
+	if (!m || m->pid_tgid != pid_tgid || sp >= m->sp)
+		return false;
+	d = m->sp - sp;
+	key = m->key;
+	m->pid_tgid = 0;
+	if (d > 0xffffffffull)
+		return false;
+	r = bpf_map_lookup_elem(&rt_text, &key);
+	if (!r || !(r->flags & LLMI_TEXT_SHARED))
+		return false;
+	if (r->depth == (__u32)d) {
+		ctr_inc(LLMI_CTR_DEDUP);
+		return true;
+	}
+	*learn = r;
+	*depth = (__u32)d;
+	return false;
+}
+
+/*
  * Driver launches: true when this one was made by the runtime (see the file
  * comment). caller is the return address at the driver function's entry.
  */
-static __always_inline bool driver_dup(__u64 cookie, __u64 sp, __u64 caller)
+static __always_inline bool driver_dup(__u64 cookie, __u64 sp, __u64 caller,
+				       struct llmi_text *learn, __u32 depth)
 {
 	__u32 target = LLMI_COOKIE_TARGET(cookie);
 	struct llmi_range *a = bpf_map_lookup_elem(&rt_abs, &target);
@@ -459,8 +544,11 @@ static __always_inline bool driver_dup(__u64 cookie, __u64 sp, __u64 caller)
 	if (!a)
 		return false;
 	if (a->flags & LLMI_TEXT_SHARED) {
-		if (caller >= a->lo && caller < a->hi)
+		if (caller >= a->lo && caller < a->hi) {
+			if (learn)	/* the last verified depth wins */
+				learn->depth = depth;
 			goto dup;
+		}
 		return false;
 	}
 	if (!(a->flags & LLMI_TEXT_STATIC))
@@ -492,17 +580,22 @@ int BPF_KPROBE(drv_launch, __u64 f, __u64 gx, __u64 gy, __u64 gz, __u64 bx)
 {
 	__u64 by = ARG6(ctx);
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u64 cookie = bpf_get_attach_cookie(ctx);
 	__u64 sp = PT_REGS_SP(ctx);
 	__u64 stk[4] = {};	/* return address, bz, shmem, stream */
+	struct llmi_text *learn = NULL;
+	__u64 cookie;
+	__u32 depth = 0;
 
 	if (excluded(pid_tgid))
 		return 0;
+	if (driver_marked(pid_tgid, sp, &learn, &depth))
+		return 0;
+	cookie = bpf_get_attach_cookie(ctx);
 	if (timing_only && capture_active <= 0)
 		bpf_probe_read_user(stk, sizeof(stk[0]), (void *)sp);
 	else
 		bpf_probe_read_user(stk, sizeof(stk), (void *)sp);
-	if (driver_dup(cookie, sp, stk[0]))
+	if (driver_dup(cookie, sp, stk[0], learn, depth))
 		return 0;
 	return launch_out(pid_tgid, LLMI_COOKIE_API(cookie), f, stk[3], dim_pack3(gx, gy, gz),
 			  dim_pack3(bx, by, stk[1]));
@@ -513,14 +606,19 @@ SEC("uprobe")
 int BPF_KPROBE(drv_launch_ex, const void *config, __u64 f)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u64 cookie = bpf_get_attach_cookie(ctx);
 	__u32 cfg[10] = {};	/* grid[3], block[3], smem, pad, stream at byte 32 */
 	__u64 sp = PT_REGS_SP(ctx), caller = 0;
+	struct llmi_text *learn = NULL;
+	__u64 cookie;
+	__u32 depth = 0;
 
 	if (excluded(pid_tgid))
 		return 0;
+	if (driver_marked(pid_tgid, sp, &learn, &depth))
+		return 0;
+	cookie = bpf_get_attach_cookie(ctx);
 	bpf_probe_read_user(&caller, sizeof(caller), (void *)sp);
-	if (driver_dup(cookie, sp, caller))
+	if (driver_dup(cookie, sp, caller, learn, depth))
 		return 0;
 	bpf_probe_read_user(cfg, sizeof(cfg), config);
 	return launch_out(pid_tgid, LLMI_COOKIE_API(cookie), f, cfg[8] | (__u64)cfg[9] << 32,
@@ -548,7 +646,7 @@ int BPF_KPROBE(call_entry, __u64 a0, __u64 a1, __u64 a2, __u64 a3, __u64 a4)
 	if (excluded(pid_tgid))
 		return 0;
 	bpf_probe_read_user(stk, sizeof(stk), (void *)sp);
-	if (!runtime_entry(ctx, cookie, sp, stk[0]))
+	if (!runtime_entry(ctx, cookie, sp, stk[0], pid_tgid, false))
 		return 0;
 
 	switch (layout) {
