@@ -53,8 +53,10 @@
  *    per-thread depth of timed calls.
  *
  * Events mode streams one fixed-size record per call into a ring buffer with
- * BPF_RB_NO_WAKEUP, waking the consumer only once wake_bytes are waiting
- * (it also polls on a timeout). -T (timing_only) keeps per-CPU counts, bytes
+ * BPF_RB_NO_WAKEUP; each CPU forces a wake-up every wake_every records it
+ * submits (a per-CPU counter: no ring query per record), so at most about
+ * an eighth of the ring waits between wake-ups, and the consumer also
+ * drains the ring on a 100 ms timeout. -T (timing_only) keeps per-CPU counts, bytes
  * and log2 histograms instead and streams only rare records: names, capture,
  * instantiate and graph launches, and launches while a stream capture is
  * open (they are graph nodes, not executions: user space sorts them out).
@@ -74,7 +76,8 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 const volatile bool timing_only = false;
-const volatile __u64 wake_bytes = 1 << 20;
+/* records a CPU submits between forced wake-ups (user space: ring / 8 / CPUs) */
+const volatile __u32 wake_every = 4096;
 
 /*
  * Threads whose calls are not the application's (the tracer's own CUDA
@@ -168,6 +171,13 @@ struct {
 	__type(key, __u32);
 	__type(value, struct launch_mark);
 } launch_marks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} unwoken SEC(".maps");		/* records submitted since this CPU's last wake-up */
 
 struct slot {
 	__u64 ts;
@@ -269,12 +279,16 @@ static __always_inline struct llmi_event *ev_reserve(__u64 size)
 	return e;
 }
 
-/* Batched wake-ups: the consumer sleeps until wake_bytes are waiting. */
+/* Batched wake-ups: every wake_every records of a CPU (see the file comment). */
 static __always_inline void ev_submit(void *e)
 {
-	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wake_bytes ?
-		BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	__u32 zero = 0, *n = bpf_map_lookup_elem(&unwoken, &zero);
+	__u64 flags = BPF_RB_NO_WAKEUP;
 
+	if (n && ++*n >= wake_every) {
+		*n = 0;
+		flags = BPF_RB_FORCE_WAKEUP;
+	}
 	bpf_ringbuf_submit(e, flags);
 }
 

@@ -900,7 +900,8 @@ static bool target_gone(struct target *t)
 
 static int load_bpf(struct tracer *tr)
 {
-	int err;
+	uint64_t wake;
+	int err, ncpu;
 
 	tr->skel = llminstr_trace_bpf__open();
 	if (!tr->skel) {
@@ -909,7 +910,9 @@ static int load_bpf(struct tracer *tr)
 		return err;
 	}
 	tr->skel->rodata->timing_only = tr->o.timing_only;
-	tr->skel->rodata->wake_bytes = tr->o.ring_size / 8;
+	ncpu = libbpf_num_possible_cpus();
+	wake = tr->o.ring_size / 8 / sizeof(struct llmi_event) / (ncpu > 0 ? (unsigned)ncpu : 1);
+	tr->skel->rodata->wake_every = wake ? (uint32_t)wake : 1;
 	bpf_map__set_max_entries(tr->skel->maps.events, tr->o.ring_size);
 	bpf_map__set_max_entries(tr->skel->maps.kernel_counts, tr->o.kernels_max);
 	if (tr->multi) {
