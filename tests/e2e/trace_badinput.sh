@@ -31,7 +31,7 @@ one "needs a value" -p
 one "--ring-size" --ring-size 3000 -p 1
 one "not available yet" --capture all -p 1
 one "--codec 'zip'" --codec zip -p 1
-one "not available yet" -o out.llmi -p 1
+one "-o: give a file name" -o "" -p 1
 one "pid 999999 does not exist" -p 999999
 one "pid $sp maps no libcudart or libcuda" -p $sp
 one "--lib $tmp/none" --lib "$tmp/none" -p $sp

@@ -86,7 +86,7 @@ static void test_bad(void **state)
 	expect_bad("power of two", "--ring-size", "3000", "-p", "1", NULL);
 	expect_bad("--top", "--top", "0", "-p", "1", NULL);
 	expect_bad("--perfetto needs events mode", "-T", "--perfetto", "x", "-p", "1", NULL);
-	expect_bad("not available yet", "-o", "x.llmi", "-p", "1", NULL);
+	expect_bad("-o: give a file name", "-o", "", "-p", "1", NULL);
 	expect_bad("not available yet", "--capture", "every=4", "-p", "1", NULL);
 	expect_bad("--capture 'every=x'", "--capture", "every=x", "-p", "1", NULL);
 	expect_bad("--codec 'quant:mse=-1'", "--codec", "quant:mse=-1", "-p", "1", NULL);

@@ -15,6 +15,7 @@
 
 #include "codec/codec.h"
 #include "format/reader.h"
+#include "format/timeline.h"
 
 #define EXIT_BAD	1
 #define EXIT_USAGE	2
@@ -59,6 +60,21 @@ void dump_printable(char *s);
 /* Writes a .npy v1.0 file of the tensor t (shape), data in numpy dtype descr. */
 int dump_write_npy(FILE *f, const char *descr, const struct llmi_tensor_rec *t,
 		   const void *data, size_t len);
+
+/* String tables by kind and id (timeline.c); NULL with errno (ENOMEM). bad counts damaged tables. */
+struct dump_names;
+struct dump_names *dump_names__load(struct llmi_reader *r, uint64_t *bad);
+/* The string of (kind, id), NUL-terminated and printable; NULL when absent. */
+const char *dump_names__get(const struct dump_names *d, unsigned kind, uint64_t id);
+size_t dump_names__count(const struct dump_names *d, unsigned kind);
+void dump_names__free(struct dump_names *d);
+/*
+ * Events record i: its header and events (pointing into *payload, which the
+ * caller frees). -EBADMSG damaged, -EPROTO an event layout of another
+ * version (h is filled), -errno when unreadable.
+ */
+int dump_tl_batch(struct llmi_reader *r, size_t i, struct llmi_events_rec *h,
+		  const struct llmi_tl_event **ev, void **payload);
 
 int cmd_info(int argc, char **argv);
 int cmd_ls(int argc, char **argv);

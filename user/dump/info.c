@@ -26,7 +26,37 @@ struct totals {
 	uint64_t tensors, raw, stored, batches, events, lost, bad_tensors;
 	double max_mse, max_nmse, max_err;
 	uint64_t first_bad_tensor_off;
+	uint64_t first_ns, last_ns;	/* span of the events */
+	uint64_t kernel_names, api_names;
+	uint32_t pids[64];		/* processes seen in the events */
+	size_t npids;
+	bool more_pids;
 };
+
+static void add_pid(struct totals *t, uint32_t pid)
+{
+	for (size_t i = 0; i < t->npids; i++)
+		if (t->pids[i] == pid)
+			return;
+	if (t->npids == sizeof(t->pids) / sizeof(t->pids[0]))
+		t->more_pids = true;
+	else
+		t->pids[t->npids++] = pid;
+}
+
+/* A batch of several processes: its events name them (payload read, rare). */
+static void batch_pids(struct llmi_reader *r, size_t i, struct totals *t)
+{
+	const struct llmi_tl_event *ev;
+	struct llmi_events_rec eh;
+	void *payload;
+
+	if (dump_tl_batch(r, i, &eh, &ev, &payload))
+		return;
+	for (uint64_t k = 0; k < eh.count; k++)
+		add_pid(t, ev[k].pid);
+	free(payload);
+}
 
 static int bad_option(const char *cmd, int argc, char **argv)
 {
@@ -66,6 +96,25 @@ static void collect(struct llmi_reader *r, struct totals *t)
 			t->batches++;
 			t->events += eh.count;
 			t->lost += eh.lost;
+			if (!eh.count)
+				continue;
+			if (!t->first_ns || eh.first_ns < t->first_ns)
+				t->first_ns = eh.first_ns;
+			if (eh.last_ns > t->last_ns)
+				t->last_ns = eh.last_ns;
+			if (eh.pid)
+				add_pid(t, eh.pid);
+			else
+				batch_pids(r, i, t);
+		} else if (ri->type == LLMI_REC_STRINGS && ri->length >= sizeof(struct llmi_strings_rec)) {
+			struct llmi_strings_rec sh;
+
+			if (llmi_reader__pread(r, ri->offset + sizeof(struct llmi_rec_hdr), &sh, sizeof(sh)))
+				continue;
+			if (sh.kind == LLMI_STR_KERNEL)
+				t->kernel_names += sh.count;
+			else if (sh.kind == LLMI_STR_API)
+				t->api_names += sh.count;
 		}
 	}
 }
@@ -82,8 +131,10 @@ static void fmt_time(uint64_t ns, char *buf, size_t len)
 static const char info_help[] =
 "Usage: llminstr-dump info FILE [--json]\n"
 "What a container holds: its header, records by type, tensor totals (raw and\n"
-"stored bytes, ratio, the largest achieved errors), event batches, and any\n"
-"damage found. Reads record headers only.\n"
+"stored bytes, ratio, the largest achieved errors), the tracer's events\n"
+"(count, batches, lost, processes, kernel names, time span) and any damage\n"
+"found. Reads record headers only (and the events of a batch that mixes\n"
+"processes, to name them).\n"
 "A file whose writer died (or that is still being written) may end in an\n"
 "incomplete record, a torn tail: everything before it is shown, one line on\n"
 "stderr says what was lost, and the exit status is 0. Exit 1 on damage (a\n"
@@ -160,6 +211,16 @@ int cmd_info(int argc, char **argv)
 		llmi_json_u64(&j, "batches", t.batches);
 		llmi_json_u64(&j, "count", t.events);
 		llmi_json_u64(&j, "lost", t.lost);
+		llmi_json_arr_begin(&j, "pids");
+		for (size_t k = 0; k < t.npids; k++)
+			llmi_json_u64(&j, NULL, t.pids[k]);
+		llmi_json_arr_end(&j);
+		llmi_json_u64(&j, "kernel_names", t.kernel_names);
+		llmi_json_u64(&j, "api_names", t.api_names);
+		llmi_json_u64(&j, "first_ns", t.first_ns);
+		llmi_json_u64(&j, "last_ns", t.last_ns);
+		llmi_json_double(&j, "span_s", t.last_ns > t.first_ns ?
+				 (double)(t.last_ns - t.first_ns) / 1e9 : 0);
 		llmi_json_obj_end(&j);
 		llmi_json_arr_begin(&j, "errors");
 		for (int k = 0; k < loss.ndamage; k++)
@@ -195,6 +256,14 @@ int cmd_info(int argc, char **argv)
 			       t.max_mse, t.max_nmse, t.max_err);
 		printf("events     %llu in %llu batches, %llu lost\n", (unsigned long long)t.events,
 		       (unsigned long long)t.batches, (unsigned long long)t.lost);
+		if (t.events) {
+			printf("timeline   %.3f s, %llu kernel names, process%s", t.last_ns > t.first_ns ?
+			       (double)(t.last_ns - t.first_ns) / 1e9 : 0.0,
+			       (unsigned long long)t.kernel_names, t.npids == 1 ? "" : "es");
+			for (size_t k = 0; k < t.npids; k++)
+				printf(" %u", t.pids[k]);
+			printf("%s\n", t.more_pids ? " ..." : "");
+		}
 		if (loss.torn[0])
 			printf("lost       %s\n", loss.torn);
 		for (int k = 0; k < loss.ndamage; k++)

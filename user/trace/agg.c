@@ -90,6 +90,7 @@ struct agg {
 
 	struct agg_totals tot;
 	bool last_captured;
+	uint64_t name_gen;		/* bumped whenever a name string is replaced */
 
 	struct agg_kernel *out;
 	size_t out_cap;
@@ -234,6 +235,8 @@ static void name_set(struct agg *a, uint32_t pid, uint64_t addr, const char *ful
 
 	if (!n)
 		return;
+	if (n->full)
+		a->name_gen++;	/* its address may be reused: timeline caches drop it */
 	free(n->full);
 	free(n->brief);
 	n->full = strdup(full);
@@ -701,6 +704,11 @@ size_t agg__exec_kernels(struct agg *a, uint32_t pid, uint64_t exec, uint64_t *f
 bool agg__last_captured(const struct agg *a)
 {
 	return a->last_captured;
+}
+
+uint64_t agg__name_gen(const struct agg *a)
+{
+	return a->name_gen;
 }
 
 struct agg_totals *agg__totals(struct agg *a)

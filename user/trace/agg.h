@@ -73,6 +73,11 @@ int agg__event(struct agg *a, const void *data, size_t size);
 
 /* Whether the last record given to agg__event() became a graph node (captured, not run). */
 bool agg__last_captured(const struct agg *a);
+/*
+ * Changes whenever a name string agg__full_name() returned may have been
+ * freed: a cache keyed by those pointers is stale when it changes.
+ */
+uint64_t agg__name_gen(const struct agg *a);
 
 /* Adds n launches of a handle, as if streamed. */
 void agg__add_launches(struct agg *a, uint32_t pid, uint32_t api, uint64_t func, uint64_t n);

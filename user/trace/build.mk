@@ -9,10 +9,12 @@ TRACE_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(TRACE_SRCS))
 # The common library's objects (its fragment defines COMMON_OBJS / COMMON_LIBS).
 TRACE_COMMON = $(or $(COMMON_OBJS),$(patsubst %.c,$(OBJ)/%.o,$(wildcard user/common/*.c)))
 TRACE_LIBS = $(or $(COMMON_LIBS),-lstdc++)
+# -o writes a .llmi container: the format and the io_uring writer.
+TRACE_FILE_OBJS := $(FORMAT_OBJS) $(IO_OBJS)
 
 $(OBJ)/user/trace/trace.o: $(GEN)/llminstr_trace.skel.h
 
-$(BIN)/llminstr-trace: $(TRACE_OBJS) $(TRACE_COMMON)
+$(BIN)/llminstr-trace: $(TRACE_OBJS) $(TRACE_COMMON) $(TRACE_FILE_OBJS)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) $(TOOL_LDFLAGS) -o $@ $^ $(TOOL_LIBS) $(TRACE_LIBS)
@@ -21,5 +23,5 @@ $(BIN)/llminstr-trace: $(TRACE_OBJS) $(TRACE_COMMON)
 TRACE_TESTABLE = $(filter-out $(OBJ)/user/trace/trace.o $(OBJ)/user/trace/attach.o,$(TRACE_OBJS))
 UNIT_OBJS_test_trace_opts = $(OBJ)/user/trace/opts.o $(TRACE_COMMON)
 UNIT_LIBS_test_trace_opts = $(TRACE_LIBS)
-UNIT_OBJS_test_trace_agg = $(TRACE_TESTABLE) $(TRACE_COMMON)
+UNIT_OBJS_test_trace_agg = $(TRACE_TESTABLE) $(TRACE_COMMON) $(TRACE_FILE_OBJS)
 UNIT_LIBS_test_trace_agg = $(TRACE_LIBS)

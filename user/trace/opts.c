@@ -2,9 +2,9 @@
 /*
  * Command-line parsing for llminstr-trace. getopt_long with a leading '+'
  * so that everything after "--" (or the first non-option) is the command to
- * start. Options that belong to later parts of the project (tensor capture,
- * container output) are parsed and validated here and then refused with a
- * clear "not available yet", never silently ignored.
+ * start. Options that belong to later parts of the project (tensor capture)
+ * are parsed and validated here and then refused with a clear "not
+ * available yet", never silently ignored.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -60,6 +60,14 @@ void trace_opts_usage(FILE *f)
 "      --perfetto FILE     Chrome/Perfetto trace-event JSON timeline (events\n"
 "                          mode): one track per thread, launches and copies\n"
 "                          as slices, synchronisations as waits\n"
+"  -o, --output FILE       write a .llmi container: the same timeline as\n"
+"                          --perfetto (llminstr-dump perfetto FILE redraws it),\n"
+"                          kernel names, lost events and the --json summary;\n"
+"                          with -T the summary only. Replaces a regular file,\n"
+"                          refuses a symbolic link; owned by the sudo caller.\n"
+"                          No file unless -o is given: the summary on stdout\n"
+"                          is the default output (a timeline of a long run is\n"
+"                          large: ~64 bytes per event)\n"
 "      --lib PATH          probe this library or executable instead of the\n"
 "                          ones found in /proc/PID/maps (repeatable)\n"
 "      --ring-size SIZE    BPF ring buffer size, power of two (default 16M)\n"
@@ -68,8 +76,8 @@ void trace_opts_usage(FILE *f)
 "  -v, --verbose           list every attached probe\n"
 "  -h, --help              this text\n"
 "\n"
-"Not available yet (parsed and refused): -o/--output FILE (.llmi container),\n"
-"  --capture SPEC, --codec SPEC, --on-full block|drop, --buffer-size SIZE.\n"
+"Not available yet (parsed and refused): --capture SPEC, --codec SPEC,\n"
+"  --on-full block|drop, --buffer-size SIZE.\n"
 "\n"
 "EXAMPLES\n"
 "  sudo llminstr-trace -p 4242                  # until Ctrl-C, then summary\n"
@@ -171,6 +179,8 @@ int trace_opts_parse(int argc, char **argv, struct trace_opts *o, char *err, siz
 					    optarg, TRACE_MAX_PIDS);
 			break;
 		case 'o':
+			if (!*optarg)
+				return fail(err, len, "-o: give a file name, e.g. -o trace.llmi");
 			o->output = optarg;
 			break;
 		case 'T':
@@ -256,10 +266,6 @@ int trace_opts_parse(int argc, char **argv, struct trace_opts *o, char *err, siz
 		return fail(err, len, "give either -p PID or -- CMD, not both");
 	if (o->perfetto && o->timing_only)
 		return fail(err, len, "--perfetto needs events mode: drop -T");
-	if (o->output)
-		return fail(err, len,
-			    "-o %s: the .llmi container writer is not available yet; use --json and --perfetto",
-			    o->output);
 	if (o->capture || o->codec || o->on_full || o->buffer_size)
 		return fail(err, len,
 			    "%s: tensor capture is not available yet (it needs the agent library); run without it",

@@ -133,6 +133,14 @@ void out_summary(FILE *f, struct agg *a, const struct agg_totals *t, const struc
 		fprintf(f, "Kernel map full: %llu launches not attributed (raise --kernels)\n",
 			(unsigned long long)in->kmap_full);
 	fprintf(f, "Unnamed kernel handles: %llu\n", (unsigned long long)unnamed);
+	if (in->output && in->out.error)
+		fprintf(f, "Output: %s: %s; the file holds the records that fit "
+			   "(llminstr-dump info counts them), %llu later events not written\n",
+			in->output, strerror(-in->out.error), (unsigned long long)in->out.dropped);
+	else if (in->output)
+		fprintf(f, "Output: %s: %llu events in %llu batches, %llu kernel names\n",
+			in->output, (unsigned long long)in->out.events,
+			(unsigned long long)in->out.batches, (unsigned long long)in->out.names);
 	for (i = 0; i < in->ntargets; i++)
 		if (in->targets[i].late) {
 			fprintf(f, "Attached to running processes: kernel registrations made before\n"
@@ -246,153 +254,16 @@ int out_json(FILE *f, struct agg *a, const struct agg_totals *t, const struct ou
 	llmi_json_u64(&j, "kernel_map_full", in->kmap_full);
 	llmi_json_u64(&j, "excluded_calls", in->excluded);
 	llmi_json_obj_end(&j);
+	if (in->output) {
+		llmi_json_obj_begin(&j, "output");
+		llmi_json_str(&j, "path", in->output);
+		llmi_json_u64(&j, "events", in->out.events);
+		llmi_json_u64(&j, "batches", in->out.batches);
+		llmi_json_u64(&j, "kernel_names", in->out.names);
+		llmi_json_u64(&j, "events_not_written", in->out.dropped);
+		llmi_json_str(&j, "error", in->out.error ? strerror(-in->out.error) : NULL);
+		llmi_json_obj_end(&j);
+	}
 	llmi_json_obj_end(&j);
 	return llmi_json_finish(&j);
-}
-
-/* ---- timeline ---- */
-
-struct out_perfetto {
-	FILE *f;
-	struct llmi_json j;
-	uint64_t t0;
-	char *buf;
-};
-
-struct out_perfetto *out_perfetto__open(const char *path)
-{
-	struct out_perfetto *p = calloc(1, sizeof(*p));
-
-	if (!p)
-		return NULL;
-	p->f = fopen(path, "we");
-	if (!p->f) {
-		int err = errno;
-
-		free(p);
-		errno = err;
-		return NULL;
-	}
-	p->buf = malloc(1 << 20);
-	if (p->buf)
-		setvbuf(p->f, p->buf, _IOFBF, 1 << 20);
-	llmi_json_init(&p->j, p->f, false);
-	llmi_json_obj_begin(&p->j, NULL);
-	llmi_json_str(&p->j, "displayTimeUnit", "ns");
-	llmi_json_arr_begin(&p->j, "traceEvents");
-	return p;
-}
-
-static void slice(struct out_perfetto *p, const struct llmi_event *e, const char *name,
-		  const char *cat, uint64_t dur_ns)
-{
-	if (!p->t0)
-		p->t0 = e->ts_ns;
-	llmi_json_obj_begin(&p->j, NULL);
-	llmi_json_str(&p->j, "name", name);
-	llmi_json_str(&p->j, "cat", cat);
-	llmi_json_str(&p->j, "ph", "X");
-	/* records of different CPUs may come a little out of order: signed */
-	llmi_json_double(&p->j, "ts", (double)(int64_t)(e->ts_ns - p->t0) / 1e3);
-	llmi_json_double(&p->j, "dur", (double)dur_ns / 1e3);
-	llmi_json_u64(&p->j, "pid", e->pid);
-	llmi_json_u64(&p->j, "tid", e->tid);
-	llmi_json_obj_begin(&p->j, "args");
-	llmi_json_str(&p->j, "api", trace_api_name(e->api));
-}
-
-static void slice_end(struct out_perfetto *p)
-{
-	llmi_json_obj_end(&p->j);
-	llmi_json_obj_end(&p->j);
-}
-
-void out_perfetto__event(struct out_perfetto *p, struct agg *a, const void *data, size_t size)
-{
-	const struct llmi_event *e = data;
-	char name[96], b[32];
-	const char *kn;
-
-	if (size < sizeof(*e) || e->version != LLMI_EVENT_VERSION || e->api >= LLMI_API_MAX)
-		return;
-	switch (e->type) {
-	case LLMI_EV_LAUNCH:
-		kn = agg__full_name(a, e->pid, e->obj);
-		if (!kn) {
-			snprintf(name, sizeof(name), "<unnamed 0x%llx>", (unsigned long long)e->obj);
-			kn = name;
-		}
-		/* put on a capturing stream: a graph node, not an execution */
-		slice(p, e, kn, agg__last_captured(a) ? "capture" : "launch", 0);
-		llmi_json_u64(&p->j, "stream", e->stream);
-		llmi_json_u64(&p->j, "grid_x", e->arg0 & 0xffffffff);
-		llmi_json_u64(&p->j, "block_x", e->arg1 & 0xffffffff);
-		slice_end(p);
-		break;
-	case LLMI_EV_MEMCPY: {
-		static const char *const dir[] = { "H2H", "H2D", "D2H", "D2D", "default" };
-
-		snprintf(name, sizeof(name), "memcpy %s %s",
-			 dir[e->arg1 < LLMI_COPY_KINDS ? e->arg1 : LLMI_COPY_DEFAULT],
-			 fmt_bytes(b, sizeof(b), e->arg0));
-		slice(p, e, name, agg__last_captured(a) ? "capture" : "copy", e->dur_ns);
-		llmi_json_u64(&p->j, "bytes", e->arg0);
-		llmi_json_u64(&p->j, "stream", e->stream);
-		slice_end(p);
-		break;
-	}
-	case LLMI_EV_SYNC:
-		snprintf(name, sizeof(name), "wait %s", trace_api_name(e->api));
-		slice(p, e, name, "wait", e->dur_ns);
-		slice_end(p);
-		break;
-	case LLMI_EV_GRAPH_LAUNCH: {
-		uint64_t funcs[256];
-		size_t n = agg__exec_kernels(a, e->pid, e->obj, funcs, 256);
-
-		slice(p, e, "cudaGraphLaunch", "graph", 0);
-		llmi_json_u64(&p->j, "exec", e->obj);
-		llmi_json_u64(&p->j, "kernels", n);
-		slice_end(p);
-		/* the replayed launches, marked as such, at the graph launch */
-		for (size_t i = 0; i < n && i < 256; i++) {
-			kn = agg__full_name(a, e->pid, funcs[i]);
-			if (!kn) {
-				snprintf(name, sizeof(name), "<unnamed 0x%llx>",
-					 (unsigned long long)funcs[i]);
-				kn = name;
-			}
-			slice(p, e, kn, "launch,replay", 0);
-			llmi_json_bool(&p->j, "replay", true);
-			llmi_json_u64(&p->j, "exec", e->obj);
-			slice_end(p);
-		}
-		break;
-	}
-	case LLMI_EV_REGISTER:
-	case LLMI_EV_NAMED:
-	case LLMI_EV_GET_KERNEL:
-	case LLMI_EV_KERNEL_FUNC:
-		break;
-	default:
-		slice(p, e, trace_api_name(e->api), "api", e->dur_ns);
-		slice_end(p);
-		break;
-	}
-}
-
-int out_perfetto__close(struct out_perfetto *p)
-{
-	int err;
-
-	if (!p)
-		return 0;
-	llmi_json_arr_end(&p->j);
-	llmi_json_obj_end(&p->j);
-	err = llmi_json_finish(&p->j);
-	if (fclose(p->f))
-		err = -EIO;
-	free(p->buf);
-	free(p);
-	return err;
 }

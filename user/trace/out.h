@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "trace/agg.h"
+#include "trace/record.h"
 
 #define OUT_MAX_LIBS 8
 
@@ -34,19 +35,13 @@ struct out_info {
 	uint64_t probes;	/* attached, entry and return */
 	uint64_t top;
 	const char *end_reason;	/* "SIGINT", "duration", "targets exited" ... */
+	const char *output;	/* -o container, or NULL */
+	struct trace_tl_stats out;	/* what went into it */
 };
 
 void out_summary(FILE *f, struct agg *a, const struct agg_totals *t, const struct out_info *in,
 		 bool interval);
 /* 0 or -EIO. */
 int out_json(FILE *f, struct agg *a, const struct agg_totals *t, const struct out_info *in);
-
-struct out_perfetto;
-/* NULL with errno when path cannot be created. */
-struct out_perfetto *out_perfetto__open(const char *path);
-/* Hot path of the consumer when a timeline is asked for: buffered stdio only. */
-void out_perfetto__event(struct out_perfetto *p, struct agg *a, const void *data, size_t size);
-/* Closes the JSON; 0 or -EIO. Frees p (NULL accepted). */
-int out_perfetto__close(struct out_perfetto *p);
 
 #endif

@@ -42,6 +42,7 @@
 #include "trace/api.h"
 #include "trace/opts.h"
 #include "trace/out.h"
+#include "trace/record.h"
 
 #define PROG "llminstr-trace"
 
@@ -75,7 +76,7 @@ struct tracer {
 	struct target t[TRACE_MAX_PIDS];
 	size_t nt;
 	struct agg *agg;
-	struct out_perfetto *pf;
+	struct trace_tl *tl;		/* --perfetto and -o */
 	int ncpus;
 };
 
@@ -698,8 +699,8 @@ static int on_event(void *ctx, void *data, size_t size)
 		data = &copy;
 	}
 	agg__event(tr->agg, data, size);
-	if (tr->pf)
-		out_perfetto__event(tr->pf, tr->agg, data, size);
+	if (tr->tl)
+		trace_tl__event(tr->tl, tr->agg, data, size);
 	return 0;
 }
 
@@ -1096,11 +1097,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, PROG ": cannot set up the ring buffer: %s\n", strerror(errno));
 		goto cleanup;
 	}
-	if (tr->o.perfetto) {
-		tr->pf = out_perfetto__open(tr->o.perfetto);
-		if (!tr->pf) {
+	if (tr->o.perfetto || tr->o.output) {
+		struct trace_tl_opts to = {
+			.perfetto = tr->o.perfetto, .output = tr->o.output,
+			.events = !tr->o.timing_only, .writer = PROG,
+		};
+
+		tr->tl = trace_tl__new(&to);	/* says why on failure */
+		if (!tr->tl) {
 			err = -errno;
-			fprintf(stderr, PROG ": --perfetto %s: %s\n", tr->o.perfetto, strerror(errno));
 			goto cleanup;
 		}
 	}
@@ -1130,8 +1135,11 @@ int main(int argc, char **argv)
 		double now;
 
 		err = ring_buffer__poll(tr->rb, 100);
-		if (err == -EINTR)
+		/* the -o writer's io_uring completions interrupt the wait too */
+		if (err == -EINTR && stop_signal)
 			break;
+		if (err == -EINTR)
+			err = 0;
 		if (err < 0) {
 			fprintf(stderr, PROG ": reading the ring buffer: %s\n", strerror(-err));
 			goto cleanup;
@@ -1139,6 +1147,8 @@ int main(int argc, char **argv)
 		/* batched wake-ups: whatever is waiting is consumed on the timeout too */
 		ring_buffer__consume(tr->rb);
 		now = now_s();
+		if (tr->tl)
+			trace_tl__tick(tr->tl);	/* a batch older than 100 ms goes to the file */
 		if (deadline && now >= deadline) {
 			why = "duration";
 			break;
@@ -1173,6 +1183,8 @@ int main(int argc, char **argv)
 			}
 			if (scan)
 				next_scan = now + 1.0;
+			if (tr->tl && tr->o.output)
+				trace_tl__set_lost(tr->tl, counter(tr, LLMI_CTR_LOST));
 			if (tr->o.timing_only && now >= next_names) {
 				totals_now(tr, tot);
 				agg__resolve_all(tr->agg);
@@ -1192,6 +1204,10 @@ int main(int argc, char **argv)
 
 	totals_now(tr, tot);
 	fill_info(tr, &info, ot, now_s() - t0, why);
+	if (tr->tl && tr->o.output) {
+		info.output = tr->o.output;
+		trace_tl__drain(tr->tl, info.lost, &info.out);
+	}
 	out_summary(stdout, tr->agg, tot, &info, false);
 	fflush(stdout);
 	if (tr->o.json) {
@@ -1207,18 +1223,23 @@ int main(int argc, char **argv)
 			fprintf(stderr, PROG ": --json %s: %s\n", tr->o.json, strerror(errno));
 		}
 	}
-	if (tr->pf) {
-		if (out_perfetto__close(tr->pf)) {
+	if (tr->tl) {	/* the container's stats record is the --json summary */
+		char *js = NULL;
+		size_t jl = 0;
+		FILE *m = tr->o.output ? open_memstream(&js, &jl) : NULL;
+
+		if (m && (out_json(m, tr->agg, tot, &info) | fclose(m)))
+			jl = 0;
+		if (trace_tl__close(tr->tl, jl ? js : NULL, jl))
 			err = -EIO;
-			fprintf(stderr, PROG ": --perfetto %s: write failed\n", tr->o.perfetto);
-		}
-		tr->pf = NULL;
+		free(js);
+		tr->tl = NULL;
 	}
 
 cleanup:
 	if (gate >= 0)
 		close(gate);	/* a gated child that never ran exits */
-	out_perfetto__close(tr->pf);
+	trace_tl__free(tr->tl);
 	ring_buffer__free(tr->rb);
 	detach_all(tr);
 	free(tr->links);

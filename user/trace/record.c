@@ -1,0 +1,501 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Timeline sinks of llminstr-trace (see record.h). The conversion from
+ * ring-buffer records to timeline events lives here once, so --perfetto and
+ * the container hold the same events and llminstr-dump perfetto redraws the
+ * tracer's timeline with the same writer (common/perfetto.c).
+ *
+ * Hot path: trace_tl__event() runs for every record the consumer reads (up
+ * to ~700k/s). It copies into a preallocated 64 KiB batch; kernel names
+ * become ids through a table keyed by the agg's name pointer (one hash
+ * probe), and only a name never seen allocates.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/parse.h"
+#include "common/perfetto.h"
+#include "format/timeline.h"
+#include "io/writer.h"
+/* the container's name limit and the probes' are different things; this file uses neither */
+#undef LLMI_NAME_MAX
+#include "trace/api.h"
+#include "trace/record.h"
+
+#define PROG "llminstr-trace"
+#define BATCH_EVENTS	(65536 / sizeof(struct llmi_tl_event))
+#define BATCH_NS	100000000ull
+#define MAX_REPLAY	256
+
+struct pslot {
+	const char *p;		/* the agg's string, NULL: free */
+	uint32_t id;
+};
+
+struct trace_tl {
+	/* --perfetto */
+	FILE *pf_file;
+	char *pf_buf;
+	struct llmi_perfetto pf;
+	const char *pf_path;
+
+	/* -o */
+	struct llmi_writer *w;
+	const char *path;
+	bool events;
+	struct llmi_tl_event *batch;
+	size_t n;
+	uint64_t batch_start;	/* CLOCK_MONOTONIC when the batch got its first event */
+	uint64_t lost, lost_written;	/* the ring's loss count; what batches carry so far */
+
+	/* kernel names: id i+1 is names[i]; ptab maps the agg's pointers to ids */
+	char **names;
+	size_t nnames, names_cap, names_written;
+	uint32_t *stab;		/* open addressing by string hash: ids, 0 free */
+	size_t scap;
+	struct pslot *ptab;
+	size_t pcap, pn;
+	uint64_t gen;
+
+	struct trace_tl_stats st;
+};
+
+static uint64_t hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;	/* FNV-1a */
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+	return h;
+}
+
+static uint64_t hash_ptr(const void *p)
+{
+	return ((uint64_t)(uintptr_t)p >> 3) * 0x9e3779b97f4a7c15ull;
+}
+
+static int stab_grow(struct trace_tl *t)
+{
+	size_t cap = t->scap ? t->scap * 2 : 1024;
+	uint32_t *v = calloc(cap, sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->nnames; i++) {
+		size_t k = hash_str(t->names[i]) & (cap - 1);
+
+		while (v[k])
+			k = (k + 1) & (cap - 1);
+		v[k] = (uint32_t)(i + 1);
+	}
+	free(t->stab);
+	t->stab = v;
+	t->scap = cap;
+	return 0;
+}
+
+/* The id of a name string, added when new; 0 when out of memory. */
+static uint32_t string_id(struct trace_tl *t, const char *s)
+{
+	size_t k;
+
+	if ((t->nnames + 1) * 2 > t->scap && stab_grow(t))
+		return 0;
+	for (k = hash_str(s) & (t->scap - 1); t->stab[k]; k = (k + 1) & (t->scap - 1))
+		if (!strcmp(t->names[t->stab[k] - 1], s))
+			return t->stab[k];
+	if (t->nnames == t->names_cap) {
+		size_t c = t->names_cap ? t->names_cap * 2 : 256;
+		char **v = realloc(t->names, c * sizeof(*v));
+
+		if (!v)
+			return 0;
+		t->names = v;
+		t->names_cap = c;
+	}
+	t->names[t->nnames] = strdup(s);
+	if (!t->names[t->nnames])
+		return 0;
+	t->stab[k] = (uint32_t)++t->nnames;
+	return t->stab[k];
+}
+
+static int ptab_grow(struct trace_tl *t)
+{
+	size_t cap = t->pcap ? t->pcap * 2 : 1024;
+	struct pslot *v = calloc(cap, sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->pcap; i++) {
+		size_t k;
+
+		if (!t->ptab[i].p)
+			continue;
+		for (k = hash_ptr(t->ptab[i].p) & (cap - 1); v[k].p; k = (k + 1) & (cap - 1))
+			;
+		v[k] = t->ptab[i];
+	}
+	free(t->ptab);
+	t->ptab = v;
+	t->pcap = cap;
+	return 0;
+}
+
+/* Per launch: the id of the agg's name string (pointer lookup first). */
+static uint32_t name_id(struct trace_tl *t, struct agg *a, const char *s)
+{
+	uint64_t gen = agg__name_gen(a);
+	size_t k;
+	uint32_t id;
+
+	if (!s)
+		return 0;
+	if (gen != t->gen) {	/* a name was replaced: its pointer may be reused */
+		if (t->ptab)
+			memset(t->ptab, 0, t->pcap * sizeof(*t->ptab));
+		t->pn = 0;
+		t->gen = gen;
+	}
+	if (t->pcap) {
+		for (k = hash_ptr(s) & (t->pcap - 1); t->ptab[k].p; k = (k + 1) & (t->pcap - 1))
+			if (t->ptab[k].p == s)
+				return t->ptab[k].id;
+	}
+	id = string_id(t, s);
+	if (!id || ((t->pn + 1) * 2 > t->pcap && ptab_grow(t)))
+		return id;
+	for (k = hash_ptr(s) & (t->pcap - 1); t->ptab[k].p; k = (k + 1) & (t->pcap - 1))
+		;
+	t->ptab[k].p = s;
+	t->ptab[k].id = id;
+	t->pn++;
+	return id;
+}
+
+static void note_error(struct trace_tl *t, int err)
+{
+	if (t->st.error)
+		return;
+	t->st.error = err;
+	fprintf(stderr, PROG ": -o %s: %s; tracing goes on, the file keeps the records that fit\n",
+		t->path, strerror(-err));
+}
+
+/* Kernel names not yet in the file, as one string table. */
+static int write_names(struct trace_tl *t)
+{
+	size_t n = t->nnames - t->names_written;
+	uint64_t *ids;
+	int err;
+
+	if (!n || t->st.error)
+		return t->st.error;
+	ids = malloc(n * sizeof(*ids));
+	if (!ids)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		ids[i] = t->names_written + i + 1;
+	err = llmi_writer__strings(t->w, LLMI_STR_KERNEL, n, ids,
+				   (const char *const *)&t->names[t->names_written]);
+	free(ids);
+	if (err) {
+		note_error(t, err);
+		return err;
+	}
+	t->names_written = t->nnames;
+	t->st.names = t->nnames;
+	return 0;
+}
+
+/* One events record; with no events only to carry losses (end of trace). */
+static void flush_batch(struct trace_tl *t)
+{
+	struct llmi_events_rec h = {
+		.event_size = sizeof(struct llmi_tl_event),
+		.abi_version = LLMI_TL_VERSION,
+		.count = t->n,
+		.lost = t->lost - t->lost_written,	/* since the previous batch */
+	};
+	int err;
+
+	if (!t->n && !h.lost)
+		return;
+	if (t->n) {
+		h.first_ns = t->batch[0].ts_ns;
+		h.last_ns = t->batch[t->n - 1].ts_ns;
+		h.pid = t->batch[0].pid;
+	}
+	for (size_t i = 1; i < t->n && h.pid; i++)
+		if (t->batch[i].pid != h.pid)
+			h.pid = 0;
+	if (t->st.error) {
+		t->st.dropped += t->n;
+		t->n = 0;
+		return;
+	}
+	err = write_names(t);
+	if (!err)
+		err = llmi_writer__events(t->w, &h, t->batch);
+	if (err) {
+		note_error(t, err);
+		t->st.dropped += t->n;
+	} else {
+		t->st.events += t->n;
+		t->st.batches++;
+		t->lost_written = t->lost;
+	}
+	t->n = 0;
+}
+
+/* Hot: one processed event to both sinks. */
+static inline void emit(struct trace_tl *t, const struct llmi_tl_event *e, const char *kernel)
+{
+	if (t->pf_file)
+		llmi_perfetto_event(&t->pf, e, kernel, trace_api_name(e->api));
+	if (!t->events)
+		return;
+	if (!t->n)
+		t->batch_start = llmi_now_ns();
+	t->batch[t->n++] = *e;
+	if (t->n == BATCH_EVENTS)
+		flush_batch(t);
+}
+
+void trace_tl__event(struct trace_tl *t, struct agg *a, const void *data, size_t size)
+{
+	const struct llmi_event *r = data;
+	bool rec = t->events;
+	struct llmi_tl_event e;
+	const char *kn;
+
+	if (size < sizeof(*r) || r->version != LLMI_EVENT_VERSION || r->api >= LLMI_API_MAX)
+		return;
+	e = (struct llmi_tl_event){
+		.ts_ns = r->ts_ns, .pid = r->pid, .tid = r->tid, .stream = r->stream,
+		.obj = r->obj, .api = r->api,
+	};
+	switch (r->type) {
+	case LLMI_EV_LAUNCH:
+		kn = agg__full_name(a, r->pid, r->obj);
+		e.kind = LLMI_TL_LAUNCH;
+		e.flags = agg__last_captured(a) ? LLMI_TL_CAPTURED : 0;
+		e.arg0 = r->arg0 & 0xffffffff;
+		e.arg1 = r->arg1 & 0xffffffff;
+		e.name_id = rec ? name_id(t, a, kn) : 0;
+		emit(t, &e, kn);
+		break;
+	case LLMI_EV_MEMCPY:
+		e.kind = LLMI_TL_COPY;
+		e.flags = agg__last_captured(a) ? LLMI_TL_CAPTURED : 0;
+		e.dur_ns = r->dur_ns;
+		e.arg0 = r->arg0;
+		e.arg1 = r->arg1 < LLMI_COPY_KINDS ? r->arg1 : LLMI_COPY_DEFAULT;
+		emit(t, &e, NULL);
+		break;
+	case LLMI_EV_SYNC:
+		e.kind = LLMI_TL_WAIT;
+		e.dur_ns = r->dur_ns;
+		emit(t, &e, NULL);
+		break;
+	case LLMI_EV_GRAPH_LAUNCH: {
+		uint64_t funcs[MAX_REPLAY];
+		size_t n = agg__exec_kernels(a, r->pid, r->obj, funcs, MAX_REPLAY);
+
+		e.kind = LLMI_TL_GRAPH;
+		e.arg0 = n;
+		emit(t, &e, NULL);
+		/* the replayed launches, marked as such, at the graph launch */
+		e.kind = LLMI_TL_REPLAY;
+		e.arg0 = r->obj;
+		for (size_t i = 0; i < n && i < MAX_REPLAY; i++) {
+			kn = agg__full_name(a, r->pid, funcs[i]);
+			e.obj = funcs[i];
+			e.name_id = rec ? name_id(t, a, kn) : 0;
+			emit(t, &e, kn);
+		}
+		break;
+	}
+	case LLMI_EV_REGISTER:
+	case LLMI_EV_NAMED:
+	case LLMI_EV_GET_KERNEL:
+	case LLMI_EV_KERNEL_FUNC:
+		break;
+	default:
+		e.kind = LLMI_TL_API;
+		e.dur_ns = r->dur_ns;
+		emit(t, &e, NULL);
+		break;
+	}
+}
+
+void trace_tl__set_lost(struct trace_tl *t, uint64_t lost)
+{
+	t->lost = lost;
+}
+
+void trace_tl__tick(struct trace_tl *t)
+{
+	if (t->n && llmi_now_ns() - t->batch_start >= BATCH_NS)
+		flush_batch(t);
+}
+
+void trace_tl__drain(struct trace_tl *t, uint64_t lost, struct trace_tl_stats *st)
+{
+	t->lost = lost;
+	if (t->w && t->events) {
+		flush_batch(t);
+		write_names(t);
+	}
+	/* writes complete asynchronously: wait for them, so a full disk is known now */
+	if (t->w && !t->st.error) {
+		int err = llmi_writer__flush(t->w);
+
+		if (err)
+			note_error(t, err);
+	}
+	if (st)
+		*st = t->st;
+}
+
+static bool sudo_owner(uid_t *uid, gid_t *gid)
+{
+	const char *u = getenv("SUDO_UID"), *g = getenv("SUDO_GID");
+	uint64_t uv, gv;
+
+	if (geteuid() != 0 || !u || !g || llmi_parse_u64(u, &uv) || llmi_parse_u64(g, &gv) ||
+	    uv >= (uid_t)-1 || gv >= (gid_t)-1)
+		return false;
+	*uid = (uid_t)uv;
+	*gid = (gid_t)gv;
+	return true;
+}
+
+static int write_api_names(struct trace_tl *t)
+{
+	uint64_t ids[LLMI_API_MAX];
+	const char *names[LLMI_API_MAX];
+
+	for (unsigned i = 0; i < LLMI_API_MAX; i++) {
+		ids[i] = i;
+		names[i] = trace_api_name(i);
+	}
+	return llmi_writer__strings(t->w, LLMI_STR_API, LLMI_API_MAX, ids, names);
+}
+
+struct trace_tl *trace_tl__new(const struct trace_tl_opts *o)
+{
+	struct trace_tl *t = calloc(1, sizeof(*t));
+	int err;
+
+	if (!t)
+		goto nomem;
+	if (o->output) {
+		struct llmi_writer_opts wo = {
+			.sz = sizeof(wo), .writer = o->writer,
+			.flags = LLMI_WRITER_OVERWRITE | LLMI_WRITER_QUIET,
+			.owner_uid = (uid_t)-1, .owner_gid = (gid_t)-1,
+		};
+
+		t->path = o->output;
+		t->events = o->events;
+		sudo_owner(&wo.owner_uid, &wo.owner_gid);
+		if (t->events && !(t->batch = malloc(BATCH_EVENTS * sizeof(*t->batch))))
+			goto nomem;
+		t->w = llmi_writer__new(o->output, &wo);
+		if (!t->w) {
+			struct stat sb;
+
+			err = errno;
+			if (err == EEXIST && !lstat(o->output, &sb) && S_ISDIR(sb.st_mode))
+				err = EISDIR;
+			fprintf(stderr, PROG ": -o %s: %s\n", o->output,
+				err == ELOOP ? "is a symbolic link; refusing to write through it "
+					       "(name a regular file)" :
+				err == EISDIR ? "is a directory; name a file" : strerror(err));
+			goto fail;
+		}
+		err = write_api_names(t);
+		if (err) {
+			fprintf(stderr, PROG ": -o %s: %s\n", o->output, strerror(-err));
+			err = -err;
+			goto fail;
+		}
+	}
+	if (o->perfetto) {
+		t->pf_path = o->perfetto;
+		t->pf_file = fopen(o->perfetto, "we");
+		if (!t->pf_file) {
+			err = errno;
+			fprintf(stderr, PROG ": --perfetto %s: %s\n", o->perfetto, strerror(err));
+			goto fail;
+		}
+		t->pf_buf = malloc(1 << 20);
+		if (t->pf_buf)
+			setvbuf(t->pf_file, t->pf_buf, _IOFBF, 1 << 20);
+		llmi_perfetto_begin(&t->pf, t->pf_file);
+	}
+	return t;
+nomem:
+	err = ENOMEM;
+	fprintf(stderr, PROG ": out of memory\n");
+fail:
+	trace_tl__free(t);
+	errno = err;
+	return NULL;
+}
+
+int trace_tl__close(struct trace_tl *t, const char *json, size_t json_len)
+{
+	int ret = 0, err;
+
+	if (!t)
+		return 0;
+	if (t->pf_file) {
+		err = llmi_perfetto_end(&t->pf);
+		if (fclose(t->pf_file) || err) {
+			fprintf(stderr, PROG ": --perfetto %s: write failed\n", t->pf_path);
+			ret = -EIO;
+		}
+		t->pf_file = NULL;
+	}
+	if (t->w) {
+		trace_tl__drain(t, t->lost, NULL);
+		if (json && !t->st.error) {
+			err = llmi_writer__stats_json(t->w, json, json_len);
+			if (err)
+				note_error(t, err);
+		}
+		err = llmi_writer__close(t->w);
+		if (err && !t->st.error)
+			note_error(t, err);
+		if (t->st.error)
+			ret = -EIO;
+	}
+	trace_tl__free(t);
+	return ret;
+}
+
+void trace_tl__free(struct trace_tl *t)
+{
+	if (!t)
+		return;
+	if (t->pf_file) {	/* an error path: the JSON still ends well-formed */
+		llmi_perfetto_end(&t->pf);
+		fclose(t->pf_file);
+	}
+	free(t->pf_buf);
+	llmi_writer__free(t->w);
+	free(t->batch);
+	for (size_t i = 0; i < t->nnames; i++)
+		free(t->names[i]);
+	free(t->names);
+	free(t->stab);
+	free(t->ptab);
+	free(t);
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The tracer's timeline sinks: --perfetto (Chrome trace-event JSON) and -o
+ * (a .llmi container). Both take the same processed events
+ * (format/timeline.h), made here from the ring-buffer records once the agg
+ * has seen them: graph launches expanded into their replayed kernels,
+ * captured work marked, kernel names resolved. The container gets them in
+ * batches (one LLMI_REC_EVENTS record per 64 KiB or 100 ms, whichever
+ * comes first), kernel names in LLMI_STR_KERNEL tables written before the
+ * first batch that uses them, API names once at the start, and at the end
+ * the --json summary as a stats record.
+ */
+#ifndef LLMI_TRACE_RECORD_H
+#define LLMI_TRACE_RECORD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trace/agg.h"
+
+struct trace_tl_opts {
+	const char *perfetto;	/* JSON timeline path, or NULL */
+	const char *output;	/* container path, or NULL */
+	bool events;		/* events into the container (false under -T: summary only) */
+	const char *writer;	/* program and version for the file header */
+};
+
+struct trace_tl_stats {
+	uint64_t events, batches, names;	/* handed to the container writer */
+	uint64_t dropped;	/* events not written once a write error was known */
+	int error;		/* first write error (-ENOSPC: disk full), 0 if none */
+};
+
+struct trace_tl;
+
+/* NULL with errno, after one line on stderr naming the file and the reason. */
+struct trace_tl *trace_tl__new(const struct trace_tl_opts *o);
+/*
+ * One ring-buffer record, after agg__event() took it. Hot: runs per record
+ * of the consumer; appends into a preallocated batch, allocates only for a
+ * kernel name not seen before.
+ */
+void trace_tl__event(struct trace_tl *t, struct agg *a, const void *data, size_t size);
+/* From the consumer loop: closes a batch older than 100 ms. */
+void trace_tl__tick(struct trace_tl *t);
+/* The ring's loss count so far, stamped on the next batches. */
+void trace_tl__set_lost(struct trace_tl *t, uint64_t lost);
+/* Writes the pending batch and names and waits for the writes; stats after it (NULL accepted). */
+void trace_tl__drain(struct trace_tl *t, uint64_t lost, struct trace_tl_stats *st);
+/*
+ * Ends both outputs: json (the summary, may be NULL) as the container's
+ * stats record, then closes. 0, or -EIO after a line on stderr. Frees t.
+ */
+int trace_tl__close(struct trace_tl *t, const char *json, size_t json_len);
+/* Frees without the summary (error paths); accepts NULL. */
+void trace_tl__free(struct trace_tl *t);
+
+#endif
