@@ -12,14 +12,21 @@
  *
  *   none        no probe
  *   floor       an empty BPF program (bpf/bench_floor.bpf.c) as an entry
- *               uprobe on both functions, bound to the target's pid as
- *               llminstr-trace binds its probes: the price of a uprobe on
- *               this kernel, below which no uprobe tracer can go
+ *               uprobe on both functions, bound to the target's pid and
+ *               attached the way llminstr-trace attaches (uprobe_multi
+ *               links where the kernel has them and
+ *               LLMI_TRACE_NO_UPROBE_MULTI is unset, else perf-event
+ *               uprobes): the price of a uprobe on this kernel, below
+ *               which no uprobe tracer can go, like for like with the
+ *               tracer
  *   timing_only llminstr-trace -T -p PID
  *   events      llminstr-trace -p PID (a record per call into the ring)
  *   bpftrace    bpftrace -p PID counting both probes with count()
  *   floor_all_processes  the floor attached for every process (pid -1):
  *               what binding a uprobe to one process costs, for reference
+ *   floor_perf_event  the floor as pid-bound perf-event uprobes (what
+ *               bpf_program__attach_uprobe gives): the dispatch cost of
+ *               the other attach mechanism, for reference
  *
  * (llminstr-trace attaches some ninety probes; only these two fire in the
  * loop, and an idle uprobe costs a call nothing.)
@@ -57,12 +64,14 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "bench_floor.skel.h"
@@ -77,12 +86,12 @@
 #define MAX_MEAS (4 * MAX_PASSES)
 #define WATCH_BYTES 16
 
-enum { C_NONE, C_FLOOR, C_TIMING, C_EVENTS, C_BPFTRACE, C_FLOOR_ALL, C_COUNT };
+enum { C_NONE, C_FLOOR, C_TIMING, C_EVENTS, C_BPFTRACE, C_FLOOR_ALL, C_FLOOR_PERF, C_COUNT };
 static const char *const case_name[C_COUNT] = { "none", "floor", "timing_only", "events",
-						 "bpftrace", "floor_all_processes" };
+						 "bpftrace", "floor_all_processes", "floor_perf_event" };
 static const char *const case_label[C_COUNT] = {
 	"no probe", "uprobe floor (empty BPF)", "llminstr-trace -T", "llminstr-trace (events)",
-	"bpftrace count()", "floor, not pid-bound",
+	"bpftrace count()", "floor, not pid-bound", "floor, perf-event uprobe",
 };
 
 /*
@@ -141,6 +150,7 @@ static struct {
 	char libcudart[PATH_MAX], libcuda[PATH_MAX];
 	struct case_res c[C_COUNT];
 	char bpftrace_version[64];
+	bool floor_multi;		/* the floor attaches with uprobe_multi links */
 	/* lost events */
 	long long lost, received, paced;
 	double paced_rate;
@@ -498,27 +508,74 @@ static int measure(struct case_res *c, double *med)
 }
 
 /*
- * The floor: bench_floor as an entry uprobe on the hot functions. pid-bound
- * (perf events on the target's task, as llminstr-trace attaches) unless
- * all_procs, which attaches for every process mapping the library.
+ * uprobe_multi links (BPF_TRACE_UPROBE_MULTI), as llminstr-trace creates
+ * them (user/trace/trace.c): libbpf 1.1 predates them, so the raw syscall
+ * with the kernel's uapi layout. The program must be loaded with that
+ * expected attach type.
  */
-static int case_floor(struct case_res *c, double *med, bool all_procs)
+#define PO_BPF_TRACE_UPROBE_MULTI 48
+
+struct po_uprobe_multi {
+	uint32_t prog_fd, target_fd, attach_type, flags;
+	uint64_t path, offsets, ref_ctr_offsets, cookies;
+	uint32_t cnt, um_flags, pid;
+	uint32_t pad[9];
+};
+
+static int attach_multi(int prog_fd, const char *path, uint64_t off, pid_t pid)
 {
-	struct bench_floor_bpf *skel = bench_floor_bpf__open_and_load();
+	struct po_uprobe_multi a;
+	int fd;
+
+	memset(&a, 0, sizeof(a));
+	a.prog_fd = (uint32_t)prog_fd;
+	a.attach_type = PO_BPF_TRACE_UPROBE_MULTI;
+	a.path = (uint64_t)(uintptr_t)path;
+	a.offsets = (uint64_t)(uintptr_t)&off;
+	a.cnt = 1;
+	a.pid = (uint32_t)pid;
+	fd = (int)syscall(SYS_bpf, BPF_LINK_CREATE, &a, sizeof(a));
+	return fd < 0 ? -errno : fd;
+}
+
+/*
+ * The floor: bench_floor as an entry uprobe on the hot functions, bound to
+ * the target's pid. multi: with uprobe_multi links, as llminstr-trace
+ * attaches; else perf-event uprobes, for every process when all_procs.
+ */
+static int case_floor(struct case_res *c, double *med, bool all_procs, bool multi)
+{
+	struct bench_floor_bpf *skel = bench_floor_bpf__open();
 	struct bpf_link *links[2] = { 0 };
+	int fds[2] = { -1, -1 };
 	char why[160];
 	int err = 0;
 	size_t i;
 
-	if (!skel) {
-		snprintf(c->status, sizeof(c->status), "cannot load BPF: %s", strerror(errno));
-		return -errno;
+	if (!skel)
+		err = -errno;
+	else if (multi)
+		bpf_program__set_expected_attach_type(skel->progs.bench_floor,
+						      PO_BPF_TRACE_UPROBE_MULTI);
+	if (!err)
+		err = bench_floor_bpf__load(skel);
+	if (err) {
+		snprintf(c->status, sizeof(c->status), "cannot load BPF: %s", strerror(-err));
+		bench_floor_bpf__destroy(skel);
+		return err;
 	}
 	for (i = 0; i < 2; i++) {
-		links[i] = bpf_program__attach_uprobe(skel->progs.bench_floor, false, all_procs ? -1 : B.t.pid,
-						      B.probes[i].lib, B.probes[i].off);
-		if (!links[i]) {
-			err = -errno;
+		if (multi) {
+			fds[i] = attach_multi(bpf_program__fd(skel->progs.bench_floor),
+					      B.probes[i].lib, B.probes[i].off, B.t.pid);
+			err = fds[i] < 0 ? fds[i] : 0;
+		} else {
+			links[i] = bpf_program__attach_uprobe(skel->progs.bench_floor, false,
+							      all_procs ? -1 : B.t.pid,
+							      B.probes[i].lib, B.probes[i].off);
+			err = links[i] ? 0 : -errno;
+		}
+		if (err) {
 			snprintf(c->status, sizeof(c->status), "cannot attach to %s: %s",
 				 B.probes[i].name, strerror(-err));
 			goto out;
@@ -531,12 +588,47 @@ static int case_floor(struct case_res *c, double *med, bool all_procs)
 	}
 	err = measure(c, med);
 out:
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < 2; i++) {
 		bpf_link__destroy(links[i]);
+		if (fds[i] >= 0)
+			close(fds[i]);
+	}
 	bench_floor_bpf__destroy(skel);
 	if (!err && wait_probes(false, 0, 10, why, sizeof(why)))
 		fprintf(stderr, "%s: floor: %s\n", PROG, why);
 	return err;
+}
+
+/*
+ * Whether the floor can attach like llminstr-trace: uprobe_multi, unless
+ * the tracer is told not to use it or the kernel lacks it.
+ */
+static void floor_choose(void)
+{
+	struct bench_floor_bpf *skel;
+	int fd;
+
+	B.floor_multi = false;
+	if (getenv("LLMI_TRACE_NO_UPROBE_MULTI"))
+		return;
+	skel = bench_floor_bpf__open();
+	if (!skel)
+		return;
+	bpf_program__set_expected_attach_type(skel->progs.bench_floor, PO_BPF_TRACE_UPROBE_MULTI);
+	if (!bench_floor_bpf__load(skel)) {
+		fd = attach_multi(bpf_program__fd(skel->progs.bench_floor), B.probes[0].lib,
+				  B.probes[0].off, B.t.pid);
+		if (fd >= 0) {
+			B.floor_multi = true;
+			close(fd);
+		}
+	}
+	bench_floor_bpf__destroy(skel);
+	if (B.floor_multi) {	/* the probe just made and dropped: let it go */
+		char why[160];
+
+		wait_probes(false, 0, 10, why, sizeof(why));
+	}
 }
 
 static char *slurp(const char *path)
@@ -847,8 +939,11 @@ static double run_case(int k)
 		err = measure(c, &med);
 		break;
 	case C_FLOOR:
+		err = case_floor(c, &med, false, B.floor_multi);
+		break;
 	case C_FLOOR_ALL:
-		err = case_floor(c, &med, k == C_FLOOR_ALL);
+	case C_FLOOR_PERF:
+		err = case_floor(c, &med, k == C_FLOOR_ALL, false);
 		break;
 	case C_TIMING:
 	case C_EVENTS:
@@ -1149,6 +1244,8 @@ static void env_json(struct llmi_json *j)
 	llmi_json_str(j, "libcuda", B.libcuda);
 	llmi_json_str(j, "tracer", B.o.tracer);
 	llmi_json_str(j, "probes", "cudaLaunchKernel, cuLaunchKernel (entry)");
+	llmi_json_str(j, "floor_attach", B.floor_multi ? "uprobe_multi links, pid-bound"
+						       : "perf-event uprobes, pid-bound");
 	llmi_json_u64(j, "probed_calls_per_launch", 2);
 	llmi_json_u64(j, "calls_per_round", B.o.calls);
 	llmi_json_u64(j, "rounds_per_pass", B.o.rounds);
@@ -1236,6 +1333,7 @@ static int write_json(FILE *f)
 	num_or_null(&j, "events_ns_per_call", B.c[C_EVENTS].ns);
 	num_or_null(&j, "bpftrace_ns_per_call", B.c[C_BPFTRACE].ns);
 	num_or_null(&j, "floor_all_processes_ns_per_call", B.c[C_FLOOR_ALL].ns);
+	num_or_null(&j, "floor_perf_event_ns_per_call", B.c[C_FLOOR_PERF].ns);
 	num_or_null(&j, "timing_only_ratio", tr);
 	num_or_null(&j, "events_ratio", er);
 	num_or_null(&j, "bpftrace_ratio", br);
@@ -1275,8 +1373,10 @@ static void print_table(FILE *f)
 
 	fprintf(f, "probe_overhead: cudaLaunchKernel + nested cuLaunchKernel (2 probes per\n"
 		   "launch) on the CPU stand-in runtime: CPU figures; %u launches x %u rounds,\n"
-		   "%u passes; x floor = median of ratios to the floor measured around each\n\n",
-		B.o.calls, B.o.rounds, B.o.passes);
+		   "%u passes; x floor = median of ratios to the floor measured around each;\n"
+		   "the floor attaches as llminstr-trace does: %s\n\n",
+		B.o.calls, B.o.rounds, B.o.passes,
+		B.floor_multi ? "uprobe_multi links, pid-bound" : "perf-event uprobes, pid-bound");
 	fprintf(f, "%-26s %10s %10s %9s %10s\n", "case", "ns/launch", "added ns", "x floor",
 		"counted");
 	for (int k = 0; k < C_COUNT; k++) {
@@ -1525,6 +1625,7 @@ int main(int argc, char **argv)
 	err = find_probes();
 	if (err)
 		goto out;
+	floor_choose();
 
 	for (unsigned p = 0; p < B.o.passes && !interrupted; p++) {
 		run_pass();
