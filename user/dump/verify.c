@@ -228,9 +228,11 @@ int cmd_perfetto(int argc, char **argv)
 			"know were skipped (a newer llminstr-dump reads them)\n", argv[optind],
 			(unsigned long long)other_version);
 	if (bad_batches || bad_strings)
-		ret = dump_err(EXIT_BAD, "%s: %llu event batches and %llu string tables are damaged "
-			       "and were skipped ('llminstr-dump verify' says where)", argv[optind],
-			       (unsigned long long)bad_batches, (unsigned long long)bad_strings);
+		ret = dump_err(EXIT_BAD, "%s: %llu damaged %s skipped%s ('llminstr-dump verify' says where)",
+			       argv[optind], (unsigned long long)(bad_batches ? bad_batches : bad_strings),
+			       bad_batches ? "event batch(es)" : "string table(s)",
+			       bad_batches && bad_strings ? ", and string tables" :
+			       bad_strings ? " (names show as '?' or <unnamed>)" : "");
 	dump_loss(r, bad_tensors, bad_off, &loss);
 	c = dump_loss_report(argv[optind], &loss);
 	ret = ret ? ret : c;
