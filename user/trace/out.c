@@ -137,6 +137,8 @@ void out_summary(FILE *f, struct agg *a, const struct agg_totals *t, const struc
 		fprintf(f, "Output: %s: %s; the file holds the records that fit "
 			   "(llminstr-dump info counts them), %llu later events not written\n",
 			in->output, strerror(-in->out.error), (unsigned long long)in->out.dropped);
+	else if (in->output && !strcmp(in->mode, "timing-only"))
+		fprintf(f, "Output: %s: this summary only (-T streams no events)\n", in->output);
 	else if (in->output)
 		fprintf(f, "Output: %s: %llu events in %llu batches, %llu kernel names\n",
 			in->output, (unsigned long long)in->out.events,
