@@ -6,21 +6,8 @@
 #include <errno.h>
 #include <stdio.h>
 
+#include "common/fmt.h"
 #include "common/perfetto.h"
-
-static const char *fmt_bytes(char *buf, size_t len, uint64_t b)
-{
-	static const char *const u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)b;
-	int i = 0;
-
-	while (v >= 1024 && i < 4) {
-		v /= 1024;
-		i++;
-	}
-	snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", v, u[i]);
-	return buf;
-}
 
 void llmi_perfetto_begin(struct llmi_perfetto *p, FILE *f)
 {
@@ -90,7 +77,7 @@ void llmi_perfetto_event(struct llmi_perfetto *p, const struct llmi_tl_event *e,
 		break;
 	case LLMI_TL_COPY:
 		snprintf(name, sizeof(name), "memcpy %s %s", dir[e->arg1 < 5 ? e->arg1 : 4],
-			 fmt_bytes(b, sizeof(b), e->arg0));
+			 llmi_fmt_bytes(b, sizeof(b), e->arg0));
 		slice(p, e, name, captured ? "capture" : "copy", e->dur_ns, api);
 		llmi_json_u64(&p->j, "bytes", e->arg0);
 		llmi_json_u64(&p->j, "stream", e->stream);

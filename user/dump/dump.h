@@ -24,8 +24,7 @@
 int dump_err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Opens a container or says why not (one line). */
 struct llmi_reader *dump_open(const char *path);
-/* Under sudo as root: the invoking user's ids from SUDO_UID / SUDO_GID. */
-bool dump_sudo_owner(uid_t *uid, gid_t *gid);
+
 /* Creates OUT without following a link at its path (O_NOFOLLOW); NULL on error, said. */
 FILE *dump_create(const char *path);
 

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/fmt.h"
 #include "common/parse.h"
 #include "dump/dump.h"
 
@@ -62,19 +63,6 @@ struct llmi_reader *dump_open(const char *path)
 	return r;
 }
 
-bool dump_sudo_owner(uid_t *uid, gid_t *gid)
-{
-	const char *u = getenv("SUDO_UID"), *g = getenv("SUDO_GID");
-	uint64_t uv, gv;
-
-	if (geteuid() != 0 || !u || !g || llmi_parse_u64(u, &uv) || llmi_parse_u64(g, &gv) ||
-	    uv >= (uid_t)-1 || gv >= (gid_t)-1)
-		return false;
-	*uid = uv;
-	*gid = gv;
-	return true;
-}
-
 FILE *dump_create(const char *path)
 {
 	uid_t uid;
@@ -88,7 +76,7 @@ FILE *dump_create(const char *path)
 		return NULL;
 	}
 	/* Under sudo, the file belongs to the user who asked for it. */
-	if (dump_sudo_owner(&uid, &gid) && fchown(fd, uid, gid))
+	if (llmi_sudo_owner(&uid, &gid) && fchown(fd, uid, gid))
 		dump_err(EXIT_BAD, "%s: note: cannot give the file to uid %u: %s", path, (unsigned)uid,
 			 strerror(errno));
 	f = fdopen(fd, "w");

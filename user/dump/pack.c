@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/fmt.h"
 #include "common/parse.h"
 #include "dump/dump.h"
 #include "io/writer.h"
@@ -198,7 +199,7 @@ int cmd_pack(int argc, char **argv)
 		dump_err(EXIT_BAD, "%s: encoding failed: %s", argv[optind], strerror(-err));
 		goto out;
 	}
-	dump_sudo_owner(&wo.owner_uid, &wo.owner_gid);
+	llmi_sudo_owner(&wo.owner_uid, &wo.owner_gid);
 	w = llmi_writer__new(out, &wo);
 	if (!w) {
 		dump_err(EXIT_BAD, "%s: cannot create: %s%s", out, strerror(errno),

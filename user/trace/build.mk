@@ -6,9 +6,8 @@ ALL += $(BIN)/llminstr-trace
 
 TRACE_SRCS := $(wildcard user/trace/*.c)
 TRACE_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(TRACE_SRCS))
-# The common library's objects (its fragment defines COMMON_OBJS / COMMON_LIBS).
-TRACE_COMMON = $(or $(COMMON_OBJS),$(patsubst %.c,$(OBJ)/%.o,$(wildcard user/common/*.c)))
-TRACE_LIBS = $(or $(COMMON_LIBS),-lstdc++)
+TRACE_COMMON = $(COMMON_OBJS)
+TRACE_LIBS = $(COMMON_LIBS)
 # -o writes a .llmi container: the format and the io_uring writer.
 TRACE_FILE_OBJS := $(FORMAT_OBJS) $(IO_OBJS)
 

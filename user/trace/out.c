@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/fmt.h"
 #include "common/json.h"
 #include "trace/api.h"
 #include "trace/out.h"
@@ -24,20 +25,6 @@ static const char *fmt_ns(char *buf, size_t len, double ns)
 		snprintf(buf, len, "%.1fms", ns / 1e6);
 	else
 		snprintf(buf, len, "%.2fs", ns / 1e9);
-	return buf;
-}
-
-static const char *fmt_bytes(char *buf, size_t len, uint64_t b)
-{
-	static const char *const u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)b;
-	int i = 0;
-
-	while (v >= 1024 && i < 4) {
-		v /= 1024;
-		i++;
-	}
-	snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", v, u[i]);
 	return buf;
 }
 
@@ -109,12 +96,12 @@ void out_summary(FILE *f, struct agg *a, const struct agg_totals *t, const struc
 		else
 			snprintf(b2, sizeof(b2), "-");
 		fprintf(f, "  %-8s %10llu %14s %16s\n", copy_names[i], (unsigned long long)c->calls,
-			fmt_bytes(b1, sizeof(b1), c->bytes), b2);
+			llmi_fmt_bytes(b1, sizeof(b1), c->bytes), b2);
 	}
 	if (!any)
 		fprintf(f, "  (none)\n");
 	fprintf(f, "  memset   %10llu %14s\n", (unsigned long long)t->memset_calls,
-		fmt_bytes(b1, sizeof(b1), t->memset_bytes));
+		llmi_fmt_bytes(b1, sizeof(b1), t->memset_bytes));
 	if (t->captures || t->graph_launches)
 		fprintf(f, "\nGraphs: %llu captured (%llu nodes), %llu instantiated, %llu launched\n",
 			(unsigned long long)t->captures, (unsigned long long)t->captured_nodes,

@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/parse.h"
+#include "common/fmt.h"
 #include "common/perfetto.h"
 #include "format/timeline.h"
 #include "io/writer.h"
@@ -363,19 +363,6 @@ void trace_tl__drain(struct trace_tl *t, uint64_t lost, struct trace_tl_stats *s
 		*st = t->st;
 }
 
-static bool sudo_owner(uid_t *uid, gid_t *gid)
-{
-	const char *u = getenv("SUDO_UID"), *g = getenv("SUDO_GID");
-	uint64_t uv, gv;
-
-	if (geteuid() != 0 || !u || !g || llmi_parse_u64(u, &uv) || llmi_parse_u64(g, &gv) ||
-	    uv >= (uid_t)-1 || gv >= (gid_t)-1)
-		return false;
-	*uid = (uid_t)uv;
-	*gid = (gid_t)gv;
-	return true;
-}
-
 static int write_api_names(struct trace_tl *t)
 {
 	uint64_t ids[LLMI_API_MAX];
@@ -404,7 +391,7 @@ struct trace_tl *trace_tl__new(const struct trace_tl_opts *o)
 
 		t->path = o->output;
 		t->events = o->events;
-		sudo_owner(&wo.owner_uid, &wo.owner_gid);
+		llmi_sudo_owner(&wo.owner_uid, &wo.owner_gid);
 		if (t->events && !(t->batch = malloc(BATCH_EVENTS * sizeof(*t->batch))))
 			goto nomem;
 		t->w = llmi_writer__new(o->output, &wo);
