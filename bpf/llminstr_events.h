@@ -21,7 +21,7 @@
 #endif
 
 #define LLMI_EVENT_VERSION 1
-#define LLMI_NAME_MAX 192
+#define LLMI_EV_NAME_MAX 192
 
 /*
  * Every probed API, in one list: X(enum suffix, symbol). The symbol is the
@@ -198,7 +198,7 @@ struct llmi_event {
 /* Records that carry a name string (registrations, driver lookups). */
 struct llmi_name_event {
 	struct llmi_event ev;
-	char name[LLMI_NAME_MAX];
+	char name[LLMI_EV_NAME_MAX];
 };
 
 /* Counters the probes keep (per-CPU array map "counters"). */

@@ -22,8 +22,6 @@
 
 #include "format/reader.h"
 #include "format/timeline.h"
-/* the container's name limit and the probes' are different things */
-#undef LLMI_NAME_MAX
 #include "trace/agg.h"
 #include "trace/record.h"
 

@@ -22,8 +22,6 @@
 #include "common/perfetto.h"
 #include "format/timeline.h"
 #include "io/writer.h"
-/* the container's name limit and the probes' are different things; this file uses neither */
-#undef LLMI_NAME_MAX
 #include "trace/api.h"
 #include "trace/record.h"
 
