@@ -35,6 +35,12 @@ one "-o: give a file name" -o "" -p 1
 one "pid 999999 does not exist" -p 999999
 one "pid $sp maps no libcudart or libcuda" -p $sp
 one "--lib $tmp/none" --lib "$tmp/none" -p $sp
+# outputs: said before tracing starts, and a symbolic link is never followed
+echo keep >"$tmp/victim"; ln -s "$tmp/victim" "$tmp/link"
+one "--json $tmp/nodir/x.json: No such file" --json "$tmp/nodir/x.json" -- build/bin/llm_decode -q --tokens 2
+one "--json $tmp/link: .*symbolic link" --json "$tmp/link" -- build/bin/llm_decode -q --tokens 2
+one "--perfetto $tmp/link: .*symbolic link" --perfetto "$tmp/link" -- build/bin/llm_decode -q --tokens 2
+[ "$(cat "$tmp/victim")" = keep ] || { echo "FAIL: a symlinked output was written through"; rc=1; }
 if [ -n "$(command -v setpriv)" ] && id nobody >/dev/null 2>&1; then
 	# root reads anything; an unprivileged user gets the privilege message
 	timeout 10 setpriv --reuid=nobody --regid=nogroup --clear-groups $T -p $sp >"$tmp/o" 2>"$tmp/e"

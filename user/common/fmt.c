@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* See fmt.h. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -32,4 +34,26 @@ bool llmi_sudo_owner(uid_t *uid, gid_t *gid)
 	*uid = (uid_t)uv;
 	*gid = (gid_t)gv;
 	return true;
+}
+
+FILE *llmi_create_output(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	uid_t uid;
+	gid_t gid;
+	FILE *f;
+	int err;
+
+	if (fd < 0)
+		return NULL;
+	/* Best effort: a file we cannot give away is still the user's output. */
+	if (llmi_sudo_owner(&uid, &gid) && fchown(fd, uid, gid))
+		(void)0;
+	f = fdopen(fd, "w");
+	if (!f) {
+		err = errno;
+		close(fd);
+		errno = err;
+	}
+	return f;
 }

@@ -65,25 +65,11 @@ struct llmi_reader *dump_open(const char *path)
 
 FILE *dump_create(const char *path)
 {
-	uid_t uid;
-	gid_t gid;
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-	FILE *f;
+	FILE *f = llmi_create_output(path);
 
-	if (fd < 0) {
+	if (!f)
 		dump_err(EXIT_BAD, "%s: cannot create: %s%s", path, strerror(errno),
 			 errno == ELOOP ? " (a symbolic link; remove it or choose another name)" : "");
-		return NULL;
-	}
-	/* Under sudo, the file belongs to the user who asked for it. */
-	if (llmi_sudo_owner(&uid, &gid) && fchown(fd, uid, gid))
-		dump_err(EXIT_BAD, "%s: note: cannot give the file to uid %u: %s", path, (unsigned)uid,
-			 strerror(errno));
-	f = fdopen(fd, "w");
-	if (!f) {
-		dump_err(EXIT_BAD, "%s: %s", path, strerror(errno));
-		close(fd);
-	}
 	return f;
 }
 

@@ -414,10 +414,11 @@ struct trace_tl *trace_tl__new(const struct trace_tl_opts *o)
 	}
 	if (o->perfetto) {
 		t->pf_path = o->perfetto;
-		t->pf_file = fopen(o->perfetto, "we");
+		t->pf_file = llmi_create_output(o->perfetto);
 		if (!t->pf_file) {
 			err = errno;
-			fprintf(stderr, PROG ": --perfetto %s: %s\n", o->perfetto, strerror(err));
+			fprintf(stderr, PROG ": --perfetto %s: %s%s\n", o->perfetto, strerror(err),
+				err == ELOOP ? " (a symbolic link; remove it or choose another name)" : "");
 			goto fail;
 		}
 		t->pf_buf = malloc(1 << 20);

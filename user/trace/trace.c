@@ -36,6 +36,7 @@
 #include <libelf.h>
 
 #include "common/elfsym.h"
+#include "common/fmt.h"
 #include "common/procmaps.h"
 #include "llminstr_trace.skel.h"
 #include "trace/agg.h"
@@ -77,6 +78,7 @@ struct tracer {
 	size_t nt;
 	struct agg *agg;
 	struct trace_tl *tl;		/* --perfetto and -o */
+	FILE *json;			/* --json, opened before tracing starts */
 	int ncpus;
 };
 
@@ -1097,6 +1099,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, PROG ": cannot set up the ring buffer: %s\n", strerror(errno));
 		goto cleanup;
 	}
+	/* A bad --json path is said now, not after the trace. */
+	if (tr->o.json) {
+		tr->json = strcmp(tr->o.json, "-") ? llmi_create_output(tr->o.json) : stdout;
+		if (!tr->json) {
+			err = -errno;
+			fprintf(stderr, PROG ": --json %s: %s%s\n", tr->o.json, strerror(errno),
+				errno == ELOOP ? " (a symbolic link; remove it or choose another name)" : "");
+			goto cleanup;
+		}
+	}
 	if (tr->o.perfetto || tr->o.output) {
 		struct trace_tl_opts to = {
 			.perfetto = tr->o.perfetto, .output = tr->o.output,
@@ -1210,15 +1222,15 @@ int main(int argc, char **argv)
 	}
 	out_summary(stdout, tr->agg, tot, &info, false);
 	fflush(stdout);
-	if (tr->o.json) {
-		bool std = !strcmp(tr->o.json, "-");
-		FILE *f = std ? stdout : fopen(tr->o.json, "we");
+	if (tr->json) {
+		FILE *f = tr->json;
 
-		if (!f || out_json(f, tr->agg, tot, &info)) {
+		tr->json = NULL;
+		if (out_json(f, tr->agg, tot, &info)) {
 			err = -EIO;
 			fprintf(stderr, PROG ": --json %s: %s\n", tr->o.json, strerror(errno));
 		}
-		if (f && !std && fclose(f)) {
+		if (f != stdout ? fclose(f) : fflush(f)) {
 			err = -EIO;
 			fprintf(stderr, PROG ": --json %s: %s\n", tr->o.json, strerror(errno));
 		}
@@ -1237,6 +1249,8 @@ int main(int argc, char **argv)
 	}
 
 cleanup:
+	if (tr->json && tr->json != stdout)
+		fclose(tr->json);
 	if (gate >= 0)
 		close(gate);	/* a gated child that never ran exits */
 	trace_tl__free(tr->tl);
