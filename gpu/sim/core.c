@@ -104,18 +104,6 @@ static struct hslot *hfind(const void *p)
 	return NULL;
 }
 
-static bool handle_ok(const void *p, int type)
-{
-	struct hslot *s;
-	bool ok;
-
-	pthread_rwlock_rdlock(&hreg_lock);
-	s = hfind(p);
-	ok = s && s->type == type;
-	pthread_rwlock_unlock(&hreg_lock);
-	return ok;
-}
-
 static int handle_type(const void *p)
 {
 	struct hslot *s;
@@ -126,6 +114,11 @@ static int handle_type(const void *p)
 	t = s ? s->type : H_NONE;
 	pthread_rwlock_unlock(&hreg_lock);
 	return t;
+}
+
+static bool handle_ok(const void *p, int type)
+{
+	return handle_type(p) == type;
 }
 
 /* Removes p if it is registered as type; false if it was not. */
