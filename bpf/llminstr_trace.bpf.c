@@ -88,6 +88,14 @@ const volatile __u32 wake_every = 4096;
 __u32 excluded_count = 0;
 /* Stream captures open in the traced processes (see file comment). */
 __s64 capture_active = 0;
+/*
+ * Each target's tgid, learnt by its first runtime launch (a target is one
+ * process for the whole run): the probes are bound to that process, so the
+ * attach cookie's target names it. A -T launch counts per process and
+ * needs no thread, so it spares the pid_tgid helper call, which on the
+ * reference VM costs as much as the rest of that probe's body.
+ */
+__u32 target_pid[LLMI_MAX_TARGETS] = {};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -152,17 +160,19 @@ struct {
 
 /*
  * The runtime launch last entered on this CPU (shared libcudart): its
- * thread, entry sp and rt_text key. A driver launch on the same CPU and
- * thread, exactly rt_text.depth bytes below that sp, is that launch's own
- * and needs no stack read (see driver_dup). Per CPU, not per thread: a
- * store and a compare, no task storage; a launch migrated between the two
- * probes just takes the exact slow path.
+ * process, entry sp and rt_text key. A driver launch on the same CPU in
+ * that process, exactly rt_text.depth bytes below that sp, is that
+ * launch's own and needs no stack read (see driver_dup). The sp names the
+ * thread: the threads of a process have disjoint stacks, so no other
+ * thread runs at that address (one that took over the stack of a thread
+ * that exited since is the file comment's failed-launch case again). Per
+ * CPU, not per thread: a store and a compare, no task storage; a launch
+ * migrated between the two probes just takes the exact slow path.
  */
 struct launch_mark {
-	__u64 pid_tgid;
-	__u64 sp;
+	__u32 pid;
 	__u32 key;
-	__u32 pad;
+	__u64 sp;
 };
 
 struct {
@@ -439,7 +449,7 @@ static __always_inline bool runtime_entry(struct pt_regs *ctx, __u64 cookie, __u
 			a->hi = hi;
 		}
 		if (launch && (m = bpf_map_lookup_elem(&launch_marks, &zero))) {
-			m->pid_tgid = pid_tgid;
+			m->pid = pid_tgid >> 32;
 			m->sp = sp;
 			m->key = key;
 		}
@@ -466,12 +476,23 @@ SEC("uprobe")
 int BPF_KPROBE(rt_launch, __u64 func, __u64 grid_xy, __u64 grid_z, __u64 block_xy,
 	       __u64 block_z)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u32 target = LLMI_COOKIE_TARGET(cookie);
 	__u32 api = LLMI_COOKIE_API(cookie);
 	__u64 sp = PT_REGS_SP(ctx);
 	__u64 stk[3] = {};	/* return address, sharedMem, stream */
+	__u64 pid_tgid;
 
+	/* -T, counted in place: the process is all the count needs (target_pid) */
+	if (timing_only && capture_active <= 0 && !excluded_count && target_pid[target]) {
+		pid_tgid = (__u64)target_pid[target] << 32;
+		if (runtime_entry(ctx, cookie, sp, 0, pid_tgid, true))
+			count_launch(pid_tgid, api, func);
+		return 0;
+	}
+	pid_tgid = bpf_get_current_pid_tgid();
+	if (!target_pid[target])
+		target_pid[target] = pid_tgid >> 32;
 	if (excluded(pid_tgid))
 		return 0;
 	/* -T needs the stream only while a capture is open: no read otherwise */
@@ -515,7 +536,7 @@ int BPF_KPROBE(rt_launch_exc, const void *config, __u64 func)
  * from exactly that depth, on the same CPU, with no runtime launch in
  * between, would be taken for the runtime's (see the file comment).
  */
-static __always_inline bool driver_marked(__u64 pid_tgid, __u64 sp, struct llmi_text **learn,
+static __always_inline bool driver_marked(__u32 pid, __u64 sp, struct llmi_text **learn,
 					  __u32 *depth)
 {
 	struct launch_mark *m;
@@ -524,11 +545,11 @@ static __always_inline bool driver_marked(__u64 pid_tgid, __u64 sp, struct llmi_
 	__u64 d;
 
 	m = bpf_map_lookup_elem(&launch_marks, &zero);
-	if (!m || m->pid_tgid != pid_tgid || sp >= m->sp)
+	if (!m || m->pid != pid || sp >= m->sp)
 		return false;
 	d = m->sp - sp;
 	key = m->key;
-	m->pid_tgid = 0;
+	m->pid = 0;
 	if (d > 0xffffffffull)
 		return false;
 	r = bpf_map_lookup_elem(&rt_text, &key);
@@ -588,23 +609,43 @@ dup:
 	return true;
 }
 
+/*
+ * A driver launch's process before the mark test, with no helper call in
+ * the common case (see target_pid); *pid_tgid is set when the helper ran.
+ * false when the thread is excluded.
+ */
+static __always_inline bool driver_pid(__u64 cookie, __u32 *pid, __u64 *pid_tgid)
+{
+	__u32 target = LLMI_COOKIE_TARGET(cookie);
+
+	*pid = target_pid[target];
+	if (*pid && !excluded_count)
+		return true;
+	*pid_tgid = bpf_get_current_pid_tgid();
+	*pid = *pid_tgid >> 32;
+	if (!target_pid[target])
+		target_pid[target] = *pid;
+	return !excluded(*pid_tgid);
+}
+
 /* cuLaunchKernel(f, gx, gy, gz, bx, by, bz, shmem, stream, params, extra). */
 SEC("uprobe")
 int BPF_KPROBE(drv_launch, __u64 f, __u64 gx, __u64 gy, __u64 gz, __u64 bx)
 {
 	__u64 by = ARG6(ctx);
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 cookie = bpf_get_attach_cookie(ctx);
 	__u64 sp = PT_REGS_SP(ctx);
 	__u64 stk[4] = {};	/* return address, bz, shmem, stream */
 	struct llmi_text *learn = NULL;
-	__u64 cookie;
-	__u32 depth = 0;
+	__u64 pid_tgid = 0;
+	__u32 depth = 0, pid;
 
-	if (excluded(pid_tgid))
+	if (!driver_pid(cookie, &pid, &pid_tgid))
 		return 0;
-	if (driver_marked(pid_tgid, sp, &learn, &depth))
+	if (driver_marked(pid, sp, &learn, &depth))
 		return 0;
-	cookie = bpf_get_attach_cookie(ctx);
+	if (!pid_tgid)
+		pid_tgid = bpf_get_current_pid_tgid();
 	if (timing_only && capture_active <= 0)
 		bpf_probe_read_user(stk, sizeof(stk[0]), (void *)sp);
 	else
@@ -619,18 +660,19 @@ int BPF_KPROBE(drv_launch, __u64 f, __u64 gx, __u64 gy, __u64 gz, __u64 bx)
 SEC("uprobe")
 int BPF_KPROBE(drv_launch_ex, const void *config, __u64 f)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 cookie = bpf_get_attach_cookie(ctx);
 	__u32 cfg[10] = {};	/* grid[3], block[3], smem, pad, stream at byte 32 */
 	__u64 sp = PT_REGS_SP(ctx), caller = 0;
 	struct llmi_text *learn = NULL;
-	__u64 cookie;
-	__u32 depth = 0;
+	__u64 pid_tgid = 0;
+	__u32 depth = 0, pid;
 
-	if (excluded(pid_tgid))
+	if (!driver_pid(cookie, &pid, &pid_tgid))
 		return 0;
-	if (driver_marked(pid_tgid, sp, &learn, &depth))
+	if (driver_marked(pid, sp, &learn, &depth))
 		return 0;
-	cookie = bpf_get_attach_cookie(ctx);
+	if (!pid_tgid)
+		pid_tgid = bpf_get_current_pid_tgid();
 	bpf_probe_read_user(&caller, sizeof(caller), (void *)sp);
 	if (driver_dup(cookie, sp, caller, learn, depth))
 		return 0;
