@@ -12,9 +12,12 @@
  * memory (bpf_probe_read_user) is the dearest thing a probe body does (on
  * the reference VM about as much as the rest of the body together), so the
  * steady state reads none under -T and one per launch (its stream) in
- * events mode. Return probes exist only where a duration is the point
- * (synchronisations, synchronous copies and memsets, allocations) or where a
- * result is only known on return (handles, graph ids).
+ * events mode. Helper calls come next (on that VM a probe's first one costs
+ * about 20 ns): under -T the launch probes call one each, the attach
+ * cookie, and take the process from it (target_pid). Return probes exist
+ * only where a duration is the point (synchronisations, synchronous copies
+ * and memsets, allocations) or where a result is only known on return
+ * (handles, graph ids).
  *
  * No call is counted twice:
  *  - nvcc 13's __cudaLaunchKernel thunk tail-jumps into cudaLaunchKernel,
@@ -31,7 +34,8 @@
  *    made from inside the runtime (cudaMemcpy built on cudaMemcpyAsync)
  *    from being counted twice.
  *    That test reads the stack; the steady state skips it. A runtime launch
- *    leaves a per-CPU mark (thread, entry sp); the runtime reaches the
+ *    leaves a per-CPU mark (process, entry sp: the sp names the thread,
+ *    whose stack no other thread shares); the runtime reaches the
  *    driver a fixed number of bytes deeper (rt_text.depth, learnt from the
  *    last launch the read confirmed). A driver launch on the marked thread
  *    and CPU at exactly that depth is the marked launch's own; anything
