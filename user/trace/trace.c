@@ -1249,8 +1249,11 @@ int main(int argc, char **argv)
 	}
 
 cleanup:
-	if (tr->json && tr->json != stdout)
+	/* Still open here: the trace never got to its summary; leave no empty file. */
+	if (tr->json && tr->json != stdout) {
 		fclose(tr->json);
+		unlink(tr->o.json);
+	}
 	if (gate >= 0)
 		close(gate);	/* a gated child that never ran exits */
 	trace_tl__free(tr->tl);
