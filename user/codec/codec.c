@@ -446,46 +446,39 @@ static int grow(void **p, size_t *cap, size_t need)
 	return 0;
 }
 
+/* realloc into *p (left as it was on failure). */
+static int resize(void **p, size_t bytes)
+{
+	void *np = realloc(*p, bytes);
+
+	if (!np)
+		return -ENOMEM;
+	*p = np;
+	return 0;
+}
+
+/* Per-chunk and per-channel tables, grown to the largest tensor seen and kept. */
 static int ensure_tables(struct llmi_codec *c, uint64_t nchunks, uint64_t hidden)
 {
 	if (nchunks > c->lens_cap) {
-		uint32_t *l = realloc(c->lens, nchunks * sizeof(*l));
-		if (!l)
+		if (resize((void **)&c->lens, nchunks * sizeof(*c->lens)) ||
+		    resize((void **)&c->offs, nchunks * sizeof(*c->offs)) ||
+		    resize((void **)&c->cst, nchunks * sizeof(*c->cst)))
 			return -ENOMEM;
-		c->lens = l;
-		uint64_t *o = realloc(c->offs, nchunks * sizeof(*o));
-		if (!o)
-			return -ENOMEM;
-		c->offs = o;
-		struct chunk_stats *cs = realloc(c->cst, nchunks * sizeof(*cs));
-		if (!cs)
-			return -ENOMEM;
-		c->cst = cs;
 		c->lens_cap = nchunks;
 	}
 	if (hidden > c->means_cap) {
-		float *m = realloc(c->means, hidden * sizeof(*m));
-		if (!m)
+		if (resize((void **)&c->means, hidden * sizeof(*c->means)) ||
+		    resize((void **)&c->msum, hidden * sizeof(*c->msum)) ||
+		    resize((void **)&c->mcnt, hidden * sizeof(*c->mcnt)) ||
+		    resize((void **)&c->msec, 4 + (hidden + 7) / 8 + 5 * hidden))
 			return -ENOMEM;
-		c->means = m;
-		double *s = realloc(c->msum, hidden * sizeof(*s));
-		if (!s)
-			return -ENOMEM;
-		c->msum = s;
-		uint64_t *k = realloc(c->mcnt, hidden * sizeof(*k));
-		if (!k)
-			return -ENOMEM;
-		c->mcnt = k;
-		uint8_t *ms = realloc(c->msec, 4 + (hidden + 7) / 8 + 5 * hidden);
-		if (!ms)
-			return -ENOMEM;
-		c->msec = ms;
 		c->means_cap = hidden;
 	}
 	return 0;
 }
 
-/* ---- little-endian woken ------------------------------------------ */
+/* ---- sizes and little-endian words -------------------------------- */
 
 /* Elements of desc; -EINVAL for too many dims, -EOVERFLOW when they overflow. */
 static int desc_numel(const struct llmi_tensor_desc *d, uint64_t *numel)
