@@ -44,6 +44,10 @@
  * a sustained --rate (default 250,000/s), and llm_decode's tokens/s
  * untraced, under -T and in events mode, interleaved (the decode waits on a
  * file until the tracer's probes are in place, so tracing covers all of it).
+ * --decode-bin runs that measurement on another workload with the same
+ * flags (build/bin/llm_decode_cuda, gpu/workload/torch_decode.py): on a GPU
+ * its tokens/s are GPU figures, and the output names the libcudart it
+ * mapped so that they are labelled as such.
  *
  * All launches run on the CPU stand-in runtime: the ns per call are CPU
  * figures (the stand-in's own launch path plus the real kernel's uprobe
@@ -110,6 +114,7 @@ struct opts {
 	const char *json;
 	const char *tracer;
 	const char *decode_args;
+	const char *decode_bin;	/* NULL: build/bin/llm_decode on the stand-in */
 };
 
 struct probe {
@@ -159,6 +164,7 @@ static struct {
 	double tps[3];
 	char decode_status[256];
 	char decode_cmd[512];
+	char decode_lib[PATH_MAX];	/* the libcudart the --decode-bin run mapped */
 } B;
 
 static volatile sig_atomic_t interrupted;
@@ -1097,7 +1103,8 @@ static double decode_once(const char *bin, int mode, char *why, size_t wlen)
 		struct llmi_elf *e = NULL;
 		const char *lib = NULL;
 		uint64_t va, rt;
-		double end = now_s() + 30;
+		/* a Python workload imports torch and initialises CUDA first */
+		double end = now_s() + (B.o.decode_bin ? 120 : 30);
 		struct target save = B.t;
 		struct watch wsave[2];
 
@@ -1126,8 +1133,15 @@ static double decode_once(const char *bin, int mode, char *why, size_t wlen)
 			B.watch[l].addr = rt;
 			llmi_elf__free(e);
 		}
+		if (m && B.o.decode_bin)
+			snprintf(B.decode_lib, sizeof(B.decode_lib), "%s",
+				 llmi_maps__find_lib(m, "libcudart.so*"));
 		if (!m) {
-			snprintf(why, wlen, "llm_decode mapped no stand-in runtime");
+			if (B.o.decode_bin)
+				snprintf(why, wlen, "%s mapped no libcudart.so* and libcuda.so* with "
+					 "cudaLaunchKernel / cuLaunchKernel", bin);
+			else
+				snprintf(why, wlen, "llm_decode mapped no stand-in runtime");
 			tp = -1;
 			goto restore;
 		}
@@ -1165,14 +1179,14 @@ restore:
 		char tail[200];
 
 		log_tail(log, tail, sizeof(tail));
-		snprintf(why, wlen, "llm_decode failed: %s", tail);
+		snprintf(why, wlen, "%s failed: %s", B.o.decode_bin ? bin : "llm_decode", tail);
 		return NAN;
 	}
 	doc = slurp(truth);
 	tps = js_double(doc, "tokens_per_s");
 	free(doc);
 	if (!(tps > 0))
-		snprintf(why, wlen, "no tokens_per_s in llm_decode --truth");
+		snprintf(why, wlen, "no tokens_per_s in %s --truth", B.o.decode_bin ? bin : "llm_decode");
 	return tps;
 }
 
@@ -1184,10 +1198,18 @@ static void decode_ratio(void)
 
 	for (int m = 0; m < 3; m++)
 		B.tps[m] = NAN;
-	snprintf(bin, sizeof(bin), "%s/bin/llm_decode", B.dir);
-	snprintf(B.decode_cmd, sizeof(B.decode_cmd), "llm_decode %s", B.o.decode_args);
+	if (B.o.decode_bin) {
+		/* it runs in the temporary directory: a relative path must be made absolute */
+		if (!realpath(B.o.decode_bin, bin))
+			snprintf(bin, sizeof(bin), "%s", B.o.decode_bin);
+		snprintf(B.decode_cmd, sizeof(B.decode_cmd), "%s %s", B.o.decode_bin, B.o.decode_args);
+	} else {
+		snprintf(bin, sizeof(bin), "%s/bin/llm_decode", B.dir);
+		snprintf(B.decode_cmd, sizeof(B.decode_cmd), "llm_decode %s", B.o.decode_args);
+	}
 	if (access(bin, X_OK)) {
-		snprintf(B.decode_status, sizeof(B.decode_status), "%s is not built", bin);
+		snprintf(B.decode_status, sizeof(B.decode_status), B.o.decode_bin ?
+			 "%s is not an executable" : "%s is not built", bin);
 		return;
 	}
 	if (access(B.o.tracer, X_OK)) {
@@ -1209,6 +1231,25 @@ static void decode_ratio(void)
 }
 
 /* ---- output ---- */
+
+/*
+ * What the --decode-bin figures are: the runtime is named from the libcudart
+ * the workload mapped, so a GPU run is never labelled as the stand-in's.
+ */
+static const char *decode_runtime(void)
+{
+	static char s[PATH_MAX + 64];
+	char sim[PATH_MAX + 16];
+
+	if (!B.decode_lib[0])
+		return "a runtime not seen (the workload did not run traced)";
+	snprintf(sim, sizeof(sim), "%s/sim/", B.dir);
+	if (!strncmp(B.decode_lib, sim, strlen(sim)))
+		snprintf(s, sizeof(s), "the CPU stand-in (%s): CPU figures", B.decode_lib);
+	else
+		snprintf(s, sizeof(s), "NVIDIA's runtime (%s): GPU figures", B.decode_lib);
+	return s;
+}
 
 static const char *verdict(double v, double limit, bool le)
 {
@@ -1320,6 +1361,11 @@ static int write_json(FILE *f)
 	llmi_json_str(&j, "name", "llm_decode");
 	llmi_json_str(&j, "status", B.decode_status[0] ? B.decode_status : "ok");
 	llmi_json_str(&j, "command", B.decode_cmd);
+	if (B.o.decode_bin) {
+		llmi_json_str(&j, "binary", B.o.decode_bin);
+		llmi_json_str(&j, "libcudart", B.decode_lib[0] ? B.decode_lib : NULL);
+		llmi_json_str(&j, "runtime", decode_runtime());
+	}
 	num_or_null(&j, "tokens_per_s_untraced", B.tps[0]);
 	num_or_null(&j, "tokens_per_s_timing_only", B.tps[1]);
 	num_or_null(&j, "tokens_per_s_events", B.tps[2]);
@@ -1404,7 +1450,10 @@ static void print_table(FILE *f)
 	else
 		fprintf(f, "%.0f launches/s reached, %lld received, %lld lost\n", B.paced_rate,
 			B.received, B.lost);
-	fprintf(f, "llm_decode (%s), tokens/s: ", B.decode_cmd);
+	if (B.o.decode_bin)
+		fprintf(f, "decode (%s)\n  on %s, tokens/s: ", B.decode_cmd, decode_runtime());
+	else
+		fprintf(f, "llm_decode (%s), tokens/s: ", B.decode_cmd);
 	if (B.decode_status[0])
 		fprintf(f, "%s\n", B.decode_status);
 	else
@@ -1423,10 +1472,12 @@ static void print_table(FILE *f)
 	fprintf(f, "  %-44s %10s  %s\n", "no lost events at >= 200k launches/s", a,
 		verdict(lostv, 0, true));
 	fmt(a, sizeof(a), "%.3f", d_t);
-	fprintf(f, "  %-44s %10s  %s\n", "llm_decode -T >= 0.97 of untraced", a,
+	fprintf(f, "  %-44s %10s  %s\n", B.o.decode_bin ? "decode -T >= 0.97 of untraced" :
+		"llm_decode -T >= 0.97 of untraced", a,
 		verdict(d_t, 0.97, false));
 	fmt(a, sizeof(a), "%.3f", d_e);
-	fprintf(f, "  %-44s %10s  %s\n", "llm_decode events >= 0.95 of untraced", a,
+	fprintf(f, "  %-44s %10s  %s\n", B.o.decode_bin ? "decode events >= 0.95 of untraced" :
+		"llm_decode events >= 0.95 of untraced", a,
 		verdict(d_e, 0.95, false));
 }
 
@@ -1450,6 +1501,9 @@ static void usage(FILE *f)
 "  --rate-secs SEC    its duration (default 3)\n"
 "  --decode-args STR  llm_decode's sizes (default \"%s\")\n"
 "  --decode-reps N    llm_decode runs per mode (default 5)\n"
+"  --decode-bin PATH  decode with PATH instead of build/bin/llm_decode, with the\n"
+"                     same flags (-q --truth --wait-file): build/bin/llm_decode_cuda\n"
+"                     or gpu/workload/torch_decode.py on a GPU (GPU figures)\n"
 "  --no-decode        skip llm_decode\n"
 "  --no-bpftrace      skip bpftrace\n"
 "  --tracer PATH      llminstr-trace to measure (default build/bin/llminstr-trace)\n"
@@ -1494,6 +1548,7 @@ static int parse_args(int argc, char **argv)
 			continue;
 		}
 		if (strcmp(a, "--json") && strcmp(a, "--tracer") && strcmp(a, "--decode-args") &&
+		    strcmp(a, "--decode-bin") &&
 		    strcmp(a, "--calls") && strcmp(a, "--rounds") && strcmp(a, "--passes") &&
 		    strcmp(a, "--decode-reps") && strcmp(a, "--rate") && strcmp(a, "--rate-secs")) {
 			fprintf(stderr, "%s: unknown option '%s' (--help lists them)\n", PROG, a);
@@ -1510,6 +1565,8 @@ static int parse_args(int argc, char **argv)
 			o->tracer = v;
 		} else if (!strcmp(a, "--decode-args")) {
 			o->decode_args = v;
+		} else if (!strcmp(a, "--decode-bin")) {
+			o->decode_bin = v;
 		} else if (!strcmp(a, "--calls") || !strcmp(a, "--rounds") || !strcmp(a, "--passes") ||
 			   !strcmp(a, "--decode-reps")) {
 			err = llmi_parse_u64(v, &u);

@@ -1,0 +1,405 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# gpu-check.sh [--sim] [OUTDIR]: the checks that need an NVIDIA GPU and its
+# driver, in one run of a few minutes (as root, from a built tree):
+#   a  environment: GPU, driver, kernel, BTF, where libcuda / libcudart are
+#   b  tests/e2e/gpu_codec.sh: the CUDA quantiser equals the CPU's codes
+#   c  llminstr-trace on build/bin/llm_decode_cuda (NVIDIA's libcudart and
+#      libcuda.so.1) against its --truth: events, -T, --graphs, -p attach
+#   e  llminstr-trace -p on gpu/workload/torch_decode.py against
+#      torch.profiler (CUPTI) for the same tokens: events, then -T
+#   f  benchmarks/probe_overhead with --decode-bin llm_decode_cuda and
+#      torch_decode.py: uprobe floor, -T, events, traced tokens/s ratios
+# Every step has its own timeout and the run never stops at a failure. OUTDIR
+# (default build/gpu-check) gets gpu-check.log (everything), summary.json
+# (one verdict per step) and a few JSON files. Exit 0 when no step failed.
+# --sim runs c and f on the CPU stand-in (build/bin/llm_decode) and the
+# comparison of e on llm_decode, so the script itself is tested without a GPU.
+# PY (default python3) is the interpreter with torch on the GPU host.
+# shellcheck disable=SC2086 # option strings ($WARGS, $topt...) split on purpose
+set -u
+cd "$(dirname "$0")/.." || exit 2
+SIM=0 OUT=
+for a in "$@"; do
+	case $a in
+	--sim) SIM=1 ;;
+	-h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-*) echo "gpu-check.sh: unknown option '$a' (--help lists them)" >&2; exit 2 ;;
+	*) OUT=$a ;;
+	esac
+done
+OUT=${OUT:-build/gpu-check}
+PY=${PY:-python3}
+BUDGET=${GC_BUDGET:-540}	# seconds for the whole run; later steps skip past it
+T=build/bin/llminstr-trace
+W=build/bin/llm_decode_cuda
+[ $SIM = 1 ] && W=build/bin/llm_decode
+TD=gpu/workload/torch_decode.py
+mkdir -p "$OUT" || { echo "gpu-check.sh: cannot create $OUT" >&2; exit 2; }
+OUT=$(cd "$OUT" && pwd)
+LOG=$OUT/gpu-check.log
+: >"$LOG"
+tmp=$(mktemp -d /tmp/gpu-check.XXXXXX)
+bg=()
+trap 'for p in "${bg[@]}"; do kill -KILL "$p" 2>/dev/null; done; sleep 0.2; rm -rf "$tmp"' EXIT
+exec > >(tee -a "$LOG") 2>&1
+
+names=() verdicts=() reasons=()
+result() {	# step verdict reason
+	names+=("$1") verdicts+=("$2") reasons+=("$3")
+	echo "-> $1: $2 ${3:+($3)}"
+	write_summary
+}
+write_summary() {
+	local i
+	{
+		for i in "${!names[@]}"; do
+			printf '%s\t%s\t%s\n' "${names[$i]}" "${verdicts[$i]}" "${reasons[$i]}"
+		done
+	} >"$tmp/results.tsv"
+	$PY - "$tmp/results.tsv" "$OUT/summary.json" "$SIM" "$SECONDS" <<'PY' 2>/dev/null
+import json, sys
+steps = []
+for line in open(sys.argv[1]):
+    n, v, r = (line.rstrip("\n").split("\t") + ["", ""])[:3]
+    steps.append({"step": n, "verdict": v, "reason": r})
+ok = not any(s["verdict"] == "FAIL" for s in steps)
+json.dump({"sim": sys.argv[3] == "1", "elapsed_s": int(sys.argv[4]), "ok": ok, "steps": steps},
+          open(sys.argv[2], "w"), indent=1)
+PY
+}
+left() { echo $((BUDGET - SECONDS)); }
+have_time() {	# step seconds-needed
+	if [ "$(left)" -lt "$2" ]; then
+		result "$1" SKIP "out of time: $(left) s of the ${BUDGET} s budget left, needs $2"
+		return 1
+	fi
+}
+banner() { printf '\n==== %s  [%d s]\n' "$*" "$SECONDS"; }
+
+# the tracer's JSON against a --truth (trace_decode.sh's check): h2d exact or >=
+check_truth() {	# trace.json truth.json h2d_exact
+	$PY - "$@" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1])); w = json.load(open(sys.argv[2])); exact = sys.argv[3] == "1"
+bad = []
+got = {k["name"]: k["launches"] for k in t["kernels"]}
+if got != w["kernels"]: bad.append(f"kernels {got} != {w['kernels']}")
+if t["launches"] != w["launches"]: bad.append(f"launches {t['launches']} != {w['launches']}")
+for d, v in w["memcpy"].items():
+    g = t["memcpy"][d]
+    ok = g == v if (exact or d != "h2d") else g["calls"] >= v["calls"] and g["bytes"] >= v["bytes"]
+    if not ok: bad.append(f"memcpy {d} {g} vs truth {v}")
+if "memset" in w and t["memset"] != w["memset"]: bad.append(f"memset {t['memset']} != {w['memset']}")
+g = w.get("graphs", {}).get("launches", 0)
+if t["graphs"]["launches"] != g: bad.append(f"graph launches {t['graphs']['launches']} != {g}")
+if g and t["graphs"]["replayed_launches"] != w["launches"]: bad.append("replayed launches differ")
+if t["events"]["lost"]: bad.append(f"{t['events']['lost']} events lost")
+if any(k.get("unnamed") for k in t["kernels"]): bad.append("unnamed kernels")
+print(f"{t['launches']} launches ({t['driver_launches']} driver), {len(got)} kernel names, libs {t['targets'][0]['libs']}")
+print("; ".join(bad)[:400] or "counts equal the truth")
+sys.exit(1 if bad else 0)
+PY
+}
+
+# the tracer's JSON against torch.profiler's kernel counts: totals exact,
+# names (normalised: no return type, no argument list, no spaces) where the
+# tracer has them. Exit 0 equal, 1 totals differ, 3 totals equal, names not.
+check_profile() {	# trace.json profile.json
+	$PY - "$@" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1])); p = json.load(open(sys.argv[2]))
+def norm(n):
+    n = n.strip()
+    if n.startswith("void "): n = n[5:]
+    if n.endswith(")"):	# drop the trailing, balanced argument list
+        depth = 0
+        for i in range(len(n) - 1, -1, -1):
+            depth += {")": 1, "(": -1}.get(n[i], 0)
+            if depth == 0:
+                n = n[:i]; break
+    return "".join(n.split())
+prof = {}
+for n, c in p["kernels"].items(): prof[norm(n)] = prof.get(norm(n), 0) + c
+named, unnamed = {}, 0
+for k in t["kernels"]:
+    if k.get("unnamed"): unnamed += k["launches"]
+    else: named[norm(k["name"])] = named.get(norm(k["name"]), 0) + k["launches"]
+tot_ok = t["launches"] == p["launches"]
+print(f"tracer {t['launches']} launches ({t['driver_launches']} driver, {unnamed} unnamed, "
+      f"{len(named)} names), profiler {p['launches']} kernels ({len(prof)} names); "
+      f"lost {t['events']['lost']}")
+api = p.get("api", {})
+if api:
+    tl = {k: v["calls"] for k, v in t["api"].items() if "aunch" in k}
+    pl = {k: v for k, v in api.items() if "aunch" in k}
+    print(f"launch calls: tracer {tl}; CUPTI {pl}")
+mis = []
+for n, c in named.items():
+    if prof.get(n, 0) != c: mis.append((abs(prof.get(n, 0) - c), n, c, prof.get(n, 0)))
+only_prof = sum(c for n, c in prof.items() if n not in named)
+for d, n, c, pc in sorted(mis, reverse=True)[:10]:
+    print(f"  name mismatch: tracer {c} profiler {pc}  {n[:110]}")
+print(f"profiler launches under names the tracer lacks: {only_prof} (tracer unnamed: {unnamed})")
+if t["events"]["lost"]: tot_ok = False; print("events lost")
+sys.exit(0 if tot_ok and not mis else 1 if not tot_ok else 3)
+PY
+}
+
+# a process' libs are mapped: pid pattern... (basename glob on /proc/PID/maps)
+wait_maps() {	# pid seconds pattern...
+	local pid=$1 n=$(($2 * 10)) p ok
+	shift 2
+	while [ $n -gt 0 ] && kill -0 "$pid" 2>/dev/null; do
+		ok=1
+		for p in "$@"; do grep -q "/$p" "/proc/$pid/maps" 2>/dev/null || ok=0; done
+		[ $ok = 1 ] && return 0
+		sleep 0.1; n=$((n - 1))
+	done
+	return 1
+}
+# the exit status of a background child, killed after seconds (status 124)
+reap_within() {	# pid seconds
+	local n=$(($2 * 10))
+	while [ $n -gt 0 ] && kill -0 "$1" 2>/dev/null; do
+		# a zombie counts as ended: wait reaps it below
+		[ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ] && break
+		sleep 0.1; n=$((n - 1))
+	done
+	if [ $n = 0 ]; then kill -KILL "$1" 2>/dev/null; wait "$1" 2>/dev/null; return 124; fi
+	wait "$1"
+}
+wait_grep() {	# file seconds regex [pid: give up when it has ended]
+	local n=$(($2 * 10))
+	while [ $n -gt 0 ]; do
+		grep -q "$3" "$1" 2>/dev/null && return 0
+		[ -n "${4:-}" ] && ! kill -0 "$4" 2>/dev/null && return 1
+		sleep 0.1; n=$((n - 1))
+	done
+	return 1
+}
+
+echo "gpu-check.sh: $(date -u +%FT%TZ) on $(hostname), sim=$SIM, out $OUT, PY=$PY, budget ${BUDGET} s"
+[ "$(id -u)" = 0 ] || echo "warning: not root: the tracer steps will fail (BPF needs root)"
+
+# ---- a: environment ----
+banner "a environment"
+{
+	echo "uname -r: $(uname -r)"
+	echo "cpus: $(nproc)"
+	[ -r /sys/kernel/btf/vmlinux ] && echo "BTF: /sys/kernel/btf/vmlinux present" || echo "BTF: /sys/kernel/btf/vmlinux MISSING"
+	echo "nvidia-smi -L:"; timeout 20 nvidia-smi -L 2>&1 | sed 's/^/  /'
+	echo "driver: $(timeout 20 nvidia-smi --query-gpu=driver_version,name,memory.total --format=csv,noheader 2>&1 | head -n2 | tr '\n' ' ')"
+	echo "nvcc: $(timeout 10 /usr/local/cuda/bin/nvcc --version 2>&1 | tail -n2 | tr '\n' ' ')"
+	echo "ldconfig -p (cuda, cudart):"; ldconfig -p 2>/dev/null | grep -E 'libcuda\.so|libcudart\.so' | sed 's/^/  /'
+	echo "/usr/local/cuda/lib64:"; find /usr/local/cuda/lib64/ -maxdepth 1 -name "libcudart.so*" 2>&1 | sed 's/^/  /'
+	echo "python: $(command -v "$PY") $($PY --version 2>&1)"
+	tf=$(timeout 60 $PY -c 'import torch; print(torch.__file__); print(torch.__version__, torch.version.cuda, torch.cuda.is_available())' 2>&1)
+	echo "torch: $tf" | tr '\n' ' '; echo
+	sp=$(dirname "$(dirname "$(echo "$tf" | head -n1)")")
+	[ -d "$sp/nvidia" ] && { echo "pip NVIDIA libs:"; find "$sp/nvidia" -name 'libcudart.so*' -o -name 'libcublas*.so*' -o -name 'libcupti.so*' 2>/dev/null | sed 's/^/  /'; }
+	for b in $T build/bench/probe_overhead $W; do echo "$b: $(file -b "$b" 2>&1 | cut -c1-90)"; done
+	echo "ldd $W:"; ldd $W 2>&1 | grep -E 'cuda|not found' | sed 's/^/  /'
+} 2>&1
+env_bad=
+[ -r /sys/kernel/btf/vmlinux ] || env_bad="no /sys/kernel/btf/vmlinux"
+[ -x $T ] || env_bad="$env_bad${env_bad:+; }$T not built"
+if [ $SIM = 0 ] && ! timeout 20 nvidia-smi -L >/dev/null 2>&1; then env_bad="$env_bad${env_bad:+; }nvidia-smi finds no GPU"; fi
+if [ -z "$env_bad" ]; then result a-environment PASS "$(uname -r), $(nproc) cpus"; else result a-environment FAIL "$env_bad"; fi
+
+# libcudart.so.13 for llm_decode_cuda: the loader's, else the toolkit's, else torch's pip copy
+if [ $SIM = 0 ] && ldd $W 2>/dev/null | grep -q 'libcudart.*not found'; then
+	for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib $(dirname "$(find "${sp:-/nonexistent}/nvidia" -name 'libcudart.so.13' 2>/dev/null | head -n1)" 2>/dev/null); do
+		[ -e "$d/libcudart.so.13" ] && { export LD_LIBRARY_PATH=$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}; break; }
+	done
+	echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
+fi
+
+# ---- b: the GPU quantiser ----
+banner "b tests/e2e/gpu_codec.sh"
+if [ $SIM = 1 ]; then
+	result b-gpu-codec SKIP "--sim: needs a GPU"
+elif have_time b-gpu-codec 60; then
+	timeout 90 tests/e2e/gpu_codec.sh >"$tmp/b.out" 2>&1; st=$?
+	tail -n 20 "$tmp/b.out"
+	case $st in
+	0) result b-gpu-codec PASS "$(tail -n1 "$tmp/b.out" | cut -c1-100)" ;;
+	77) result b-gpu-codec SKIP "$(tail -n1 "$tmp/b.out" | cut -c1-100)" ;;
+	*) result b-gpu-codec FAIL "exit $st: $(tail -n1 "$tmp/b.out" | cut -c1-100)" ;;
+	esac
+fi
+
+# ---- c: llm_decode_cuda against its --truth ----
+WARGS="-q --tokens 64 --layers 4"
+banner "c $W"
+if have_time c-untraced 20; then
+	timeout 60 $W $WARGS --truth "$tmp/c0.json" >"$tmp/c0.out" 2>&1; st=$?
+	cat "$tmp/c0.out"
+	if [ $st = 0 ]; then result c-untraced PASS "$(tail -n1 "$tmp/c0.out" | cut -c1-100)"
+	else result c-untraced FAIL "exit $st: $(tail -n1 "$tmp/c0.out" | cut -c1-100)"; fi
+fi
+for mode in events -T --graphs "-T --graphs"; do
+	topt='' wopt=''
+	case $mode in *-T*) topt=-T ;; esac
+	case $mode in *--graphs*) wopt=--graphs ;; esac
+	name="c-trace ${mode}"
+	have_time "$name" 20 || continue
+	echo "== llminstr-trace $topt -- $W $WARGS $wopt"
+	rm -f "$tmp/ct.json" "$tmp/cw.json"
+	timeout 60 $T $topt --json "$tmp/ct.json" -- $W $WARGS $wopt --truth "$tmp/cw.json" >"$tmp/ct.out" 2>&1; st=$?
+	tail -n 30 "$tmp/ct.out"
+	if [ $st != 0 ]; then result "$name" FAIL "tracer exit $st: $(tail -n1 "$tmp/ct.out" | cut -c1-100)"; continue; fi
+	if [ ! -s "$tmp/cw.json" ]; then
+		result "$name" FAIL "no --truth from the workload: $(grep -m1 -iE 'error|fail|llm_decode' "$tmp/ct.out" | cut -c1-90)"
+		continue
+	fi
+	check_truth "$tmp/ct.json" "$tmp/cw.json" 0 >"$tmp/cc.out" 2>&1; st=$?
+	cat "$tmp/cc.out"
+	[ "$mode" = events ] && cp "$tmp/ct.json" "$OUT/decode_trace.json"
+	if [ $st = 0 ]; then result "$name" PASS "$(head -n1 "$tmp/cc.out" | cut -c1-100)"
+	else result "$name" FAIL "$(tail -n1 "$tmp/cc.out" | cut -c1-100)"; fi
+done
+# -p attach before the first timed launch (--wait-file): copies exact too
+name="c-attach -p"
+if have_time "$name" 30; then
+	rm -f "$tmp/go" "$tmp/aw.json" "$tmp/at.json"
+	# started directly (no timeout wrapper): $! must be the workload's own pid
+	$W $WARGS --wait-file "$tmp/go" --truth "$tmp/aw.json" >"$tmp/aw.out" 2>&1 & wp=$!
+	bg+=("$wp")
+	if ! wait_maps $wp 30 'libcudart.so*' 'libcuda.so*'; then
+		cat "$tmp/aw.out"
+		if kill -0 $wp 2>/dev/null; then result "$name" FAIL "$W did not map libcudart and libcuda in 30 s"
+		else result "$name" FAIL "$W exited: $(tail -n1 "$tmp/aw.out" | cut -c1-90)"; fi
+	else
+		sleep 0.5
+		timeout 60 $T -p $wp --json "$tmp/at.json" >"$tmp/at.out" 2>&1 & tp=$!
+		bg+=("$tp")
+		wait_grep "$tmp/at.out" 30 tracing $tp || echo "(no 'tracing' line from the tracer in 30 s)"
+		touch "$tmp/go"
+		reap_within $wp 60; wst=$?
+		reap_within $tp 30; st=$?
+		tail -n 30 "$tmp/at.out"
+		if [ $st != 0 ] || [ $wst != 0 ]; then
+			result "$name" FAIL "tracer exit $st, workload exit $wst: $(tail -n1 "$tmp/at.out" | cut -c1-60) / $(tail -n1 "$tmp/aw.out" | cut -c1-60)"
+		else
+			check_truth "$tmp/at.json" "$tmp/aw.json" 1 >"$tmp/cc.out" 2>&1; st=$?
+			cat "$tmp/cc.out"
+			cp "$tmp/at.json" "$OUT/decode_attach.json"
+			if [ $st = 0 ]; then result "$name" PASS "$(head -n1 "$tmp/cc.out" | cut -c1-100)"
+			else result "$name" FAIL "$(tail -n1 "$tmp/cc.out" | cut -c1-100)"; fi
+		fi
+	fi
+fi
+
+# ---- e: tracer vs torch.profiler on torch_decode.py ----
+# The tracer attaches with -p once the warm-up token is done (torch_decode
+# prints "ready" and waits on --wait-file), so from then on it sees exactly
+# the timed tokens that the profiler wraps. Totals must be equal; names are
+# compared where the tracer has one (kernel handles obtained before the attach
+# stay unnamed).
+TARGS="-q --layers 4 --hidden 1024 --heads 8 --ffn 2816 --vocab 8192 --tokens 64"
+banner "e tracer vs torch.profiler"
+torch_ok=0
+if timeout 60 $PY -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' >/dev/null 2>&1; then
+	torch_ok=1
+fi
+for topt in "" -T; do
+	name="e-torch-profiler ${topt:-events}"
+	if [ $SIM = 1 ]; then
+		# the comparison itself, on llm_decode's attach run, with the truth
+		# written as CUPTI names them (return type, argument list)
+		if [ ! -s "$tmp/at.json" ]; then result "$name" SKIP "--sim: no attach run from c"; continue; fi
+		$PY - "$tmp/aw.json" "$tmp/ap.json" <<'PY'
+import json, sys
+w = json.load(open(sys.argv[1]))
+k = {f"void {n}(float*, int)": c for n, c in w["kernels"].items()}
+json.dump({"kernels": k, "launches": w["launches"]}, open(sys.argv[2], "w"))
+PY
+		check_profile "$tmp/at.json" "$tmp/ap.json" >"$tmp/ep.out" 2>&1; st=$?
+		cat "$tmp/ep.out"
+		case $st in
+		0) result "$name" PASS "--sim, comparator on llm_decode: $(head -n1 "$tmp/ep.out" | cut -c1-70)" ;;
+		*) result "$name" FAIL "--sim comparator: $(tail -n1 "$tmp/ep.out" | cut -c1-90)" ;;
+		esac
+		continue
+	fi
+	[ $torch_ok = 1 ] || { result "$name" SKIP "$PY has no torch with CUDA"; continue; }
+	have_time "$name" 60 || continue
+	rm -f "$tmp/go" "$tmp/et.json" "$tmp/ew.json" "$tmp/ep.json"
+	"$PY" $TD $TARGS --wait-file "$tmp/go" --truth "$tmp/ew.json" --profile "$tmp/ep.json" \
+		>"$tmp/ew.out" 2>&1 & wp=$!
+	bg+=("$wp")
+	if ! wait_grep "$tmp/ew.out" 90 "ready" $wp; then
+		cat "$tmp/ew.out"; result "$name" FAIL "torch_decode not ready in 90 s: $(tail -n1 "$tmp/ew.out" | cut -c1-80)"
+		kill $wp 2>/dev/null; continue
+	fi
+	grep -E "^(  )?/.*(libcudart|libcuda\.so|libcublas)" "/proc/$wp/maps" 2>/dev/null | awk '{print $6}' | sort -u | sed 's/^/  mapped: /'
+	timeout 100 $T $topt -p $wp --json "$tmp/et.json" >"$tmp/et.out" 2>&1 & tp=$!
+	bg+=("$tp")
+	wait_grep "$tmp/et.out" 40 tracing $tp || echo "(no 'tracing' line from the tracer in 40 s)"
+	touch "$tmp/go"
+	reap_within $wp 90; wst=$?
+	reap_within $tp 30; st=$?
+	cat "$tmp/ew.out"; tail -n 30 "$tmp/et.out"
+	if [ $st != 0 ] || [ $wst != 0 ]; then
+		result "$name" FAIL "tracer exit $st, torch_decode exit $wst: $(tail -n1 "$tmp/et.out" | cut -c1-60) / $(tail -n1 "$tmp/ew.out" | cut -c1-60)"
+		continue
+	fi
+	if [ -z "$topt" ]; then cp "$tmp/et.json" "$OUT/torch_trace.json"; cp "$tmp/ep.json" "$OUT/torch_profile.json"; fi
+	check_profile "$tmp/et.json" "$tmp/ep.json" >"$tmp/ep.out" 2>&1; st=$?
+	cat "$tmp/ep.out"
+	case $st in
+	0) result "$name" PASS "$(head -n1 "$tmp/ep.out" | cut -c1-100)" ;;
+	3) result "$name" WARN "totals equal, names differ: $(head -n1 "$tmp/ep.out" | cut -c1-80)" ;;
+	*) result "$name" FAIL "$(head -n1 "$tmp/ep.out" | cut -c1-100)" ;;
+	esac
+done
+
+# ---- f: probe_overhead on this host, decode traced and not ----
+po_summary() {	# json
+	$PY - "$1" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1])); s = j["summary"]
+d = [c for c in j["cases"] if c["name"] == "llm_decode"][0]
+f = lambda v, p=3: "-" if v is None else f"{v:.{p}f}"
+print(f"floor {f(s['floor_ns_per_call'], 0)} ns, -T x{f(s['timing_only_ratio'])}, events x{f(s['events_ratio'])}; "
+      f"decode {f(s['llm_decode_tokens_per_s'], 1)} tok/s, -T {f(s['llm_decode_timing_only_ratio'])}, "
+      f"events {f(s['llm_decode_events_ratio'])}")
+if d["status"] != "ok": print("decode: " + d["status"]); sys.exit(1)
+PY
+}
+if [ $SIM = 1 ]; then
+	DARGS="--layers 4 --hidden 512 --heads 8 --ffn 1376 --vocab 4096 --tokens 128"
+else
+	DARGS="--layers 8 --hidden 2048 --heads 16 --ffn 5632 --vocab 16384 --tokens 256"
+fi
+runs=("probe_overhead_gpu|$W|$DARGS|--decode-reps 2|90"
+      "probe_overhead_torch|$TD|--layers 8 --hidden 1024 --heads 8 --ffn 2816 --vocab 8192 --tokens 160|--decode-reps 2|150")
+for r in "${runs[@]}"; do
+	IFS='|' read -r jn bin dargs reps lim <<<"$r"
+	name="f-$jn"
+	banner "$name: $bin"
+	if [ "$bin" = $TD ] && [ $torch_ok = 0 ]; then result "$name" SKIP "$PY has no torch with CUDA"; continue; fi
+	have_time "$name" "$lim" || continue
+	# torch_decode.py runs by its #!/usr/bin/env python3: put $PY's directory first
+	PATH=$(dirname "$(command -v "$PY")"):$PATH \
+		timeout "$lim" build/bench/probe_overhead --quick --no-bpftrace $reps --json "$OUT/$jn.json" \
+		--decode-bin "$bin" --decode-args "$dargs" >"$tmp/f.out" 2>&1; st=$?
+	cat "$tmp/f.out"
+	if [ $st != 0 ]; then result "$name" FAIL "exit $st: $(tail -n1 "$tmp/f.out" | cut -c1-100)"; continue; fi
+	po_summary "$OUT/$jn.json" >"$tmp/fs.out" 2>&1; st=$?
+	cat "$tmp/fs.out"
+	if [ $st = 0 ]; then result "$name" PASS "$(head -n1 "$tmp/fs.out" | cut -c1-110)"
+	else result "$name" FAIL "$(tail -n1 "$tmp/fs.out" | cut -c1-110)"; fi
+done
+
+# ---- the verdicts ----
+banner "summary"
+rc=0
+printf '%-28s %-5s %s\n' step verdict reason
+for i in "${!names[@]}"; do
+	printf '%-28s %-5s %s\n' "${names[$i]}" "${verdicts[$i]}" "${reasons[$i]}"
+	[ "${verdicts[$i]}" = FAIL ] && rc=1
+done
+echo "gpu-check.sh: $([ $rc = 0 ] && echo "no step failed" || echo "some steps FAILED") in $SECONDS s; log $LOG, summary $OUT/summary.json"
+exit $rc
