@@ -158,6 +158,22 @@ wait_maps() {	# pid seconds pattern...
 	done
 	return 1
 }
+# a process that sits in its --wait-file poll: its CPU time (all threads)
+# stops growing. On a GPU, context creation and the weight upload take a
+# while, and an attach before they end would count set-up copies.
+wait_idle() {	# pid seconds
+	local n=$(($2 * 4)) prev=-1 cur still=0
+	while [ $n -gt 0 ] && kill -0 "$1" 2>/dev/null; do
+		cur=$(awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo -1)
+		if [ "$prev" -ge 0 ] && [ $((cur - prev)) -le 1 ]; then
+			still=$((still + 1)); [ $still -ge 2 ] && return 0
+		else
+			still=0
+		fi
+		prev=$cur; sleep 0.25; n=$((n - 1))
+	done
+	return 1
+}
 # the exit status of a background child, killed after seconds (status 124)
 reap_within() {	# pid seconds
 	local n=$(($2 * 10))
@@ -271,7 +287,7 @@ if have_time "$name" 30; then
 		if kill -0 $wp 2>/dev/null; then result "$name" FAIL "$W did not map libcudart and libcuda in 30 s"
 		else result "$name" FAIL "$W exited: $(tail -n1 "$tmp/aw.out" | cut -c1-90)"; fi
 	else
-		sleep 0.5
+		wait_idle $wp 30 || echo "($W still busy after 30 s: attaching anyway)"
 		timeout 60 $T -p $wp --json "$tmp/at.json" >"$tmp/at.out" 2>&1 & tp=$!
 		bg+=("$tp")
 		wait_grep "$tmp/at.out" 30 tracing $tp || echo "(no 'tracing' line from the tracer in 30 s)"
