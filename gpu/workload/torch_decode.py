@@ -32,6 +32,11 @@ kernels). What the profiler sees and what a tracer sees differ in scope:
     arguments; the check normalises both.
 A tracer attached late may not name kernels whose handles were obtained
 before it attached (warm-up): compare totals exactly, names where known.
+--profile-all instead profiles the whole run, from before the first CUDA
+call to the end, and --wait-file then waits right after "import torch"
+(libcudart and libcuda mapped, no CUDA call made yet): a tracer attached
+there sees the same launches as the profiler, set-up and warm-up included,
+and every kernel's first launch, so names compare too.
 """
 import argparse
 import json
@@ -61,8 +66,15 @@ def parse_args(argv):
     p.add_argument("--profile", metavar="FILE",
                    help="count the timed tokens' CUDA kernels with torch.profiler, "
                    'write {"kernels": {NAME: launches}, "launches": N}')
+    p.add_argument("--profile-all", action="store_true",
+                   help="--profile covers the whole run (set-up and warm-up too)")
+    p.add_argument("--device", default="cuda",
+                   help="torch device (default cuda; cpu runs the loop without a GPU, "
+                   "for testing this script)")
     p.add_argument("-q", "--quiet", action="store_true", help="do not print the tokens")
     a = p.parse_args(argv)
+    if a.profile_all and not a.profile:
+        p.error("--profile-all needs --profile FILE")
     for name, lo, hi in (("layers", 1, 256), ("hidden", 2, 65536), ("heads", 1, 1024),
                          ("ffn", 1, 262144), ("vocab", 2, 1 << 22), ("tokens", 1, 1 << 20),
                          ("seed", 0, 2**63 - 1)):
@@ -83,9 +95,9 @@ class Model:
     """Weights and the KV cache, all allocated once on the device."""
 
     def __init__(self, torch, a, max_seq):
-        g = torch.Generator(device="cuda")
+        dev, dt = a.device, torch.bfloat16
+        g = torch.Generator(device=dev)
         g.manual_seed(a.seed)
-        dev, dt = "cuda", torch.bfloat16
         h, f = a.hidden, a.ffn
 
         def w(*shape):
@@ -154,38 +166,49 @@ def main(argv):
         import torch
     except ImportError as e:
         die(f"no CUDA device: PyTorch is not installed for {sys.executable} ({e})")
-    if not torch.cuda.is_available():
+    cuda = a.device.startswith("cuda")
+    if cuda and not torch.cuda.is_available():
         die(f"no CUDA device: torch {torch.__version__} sees none "
             "(nvidia-smi -L lists the GPUs the driver knows)")
     torch.set_grad_enabled(False)
-    torch.cuda.init()
+    prof = None
+    if a.profile_all:
+        if a.wait_file:
+            if cuda:
+                # libcudart is mapped by the import, libcuda.so.1 only at the
+                # first CUDA call: load it now (no call made) so that a
+                # tracer attached during the wait finds the driver too
+                import ctypes
+                try:
+                    ctypes.CDLL("libcuda.so.1", mode=ctypes.RTLD_GLOBAL)
+                except OSError as e:
+                    die(f"no CUDA device: cannot load libcuda.so.1 ({e})")
+            wait_for(a.wait_file)
+        prof = profiler_start(torch, cuda)
+    if cuda:
+        torch.cuda.init()
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
     max_seq = a.tokens + 2
     m = Model(torch, a, max_seq)
 
     # warm-up token at position 0: cuBLAS handles, kernel loading, allocator
-    tok = m.step(torch.zeros(1, dtype=torch.long, device="cuda"), 0)
+    tok = m.step(torch.zeros(1, dtype=torch.long, device=a.device), 0)
     first = tok.item()
-    torch.cuda.synchronize()
+    sync()
 
-    if a.wait_file:
-        # the GPU check attaches its tracer on this line: nothing launches after it
-        print(f"{PROG}: ready, waiting for {a.wait_file}", file=sys.stderr, flush=True)
-        while not os.path.exists(a.wait_file):
-            time.sleep(0.01)
+    if a.wait_file and not a.profile_all:
+        wait_for(a.wait_file)
 
-    prof = None
-    if a.profile:
-        from torch.profiler import profile, ProfilerActivity
-        prof = profile(activities=[ProfilerActivity.CUDA])
-        prof.__enter__()
+    if a.profile and not prof:
+        prof = profiler_start(torch, cuda)
     out = []
     cur = first
     t0 = time.perf_counter()
     for i in range(a.tokens):
-        tok = m.step(torch.tensor([cur], device="cuda"), i + 1)
+        tok = m.step(torch.tensor([cur], device=a.device), i + 1)
         cur = tok.item()
         out.append(cur)
-    torch.cuda.synchronize()
+    sync()
     secs = time.perf_counter() - t0
     if prof is not None:
         prof.__exit__(None, None, None)
@@ -201,6 +224,21 @@ def main(argv):
           f"hidden {a.hidden}, ffn {a.ffn}, vocab {a.vocab}, bf16, torch {torch.__version__})",
           file=sys.stderr)
     return 0
+
+
+def wait_for(path):
+    # the GPU check attaches its tracer on this line: nothing launches before it ends
+    print(f"{PROG}: ready, waiting for {path}", file=sys.stderr, flush=True)
+    while not os.path.exists(path):
+        time.sleep(0.01)
+
+
+def profiler_start(torch, cuda):
+    """torch.profiler with CUPTI's activities (CPU's where there is no GPU, for tests)."""
+    from torch.profiler import profile, ProfilerActivity
+    prof = profile(activities=[ProfilerActivity.CUDA if cuda else ProfilerActivity.CPU])
+    prof.__enter__()
+    return prof
 
 
 def write_json(path, obj):
@@ -241,8 +279,21 @@ def write_profile(path, prof):
             kernels[name] = kernels.get(name, 0) + 1
         elif cat in ("cuda_runtime", "cuda_driver"):
             api[name] = api.get(name, 0) + 1
-    write_json(path, {"kernels": kernels, "launches": sum(kernels.values()),
-                      "api": api, "categories": cats})
+    # the same count through the profiler's event list, should a PyTorch
+    # build's exported trace name its categories otherwise
+    alt = {}
+    try:
+        from torch.autograd import DeviceType
+        for e in prof.events():
+            if e.device_type == DeviceType.CUDA and not e.name.startswith(("Memcpy", "Memset")):
+                alt[e.name] = alt.get(e.name, 0) + 1
+    except Exception as e:  # an older or newer profiler: the trace's count stands
+        print(f"{PROG}: profiler event list unreadable ({e})", file=sys.stderr)
+    source = "trace"
+    if not kernels and alt:
+        kernels, source = alt, "events"
+    write_json(path, {"kernels": kernels, "launches": sum(kernels.values()), "source": source,
+                      "launches_event_list": sum(alt.values()), "api": api, "categories": cats})
 
 
 if __name__ == "__main__":
