@@ -21,7 +21,14 @@
 #endif
 
 #define LLMI_EVENT_VERSION 1
-#define LLMI_EV_NAME_MAX 192
+/*
+ * Room for a kernel's mangled name in a name record: C++ template kernels
+ * (PyTorch's elementwise kernels, CUTLASS in cuBLAS) run to several hundred
+ * characters, past what a short buffer keeps, and a cut name cannot be
+ * demangled. Name records are rare (once per kernel), so they are large;
+ * user space reads a longer name whole from the process while it lives.
+ */
+#define LLMI_EV_NAME_MAX 2048
 
 /*
  * Every probed API, in one list: X(enum suffix, symbol). The symbol is the

@@ -944,6 +944,7 @@ int BPF_KPROBE(reg_function, __u64 fatbin, __u64 stub, __u64 devfun)
 	e->ev.arg1 = 0;
 	/* a fixed-size copy fails if it runs into an unmapped page: shorten */
 	if (bpf_copy_from_user(e->name, sizeof(e->name), (void *)devfun) &&
+	    bpf_copy_from_user(e->name, 512, (void *)devfun) &&
 	    bpf_copy_from_user(e->name, 64, (void *)devfun) &&
 	    bpf_copy_from_user(e->name, 16, (void *)devfun))
 		e->name[0] = '\0';

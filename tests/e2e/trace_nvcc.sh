@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # llminstr-trace on a program built here with nvcc -cudart shared against
 # NVIDIA's own libcudart.so.13. No GPU is needed: the calls fail without a
-# driver, but the entry probes fire first. 1000 launches of scale_kernel and
-# 500 of a template kernel must be counted exactly and named as nm -C names
-# them without the argument list (and without the return type nm -C prints
+# driver, but the entry probes fire first. 1000 launches of scale_kernel, 500
+# of a template kernel and 200 of one whose mangled name is longer than a
+# short name buffer (as PyTorch's and CUTLASS's are) must be counted exactly
+# and named as nm -C names them without the argument list (and without the return type nm -C prints
 # for template instances: llmi_demangle's convention, shared with the
 # workload's --truth); in the timeline with their arguments. The same
 # program linked with nvcc's default static cudart is traced through the
@@ -21,16 +22,25 @@ cat >"$tmp/k.cu" <<'CU'
 #include <cstdio>
 #include <cstdlib>
 template <typename T> __global__ void add_kernel(T *a, T v, int n) { if ((int)threadIdx.x < n) a[threadIdx.x] += v; }
+namespace a_kernel_library_namespace_with_a_long_name { namespace elementwise_implementation_details {
+template <int V, int U, typename F> struct launch_shape_descriptor { F f; };
+struct multiply_by_a_scalar_functor_with_a_descriptive_name { float s; };
+template <typename T, typename W> __global__ void elementwise_kernel_with_a_long_name(T *a, W w, int n) { if ((int)threadIdx.x < n) a[threadIdx.x] *= w.f.s; }
+}}
+using namespace a_kernel_library_namespace_with_a_long_name::elementwise_implementation_details;
+typedef launch_shape_descriptor<128, 4, multiply_by_a_scalar_functor_with_a_descriptive_name> shape_t;
 __global__ void scale_kernel(float *a, float s, int n) { if ((int)threadIdx.x < n) a[threadIdx.x] *= s; }
 int main(int argc, char **argv)
 {
-	int n1 = atoi(argv[1]), n2 = atoi(argv[2]);
+	int n1 = atoi(argv[1]), n2 = atoi(argv[2]), n3 = argc > 3 ? atoi(argv[3]) : 0;
+	shape_t w = { { 2.0f } };
 	float *d = nullptr;
 	int *di = nullptr;
 	cudaMalloc(&d, 1024);
 	cudaMalloc(&di, 1024);
 	for (int i = 0; i < n1; i++) scale_kernel<<<1, 32>>>(d, 2.0f, 32);
 	for (int i = 0; i < n2; i++) add_kernel<int><<<2, 64>>>(di, 1, 32);
+	for (int i = 0; i < n3; i++) elementwise_kernel_with_a_long_name<float, shape_t><<<1, 32>>>(d, w, 32);
 	cudaDeviceSynchronize();
 	printf("%s\n", cudaGetErrorString(cudaGetLastError()));
 	return 0;
@@ -38,20 +48,23 @@ int main(int argc, char **argv)
 CU
 "$NVCC" -cudart shared -o "$tmp/k" "$tmp/k.cu" || { echo "FAIL: nvcc"; exit 1; }
 export LD_LIBRARY_PATH=$CUDA/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-timeout 60 $T --json "$tmp/t.json" --perfetto "$tmp/p.json" -- "$tmp/k" 1000 500 >"$tmp/out" 2>&1 ||
+timeout 60 $T --json "$tmp/t.json" --perfetto "$tmp/p.json" -- "$tmp/k" 1000 500 200 >"$tmp/out" 2>&1 ||
 	{ cat "$tmp/out"; echo "FAIL: tracer exited non-zero"; exit 1; }
 cat "$tmp/out"
 want=$(nm -C "$tmp/k" | sed -n 's/^[0-9a-f]* [tT] \(.*add_kernel<int>\)(.*/\1/p' | head -n1)
-$PY - "$tmp/t.json" "$tmp/p.json" "$want" <<'PY'
+long=$(nm -C "$tmp/k" | sed -n 's/^[0-9a-f]* [tTW] \(.*elementwise_kernel_with_a_long_name<.*>\)(.*/\1/p' | head -n1)
+[ ${#long} -gt 300 ] || { echo "FAIL: nm -C gives no long kernel name ('$long')"; exit 1; }
+$PY - "$tmp/t.json" "$tmp/p.json" "$want" "$long" <<'PY'
 import json, sys
-t = json.load(open(sys.argv[1])); p = json.load(open(sys.argv[2])); tmpl = sys.argv[3]
+t = json.load(open(sys.argv[1])); p = json.load(open(sys.argv[2])); tmpl = sys.argv[3]; long = sys.argv[4]
 got = {k["name"]: k["launches"] for k in t["kernels"]}
 if tmpl.startswith('void '): tmpl = tmpl[5:]
-want = {"scale_kernel": 1000, tmpl: 500}
+if long.startswith('void '): long = long[5:]
+want = {"scale_kernel": 1000, tmpl: 500, long: 200}
 bad = []
 if got != want: bad.append(f"kernels {got} != {want}")
-if t["launches"] != 1500: bad.append(f"launches {t['launches']} != 1500")
-if t["api"]["cudaLaunchKernel"]["calls"] != 1500: bad.append("cudaLaunchKernel calls != 1500")
+if t["launches"] != 1700: bad.append(f"launches {t['launches']} != 1700")
+if t["api"]["cudaLaunchKernel"]["calls"] != 1700: bad.append("cudaLaunchKernel calls != 1700")
 if "libcudart.so.13" not in t["targets"][0]["libs"][0]: bad.append("libcudart.so.13 not found")
 # nm -C: 'void add_kernel<int>'; the tracer drops the return type
 if tmpl.startswith('void '): tmpl = tmpl[5:]

@@ -248,9 +248,12 @@ static void name_set(struct agg *a, uint32_t pid, uint64_t addr, const char *ful
 	}
 }
 
+/* Room for a demangled name: C++ template kernels run to a few KiB. */
+#define NAME_BUF 8192
+
 static void name_set_mangled(struct agg *a, uint32_t pid, uint64_t addr, const char *sym)
 {
-	char full[512], brief[512];
+	char full[NAME_BUF], brief[NAME_BUF];
 
 	if (!*sym)
 		return;
@@ -262,7 +265,7 @@ static void name_set_mangled(struct agg *a, uint32_t pid, uint64_t addr, const c
 /* The name of addr in pid, following aliases, asking the symbolizer last. */
 static struct nent *name_of(struct agg *a, uint32_t pid, uint64_t addr, int depth)
 {
-	char full[512], brief[512];
+	char full[NAME_BUF], brief[NAME_BUF];
 	struct nent *n = name_slot(a, pid, addr, false);
 
 	if (n && n->full)
@@ -704,6 +707,12 @@ size_t agg__exec_kernels(struct agg *a, uint32_t pid, uint64_t exec, uint64_t *f
 bool agg__last_captured(const struct agg *a)
 {
 	return a->last_captured;
+}
+
+void agg__set_name(struct agg *a, uint32_t pid, uint64_t addr, const char *sym)
+{
+	if (addr)
+		name_set_mangled(a, pid, addr, sym);
 }
 
 uint64_t agg__name_gen(const struct agg *a)

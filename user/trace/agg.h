@@ -79,6 +79,12 @@ bool agg__last_captured(const struct agg *a);
  */
 uint64_t agg__name_gen(const struct agg *a);
 
+/*
+ * The name of a stub or handle, mangled, read in full from the process when
+ * its record's copy was cut short (LLMI_EV_NAME_MAX): replaces that copy.
+ */
+void agg__set_name(struct agg *a, uint32_t pid, uint64_t addr, const char *sym);
+
 /* Adds n launches of a handle, as if streamed. */
 void agg__add_launches(struct agg *a, uint32_t pid, uint32_t api, uint64_t func, uint64_t n);
 /* -T: the kernel map's running total for a handle; the growth is added. */

@@ -669,38 +669,70 @@ static pid_t spawn_gated(char **cmd, int *gate)
 /* ---- the maps ---- */
 
 /*
- * A name the probe could not read (its page not yet faulted in): read it
- * from the process while it lives, into a copy (the ring is mapped
- * read-only). Rare: once per kernel at most.
+ * A C string of process pid at addr, read from /proc/PID/mem while the
+ * process lives, a page at most at a time (the string may end just before
+ * an unmapped page). "" when unreadable.
  */
-static void name_retry(struct llmi_name_event *ne)
+static void name_read(uint32_t pid, uint64_t addr, char *buf, size_t len)
 {
+	size_t got = 0;
 	char path[64];
-	ssize_t n;
 	int fd;
 
-	snprintf(path, sizeof(path), "/proc/%u/mem", ne->ev.pid);
+	buf[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%u/mem", pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
-	n = pread(fd, ne->name, sizeof(ne->name) - 1, (off_t)ne->ev.arg0);
-	ne->name[n > 0 ? n : 0] = '\0';
+	while (got < len - 1) {
+		size_t want = 4096 - ((addr + got) & 4095);
+		ssize_t n;
+
+		if (want > len - 1 - got)
+			want = len - 1 - got;
+		n = pread(fd, buf + got, want, (off_t)(addr + got));
+		if (n <= 0)
+			break;
+		if (memchr(buf + got, '\0', n)) {
+			got += n;
+			break;
+		}
+		got += n;
+	}
+	buf[got] = '\0';
 	close(fd);
 }
 
+/*
+ * Name records: a name the probe could not read (its page not yet faulted
+ * in) is read from the process into a copy (the ring is mapped read-only);
+ * one that filled the record may have been cut (C++ template kernels run
+ * past LLMI_EV_NAME_MAX) and is read whole. Once per kernel at most.
+ */
 static int on_event(void *ctx, void *data, size_t size)
 {
 	struct tracer *tr = ctx;
 	const struct llmi_name_event *ne = data;
 	struct llmi_name_event copy;
+	char whole[8192];
+	bool cut = false;
 
-	if (size == sizeof(*ne) && !ne->name[0] && ne->ev.arg0 &&
+	if (size == sizeof(*ne) && ne->ev.arg0 &&
 	    (ne->ev.type == LLMI_EV_NAMED || ne->ev.type == LLMI_EV_REGISTER)) {
-		copy = *ne;
-		name_retry(&copy);
-		data = &copy;
+		size_t n = strnlen(ne->name, sizeof(ne->name));
+
+		if (!n) {
+			copy = *ne;
+			name_read(ne->ev.pid, ne->ev.arg0, copy.name, sizeof(copy.name));
+			data = &copy;
+		} else if (n >= sizeof(ne->name) - 1) {
+			name_read(ne->ev.pid, ne->ev.arg0, whole, sizeof(whole));
+			cut = strlen(whole) > n && !strncmp(whole, ne->name, n);
+		}
 	}
 	agg__event(tr->agg, data, size);
+	if (cut)
+		agg__set_name(tr->agg, ne->ev.pid, ne->ev.obj, whole);
 	if (tr->tl)
 		trace_tl__event(tr->tl, tr->agg, data, size);
 	return 0;
