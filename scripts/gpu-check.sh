@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# gpu-check.sh [--sim] [OUTDIR]: the checks that need an NVIDIA GPU and its
+# gpu-check.sh [--sim] [--only STEPS] [OUTDIR]: the checks that need an NVIDIA GPU and its
 # driver, in one run of a few minutes (as root, from a built tree):
 #   a  environment: GPU, driver, kernel, BTF, where libcuda / libcudart are
 #   b  tests/e2e/gpu_codec.sh: the CUDA quantiser equals the CPU's codes
 #   c  llminstr-trace on build/bin/llm_decode_cuda (NVIDIA's libcudart and
 #      libcuda.so.1) against its --truth: events, -T, --graphs, -p attach
 #   e  llminstr-trace -p on gpu/workload/torch_decode.py against
-#      torch.profiler (CUPTI) for the same tokens: events, then -T
+#      torch.profiler (CUPTI): the whole run (events, -T; names must match),
+#      then the timed tokens after a late attach (events)
 #   f  benchmarks/probe_overhead with --decode-bin llm_decode_cuda and
 #      torch_decode.py: uprobe floor, -T, events, traced tokens/s ratios
 # Every step has its own timeout and the run never stops at a failure. OUTDIR
@@ -15,15 +16,19 @@
 # (one verdict per step) and a few JSON files. Exit 0 when no step failed.
 # --sim runs c and f on the CPU stand-in (build/bin/llm_decode) and the
 # comparison of e on llm_decode, so the script itself is tested without a GPU.
-# PY (default python3) is the interpreter with torch on the GPU host.
+# --only e,f-probe_overhead_torch runs only the steps whose names start so.
+# PY (default python3) is the interpreter with torch on the GPU host;
+# GC_BUDGET the run's seconds (540), GC_DECODE_REPS f's runs per mode (2).
 # shellcheck disable=SC2086 # option strings ($WARGS, $topt...) split on purpose
 set -u
 cd "$(dirname "$0")/.." || exit 2
-SIM=0 OUT=
+SIM=0 OUT= ONLY= next=
 for a in "$@"; do
+	if [ -n "$next" ]; then ONLY=$a next=; continue; fi
 	case $a in
 	--sim) SIM=1 ;;
-	-h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--only) next=1 ;;
+	-h | --help) sed -n '3,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "gpu-check.sh: unknown option '$a' (--help lists them)" >&2; exit 2 ;;
 	*) OUT=$a ;;
 	esac
@@ -69,7 +74,18 @@ json.dump({"sim": sys.argv[3] == "1", "elapsed_s": int(sys.argv[4]), "ok": ok, "
 PY
 }
 left() { echo $((BUDGET - SECONDS)); }
+# --only PREFIX[,PREFIX...]: the steps whose names start so (a always runs)
+wanted() {	# step
+	local p
+	[ -z "$ONLY" ] && return 0
+	for p in ${ONLY//,/ }; do case $1 in "$p"*) return 0 ;; esac; done
+	return 1
+}
 have_time() {	# step seconds-needed
+	if ! wanted "$1"; then
+		result "$1" SKIP "not asked for (--only $ONLY)"
+		return 1
+	fi
 	if [ "$(left)" -lt "$2" ]; then
 		result "$1" SKIP "out of time: $(left) s of the ${BUDGET} s budget left, needs $2"
 		return 1
@@ -111,14 +127,20 @@ import json, sys
 t = json.load(open(sys.argv[1])); p = json.load(open(sys.argv[2]))
 def norm(n):
     n = n.strip()
-    if n.startswith("void "): n = n[5:]
     if n.endswith(")"):	# drop the trailing, balanced argument list
         depth = 0
         for i in range(len(n) - 1, -1, -1):
             depth += {")": 1, "(": -1}.get(n[i], 0)
             if depth == 0:
                 n = n[:i]; break
-    return "".join(n.split())
+    # drop a return type: up to the last space outside <...> and (...)
+    # ("void k<int>", "std::enable_if<!(false), void>::type k<...>")
+    depth, cut = 0, 0
+    for i, c in enumerate(n):
+        if c in "<(": depth += 1
+        elif c in ">)": depth -= 1
+        elif c == " " and depth == 0: cut = i + 1
+    return "".join(n[cut:].split())
 prof = {}
 for n, c in p["kernels"].items(): prof[norm(n)] = prof.get(norm(n), 0) + c
 named, unnamed = {}, 0
@@ -396,8 +418,9 @@ if [ $SIM = 1 ]; then
 else
 	DARGS="--layers 8 --hidden 2048 --heads 16 --ffn 5632 --vocab 16384 --tokens 256"
 fi
-runs=("probe_overhead_gpu|$W|$DARGS|--decode-reps 2|90"
-      "probe_overhead_torch|$TD|--layers 8 --hidden 1024 --heads 8 --ffn 2816 --vocab 8192 --tokens 160|--decode-reps 2|150")
+reps=${GC_DECODE_REPS:-2}
+runs=("probe_overhead_gpu|$W|$DARGS|--decode-reps $reps|$((50 + 20 * reps))"
+      "probe_overhead_torch|$TD|--layers 8 --hidden 1024 --heads 8 --ffn 2816 --vocab 8192 --tokens 160|--decode-reps $reps|$((60 + 45 * reps))")
 for r in "${runs[@]}"; do
 	IFS='|' read -r jn bin dargs reps lim <<<"$r"
 	name="f-$jn"

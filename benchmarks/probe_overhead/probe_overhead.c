@@ -49,7 +49,9 @@
  *
  * It also measures lost events in events mode with the target launching at
  * a sustained --rate (default 250,000/s), and llm_decode's tokens/s
- * untraced, under -T and in events mode, interleaved (the decode waits on a
+ * untraced, under -T, in events mode and under the floor (the empty
+ * program on every launch function: what any tracer that sees each launch
+ * costs the decode), interleaved (the decode waits on a
  * file until the tracer's probes are in place, so tracing covers all of it).
  * --decode-bin runs that measurement on another workload with the same
  * flags (build/bin/llm_decode_cuda, gpu/workload/torch_decode.py): on a GPU
@@ -176,7 +178,7 @@ static struct {
 	double paced_rate;
 	char lost_status[256];
 	/* llm_decode */
-	double tps[3];
+	double tps[4];		/* untraced, -T, events, floor */
 	char decode_status[256];
 	char decode_cmd[512];
 	char decode_lib[PATH_MAX];	/* the libcudart the --decode-bin run mapped */
@@ -1123,11 +1125,81 @@ static int split_args(char *s, char **argv, int max)
 	return n;
 }
 
-/* One decode; mode -1 untraced, 0 events, 1 -T. tokens/s from its --truth, or NAN. */
+/*
+ * The decode's floor: the empty program on every launch function of its
+ * libcudart and libcuda (those it has of launch_fns), pid-bound uprobe_multi
+ * links as the tracer makes: what any uprobe tracer that sees every launch
+ * costs this workload. Returns the links' count (fds[]), or -errno.
+ */
+static const char *const launch_fns[] = {
+	"cudaLaunchKernel", "cudaLaunchKernel_ptsz", "cudaLaunchKernelExC",
+	"cudaLaunchKernelExC_ptsz", "cuLaunchKernel", "cuLaunchKernel_ptsz",
+	"cuLaunchKernelEx", "cuLaunchKernelEx_ptsz",
+};
+
+static int decode_floor_attach(struct bench_floor_bpf **skelp, struct llmi_maps *m, pid_t pid,
+			       int fds[2])
+{
+	struct bench_floor_bpf *skel = floor_open();
+	int err = 0, n = 0;
+
+	if (!skel)
+		return -errno;
+	for (struct bpf_program *p = bpf_object__next_program(skel->obj, NULL); p;
+	     p = bpf_object__next_program(skel->obj, p))
+		bpf_program__set_autoload(p, p == skel->progs.bench_floor);
+	bpf_program__set_expected_attach_type(skel->progs.bench_floor, PO_BPF_TRACE_UPROBE_MULTI);
+	err = bench_floor_bpf__load(skel);
+	for (int l = 0; !err && l < 2; l++) {
+		const char *lib = llmi_maps__find_lib(m, l ? "libcuda.so*" : "libcudart.so*");
+		struct llmi_elf *e = lib ? llmi_elf__open(lib) : NULL;
+		struct po_uprobe_multi a;
+		uint64_t offs[8], va, off;
+		uint32_t cnt = 0;
+
+		if (!e) {
+			err = lib ? -errno : -ENOENT;
+			break;
+		}
+		for (size_t i = 0; i < sizeof(launch_fns) / sizeof(launch_fns[0]); i++)
+			if ((launch_fns[i][2] == 'd') == !l &&
+			    !llmi_elf__sym_addr(e, launch_fns[i], &va, &off))
+				offs[cnt++] = off;
+		llmi_elf__free(e);
+		memset(&a, 0, sizeof(a));
+		a.prog_fd = (uint32_t)bpf_program__fd(skel->progs.bench_floor);
+		a.attach_type = PO_BPF_TRACE_UPROBE_MULTI;
+		a.path = (uint64_t)(uintptr_t)lib;
+		a.offsets = (uint64_t)(uintptr_t)offs;
+		a.cnt = cnt;
+		a.pid = (uint32_t)pid;
+		fds[l] = cnt ? (int)syscall(SYS_bpf, BPF_LINK_CREATE, &a, sizeof(a)) : -1;
+		if (cnt && fds[l] < 0)
+			err = -errno;
+		else
+			n++;
+	}
+	if (err) {
+		for (int l = 0; l < n; l++)
+			if (fds[l] >= 0)
+				close(fds[l]);
+		bench_floor_bpf__destroy(skel);
+		return err;
+	}
+	*skelp = skel;
+	return n;
+}
+
+/*
+ * One decode; mode -1 untraced, 0 events, 1 -T, 2 the floor. tokens/s from
+ * its --truth, or NAN.
+ */
 static double decode_once(const char *bin, int mode, char *why, size_t wlen)
 {
 	char truth[PATH_MAX + 16], go[PATH_MAX + 16], json[PATH_MAX + 16], log[PATH_MAX + 16];
 	char tlog[PATH_MAX + 16], args[512], *argv[48], *doc;
+	struct bench_floor_bpf *fskel = NULL;
+	int ffds[2] = { -1, -1 };
 	double tps = NAN;
 	pid_t dp, tp = 0;
 	int n = 0, fd, st;
@@ -1203,6 +1275,18 @@ static double decode_once(const char *bin, int mode, char *why, size_t wlen)
 			tp = -1;
 			goto restore;
 		}
+		if (mode == 2) {
+			int err = decode_floor_attach(&fskel, m, dp, ffds);
+
+			llmi_maps__free(m);
+			if (err < 0 || wait_probes(true, 0, 30, why, wlen)) {
+				if (err < 0)
+					snprintf(why, wlen, "cannot attach the floor to the decode: %s",
+						 strerror(-err));
+				tp = -1;
+			}
+			goto restore;
+		}
 		llmi_maps__free(m);
 		tp = tracer_start(dp, mode == 1, json, tlog);
 		if (tp < 0 || wait_probes(true, tp, 30, why, wlen)) {
@@ -1224,7 +1308,8 @@ restore:
 		if (tp < 0) {
 			kill(dp, SIGKILL);
 			reap(dp, 5);
-			return NAN;
+			tps = NAN;
+			goto out;
 		}
 	}
 	fd = open(go, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
@@ -1232,29 +1317,36 @@ restore:
 		close(fd);
 	st = reap(dp, 300);
 	if (tp > 0 && tool_stop(tp, tlog, why, wlen))
-		return NAN;
+		goto out;
 	if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st)) {
 		char tail[200];
 
 		log_tail(log, tail, sizeof(tail));
 		snprintf(why, wlen, "%s failed: %s", B.o.decode_bin ? bin : "llm_decode", tail);
-		return NAN;
+		goto out;
 	}
 	doc = slurp(truth);
 	tps = js_double(doc, "tokens_per_s");
 	free(doc);
 	if (!(tps > 0))
 		snprintf(why, wlen, "no tokens_per_s in %s --truth", B.o.decode_bin ? bin : "llm_decode");
+out:
+	for (int l = 0; l < 2; l++)
+		if (ffds[l] >= 0)
+			close(ffds[l]);
+	bench_floor_bpf__destroy(fskel);
 	return tps;
 }
 
 static void decode_ratio(void)
 {
 	char bin[PATH_MAX + 16], why[512] = "";
-	double v[3][MAX_PASSES];
+	/* modes in B.tps order: untraced, -T, events, the floor */
+	static const int mode_of[4] = { -1, 1, 0, 2 };
+	double v[4][MAX_PASSES];
 	unsigned r;
 
-	for (int m = 0; m < 3; m++)
+	for (int m = 0; m < 4; m++)
 		B.tps[m] = NAN;
 	if (B.o.decode_bin) {
 		/* it runs in the temporary directory: a relative path must be made absolute */
@@ -1274,17 +1366,17 @@ static void decode_ratio(void)
 		snprintf(B.decode_status, sizeof(B.decode_status), "%s is not built", B.o.tracer);
 		return;
 	}
-	/* interleaved: untraced, -T, events, again */
+	/* interleaved: untraced, -T, events, the floor, again */
 	for (r = 0; r < B.o.decode_reps && !interrupted; r++) {
-		for (int m = 0; m < 3; m++) {
-			v[m][r] = decode_once(bin, m == 0 ? -1 : m == 1 ? 1 : 0, why, sizeof(why));
+		for (int m = 0; m < 4; m++) {
+			v[m][r] = decode_once(bin, mode_of[m], why, sizeof(why));
 			if (isnan(v[m][r])) {
 				snprintf(B.decode_status, sizeof(B.decode_status), "%s", why);
 				return;
 			}
 		}
 	}
-	for (int m = 0; m < 3; m++)
+	for (int m = 0; m < 4; m++)
 		B.tps[m] = median(v[m], r);
 }
 
@@ -1427,6 +1519,7 @@ static int write_json(FILE *f)
 	num_or_null(&j, "tokens_per_s_untraced", B.tps[0]);
 	num_or_null(&j, "tokens_per_s_timing_only", B.tps[1]);
 	num_or_null(&j, "tokens_per_s_events", B.tps[2]);
+	num_or_null(&j, "tokens_per_s_floor", B.tps[3]);
 	llmi_json_obj_end(&j);
 	llmi_json_arr_end(&j);
 
@@ -1449,6 +1542,7 @@ static int write_json(FILE *f)
 	num_or_null(&j, "lost_events_at_200k", lostv);
 	num_or_null(&j, "lost_events_launches_per_s", B.paced_rate);
 	num_or_null(&j, "llm_decode_tokens_per_s", B.tps[0]);
+	num_or_null(&j, "llm_decode_floor_ratio", B.tps[3] / B.tps[0]);
 	num_or_null(&j, "llm_decode_timing_only_ratio", d_t);
 	num_or_null(&j, "llm_decode_events_ratio", d_e);
 	llmi_json_obj_begin(&j, "checks");
@@ -1519,8 +1613,9 @@ static void print_table(FILE *f)
 	if (B.decode_status[0])
 		fprintf(f, "%s\n", B.decode_status);
 	else
-		fprintf(f, "untraced %.1f, -T %.1f (%.3f), events %.1f (%.3f)\n", B.tps[0], B.tps[1],
-			d_t, B.tps[2], d_e);
+		fprintf(f, "untraced %.1f, -T %.1f (%.3f), events %.1f (%.3f),\n"
+			   "  floor (empty BPF on every launch function) %.1f (%.3f)\n", B.tps[0],
+			B.tps[1], d_t, B.tps[2], d_e, B.tps[3], B.tps[3] / B.tps[0]);
 
 	fprintf(f, "\ntargets\n");
 	fmt(a, sizeof(a), "%.3f", er);
