@@ -80,12 +80,64 @@ static void test_truncation(void **state)
 	assert_string_equal(llmi_demangle("ab", true, buf, 1), "");
 }
 
+/* Names as PyTorch 2.11 and cuBLAS 13 kernels were demangled on an H100. */
+static void test_short_names(void **state)
+{
+	static const char *const cases[][2] = {
+		{ "scale_kernel", "scale_kernel" },
+		{ "add_kernel<int>", "add_kernel<int>" },
+		{ "at::native::vectorized_elementwise_kernel<8, at::native::CUDAFunctor_add<c10::BFloat16>, "
+		  "std::array<char*, 3ul> >",
+		  "vectorized_elementwise_kernel<8, CUDAFunctor_add<BFloat16>, array<char*, 3ul>>" },
+		{ "at::native::vectorized_elementwise_kernel<8, at::native::(anonymous namespace)::"
+		  "silu_kernel(at::TensorIteratorBase&)::{lambda()#1}::operator()() const::{lambda()#6}::"
+		  "operator()() const::{lambda(c10::BFloat16)#1}, std::array<char*, 2ul> >",
+		  "vectorized_elementwise_kernel<8, silu_kernel::lambda, array<char*, 2ul>>" },
+		{ "at::native::elementwise_kernel<128, 4, at::native::gpu_kernel_impl_nocast<"
+		  "at::native::BinaryFunctor<c10::BFloat16, c10::BFloat16, c10::BFloat16, "
+		  "at::native::binary_internal::MulFunctor<float> > >(at::TensorIteratorBase&, "
+		  "at::native::BinaryFunctor<c10::BFloat16, c10::BFloat16, c10::BFloat16, "
+		  "at::native::binary_internal::MulFunctor<float> > const&)::{lambda(int)#1}>",
+		  "elementwise_kernel<128, 4, gpu_kernel_impl_nocast<BinaryFunctor<BFloat16, BFloat16, "
+		  "BFloat16, MulFunctor<float>>>::lambda>" },
+		{ "at::native::(anonymous namespace)::CatArrayBatchedCopy_alignedK_contig<at::native::"
+		  "(anonymous namespace)::OpaqueType<2u>, unsigned int, 3, 128, 1, 8>",
+		  "CatArrayBatchedCopy_alignedK_contig<OpaqueType<2u>, unsigned int, 3, 128, 1, 8>" },
+		/* a plain "kernel" keeps the part it is in */
+		{ "internal::gemvx::kernel<int, false, cublasGemvParamsEx<int, "
+		  "cublasGemvTensorStridedBatched<__nv_bfloat16 const>, float> >",
+		  "gemvx::kernel<int, false, cublasGemvParamsEx<int, "
+		  "cublasGemvTensorStridedBatched<__nv_bfloat16 const>, float>>" },
+		{ "nvjet_sm90_tst_64x8_64x16_4x1_v_bz_TNT", "nvjet_sm90_tst_64x8_64x16_4x1_v_bz_TNT" },
+	};
+	char buf[512], small[12];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_string_equal(llmi_short_name(cases[i][0], buf, sizeof(buf)), cases[i][1]);
+	/* cut to the buffer, never past it; unbalanced input ends cleanly */
+	assert_string_equal(llmi_short_name("at::native::reduce_kernel<512, 1>", small,
+					    sizeof(small)), "reduce_kern");
+	assert_string_equal(llmi_short_name("a::b<c::d<e", buf, sizeof(buf)), "b<d<e");
+	assert_string_equal(llmi_short_name("f(int", buf, sizeof(buf)), "f(int");
+	assert_string_equal(llmi_short_name("", buf, sizeof(buf)), "");
+	/* a name from the traced process may nest without end: bounded work and stack */
+	{
+		static char deep[6000];
+
+		for (size_t i = 0; i + 2 < sizeof(deep); i += 2)
+			memcpy(deep + i, "a<", 2);
+		deep[sizeof(deep) - 1] = '\0';
+		assert_int_equal(strlen(llmi_short_name(deep, buf, sizeof(buf))), sizeof(buf) - 1);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cases),
 		cmocka_unit_test(test_function_pointer_return),
 		cmocka_unit_test(test_truncation),
+		cmocka_unit_test(test_short_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,6 +14,7 @@
  * nesting depth, skips those forms, and also drops the return type, so a
  * kernel is named "foo<int>" in both runtime and driver views.
  */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -145,5 +146,196 @@ const char *llmi_demangle(const char *sym, bool strip_args, char *buf, size_t le
 		name_span(s, &start, &end);
 	copy_out(buf, len, s + start, end - start);
 	free(dm);
+	return buf;
+}
+
+/*
+ * ---- short names for 80-column tables ----
+ *
+ * A C++ template kernel's name runs to hundreds of characters, and the part
+ * that tells two of them apart (PyTorch's functor or lambda) sits deep in
+ * its template arguments, past any column cut:
+ *   at::native::vectorized_elementwise_kernel<8,
+ *     at::native::(anonymous namespace)::silu_kernel(at::TensorIteratorBase&)
+ *     ::{lambda()#1}::operator()() const::{lambda()#6}::operator()() const
+ *     ::{lambda(c10::BFloat16)#1}, std::array<char*, 2ul> >
+ * becomes
+ *   vectorized_elementwise_kernel<8, silu_kernel::lambda, array<char*, 2ul>>
+ * Qualifiers go (a name keeps its last part; a lambda keeps the function
+ * it is in), as do parameter lists inside the name, "operator()", "const"
+ * and the space between closing brackets. JSON and timelines keep the
+ * whole name; this is for tables only.
+ */
+
+static int is_ident_start(char c)
+{
+	return is_ident(c) && !(c >= '0' && c <= '9');
+}
+
+/* A balanced (...) or {...} group at s: its length, 0 if unbalanced. */
+static size_t group_len(const char *s)
+{
+	char open = *s, close = open == '(' ? ')' : '}';
+	size_t i = 0;
+	int d = 0;
+
+	do {
+		if (!s[i])
+			return 0;
+		d += (s[i] == open) - (s[i] == close);
+		i++;
+	} while (d);
+	return i;
+}
+
+/* Pass 1: lambdas to "lambda", no parameter lists, operator(), const, anonymous namespaces. */
+static void simplify(const char *s, char *o, size_t cap)
+{
+	static const char anon[] = "(anonymous namespace)::";
+	size_t n = 0, g;
+
+	while (*s && n + 1 < cap) {
+		if (!strncmp(s, anon, sizeof(anon) - 1)) {
+			s += sizeof(anon) - 1;
+		} else if (!strncmp(s, "{lambda(", 8) && (g = group_len(s))) {
+			s += g;
+			if (n + 7 < cap) {
+				memcpy(o + n, "lambda", 6);
+				n += 6;
+			}
+		} else if (!strncmp(s, "operator()", 10) && !strncmp(s + 10, "(", 1)) {
+			s += 10;	/* its parameter list goes next */
+			while (n >= 2 && o[n - 1] == ':' && o[n - 2] == ':')
+				n -= 2;
+		} else if (*s == '(' && n && (is_ident(o[n - 1]) || o[n - 1] == '>' || o[n - 1] == ')') &&
+			   (g = group_len(s))) {
+			s += g;	/* a parameter list */
+			if (!strncmp(s, " const", 6) && !is_ident(s[6]))
+				s += 6;
+		} else if (*s == ' ' && n && o[n - 1] == '>' && s[1] == '>') {
+			s++;	/* "> >" */
+		} else {
+			o[n++] = *s++;
+		}
+	}
+	o[n] = '\0';
+}
+
+static void put(char *o, size_t cap, size_t *n, const char *s, size_t len)
+{
+	if (*n + len >= cap)
+		len = *n + 1 < cap ? cap - 1 - *n : 0;
+	memcpy(o + *n, s, len);
+	*n += len;
+	o[*n] = '\0';
+}
+
+/*
+ * Template arguments nest this deep at most: deeper ones (a name comes from
+ * the traced process, which could hold anything) are copied as they are.
+ */
+#define SHORT_DEPTH 12
+
+/* Template arguments at *s ('<'): shortened into o, up to and with the '>'. */
+static void shorten_list(const char **p, char *o, size_t cap, size_t *n, int depth);
+
+static void shorten_targs(const char **p, char *o, size_t cap, size_t *n, int depth)
+{
+	const char *s = *p;
+
+	if (depth >= SHORT_DEPTH) {
+		put(o, cap, n, s, strlen(s));
+		*p = s + strlen(s);
+		return;
+	}
+	put(o, cap, n, s++, 1);
+	for (;;) {
+		shorten_list(&s, o, cap, n, depth + 1);
+		if (*s != ',')
+			break;
+		put(o, cap, n, s++, 1);
+	}
+	if (*s == '>')
+		put(o, cap, n, s++, 1);
+	*p = s;
+}
+
+/*
+ * Pass 2, from *p to a ',' or '>' at this depth (or the end): each
+ * qualified name a::b<...>::c keeps its last part (with its template
+ * arguments, shortened the same way); a lambda keeps the part it is in
+ * ("f::lambda").
+ */
+static void shorten_list(const char **p, char *o, size_t cap, size_t *n, int depth)
+{
+	const char *s = *p;
+
+	while (*s && *s != ',' && *s != '>') {
+		char keep[512] = "", outer[128] = "";
+		bool lambda = false;
+
+		if (*s == '<') {	/* template arguments of something unnamed */
+			shorten_targs(&s, o, cap, n, depth);
+			continue;
+		}
+		if (!is_ident_start(*s)) {
+			put(o, cap, n, s++, 1);
+			continue;
+		}
+		for (;;) {	/* one qualified name, a part at a time */
+			const char *id = s;
+			size_t kn = 0;
+
+			while (is_ident(*s))
+				s++;
+			lambda = s - id == 6 && !strncmp(id, "lambda", 6);
+			if (!lambda) {
+				if (keep[0]) {	/* the part it is in, for a plain "kernel" */
+					size_t on = 0;
+
+					outer[0] = '\0';
+					put(outer, sizeof(outer), &on, keep, strcspn(keep, "<"));
+				}
+				put(keep, sizeof(keep), &kn, id, (size_t)(s - id));
+				if (*s == '<')
+					shorten_targs(&s, keep, sizeof(keep), &kn, depth);
+			} else if (*s == '<') {
+				size_t dn = 0;
+				char drop[512];
+
+				shorten_targs(&s, drop, sizeof(drop), &dn, depth);
+			}
+			if (s[0] == ':' && s[1] == ':' && is_ident_start(s[2])) {
+				s += 2;
+				continue;
+			}
+			break;
+		}
+		if (outer[0] && !strncmp(keep, "kernel", 6) && !is_ident(keep[6])) {
+			put(o, cap, n, outer, strlen(outer));
+			put(o, cap, n, "::", 2);
+		}
+		put(o, cap, n, keep, strlen(keep));
+		if (lambda)
+			put(o, cap, n, keep[0] ? "::lambda" : "lambda", keep[0] ? 8 : 6);
+	}
+	*p = s;
+}
+
+const char *llmi_short_name(const char *name, char *buf, size_t len)
+{
+	char tmp[4096];
+	const char *p = tmp;
+	size_t n = 0;
+
+	if (!len)
+		return buf;
+	buf[0] = '\0';
+	simplify(name, tmp, sizeof(tmp));
+	while (*p) {
+		shorten_list(&p, buf, len, &n, 0);
+		if (*p)
+			put(buf, len, &n, p++, 1);
+	}
 	return buf;
 }

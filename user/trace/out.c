@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/demangle.h"
 #include "common/fmt.h"
 #include "common/json.h"
 #include "trace/api.h"
@@ -31,7 +32,7 @@ static const char *fmt_ns(char *buf, size_t len, double ns)
 void out_summary(FILE *f, struct agg *a, const struct agg_totals *t, const struct out_info *in,
 		 bool interval)
 {
-	char b1[32], b2[32], b3[32];
+	char b1[32], b2[32], b3[32], name[1024];
 	const struct agg_kernel *k;
 	uint64_t unnamed = 0;
 	size_t nk, i;
@@ -75,8 +76,12 @@ void out_summary(FILE *f, struct agg *a, const struct agg_totals *t, const struc
 		if (!k[i].launches)
 			continue;
 		any = 1;
-		fprintf(f, "  %-56.56s %10llu %10llu\n", k[i].name,
-			(unsigned long long)k[i].launches, (unsigned long long)k[i].replayed);
+		/* template kernels: the part that tells them apart, marked when cut */
+		llmi_short_name(k[i].name, name, sizeof(name));
+		if (strlen(name) > 56)
+			memcpy(name + 53, "...", 4);
+		fprintf(f, "  %-56s %10llu %10llu\n", name, (unsigned long long)k[i].launches,
+			(unsigned long long)k[i].replayed);
 	}
 	if (!any)
 		fprintf(f, "  (none)\n");
