@@ -288,16 +288,20 @@ static cudaError_t resolve(const void *func, struct regfn **out)
 	return err;
 }
 
+/*
+ * The handle of a registered stub. Like CUDA's lazy loading (the default
+ * since 12.2), nothing is loaded here: a kernel with no image for this
+ * "device" (nvcc's device code) gets its handle and fails at launch.
+ */
 API cudaError_t __cudaGetKernel(cudaKernel_t *k, const void *hostFun)
 {
 	struct regfn *r;
-	cudaError_t err;
 
 	if (!k)
 		return fail(cudaErrorInvalidValue);
-	err = resolve(hostFun, &r);
-	if (err)
-		return fail(err);
+	r = rmap_get(hostFun);
+	if (!r)
+		return fail(cudaErrorInvalidDeviceFunction);
 	*k = (cudaKernel_t)(void *)r;
 	return cudaSuccess;
 }

@@ -8,7 +8,11 @@
 # for template instances: llmi_demangle's convention, shared with the
 # workload's --truth); in the timeline with their arguments. The same
 # program linked with nvcc's default static cudart is traced through the
-# executable's own symbols.
+# executable's own symbols. Last, a late attach: an nvcc program whose
+# kernels fetched their handles before llminstr-trace -p attached (on the
+# stand-in runtime, whose __cudaGetKernel hands out handles as NVIDIA's does
+# on a GPU) has them named from the stubs' statics, in events mode and -T;
+# stripped of .symtab, the same launches are counted, unnamed.
 set -u
 cd "$(dirname "$0")/../.."
 T=build/bin/llminstr-trace PY=/usr/bin/python3
@@ -85,5 +89,68 @@ got = {k["name"]: k["launches"] for k in t["kernels"]}
 ok = got == {"scale_kernel": 300, "add_kernel<int>": 200} and t["targets"][0]["static_cudart"] \
 	and t["targets"][0]["libs"] == [sys.argv[2]]
 print("static cudart: exact counts through the executable" if ok else f"FAIL: static cudart {got} {t['targets']}")
+sys.exit(0 if ok else 1)
+PY
+st=$?
+[ $st = 0 ] || exit $st
+
+[ -e build/sim/libcudart.so.13 ] || { echo "SKIP: the stand-in runtime is not built"; exit 77; }
+cat >"$tmp/w.cu" <<'CU'
+#include <cstdio>
+#include <unistd.h>
+__global__ void scale_kernel(float *a, float s, int n) { if ((int)threadIdx.x < n) a[threadIdx.x] *= s; }
+template <typename T> __global__ void add_kernel(T *a, T v, int n) { if ((int)threadIdx.x < n) a[threadIdx.x] += v; }
+int main(int argc, char **argv)
+{
+	float *d = nullptr;
+	int *di = nullptr;
+	cudaMalloc(&d, 1024);
+	cudaMalloc(&di, 1024);
+	scale_kernel<<<1, 32>>>(d, 2.0f, 32);	/* handles fetched before the attach */
+	add_kernel<int><<<1, 32>>>(di, 1, 32);
+	printf("ready\n");
+	fflush(stdout);
+	while (access(argv[1], F_OK))
+		usleep(10000);
+	for (int i = 0; i < 100; i++) {
+		scale_kernel<<<1, 32>>>(d, 2.0f, 32);
+		add_kernel<int><<<1, 32>>>(di, 1, 32);
+	}
+	cudaDeviceSynchronize();
+	sleep(2);	/* a server lives on after its launches */
+	return 0;
+}
+CU
+"$NVCC" -cudart shared -o "$tmp/w" "$tmp/w.cu" || { echo "FAIL: nvcc (late attach program)"; exit 1; }
+cp "$tmp/w" "$tmp/ws" && strip "$tmp/ws"
+late() {	# program tracer-options... : its JSON in $tmp/l.json
+	local prog=$1 wp tp n=0
+	shift
+	rm -f "$tmp/go" "$tmp/l.json"
+	LD_LIBRARY_PATH=build/sim "$prog" "$tmp/go" >"$tmp/w.out" 2>&1 & wp=$!
+	while ! grep -q ready "$tmp/w.out" && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
+	timeout 30 $T "$@" -p $wp --json "$tmp/l.json" >"$tmp/l.out" 2>&1 & tp=$!
+	n=0
+	while ! grep -q -i tracing "$tmp/l.out" && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
+	touch "$tmp/go"
+	wait $wp; wait $tp || { cat "$tmp/l.out"; echo "FAIL: tracer exited non-zero"; return 1; }
+}
+for mode in "" -T; do
+	late "$tmp/w" $mode || exit 1
+	$PY - "$tmp/l.json" "late attach ${mode:-events}" <<'PY' || exit 1
+import json, sys
+t = json.load(open(sys.argv[1]))
+got = {k["name"]: k["launches"] for k in t["kernels"]}
+ok = got == {"scale_kernel": 100, "add_kernel<int>": 100} and t["launches"] == 200
+print(f"{sys.argv[2]}: handles fetched before the attach named" if ok else f"FAIL: {sys.argv[2]}: {got}")
+sys.exit(0 if ok else 1)
+PY
+done
+late "$tmp/ws" || exit 1
+$PY - "$tmp/l.json" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))
+ok = t["launches"] == 200 and all(k.get("unnamed") for k in t["kernels"])
+print("stripped: 200 launches counted, unnamed" if ok else f"FAIL: stripped {t['kernels']} {t['launches']}")
 sys.exit(0 if ok else 1)
 PY

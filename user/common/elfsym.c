@@ -63,6 +63,8 @@ struct llmi_elf {
 	char *names;
 	size_t names_len, names_cap;
 	uint32_t pool0;	/* the empty string at pool offset 0 */
+	struct llmi_handle_slot *hslots;	/* nvcc's kernel handle statics (.symtab) */
+	size_t nhslots, hslots_cap;
 };
 
 /* Length of the base of a versioned name ("f@@V" -> 1). */
@@ -185,6 +187,62 @@ static int load_versions(struct llmi_elf *e, Elf *elf, struct versions *v)
 	return 0;
 }
 
+/*
+ * nvcc's launch stub for a kernel K keeps the handle __cudaGetKernel gave
+ * it in a function-local static, "static cudaKernel_t __handle" in
+ * __cudaLaunch (crt/host_runtime.h). Its .symtab name is
+ * _ZZ[L]<n>__device_stub__<K without its leading '_'><stub params>E8__handle,
+ * the <n> characters after the length being the stub's own name. Returns
+ * K's mangled name's length (written to k, with its '_'), 0 if sym is not
+ * such a static.
+ */
+static size_t handle_slot_kernel(const char *sym, char *k, size_t cap)
+{
+	static const char stub[] = "__device_stub__";
+	const char *p = sym + 3;
+	size_t n = 0, len = strlen(sym);
+
+	if (strncmp(sym, "_ZZ", 3) || len < 12 || strcmp(sym + len - 10, "E8__handle"))
+		return 0;
+	if (*p == 'L')
+		p++;
+	while (*p >= '0' && *p <= '9' && n < 100000)
+		n = n * 10 + (size_t)(*p++ - '0');
+	if (n <= sizeof(stub) - 1 || n > strlen(p) || strncmp(p, stub, sizeof(stub) - 1) ||
+	    n - (sizeof(stub) - 1) + 2 > cap)
+		return 0;
+	k[0] = '_';
+	memcpy(k + 1, p + sizeof(stub) - 1, n - (sizeof(stub) - 1));
+	k[n - (sizeof(stub) - 1) + 1] = '\0';
+	return n - (sizeof(stub) - 1) + 1;
+}
+
+static int add_handle_slot(struct llmi_elf *e, const char *name, uint64_t vaddr)
+{
+	char k[4096];
+	uint32_t off;
+	int err;
+
+	if (!handle_slot_kernel(name, k, sizeof(k)))
+		return 0;
+	if (e->nhslots == e->hslots_cap) {
+		size_t nc = e->hslots_cap ? e->hslots_cap * 2 : 64;
+		void *p = realloc(e->hslots, nc * sizeof(*e->hslots));
+
+		if (!p)
+			return -ENOMEM;
+		e->hslots = p;
+		e->hslots_cap = nc;
+	}
+	err = add_name(e, k, &off);
+	if (err)
+		return err;
+	/* the pool may move as it grows: names are pointed to once loading is done */
+	e->hslots[e->nhslots].vaddr = vaddr;
+	e->hslots[e->nhslots++].kernel = (const char *)(uintptr_t)off;
+	return 0;
+}
+
 static int load_symtab(struct llmi_elf *e, Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh,
 		       const struct versions *v, size_t *cap)
 {
@@ -204,6 +262,14 @@ static int load_symtab(struct llmi_elf *e, Elf *elf, Elf_Scn *scn, const GElf_Sh
 			break;
 		type = GELF_ST_TYPE(s.st_info);
 		bind = GELF_ST_BIND(s.st_info);
+		if (type == STT_OBJECT && bind == STB_LOCAL && sh->sh_type == SHT_SYMTAB &&
+		    s.st_shndx != SHN_UNDEF && s.st_value && s.st_size == 8) {
+			name = elf_strptr(elf, sh->sh_link, s.st_name);
+			err = name ? add_handle_slot(e, name, s.st_value) : 0;
+			if (err)
+				return err;
+			continue;
+		}
 		if ((type != STT_FUNC && type != STT_GNU_IFUNC) || s.st_shndx == SHN_UNDEF ||
 		    !s.st_value)
 			continue;
@@ -316,6 +382,8 @@ static int load(struct llmi_elf *e, int fd)
 			e->syms[out++] = e->syms[i];
 	}
 	e->nsyms = out;
+	for (i = 0; i < e->nhslots; i++)	/* the pool no longer moves */
+		e->hslots[i].kernel = e->names + (uintptr_t)e->hslots[i].kernel;
 
 	e->by_name = malloc((e->nsyms ? e->nsyms : 1) * sizeof(*e->by_name));
 	if (!e->by_name) {
@@ -363,7 +431,14 @@ void llmi_elf__free(struct llmi_elf *e)
 	free(e->syms);
 	free(e->by_name);
 	free(e->names);
+	free(e->hslots);
 	free(e);
+}
+
+size_t llmi_elf__handle_slots(const struct llmi_elf *e, const struct llmi_handle_slot **slots)
+{
+	*slots = e->hslots;
+	return e->nhslots;
 }
 
 bool llmi_elf__is_dyn(const struct llmi_elf *e)
@@ -536,6 +611,14 @@ struct symres_file {
 	char *path;
 	uint64_t inode;
 	struct llmi_elf *elf;	/* NULL when it could not be opened: not retried */
+	bool hscanned;		/* its handle slots are in handles[] */
+};
+
+/* A kernel handle static of a mapped file (llmi_elf__handle_slots). */
+struct symres_handle {
+	uint64_t addr;		/* of the static, in the process */
+	uint64_t value;		/* the handle it held when last read */
+	const char *kernel;	/* mangled; owned by the file's llmi_elf */
 };
 
 struct llmi_symres {
@@ -543,6 +626,10 @@ struct llmi_symres {
 	struct llmi_maps *maps;
 	struct symres_file *files;
 	size_t nfiles, cap;
+	struct symres_handle *handles;
+	size_t nhandles, hcap;
+	uint64_t handles_maps;	/* the maps generation the slots were gathered for */
+	uint64_t maps_gen;
 };
 
 struct llmi_symres *llmi_symres__new(pid_t pid)
@@ -573,6 +660,7 @@ void llmi_symres__free(struct llmi_symres *r)
 		llmi_elf__free(r->files[i].elf);
 	}
 	free(r->files);
+	free(r->handles);
 	llmi_maps__free(r->maps);
 	free(r);
 }
@@ -585,6 +673,7 @@ int llmi_symres__refresh(struct llmi_symres *r)
 		return -errno;
 	llmi_maps__free(r->maps);
 	r->maps = m;
+	r->maps_gen++;
 	return 0;
 }
 
@@ -633,9 +722,107 @@ static struct llmi_elf *file_of(struct llmi_symres *r, const struct llmi_map *m)
 	if (!f->path)
 		return NULL;
 	f->inode = m->inode;
+	f->hscanned = false;
 	f->elf = open_mapped(r, m);
 	r->nfiles++;
 	return f->elf;
+}
+
+/*
+ * The load bias of e as mapped in maps (0 for ET_EXEC): where its first
+ * PT_LOAD segment landed. Statics in .bss lie past the file's end, in no
+ * file mapping, so their addresses come from the bias.
+ */
+static int load_bias(const struct llmi_elf *e, const struct llmi_maps *maps, const char *path,
+		     uint64_t *bias)
+{
+	uint64_t rt;
+
+	if (!e->dyn) {
+		*bias = 0;
+		return 0;
+	}
+	if (!e->nsegs || llmi_elf__vaddr_to_runtime(e, maps, path, e->segs[0].vaddr, &rt))
+		return -ENOENT;
+	*bias = rt - e->segs[0].vaddr;
+	return 0;
+}
+
+/* Gathers the handle statics of every mapped file not yet looked at. */
+static void handles_gather(struct llmi_symres *r)
+{
+	size_t i, j, nmaps = llmi_maps__count(r->maps);
+
+	for (i = 0; i < nmaps; i++) {
+		const struct llmi_map *m = llmi_maps__get(r->maps, i);
+		const struct llmi_handle_slot *hs;
+		struct symres_file *f;
+		struct llmi_elf *e;
+		uint64_t bias;
+		size_t n;
+
+		if (m->path[0] != '/' || !(e = file_of(r, m)))
+			continue;
+		f = NULL;
+		for (j = 0; j < r->nfiles && !f; j++)
+			if (r->files[j].elf == e)
+				f = &r->files[j];
+		if (!f || f->hscanned)
+			continue;
+		f->hscanned = true;
+		n = llmi_elf__handle_slots(e, &hs);
+		if (!n || load_bias(e, r->maps, m->path, &bias))
+			continue;
+		for (j = 0; j < n; j++) {
+			if (r->nhandles == r->hcap) {
+				size_t nc = r->hcap ? r->hcap * 2 : 64;
+				void *p = realloc(r->handles, nc * sizeof(*r->handles));
+
+				if (!p)
+					return;
+				r->handles = p;
+				r->hcap = nc;
+			}
+			r->handles[r->nhandles++] = (struct symres_handle){ hs[j].vaddr + bias, 0,
+									    hs[j].kernel };
+		}
+	}
+	r->handles_maps = r->maps_gen;
+}
+
+/*
+ * A kernel handle fetched by an nvcc stub (cudaKernel_t): its kernel's
+ * mangled name, read from the stubs' statics in the process, or NULL.
+ */
+static const char *handle_kernel(struct llmi_symres *r, uint64_t addr)
+{
+	char path[64];
+	size_t i;
+	int fd;
+
+	if (r->pid <= 0 || !addr)
+		return NULL;
+	if (r->handles_maps != r->maps_gen || !r->maps_gen)
+		handles_gather(r);
+	for (i = 0; i < r->nhandles; i++)
+		if (r->handles[i].value == addr)
+			return r->handles[i].kernel;
+	/* not among the values last read: read them again (a handle is set once) */
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)r->pid);
+	fd = r->nhandles ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	if (fd < 0)
+		return NULL;
+	for (i = 0; i < r->nhandles; i++) {
+		if (r->handles[i].value)
+			continue;
+		if (pread(fd, &r->handles[i].value, 8, (off_t)r->handles[i].addr) != 8)
+			r->handles[i].value = 0;
+	}
+	close(fd);
+	for (i = 0; i < r->nhandles; i++)
+		if (r->handles[i].value == addr)
+			return r->handles[i].kernel;
+	return NULL;
 }
 
 int llmi_symres__name(struct llmi_symres *r, uint64_t addr, bool strip_args, char *buf,
@@ -651,8 +838,14 @@ int llmi_symres__name(struct llmi_symres *r, uint64_t addr, bool strip_args, cha
 	/* mapped since we last looked (dlopen): read the maps once more */
 	if (!m && !llmi_symres__refresh(r))
 		m = llmi_maps__find_addr(r->maps, addr);
-	if (!m || m->path[0] != '/')
-		return -ENOENT;
+	if (!m || m->path[0] != '/') {	/* a heap address: maybe a kernel handle */
+		const char *k = handle_kernel(r, addr);
+
+		if (!k)
+			return -ENOENT;
+		llmi_demangle(k, strip_args, buf, len);
+		return 0;
+	}
 	e = file_of(r, m);
 	if (!e || llmi_elf__runtime_to_vaddr(e, m, addr, &vaddr))
 		return -ENOENT;

@@ -49,6 +49,19 @@ int llmi_elf__vaddr_to_runtime(const struct llmi_elf *e, const struct llmi_maps 
 			       const char *path, uint64_t vaddr, uint64_t *addr);
 
 /*
+ * nvcc's launch stubs keep the handle __cudaGetKernel gave them in a static
+ * of the stub (crt/host_runtime.h), named in .symtab (a stripped file has
+ * none): after a late attach, reading these statics names the handles
+ * fetched before it. One per kernel: the static's file vaddr and the
+ * kernel's mangled name (owned by e).
+ */
+struct llmi_handle_slot {
+	uint64_t vaddr;
+	const char *kernel;
+};
+size_t llmi_elf__handle_slots(const struct llmi_elf *e, const struct llmi_handle_slot **slots);
+
+/*
  * A per-process symbolizer: runtime address -> function name, demangled,
  * with or without its argument list. Opens each mapped ELF file once
  * (through /proc/PID/root when the target runs in another mount namespace)

@@ -138,7 +138,8 @@ void out_summary(FILE *f, struct agg *a, const struct agg_totals *t, const struc
 	for (i = 0; i < in->ntargets; i++)
 		if (in->targets[i].late) {
 			fprintf(f, "Attached to running processes: kernel registrations made before\n"
-				   "the attach were missed; names come from ELF symbols instead.\n");
+				   "the attach were missed; names come from ELF symbols instead (a\n"
+				   "stripped library's kernels launched before the attach stay unnamed).\n");
 			break;
 		}
 }

@@ -129,6 +129,14 @@ static struct target *target_of(struct tracer *tr, uint32_t pid)
 	return NULL;
 }
 
+static bool late_attach(const struct tracer *tr)
+{
+	for (size_t i = 0; i < tr->nt; i++)
+		if (tr->t[i].late && !tr->t[i].exited)
+			return true;
+	return false;
+}
+
 static int resolve(void *ctx, uint32_t pid, uint64_t addr, char *full, size_t full_len,
 		   char *brief, size_t brief_len)
 {
@@ -1170,7 +1178,7 @@ int main(int argc, char **argv)
 	t0 = now_s();
 	next_tick = t0 + 0.25;
 	next_scan = t0 + 1.0;
-	next_names = t0 + 5.0;
+	next_names = t0 + (late_attach(tr) ? 1.0 : 5.0);
 	if (tr->o.interval_s)
 		next_ivl = t0 + tr->o.interval_s;
 	if (tr->o.duration_s)
@@ -1225,14 +1233,27 @@ int main(int argc, char **argv)
 				if (scan)
 					attach_mapped(tr, &tr->t[i]);
 			}
-			if (scan)
+			if (scan) {
 				next_scan = now + 1.0;
+				/*
+				 * Name new kernels while their process lives: a
+				 * handle fetched before a late attach is named
+				 * from the process's memory (see symres).
+				 */
+				if (!tr->o.timing_only)
+					agg__resolve_all(tr->agg);
+			}
 			if (tr->tl && tr->o.output)
 				trace_tl__set_lost(tr->tl, counter(tr, LLMI_CTR_LOST));
 			if (tr->o.timing_only && now >= next_names) {
 				totals_now(tr, tot);
 				agg__resolve_all(tr->agg);
-				next_names = now + 5.0;
+				/*
+				 * after a late attach, handles fetched before it
+				 * are named from the process's memory: sooner,
+				 * while it lives
+				 */
+				next_names = now + (late_attach(tr) ? 1.0 : 5.0);
 			}
 			if (!alive) {
 				why = "targets exited";
