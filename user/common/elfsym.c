@@ -12,6 +12,10 @@
  * searches, and the PT_LOAD headers for address translation. The file is
  * closed after loading, so a cached struct llmi_elf holds no descriptor.
  *
+ * .symtab also names the statics nvcc's launch stubs keep (the kernel's
+ * handle and its host function): after a late attach, they name the
+ * kernel handles fetched before it (llmi_elf__handle_slots, symres).
+ *
  * Addresses in a process: a mapping (start, offset) says where a page of the
  * file sits; the file offset of a runtime address is therefore
  * addr - start + offset, and the PT_LOAD whose file range holds that offset
@@ -65,6 +69,9 @@ struct llmi_elf {
 	uint32_t pool0;	/* the empty string at pool offset 0 */
 	struct llmi_handle_slot *hslots;	/* nvcc's kernel handle statics (.symtab) */
 	size_t nhslots, hslots_cap;
+	/* while loading: each static's name without its "8__handle" / "3__f" */
+	struct stub_static { uint32_t key; uint64_t vaddr; } *hkeys, *fkeys;
+	size_t nfkeys, fkeys_cap;
 };
 
 /* Length of the base of a versioned name ("f@@V" -> 1). */
@@ -112,6 +119,23 @@ static int cmp_by_addr(const void *pa, const void *pb)
 	if (a->addr != b->addr)
 		return a->addr < b->addr ? -1 : 1;
 	return (int)a->rank - (int)b->rank;
+}
+
+/* Room for one more element in *v (n used of *cap), doubling from first. */
+static int grow(void *v, size_t n, size_t *cap, size_t elem, size_t first)
+{
+	void **pv = v, *p;
+	size_t nc;
+
+	if (n < *cap)
+		return 0;
+	nc = *cap ? *cap * 2 : first;
+	p = realloc(*pv, nc * elem);
+	if (!p)
+		return -ENOMEM;
+	*pv = p;
+	*cap = nc;
+	return 0;
 }
 
 static int add_name(struct llmi_elf *e, const char *s, uint32_t *off)
@@ -217,30 +241,93 @@ static size_t handle_slot_kernel(const char *sym, char *k, size_t cap)
 	return n - (sizeof(stub) - 1) + 1;
 }
 
-static int add_handle_slot(struct llmi_elf *e, const char *name, uint64_t vaddr)
+/* A static's name up to its stub's closing 'E' into the pool (its key). */
+static int add_key(struct llmi_elf *e, const char *name, size_t suffix, uint32_t *off)
 {
+	char k[8192];
+	size_t n = strlen(name) - suffix;
+
+	if (n >= sizeof(k))
+		return -ENAMETOOLONG;
+	memcpy(k, name, n);
+	k[n] = '\0';
+	return add_name(e, k, off);
+}
+
+/*
+ * A stub's statics: "__handle" (the kernel's handle) and "__f" (the
+ * kernel's host function, __f = fun in __cudaLaunch), paired by name once
+ * the file is read.
+ */
+static int add_stub_static(struct llmi_elf *e, const char *name, uint64_t vaddr)
+{
+	size_t len = strlen(name);
 	char k[4096];
-	uint32_t off;
+	uint32_t off, key;
 	int err;
 
+	if (len > 5 && !strcmp(name + len - 5, "E3__f") && !strncmp(name, "_ZZ", 3) &&
+	    strstr(name, "__device_stub__")) {
+		err = grow(&e->fkeys, e->nfkeys, &e->fkeys_cap, sizeof(*e->fkeys), 64);
+		if (err)
+			return err;
+		err = add_key(e, name, 4, &key);
+		if (err)
+			return err == -ENAMETOOLONG ? 0 : err;
+		e->fkeys[e->nfkeys++] = (struct stub_static){ key, vaddr };
+		return 0;
+	}
 	if (!handle_slot_kernel(name, k, sizeof(k)))
 		return 0;
-	if (e->nhslots == e->hslots_cap) {
-		size_t nc = e->hslots_cap ? e->hslots_cap * 2 : 64;
-		void *p = realloc(e->hslots, nc * sizeof(*e->hslots));
+	if (e->nhslots == e->hslots_cap) {	/* hslots and hkeys grow together */
+		size_t cap = e->hslots_cap;
 
-		if (!p)
-			return -ENOMEM;
-		e->hslots = p;
-		e->hslots_cap = nc;
+		err = grow(&e->hslots, e->nhslots, &cap, sizeof(*e->hslots), 64);
+		if (!err)
+			err = grow(&e->hkeys, e->nhslots, &e->hslots_cap, sizeof(*e->hkeys), 64);
+		if (err)
+			return err;
 	}
 	err = add_name(e, k, &off);
+	if (!err)
+		err = add_key(e, name, 9, &key);
 	if (err)
-		return err;
+		return err == -ENAMETOOLONG ? 0 : err;
 	/* the pool may move as it grows: names are pointed to once loading is done */
+	e->hkeys[e->nhslots] = (struct stub_static){ key, vaddr };
 	e->hslots[e->nhslots].vaddr = vaddr;
+	e->hslots[e->nhslots].fvaddr = 0;
 	e->hslots[e->nhslots++].kernel = (const char *)(uintptr_t)off;
 	return 0;
+}
+
+static const char *key_pool;	/* for the comparators below, while loading */
+
+static int cmp_static(const void *a, const void *b)
+{
+	return strcmp(key_pool + ((const struct stub_static *)a)->key,
+		      key_pool + ((const struct stub_static *)b)->key);
+}
+
+/* Once the pool is final: kernel names to pointers, each handle to its "__f". */
+static void stub_statics_finish(struct llmi_elf *e)
+{
+	size_t i;
+
+	key_pool = e->names;
+	if (e->nfkeys)
+		qsort(e->fkeys, e->nfkeys, sizeof(*e->fkeys), cmp_static);
+	for (i = 0; i < e->nhslots; i++) {
+		struct stub_static *f = e->nfkeys ? bsearch(&e->hkeys[i], e->fkeys, e->nfkeys,
+							    sizeof(*e->fkeys), cmp_static) : NULL;
+
+		e->hslots[i].kernel = e->names + (uintptr_t)e->hslots[i].kernel;
+		e->hslots[i].fvaddr = f ? f->vaddr : 0;
+	}
+	free(e->hkeys);
+	free(e->fkeys);
+	e->hkeys = e->fkeys = NULL;
+	e->nfkeys = e->fkeys_cap = 0;
 }
 
 static int load_symtab(struct llmi_elf *e, Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh,
@@ -265,7 +352,7 @@ static int load_symtab(struct llmi_elf *e, Elf *elf, Elf_Scn *scn, const GElf_Sh
 		if (type == STT_OBJECT && bind == STB_LOCAL && sh->sh_type == SHT_SYMTAB &&
 		    s.st_shndx != SHN_UNDEF && s.st_value && s.st_size == 8) {
 			name = elf_strptr(elf, sh->sh_link, s.st_name);
-			err = name ? add_handle_slot(e, name, s.st_value) : 0;
+			err = name ? add_stub_static(e, name, s.st_value) : 0;
 			if (err)
 				return err;
 			continue;
@@ -382,8 +469,7 @@ static int load(struct llmi_elf *e, int fd)
 			e->syms[out++] = e->syms[i];
 	}
 	e->nsyms = out;
-	for (i = 0; i < e->nhslots; i++)	/* the pool no longer moves */
-		e->hslots[i].kernel = e->names + (uintptr_t)e->hslots[i].kernel;
+	stub_statics_finish(e);	/* the pool no longer moves */
 
 	e->by_name = malloc((e->nsyms ? e->nsyms : 1) * sizeof(*e->by_name));
 	if (!e->by_name) {
@@ -432,6 +518,8 @@ void llmi_elf__free(struct llmi_elf *e)
 	free(e->by_name);
 	free(e->names);
 	free(e->hslots);
+	free(e->hkeys);
+	free(e->fkeys);
 	free(e);
 }
 
@@ -617,6 +705,7 @@ struct symres_file {
 /* A kernel handle static of a mapped file (llmi_elf__handle_slots). */
 struct symres_handle {
 	uint64_t addr;		/* of the static, in the process */
+	uint64_t faddr;		/* of the stub's "__f", 0: none */
 	uint64_t value;		/* the handle it held when last read */
 	const char *kernel;	/* mangled; owned by the file's llmi_elf */
 };
@@ -774,27 +863,21 @@ static void handles_gather(struct llmi_symres *r)
 		if (!n || load_bias(e, r->maps, m->path, &bias))
 			continue;
 		for (j = 0; j < n; j++) {
-			if (r->nhandles == r->hcap) {
-				size_t nc = r->hcap ? r->hcap * 2 : 64;
-				void *p = realloc(r->handles, nc * sizeof(*r->handles));
-
-				if (!p)
-					return;
-				r->handles = p;
-				r->hcap = nc;
-			}
-			r->handles[r->nhandles++] = (struct symres_handle){ hs[j].vaddr + bias, 0,
-									    hs[j].kernel };
+			if (grow(&r->handles, r->nhandles, &r->hcap, sizeof(*r->handles), 64))
+				return;
+			r->handles[r->nhandles++] = (struct symres_handle){
+				hs[j].vaddr + bias, hs[j].fvaddr ? hs[j].fvaddr + bias : 0, 0,
+				hs[j].kernel };
 		}
 	}
 	r->handles_maps = r->maps_gen;
 }
 
 /*
- * A kernel handle fetched by an nvcc stub (cudaKernel_t): its kernel's
- * mangled name, read from the stubs' statics in the process, or NULL.
+ * A kernel handle fetched by an nvcc stub (cudaKernel_t): its stub's entry
+ * in r->handles, read from the stubs' statics in the process, or NULL.
  */
-static const char *handle_kernel(struct llmi_symres *r, uint64_t addr)
+static const struct symres_handle *handle_kernel(struct llmi_symres *r, uint64_t addr)
 {
 	char path[64];
 	size_t i;
@@ -806,7 +889,7 @@ static const char *handle_kernel(struct llmi_symres *r, uint64_t addr)
 		handles_gather(r);
 	for (i = 0; i < r->nhandles; i++)
 		if (r->handles[i].value == addr)
-			return r->handles[i].kernel;
+			return &r->handles[i];
 	/* not among the values last read: read them again (a handle is set once) */
 	snprintf(path, sizeof(path), "/proc/%d/mem", (int)r->pid);
 	fd = r->nhandles ? open(path, O_RDONLY | O_CLOEXEC) : -1;
@@ -821,8 +904,36 @@ static const char *handle_kernel(struct llmi_symres *r, uint64_t addr)
 	close(fd);
 	for (i = 0; i < r->nhandles; i++)
 		if (r->handles[i].value == addr)
-			return r->handles[i].kernel;
+			return &r->handles[i];
 	return NULL;
+}
+
+/*
+ * The name of a stub's kernel. The stub's own name spells the kernel's
+ * mangled name, except for lambdas, which nvcc encodes its own way
+ * ("Unvdl", "Unvhdl": no demangler reads them); those are named from the
+ * kernel's host function, whose address the stub keeps in "__f".
+ */
+static int handle_name(struct llmi_symres *r, const struct symres_handle *h, bool strip_args,
+		       char *buf, size_t len)
+{
+	char path[64];
+	uint64_t f = 0;
+	int fd;
+
+	llmi_demangle(h->kernel, strip_args, buf, len);
+	if (strncmp(buf, "_Z", 2) || !h->faddr)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)r->pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (pread(fd, &f, 8, (off_t)h->faddr) != 8)
+		f = 0;
+	close(fd);
+	if (f && llmi_maps__find_addr(r->maps, f) && llmi_symres__name(r, f, strip_args, buf, len))
+		llmi_demangle(h->kernel, strip_args, buf, len);
+	return 0;
 }
 
 int llmi_symres__name(struct llmi_symres *r, uint64_t addr, bool strip_args, char *buf,
@@ -839,12 +950,9 @@ int llmi_symres__name(struct llmi_symres *r, uint64_t addr, bool strip_args, cha
 	if (!m && !llmi_symres__refresh(r))
 		m = llmi_maps__find_addr(r->maps, addr);
 	if (!m || m->path[0] != '/') {	/* a heap address: maybe a kernel handle */
-		const char *k = handle_kernel(r, addr);
+		const struct symres_handle *h = handle_kernel(r, addr);
 
-		if (!k)
-			return -ENOENT;
-		llmi_demangle(k, strip_args, buf, len);
-		return 0;
+		return h ? handle_name(r, h, strip_args, buf, len) : -ENOENT;
 	}
 	e = file_of(r, m);
 	if (!e || llmi_elf__runtime_to_vaddr(e, m, addr, &vaddr))

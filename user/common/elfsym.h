@@ -57,7 +57,8 @@ int llmi_elf__vaddr_to_runtime(const struct llmi_elf *e, const struct llmi_maps 
  */
 struct llmi_handle_slot {
 	uint64_t vaddr;
-	const char *kernel;
+	uint64_t fvaddr;	/* the stub's "__f" (the kernel's host function), 0: none */
+	const char *kernel;	/* as the stub's name spells it */
 };
 size_t llmi_elf__handle_slots(const struct llmi_elf *e, const struct llmi_handle_slot **slots);
 
