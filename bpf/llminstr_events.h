@@ -102,7 +102,46 @@
 	X(CU_KERNEL_GET_FUNCTION, "cuKernelGetFunction")                      \
 	X(CU_CTX_SYNC, "cuCtxSynchronize")                                    \
 	X(CU_STREAM_SYNC, "cuStreamSynchronize")                              \
-	X(CU_STREAM_SYNC_PTSZ, "cuStreamSynchronize_ptsz")
+	X(CU_STREAM_SYNC_PTSZ, "cuStreamSynchronize_ptsz")                    \
+	X(CU_EVENT_SYNC, "cuEventSynchronize")                                \
+	X(CU_MEMCPY, "cuMemcpy")                                              \
+	X(CU_MEMCPY_PTDS, "cuMemcpy_ptds")                                    \
+	X(CU_MEMCPY_ASYNC, "cuMemcpyAsync")                                   \
+	X(CU_MEMCPY_ASYNC_PTSZ, "cuMemcpyAsync_ptsz")                         \
+	X(CU_MEMCPY_HTOD, "cuMemcpyHtoD_v2")                                  \
+	X(CU_MEMCPY_HTOD_PTDS, "cuMemcpyHtoD_v2_ptds")                        \
+	X(CU_MEMCPY_DTOH, "cuMemcpyDtoH_v2")                                  \
+	X(CU_MEMCPY_DTOH_PTDS, "cuMemcpyDtoH_v2_ptds")                        \
+	X(CU_MEMCPY_DTOD, "cuMemcpyDtoD_v2")                                  \
+	X(CU_MEMCPY_DTOD_PTDS, "cuMemcpyDtoD_v2_ptds")                        \
+	X(CU_MEMCPY_HTOD_ASYNC, "cuMemcpyHtoDAsync_v2")                       \
+	X(CU_MEMCPY_HTOD_ASYNC_PTSZ, "cuMemcpyHtoDAsync_v2_ptsz")             \
+	X(CU_MEMCPY_DTOH_ASYNC, "cuMemcpyDtoHAsync_v2")                       \
+	X(CU_MEMCPY_DTOH_ASYNC_PTSZ, "cuMemcpyDtoHAsync_v2_ptsz")             \
+	X(CU_MEMCPY_DTOD_ASYNC, "cuMemcpyDtoDAsync_v2")                       \
+	X(CU_MEMCPY_DTOD_ASYNC_PTSZ, "cuMemcpyDtoDAsync_v2_ptsz")             \
+	X(CU_MEMSET_D8, "cuMemsetD8_v2")                                      \
+	X(CU_MEMSET_D8_PTDS, "cuMemsetD8_v2_ptds")                            \
+	X(CU_MEMSET_D16, "cuMemsetD16_v2")                                    \
+	X(CU_MEMSET_D16_PTDS, "cuMemsetD16_v2_ptds")                          \
+	X(CU_MEMSET_D32, "cuMemsetD32_v2")                                    \
+	X(CU_MEMSET_D32_PTDS, "cuMemsetD32_v2_ptds")                          \
+	X(CU_MEMSET_D8_ASYNC, "cuMemsetD8Async")                              \
+	X(CU_MEMSET_D8_ASYNC_PTSZ, "cuMemsetD8Async_ptsz")                    \
+	X(CU_MEMSET_D16_ASYNC, "cuMemsetD16Async")                            \
+	X(CU_MEMSET_D16_ASYNC_PTSZ, "cuMemsetD16Async_ptsz")                  \
+	X(CU_MEMSET_D32_ASYNC, "cuMemsetD32Async")                            \
+	X(CU_MEMSET_D32_ASYNC_PTSZ, "cuMemsetD32Async_ptsz")                  \
+	X(CU_MEM_ALLOC, "cuMemAlloc_v2")                                      \
+	X(CU_MEM_ALLOC_HOST, "cuMemAllocHost_v2")                             \
+	X(CU_MEM_FREE, "cuMemFree_v2")                                        \
+	X(CU_MEM_FREE_HOST, "cuMemFreeHost")                                  \
+	X(CU_EVENT_RECORD, "cuEventRecord")                                   \
+	X(CU_EVENT_RECORD_PTSZ, "cuEventRecord_ptsz")                         \
+	X(CU_EVENT_RECORD_FLAGS, "cuEventRecordWithFlags")                    \
+	X(CU_EVENT_RECORD_FLAGS_PTSZ, "cuEventRecordWithFlags_ptsz")          \
+	X(CU_STREAM_WAIT, "cuStreamWaitEvent")                                \
+	X(CU_STREAM_WAIT_PTSZ, "cuStreamWaitEvent_ptsz")
 
 #define LLMI_API_ENUM(id, sym) LLMI_API_##id,
 enum llmi_api {
@@ -132,6 +171,8 @@ enum llmi_layout {
 	LLMI_L_GET_KERNEL,	/* (cudaKernel_t *out, const void *stub)	*/
 	LLMI_L_GET_NAMED,	/* (CUfunction|CUkernel *out, mod|lib, name)	*/
 	LLMI_L_KERNEL_FUNC,	/* (CUfunction *out, CUkernel)			*/
+	LLMI_L_CU_COPY,		/* (dst, src, bytes[, stream]); kind: cookie arg	*/
+	LLMI_L_CU_MEMSET,	/* (ptr, value, n[, stream]); n * cookie arg bytes	*/
 	LLMI_L_MAX
 };
 
@@ -149,6 +190,12 @@ enum llmi_slot {
 #define LLMI_MAX_TARGETS 64
 #define LLMI_COOKIE(api, layout, slot) \
 	((__u64)(api) | ((__u64)(layout) << 16) | ((__u64)(slot) << 24))
+/*
+ * bits 28-31: what the layout leaves to the API: a driver copy's direction
+ * (cudaMemcpyKind's values), a driver memset's element size
+ */
+#define LLMI_COOKIE_WITH_ARG(c, arg) ((c) | ((__u64)((arg) & 0xf) << 28))
+#define LLMI_COOKIE_ARG(c) ((__u32)(((c) >> 28) & 0xf))
 /* bits 32-37: the target (traced process) index, for llmi_text lookups */
 #define LLMI_COOKIE_WITH_TARGET(c, target) ((c) | ((__u64)(target) << 32))
 #define LLMI_COOKIE_TARGET(c) ((__u32)(((c) >> 32) & (LLMI_MAX_TARGETS - 1)))

@@ -632,6 +632,35 @@ static __always_inline bool driver_pid(__u64 cookie, __u32 *pid, __u64 *pid_tgid
 	return !excluded(*pid_tgid);
 }
 
+/*
+ * A driver call other than a launch (a copy, memset, allocation, event or
+ * sync) made by the runtime on behalf of a runtime call already counted:
+ * inside a timed runtime call (the thread's depth), or, for a shared
+ * libcudart, called from its code (the return address at entry). Such calls
+ * are rare next to launches: the caller is simply read.
+ */
+static __always_inline bool driver_call_dup(__u64 cookie, __u64 sp, struct tstate *t)
+{
+	__u32 target = LLMI_COOKIE_TARGET(cookie);
+	struct llmi_range *a;
+	__u64 caller = 0;
+
+	if (!t)
+		t = tstate_get(false);
+	if (t && t->depth)
+		goto dup;
+	a = bpf_map_lookup_elem(&rt_abs, &target);
+	if (!a || !(a->flags & LLMI_TEXT_SHARED))
+		return false;
+	bpf_probe_read_user(&caller, sizeof(caller), (void *)sp);
+	if (caller >= a->lo && caller < a->hi)
+		goto dup;
+	return false;
+dup:
+	ctr_inc(LLMI_CTR_NESTED);
+	return true;
+}
+
 /* cuLaunchKernel(f, gx, gy, gz, bx, by, bz, shmem, stream, params, extra). */
 SEC("uprobe")
 int BPF_KPROBE(drv_launch, __u64 f, __u64 gx, __u64 gy, __u64 gz, __u64 bx)
@@ -770,6 +799,50 @@ int BPF_KPROBE(call_entry, __u64 a0, __u64 a1, __u64 a2, __u64 a3, __u64 a4)
 	}
 }
 
+/*
+ * Entry-only driver calls: asynchronous copies and memsets (their direction
+ * or element size in the cookie), event records and stream waits.
+ */
+SEC("uprobe")
+int BPF_KPROBE(drv_call_entry, __u64 a0, __u64 a1, __u64 a2, __u64 a3)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u32 api = LLMI_COOKIE_API(cookie), arg = LLMI_COOKIE_ARG(cookie);
+	__u64 ts = bpf_ktime_get_ns(), bytes;
+
+	if (excluded(pid_tgid) || driver_call_dup(cookie, PT_REGS_SP(ctx), NULL))
+		return 0;
+	switch (LLMI_COOKIE_LAYOUT(cookie)) {
+	case LLMI_L_CU_COPY:	/* (dst, src, bytes, stream) */
+		if (timing_only && capture_active <= 0) {
+			api_add(api, a2, 0, false);
+			copy_add(arg, a2);
+			return 0;
+		}
+		return emit(pid_tgid, LLMI_EV_MEMCPY, api, ts, 0, 0, a0, a3, a2, arg);
+	case LLMI_L_CU_MEMSET:	/* (ptr, value, n, stream) */
+		bytes = a2 * arg;
+		if (timing_only && capture_active <= 0) {
+			api_add(api, bytes, 0, false);
+			return 0;
+		}
+		return emit(pid_tgid, LLMI_EV_MEMSET, api, ts, 0, 0, a0, a3, bytes, 0);
+	case LLMI_L_EVENT_RECORD:	/* (event, stream) */
+		if (timing_only && capture_active <= 0) {
+			api_add(api, 0, 0, false);
+			return 0;
+		}
+		return emit(pid_tgid, LLMI_EV_EVENT_RECORD, api, ts, 0, 0, a0, a1, 0, 0);
+	default:	/* stream waits: (stream, event, flags) */
+		if (timing_only && capture_active <= 0) {
+			api_add(api, 0, 0, false);
+			return 0;
+		}
+		return emit(pid_tgid, LLMI_EV_STREAM_WAIT, api, ts, 0, 0, a1, a0, 0, 0);
+	}
+}
+
 /* Entry of a return-probed call: remember its time and arguments. */
 SEC("uprobe")
 int BPF_KPROBE(timed_enter, __u64 a0, __u64 a1, __u64 a2, __u64 a3, __u64 a4)
@@ -793,9 +866,8 @@ int BPF_KPROBE(timed_enter, __u64 a0, __u64 a1, __u64 a2, __u64 a3, __u64 a4)
 		}
 		/* a driver launch inside is this call's own */
 		t->mark_sp = 0;
-	} else if (slot == LLMI_SLOT_DRV_CALL && t->depth) {
-		ctr_inc(LLMI_CTR_NESTED);	/* the runtime call's own driver sync */
-		return 0;
+	} else if (slot == LLMI_SLOT_DRV_CALL && driver_call_dup(cookie, PT_REGS_SP(ctx), t)) {
+		return 0;	/* the runtime call's own driver call */
 	}
 	s = &t->slot[slot & (LLMI_SLOTS - 1)];
 	s->cookie = cookie;
@@ -884,8 +956,21 @@ int BPF_KRETPROBE(timed_exit, long rc)
 			return 0;
 		}
 		return emit(pid_tgid, LLMI_EV_MEMCPY, api, ts, dur, rc, s->a[0], 0, bytes, s->stk);
+	case LLMI_L_CU_COPY:	/* cuMemcpyHtoD_v2(dst, src, bytes) ... */
+		if (timing_only) {
+			api_add(api, s->a[2], dur, true);
+			copy_add(LLMI_COOKIE_ARG(cookie), s->a[2]);
+			return 0;
+		}
+		return emit(pid_tgid, LLMI_EV_MEMCPY, api, ts, dur, rc, s->a[0], 0, s->a[2],
+			    LLMI_COOKIE_ARG(cookie));
 	case LLMI_L_MEMSET:
 		bytes = s->a[2];
+		type = LLMI_EV_MEMSET;
+		obj = s->a[0];
+		break;
+	case LLMI_L_CU_MEMSET:	/* cuMemsetD32_v2(ptr, value, n) */
+		bytes = s->a[2] * LLMI_COOKIE_ARG(cookie);
 		type = LLMI_EV_MEMSET;
 		obj = s->a[0];
 		break;

@@ -11,7 +11,10 @@
  * {,_ptsz}. Every runtime launch is then made through that exported driver
  * function, on the calling thread: a tracer probing both libraries sees
  * cudaLaunchKernel and, nested in it, cuLaunchKernel, exactly the situation
- * it must count once on a GPU machine.
+ * it must count once on a GPU machine. Asynchronous copies between host and
+ * device or device and device, asynchronous memsets, event records and
+ * stream waits go through the exported driver calls the same way (cudaMemcpyAsync
+ * -> cuMemcpyHtoDAsync_v2 ...), so the tracer's driver-call dedup is tested.
  *
  * nvcc's launch path is reproduced: __cudaRegisterFatBinary /
  * __cudaRegisterFunction record {host stub, device name} (the "fatbin" is a
@@ -44,6 +47,15 @@ typedef CUresult (*launch_ex_fn)(const CUlaunchConfig *, CUfunction, void **, vo
 static const struct sim_core_ops *core;
 static launch_fn drv_launch, drv_launch_ptsz;
 static launch_ex_fn drv_launch_ex, drv_launch_ex_ptsz;
+/* the driver calls the runtime's own asynchronous calls are made through */
+static struct {
+	CUresult (*htod)(CUdeviceptr, const void *, size_t, CUstream);
+	CUresult (*dtoh)(void *, CUdeviceptr, size_t, CUstream);
+	CUresult (*dtod)(CUdeviceptr, CUdeviceptr, size_t, CUstream);
+	CUresult (*set8)(CUdeviceptr, unsigned char, size_t, CUstream);
+	CUresult (*record)(CUevent, CUstream);
+	CUresult (*wait)(CUstream, CUevent, unsigned int);
+} drv;
 static cudaError_t init_err = cudaErrorInitializationError;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static __thread cudaError_t last_error;
@@ -81,9 +93,16 @@ static void rt_init_once(void)
 	drv_launch_ptsz = (launch_fn)dlsym(h, "cuLaunchKernel_ptsz");
 	drv_launch_ex = (launch_ex_fn)dlsym(h, "cuLaunchKernelEx");
 	drv_launch_ex_ptsz = (launch_ex_fn)dlsym(h, "cuLaunchKernelEx_ptsz");
+	*(void **)&drv.htod = dlsym(h, "cuMemcpyHtoDAsync_v2");
+	*(void **)&drv.dtoh = dlsym(h, "cuMemcpyDtoHAsync_v2");
+	*(void **)&drv.dtod = dlsym(h, "cuMemcpyDtoDAsync_v2");
+	*(void **)&drv.set8 = dlsym(h, "cuMemsetD8Async");
+	*(void **)&drv.record = dlsym(h, "cuEventRecord");
+	*(void **)&drv.wait = dlsym(h, "cuStreamWaitEvent");
 	/* NVIDIA's libcuda.so.1 has no engine table: this runtime pairs with ours only */
 	if (!core || core->version != SIM_CORE_VERSION || !drv_init || !drv_launch ||
-	    !drv_launch_ptsz || !drv_launch_ex || !drv_launch_ex_ptsz)
+	    !drv_launch_ptsz || !drv_launch_ex || !drv_launch_ex_ptsz || !drv.htod || !drv.dtoh ||
+	    !drv.dtod || !drv.set8 || !drv.record || !drv.wait)
 		return;
 	init_err = drv_init(0) ? cudaErrorInitializationError : cudaSuccess;
 }
@@ -669,7 +688,17 @@ API cudaError_t cudaMemcpy_ptds(void *dst, const void *src, size_t n, enum cudaM
 API cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, enum cudaMemcpyKind kind,
 				cudaStream_t s)
 {
-	CALL(core->copy(dst, n, src, n, n, 1, kind, s, false, false));
+	/* the driver's own checks are the engine's: the same answers either way */
+	switch (kind) {
+	case cudaMemcpyHostToDevice:
+		CALL(drv.htod((CUdeviceptr)dst, src, n, (CUstream)s));
+	case cudaMemcpyDeviceToHost:
+		CALL(drv.dtoh(dst, (CUdeviceptr)src, n, (CUstream)s));
+	case cudaMemcpyDeviceToDevice:
+		CALL(drv.dtod((CUdeviceptr)dst, (CUdeviceptr)src, n, (CUstream)s));
+	default:
+		CALL(core->copy(dst, n, src, n, n, 1, kind, s, false, false));
+	}
 }
 
 API cudaError_t cudaMemcpyAsync_ptsz(void *dst, const void *src, size_t n,
@@ -715,7 +744,7 @@ API cudaError_t cudaMemset_ptds(void *p, int v, size_t n)
 
 API cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t s)
 {
-	CALL(core->set(p, n, (unsigned char)v, 1, n, 1, s, false, false));
+	CALL(drv.set8((CUdeviceptr)p, (unsigned char)v, n, (CUstream)s));
 }
 
 API cudaError_t cudaMemsetAsync_ptsz(void *p, int v, size_t n, cudaStream_t s)
@@ -804,7 +833,7 @@ API cudaError_t cudaStreamGetFlags(cudaStream_t s, unsigned int *flags)
 
 API cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned int flags)
 {
-	CALL(core->stream_wait_event(s, false, e));
+	CALL(drv.wait((CUstream)s, (CUevent)e, 0));
 }
 
 API cudaError_t cudaStreamWaitEvent_ptsz(cudaStream_t s, cudaEvent_t e, unsigned int flags)
@@ -831,7 +860,7 @@ API cudaError_t cudaEventDestroy(cudaEvent_t e)
 
 API cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s)
 {
-	CALL(core->event_record(e, s, false));
+	CALL(drv.record((CUevent)e, (CUstream)s));
 }
 
 API cudaError_t cudaEventRecord_ptsz(cudaEvent_t e, cudaStream_t s)

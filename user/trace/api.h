@@ -21,6 +21,7 @@ enum trace_prog {
 	PROG_DRV_LAUNCH,
 	PROG_DRV_LAUNCH_EX,
 	PROG_CALL_ENTRY,
+	PROG_DRV_CALL_ENTRY,	/* entry-only driver calls (async copies ...) */
 	PROG_TIMED,		/* timed_enter + timed_exit */
 	PROG_REGISTER,		/* reg_function (sleepable) */
 };
@@ -37,6 +38,7 @@ struct trace_api {
 	enum llmi_layout layout;
 	enum llmi_slot slot;
 	enum trace_cat cat;
+	unsigned arg;		/* LLMI_COOKIE_ARG: copy kind, memset element size */
 };
 
 /* Filled before main() from LLMI_API_LIST and the role table; read-only after. */
@@ -51,7 +53,7 @@ static inline uint64_t trace_api_cookie(unsigned api)
 {
 	const struct trace_api *a = &trace_apis[api];
 
-	return LLMI_COOKIE(api, a->layout, a->slot);
+	return LLMI_COOKIE_WITH_ARG(LLMI_COOKIE(api, a->layout, a->slot), a->arg);
 }
 
 #endif

@@ -183,6 +183,7 @@ static struct bpf_program *prog_of(struct tracer *tr, enum trace_prog p)
 	case PROG_DRV_LAUNCH: return tr->skel->progs.drv_launch;
 	case PROG_DRV_LAUNCH_EX: return tr->skel->progs.drv_launch_ex;
 	case PROG_CALL_ENTRY: return tr->skel->progs.call_entry;
+	case PROG_DRV_CALL_ENTRY: return tr->skel->progs.drv_call_entry;
 	case PROG_REGISTER: return tr->skel->progs.reg_function;
 	default: return tr->skel->progs.timed_enter;
 	}
@@ -962,8 +963,8 @@ static int load_bpf(struct tracer *tr)
 		struct bpf_program *p[] = {
 			tr->skel->progs.rt_launch, tr->skel->progs.rt_launch_exc,
 			tr->skel->progs.drv_launch, tr->skel->progs.drv_launch_ex,
-			tr->skel->progs.call_entry, tr->skel->progs.timed_enter,
-			tr->skel->progs.timed_exit,
+			tr->skel->progs.call_entry, tr->skel->progs.drv_call_entry,
+			tr->skel->progs.timed_enter, tr->skel->progs.timed_exit,
 		};
 
 		for (size_t i = 0; i < sizeof(p) / sizeof(p[0]); i++)
