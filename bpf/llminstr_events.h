@@ -141,7 +141,14 @@
 	X(CU_EVENT_RECORD_FLAGS, "cuEventRecordWithFlags")                    \
 	X(CU_EVENT_RECORD_FLAGS_PTSZ, "cuEventRecordWithFlags_ptsz")          \
 	X(CU_STREAM_WAIT, "cuStreamWaitEvent")                                \
-	X(CU_STREAM_WAIT_PTSZ, "cuStreamWaitEvent_ptsz")
+	X(CU_STREAM_WAIT_PTSZ, "cuStreamWaitEvent_ptsz")                      \
+	X(CU_CAPTURE_BEGIN, "cuStreamBeginCapture_v2")                        \
+	X(CU_CAPTURE_BEGIN_PTSZ, "cuStreamBeginCapture_v2_ptsz")              \
+	X(CU_CAPTURE_END, "cuStreamEndCapture")                               \
+	X(CU_CAPTURE_END_PTSZ, "cuStreamEndCapture_ptsz")                     \
+	X(CU_GRAPH_INSTANTIATE, "cuGraphInstantiateWithFlags")                \
+	X(CU_GRAPH_LAUNCH, "cuGraphLaunch")                                   \
+	X(CU_GRAPH_LAUNCH_PTSZ, "cuGraphLaunch_ptsz")
 
 #define LLMI_API_ENUM(id, sym) LLMI_API_##id,
 enum llmi_api {
@@ -184,6 +191,7 @@ enum llmi_slot {
 	LLMI_SLOT_DRV_KFUNC,	/* cuKernelGetFunction */
 	LLMI_SLOT_GRAPH,	/* capture end, instantiate */
 	LLMI_SLOT_DRV_CALL,	/* timed driver calls */
+	LLMI_SLOT_DRV_GRAPH,	/* driver capture end, instantiate */
 	LLMI_SLOTS = 8
 };
 

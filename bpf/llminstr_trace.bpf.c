@@ -801,7 +801,8 @@ int BPF_KPROBE(call_entry, __u64 a0, __u64 a1, __u64 a2, __u64 a3, __u64 a4)
 
 /*
  * Entry-only driver calls: asynchronous copies and memsets (their direction
- * or element size in the cookie), event records and stream waits.
+ * or element size in the cookie), event records, stream waits, capture
+ * begins and graph launches.
  */
 SEC("uprobe")
 int BPF_KPROBE(drv_call_entry, __u64 a0, __u64 a1, __u64 a2, __u64 a3)
@@ -834,6 +835,11 @@ int BPF_KPROBE(drv_call_entry, __u64 a0, __u64 a1, __u64 a2, __u64 a3)
 			return 0;
 		}
 		return emit(pid_tgid, LLMI_EV_EVENT_RECORD, api, ts, 0, 0, a0, a1, 0, 0);
+	case LLMI_L_CAPTURE_BEGIN:	/* (stream, mode) */
+		__sync_fetch_and_add(&capture_active, 1);
+		return emit(pid_tgid, LLMI_EV_CAPTURE_BEGIN, api, ts, 0, 0, 0, a0, 0, 0);
+	case LLMI_L_GRAPH_LAUNCH:	/* (exec, stream): always streamed, expanded above */
+		return emit(pid_tgid, LLMI_EV_GRAPH_LAUNCH, api, ts, 0, 0, a0, a1, 0, 0);
 	default:	/* stream waits: (stream, event, flags) */
 		if (timing_only && capture_active <= 0) {
 			api_add(api, 0, 0, false);
@@ -866,7 +872,8 @@ int BPF_KPROBE(timed_enter, __u64 a0, __u64 a1, __u64 a2, __u64 a3, __u64 a4)
 		}
 		/* a driver launch inside is this call's own */
 		t->mark_sp = 0;
-	} else if (slot == LLMI_SLOT_DRV_CALL && driver_call_dup(cookie, PT_REGS_SP(ctx), t)) {
+	} else if ((slot == LLMI_SLOT_DRV_CALL || slot == LLMI_SLOT_DRV_GRAPH) &&
+		   driver_call_dup(cookie, PT_REGS_SP(ctx), t)) {
 		return 0;	/* the runtime call's own driver call */
 	}
 	s = &t->slot[slot & (LLMI_SLOTS - 1)];

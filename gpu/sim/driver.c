@@ -37,6 +37,9 @@ API CUresult cuMemsetD32Async_ptsz(CUdeviceptr dst, unsigned int v, size_t n, CU
 API CUresult cuEventRecord_ptsz(CUevent e, CUstream s);
 API CUresult cuStreamWaitEvent_ptsz(CUstream s, CUevent e, unsigned int flags);
 API CUresult cuStreamQuery_ptsz(CUstream s);
+API CUresult cuStreamBeginCapture_v2_ptsz(CUstream s, CUstreamCaptureMode mode);
+API CUresult cuStreamEndCapture_ptsz(CUstream s, CUgraph *g);
+API CUresult cuGraphLaunch_ptsz(CUgraphExec x, CUstream s);
 
 static atomic_bool inited;
 static struct CUctx_st { int dev; } primary_ctx;
@@ -621,4 +624,60 @@ API CUresult cuGetErrorString(CUresult e, const char **s)
 		}
 	*s = NULL;
 	return CUDA_ERROR_INVALID_VALUE;
+}
+
+/* ---- capture and graphs (the runtime's are made through these) ---- */
+
+API CUresult cuStreamBeginCapture(CUstream s, CUstreamCaptureMode mode)
+{
+	NEED_INIT();
+	return CORE->capture_begin(s, false, (int)mode);
+}
+
+API CUresult cuStreamBeginCapture_v2_ptsz(CUstream s, CUstreamCaptureMode mode)
+{
+	NEED_INIT();
+	return CORE->capture_begin(s, true, (int)mode);
+}
+
+API CUresult cuStreamEndCapture(CUstream s, CUgraph *g)
+{
+	NEED_INIT();
+	return CORE->capture_end(s, false, g);
+}
+
+API CUresult cuStreamEndCapture_ptsz(CUstream s, CUgraph *g)
+{
+	NEED_INIT();
+	return CORE->capture_end(s, true, g);
+}
+
+API CUresult cuGraphInstantiateWithFlags(CUgraphExec *x, CUgraph g, unsigned long long flags)
+{
+	NEED_INIT();
+	return CORE->graph_instantiate(x, g);
+}
+
+API CUresult cuGraphLaunch(CUgraphExec x, CUstream s)
+{
+	NEED_INIT();
+	return CORE->graph_launch(x, s, false);
+}
+
+API CUresult cuGraphLaunch_ptsz(CUgraphExec x, CUstream s)
+{
+	NEED_INIT();
+	return CORE->graph_launch(x, s, true);
+}
+
+API CUresult cuGraphExecDestroy(CUgraphExec x)
+{
+	NEED_INIT();
+	return CORE->graph_exec_destroy(x);
+}
+
+API CUresult cuGraphDestroy(CUgraph g)
+{
+	NEED_INIT();
+	return CORE->graph_destroy(g);
 }

@@ -13,8 +13,10 @@
  * cudaLaunchKernel and, nested in it, cuLaunchKernel, exactly the situation
  * it must count once on a GPU machine. Asynchronous copies between host and
  * device or device and device, asynchronous memsets, event records and
- * stream waits go through the exported driver calls the same way (cudaMemcpyAsync
- * -> cuMemcpyHtoDAsync_v2 ...), so the tracer's driver-call dedup is tested.
+ * stream waits, captures, instantiations and graph launches go through the
+ * exported driver calls the same way (cudaMemcpyAsync -> cuMemcpyHtoDAsync_v2,
+ * cudaGraphLaunch -> cuGraphLaunch ...), so the tracer's driver-call dedup is
+ * tested.
  *
  * nvcc's launch path is reproduced: __cudaRegisterFatBinary /
  * __cudaRegisterFunction record {host stub, device name} (the "fatbin" is a
@@ -55,6 +57,10 @@ static struct {
 	CUresult (*set8)(CUdeviceptr, unsigned char, size_t, CUstream);
 	CUresult (*record)(CUevent, CUstream);
 	CUresult (*wait)(CUstream, CUevent, unsigned int);
+	CUresult (*cap_begin)(CUstream, CUstreamCaptureMode);
+	CUresult (*cap_end)(CUstream, CUgraph *);
+	CUresult (*instantiate)(CUgraphExec *, CUgraph, unsigned long long);
+	CUresult (*graph_launch)(CUgraphExec, CUstream);
 } drv;
 static cudaError_t init_err = cudaErrorInitializationError;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -99,10 +105,15 @@ static void rt_init_once(void)
 	*(void **)&drv.set8 = dlsym(h, "cuMemsetD8Async");
 	*(void **)&drv.record = dlsym(h, "cuEventRecord");
 	*(void **)&drv.wait = dlsym(h, "cuStreamWaitEvent");
+	*(void **)&drv.cap_begin = dlsym(h, "cuStreamBeginCapture_v2");
+	*(void **)&drv.cap_end = dlsym(h, "cuStreamEndCapture");
+	*(void **)&drv.instantiate = dlsym(h, "cuGraphInstantiateWithFlags");
+	*(void **)&drv.graph_launch = dlsym(h, "cuGraphLaunch");
 	/* NVIDIA's libcuda.so.1 has no engine table: this runtime pairs with ours only */
 	if (!core || core->version != SIM_CORE_VERSION || !drv_init || !drv_launch ||
 	    !drv_launch_ptsz || !drv_launch_ex || !drv_launch_ex_ptsz || !drv.htod || !drv.dtoh ||
-	    !drv.dtod || !drv.set8 || !drv.record || !drv.wait)
+	    !drv.dtod || !drv.set8 || !drv.record || !drv.wait || !drv.cap_begin ||
+	    !drv.cap_end || !drv.instantiate || !drv.graph_launch)
 		return;
 	init_err = drv_init(0) ? cudaErrorInitializationError : cudaSuccess;
 }
@@ -897,7 +908,7 @@ API cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t a, cudaEvent_t b)
 
 API cudaError_t cudaStreamBeginCapture(cudaStream_t s, enum cudaStreamCaptureMode mode)
 {
-	CALL(core->capture_begin(s, false, (int)mode));
+	CALL(drv.cap_begin((CUstream)s, (CUstreamCaptureMode)mode));
 }
 
 API cudaError_t cudaStreamBeginCapture_ptsz(cudaStream_t s, enum cudaStreamCaptureMode mode)
@@ -907,7 +918,7 @@ API cudaError_t cudaStreamBeginCapture_ptsz(cudaStream_t s, enum cudaStreamCaptu
 
 API cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t *g)
 {
-	CALL(core->capture_end(s, false, g));
+	CALL(drv.cap_end((CUstream)s, (CUgraph *)g));
 }
 
 API cudaError_t cudaStreamEndCapture_ptsz(cudaStream_t s, cudaGraph_t *g)
@@ -927,7 +938,7 @@ API cudaError_t cudaStreamIsCapturing_ptsz(cudaStream_t s, enum cudaStreamCaptur
 
 API cudaError_t cudaGraphInstantiate(cudaGraphExec_t *x, cudaGraph_t g, unsigned long long flags)
 {
-	CALL(core->graph_instantiate(x, g));
+	CALL(drv.instantiate((CUgraphExec *)x, (CUgraph)g, flags));
 }
 
 API cudaError_t cudaGraphInstantiateWithFlags(cudaGraphExec_t *x, cudaGraph_t g,
@@ -938,7 +949,7 @@ API cudaError_t cudaGraphInstantiateWithFlags(cudaGraphExec_t *x, cudaGraph_t g,
 
 API cudaError_t cudaGraphLaunch(cudaGraphExec_t x, cudaStream_t s)
 {
-	CALL(core->graph_launch(x, s, false));
+	CALL(drv.graph_launch((CUgraphExec)x, (CUstream)s));
 }
 
 API cudaError_t cudaGraphLaunch_ptsz(cudaGraphExec_t x, cudaStream_t s)

@@ -3,7 +3,9 @@
 # hand-written driver code do), on the stand-in's libcuda.so.1: its
 # synchronous and asynchronous copies per direction with bytes, its memsets
 # (bytes = count x element size), allocations, event records, stream waits
-# and event syncs are counted exactly, in events mode and in -T. (The runtime
+# and event syncs are counted exactly, and a graph captured, instantiated
+# and launched through the driver API is seen (its nodes once per replay),
+# in events mode and in -T. (The runtime
 # side, whose asynchronous copies the stand-in makes through these same
 # driver calls, is counted once: trace_decode.sh checks it against --truth.)
 set -u
@@ -52,6 +54,21 @@ int main(int argc, char **argv)
 		CK(cuEventSynchronize(e));
 	}
 	CK(cuStreamSynchronize(s));
+	/* a graph captured on the driver API: its nodes are not executions */
+	CUstream s2;
+	CUgraph g;
+	CUgraphExec x;
+	CK(cuStreamCreate(&s2, 0));
+	CK(cuStreamBeginCapture(s2, CU_STREAM_CAPTURE_MODE_GLOBAL));
+	CK(cuMemsetD32Async(d1, 0, 256, s2));
+	CK(cuMemcpyDtoDAsync(d2, d1, 1024, s2));
+	CK(cuStreamEndCapture(s2, &g));
+	CK(cuGraphInstantiate(&x, g, 0));
+	for (int i = 0; i < 10; i++)
+		CK(cuGraphLaunch(x, s2));
+	CK(cuStreamSynchronize(s2));
+	CK(cuGraphExecDestroy(x));
+	CK(cuGraphDestroy(g));
 	CK(cuMemFree(d1));
 	CK(cuMemFree(d2));
 	CK(cuMemFreeHost(h));
@@ -71,18 +88,24 @@ def want(what, got, exp):
     if got != exp: bad.append(f"{what}: {got} != {exp}")
 m = t["memcpy"]
 want("h2d", m["h2d"]["calls"], 2 * n); want("h2d bytes", m["h2d"]["bytes"], n * (4096 + 8192))
-want("d2d", (m["d2d"]["calls"], m["d2d"]["bytes"]), (n, n * 1024))
+# the graph's copy and memset ran 10 times: replays count as executions
+want("d2d", (m["d2d"]["calls"], m["d2d"]["bytes"]), (n + 10, (n + 10) * 1024))
 want("d2h", (m["d2h"]["calls"], m["d2h"]["bytes"]), (n, n * 512))
-want("memset", (t["memset"]["calls"], t["memset"]["bytes"]), (2 * n, n * (256 * 4 + 100)))
+want("memset", (t["memset"]["calls"], t["memset"]["bytes"]),
+     (2 * n + 10, n * (256 * 4 + 100) + 10 * 256 * 4))
+g = t["graphs"]
+want("graphs", (g["captures"], g["captured_nodes"], g["instantiations"], g["launches"]), (1, 2, 1, 10))
 a = {k: v["calls"] for k, v in t["api"].items()}
 for name, c in (("cuMemcpyHtoD_v2", n), ("cuMemcpyHtoDAsync_v2", n), ("cuMemsetD32Async", n),
                 ("cuMemsetD8_v2", n), ("cuEventRecord", n), ("cuStreamWaitEvent", n),
                 ("cuEventSynchronize", n), ("cuMemAlloc_v2", 2), ("cuMemAllocHost_v2", 1),
-                ("cuMemFree_v2", 2), ("cuMemFreeHost", 1), ("cuStreamSynchronize", 1)):
+                ("cuMemFree_v2", 2), ("cuMemFreeHost", 1), ("cuStreamSynchronize", 2),
+                ("cuStreamBeginCapture_v2", 1), ("cuStreamEndCapture", 1),
+                ("cuGraphInstantiateWithFlags", 1), ("cuGraphLaunch", 10)):
     want(name, a.get(name), c)
 if t["api"]["cuMemcpyHtoD_v2"]["mean_ns"] is None: bad.append("no duration for a synchronous copy")
 if t["events"]["lost"]: bad.append("events lost")
-print(f"{sys.argv[2]}: " + ("; ".join(bad) if bad else "driver-API copies, memsets, allocations, events counted exactly"))
+print(f"{sys.argv[2]}: " + ("; ".join(bad) if bad else "driver-API copies, memsets, allocations, events, graphs counted exactly"))
 sys.exit(1 if bad else 0)
 PY
 done
