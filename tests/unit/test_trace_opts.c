@@ -48,6 +48,14 @@ static void test_good(void **state)
 	assert_string_equal(o.cmd[0], "./x");
 	assert_string_equal(o.cmd[1], "-q");
 	assert_int_equal(o.ring_size, 16u << 20);
+	assert_true(o.follow);		/* -- CMD follows its workers by default */
+
+	assert_int_equal(parse(&o, err, "--no-follow", "--", "./x", NULL), 0);
+	assert_false(o.follow);
+	assert_int_equal(parse(&o, err, "-p", "7", NULL), 0);
+	assert_false(o.follow);		/* -p does not, unless asked */
+	assert_int_equal(parse(&o, err, "-f", "-p", "7", NULL), 0);
+	assert_true(o.follow);
 }
 
 static void expect_bad(const char *why, const char *a0, ...)

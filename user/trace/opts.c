@@ -17,7 +17,7 @@
 
 enum {
 	OPT_JSON = 256, OPT_PERFETTO, OPT_CAPTURE, OPT_CODEC, OPT_ON_FULL,
-	OPT_BUFFER_SIZE, OPT_LIB, OPT_RING_SIZE, OPT_KERNELS, OPT_TOP,
+	OPT_BUFFER_SIZE, OPT_LIB, OPT_RING_SIZE, OPT_KERNELS, OPT_TOP, OPT_NO_FOLLOW,
 };
 
 static const struct option long_opts[] = {
@@ -36,6 +36,8 @@ static const struct option long_opts[] = {
 	{ "ring-size", required_argument, NULL, OPT_RING_SIZE },
 	{ "kernels", required_argument, NULL, OPT_KERNELS },
 	{ "top", required_argument, NULL, OPT_TOP },
+	{ "follow", no_argument, NULL, 'f' },
+	{ "no-follow", no_argument, NULL, OPT_NO_FOLLOW },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -51,6 +53,9 @@ void trace_opts_usage(FILE *f)
 "synchronisation of a process with BPF uprobes on its libcudart / libcuda.\n"
 "\n"
 "  -p, --pid PID[,PID...]  processes to trace (their threads included)\n"
+"  -f, --follow            also trace the targets' descendants that load CUDA\n"
+"                          (worker processes); the default with -- CMD\n"
+"      --no-follow         -- CMD: trace CMD's own process only\n"
 "  -T, --timing-only       count and histogram in the kernel; stream only\n"
 "                          names and CUDA-graph records\n"
 "  -d, --duration SEC      stop after SEC seconds (default: Ctrl-C, SIGTERM\n"
@@ -85,6 +90,7 @@ void trace_opts_usage(FILE *f)
 "  sudo llminstr-trace -i 1 --json out.json -p 4242\n"
 "  sudo llminstr-trace --perfetto trace.json -- ./llm_decode --tokens 64\n"
 "  sudo llminstr-trace --lib /opt/app/lib/libcudart.so.13 -p 4242\n"
+"  sudo llminstr-trace -T -- torchrun --nproc-per-node 2 serve.py  # workers too\n"
 "\n"
 "OVERHEAD\n"
 "  Each probed call in a traced process takes one uprobe trap plus a short\n"
@@ -166,9 +172,10 @@ int trace_opts_parse(int argc, char **argv, struct trace_opts *o, char *err, siz
 	o->ring_size = 16u << 20;
 	o->kernels_max = 16384;
 	o->top = 10;
+	o->follow = -1;
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+:p:o:Td:i:vh", long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:p:o:Td:i:fvh", long_opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			if (o->npids)
@@ -244,6 +251,12 @@ int trace_opts_parse(int argc, char **argv, struct trace_opts *o, char *err, siz
 				return fail(err, len, "--top '%s': expected a count from 1 to 100000", optarg);
 			o->top = v;
 			break;
+		case 'f':
+			o->follow = 1;
+			break;
+		case OPT_NO_FOLLOW:
+			o->follow = 0;
+			break;
 		case 'v':
 			o->verbose = true;
 			break;
@@ -264,6 +277,8 @@ int trace_opts_parse(int argc, char **argv, struct trace_opts *o, char *err, siz
 		return fail(err, len, "nothing to trace: give -p PID or -- CMD (see --help)");
 	if (o->npids && o->cmd)
 		return fail(err, len, "give either -p PID or -- CMD, not both");
+	if (o->follow < 0)
+		o->follow = o->cmd != NULL;
 	if (o->perfetto && o->timing_only)
 		return fail(err, len, "--perfetto needs events mode: drop -T");
 	if (o->capture || o->codec || o->on_full || o->buffer_size)

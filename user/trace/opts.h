@@ -35,6 +35,7 @@ struct trace_opts {
 	uint64_t kernels_max;		/* -T kernel map entries */
 	uint64_t top;			/* kernels shown in the summary */
 	bool verbose;
+	int follow;			/* trace descendants that load CUDA (-f) */
 };
 
 enum { TRACE_OPTS_OK = 0, TRACE_OPTS_HELP = 1 };

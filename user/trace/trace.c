@@ -13,6 +13,7 @@
  * The consumer (on_event) is the hot path of user space: it runs once per
  * record without allocating (agg grows its tables only for new handles).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
@@ -926,6 +927,106 @@ static void fill_info(struct tracer *tr, struct out_info *in, struct out_target 
 	in->end_reason = why;
 }
 
+/* ---- descendants (-f, the default with -- CMD) ---- */
+
+static unsigned long long target_probes(const struct target *t)
+{
+	unsigned long long n = 0;
+
+	for (size_t l = 0; l < t->nlibs; l++)
+		n += t->lib_probes[l];
+	return n;
+}
+
+#define FOLLOW_MAX 512	/* processes looked at per tick */
+
+static bool is_target(const struct tracer *tr, pid_t pid)
+{
+	for (size_t i = 0; i < tr->nt; i++)
+		if (tr->t[i].pid == pid)
+			return true;
+	return false;
+}
+
+/* Appends pid's children (those of every thread) to q[*n]. */
+static void children_of(pid_t pid, pid_t *q, size_t *n, size_t cap)
+{
+	char path[96];
+	struct dirent *d;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	dir = opendir(path);
+	if (!dir)
+		return;
+	while ((d = readdir(dir)) && *n < cap) {
+		FILE *f;
+		long c;
+
+		if (d->d_name[0] < '0' || d->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.16s/children", (int)pid, d->d_name);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		while (*n < cap && fscanf(f, "%ld", &c) == 1)
+			q[(*n)++] = (pid_t)c;
+		fclose(f);
+	}
+	closedir(dir);
+}
+
+/*
+ * The live targets' descendants, breadth first (/proc/PID/task/TID/children):
+ * one that maps libcudart or libcuda becomes a target, attached as a late -p
+ * is (inference servers and launchers run the GPU work in worker
+ * processes). Checked four times a second: a worker attached after it loaded
+ * CUDA misses its registrations (names then come from ELF symbols) and any
+ * launch made before the attach.
+ */
+static void follow_descendants(struct tracer *tr)
+{
+	static bool warned;
+	pid_t q[FOLLOW_MAX];
+	size_t n = 0, i;
+
+	for (i = 0; i < tr->nt; i++)
+		if (!tr->t[i].exited)
+			children_of(tr->t[i].pid, q, &n, FOLLOW_MAX);
+	for (i = 0; i < n; i++) {
+		struct llmi_maps *m;
+		struct target *t;
+		bool cuda;
+
+		if (is_target(tr, q[i]))
+			continue;
+		children_of(q[i], q, &n, FOLLOW_MAX);
+		m = llmi_maps__read(q[i]);
+		cuda = m && (llmi_maps__find_lib(m, rt_pattern) || llmi_maps__find_lib(m, drv_pattern));
+		llmi_maps__free(m);
+		if (!cuda)
+			continue;
+		if (tr->nt == TRACE_MAX_PIDS) {
+			if (!warned)
+				fprintf(stderr, PROG ": pid %d and later CUDA processes not traced: at "
+					"most %d processes\n", (int)q[i], TRACE_MAX_PIDS);
+			warned = true;
+			continue;
+		}
+		t = &tr->t[tr->nt++];
+		memset(t, 0, sizeof(*t));
+		t->pid = q[i];
+		t->late = true;
+		t->pidfd = (int)syscall(SYS_pidfd_open, t->pid, 0);
+		if (attach_mapped(tr, t) < 0 && !t->nlibs)
+			fprintf(stderr, PROG ": pid %d: loads CUDA but could not be attached\n",
+				(int)t->pid);
+		else
+			fprintf(stderr, PROG ": following pid %d (%llu probes)\n", (int)t->pid,
+				(unsigned long long)target_probes(t));
+	}
+}
+
 static bool target_gone(struct target *t)
 {
 	struct pollfd p = { .fd = t->pidfd, .events = POLLIN };
@@ -1233,6 +1334,12 @@ int main(int argc, char **argv)
 				alive++;
 				if (scan)
 					attach_mapped(tr, &tr->t[i]);
+			}
+			if (tr->o.follow && alive) {
+				size_t before = tr->nt;
+
+				follow_descendants(tr);
+				alive += tr->nt - before;
 			}
 			if (scan) {
 				next_scan = now + 1.0;

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# llminstr-trace -- CMD follows CMD's descendants that load CUDA (a launcher
+# or server whose GPU work runs in worker processes): a shell starts two
+# llm_decode workers and a process that never touches CUDA; both workers are
+# traced (the shell and the other process are not targets) and, attached
+# before their first timed launch (--wait-file), every kernel count, the
+# launches and the decode-loop copies equal the sum of their --truth files,
+# in events mode and -T. With --no-follow only the shell is traced.
+set -u
+cd "$(dirname "$0")/../.."
+T=build/bin/llminstr-trace W=build/bin/llm_decode PY=/usr/bin/python3
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root for BPF"; exit 77; }
+[ -x $T ] || { echo "SKIP: $T not built"; exit 77; }
+[ -x $W ] || { echo "SKIP: $W not built yet"; exit 77; }
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+cat >"$tmp/launch.sh" <<SH
+$PWD/$W -q --tokens 24 --layers 2 --wait-file $tmp/go --truth $tmp/w1.json &
+$PWD/$W -q --tokens 16 --layers 3 --wait-file $tmp/go --truth $tmp/w2.json &
+sleep 0.3 &
+wait
+SH
+rc=0
+for mode in "" -T; do
+	rm -f "$tmp/go" "$tmp/w1.json" "$tmp/w2.json"
+	timeout 60 $T $mode --json "$tmp/t.json" -- bash "$tmp/launch.sh" >"$tmp/out" 2>&1 & tp=$!
+	n=0
+	while [ "$(grep -c 'following pid' "$tmp/out")" -lt 2 ] && [ $n -lt 200 ]; do
+		sleep 0.05; n=$((n + 1))
+	done
+	touch "$tmp/go"
+	wait $tp || { cat "$tmp/out"; echo "FAIL: tracer exited non-zero (${mode:-events})"; rc=1; continue; }
+	$PY - "$tmp/t.json" "$tmp/w1.json" "$tmp/w2.json" "${mode:-events}" <<'PY' || { cat "$tmp/out"; rc=1; }
+import json, sys
+t = json.load(open(sys.argv[1])); w = [json.load(open(f)) for f in sys.argv[2:4]]
+bad = []
+kern = {}
+for x in w:
+    for k, v in x["kernels"].items(): kern[k] = kern.get(k, 0) + v
+got = {k["name"]: k["launches"] for k in t["kernels"]}
+if got != kern: bad.append(f"kernels {got} != {kern}")
+if t["launches"] != sum(x["launches"] for x in w): bad.append("launches differ")
+for d in ("d2h", "d2d"):
+    want = {"calls": sum(x["memcpy"][d]["calls"] for x in w), "bytes": sum(x["memcpy"][d]["bytes"] for x in w)}
+    g = {k: t["memcpy"][d][k] for k in ("calls", "bytes")}
+    if g != want: bad.append(f"{d} {g} != {want}")
+cuda = [x for x in t["targets"] if x["libs"]]
+if len(cuda) != 2: bad.append(f"{len(cuda)} targets with CUDA libraries, want the 2 workers")
+if len(t["targets"]) != 3: bad.append(f"{len(t['targets'])} targets, want the shell and 2 workers")
+print(f"{sys.argv[4]}: " + ("; ".join(bad) if bad else "both workers followed, counts equal their truth"))
+sys.exit(1 if bad else 0)
+PY
+done
+rm -f "$tmp/go"
+(sleep 1; touch "$tmp/go") &
+timeout 60 $T --no-follow --json "$tmp/t.json" -- bash "$tmp/launch.sh" >"$tmp/out" 2>&1 ||
+	{ cat "$tmp/out"; echo "FAIL: tracer exited non-zero (--no-follow)"; exit 1; }
+$PY - "$tmp/t.json" <<'PY' || rc=1
+import json, sys
+t = json.load(open(sys.argv[1]))
+ok = len(t["targets"]) == 1 and t["launches"] == 0
+print("--no-follow: only the shell" if ok else f"FAIL: --no-follow traced {t['targets']}, {t['launches']} launches")
+sys.exit(0 if ok else 1)
+PY
+exit $rc
