@@ -164,6 +164,14 @@ for d, n, c, pc in sorted(mis, reverse=True)[:10]:
     print(f"  name mismatch: tracer {c} profiler {pc}  {n[:110]}")
 print(f"profiler launches under names the tracer lacks: {only_prof} (tracer unnamed: {unnamed})")
 if t["events"]["lost"]: tot_ok = False; print("events lost")
+# copies: CUPTI's memcpy records against the tracer's copy calls (runtime and
+# driver API, each counted once)
+pc = p.get("categories", {}).get("gpu_memcpy")
+if pc is not None:
+    tc = sum(v["calls"] for v in t["memcpy"].values())
+    dirs = ", ".join("%s %d" % (k, v["calls"]) for k, v in t["memcpy"].items() if v["calls"])
+    print(f"copies: tracer {tc} ({dirs}), CUPTI {pc}")
+    if tc != pc: tot_ok = False
 sys.exit(0 if tot_ok and not mis else 1 if not tot_ok else 3)
 PY
 }
