@@ -282,6 +282,8 @@ enum llmi_counter {
  */
 #define LLMI_TEXT_SHARED 1u	/* libcudart.so: code ranges tell callers apart */
 #define LLMI_TEXT_STATIC 2u	/* static cudart: per-thread markers */
+#define LLMI_TEXT_DRIVER 4u	/* libcuda's code, for its non-launch calls: a call
+				   from there is the driver's own, not the app's */
 
 struct llmi_text {
 	__s64 lo;

@@ -204,7 +204,7 @@ struct tstate {
 	__u64 mark_sp;		/* static cudart: runtime call in flight, entry sp */
 	__u64 mark_ret;		/* the return address stored there */
 	__u32 depth;		/* timed runtime calls open on this thread */
-	__u32 pad;
+	__u32 drv_depth;	/* timed driver calls (not launches) open on it */
 	struct slot slot[LLMI_SLOTS];
 };
 
@@ -633,32 +633,40 @@ static __always_inline bool driver_pid(__u64 cookie, __u32 *pid, __u64 *pid_tgid
 }
 
 /*
- * A driver call other than a launch (a copy, memset, allocation, event or
- * sync) made by the runtime on behalf of a runtime call already counted:
- * inside a timed runtime call (the thread's depth), or, for a shared
- * libcudart, called from its code (the return address at entry). Such calls
- * are rare next to launches: the caller is simply read.
+ * A driver call other than a launch (a copy, memset, allocation, event,
+ * graph call or sync) that is not the application's own: made by the
+ * runtime on behalf of a runtime call already counted (inside a timed
+ * runtime call, the thread's depth; or, for a shared libcudart, called from
+ * its code), or by the driver itself (called from libcuda's code, should an
+ * exported function call another). Such calls are rare next to launches:
+ * the caller (the return address at entry) is simply read.
  */
-static __always_inline bool driver_call_dup(__u64 cookie, __u64 sp, struct tstate *t)
+static __always_inline bool driver_caller_dup(struct pt_regs *ctx, __u64 cookie)
 {
 	__u32 target = LLMI_COOKIE_TARGET(cookie);
+	__u32 key = target * LLMI_API_MAX + LLMI_COOKIE_API(cookie);
+	struct llmi_text *d = bpf_map_lookup_elem(&rt_text, &key);
 	struct llmi_range *a;
 	__u64 caller = 0;
 
-	if (!t)
-		t = tstate_get(false);
-	if (t && t->depth)
-		goto dup;
+	bpf_probe_read_user(&caller, sizeof(caller), (void *)PT_REGS_SP(ctx));
+	if (d && (d->flags & LLMI_TEXT_DRIVER) && caller >= PT_REGS_IP(ctx) + d->lo &&
+	    caller < PT_REGS_IP(ctx) + d->hi)
+		return true;
 	a = bpf_map_lookup_elem(&rt_abs, &target);
-	if (!a || !(a->flags & LLMI_TEXT_SHARED))
-		return false;
-	bpf_probe_read_user(&caller, sizeof(caller), (void *)sp);
-	if (caller >= a->lo && caller < a->hi)
-		goto dup;
+	return a && (a->flags & LLMI_TEXT_SHARED) && caller >= a->lo && caller < a->hi;
+}
+
+/* The same for an entry-only driver call: also inside any timed call. */
+static __always_inline bool driver_call_dup(struct pt_regs *ctx, __u64 cookie)
+{
+	struct tstate *t = tstate_get(false);
+
+	if ((t && (t->depth || t->drv_depth)) || driver_caller_dup(ctx, cookie)) {
+		ctr_inc(LLMI_CTR_NESTED);
+		return true;
+	}
 	return false;
-dup:
-	ctr_inc(LLMI_CTR_NESTED);
-	return true;
 }
 
 /* cuLaunchKernel(f, gx, gy, gz, bx, by, bz, shmem, stream, params, extra). */
@@ -812,7 +820,7 @@ int BPF_KPROBE(drv_call_entry, __u64 a0, __u64 a1, __u64 a2, __u64 a3)
 	__u32 api = LLMI_COOKIE_API(cookie), arg = LLMI_COOKIE_ARG(cookie);
 	__u64 ts = bpf_ktime_get_ns(), bytes;
 
-	if (excluded(pid_tgid) || driver_call_dup(cookie, PT_REGS_SP(ctx), NULL))
+	if (excluded(pid_tgid) || driver_call_dup(ctx, cookie))
 		return 0;
 	switch (LLMI_COOKIE_LAYOUT(cookie)) {
 	case LLMI_L_CU_COPY:	/* (dst, src, bytes, stream) */
@@ -872,9 +880,22 @@ int BPF_KPROBE(timed_enter, __u64 a0, __u64 a1, __u64 a2, __u64 a3, __u64 a4)
 		}
 		/* a driver launch inside is this call's own */
 		t->mark_sp = 0;
-	} else if ((slot == LLMI_SLOT_DRV_CALL || slot == LLMI_SLOT_DRV_GRAPH) &&
-		   driver_call_dup(cookie, PT_REGS_SP(ctx), t)) {
-		return 0;	/* the runtime call's own driver call */
+	} else if (slot == LLMI_SLOT_DRV_CALL || slot == LLMI_SLOT_DRV_GRAPH) {
+		/*
+		 * The runtime's or the driver's own call is skipped. Nesting is
+		 * counted (drv_depth, balanced by timed_exit) rather than read
+		 * from the caller alone: at the entry of a function that has a
+		 * return probe, the return address may already be the probe's
+		 * trampoline.
+		 */
+		if (t->depth) {
+			ctr_inc(LLMI_CTR_NESTED);
+			return 0;
+		}
+		if (t->drv_depth++ || driver_caller_dup(ctx, cookie)) {
+			ctr_inc(LLMI_CTR_NESTED);	/* its exit finds no saved entry */
+			return 0;
+		}
 	}
 	s = &t->slot[slot & (LLMI_SLOTS - 1)];
 	s->cookie = cookie;
@@ -921,6 +942,11 @@ int BPF_KRETPROBE(timed_exit, long rc)
 		if (!t->depth)		/* attached while the call was running */
 			return 0;
 		if (--t->depth)
+			return 0;
+	} else if (slot == LLMI_SLOT_DRV_CALL || slot == LLMI_SLOT_DRV_GRAPH) {
+		if (t->depth || !t->drv_depth)	/* the runtime's own; or attached mid-call */
+			return 0;
+		if (--t->drv_depth)
 			return 0;
 	}
 	s = &t->slot[slot & (LLMI_SLOTS - 1)];

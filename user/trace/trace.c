@@ -326,8 +326,11 @@ static void set_rt_text(struct tracer *tr, struct target *t, unsigned api,
 			const struct text_segs *ts, uint64_t vaddr, bool shared)
 {
 	uint32_t key = (uint32_t)(t - tr->t) * LLMI_API_MAX + api;
-	struct llmi_text v = { .flags = shared ? LLMI_TEXT_SHARED : LLMI_TEXT_STATIC };
+	bool drv = trace_apis[api].role == ROLE_DRIVER;
+	struct llmi_text v = { .flags = drv ? LLMI_TEXT_DRIVER :
+				    shared ? LLMI_TEXT_SHARED : LLMI_TEXT_STATIC };
 
+	shared = shared || drv;
 	for (size_t i = 0; shared && i < ts->n; i++) {
 		if (vaddr >= ts->lo[i] && vaddr < ts->hi[i]) {
 			v.lo = (int64_t)(ts->lo[i] - vaddr);
@@ -401,6 +404,9 @@ static int attach_lib(struct tracer *tr, struct target *t, const char *path)
 		if (a->role == ROLE_RUNTIME) {
 			set_rt_text(tr, t, api, &ts, vaddr, shared_rt);
 			set_rt_mode(tr, t, shared_rt ? LLMI_TEXT_SHARED : LLMI_TEXT_STATIC);
+		} else if (a->prog == PROG_DRV_CALL_ENTRY || a->slot == LLMI_SLOT_DRV_CALL ||
+			   a->slot == LLMI_SLOT_DRV_GRAPH) {
+			set_rt_text(tr, t, api, &ts, vaddr, false);	/* libcuda's code */
 		}
 		if (tr->o.verbose)
 			fprintf(stderr, PROG ": pid %d: %s%s at %s+0x%llx\n", t->pid, a->sym,
