@@ -14,26 +14,7 @@ T=build/bin/llminstr-trace W=build/bin/llm_decode PY=/usr/bin/python3
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
 check() {	# trace.json truth.json h2d_exact
-	$PY - "$@" <<'PY'
-import json, sys
-t = json.load(open(sys.argv[1])); w = json.load(open(sys.argv[2])); exact = sys.argv[3] == "1"
-bad = []
-got = {k["name"]: k["launches"] for k in t["kernels"]}
-if got != w["kernels"]: bad.append(f"kernels {got} != {w['kernels']}")
-if t["launches"] != w["launches"]: bad.append(f"launches {t['launches']} != {w['launches']}")
-for d, v in w["memcpy"].items():
-    g = t["memcpy"][d]
-    ok = g == v if (exact or d != "h2d") else g["calls"] >= v["calls"] and g["bytes"] >= v["bytes"]
-    if not ok: bad.append(f"memcpy {d} {g} vs truth {v}")
-if "memset" in w and t["memset"] != w["memset"]: bad.append(f"memset {t['memset']} != {w['memset']}")
-g = w.get("graphs", {}).get("launches", 0)
-if t["graphs"]["launches"] != g: bad.append(f"graph launches {t['graphs']['launches']} != {g}")
-if g and t["graphs"]["replayed_launches"] != w["launches"]: bad.append("replayed launches differ")
-if t["events"]["lost"]: bad.append(f"{t['events']['lost']} events lost")
-if any(k.get("unnamed") for k in t["kernels"]): bad.append("unnamed kernels")
-print("\n".join(bad) or "counts equal the truth")
-sys.exit(1 if bad else 0)
-PY
+	$PY scripts/trace_vs_truth.py "$@"
 }
 
 rc=0
