@@ -5,7 +5,8 @@
 # traced (the shell and the other process are not targets) and, attached
 # before their first timed launch (--wait-file), every kernel count, the
 # launches and the decode-loop copies equal the sum of their --truth files,
-# in events mode and -T. With --no-follow only the shell is traced.
+# in events mode and -T; the same with -f -p on a running shell. With
+# --no-follow only the shell is traced.
 set -u
 cd "$(dirname "$0")/../.."
 T=build/bin/llminstr-trace W=build/bin/llm_decode PY=/usr/bin/python3
@@ -50,6 +51,25 @@ print(f"{sys.argv[4]}: " + ("; ".join(bad) if bad else "both workers followed, c
 sys.exit(1 if bad else 0)
 PY
 done
+# -f with -p: the shell is already running, its workers are followed
+rm -f "$tmp/go" "$tmp/w1.json" "$tmp/w2.json"
+bash "$tmp/launch.sh" >/dev/null 2>&1 & sp=$!
+timeout 60 $T -f -p $sp --json "$tmp/t.json" >"$tmp/out" 2>&1 & tp=$!
+n=0
+while [ "$(grep -c 'following pid' "$tmp/out")" -lt 2 ] && [ $n -lt 200 ]; do
+	sleep 0.05; n=$((n + 1))
+done
+touch "$tmp/go"
+wait $sp
+wait $tp || { cat "$tmp/out"; echo "FAIL: tracer exited non-zero (-f -p)"; rc=1; }
+$PY - "$tmp/t.json" "$tmp/w1.json" "$tmp/w2.json" <<'PY' || { cat "$tmp/out"; rc=1; }
+import json, sys
+t = json.load(open(sys.argv[1])); w = [json.load(open(f)) for f in sys.argv[2:4]]
+ok = t["launches"] == sum(x["launches"] for x in w) and sum(1 for x in t["targets"] if x["libs"]) == 2
+print("-f -p: both workers of a running shell followed" if ok else f"FAIL: -f -p: {t['launches']} launches, {t['targets']}")
+sys.exit(0 if ok else 1)
+PY
+
 rm -f "$tmp/go"
 (sleep 1; touch "$tmp/go") &
 timeout 60 $T --no-follow --json "$tmp/t.json" -- bash "$tmp/launch.sh" >"$tmp/out" 2>&1 ||

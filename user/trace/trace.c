@@ -1129,10 +1129,13 @@ static int attach_all(struct tracer *tr, const char *exe)
 		}
 		if (err)
 			return err;
-		if (!t->nlibs) {
+		if (!t->nlibs && tr->o.follow) {	/* a launcher: its workers will */
+			fprintf(stderr, PROG ": pid %d maps no CUDA library: following the "
+				"descendants that load one\n", t->pid);
+		} else if (!t->nlibs) {
 			fprintf(stderr,
 				PROG ": pid %d maps no libcudart or libcuda; is it a CUDA process? "
-				"(--lib PATH to choose one)\n", t->pid);
+				"(--lib PATH to choose one, -f to follow its children)\n", t->pid);
 			return -ENOENT;
 		}
 	}
