@@ -3,7 +3,7 @@
  * The uprobes of llminstr-trace on libcudart / libcuda (or an executable
  * with static cudart). Every probe is per process (the loader attaches with
  * a pid filter) and learns which API it serves from its attach cookie, so a
- * handful of programs cover some seventy functions.
+ * handful of programs cover some 110 functions.
  *
  * Launch probes are the hot path (hundreds of thousands per second in an
  * LLM decode loop): entry only, no string read, no allocation, no per-thread

@@ -35,7 +35,7 @@
  *   floor_bare_record  all three together: the least a launch record can
  *               cost on this kernel, below which events mode cannot go
  *
- * (llminstr-trace attaches some ninety probes; only these two fire in the
+ * (llminstr-trace attaches over a hundred probes; only these two fire in the
  * loop, and an idle uprobe costs a call nothing.)
  *
  * A case is measured only while its probes are in place: a uprobe writes an
@@ -117,7 +117,7 @@ static const char *const case_label[C_COUNT] = {
 
 /*
  * The functions every launch goes through, both probed by llminstr-trace:
- * the floor and bpftrace attach here. (The tracer attaches some ninety
+ * the floor and bpftrace attach here. (The tracer attaches over a hundred
  * probes, but only these two fire in the loop; an idle uprobe costs a call
  * nothing.)
  */
