@@ -37,12 +37,55 @@ __attribute__((noinline)) int anon_kernel_stub(float *p)
 	return (int)p[1];
 }
 
+/*
+ * What nvcc's launch stubs keep (crt/host_runtime.h's __cudaLaunch): the
+ * kernel's handle, in a static of the stub named after the kernel, and the
+ * kernel's host function. Two kernels: one spelled plainly in the stub's
+ * name, one spelled as nvcc spells a device lambda (no demangler reads it),
+ * whose name must come from its host function.
+ */
+static void *handle_plain __asm__("_ZZL34__device_stub__Z12scale_kernelPffiPffiE8__handle")
+	__attribute__((used));
+static void *handle_lambda __asm__("_ZZL46__device_stub__Z1kIZ1fvEUnvdl0_PFvvE1f1_EvT_S0_E8__handle")
+	__attribute__((used));
+static const void *f_lambda __asm__("_ZZL46__device_stub__Z1kIZ1fvEUnvdl0_PFvvE1f1_EvT_S0_E3__f")
+	__attribute__((used));
+
 __attribute__((noinline)) static int symres_static_fn(int x)
 {
 	return x ^ 0x55;
 }
 
 static char fixtures[PATH_MAX];
+
+static void name_of(struct llmi_symres *r, const void *addr, bool strip, const char *want);
+
+/*
+ * Kernel handles (heap pointers, as __cudaGetKernel's are) named from the
+ * stubs' statics, read from the process; a handle no stub holds stays
+ * unknown.
+ */
+static void test_stub_handles(void **state)
+{
+	void *h1 = malloc(64), *h2 = malloc(64), *stray = malloc(64);
+	struct llmi_symres *r;
+	char buf[256];
+
+	handle_plain = h1;
+	handle_lambda = h2;
+	f_lambda = (const void *)scale_kernel_stub;	/* any named host function */
+	r = llmi_symres__new(getpid());
+	assert_non_null(r);
+	name_of(r, h1, true, "scale_kernel");
+	name_of(r, h1, false, "scale_kernel(float*, float, int)");
+	name_of(r, h2, true, "scale_kernel");	/* from __f: the stub's spelling fails */
+	assert_int_equal(llmi_symres__name(r, (uint64_t)(uintptr_t)stray, true, buf, sizeof(buf)),
+			 -ENOENT);
+	llmi_symres__free(r);
+	free(h1);
+	free(h2);
+	free(stray);
+}
 
 static void name_of(struct llmi_symres *r, const void *addr, bool strip, const char *want)
 {
@@ -157,6 +200,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_self),
+		cmocka_unit_test(test_stub_handles),
 		cmocka_unit_test(test_dlopen_later),
 		cmocka_unit_test(test_other_process),
 		cmocka_unit_test(test_no_process),
