@@ -46,9 +46,9 @@ __attribute__((noinline)) int anon_kernel_stub(float *p)
  */
 static void *handle_plain __asm__("_ZZL34__device_stub__Z12scale_kernelPffiPffiE8__handle")
 	__attribute__((used));
-static void *handle_lambda __asm__("_ZZL46__device_stub__Z1kIZ1fvEUnvdl0_PFvvE1f1_EvT_S0_E8__handle")
+static void *handle_lambda __asm__("_ZZL47__device_stub__Z1kIZ1fvEUnvdl0_PFvvE1f1_EvT_S0_E8__handle")
 	__attribute__((used));
-static const void *f_lambda __asm__("_ZZL46__device_stub__Z1kIZ1fvEUnvdl0_PFvvE1f1_EvT_S0_E3__f")
+static const void *f_lambda __asm__("_ZZL47__device_stub__Z1kIZ1fvEUnvdl0_PFvvE1f1_EvT_S0_E3__f")
 	__attribute__((used));
 
 __attribute__((noinline)) static int symres_static_fn(int x)
