@@ -20,14 +20,21 @@ $PWD/$W -q --tokens 16 --layers 3 --wait-file $tmp/go --truth $tmp/w2.json &
 sleep 0.3 &
 wait
 SH
+# workers the tracer has said it follows (0 before its output exists)
+followed() {
+	local c
+	c=$(grep -c 'following pid' "$tmp/out" 2>/dev/null)
+	echo "${c:-0}"
+}
 rc=0
 for mode in "" -T; do
 	rm -f "$tmp/go" "$tmp/w1.json" "$tmp/w2.json"
 	timeout 60 $T $mode --json "$tmp/t.json" -- bash "$tmp/launch.sh" >"$tmp/out" 2>&1 & tp=$!
 	n=0
-	while [ "$(grep -c 'following pid' "$tmp/out")" -lt 2 ] && [ $n -lt 200 ]; do
+	while [ "$(followed)" -lt 2 ] && [ $n -lt 600 ] && kill -0 $tp 2>/dev/null; do
 		sleep 0.05; n=$((n + 1))
 	done
+	[ "$(followed)" -ge 2 ] || echo "(after $((n / 20)) s the tracer follows $(followed) of the 2 workers)"
 	touch "$tmp/go"
 	wait $tp || { cat "$tmp/out"; echo "FAIL: tracer exited non-zero (${mode:-events})"; rc=1; continue; }
 	$PY - "$tmp/t.json" "$tmp/w1.json" "$tmp/w2.json" "${mode:-events}" <<'PY' || { cat "$tmp/out"; rc=1; }
@@ -56,7 +63,7 @@ rm -f "$tmp/go" "$tmp/w1.json" "$tmp/w2.json"
 bash "$tmp/launch.sh" >/dev/null 2>&1 & sp=$!
 timeout 60 $T -f -p $sp --json "$tmp/t.json" >"$tmp/out" 2>&1 & tp=$!
 n=0
-while [ "$(grep -c 'following pid' "$tmp/out")" -lt 2 ] && [ $n -lt 200 ]; do
+while [ "$(followed)" -lt 2 ] && [ $n -lt 600 ] && kill -0 $tp 2>/dev/null; do
 	sleep 0.05; n=$((n + 1))
 done
 touch "$tmp/go"

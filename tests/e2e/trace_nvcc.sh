@@ -133,10 +133,12 @@ late() {	# program tracer-options... : its JSON in $tmp/l.json
 	shift
 	rm -f "$tmp/go" "$tmp/l.json"
 	LD_LIBRARY_PATH=build/sim "$prog" "$tmp/go" >"$tmp/w.out" 2>&1 & wp=$!
-	while ! grep -q ready "$tmp/w.out" && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
+	while ! grep -q ready "$tmp/w.out" 2>/dev/null && [ $n -lt 600 ]; do sleep 0.05; n=$((n + 1)); done
 	timeout 30 $T "$@" -p $wp --json "$tmp/l.json" >"$tmp/l.out" 2>&1 & tp=$!
 	n=0
-	while ! grep -q -i tracing "$tmp/l.out" && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
+	while ! grep -q -i tracing "$tmp/l.out" 2>/dev/null && [ $n -lt 600 ] && kill -0 $tp 2>/dev/null; do
+		sleep 0.05; n=$((n + 1))
+	done
 	touch "$tmp/go"
 	wait $wp; wait $tp || { cat "$tmp/l.out"; echo "FAIL: tracer exited non-zero"; return 1; }
 }
