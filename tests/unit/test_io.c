@@ -215,7 +215,7 @@ static void test_no_symlink_follow(void **state)
 
 	w = open_writer(path, 0);
 	assert_null(w);
-	assert_int_equal(errno, EEXIST);
+	assert_int_equal(errno, ELOOP);
 	w = open_writer(path, LLMI_WRITER_OVERWRITE);
 	assert_null(w);
 	assert_int_equal(errno, ELOOP);
@@ -236,7 +236,15 @@ static void test_no_symlink_follow(void **state)
 	assert_null(w);
 	w = open_writer(path, LLMI_WRITER_OVERWRITE);
 	assert_non_null(w);
+
+	/* A file another writer holds is never replaced, even when asked. */
+	struct llmi_writer *w2 = open_writer(path, LLMI_WRITER_OVERWRITE);
+	assert_null(w2);
+	assert_int_equal(errno, EBUSY);
 	llmi_writer__free(w);
+	w2 = open_writer(path, LLMI_WRITER_OVERWRITE);
+	assert_non_null(w2);
+	llmi_writer__free(w2);
 }
 
 struct mt_arg {

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 
 #include "common/fmt.h"
 #include "common/parse.h"
+#include "io/outfile.h"
 #include "dump/dump.h"
 
 static const char usage[] =
@@ -65,11 +67,12 @@ struct llmi_reader *dump_open(const char *path)
 
 FILE *dump_create(const char *path)
 {
-	FILE *f = llmi_create_output(path);
+	FILE *f = llmi_out_fopen(path, LLMI_OUT_FORCE);
+	char why[PATH_MAX + 128];
 
 	if (!f)
-		dump_err(EXIT_BAD, "%s: cannot create: %s%s", path, strerror(errno),
-			 errno == ELOOP ? " (a symbolic link; remove it or choose another name)" : "");
+		dump_err(EXIT_BAD, "%s", llmi_out_strerror(why, sizeof(why), path, errno,
+							 LLMI_OUT_FORCE));
 	return f;
 }
 

@@ -7,6 +7,7 @@
  * and that the file holds exactly prod(shape) * dtype size bytes.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/fmt.h"
+#include "io/outfile.h"
 #include "common/parse.h"
 #include "dump/dump.h"
 #include "io/writer.h"
@@ -202,8 +204,10 @@ int cmd_pack(int argc, char **argv)
 	llmi_sudo_owner(&wo.owner_uid, &wo.owner_gid);
 	w = llmi_writer__new(out, &wo);
 	if (!w) {
-		dump_err(EXIT_BAD, "%s: cannot create: %s%s", out, strerror(errno),
-			 errno == ELOOP ? " (a symbolic link; remove it or choose another name)" : "");
+		char why[PATH_MAX + 128];
+
+		dump_err(EXIT_BAD, "%s", llmi_out_strerror(why, sizeof(why), out, errno,
+							 LLMI_OUT_FORCE));
 		goto out;
 	}
 	llmi_tensor_rec_init(&tr, &desc, &spec, &cs);

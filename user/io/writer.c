@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "io/iow.h"
+#include "io/outfile.h"
 #include "io/writer.h"
 
 struct llmi_writer {
@@ -499,40 +500,22 @@ void llmi_writer__stats(struct llmi_writer *w, struct llmi_writer_stats *st)
 }
 
 /*
- * Creates the file without following a link at path: O_EXCL|O_NOFOLLOW make
- * the kernel refuse any existing name, a dangling symlink included. With
- * OVERWRITE, a regular file is unlinked and the exclusive create retried, so
- * a link planted between the two steps is still refused.
+ * The file is made by io/outfile.c (exclusive, no link followed, locked
+ * while we write it); some filesystems refuse O_DIRECT at open.
  */
 static int create_file(const char *path, unsigned flags, bool *direct)
 {
-	int base = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
-	int fd;
+	unsigned of = flags & LLMI_WRITER_OVERWRITE ? LLMI_OUT_FORCE : 0;
+	int fd = llmi_out_create(path, *direct ? O_DIRECT : 0, of);
 
-	for (int tries = 0; tries < 2; tries++) {
-		struct stat st;
-
-		fd = open(path, base | (*direct ? O_DIRECT : 0), 0644);
-		if (fd < 0 && errno == EINVAL && *direct) {
-			/* Some filesystems refuse O_DIRECT at open. */
-			*direct = false;
-			if (!(flags & LLMI_WRITER_QUIET))
-				fprintf(stderr, "note: %s: the filesystem refused O_DIRECT; writing buffered\n",
-					path);
-			fd = open(path, base, 0644);
-		}
-		if (fd >= 0 || errno != EEXIST || !(flags & LLMI_WRITER_OVERWRITE))
-			return fd < 0 ? -errno : fd;
-		if (lstat(path, &st))
-			return -errno;
-		if (S_ISLNK(st.st_mode))
-			return -ELOOP;
-		if (!S_ISREG(st.st_mode))
-			return -EEXIST;
-		if (unlink(path) && errno != ENOENT)
-			return -errno;
+	if (fd == -EINVAL && *direct) {
+		*direct = false;
+		if (!(flags & LLMI_WRITER_QUIET))
+			fprintf(stderr, "note: %s: the filesystem refused O_DIRECT; writing buffered\n",
+				path);
+		fd = llmi_out_create(path, 0, of);
 	}
-	return -EEXIST;
+	return fd;
 }
 
 struct llmi_writer *llmi_writer__new(const char *path, const struct llmi_writer_opts *uopts)

@@ -60,9 +60,12 @@ struct llmi_writer_stats {
 struct llmi_writer;
 
 /*
- * Creates path (O_CREAT|O_EXCL|O_NOFOLLOW, mode 0644): an existing file is an
- * error (EEXIST) unless LLMI_WRITER_OVERWRITE, which replaces a regular file
- * but never follows or replaces a symbolic link (ELOOP). opts may be NULL.
+ * Creates path through llmi_out_create() (io/outfile.h): an existing file is
+ * an error (EEXIST) unless LLMI_WRITER_OVERWRITE, which replaces a regular
+ * file nobody is writing but never a symbolic link (ELOOP), a directory or a
+ * device; a file another writer holds is EBUSY. The file stays locked until
+ * the writer is freed. NULL with errno; llmi_out_strerror() says it to a
+ * user. opts may be NULL.
  */
 struct llmi_writer *llmi_writer__new(const char *path, const struct llmi_writer_opts *opts);
 

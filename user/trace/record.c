@@ -11,6 +11,7 @@
  * probe), and only a name never seen allocates.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "common/fmt.h"
+#include "io/outfile.h"
 #include "common/perfetto.h"
 #include "format/timeline.h"
 #include "io/writer.h"
@@ -394,15 +396,11 @@ struct trace_tl *trace_tl__new(const struct trace_tl_opts *o)
 			goto nomem;
 		t->w = llmi_writer__new(o->output, &wo);
 		if (!t->w) {
-			struct stat sb;
+			char why[PATH_MAX + 128];
 
 			err = errno;
-			if (err == EEXIST && !lstat(o->output, &sb) && S_ISDIR(sb.st_mode))
-				err = EISDIR;
-			fprintf(stderr, PROG ": -o %s: %s\n", o->output,
-				err == ELOOP ? "is a symbolic link; refusing to write through it "
-					       "(name a regular file)" :
-				err == EISDIR ? "is a directory; name a file" : strerror(err));
+			fprintf(stderr, PROG ": -o %s\n",
+				llmi_out_strerror(why, sizeof(why), o->output, err, LLMI_OUT_FORCE));
 			goto fail;
 		}
 		err = write_api_names(t);
@@ -414,11 +412,13 @@ struct trace_tl *trace_tl__new(const struct trace_tl_opts *o)
 	}
 	if (o->perfetto) {
 		t->pf_path = o->perfetto;
-		t->pf_file = llmi_create_output(o->perfetto);
+		t->pf_file = llmi_out_fopen(o->perfetto, LLMI_OUT_FORCE);
 		if (!t->pf_file) {
+			char why[PATH_MAX + 128];
+
 			err = errno;
-			fprintf(stderr, PROG ": --perfetto %s: %s%s\n", o->perfetto, strerror(err),
-				err == ELOOP ? " (a symbolic link; remove it or choose another name)" : "");
+			fprintf(stderr, PROG ": --perfetto %s\n",
+				llmi_out_strerror(why, sizeof(why), o->perfetto, err, LLMI_OUT_FORCE));
 			goto fail;
 		}
 		t->pf_buf = malloc(1 << 20);

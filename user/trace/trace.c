@@ -39,6 +39,7 @@
 #include "common/elfsym.h"
 #include "common/fmt.h"
 #include "common/procmaps.h"
+#include "io/outfile.h"
 #include "llminstr_trace.skel.h"
 #include "trace/agg.h"
 #include "trace/api.h"
@@ -1252,11 +1253,13 @@ int main(int argc, char **argv)
 	}
 	/* A bad --json path is said now, not after the trace. */
 	if (tr->o.json) {
-		tr->json = strcmp(tr->o.json, "-") ? llmi_create_output(tr->o.json) : stdout;
+		tr->json = strcmp(tr->o.json, "-") ? llmi_out_fopen(tr->o.json, LLMI_OUT_FORCE) : stdout;
 		if (!tr->json) {
+			char why[PATH_MAX + 128];
+
 			err = -errno;
-			fprintf(stderr, PROG ": --json %s: %s%s\n", tr->o.json, strerror(errno),
-				errno == ELOOP ? " (a symbolic link; remove it or choose another name)" : "");
+			fprintf(stderr, PROG ": --json %s\n",
+				llmi_out_strerror(why, sizeof(why), tr->o.json, err, LLMI_OUT_FORCE));
 			goto cleanup;
 		}
 	}
