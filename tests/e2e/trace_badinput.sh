@@ -37,7 +37,7 @@ one "pid $sp maps no libcudart or libcuda" -p $sp
 one "--lib $tmp/none" --lib "$tmp/none" -p $sp
 # outputs: said before tracing starts, and a symbolic link is never followed
 echo keep >"$tmp/victim"; ln -s "$tmp/victim" "$tmp/link"
-one "--json $tmp/nodir/x.json: No such file" --json "$tmp/nodir/x.json" -- build/bin/llm_decode -q --tokens 2
+one "--json $tmp/nodir/x.json: directory $tmp/nodir does not exist" --json "$tmp/nodir/x.json" -- build/bin/llm_decode -q --tokens 2
 one "--json $tmp/link.*symbolic link" --json "$tmp/link" -- build/bin/llm_decode -q --tokens 2
 one "--perfetto $tmp/link.*symbolic link" --perfetto "$tmp/link" -- build/bin/llm_decode -q --tokens 2
 one "--perfetto $tmp/link.*symbolic link" --json "$tmp/j.json" --perfetto "$tmp/link" -- build/bin/llm_decode -q --tokens 2
