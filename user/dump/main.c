@@ -26,16 +26,22 @@ static const char usage[] =
 "  ls FILE [--wide]              tensors: id, name, step, layer, shape, dtype,\n"
 "                                codec, ratio, achieved nmse / max error\n"
 "                                (--wide: sizes, mse, whole names)\n"
-"  export FILE --tensor ID|NAME -o OUT.npy [--bf16-raw]\n"
+"  export FILE --tensor ID|NAME -o OUT.npy [--bf16-raw] [--force]\n"
 "                                one tensor as a numpy .npy file\n"
 "  pack --dtype f32|bf16|f16 --shape AxB --codec SPEC IN.raw -o OUT.llmi\n"
-"                                a raw array in, a one-tensor container out\n"
-"  verify FILE                   checksums of every record and the index\n"
-"  perfetto FILE -o OUT.json     Chrome/Perfetto trace-event timeline\n"
+"       [--force]               a raw array in, a one-tensor container out\n"
+"  verify FILE [--no-decode]     every record's checksum and contents, every\n"
+"                                tensor decoded, the summary and the index\n"
+"  perfetto FILE -o OUT.json [--force]\n"
+"                                Chrome/Perfetto trace-event timeline\n"
 "\n"
-"'llminstr-dump COMMAND --help' describes a command.\n"
-"Exit status: 0 done, 1 bad or damaged data, 2 bad usage. A file whose writer\n"
-"died mid-record (a torn tail) is read up to it: not damage, except to verify.\n"
+"'llminstr-dump COMMAND --help' describes a command. An output that exists\n"
+"is refused unless --force; a symbolic link, directory or device always.\n"
+"Exit status: 0 done; 1 the file is damaged (what is readable is still\n"
+"shown); 2 bad usage; 3 cannot do it (FILE unreadable or not a container, an\n"
+"output not created or written). A file whose writer died (no index, maybe an\n"
+"incomplete last record) is read up to its last complete record: not damage,\n"
+"said on stderr, exit 0.\n"
 "\n"
 "EXAMPLES:\n"
 "  llminstr-dump ls run.llmi\n"
@@ -55,29 +61,90 @@ int dump_err(int code, const char *fmt, ...)
 	return code;
 }
 
-struct llmi_reader *dump_open(const char *path)
+/*
+ * The codec's part of checking a tensor record (format/reader.h): the coded
+ * blob's head (header, chunk table, means) against the tensor's header,
+ * without decoding. Reads only the head.
+ */
+static int blob_check(struct llmi_reader *r, uint64_t rec_off, const struct llmi_tensor_info *ti,
+		      char *why, size_t wl)
+{
+	uint64_t base = rec_off + sizeof(struct llmi_rec_hdr) + ti->blob_offset, head_len;
+	struct llmi_tensor_desc d = { .dtype = ti->rec.dtype, .ndim = ti->rec.ndim };
+	uint8_t hdr[LLMI_CODEC_BLOB_HDR];
+	struct llmi_codec_spec spec;
+	char have[64];
+	uint8_t *head;
+	int err;
+
+	memcpy(d.shape, ti->rec.shape, sizeof(d.shape));
+	if (ti->blob_len < sizeof(hdr)) {
+		snprintf(why, wl, "its coded blob is %llu bytes, shorter than a blob header",
+			 (unsigned long long)ti->blob_len);
+		return -EBADMSG;
+	}
+	err = llmi_reader__pread(r, base, hdr, sizeof(hdr));
+	if (err)
+		return err == -ERANGE ? -EIO : err;
+	if (llmi_codec_blob_head_len(hdr, sizeof(hdr), &head_len) || head_len > ti->blob_len) {
+		snprintf(why, wl, "its coded blob has no valid blob header");
+		return -EBADMSG;
+	}
+	/* Bounded by the blob, itself inside the file. */
+	head = malloc(head_len);
+	if (!head)
+		return -ENOMEM;
+	err = llmi_reader__pread(r, base, head, head_len);
+	if (!err && llmi_codec_blob_check(head, head_len, ti->blob_len, &d, &spec)) {
+		snprintf(why, wl, "its coded blob does not match its header (dtype, shape, chunk sizes "
+			 "or channel means)");
+		err = -EBADMSG;
+	} else if (!err && (spec.mode != ti->rec.codec_mode || (spec.flags & ~ti->rec.codec_flags) ||
+			    (spec.mode != LLMI_BOUND_LOSSLESS && spec.bound != ti->rec.codec_bound))) {
+		llmi_codec_spec_format(&spec, have, sizeof(have));
+		snprintf(why, wl, "its coded blob was made with %s, not the codec its header names", have);
+		err = -EBADMSG;
+	}
+	free(head);
+	return err == -ERANGE ? -EIO : err;
+}
+
+struct llmi_reader *dump_open(const char *path, int *code)
 {
 	char err[LLMI_ERRLEN];
 	struct llmi_reader *r = llmi_reader__open(path, err, sizeof(err));
 
-	if (!r)
-		dump_err(EXIT_BAD, "%s", err[0] ? err : strerror(errno));
+	if (!r) {
+		*code = errno == EBADMSG ? EXIT_DAMAGED : EXIT_CANNOT;
+		dump_err(*code, "%s", err[0] ? err : strerror(errno));
+		return NULL;
+	}
+	llmi_reader__set_blob_check(r, blob_check);
 	return r;
 }
 
-FILE *dump_create(const char *path)
+FILE *dump_create(const char *path, bool force)
 {
-	FILE *f = llmi_out_fopen(path, LLMI_OUT_FORCE);
+	unsigned flags = force ? LLMI_OUT_FORCE : 0;
+	FILE *f = llmi_out_fopen(path, flags);
 	char why[PATH_MAX + 128];
 
 	if (!f)
-		dump_err(EXIT_BAD, "%s", llmi_out_strerror(why, sizeof(why), path, errno,
-							 LLMI_OUT_FORCE));
+		dump_err(EXIT_CANNOT, "%s", llmi_out_strerror(why, sizeof(why), path, errno, flags));
 	return f;
 }
 
-void dump_loss(const struct llmi_reader *r, uint64_t bad_tensors, uint64_t first_bad_tensor_off,
-	       struct dump_loss *l)
+void dump_out_failed(FILE *f, const char *path)
+{
+	/* Unlinked while still ours (locked), then closed: what a failed
+	 * command wrote is never left looking like a result. */
+	if (!f)
+		return;
+	unlink(path);
+	fclose(f);
+}
+
+void dump_loss(const struct llmi_reader *r, struct dump_loss *l)
 {
 	const struct llmi_reader_status *st = llmi_reader__status(r);
 	int n = 0;
@@ -99,20 +166,20 @@ void dump_loss(const struct llmi_reader *r, uint64_t bad_tensors, uint64_t first
 		snprintf(l->damage[n++], DUMP_LOSS_LEN,
 			 "%llu record(s) with a bad payload checksum skipped, first at offset %llu",
 			 (unsigned long long)st->bad_records, (unsigned long long)st->first_bad_offset);
+	if (st->bad_contents)
+		snprintf(l->damage[n++], DUMP_LOSS_LEN,
+			 "%llu record(s) with impossible contents skipped, the first: %s",
+			 (unsigned long long)st->bad_contents, st->contents_note);
 	if (st->tail_damaged && !st->tail_torn)
 		snprintf(l->damage[n++], DUMP_LOSS_LEN, "%llu bytes at offset %llu not read: %s",
 			 (unsigned long long)st->tail_bytes, (unsigned long long)st->tail_offset, st->note);
-	if (bad_tensors)
-		snprintf(l->damage[n++], DUMP_LOSS_LEN,
-			 "%llu tensor record(s) with inconsistent headers, first at offset %llu",
-			 (unsigned long long)bad_tensors, (unsigned long long)first_bad_tensor_off);
 	l->ndamage = n;
 }
 
 int dump_loss_report(const char *path, const struct dump_loss *l)
 {
 	if (l->ndamage)
-		return dump_err(EXIT_BAD, "%s: damaged: %s%s", path, l->damage[0],
+		return dump_err(EXIT_DAMAGED, "%s: damaged: %s%s", path, l->damage[0],
 				l->ndamage > 1 ? " (more: see 'llminstr-dump info')" : "");
 	if (l->torn[0])
 		dump_err(0, "%s: %s", path, l->torn);
