@@ -4,8 +4,13 @@
  * reader, the index present / absent / damaged (rebuilt by scanning),
  * truncation at every record boundary and inside records (a torn tail, not
  * damage), resynchronisation past damaged record headers, a writer killed
- * with SIGKILL mid-record, and random bit flips. Files are made with the real writer; tensor blobs are random bytes
- * (the codec is tested on its own).
+ * with SIGKILL mid-record, and random bit flips. The validation of record
+ * contents: every rule on crafted payloads, events of a later version (80
+ * bytes), damage behind a valid index (a flipped bit; 2^60 events with a
+ * checksum rewritten to match) found by llmi_reader__check, verify's totals
+ * (summary, tensor ids) and its incomplete files against holes. Files are
+ * made with the real writer; tensor blobs are random bytes (the codec is
+ * tested on its own).
  */
 #include <errno.h>
 #include <fcntl.h>

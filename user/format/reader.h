@@ -13,6 +13,11 @@
  * the file is checked against the file size and the record that holds it
  * before it is used.
  *
+ * A checksum that holds does not make a record's contents possible: every
+ * reader shows a record only after llmi_reader__check() (or a load), which
+ * adds the one validation of its contents (llmi_rec_validate()), so that
+ * what one reader would reject none shows and verify reports.
+ *
  * A reader is used by one thread at a time.
  */
 #ifndef LLMI_READER_H
