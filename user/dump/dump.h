@@ -69,16 +69,27 @@ double dump_ratio(uint64_t raw, uint64_t stored);
 /*
  * Decodes tensor record i into a new buffer of its raw_bytes (references
  * of predicted tensors decoded first). NULL on error, said (path names the
- * file), with *code set (EXIT_DAMAGED or EXIT_CANNOT). cache (may be NULL) keeps the last decoded
- * tensor, so a chain of predicted tensors decoded in order costs one decode
- * each; dump_cache_free() releases it.
+ * file), with *code set (EXIT_DAMAGED or EXIT_CANNOT).
+ *
+ * cache (may be NULL), for decoding every tensor in file order (verify):
+ * dump_cache_init() counts which tensors later ones are predicted from;
+ * each of those is kept once decoded, until its last user is decoded, so
+ * every tensor is decoded once whatever the chains. It needs tensor ids
+ * 0..n-1, which verify has checked.
  */
+struct dump_ref {
+	void *data;		/* decoded, while uses > 0 */
+	uint64_t raw_bytes;
+	uint32_t uses;		/* tensors still to decode that are predicted from it */
+	uint16_t dtype;
+};
 struct dump_cache {
-	uint64_t id;
-	void *data;
+	struct dump_ref *v;	/* by tensor id */
+	uint64_t n;
 };
 void *dump_decode(struct llmi_reader *r, const char *path, struct llmi_codec *c, size_t i,
 		  struct llmi_tensor_info *ti, struct dump_cache *cache, int *code);
+int dump_cache_init(struct dump_cache *cache, struct llmi_reader *r);
 void dump_cache_free(struct dump_cache *cache);
 
 /* Replaces bytes a terminal would interpret with "?". */

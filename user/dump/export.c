@@ -68,14 +68,27 @@ static void *decode_depth(struct llmi_reader *r, const char *path, struct llmi_c
 	desc.ndim = ti->rec.ndim;
 	memcpy(desc.shape, ti->rec.shape, sizeof(desc.shape));
 	if (ti->rec.codec_flags & LLMI_CODEC_PREDICT) {
+		uint64_t rid = ti->rec.ref_tensor_id;
+		struct dump_ref *cr = cache && rid < cache->n ? &cache->v[rid] : NULL;
 		struct llmi_tensor_info rti;
-		long rk = find_id(r, ti->rec.ref_tensor_id);
+		long rk;
 
-		if (cache && cache->data && cache->id == ti->rec.ref_tensor_id && rk >= 0 &&
-		    !llmi_reader__tensor(r, rk, &rti)) {
-			ref = cache->data;	/* the previous tensor of a chain */
-			cache->data = NULL;
-		} else if (rk < 0 || depth >= MAX_REF_DEPTH) {
+		if (cr && cr->data) {
+			/* Decoded before, kept for the tensors predicted from it. */
+			rti.rec.raw_bytes = cr->raw_bytes;
+			rti.rec.dtype = cr->dtype;
+			ref = malloc(cr->raw_bytes ? cr->raw_bytes : 1);
+			if (!ref) {
+				*code = dump_err(EXIT_CANNOT, "%s: cannot allocate %llu bytes", path,
+						 (unsigned long long)cr->raw_bytes);
+				goto fail;
+			}
+			memcpy(ref, cr->data, cr->raw_bytes);
+			if (!--cr->uses) {
+				free(cr->data);
+				cr->data = NULL;
+			}
+		} else if ((rk = find_id(r, rid)) < 0 || depth >= MAX_REF_DEPTH) {
 			dump_err(EXIT_DAMAGED, "%s: damaged: tensor %llu is predicted from tensor %llu, "
 				 "which is missing or damaged", path, (unsigned long long)ti->rec.tensor_id,
 				 (unsigned long long)ti->rec.ref_tensor_id);
@@ -84,6 +97,8 @@ static void *decode_depth(struct llmi_reader *r, const char *path, struct llmi_c
 			ref = decode_depth(r, path, c, rk, &rti, NULL, depth + 1, code);
 			if (!ref)
 				goto fail;
+			if (cr && cr->uses)
+				cr->uses--;
 		}
 		if (rti.rec.raw_bytes != ti->rec.raw_bytes || rti.rec.dtype != ti->rec.dtype) {
 			dump_err(EXIT_DAMAGED, "%s: damaged: tensor %llu: its reference tensor %llu has "
@@ -114,14 +129,17 @@ static void *decode_depth(struct llmi_reader *r, const char *path, struct llmi_c
 	}
 	free(payload);
 	free(ref);
-	if (cache) {
-		/* Kept as the reference of a tensor predicted from it. */
-		free(cache->data);
-		cache->data = NULL;
-		if (!(cache->data = malloc(ti->rec.raw_bytes ? ti->rec.raw_bytes : 1)))
-			return dst;
-		memcpy(cache->data, dst, ti->rec.raw_bytes);
-		cache->id = ti->rec.tensor_id;
+	if (cache && ti->rec.tensor_id < cache->n && cache->v[ti->rec.tensor_id].uses &&
+	    !cache->v[ti->rec.tensor_id].data) {
+		/* Kept for the tensors predicted from it (without: decoded again). */
+		struct dump_ref *cr = &cache->v[ti->rec.tensor_id];
+
+		cr->data = malloc(ti->rec.raw_bytes ? ti->rec.raw_bytes : 1);
+		if (cr->data) {
+			memcpy(cr->data, dst, ti->rec.raw_bytes);
+			cr->raw_bytes = ti->rec.raw_bytes;
+			cr->dtype = ti->rec.dtype;
+		}
 	}
 	*code = 0;
 	return dst;
@@ -138,10 +156,33 @@ void *dump_decode(struct llmi_reader *r, const char *path, struct llmi_codec *c,
 	return decode_depth(r, path, c, i, ti, cache, 0, code);
 }
 
+int dump_cache_init(struct dump_cache *cache, struct llmi_reader *r)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < llmi_reader__nr_records(r); i++)
+		n += llmi_reader__record(r, i)->type == LLMI_REC_TENSOR;
+	cache->n = n;
+	cache->v = calloc(n ? n : 1, sizeof(*cache->v));
+	if (!cache->v)
+		return -ENOMEM;
+	for (size_t i = 0; i < llmi_reader__nr_records(r); i++) {
+		struct llmi_tensor_info ti;
+
+		if (llmi_reader__record(r, i)->type == LLMI_REC_TENSOR && !llmi_reader__tensor(r, i, &ti) &&
+		    (ti.rec.codec_flags & LLMI_CODEC_PREDICT) && ti.rec.ref_tensor_id < n)
+			cache->v[ti.rec.ref_tensor_id].uses++;
+	}
+	return 0;
+}
+
 void dump_cache_free(struct dump_cache *cache)
 {
-	free(cache->data);
-	cache->data = NULL;
+	for (uint64_t i = 0; i < cache->n; i++)
+		free(cache->v[i].data);
+	free(cache->v);
+	cache->v = NULL;
+	cache->n = 0;
 }
 
 /*

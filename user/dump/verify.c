@@ -54,9 +54,13 @@ static int verify_decode(struct llmi_reader *r, const char *path, uint64_t *n)
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	int code = 0;
 
+	if (dump_cache_init(&cache, r))
+		return dump_err(EXIT_CANNOT, "out of memory");
 	codec = llmi_codec__new(ncpu > 0 ? (ncpu > 16 ? 16 : ncpu) : 1);
-	if (!codec)
+	if (!codec) {
+		dump_cache_free(&cache);
 		return dump_err(EXIT_CANNOT, "cannot create a codec context: %s", strerror(errno));
+	}
 	for (size_t i = 0; i < llmi_reader__nr_records(r) && !code; i++) {
 		struct llmi_tensor_info ti;
 		void *data;
