@@ -22,7 +22,11 @@ for n in "${names[@]}"; do
 	b=build/bench/$n
 	[ -x "$b" ] || { echo "run_benchmarks: $b is not built (make)" >&2; rc=1; continue; }
 	echo "=== $n"
-	"$b" --json "$res/$n.json"
+	args=()
+	# pack_e2e: pack vs zstd -1 end to end; cold runs drop the page cache
+	# (root only, said otherwise). PACK_E2E_ARGS, e.g. "--size 1024 --reps 3".
+	[ "$n" = pack_e2e ] && read -ra args <<<"${PACK_E2E_ARGS:-}"
+	"$b" --json "$res/$n.json" "${args[@]}"
 	r=$?
 	case $r in
 	0) echo "    (json: $res/$n.json)" ;;

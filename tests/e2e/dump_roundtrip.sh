@@ -3,7 +3,9 @@
 # numpy (f32, bf16, f16; 1-D to 3-D; one larger than a codec chunk; NaN and
 # Inf in one) are packed with each codec mode, exported to .npy, loaded by
 # numpy, and compared with the input: same shape and dtype, the bound held
-# (nmse / mse / max abs error), lossless bit-exact.
+# (nmse / mse / max abs error), lossless bit-exact. Inputs of several
+# chunks check pack's reading in pieces: rows cut by piece boundaries under
+# chanmean, a first element far from the mean, 1 and 3 coding threads.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 D=build/bin/llminstr-dump
@@ -33,13 +35,21 @@ save("c_f16", rng.standard_normal((4, 16, 64)), 'f16')
 big = rng.standard_t(5, (300, 1024)).astype(np.float32)      # 1.2 MB: two chunks
 big[7, 11] = np.nan; big[9, 3] = np.inf; big[1, 2] = 5000.0
 save("big_f32", big, 'f32')
+# pack reads its input in pieces of whole 1 MiB chunks: rows of 1531
+# channels are cut by the piece boundaries (chanmean sums them per row), and
+# a first element far from the rest makes the variance be summed again.
+wide = rng.standard_normal((900, 1531)) * np.exp(rng.standard_normal(1531) * 0.5)[None, :] + 0.2
+save("wide_bf16", wide, 'bf16')
+skew = 1000 + 0.01 * rng.standard_normal(400000); skew[0] = -1000
+save("skew_f32", skew, 'f32')
 PY
 
 check() {	# name dtype shape codec npy [--bf16-raw]
 	local name=$1 dt=$2 shape=$3 codec=$4 extra=${5:-}
-	$D pack --dtype "$dt" --shape "$shape" --codec "$codec" "$T/$name.raw" -o "$T/$name.llmi" >/dev/null
+	# --force: each input is packed with several codecs to the same names.
+	$D pack --force --dtype "$dt" --shape "$shape" --codec "$codec" "$T/$name.raw" -o "$T/$name.llmi" >/dev/null
 	$D verify "$T/$name.llmi" >/dev/null
-	$D export "$T/$name.llmi" --tensor "$name.raw" -o "$T/$name.npy" $extra >/dev/null
+	$D export --force "$T/$name.llmi" --tensor "$name.raw" -o "$T/$name.npy" $extra >/dev/null
 	$D info --json "$T/$name.llmi" >"$T/$name.json"
 	$PY - "$T" "$name" "$dt" "$shape" "$codec" "$extra" <<'PY'
 import sys, numpy as np
@@ -102,4 +112,18 @@ check c_f16 f16 4x16x64 lossless
 check big_f32 f32 300x1024 quant:nmse=1e-3
 check big_f32 f32 300x1024 quant:abs=0.02
 check big_f32 f32 300x1024 lossless
+check wide_bf16 bf16 900x1531 quant:nmse=1e-3,chanmean
+check wide_bf16 bf16 900x1531 quant:mse=1e-4
+check skew_f32 f32 400000 quant:nmse=1e-4
+check skew_f32 f32 400000 quant:mse=1e-6
+# The same blob however many threads code it.
+for th in 1 3; do
+	$D pack --threads $th --dtype bf16 --shape 900x1531 --codec quant:nmse=1e-3,chanmean "$T/wide_bf16.raw" \
+		-o "$T/w$th.llmi" >"$T/w$th.txt"
+	$D export "$T/w$th.llmi" --tensor 0 -o "$T/w$th.npy" >/dev/null
+done
+cmp "$T/w1.npy" "$T/w3.npy" || { echo "FAIL: pack --threads 1 and 3 decode differently"; exit 1; }
+diff <(sed 's/w1\.llmi/X/' "$T/w1.txt") <(sed 's/w3\.llmi/X/' "$T/w3.txt") ||
+	{ echo "FAIL: pack --threads 1 and 3 report different sizes or errors"; exit 1; }
+echo "ok pack --threads 1 and 3: the same tensor, the same figures"
 echo "dump_roundtrip: all passed"

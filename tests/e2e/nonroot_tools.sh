@@ -7,6 +7,7 @@
 #   buffers cannot all be pinned under that limit without CAP_IPC_LOCK: it
 #   must fall back without a word and the data must come back exact (lossless)
 #   or within its bound (nmse), checked with numpy; the files belong to nobody.
+# - an output in a directory the user cannot write: one line, exit 3.
 # - llminstr-trace fails with one clear line saying it needs root (or
 #   CAP_BPF and CAP_PERFMON), a non-zero exit and no crash.
 # Skips (77) when not root or setpriv is missing.
@@ -85,6 +86,24 @@ else:
     assert nmse <= 1e-3, nmse
     print("nmse", nmse)
 PY
+done
+
+# An output where the user may not write ($T is root's, mode 711): one line
+# naming it, exit 3 (cannot), nothing created.
+for c in export pack perfetto; do
+	case $c in
+	export) args=(export lossless.llmi --tensor 0 -o "$T/no.$c") ;;
+	pack) args=(pack --dtype f32 --shape 3072x1024 --codec lossless acts.raw -o "$T/no.$c") ;;
+	perfetto) args=(perfetto lossless.llmi -o "$T/no.$c") ;;
+	esac
+	as_user $D "${args[@]}" >"$T/out" 2>"$T/err"
+	rc=$?
+	if [ $rc -ne 3 ] || [ "$(wc -l <"$T/err")" -ne 1 ] || ! grep -q "$T/no.$c: cannot create: Permission denied" "$T/err"; then
+		fail "$c into an unwritable directory as nobody: exit $rc: $(cat "$T/err")"
+	else
+		echo "ok ($rc) $c into an unwritable directory: $(cat "$T/err")"
+	fi
+	[ -e "$T/no.$c" ] && fail "$c as nobody created $T/no.$c"
 done
 
 # The tracer refuses a normal user with one line and a non-zero exit.

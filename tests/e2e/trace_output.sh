@@ -35,7 +35,8 @@ check_run() {	# label file perfetto truth summary-json
 	local f=$2 p=$3 w=$4 s=$5
 	$D verify "$f" >"$tmp/v" 2>&1 || { cat "$tmp/v"; fail "$1: verify"; }
 	$D info --json "$f" >"$tmp/info.json" || fail "$1: info --json"
-	$D perfetto "$f" -o "$tmp/d.json" >"$tmp/dp" || { cat "$tmp/dp"; fail "$1: dump perfetto"; }
+	# --force: each run redraws into the same d.json.
+	$D perfetto --force "$f" -o "$tmp/d.json" >"$tmp/dp" || { cat "$tmp/dp"; fail "$1: dump perfetto"; }
 	if cmp -s "$p" "$tmp/d.json"; then
 		echo "ok: $1: llminstr-dump perfetto output is byte-identical to --perfetto"
 	else

@@ -5,6 +5,13 @@
  * 64-byte boundary, the dict for 0-, 1- and n-dimensional shapes, the data
  * bytes unchanged; and names from files made safe for a terminal. (The
  * end-to-end test tests/e2e/dump_roundtrip.sh loads exported files with numpy.)
+ *
+ * And verify's decoding of predicted tensors: two chains of tensors each
+ * predicted from the one before it in its chain, interleaved in the file,
+ * decode to the same bytes through the cache verify keeps (each reference
+ * kept until its last user) as one by one; a tensor predicted from one the
+ * file does not hold passes every structural check, so only decoding finds
+ * it: verify exits 1 (damaged), and 0 with --no-decode.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,7 +22,12 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <getopt.h>
+#include <math.h>
+#include <unistd.h>
+
 #include "dump/dump.h"
+#include "io/writer.h"
 
 static char *npy(const struct llmi_tensor_rec *t, const char *descr, const void *data,
 		 size_t len, size_t *out_len)
@@ -95,12 +107,129 @@ static void test_printable(void **state)
 	assert_string_equal(s, "blk.?[2J?name?");
 }
 
+#define ROWS 64
+#define COLS 256
+#define LAYERS 3
+
+/* Chains A and B, layers 0..LAYERS-1, interleaved: A0 B0 A1 B1 ...; tensor
+ * id = 2 * layer + chain. Layer l > 0 is predicted from layer l - 1 of its
+ * chain (bad_ref: the last one names a tensor the file does not hold). */
+static void make_chains(const char *path, bool bad_ref, float *want)
+{
+	struct llmi_writer_opts o = { .sz = sizeof(o), .writer = "test_dump",
+				      .flags = LLMI_WRITER_QUIET, .owner_uid = (uid_t)-1,
+				      .owner_gid = (gid_t)-1 };
+	struct llmi_tensor_desc d = { .dtype = LLMI_DTYPE_F32, .ndim = 2, .shape = { ROWS, COLS } };
+	struct llmi_codec *c = llmi_codec__new(1);
+	struct llmi_writer *w;
+	size_t n = ROWS * COLS, cap = llmi_codec_bound(n * 4), len;
+	float *x = malloc(n * 4), *dec[2] = { malloc(n * 4), malloc(n * 4) };
+	uint8_t *blob = malloc(cap);
+	uint64_t seed = 1;
+
+	unlink(path);
+	w = llmi_writer__new(path, &o);
+	assert_non_null(w);
+	for (int l = 0; l < LAYERS; l++) {
+		for (int ch = 0; ch < 2; ch++) {
+			struct llmi_codec_spec sp = { .mode = LLMI_BOUND_NMSE, .bound = 1e-3,
+						      .flags = l ? LLMI_CODEC_PREDICT : 0 };
+			struct llmi_codec_stats st;
+			struct llmi_tensor_rec t;
+			char name[32];
+
+			for (size_t i = 0; i < n; i++) {
+				seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+				/* A residual stream: the layer before plus a small update. */
+				x[i] = (l ? dec[ch][i] : (float)(ch + 1)) + (float)((int)(seed >> 40) % 1000) * 1e-3f;
+			}
+			assert_int_equal(llmi_codec__encode(c, &sp, &d, x, l ? dec[ch] : NULL, blob, cap,
+							    &len, &st), 0);
+			llmi_tensor_rec_init(&t, &d, &sp, &st);
+			if (l)
+				t.ref_tensor_id = bad_ref && l == LAYERS - 1 && ch ? 99 : 2 * (l - 1) + ch;
+			snprintf(name, sizeof(name), "%c.%d", "AB"[ch], l);
+			assert_int_equal(llmi_writer__tensor(w, &t, name, blob, len), 0);
+			assert_int_equal(t.tensor_id, 2 * l + ch);
+			/* What a reader decodes: the reference of the next layer. */
+			assert_int_equal(llmi_codec__decode(c, blob, len, &d, l ? dec[ch] : NULL, x, n * 4), 0);
+			memcpy(dec[ch], x, n * 4);
+			if (want)
+				memcpy(want + (size_t)(2 * l + ch) * n, x, n * 4);
+		}
+	}
+	assert_int_equal(llmi_writer__close(w), 0);
+	llmi_writer__free(w);
+	llmi_codec__free(c);
+	free(x);
+	free(dec[0]);
+	free(dec[1]);
+	free(blob);
+}
+
+static int run_verify(const char *path, bool decode)
+{
+	char *argv[] = { "verify", (char *)path, decode ? NULL : "--no-decode", NULL };
+
+	optind = 0;	/* getopt starts over */
+	return cmd_verify(decode ? 2 : 3, argv);
+}
+
+static void test_verify_predicted(void **state)
+{
+	char path[64];
+	size_t n = ROWS * COLS;
+	float *want = malloc(2 * LAYERS * n * 4);
+	struct dump_cache cache;
+	struct llmi_codec *c = llmi_codec__new(1);
+	struct llmi_reader *r;
+	int code;
+
+	snprintf(path, sizeof(path), "/tmp/test_dump_chains.%d.llmi", (int)getpid());
+	make_chains(path, false, want);
+	assert_int_equal(run_verify(path, true), 0);
+	r = dump_open(path, &code);
+	assert_non_null(r);
+	assert_int_equal(dump_cache_init(&cache, r), 0);
+	assert_int_equal(cache.n, 2 * LAYERS);
+	for (size_t i = 0, k = 0; i < llmi_reader__nr_records(r); i++) {
+		struct llmi_tensor_info ti;
+		void *a, *b;
+
+		if (llmi_reader__record(r, i)->type != LLMI_REC_TENSOR)
+			continue;
+		a = dump_decode(r, path, c, i, &ti, &cache, &code);
+		b = dump_decode(r, path, c, i, &ti, NULL, &code);
+		assert_non_null(a);
+		assert_non_null(b);
+		assert_memory_equal(a, b, n * 4);
+		assert_memory_equal(a, want + k * n, n * 4);
+		free(a);
+		free(b);
+		k++;
+	}
+	/* Every kept reference was given back after its last user. */
+	for (uint64_t k = 0; k < cache.n; k++)
+		assert_null(cache.v[k].data);
+	dump_cache_free(&cache);
+	llmi_reader__free(r);
+
+	/* A reference the file does not hold: only decoding can tell. */
+	make_chains(path, true, NULL);
+	assert_int_equal(run_verify(path, false), 0);
+	assert_int_equal(run_verify(path, true), EXIT_DAMAGED);
+	unlink(path);
+	llmi_codec__free(c);
+	free(want);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_npy_shapes),
 		cmocka_unit_test(test_npy_large_dims),
 		cmocka_unit_test(test_printable),
+		cmocka_unit_test(test_verify_predicted),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,8 +4,13 @@
  * reader, the index present / absent / damaged (rebuilt by scanning),
  * truncation at every record boundary and inside records (a torn tail, not
  * damage), resynchronisation past damaged record headers, a writer killed
- * with SIGKILL mid-record, and random bit flips. Files are made with the real writer; tensor blobs are random bytes
- * (the codec is tested on its own).
+ * with SIGKILL mid-record, and random bit flips. The validation of record
+ * contents: every rule on crafted payloads, events of a later version (80
+ * bytes), damage behind a valid index (a flipped bit; 2^60 events with a
+ * checksum rewritten to match) found by llmi_reader__check, verify's totals
+ * (summary, tensor ids) and its incomplete files against holes. Files are
+ * made with the real writer; tensor blobs are random bytes (the codec is
+ * tested on its own).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -73,6 +78,16 @@ static size_t blob_len(int i)
 	return i == 5 ? (1u << 20) + 333 : 37 + 1000 * (size_t)i;
 }
 
+/* n timeline events of pid 42 at times 1..n, every kind in turn. */
+static void make_events(struct llmi_tl_event *ev, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		ev[i] = (struct llmi_tl_event){
+			.ts_ns = 1 + i, .dur_ns = 10, .pid = 42, .tid = 43, .stream = 7, .obj = 0x1000 + i,
+			.name_id = 7, .api = 3, .kind = LLMI_TL_LAUNCH + i % (LLMI_TL_KIND_MAX - 1),
+		};
+}
+
 /* A file with NT tensors, a string table, an events batch and a stats record. */
 static void make_file(const char *path, unsigned flags)
 {
@@ -103,10 +118,12 @@ static void make_file(const char *path, unsigned flags)
 		free(b);
 	}
 	{
-		struct llmi_events_rec eh = { .event_size = 16, .count = 3, .first_ns = 1, .last_ns = 3 };
-		uint8_t ev[48];
+		struct llmi_events_rec eh = { .event_size = sizeof(struct llmi_tl_event),
+					      .abi_version = LLMI_TL_VERSION, .count = 3,
+					      .first_ns = 1, .last_ns = 3, .pid = 42 };
+		struct llmi_tl_event ev[3];
 
-		fill_blob(ev, sizeof(ev), 99);
+		make_events(ev, 3);
 		assert_int_equal(llmi_writer__events(w, &eh, ev), 0);
 	}
 	assert_int_equal(llmi_writer__stats_json(w, "{\"mode\":\"test\"}", 15), 0);
@@ -139,6 +156,32 @@ static int count_strings(void *ctx, uint32_t kind, uint64_t id, const char *s, u
 		assert_memory_equal(s, "gemm_kernel", len);
 	(*n)++;
 	return 0;
+}
+
+static int count_nothing(void *ctx, uint32_t kind, uint64_t id, const char *s, uint32_t len)
+{
+	fail_msg("a malformed string table handed out an entry");
+	return 0;
+}
+
+/* A kernel string table as the writer lays it out: ids 7, 9, ... */
+static size_t strings_payload(uint8_t *p, const char *const *names, size_t n)
+{
+	struct llmi_strings_rec sr = { .kind = LLMI_STR_KERNEL, .count = n };
+	size_t off = sizeof(sr);
+
+	memcpy(p, &sr, sizeof(sr));
+	for (size_t i = 0; i < n; i++) {
+		struct llmi_string_ent e = { .id = 7 + 2 * i, .len = strlen(names[i]) };
+		size_t padded = (e.len + 7) / 8 * 8;
+
+		memcpy(p + off, &e, sizeof(e));
+		off += sizeof(e);
+		memset(p + off, 0, padded);
+		memcpy(p + off, names[i], e.len);
+		off += padded;
+	}
+	return off;
 }
 
 static void check_contents(struct llmi_reader *r)
@@ -242,7 +285,7 @@ static void test_not_a_container(void **state)
 	memset(junk, 'x', sizeof(junk));
 	r = llmi_reader__open_mem(junk, sizeof(junk), err, sizeof(err));
 	assert_null(r);
-	assert_int_equal(errno, EBADMSG);
+	assert_int_equal(errno, ENOMSG);
 	assert_non_null(strstr(err, "not an llminstr container"));
 	r = llmi_reader__open_mem(junk, 10, err, sizeof(err));
 	assert_null(r);
@@ -376,13 +419,14 @@ static void test_truncation(void **state)
 			llmi_reader__free(r);
 		}
 	}
-	/* Inside the header block: not a container, a clean error. */
+	/* Inside the header block: a clean error. */
 	for (size_t cut = 0; cut <= LLMI_HEADER_SIZE; cut += cut < 4080 ? 255 : 1) {
 		struct llmi_reader *r = llmi_reader__open_mem(buf, cut, err, sizeof(err));
 
 		if (cut < LLMI_HEADER_SIZE) {
+			/* Without its 8-byte magic it is no container; with it, a damaged one. */
 			assert_null(r);
-			assert_int_equal(errno, EBADMSG);
+			assert_int_equal(errno, cut < 8 ? ENOMSG : EBADMSG);
 		} else {
 			/* The header alone: an empty container, readable. */
 			assert_non_null(r);
@@ -439,7 +483,7 @@ static void test_bit_flips(void **state)
 		if (!r) {
 			/* Only a damaged file header may refuse the open. */
 			assert_true(at < sizeof(struct llmi_file_header));
-			assert_int_equal(errno, EBADMSG);
+			assert_int_equal(errno, at < 8 ? ENOMSG : EBADMSG);
 			detected++;
 			continue;
 		}
@@ -465,6 +509,433 @@ static void test_bit_flips(void **state)
 		llmi_reader__free(r);
 	}
 	assert_int_equal(detected, flips);
+	free(copy);
+	free(buf);
+}
+
+/* ---- contents: checksums that hold over impossible contents ------------- */
+
+/* A tensor payload: t (hdr_size, name_len, stored_bytes set here), name, zero pad, blob_len zeros. */
+static size_t tensor_payload(uint8_t *p, struct llmi_tensor_rec *t, const char *name, size_t blob_len)
+{
+	size_t nl = strlen(name), off = (sizeof(*t) + nl + 7) / 8 * 8;
+
+	t->hdr_size = sizeof(*t);
+	t->name_len = nl;
+	t->stored_bytes = blob_len;
+	memset(p, 0, off + blob_len);
+	memcpy(p, t, sizeof(*t));
+	memcpy(p + sizeof(*t), name, nl);
+	return off + blob_len;
+}
+
+static struct llmi_tensor_rec good_tensor(void)
+{
+	return (struct llmi_tensor_rec){ .dtype = 2, .ndim = 2, .shape = { 4, 8 }, .raw_bytes = 64,
+					 .layer = -1, .codec_mode = 1, .codec_bound = 1e-3,
+					 .ref_tensor_id = LLMI_NO_REF, .mse = 1e-4, .nmse = 1e-3 };
+}
+
+/* An events payload of n version-1 events (or version v of event_size es). */
+static size_t events_payload(uint8_t *p, uint32_t v, uint32_t es, uint64_t n)
+{
+	struct llmi_events_rec h = { .event_size = es, .abi_version = v, .count = n,
+				     .first_ns = 1, .last_ns = n, .pid = 42 };
+	struct llmi_tl_event ev[8];
+
+	assert_true(n <= 8 && es >= sizeof(ev[0]));
+	make_events(ev, n);
+	memcpy(p, &h, sizeof(h));
+	for (uint64_t k = 0; k < n; k++) {
+		memset(p + sizeof(h) + k * es, 0xab, es);	/* a later version's fields */
+		memcpy(p + sizeof(h) + k * es, &ev[k], sizeof(ev[k]));
+	}
+	return sizeof(h) + n * es;
+}
+
+static void expect_bad(unsigned type, const void *p, size_t len, const char *says)
+{
+	char why[LLMI_ERRLEN] = "";
+
+	if (llmi_rec_validate(type, p, len, why, sizeof(why)) != -EBADMSG)
+		fail_msg("%s record accepted; expected \"%s\"", llmi_rec_type_name(type), says);
+	if (!strstr(why, says))
+		fail_msg("%s record: \"%s\" does not say \"%s\"", llmi_rec_type_name(type), why, says);
+}
+
+static void test_validate_tensor(void **state)
+{
+	uint8_t p[1024];
+	struct llmi_tensor_rec t;
+	struct llmi_tensor_info ti;
+	size_t len;
+
+#define TENSOR_CASE(change, says) do {					\
+		t = good_tensor();					\
+		len = tensor_payload(p, &t, "blk.0.resid", 100);	\
+		change;							\
+		expect_bad(LLMI_REC_TENSOR, p, len, says);		\
+	} while (0)
+	t = good_tensor();
+	len = tensor_payload(p, &t, "blk.0.resid", 100);
+	assert_int_equal(llmi_rec_validate(LLMI_REC_TENSOR, p, len, NULL, 0), 0);
+	assert_int_equal(llmi_tensor_parse(p, len, &ti), 0);
+	assert_string_equal(ti.name, "blk.0.resid");
+	assert_int_equal(ti.blob_len, 100);
+	/* Shapes and sizes that do not add up. */
+	TENSOR_CASE(((struct llmi_tensor_rec *)p)->raw_bytes = 66, "does not make its raw size");
+	TENSOR_CASE(((struct llmi_tensor_rec *)p)->shape[1] = 1ull << 62, "overflows 64 bits");
+	TENSOR_CASE(((struct llmi_tensor_rec *)p)->stored_bytes = 99, "stored size 99");
+	TENSOR_CASE(len -= 1, "stored size 100");
+	TENSOR_CASE(((struct llmi_tensor_rec *)p)->ndim = 9, "9 dimensions");
+	TENSOR_CASE(((struct llmi_tensor_rec *)p)->dtype = 7, "unknown dtype 7");
+	/* Lengths past the payload. */
+	TENSOR_CASE(((struct llmi_tensor_rec *)p)->name_len = 5000, "name of 5000 bytes");
+	TENSOR_CASE(((struct llmi_tensor_rec *)p)->name_len = 900, "runs past");
+	TENSOR_CASE(((struct llmi_tensor_rec *)p)->hdr_size = 100, "header size 100");
+	TENSOR_CASE(((struct llmi_tensor_rec *)p)->hdr_size = 2000, "header size 2000");
+	TENSOR_CASE(len = 200, "shorter than a tensor header");
+	TENSOR_CASE(p[sizeof(t) + 3] = 0, "NUL");
+	TENSOR_CASE(p[sizeof(t) + 12] = 1, "non-zero padding");
+	/* Codec fields no encoder writes. */
+	TENSOR_CASE(((struct llmi_tensor_rec *)p)->codec_mode = 9, "unknown codec mode 9");
+	TENSOR_CASE(((struct llmi_tensor_rec *)p)->codec_flags = 8, "unknown codec flags");
+	TENSOR_CASE(((struct llmi_tensor_rec *)p)->codec_bound = 0, "not a positive number");
+	TENSOR_CASE((((struct llmi_tensor_rec *)p)->codec_mode = 0,
+		     ((struct llmi_tensor_rec *)p)->codec_flags = 1), "lossless with codec flags");
+	TENSOR_CASE(((struct llmi_tensor_rec *)p)->codec_flags = 2, "no reference tensor");
+	TENSOR_CASE(((struct llmi_tensor_rec *)p)->mse = -1, "achieved mse");
+	TENSOR_CASE(((struct llmi_tensor_rec *)p)->nmse = 0.0 / 0.0, "achieved nmse");
+#undef TENSOR_CASE
+}
+
+static void test_validate_events(void **state)
+{
+	uint8_t p[1024];
+	struct llmi_events_rec h;
+	struct llmi_tl_event ev;
+	const void *evs;
+	size_t len;
+
+#define EVENTS_CASE(change, says) do {						\
+		len = events_payload(p, LLMI_TL_VERSION, sizeof(struct llmi_tl_event), 3);	\
+		change;								\
+		expect_bad(LLMI_REC_EVENTS, p, len, says);			\
+		assert_int_equal(llmi_events_parse(p, len, &h, &evs), -EBADMSG);	\
+	} while (0)
+	len = events_payload(p, LLMI_TL_VERSION, sizeof(struct llmi_tl_event), 3);
+	assert_int_equal(llmi_events_parse(p, len, &h, &evs), 0);
+	assert_int_equal(h.count, 3);
+	/* The counts of the issue: 2^60 events, events of 0 bytes. */
+	EVENTS_CASE(((struct llmi_events_rec *)p)->count = 1ull << 60, "event count 1152921504606846976");
+	EVENTS_CASE(((struct llmi_events_rec *)p)->event_size = 0, "event size 0");
+	EVENTS_CASE(((struct llmi_events_rec *)p)->event_size = 48, "event size 48");
+	EVENTS_CASE(((struct llmi_events_rec *)p)->count = 2, "2 events of 64 bytes");
+	EVENTS_CASE(len -= 1, "event count 3 does not fit its 191 bytes");
+	EVENTS_CASE(len = 40, "shorter than an events header");
+	EVENTS_CASE(((struct llmi_events_rec *)p)->abi_version = 0, "version 0");
+	/* Each event of version 1, and what the header says of them. */
+	EVENTS_CASE(p[sizeof(h) + 64 + 62] = 0, "event 1: kind 0");
+	EVENTS_CASE(p[sizeof(h) + 128 + 62] = LLMI_TL_KIND_MAX, "event 2: kind 7");
+	EVENTS_CASE(p[sizeof(h) + 63] = 0x80, "flags 0x80");
+	EVENTS_CASE(p[sizeof(h) + 64 + 16] = 7, "event 1: pid 7 in a batch of pid 42");
+	EVENTS_CASE(((struct llmi_events_rec *)p)->first_ns = 5, "first time 5");
+	EVENTS_CASE(((struct llmi_events_rec *)p)->last_ns = 5, "last time 5");
+#undef EVENTS_CASE
+	/* Events of 80 bytes in version 1: not its layout. */
+	len = events_payload(p, LLMI_TL_VERSION, 80, 3);
+	expect_bad(LLMI_REC_EVENTS, p, len, "version 1 events are 64 bytes, not 80");
+	/* No events, only losses: a header alone. */
+	memset(&h, 0, sizeof(h));
+	h.event_size = sizeof(ev);
+	h.abi_version = LLMI_TL_VERSION;
+	h.lost = 9;
+	assert_int_equal(llmi_rec_validate(LLMI_REC_EVENTS, &h, sizeof(h), NULL, 0), 0);
+}
+
+/*
+ * Events of a later version: longer (80 bytes here), kinds version 1 does
+ * not have. A reader takes the 64 bytes it knows of each and skips the
+ * rest; shorter than 64 is damage whatever the version.
+ */
+static void test_events_v2(void **state)
+{
+	uint8_t p[1024];
+	struct llmi_events_rec h;
+	struct llmi_tl_event ev, want[3];
+	const void *evs;
+	size_t len = events_payload(p, 2, 80, 3);
+
+	make_events(want, 3);
+	assert_int_equal(llmi_rec_validate(LLMI_REC_EVENTS, p, len, NULL, 0), 0);
+	assert_int_equal(llmi_events_parse(p, len, &h, &evs), 0);
+	assert_int_equal(h.event_size, 80);
+	for (uint64_t k = 0; k < 3; k++) {
+		llmi_events_get(evs, &h, k, &ev);
+		assert_memory_equal(&ev, &want[k], sizeof(ev));
+	}
+	p[sizeof(h) + 80 + 62] = 9;	/* a kind added by version 2 */
+	assert_int_equal(llmi_rec_validate(LLMI_REC_EVENTS, p, len, NULL, 0), 0);
+	len = events_payload(p, 2, 80, 3);
+	((struct llmi_events_rec *)p)->event_size = 56;
+	((struct llmi_events_rec *)p)->count = 240 / 56;
+	expect_bad(LLMI_REC_EVENTS, p, sizeof(h) + 56 * (240 / 56), "event size 56");
+}
+
+static void test_validate_strings(void **state)
+{
+	const char *names[2] = { "gemm_kernel", "rmsnorm" };
+	uint8_t p[256];
+	size_t len;
+
+	/* The writer's layout: header, then per entry id, len, string, zero pad. */
+#define STRINGS_CASE(change, says) do {					\
+		len = strings_payload(p, names, 2);			\
+		change;							\
+		expect_bad(LLMI_REC_STRINGS, p, len, says);		\
+		assert_int_equal(llmi_strings_parse(p, len, count_nothing, NULL), -EBADMSG); \
+	} while (0)
+	len = strings_payload(p, names, 2);
+	assert_int_equal(llmi_rec_validate(LLMI_REC_STRINGS, p, len, NULL, 0), 0);
+	/* A string length past the payload (entry 1's len field is at 16 + 16 + 16 + 8). */
+	STRINGS_CASE(p[56] = 200, "entry 1 (id 9): string length 200 runs past the payload");
+	STRINGS_CASE(((struct llmi_strings_rec *)p)->count = 1ull << 40, "entries cannot fit");
+	STRINGS_CASE(((struct llmi_strings_rec *)p)->count = 1, "24 bytes after the last of its 1 entries");
+	STRINGS_CASE(((struct llmi_strings_rec *)p)->count = 3, "entry 2 runs past");
+	STRINGS_CASE(((struct llmi_strings_rec *)p)->kind = 0, "kind 0");
+	STRINGS_CASE(p[32 + 2] = 0, "NUL byte");
+	STRINGS_CASE(p[32 + 13] = 1, "non-zero padding");
+	STRINGS_CASE(len += 8, "8 bytes after the last");
+	STRINGS_CASE(len -= 1, "padding runs past");
+	STRINGS_CASE(len = 8, "shorter than a string table header");
+#undef STRINGS_CASE
+	{
+		struct llmi_summary_rec sum = { 0 };
+
+		assert_int_equal(llmi_rec_validate(LLMI_REC_SUMMARY, &sum, sizeof(sum), NULL, 0), 0);
+		expect_bad(LLMI_REC_SUMMARY, &sum, 64, "shorter than a summary");
+		/* Stats are free-form; a type of a later version is opaque. */
+		assert_int_equal(llmi_rec_validate(LLMI_REC_STATS, "x", 1, NULL, 0), 0);
+		assert_int_equal(llmi_rec_validate(42, "x", 1, NULL, 0), 0);
+	}
+}
+
+/*
+ * Rewrites the checksum of the record at off after its payload was
+ * changed, as a writer that wrote those contents would have: its header,
+ * and in a closed file its index entry and the index record.
+ */
+static void reseal(uint8_t *buf, size_t len, uint64_t off)
+{
+	struct llmi_rec_hdr h, ih;
+	struct llmi_trailer_rec tr;
+	struct llmi_index_rec ir;
+	uint32_t crc;
+	uint8_t *ip;
+
+	memcpy(&h, buf + off, sizeof(h));
+	crc = llmi_crc32c(0, buf + off + sizeof(h), h.length);
+	llmi_rec_hdr_fill(&h, h.type, h.seq, h.length, crc);
+	memcpy(buf + off, &h, sizeof(h));
+	memcpy(&tr, buf + len - sizeof(tr), sizeof(tr));
+	if (memcmp(tr.magic, LLMI_TRAILER_MAGIC, 8))
+		return;
+	memcpy(&ih, buf + tr.index_offset, sizeof(ih));
+	ip = buf + tr.index_offset + sizeof(ih);
+	memcpy(&ir, ip, sizeof(ir));
+	for (uint64_t k = 0; k < ir.count; k++) {
+		struct llmi_index_ent e;
+
+		memcpy(&e, ip + sizeof(ir) + k * sizeof(e), sizeof(e));
+		if (e.offset == off) {
+			e.data_crc = crc;
+			memcpy(ip + sizeof(ir) + k * sizeof(e), &e, sizeof(e));
+		}
+	}
+	llmi_rec_hdr_fill(&ih, LLMI_REC_INDEX, ih.seq, ih.length, llmi_crc32c(0, ip, ih.length));
+	memcpy(buf + tr.index_offset, &ih, sizeof(ih));
+}
+
+/* Offset of the first record of type in buf (walking the stream). */
+static uint64_t find_type(const uint8_t *buf, size_t len, unsigned type)
+{
+	uint64_t offs[64];
+	size_t n = record_offsets(buf, len, offs, 64);
+
+	for (size_t k = 0; k < n; k++) {
+		struct llmi_rec_hdr h;
+
+		memcpy(&h, buf + offs[k], sizeof(h));
+		if (h.type == type)
+			return offs[k];
+	}
+	fail_msg("no %s record", llmi_rec_type_name(type));
+	return 0;
+}
+
+/* Index of the listed record at off. */
+static size_t rec_at(struct llmi_reader *r, uint64_t off)
+{
+	for (size_t k = 0; k < llmi_reader__nr_records(r); k++)
+		if (llmi_reader__record(r, k)->offset == off)
+			return k;
+	fail_msg("no record listed at offset %llu", (unsigned long long)off);
+	return 0;
+}
+
+/*
+ * A closed file lists its records from the index without reading them, so
+ * damage to a payload shows only when the record is checked: a checksum
+ * that fails, or one that holds over impossible contents (an event count of
+ * 2^60). llmi_reader__check() finds both, marks the record, and counts it in
+ * the status, so a reader that checked never calls the file clean;
+ * verify finds them too.
+ */
+static void test_check_indexed(void **state)
+{
+	char path[128], err[LLMI_ERRLEN], why[LLMI_ERRLEN];
+	struct llmi_verify_report rep;
+	const struct llmi_reader_status *st;
+	struct llmi_reader *r;
+	uint64_t eoff, big = 1ull << 60;
+	size_t len, l, k;
+	uint8_t *buf;
+
+	snprintf(path, sizeof(path), "%s/check.llmi", dir);
+	make_file(path, 0);
+	buf = read_all(path, &len);
+	eoff = find_type(buf, len, LLMI_REC_EVENTS);
+
+	/* Intact: every record checks out. */
+	r = llmi_reader__open_mem(buf, len, err, sizeof(err));
+	assert_non_null(r);
+	assert_int_equal(llmi_reader__record(r, 0)->state, LLMI_CHECK_NONE);
+	assert_int_equal(llmi_reader__check_all(r), 0);
+	for (k = 0; k < llmi_reader__nr_records(r); k++)
+		assert_int_equal(llmi_reader__record(r, k)->state, LLMI_CHECK_OK);
+	assert_false(llmi_reader_status_damaged(llmi_reader__status(r)));
+	llmi_reader__free(r);
+
+	/* A flipped bit in the events payload: the index still lists it. */
+	buf[eoff + sizeof(struct llmi_rec_hdr) + 8] ^= 0x01;
+	r = llmi_reader__open_mem(buf, len, err, sizeof(err));
+	assert_non_null(r);
+	st = llmi_reader__status(r);
+	assert_true(st->indexed);
+	k = rec_at(r, eoff);
+	assert_int_equal(llmi_reader__check(r, k, why, sizeof(why)), -EBADMSG);
+	assert_non_null(strstr(why, "checksum"));
+	assert_int_equal(llmi_reader__check_all(r), 0);
+	assert_int_equal(llmi_reader__record(r, k)->state, LLMI_CHECK_BAD);
+	assert_true(llmi_reader_status_damaged(st));
+	assert_int_equal(st->bad_records, 1);
+	assert_int_equal(st->first_bad_offset, eoff);
+	assert_null(llmi_reader__load(r, k, &l));
+	assert_int_equal(errno, EBADMSG);
+	assert_int_equal(st->bad_records, 1);	/* counted once */
+	assert_int_equal(llmi_reader__verify(r, &rep), -EBADMSG);
+	assert_int_equal(rep.bad_offset, eoff);
+	llmi_reader__free(r);
+
+	/* The same record claiming 2^60 events, its checksum rewritten to match. */
+	buf[eoff + sizeof(struct llmi_rec_hdr) + 8] ^= 0x01;
+	memcpy(buf + eoff + sizeof(struct llmi_rec_hdr) + 8, &big, sizeof(big));
+	reseal(buf, len, eoff);
+	r = llmi_reader__open_mem(buf, len, err, sizeof(err));
+	assert_non_null(r);
+	st = llmi_reader__status(r);
+	assert_true(st->indexed);
+	k = rec_at(r, eoff);
+	assert_null(llmi_reader__load_why(r, k, &l, why, sizeof(why)));
+	assert_int_equal(errno, EBADMSG);
+	assert_non_null(strstr(why, "event count 1152921504606846976"));
+	assert_int_equal(llmi_reader__check_all(r), 0);
+	assert_int_equal(st->bad_contents, 1);
+	assert_int_equal(st->bad_records, 0);
+	assert_int_equal(st->first_bad_contents_offset, eoff);
+	assert_non_null(strstr(st->contents_note, "events record at offset"));
+	assert_true(llmi_reader_status_damaged(st));
+	assert_int_equal(llmi_reader__verify(r, &rep), -EBADMSG);
+	assert_int_equal(rep.bad_offset, eoff);
+	assert_non_null(strstr(rep.what, "event count 1152921504606846976"));
+	llmi_reader__free(r);
+	free(buf);
+}
+
+/*
+ * verify checks what the records add up to: tensor ids in file order and
+ * the summary's totals. And it tells an unclosed file (intact records, then
+ * unwritten space or an incomplete record: -ENODATA) from one with a hole
+ * (unwritten space with records after it: damage).
+ */
+static void test_verify_totals_and_tails(void **state)
+{
+	char path[128], err[LLMI_ERRLEN];
+	struct llmi_verify_report rep;
+	struct llmi_summary_rec sum;
+	struct llmi_tensor_rec t;
+	struct llmi_reader *r;
+	uint64_t soff, toff, offs[64];
+	size_t len, n, cut;
+	uint8_t *buf, *copy;
+
+	snprintf(path, sizeof(path), "%s/totals.llmi", dir);
+	make_file(path, 0);
+	buf = read_all(path, &len);
+	copy = malloc(len + 8192);
+
+	/* A summary counting one tensor too many. */
+	memcpy(copy, buf, len);
+	soff = find_type(copy, len, LLMI_REC_SUMMARY);
+	memcpy(&sum, copy + soff + sizeof(struct llmi_rec_hdr), sizeof(sum));
+	sum.tensors++;
+	memcpy(copy + soff + sizeof(struct llmi_rec_hdr), &sum, sizeof(sum));
+	reseal(copy, len, soff);
+	r = llmi_reader__open_mem(copy, len, err, sizeof(err));
+	assert_non_null(r);
+	assert_int_equal(llmi_reader__check_all(r), 0);
+	assert_int_equal(llmi_reader__verify(r, &rep), -EBADMSG);
+	assert_int_equal(rep.bad_offset, soff);
+	assert_non_null(strstr(rep.what, "13 tensors, the records before it hold 12"));
+	llmi_reader__free(r);
+
+	/* A tensor whose id is out of order. */
+	memcpy(copy, buf, len);
+	toff = find_type(copy, len, LLMI_REC_TENSOR);
+	memcpy(&t, copy + toff + sizeof(struct llmi_rec_hdr), sizeof(t));
+	t.tensor_id = 5;
+	memcpy(copy + toff + sizeof(struct llmi_rec_hdr), &t, sizeof(t));
+	reseal(copy, len, toff);
+	r = llmi_reader__open_mem(copy, len, err, sizeof(err));
+	assert_non_null(r);
+	assert_int_equal(llmi_reader__verify(r, &rep), -EBADMSG);
+	assert_non_null(strstr(rep.what, "tensor id 5, expected 0"));
+	llmi_reader__free(r);
+
+	/* Unclosed, then 8 KiB of unwritten space: intact, incomplete. */
+	cut = len - LLMI_TRAILER_TOTAL;
+	n = record_offsets(buf, cut, offs, 64);
+	memcpy(copy, buf, cut);
+	memset(copy + cut, 0, 8192);
+	r = llmi_reader__open_mem(copy, cut + 8192, err, sizeof(err));
+	assert_non_null(r);
+	assert_int_equal(llmi_reader__verify(r, &rep), -ENODATA);
+	assert_true(rep.tail_zero);
+	assert_int_equal(rep.bad_offset, cut);
+	assert_int_equal(rep.tail_bytes, 8192);
+	assert_int_equal(rep.data_records, NT + 4);
+	llmi_reader__free(r);
+
+	/* A record never written with records after it: a hole, damage. */
+	memcpy(copy, buf, cut);
+	memset(copy + offs[3], 0, offs[4] - offs[3]);
+	r = llmi_reader__open_mem(copy, cut, err, sizeof(err));
+	assert_non_null(r);
+	assert_int_equal(llmi_reader__verify(r, &rep), -EBADMSG);
+	assert_int_equal(rep.bad_offset, offs[3]);
+	assert_non_null(strstr(rep.what, "a hole in the file"));
+	llmi_reader__free(r);
+	(void)n;
 	free(copy);
 	free(buf);
 }
@@ -661,6 +1132,12 @@ int main(void)
 		cmocka_unit_test(test_bit_flips),
 		cmocka_unit_test(test_resync),
 		cmocka_unit_test(test_killed_writer),
+		cmocka_unit_test(test_validate_tensor),
+		cmocka_unit_test(test_validate_events),
+		cmocka_unit_test(test_events_v2),
+		cmocka_unit_test(test_validate_strings),
+		cmocka_unit_test(test_check_indexed),
+		cmocka_unit_test(test_verify_totals_and_tails),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -14,3 +14,6 @@ $(CODEC_OBJS): CFLAGS += -O3 -ffp-contract=off
 UNIT_OBJS_test_codec := $(CODEC_OBJS)
 UNIT_LIBS_test_codec := $(CODEC_LIBS)
 FUZZ_OBJS_fuzz_codec_decode := $(CODEC_OBJS)
+# The streaming encode against the whole-tensor one (llminstr-dump pack's path).
+UNIT_OBJS_test_codec_stream := $(CODEC_OBJS)
+UNIT_LIBS_test_codec_stream := $(CODEC_LIBS)

@@ -249,7 +249,10 @@ struct llmi_codec {
 	double *msum;
 	uint64_t *mcnt;
 	size_t means_cap;
+	struct stream *stream;	/* a streaming encode in progress (llmi_codec__stream_*) */
 };
+
+static void stream_free(struct llmi_codec *c);
 
 static void ctx_release(struct ctx *x)
 {
@@ -429,6 +432,7 @@ void llmi_codec__free(struct llmi_codec *c)
 	free(c->msec);
 	free(c->msum);
 	free(c->mcnt);
+	stream_free(c);
 	free(c);
 }
 
@@ -524,6 +528,9 @@ struct enc_plan {
 	float step0;
 	uint8_t *base;
 	size_t data_off, slot;
+	/* src (and ref) start at chunk ci0, and slots count from it: 0 for a
+	 * whole tensor, the first chunk of the piece in a stream. */
+	uint64_t ci0;
 	/* One worker takes the chunks in order: each goes right after the last. */
 	bool seq;
 	size_t seq_off;
@@ -541,7 +548,7 @@ static size_t chunk_count(uint64_t numel, uint32_t chunk_elems, uint32_t ci)
 
 static uint8_t *chunk_out(const struct enc_plan *p, uint32_t ci)
 {
-	return p->base + (p->seq ? p->seq_off : p->data_off + (size_t)ci * p->slot);
+	return p->base + (p->seq ? p->seq_off : p->data_off + (size_t)(ci - p->ci0) * p->slot);
 }
 
 static size_t put_raw(const struct enc_plan *p, uint8_t *out, const uint8_t *src, size_t n,
@@ -596,7 +603,7 @@ static int enc_lossless_chunk(struct ctx *x, uint32_t ci, void *arg)
 {
 	struct enc_plan *p = arg;
 	size_t n = chunk_count(p->numel, p->chunk_elems, ci), es = p->es;
-	const uint8_t *src = p->src + (uint64_t)ci * p->chunk_elems * es;
+	const uint8_t *src = p->src + (uint64_t)(ci - p->ci0) * p->chunk_elems * es;
 	uint8_t *out = chunk_out(p, ci);
 	size_t raw = 4 + n * es, off = 4;
 	struct chunk_stats *cs = &p->cst[ci];
@@ -664,8 +671,9 @@ raw:
 static void quant_chunk(const struct enc_plan *p, const struct quant_params *qp, struct ctx *x,
 			struct quant_out *o, uint64_t e0, size_t n)
 {
-	const uint8_t *src = p->src + e0 * p->es;
-	const uint8_t *ref = p->ref ? p->ref + e0 * p->es : NULL;
+	uint64_t rel = e0 - p->ci0 * p->chunk_elems;
+	const uint8_t *src = p->src + rel * p->es;
+	const uint8_t *ref = p->ref ? p->ref + rel * p->es : NULL;
 
 	memset(o, 0, sizeof(*o));
 	o->sym = x->sym;
@@ -692,7 +700,7 @@ static int enc_quant_chunk(struct ctx *x, uint32_t ci, void *arg)
 	struct enc_plan *p = arg;
 	size_t n = chunk_count(p->numel, p->chunk_elems, ci), es = p->es;
 	uint64_t e0 = (uint64_t)ci * p->chunk_elems;
-	const uint8_t *src = p->src + e0 * es;
+	const uint8_t *src = p->src + (e0 - p->ci0 * p->chunk_elems) * es;
 	uint8_t *out = chunk_out(p, ci);
 	size_t raw = 4 + n * es, off, len, elen;
 	struct chunk_stats *cs = &p->cst[ci];
@@ -921,7 +929,8 @@ static int read_means(const uint8_t *in, size_t len, uint32_t h, float *means)
 		uint32_t z = 0;
 
 		if (!(bm[ch >> 3] & (1u << (ch & 7)))) {
-			means[ch] = 0.0f;
+			if (means)
+				means[ch] = 0.0f;
 			continue;
 		}
 		for (unsigned sh = 0;; sh += 7) {
@@ -934,7 +943,8 @@ static int read_means(const uint8_t *in, size_t len, uint32_t h, float *means)
 		int32_t k = (int32_t)((z >> 1) ^ (0u - (z & 1)));
 		if (!k || k > MEAN_K_MAX || k < -MEAN_K_MAX || !isfinite((float)k * grid))
 			return -EBADMSG;
-		means[ch] = (float)k * grid;
+		if (means)	/* NULL: only checked (llmi_codec_blob_check) */
+			means[ch] = (float)k * grid;
 	}
 	return p == end ? 0 : -EBADMSG;
 }
@@ -1106,6 +1116,454 @@ out:
 	return err;
 }
 
+/* ---- streaming encode (codec.h, llmi_codec__stream_*) ------------------- */
+
+/*
+ * The same steps as llmi_codec__encode(), in passes over an input that
+ * arrives in pieces, with the same arithmetic in the same order, so that
+ * the blob is the same byte for byte: the variance's sums are taken per
+ * chunk about the tensor's first finite element and added in chunk order;
+ * with chanmean, per row (a row cut by a piece boundary is put together in
+ * a row buffer first). Only the pieces are in memory, plus the chunk table.
+ */
+enum { SP_NONE, SP_STATS, SP_ENCODE, SP_DONE };
+
+struct stream {
+	struct enc_plan p;
+	struct llmi_codec_spec spec;
+	int pass;
+	int round;		/* STATS: 0 sums about k, 1 again about the mean (skewed start) */
+	bool stats_first;	/* the step needs the statistics: they come before encoding */
+	bool have_stats, encoded, chanmean, lossless, have_k;
+	uint8_t flags;
+	uint64_t nch, pos;	/* chunks; elements fed in this pass */
+	double k, s, s2, var;
+	uint64_t nf;
+	size_t msec_len, hdr, total;
+	double sse, maxerr;
+	uint64_t nfinite, exact;
+	uint8_t *row;		/* chanmean: a row cut by a piece boundary */
+	size_t row_fill;	/* elements in it */
+};
+
+static void stream_free(struct llmi_codec *c)
+{
+	if (c->stream)
+		free(c->stream->row);
+	free(c->stream);
+	c->stream = NULL;
+}
+
+int llmi_codec__stream_begin(struct llmi_codec *c, const struct llmi_codec_spec *spec,
+			     const struct llmi_tensor_desc *desc)
+{
+	struct stream *st;
+	uint64_t numel;
+	size_t es;
+	int err;
+
+	if (!c || !spec || !desc)
+		return -EINVAL;
+	es = llmi_dtype_size(desc->dtype);
+	if (!es)
+		return -EINVAL;
+	err = desc_numel(desc, &numel);
+	if (err)
+		return err;
+	if (numel > SIZE_MAX / 8)
+		return -EINVAL;
+	if (spec->mode != LLMI_BOUND_LOSSLESS &&
+	    (!mode_name(spec->mode) || !isfinite(spec->bound) || !(spec->bound > 0)))
+		return -EINVAL;
+	if ((spec->mode == LLMI_BOUND_LOSSLESS && spec->flags) ||
+	    (spec->flags & ~LLMI_CODEC_CHANNEL_MEAN))
+		return -EINVAL;	/* PREDICT needs the reference whole: not streamed */
+	stream_free(c);
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	c->stream = st;
+	st->spec = *spec;
+	st->p.mode = spec->mode;
+	st->p.dt = desc->dtype;
+	st->p.es = es;
+	st->p.numel = numel;
+	st->p.chunk_elems = (uint32_t)(LLMI_CODEC_CHUNK / es);
+	st->nch = nchunks_for(numel, st->p.chunk_elems);
+	if (st->nch > UINT32_MAX)
+		goto toobig;
+	if (spec->mode != LLMI_BOUND_LOSSLESS && (spec->flags & LLMI_CODEC_CHANNEL_MEAN) &&
+	    desc->ndim == 2 && desc->shape[0] >= MIN_TOKENS && desc->shape[1] <= UINT32_MAX) {
+		st->chanmean = true;
+		st->flags |= LLMI_CODEC_CHANNEL_MEAN;
+		st->p.hidden = (uint32_t)desc->shape[1];
+	}
+	err = ensure_tables(c, st->nch, st->p.hidden);
+	if (err)
+		goto fail;
+	if (st->chanmean) {
+		st->row = malloc((size_t)st->p.hidden * es);
+		if (!st->row) {
+			err = -ENOMEM;
+			goto fail;
+		}
+		memset(c->msum, 0, st->p.hidden * sizeof(double));
+		memset(c->mcnt, 0, st->p.hidden * sizeof(uint64_t));
+	}
+	st->p.slot = 4 + (size_t)st->p.chunk_elems * es;
+	st->p.lens = c->lens;
+	st->p.cst = c->cst;
+	st->stats_first = spec->mode == LLMI_BOUND_NMSE || st->chanmean;
+	return 0;
+toobig:
+	err = -EFBIG;
+fail:
+	stream_free(c);
+	return err;
+}
+
+/* The variance from the sums; true when they need taking again about the mean. */
+static bool stream_var(struct stream *st)
+{
+	double n = (double)st->nf;
+
+	st->var = st->nf ? st->s2 / n - (st->s / n) * (st->s / n) : 0;
+	if (st->var < 0)
+		st->var = 0;
+	return st->round == 0 && st->nf && (st->s / n) * (st->s / n) > 1e3 * st->var;
+}
+
+/* What llmi_codec__encode() decides after its prepass: the step, the means, the head. */
+static void stream_plan(struct llmi_codec *c, struct stream *st)
+{
+	struct enc_plan *p = &st->p;
+
+	p->abs_bound = INFINITY;
+	switch (st->spec.mode) {
+	case LLMI_BOUND_NMSE:
+		p->target_mse = st->spec.bound * st->var;
+		break;
+	case LLMI_BOUND_MSE:
+		p->target_mse = st->spec.bound;
+		break;
+	case LLMI_BOUND_ABS:
+		p->abs_bound = st->spec.bound;
+		break;
+	default:
+		break;
+	}
+	if (st->spec.mode == LLMI_BOUND_ABS)
+		p->step0 = (float)(2 * st->spec.bound * 0.999);
+	else
+		p->step0 = (float)sqrt(12 * p->target_mse * 0.985);
+	st->lossless = st->spec.mode == LLMI_BOUND_LOSSLESS || !(p->step0 > 0) || !isfinite(p->step0);
+	if (st->lossless && st->spec.mode != LLMI_BOUND_LOSSLESS) {
+		st->chanmean = false;
+		st->flags = 0;
+		p->hidden = 0;
+	}
+	if (st->chanmean) {
+		uint64_t rows = p->numel / p->hidden;
+
+		for (uint32_t ch = 0; ch < p->hidden; ch++)
+			c->mcnt[ch] = rows - c->mcnt[ch];
+		st->msec_len = build_means(c, p->hidden, p->step0);
+		p->mean = c->means;
+	}
+	st->hdr = HDR_SIZE + 4 * st->nch + st->msec_len;
+}
+
+int llmi_codec__stream_next(struct llmi_codec *c)
+{
+	struct stream *st = c ? c->stream : NULL;
+
+	if (!st)
+		return -EINVAL;
+	if (st->pass != SP_NONE && st->pass != SP_DONE && st->pos != st->p.numel)
+		return -EINVAL;	/* the pass did not see the whole input */
+	switch (st->pass) {
+	case SP_NONE:
+		if (st->stats_first) {
+			st->pass = SP_STATS;
+		} else {
+			stream_plan(c, st);
+			st->pass = SP_ENCODE;
+		}
+		break;
+	case SP_STATS:
+		if (stream_var(st)) {
+			/* As the prepass: sum again about the mean, per chunk. */
+			st->k += st->s / (double)st->nf;
+			st->round = 1;
+			break;
+		}
+		st->have_stats = true;
+		if (st->encoded) {
+			st->pass = SP_DONE;
+			return 0;
+		}
+		stream_plan(c, st);
+		st->pass = SP_ENCODE;
+		break;
+	case SP_ENCODE:
+		st->encoded = true;
+		if (!st->have_stats && stream_var(st)) {
+			st->k += st->s / (double)st->nf;
+			st->round = 1;
+			st->pass = SP_STATS;
+			break;
+		}
+		st->have_stats = true;
+		st->pass = SP_DONE;
+		return 0;
+	default:
+		return 0;
+	}
+	st->pos = 0;
+	st->s = st->s2 = 0;
+	if (st->round == 0)
+		st->nf = 0;
+	st->row_fill = 0;
+	return st->pass == SP_STATS ? LLMI_STREAM_STATS : LLMI_STREAM_ENCODE;
+}
+
+size_t llmi_codec__stream_head_len(const struct llmi_codec *c)
+{
+	return c && c->stream ? c->stream->hdr : 0;
+}
+
+/* A piece in a stream: n elements starting at chunk ci0. */
+struct piece {
+	struct stream *st;
+	const uint8_t *src;
+	uint64_t ci0;
+	bool lossless;
+};
+
+static int piece_stats_chunk(struct ctx *x, uint32_t idx, void *arg)
+{
+	const struct piece *pc = arg;
+	const struct stream *st = pc->st;
+	uint64_t ci = pc->ci0 + idx;
+	size_t n = chunk_count(st->p.numel, st->p.chunk_elems, (uint32_t)ci);
+	struct chunk_stats *cs = &st->p.cst[ci];
+	double a = 0, b = 0;
+	uint64_t nf = 0;
+
+	stats_span(pc->src + (uint64_t)idx * st->p.chunk_elems * st->p.es, st->p.dt, n, st->k,
+		   &a, &b, &nf);
+	cs->sse = a;
+	cs->maxerr = b;
+	cs->nfinite = nf;
+	return 0;
+}
+
+static int piece_enc_chunk(struct ctx *x, uint32_t idx, void *arg)
+{
+	const struct piece *pc = arg;
+	struct enc_plan *p = &pc->st->p;
+
+	return (pc->lossless ? enc_lossless_chunk : enc_quant_chunk)(x, (uint32_t)(pc->ci0 + idx), p);
+}
+
+/* The shift of the sums: the tensor's first finite element (0 while none was seen). */
+static void find_k(struct stream *st, const uint8_t *src, size_t n)
+{
+	for (size_t i = 0; i < n && !st->have_k; i++) {
+		float v = elem_f32(src, i, st->p.dt);
+
+		if (isfinite(v)) {
+			st->k = v;
+			st->have_k = true;
+		}
+	}
+}
+
+/* Sums of whole chunks, in parallel, added in chunk order. */
+static int piece_chunk_sums(struct llmi_codec *c, struct stream *st, const uint8_t *src, size_t n,
+			    uint32_t nch)
+{
+	struct piece pc = { .st = st, .src = src, .ci0 = st->pos / st->p.chunk_elems };
+	int err;
+
+	if (st->round == 0)
+		find_k(st, src, n);
+	err = run_job(c, piece_stats_chunk, &pc, nch);
+	if (err)
+		return err;
+	for (uint32_t i = 0; i < nch; i++) {
+		st->s += st->p.cst[pc.ci0 + i].sse;
+		st->s2 += st->p.cst[pc.ci0 + i].maxerr;
+		if (st->round == 0)
+			st->nf += st->p.cst[pc.ci0 + i].nfinite;
+	}
+	return 0;
+}
+
+/* One whole row of [tokens x hidden], as the prepass takes it. */
+static void stream_row(struct llmi_codec *c, struct stream *st, const uint8_t *row)
+{
+	uint32_t h = st->p.hidden;
+	double a = 0, b = 0;
+
+	find_k(st, row, h);
+	stats_span(row, st->p.dt, h, st->k, &a, &b, &st->nf);
+	st->s += a;
+	st->s2 += b;
+	chan_accum(row, NULL, st->p.dt, h, c->msum, c->mcnt);
+}
+
+static int feed_stats(struct llmi_codec *c, struct stream *st, const uint8_t *src, size_t n)
+{
+	size_t es = st->p.es, h = st->p.hidden, i = 0;
+
+	if (!st->chanmean || st->round)
+		return piece_chunk_sums(c, st, src, n, (uint32_t)nchunks_for(n, st->p.chunk_elems));
+	if (st->row_fill) {
+		size_t take = h - st->row_fill < n ? h - st->row_fill : n;
+
+		memcpy(st->row + st->row_fill * es, src, take * es);
+		st->row_fill += take;
+		i = take;
+		if (st->row_fill == h) {
+			stream_row(c, st, st->row);
+			st->row_fill = 0;
+		}
+	}
+	for (; n - i >= h; i += h)
+		stream_row(c, st, src + i * es);
+	if (i < n) {
+		memcpy(st->row, src + i * es, (n - i) * es);
+		st->row_fill = n - i;
+	}
+	return 0;
+}
+
+static int feed_encode(struct llmi_codec *c, struct stream *st, const uint8_t *src, size_t n,
+		       uint8_t *dst, size_t dst_cap, size_t *dst_len)
+{
+	struct enc_plan *p = &st->p;
+	uint32_t nch = (uint32_t)nchunks_for(n, p->chunk_elems);
+	struct piece pc = { .st = st, .src = src, .ci0 = st->pos / p->chunk_elems,
+			    .lossless = st->lossless };
+	size_t total = 0, need = (size_t)nch * p->slot;
+	int err;
+
+	if (!st->have_stats) {
+		err = piece_chunk_sums(c, st, src, n, nch);
+		if (err)
+			return err;
+	}
+	p->src = src;
+	p->ci0 = pc.ci0;
+	p->data_off = 0;
+	p->seq = c->nstarted == 0 || nch == 1;
+	p->seq_off = 0;
+	if (dst_cap >= need) {
+		p->base = dst;
+	} else {
+		err = grow((void **)&c->stage, &c->stage_cap, need);
+		if (err)
+			return err;
+		p->base = c->stage;
+	}
+	err = run_job(c, piece_enc_chunk, &pc, nch);
+	if (err)
+		return err;
+	/* Pack the chunks down from their slots, in order (never overlapping). */
+	for (uint32_t i = 0; i < nch; i++) {
+		uint64_t ci = pc.ci0 + i;
+		uint8_t *from = p->seq ? p->base + total : p->base + (size_t)i * p->slot;
+		uint32_t len = p->lens[ci];
+		const struct chunk_stats *cs = &p->cst[ci];
+
+		if (total + len > dst_cap)
+			return -ENOSPC;
+		if (from != dst + total)
+			memmove(dst + total, from, len);
+		total += len;
+		st->sse += cs->sse;
+		st->nfinite += cs->nfinite;
+		st->exact += cs->nexact;
+		if (cs->maxerr > st->maxerr)
+			st->maxerr = cs->maxerr;
+	}
+	st->total += total;
+	*dst_len = total;
+	return 0;
+}
+
+int llmi_codec__stream_feed(struct llmi_codec *c, const void *src, size_t len, void *dst,
+			    size_t dst_cap, size_t *dst_len)
+{
+	struct stream *st = c ? c->stream : NULL;
+	size_t n;
+	int err;
+
+	if (dst_len)
+		*dst_len = 0;
+	if (!st || (st->pass != SP_STATS && st->pass != SP_ENCODE) || (len && !src) ||
+	    len % st->p.es)
+		return -EINVAL;
+	n = len / st->p.es;
+	/* Whole chunks, except the piece that ends the input. */
+	if (n > st->p.numel - st->pos ||
+	    (n % st->p.chunk_elems && st->pos + n != st->p.numel))
+		return -EINVAL;
+	if (!n)
+		return 0;
+	if (st->pass == SP_STATS)
+		err = feed_stats(c, st, src, n);
+	else if (!dst || !dst_len)
+		err = -EINVAL;
+	else
+		err = feed_encode(c, st, src, n, dst, dst_cap, dst_len);
+	if (!err)
+		st->pos += n;
+	return err;
+}
+
+int llmi_codec__stream_end(struct llmi_codec *c, void *head, size_t head_cap, size_t *blob_len,
+			   struct llmi_codec_stats *stats)
+{
+	struct stream *st = c ? c->stream : NULL;
+	uint8_t *h = head;
+
+	if (!st || st->pass != SP_DONE || !head || !blob_len)
+		return -EINVAL;
+	if (head_cap < st->hdr)
+		return -ENOSPC;
+	put32(h, BLOB_MAGIC);
+	h[4] = BLOB_VERSION;
+	h[5] = (uint8_t)st->spec.mode;
+	h[6] = (uint8_t)st->p.dt;
+	h[7] = st->flags;
+	memcpy(h + 8, &st->spec.bound, 8);
+	if (st->spec.mode == LLMI_BOUND_LOSSLESS)
+		memset(h + 8, 0, 8);
+	put64(h + 16, st->p.numel);
+	put32(h + 24, st->p.chunk_elems);
+	put32(h + 28, (uint32_t)st->nch);
+	put32(h + 32, st->p.hidden);
+	put32(h + 36, (uint32_t)st->msec_len);
+	for (uint64_t i = 0; i < st->nch; i++)
+		put32(h + HDR_SIZE + 4 * i, st->p.lens[i]);
+	if (st->msec_len)
+		memcpy(h + HDR_SIZE + 4 * st->nch, c->msec, st->msec_len);
+	*blob_len = st->hdr + st->total;
+	if (stats) {
+		stats->raw_bytes = st->p.numel * st->p.es;
+		stats->stored_bytes = *blob_len;
+		stats->mse = st->nfinite ? st->sse / st->nfinite : 0;
+		stats->variance = st->var;
+		stats->nmse = st->var > 0 ? stats->mse / st->var : 0;
+		stats->max_abs_err = st->maxerr;
+		stats->exact = st->exact;
+	}
+	stream_free(c);
+	return 0;
+}
+
 /* ---- decoding --------------------------------------------------------- */
 
 struct blob_hdr {
@@ -1152,6 +1610,61 @@ int llmi_codec_blob_spec(const void *src, size_t src_len, struct llmi_codec_spec
 	spec->mode = h.mode;
 	spec->bound = h.bound;
 	spec->flags = h.flags;
+	return 0;
+}
+
+int llmi_codec_blob_head_len(const void *src, size_t len, uint64_t *head_len)
+{
+	struct blob_hdr h;
+	int err = read_hdr(src, len, &h);
+
+	if (err)
+		return err;
+	*head_len = HDR_SIZE + 4ull * h.nchunks + h.means_len;
+	return 0;
+}
+
+int llmi_codec_blob_check(const void *head, size_t head_len, uint64_t blob_len,
+			  const struct llmi_tensor_desc *desc, struct llmi_codec_spec *spec)
+{
+	const uint8_t *s = head;
+	struct blob_hdr h;
+	uint64_t numel, off;
+	size_t es;
+	int err;
+
+	err = read_hdr(s, head_len, &h);
+	if (err)
+		return err;
+	es = llmi_dtype_size(desc->dtype);
+	if (!es || desc_numel(desc, &numel) || h.dtype != desc->dtype || h.numel != numel)
+		return -EBADMSG;
+	if ((h.flags & LLMI_CODEC_CHANNEL_MEAN) && (desc->ndim != 2 || desc->shape[1] != h.hidden))
+		return -EBADMSG;
+	off = HDR_SIZE + 4ull * h.nchunks + h.means_len;
+	if (off != head_len || off > blob_len)
+		return -EBADMSG;
+	/* Each chunk holds its kind word, and is never larger than stored raw. */
+	for (uint32_t i = 0; i < h.nchunks; i++) {
+		uint32_t len = get32(s + HDR_SIZE + 4 * (size_t)i);
+		size_t n = chunk_count(h.numel, h.chunk_elems, i);
+
+		if (len < 4 || len > 4 + n * es || len > blob_len - off)
+			return -EBADMSG;
+		off += len;
+	}
+	if (off != blob_len)
+		return -EBADMSG;
+	if (h.hidden) {
+		err = read_means(s + HDR_SIZE + 4 * (size_t)h.nchunks, h.means_len, h.hidden, NULL);
+		if (err)
+			return err;
+	}
+	if (spec) {
+		spec->mode = h.mode;
+		spec->bound = h.bound;
+		spec->flags = h.flags;
+	}
 	return 0;
 }
 

@@ -114,7 +114,58 @@ int llmi_codec__decode(struct llmi_codec *c, const void *src, size_t src_len,
 		       const struct llmi_tensor_desc *desc, const void *ref,
 		       void *dst, size_t dst_cap);
 
+/*
+ * Streaming encode: the same blob as llmi_codec__encode(), byte for byte,
+ * from an input that arrives in pieces (llminstr-dump pack reads a file in
+ * chunks), so that only a piece of it is in memory at a time. The input goes
+ * through the codec in passes, each over the whole input from its start:
+ *
+ *	err = llmi_codec__stream_begin(c, &spec, &desc);
+ *	while ((pass = llmi_codec__stream_next(c)) > 0)
+ *		for each piece of the input, in order:
+ *			llmi_codec__stream_feed(c, piece, n, out, cap, &out_len);
+ *	llmi_codec__stream_end(c, head, head_cap, &blob_len, &stats);
+ *
+ * A LLMI_STREAM_STATS pass measures the variance and the channel means, and
+ * comes first when the step depends on them (an nmse bound, chanmean);
+ * otherwise they are measured while encoding. A second STATS pass follows
+ * only where llmi_codec__encode() sums twice (a first element far from the
+ * mean). In the LLMI_STREAM_ENCODE pass, feed writes the piece's coded
+ * chunks to out (cap >= llmi_codec_bound(n) always suffices); the blob is
+ * the head, llmi_codec__stream_head_len() bytes (known from the start of
+ * that pass, written by _end), then what feed wrote, in order. A piece holds
+ * whole chunks (a multiple of LLMI_CODEC_CHUNK bytes) unless it ends the
+ * input. LLMI_CODEC_PREDICT is not streamed (-EINVAL). _next returns a pass,
+ * 0 when done, or -EINVAL when a pass did not see the whole input.
+ */
+#define LLMI_STREAM_STATS	1
+#define LLMI_STREAM_ENCODE	2
+int llmi_codec__stream_begin(struct llmi_codec *c, const struct llmi_codec_spec *spec,
+			     const struct llmi_tensor_desc *desc);
+int llmi_codec__stream_next(struct llmi_codec *c);
+size_t llmi_codec__stream_head_len(const struct llmi_codec *c);
+int llmi_codec__stream_feed(struct llmi_codec *c, const void *src, size_t len, void *dst,
+			    size_t dst_cap, size_t *dst_len);
+int llmi_codec__stream_end(struct llmi_codec *c, void *head, size_t head_cap, size_t *blob_len,
+			   struct llmi_codec_stats *stats);
+
 /* Reads the spec a blob was encoded with (for llminstr-dump ls / info). */
 int llmi_codec_blob_spec(const void *src, size_t src_len, struct llmi_codec_spec *spec);
+
+/*
+ * Checking a blob without decoding it, for a reader that validates a file
+ * (llminstr-dump): llmi_codec_blob_head_len() reads the first
+ * LLMI_CODEC_BLOB_HDR bytes and says how long the blob's head is (header,
+ * chunk table, channel means); llmi_codec_blob_check() takes that head and
+ * checks it against desc and the blob's whole length: version, mode, dtype,
+ * element count, chunking, chunk sizes that add up to blob_len and are each
+ * possible for their elements, the means table. spec (may be NULL) gets the
+ * blob's codec. 0 or -EBADMSG. What it cannot see (a chunk's coded bits) only
+ * decoding checks.
+ */
+#define LLMI_CODEC_BLOB_HDR 40
+int llmi_codec_blob_head_len(const void *src, size_t len, uint64_t *head_len);
+int llmi_codec_blob_check(const void *head, size_t head_len, uint64_t blob_len,
+			  const struct llmi_tensor_desc *desc, struct llmi_codec_spec *spec);
 
 #endif

@@ -9,4 +9,7 @@ $(BIN)/llminstr-dump: $(DUMP_OBJS) $(FORMAT_OBJS) $(IO_OBJS) $(CODEC_OBJS) $(COM
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(TOOL_LDFLAGS) $(LDFLAGS) -o $@ $^ $(CODEC_LIBS) $(COMMON_LIBS) $(TOOL_LIBS)
 
-UNIT_OBJS_test_dump = $(OBJ)/user/dump/npy.o
+# The unit test drives the subcommands themselves: everything but main().
+UNIT_OBJS_test_dump = $(filter-out $(OBJ)/user/dump/main.o,$(DUMP_OBJS)) $(FORMAT_OBJS) $(IO_OBJS) \
+		      $(CODEC_OBJS) $(COMMON_OBJS)
+UNIT_LIBS_test_dump = $(CODEC_LIBS) $(COMMON_LIBS)

@@ -2,7 +2,13 @@
 /*
  * llminstr-dump: the reader tool (DESIGN.md, "Command-line contract").
  * One file per subcommand group; this header holds what they share.
- * Exit status: 0 done, 1 the file or the data is bad, 2 bad usage.
+ *
+ * Exit status, so that a script tells a crash from corruption: 0 done (a
+ * file whose writer died, with every complete record intact, is done: it
+ * is said on stderr, not an error); 1 the file is damaged (what is
+ * readable was still shown or written); 2 bad usage; 3 cannot do it: FILE
+ * cannot be read or is not a container, an output cannot be created or
+ * written, out of memory.
  */
 #ifndef LLMI_DUMP_H
 #define LLMI_DUMP_H
@@ -17,16 +23,26 @@
 #include "format/reader.h"
 #include "format/timeline.h"
 
-#define EXIT_BAD	1
+#define EXIT_DAMAGED	1
 #define EXIT_USAGE	2
+#define EXIT_CANNOT	3
 
 /* Prints "llminstr-dump: <msg>" on stderr; returns code. */
 int dump_err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Opens a container or says why not (one line). */
-struct llmi_reader *dump_open(const char *path);
+/*
+ * Opens a container with the codec's blob check plugged into the reader
+ * (format/reader.h), or says why not in one line and sets *code to
+ * EXIT_DAMAGED (a container whose header is damaged) or EXIT_CANNOT.
+ */
+struct llmi_reader *dump_open(const char *path, int *code);
 
-/* Creates OUT without following a link at its path (O_NOFOLLOW); NULL on error, said. */
-FILE *dump_create(const char *path);
+/*
+ * Creates OUT through io/outfile.h: an existing file is refused unless
+ * force, a symbolic link, directory or device always; NULL when it cannot,
+ * said in one line. dump_out_failed() removes what a failed command wrote.
+ */
+FILE *dump_create(const char *path, bool force);
+void dump_out_failed(FILE *f, const char *path);
 
 /*
  * What a reader could not read, as lines a user can act on: a torn tail (the
@@ -34,15 +50,15 @@ FILE *dump_create(const char *path);
  * and damage (anything else skipped, plus tensor records whose headers are
  * inconsistent). See FORMAT.md, "Reading".
  */
-#define DUMP_LOSS_LEN	(LLMI_ERRLEN + 96)
+#define DUMP_LOSS_LEN	(2 * LLMI_ERRLEN)
 struct dump_loss {
 	char torn[DUMP_LOSS_LEN];		/* empty when the tail is whole */
-	char damage[5][DUMP_LOSS_LEN];
+	char damage[6][DUMP_LOSS_LEN];
 	int ndamage;
 };
-void dump_loss(const struct llmi_reader *r, uint64_t bad_tensors, uint64_t first_bad_tensor_off,
-	       struct dump_loss *l);
-/* One line on stderr (damage first, the torn tail otherwise); EXIT_BAD on damage, else 0. */
+/* From the reader's status: call after the records were checked. */
+void dump_loss(const struct llmi_reader *r, struct dump_loss *l);
+/* One line on stderr (damage first, the torn tail otherwise); EXIT_DAMAGED on damage, else 0. */
 int dump_loss_report(const char *path, const struct dump_loss *l);
 
 void dump_shape(const struct llmi_tensor_rec *t, char *buf, size_t len);
@@ -50,9 +66,31 @@ void dump_codec(const struct llmi_tensor_rec *t, char *buf, size_t len);
 const char *dump_dtype(unsigned dtype);
 double dump_ratio(uint64_t raw, uint64_t stored);
 
-/* Decodes tensor record i into a new buffer of its raw_bytes (references
- * of predicted tensors decoded first). NULL on error, said. */
-void *dump_decode(struct llmi_reader *r, struct llmi_codec *c, size_t i, struct llmi_tensor_info *ti);
+/*
+ * Decodes tensor record i into a new buffer of its raw_bytes (references
+ * of predicted tensors decoded first). NULL on error, said (path names the
+ * file), with *code set (EXIT_DAMAGED or EXIT_CANNOT).
+ *
+ * cache (may be NULL), for decoding every tensor in file order (verify):
+ * dump_cache_init() counts which tensors later ones are predicted from;
+ * each of those is kept once decoded, until its last user is decoded, so
+ * every tensor is decoded once whatever the chains. It needs tensor ids
+ * 0..n-1, which verify has checked.
+ */
+struct dump_ref {
+	void *data;		/* decoded, while uses > 0 */
+	uint64_t raw_bytes;
+	uint32_t uses;		/* tensors still to decode that are predicted from it */
+	uint16_t dtype;
+};
+struct dump_cache {
+	struct dump_ref *v;	/* by tensor id */
+	uint64_t n;
+};
+void *dump_decode(struct llmi_reader *r, const char *path, struct llmi_codec *c, size_t i,
+		  struct llmi_tensor_info *ti, struct dump_cache *cache, int *code);
+int dump_cache_init(struct dump_cache *cache, struct llmi_reader *r);
+void dump_cache_free(struct dump_cache *cache);
 
 /* Replaces bytes a terminal would interpret with "?". */
 void dump_printable(char *s);
@@ -68,12 +106,12 @@ const char *dump_names__get(const struct dump_names *d, unsigned kind, uint64_t 
 size_t dump_names__count(const struct dump_names *d, unsigned kind);
 void dump_names__free(struct dump_names *d);
 /*
- * Events record i: its header and events (pointing into *payload, which the
- * caller frees). -EBADMSG damaged, -EPROTO an event layout of another
- * version (h is filled), -errno when unreadable.
+ * Events record i: its header and events (read event k with
+ * llmi_events_get(); they point into *payload, which the caller frees).
+ * -EBADMSG damaged (why says how), -errno when unreadable.
  */
 int dump_tl_batch(struct llmi_reader *r, size_t i, struct llmi_events_rec *h,
-		  const struct llmi_tl_event **ev, void **payload);
+		  const void **events, void **payload, char *why, size_t whylen);
 
 int cmd_info(int argc, char **argv);
 int cmd_ls(int argc, char **argv);

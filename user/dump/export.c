@@ -6,12 +6,17 @@
  * (exact: a bf16 is the top half of an f32) or, with --bf16-raw, as their
  * raw bits in uint16 ('<u2') for callers that convert themselves. f16 is
  * numpy's float16 ('<f2'), f32 its float32 ('<f4').
+ *
+ * The output is created before the tensor is decoded (a name in the way is
+ * said at once) and removed again if the export fails: a half-written .npy
+ * never looks like a result.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dump/dump.h"
 
@@ -30,47 +35,74 @@ static long find_id(struct llmi_reader *r, uint64_t id)
 	return -1;
 }
 
-static void *decode_depth(struct llmi_reader *r, struct llmi_codec *c, size_t i,
-			  struct llmi_tensor_info *ti, int depth)
+static void *decode_depth(struct llmi_reader *r, const char *path, struct llmi_codec *c, size_t i,
+			  struct llmi_tensor_info *ti, struct dump_cache *cache, int depth, int *code)
 {
+	const struct llmi_rec_info *ri = llmi_reader__record(r, i);
 	struct llmi_tensor_desc desc = { 0 };
 	void *payload = NULL, *dst = NULL, *ref = NULL;
+	char why[LLMI_ERRLEN];
 	size_t len;
 	int err;
 
-	err = llmi_reader__tensor(r, i, ti);
-	if (err) {
-		dump_err(EXIT_BAD, "record %zu: tensor header is inconsistent (%s)", i, strerror(-err));
+	*code = EXIT_DAMAGED;
+	/* Loading checks the record (checksum, header, blob structure). */
+	payload = llmi_reader__load_why(r, i, &len, why, sizeof(why));
+	if (!payload) {
+		if (errno == EBADMSG)
+			dump_err(EXIT_DAMAGED, "%s: damaged: tensor record at offset %llu: %s", path,
+				 (unsigned long long)ri->offset, why);
+		else
+			*code = dump_err(EXIT_CANNOT, "%s: tensor record at offset %llu: cannot read: %s",
+					 path, (unsigned long long)ri->offset, strerror(errno));
 		return NULL;
 	}
-	payload = llmi_reader__load(r, i, &len);
-	if (!payload) {
-		dump_err(EXIT_BAD, "tensor %llu at offset %llu: %s",
-			 (unsigned long long)ti->rec.tensor_id,
-			 (unsigned long long)llmi_reader__record(r, i)->offset,
-			 errno == EBADMSG ? "record damaged (checksum mismatch); 'llminstr-dump verify' says where" :
-			 strerror(errno));
-		return NULL;
+	err = llmi_tensor_parse(payload, len, ti);
+	ti->record = i;
+	if (err) {	/* checked by the load: only if the file changed meanwhile */
+		dump_err(EXIT_DAMAGED, "%s: damaged: tensor record at offset %llu: inconsistent header",
+			 path, (unsigned long long)ri->offset);
+		goto fail;
 	}
 	desc.dtype = ti->rec.dtype;
 	desc.ndim = ti->rec.ndim;
 	memcpy(desc.shape, ti->rec.shape, sizeof(desc.shape));
 	if (ti->rec.codec_flags & LLMI_CODEC_PREDICT) {
+		uint64_t rid = ti->rec.ref_tensor_id;
+		struct dump_ref *cr = cache && rid < cache->n ? &cache->v[rid] : NULL;
 		struct llmi_tensor_info rti;
-		long ri = ti->rec.ref_tensor_id == LLMI_NO_REF ? -1 : find_id(r, ti->rec.ref_tensor_id);
+		long rk;
 
-		if (ri < 0 || depth >= MAX_REF_DEPTH) {
-			dump_err(EXIT_BAD, "tensor %llu: its reference tensor %llu is missing",
-				 (unsigned long long)ti->rec.tensor_id,
+		if (cr && cr->data) {
+			/* Decoded before, kept for the tensors predicted from it. */
+			rti.rec.raw_bytes = cr->raw_bytes;
+			rti.rec.dtype = cr->dtype;
+			ref = malloc(cr->raw_bytes ? cr->raw_bytes : 1);
+			if (!ref) {
+				*code = dump_err(EXIT_CANNOT, "%s: cannot allocate %llu bytes", path,
+						 (unsigned long long)cr->raw_bytes);
+				goto fail;
+			}
+			memcpy(ref, cr->data, cr->raw_bytes);
+			if (!--cr->uses) {
+				free(cr->data);
+				cr->data = NULL;
+			}
+		} else if ((rk = find_id(r, rid)) < 0 || depth >= MAX_REF_DEPTH) {
+			dump_err(EXIT_DAMAGED, "%s: damaged: tensor %llu is predicted from tensor %llu, "
+				 "which is missing or damaged", path, (unsigned long long)ti->rec.tensor_id,
 				 (unsigned long long)ti->rec.ref_tensor_id);
 			goto fail;
+		} else {
+			ref = decode_depth(r, path, c, rk, &rti, NULL, depth + 1, code);
+			if (!ref)
+				goto fail;
+			if (cr && cr->uses)
+				cr->uses--;
 		}
-		ref = decode_depth(r, c, ri, &rti, depth + 1);
-		if (!ref)
-			goto fail;
 		if (rti.rec.raw_bytes != ti->rec.raw_bytes || rti.rec.dtype != ti->rec.dtype) {
-			dump_err(EXIT_BAD, "tensor %llu: reference tensor %llu has another shape",
-				 (unsigned long long)ti->rec.tensor_id,
+			dump_err(EXIT_DAMAGED, "%s: damaged: tensor %llu: its reference tensor %llu has "
+				 "another shape", path, (unsigned long long)ti->rec.tensor_id,
 				 (unsigned long long)ti->rec.ref_tensor_id);
 			goto fail;
 		}
@@ -78,20 +110,38 @@ static void *decode_depth(struct llmi_reader *r, struct llmi_codec *c, size_t i,
 	/* raw_bytes = numel * dtype size, checked by the reader. */
 	dst = malloc(ti->rec.raw_bytes ? ti->rec.raw_bytes : 1);
 	if (!dst) {
-		dump_err(EXIT_BAD, "tensor %llu: cannot allocate %llu bytes",
-			 (unsigned long long)ti->rec.tensor_id, (unsigned long long)ti->rec.raw_bytes);
+		*code = dump_err(EXIT_CANNOT, "%s: tensor %llu: cannot allocate %llu bytes", path,
+				 (unsigned long long)ti->rec.tensor_id, (unsigned long long)ti->rec.raw_bytes);
 		goto fail;
 	}
 	err = llmi_codec__decode(c, (uint8_t *)payload + ti->blob_offset, ti->blob_len, &desc, ref,
 				 dst, ti->rec.raw_bytes);
+	if (err == -EBADMSG) {
+		dump_err(EXIT_DAMAGED, "%s: damaged: tensor %llu at offset %llu: its coded blob does not "
+			 "decode", path, (unsigned long long)ti->rec.tensor_id,
+			 (unsigned long long)ri->offset);
+		goto fail;
+	}
 	if (err) {
-		dump_err(EXIT_BAD, "tensor %llu: cannot decode its blob: %s",
-			 (unsigned long long)ti->rec.tensor_id,
-			 err == -EBADMSG ? "damaged or not matching its header" : strerror(-err));
+		*code = dump_err(EXIT_CANNOT, "%s: tensor %llu: cannot decode: %s", path,
+				 (unsigned long long)ti->rec.tensor_id, strerror(-err));
 		goto fail;
 	}
 	free(payload);
 	free(ref);
+	if (cache && ti->rec.tensor_id < cache->n && cache->v[ti->rec.tensor_id].uses &&
+	    !cache->v[ti->rec.tensor_id].data) {
+		/* Kept for the tensors predicted from it (without: decoded again). */
+		struct dump_ref *cr = &cache->v[ti->rec.tensor_id];
+
+		cr->data = malloc(ti->rec.raw_bytes ? ti->rec.raw_bytes : 1);
+		if (cr->data) {
+			memcpy(cr->data, dst, ti->rec.raw_bytes);
+			cr->raw_bytes = ti->rec.raw_bytes;
+			cr->dtype = ti->rec.dtype;
+		}
+	}
+	*code = 0;
 	return dst;
 fail:
 	free(payload);
@@ -100,14 +150,61 @@ fail:
 	return NULL;
 }
 
-void *dump_decode(struct llmi_reader *r, struct llmi_codec *c, size_t i, struct llmi_tensor_info *ti)
+void *dump_decode(struct llmi_reader *r, const char *path, struct llmi_codec *c, size_t i,
+		  struct llmi_tensor_info *ti, struct dump_cache *cache, int *code)
 {
-	return decode_depth(r, c, i, ti, 0);
+	return decode_depth(r, path, c, i, ti, cache, 0, code);
 }
 
-/* Finds --tensor ID|NAME; says why not and returns -1. */
-static long find_tensor(struct llmi_reader *r, const char *sel)
+int dump_cache_init(struct dump_cache *cache, struct llmi_reader *r)
 {
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < llmi_reader__nr_records(r); i++)
+		n += llmi_reader__record(r, i)->type == LLMI_REC_TENSOR;
+	cache->n = n;
+	cache->v = calloc(n ? n : 1, sizeof(*cache->v));
+	if (!cache->v)
+		return -ENOMEM;
+	for (size_t i = 0; i < llmi_reader__nr_records(r); i++) {
+		struct llmi_tensor_info ti;
+
+		if (llmi_reader__record(r, i)->type == LLMI_REC_TENSOR && !llmi_reader__tensor(r, i, &ti) &&
+		    (ti.rec.codec_flags & LLMI_CODEC_PREDICT) && ti.rec.ref_tensor_id < n)
+			cache->v[ti.rec.ref_tensor_id].uses++;
+	}
+	return 0;
+}
+
+void dump_cache_free(struct dump_cache *cache)
+{
+	for (uint64_t i = 0; i < cache->n; i++)
+		free(cache->v[i].data);
+	free(cache->v);
+	cache->v = NULL;
+	cache->n = 0;
+}
+
+/*
+ * Why --tensor found nothing: the argument, unless the file is damaged
+ * (then the tensor may be in a record that could not be read). The whole
+ * file is checked to tell.
+ */
+static int not_found(struct llmi_reader *r, const char **dmg)
+{
+	llmi_reader__check_all(r);
+	if (!llmi_reader_status_damaged(llmi_reader__status(r))) {
+		*dmg = "";
+		return EXIT_USAGE;
+	}
+	*dmg = "; the file is damaged (see 'llminstr-dump info')";
+	return EXIT_DAMAGED;
+}
+
+/* Finds --tensor ID|NAME; says why not, sets *code and returns -1. */
+static long find_tensor(struct llmi_reader *r, const char *sel, int *code)
+{
+	const char *dmg;
 	char *end;
 	unsigned long long id;
 	long found = -1, matches = 0;
@@ -116,8 +213,10 @@ static long find_tensor(struct llmi_reader *r, const char *sel)
 	id = strtoull(sel, &end, 10);
 	if (sel[0] >= '0' && sel[0] <= '9' && !*end && !errno) {
 		found = find_id(r, id);
-		if (found < 0)
-			dump_err(EXIT_BAD, "no tensor with id %llu (see 'llminstr-dump ls')", id);
+		if (found < 0) {
+			*code = not_found(r, &dmg);
+			dump_err(*code, "no tensor with id %llu (see 'llminstr-dump ls')%s", id, dmg);
+		}
 		return found;
 	}
 	for (size_t i = 0; i < llmi_reader__nr_records(r); i++) {
@@ -129,21 +228,26 @@ static long find_tensor(struct llmi_reader *r, const char *sel)
 				found = (long)i;
 		}
 	}
-	if (!matches)
-		dump_err(EXIT_BAD, "no tensor named '%s' (see 'llminstr-dump ls')", sel);
-	else if (matches > 1)
-		dump_err(EXIT_BAD, "%ld tensors are named '%s'; give an ID (see 'llminstr-dump ls')",
-			 matches, sel);
+	if (!matches) {
+		*code = not_found(r, &dmg);
+		dump_err(*code, "no tensor named '%s' (see 'llminstr-dump ls')%s", sel, dmg);
+	} else if (matches > 1)
+		*code = dump_err(EXIT_USAGE, "%ld tensors are named '%s'; give an ID (see 'llminstr-dump ls')",
+				 matches, sel);
 	return matches == 1 ? found : -1;
 }
 
 static const char export_help[] =
-"Usage: llminstr-dump export FILE --tensor ID|NAME -o OUT.npy [--bf16-raw]\n"
+"Usage: llminstr-dump export FILE --tensor ID|NAME -o OUT.npy [--bf16-raw] [--force]\n"
 "Decodes one tensor and writes it as a numpy .npy file (np.load reads it).\n"
 "  -t, --tensor ID|NAME  which tensor ('llminstr-dump ls' shows ids and names)\n"
-"  -o, --output OUT.npy  created or replaced; a symbolic link is refused\n"
+"  -o, --output OUT.npy  created; an existing file is refused unless --force,\n"
+"                        a symbolic link, directory or device always\n"
+"  -f, --force           replace an existing OUT.npy\n"
 "      --bf16-raw        bf16 as its raw bits ('<u2') instead of float32\n"
-"dtypes: f32 -> float32, f16 -> float16, bf16 -> float32 (exact) by default.\n";
+"dtypes: f32 -> float32, f16 -> float16, bf16 -> float32 (exact) by default.\n"
+"Exit 1 when the tensor is damaged (OUT.npy is not left behind), 2 on bad\n"
+"usage or no such tensor, 3 when FILE cannot be read or OUT.npy written.\n";
 
 int cmd_export(int argc, char **argv)
 {
@@ -151,26 +255,28 @@ int cmd_export(int argc, char **argv)
 		{ "tensor", required_argument, NULL, 't' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "bf16-raw", no_argument, NULL, 'r' },
+		{ "force", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	const char *sel = NULL, *out = NULL, *descr;
+	const char *sel = NULL, *out = NULL, *descr, *path;
 	struct llmi_tensor_info *ti = NULL;
 	struct llmi_reader *r = NULL;
 	struct llmi_codec *codec = NULL;
-	bool bf16_raw = false;
+	bool bf16_raw = false, force = false;
 	void *data = NULL, *conv = NULL;
 	size_t len;
 	FILE *f = NULL;
 	long idx;
-	int c, ret = EXIT_BAD;
+	int c, ret = EXIT_CANNOT;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "t:o:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:o:fh", opts, NULL)) != -1) {
 		switch (c) {
 		case 't': sel = optarg; break;
 		case 'o': out = optarg; break;
 		case 'r': bf16_raw = true; break;
+		case 'f': force = true; break;
 		case 'h': fputs(export_help, stdout); return 0;
 		default:
 			return dump_err(EXIT_USAGE, "export: unknown or incomplete option '%s' (try --help)",
@@ -179,23 +285,31 @@ int cmd_export(int argc, char **argv)
 	}
 	if (optind != argc - 1 || !sel || !out)
 		return dump_err(EXIT_USAGE, "export: needs FILE, --tensor ID|NAME and -o OUT.npy (try --help)");
+	path = argv[optind];
 	ti = malloc(sizeof(*ti));
 	if (!ti)
-		return dump_err(EXIT_BAD, "out of memory");
-	r = dump_open(argv[optind]);
+		return dump_err(EXIT_CANNOT, "out of memory");
+	r = dump_open(path, &ret);
 	if (!r)
 		goto out;
-	idx = find_tensor(r, sel);
+	idx = find_tensor(r, sel, &ret);
 	if (idx < 0)
 		goto out;
-	codec = llmi_codec__new(1);
-	if (!codec) {
-		dump_err(EXIT_BAD, "cannot create a codec context: %s", strerror(errno));
+	/* The output before the work: a name in the way is said at once. */
+	f = dump_create(out, force);
+	if (!f) {
+		ret = EXIT_CANNOT;
 		goto out;
 	}
-	data = dump_decode(r, codec, idx, ti);
+	codec = llmi_codec__new(1);
+	if (!codec) {
+		ret = dump_err(EXIT_CANNOT, "cannot create a codec context: %s", strerror(errno));
+		goto out;
+	}
+	data = dump_decode(r, path, codec, idx, ti, NULL, &ret);
 	if (!data)
 		goto out;
+	ret = EXIT_CANNOT;
 	len = ti->rec.raw_bytes;
 	switch (ti->rec.dtype) {
 	case LLMI_DTYPE_F32:
@@ -212,7 +326,7 @@ int cmd_export(int argc, char **argv)
 		descr = "<f4";
 		conv = malloc(len ? len * 2 : 1);
 		if (!conv) {
-			dump_err(EXIT_BAD, "cannot allocate %zu bytes", len * 2);
+			dump_err(EXIT_CANNOT, "cannot allocate %zu bytes", len * 2);
 			goto out;
 		}
 		for (size_t k = 0; k < len / 2; k++)
@@ -222,21 +336,24 @@ int cmd_export(int argc, char **argv)
 		conv = NULL;
 		len *= 2;
 	}
-	f = dump_create(out);
-	if (!f)
-		goto out;
 	if (dump_write_npy(f, descr, &ti->rec, data, len) || fflush(f) || ferror(f)) {
-		dump_err(EXIT_BAD, "%s: write failed: %s", out, strerror(errno));
+		dump_err(EXIT_CANNOT, "%s: write failed: %s", out, strerror(errno));
 		goto out;
 	}
+	if (fclose(f)) {
+		f = NULL;
+		unlink(out);
+		dump_err(EXIT_CANNOT, "%s: write failed: %s", out, strerror(errno));
+		goto out;
+	}
+	f = NULL;
 	dump_printable(ti->name);
 	printf("exported tensor %llu '%s' (%s) to %s as %s\n", (unsigned long long)ti->rec.tensor_id,
 	       ti->name, dump_dtype(ti->rec.dtype), out,
 	       !strcmp(descr, "<f4") ? "float32" : !strcmp(descr, "<f2") ? "float16" : "uint16 (bf16 bits)");
 	ret = 0;
 out:
-	if (f && fclose(f) && !ret)
-		ret = dump_err(EXIT_BAD, "%s: write failed: %s", out, strerror(errno));
+	dump_out_failed(f, out);	/* set only when the command failed */
 	free(data);
 	free(conv);
 	free(ti);

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * llminstr-dump info and ls: what a container holds. Both read record
- * headers only (tensor headers, event batch headers), never payloads, so
- * they are quick on large files; the figures shown are the ones stored with
- * each tensor. What could not be read is said once on stderr after
+ * llminstr-dump info and ls: what a container holds. Both first check every
+ * record (llmi_reader__check_all(): header, payload checksum, contents),
+ * so they read the whole file once, and they count and show only records
+ * that checked out: a figure from a damaged record is never shown, and a
+ * damaged file never looks clean. Tensor payloads are checksummed in pieces,
+ * never held whole. What could not be read is said once on stderr after
  * everything readable has been shown: a torn tail (the writer died
  * mid-record) is not damage and the exit status stays 0; damage makes it 1.
  *
@@ -23,9 +25,9 @@
 
 struct totals {
 	uint64_t by_type[LLMI_REC_TYPE_MAX + 1];
-	uint64_t tensors, raw, stored, batches, events, lost, bad_tensors;
+	uint64_t tensors, raw, stored, batches, events, lost;
 	double max_mse, max_nmse, max_err;
-	uint64_t first_bad_tensor_off;
+	uint64_t good;			/* records that checked out */
 	uint64_t first_ns, last_ns;	/* span of the events */
 	uint64_t kernel_names, api_names;
 	uint32_t pids[64];		/* processes seen in the events */
@@ -47,14 +49,17 @@ static void add_pid(struct totals *t, uint32_t pid)
 /* A batch of several processes: its events name them (payload read, rare). */
 static void batch_pids(struct llmi_reader *r, size_t i, struct totals *t)
 {
-	const struct llmi_tl_event *ev;
 	struct llmi_events_rec eh;
+	struct llmi_tl_event ev;
+	const void *events;
 	void *payload;
 
-	if (dump_tl_batch(r, i, &eh, &ev, &payload))
+	if (dump_tl_batch(r, i, &eh, &events, &payload, NULL, 0))
 		return;
-	for (uint64_t k = 0; k < eh.count; k++)
-		add_pid(t, ev[k].pid);
+	for (uint64_t k = 0; k < eh.count; k++) {
+		llmi_events_get(events, &eh, k, &ev);
+		add_pid(t, ev.pid);
+	}
 	free(payload);
 }
 
@@ -64,21 +69,30 @@ static int bad_option(const char *cmd, int argc, char **argv)
 			cmd, argv[optind - 1 < argc ? optind - 1 : argc - 1], cmd);
 }
 
-static void collect(struct llmi_reader *r, struct totals *t)
+/*
+ * Totals of the records that checked out. 0, or the error that kept the
+ * file from being read (said).
+ */
+static int collect(struct llmi_reader *r, const char *path, struct totals *t)
 {
+	int err;
+
 	memset(t, 0, sizeof(*t));
+	err = llmi_reader__check_all(r);
+	if (err)
+		return dump_err(EXIT_CANNOT, "%s: reading failed: %s", path, strerror(-err));
 	for (size_t i = 0; i < llmi_reader__nr_records(r); i++) {
 		const struct llmi_rec_info *ri = llmi_reader__record(r, i);
 
+		if (ri->state != LLMI_CHECK_OK)
+			continue;
+		t->good++;
 		t->by_type[ri->type < LLMI_REC_TYPE_MAX ? ri->type : LLMI_REC_TYPE_MAX]++;
 		if (ri->type == LLMI_REC_TENSOR) {
 			struct llmi_tensor_info ti;
 
-			if (llmi_reader__tensor(r, i, &ti)) {
-				if (!t->bad_tensors++)
-					t->first_bad_tensor_off = ri->offset;
-				continue;
-			}
+			if (llmi_reader__tensor(r, i, &ti))
+				continue;	/* checked: only if the file changed meanwhile */
 			t->tensors++;
 			t->raw += ti.rec.raw_bytes;
 			t->stored += ti.rec.stored_bytes;
@@ -88,7 +102,7 @@ static void collect(struct llmi_reader *r, struct totals *t)
 				t->max_nmse = ti.rec.nmse;
 			if (ti.rec.max_abs_err > t->max_err)
 				t->max_err = ti.rec.max_abs_err;
-		} else if (ri->type == LLMI_REC_EVENTS && ri->length >= sizeof(struct llmi_events_rec)) {
+		} else if (ri->type == LLMI_REC_EVENTS) {
 			struct llmi_events_rec eh;
 
 			if (llmi_reader__pread(r, ri->offset + sizeof(struct llmi_rec_hdr), &eh, sizeof(eh)))
@@ -106,7 +120,7 @@ static void collect(struct llmi_reader *r, struct totals *t)
 				add_pid(t, eh.pid);
 			else
 				batch_pids(r, i, t);
-		} else if (ri->type == LLMI_REC_STRINGS && ri->length >= sizeof(struct llmi_strings_rec)) {
+		} else if (ri->type == LLMI_REC_STRINGS) {
 			struct llmi_strings_rec sh;
 
 			if (llmi_reader__pread(r, ri->offset + sizeof(struct llmi_rec_hdr), &sh, sizeof(sh)))
@@ -117,6 +131,13 @@ static void collect(struct llmi_reader *r, struct totals *t)
 				t->api_names += sh.count;
 		}
 	}
+	return 0;
+}
+
+/* Where the readable part of an unclosed file ends. */
+static uint64_t recovered_bytes(const struct llmi_reader_status *st)
+{
+	return st->tail_damaged ? st->tail_offset : st->file_size;
 }
 
 static void fmt_time(uint64_t ns, char *buf, size_t len)
@@ -133,13 +154,14 @@ static const char info_help[] =
 "What a container holds: its header, records by type, tensor totals (raw and\n"
 "stored bytes, ratio, the largest achieved errors), the tracer's events\n"
 "(count, batches, lost, processes, kernel names, time span) and any damage\n"
-"found. Reads record headers only (and the events of a batch that mixes\n"
-"processes, to name them).\n"
-"A file whose writer died (or that is still being written) may end in an\n"
-"incomplete record, a torn tail: everything before it is shown, one line on\n"
-"stderr says what was lost, and the exit status is 0. Exit 1 on damage (a\n"
-"complete record that fails its checksum, a damaged record header or index):\n"
-"what is readable is still shown.\n"
+"found. Every record is checked first (checksum and contents: the whole file\n"
+"is read once), and only records that check out are counted.\n"
+"A file whose writer died (or that is still being written) has no index and\n"
+"may end in an incomplete record, a torn tail: everything before it is shown\n"
+"with how much was recovered, one line on stderr says what was lost, and the\n"
+"exit status is 0. Exit 1 on damage (a complete record that fails its\n"
+"checksum or holds impossible contents, a damaged record header or index):\n"
+"what is readable is still shown. Exit 3 when FILE cannot be read.\n"
 "  -j, --json   one JSON object on stdout\n";
 
 int cmd_info(int argc, char **argv)
@@ -168,13 +190,17 @@ int cmd_info(int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		return dump_err(EXIT_USAGE, "info: give one FILE (try 'llminstr-dump info --help')");
-	r = dump_open(argv[optind]);
+	r = dump_open(argv[optind], &c);
 	if (!r)
-		return EXIT_BAD;
+		return c;
 	h = llmi_reader__header(r);
 	st = llmi_reader__status(r);
-	collect(r, &t);
-	dump_loss(r, t.bad_tensors, t.first_bad_tensor_off, &loss);
+	ret = collect(r, argv[optind], &t);
+	if (ret) {
+		llmi_reader__free(r);
+		return ret;
+	}
+	dump_loss(r, &loss);
 	fmt_time(h->created_realtime_ns, created, sizeof(created));
 
 	if (json) {
@@ -193,6 +219,13 @@ int cmd_info(int argc, char **argv)
 		llmi_json_str(&j, "writer", h->writer);
 		llmi_json_u64(&j, "writer_pid", h->writer_pid);
 		llmi_json_bool(&j, "indexed", st->indexed);
+		if (!st->indexed) {
+			/* What a reader recovered of a file its writer did not close. */
+			llmi_json_obj_begin(&j, "recovered");
+			llmi_json_u64(&j, "records", t.good);
+			llmi_json_u64(&j, "bytes", recovered_bytes(st));
+			llmi_json_obj_end(&j);
+		}
 		llmi_json_obj_begin(&j, "records");
 		for (unsigned k = 0; k <= LLMI_REC_TYPE_MAX; k++)
 			if (t.by_type[k])
@@ -236,7 +269,7 @@ int cmd_info(int argc, char **argv)
 		}
 		llmi_json_obj_end(&j);
 		if (llmi_json_finish(&j))
-			ret = dump_err(EXIT_BAD, "info: writing JSON failed");
+			ret = dump_err(EXIT_CANNOT, "info: writing JSON failed");
 	} else {
 		printf("file       %s (%llu bytes)\n", argv[optind], (unsigned long long)st->file_size);
 		printf("format     llmi %u.%u, created %s by %s on %s (pid %u)\n", h->version_major,
@@ -244,6 +277,9 @@ int cmd_info(int argc, char **argv)
 		printf("index      %s\n", st->indexed ? "present" :
 		       st->index_damaged ? "damaged, rebuilt by scanning" :
 		       "absent (writer did not close the file), rebuilt by scanning");
+		if (!st->indexed)
+			printf("recovered  %llu records, %llu of %llu bytes\n", (unsigned long long)t.good,
+			       (unsigned long long)recovered_bytes(st), (unsigned long long)st->file_size);
 		printf("records   ");
 		for (unsigned k = 0; k <= LLMI_REC_TYPE_MAX; k++)
 			if (t.by_type[k])
@@ -271,7 +307,7 @@ int cmd_info(int argc, char **argv)
 	}
 	llmi_reader__free(r);
 	if (fflush(stdout))
-		ret = dump_err(EXIT_BAD, "info: writing to stdout failed");
+		ret = dump_err(EXIT_CANNOT, "info: writing to stdout failed");
 	c = dump_loss_report(argv[optind], &loss);
 	return c ? c : ret;
 }
@@ -287,8 +323,9 @@ static const char ls_help[] =
 "  RATIO   raw over stored bytes\n"
 "  NMSE, MAXERR   achieved nmse and max absolute error\n"
 "  -w, --wide   also RAW and STORED sizes and the achieved MSE; names whole\n"
-"A torn tail (the writer died mid-record) is said on stderr, exit 0; exit 1\n"
-"on damage (the readable tensors are still listed).\n";
+"Every record is checked first (checksum and contents); a damaged tensor is\n"
+"not listed. A torn tail (the writer died mid-record) is said on stderr, exit\n"
+"0; exit 1 on damage (the readable tensors are still listed).\n";
 
 enum { C_ID, C_NAME, C_STEP, C_LAYER, C_SHAPE, C_DT, C_CODEC, C_RAW, C_STORED, C_RATIO,
        C_MSE, C_NMSE, C_MAXERR, C_NR };
@@ -403,7 +440,6 @@ int cmd_ls(int argc, char **argv)
 	struct dump_loss loss;
 	struct llmi_reader *r;
 	bool wide = false;
-	struct totals t;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "wh", opts, NULL)) != -1) {
@@ -415,21 +451,30 @@ int cmd_ls(int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		return dump_err(EXIT_USAGE, "ls: give one FILE (try 'llminstr-dump ls --help')");
-	r = dump_open(argv[optind]);
+	r = dump_open(argv[optind], &c);
 	if (!r)
-		return EXIT_BAD;
+		return c;
+	/* Checked first: a damaged record's figures are not shown. */
+	c = llmi_reader__check_all(r);
+	if (c) {
+		ret = dump_err(EXIT_CANNOT, "%s: reading failed: %s", argv[optind], strerror(-c));
+		llmi_reader__free(r);
+		return ret;
+	}
 	/* Rows first: the column widths follow the data. */
 	for (size_t i = 0; i < llmi_reader__nr_records(r); i++) {
+		const struct llmi_rec_info *ri = llmi_reader__record(r, i);
 		struct llmi_tensor_info ti;
 
-		if (llmi_reader__record(r, i)->type != LLMI_REC_TENSOR || llmi_reader__tensor(r, i, &ti))
+		if (ri->type != LLMI_REC_TENSOR || ri->state != LLMI_CHECK_OK ||
+		    llmi_reader__tensor(r, i, &ti))
 			continue;
 		if (nrows == cap) {
 			size_t nc = cap ? cap * 2 : 64;
 			void *p = realloc(rows, nc * sizeof(*rows));
 
 			if (!p) {
-				ret = dump_err(EXIT_BAD, "ls: out of memory");
+				ret = dump_err(EXIT_CANNOT, "ls: out of memory");
 				goto out;
 			}
 			rows = p;
@@ -437,7 +482,7 @@ int cmd_ls(int argc, char **argv)
 		}
 		dump_printable(ti.name);
 		if (ls_fill(&rows[nrows], &ti, wide)) {
-			ret = dump_err(EXIT_BAD, "ls: out of memory");
+			ret = dump_err(EXIT_CANNOT, "ls: out of memory");
 			goto out;
 		}
 		nrows++;
@@ -482,10 +527,9 @@ int cmd_ls(int argc, char **argv)
 		putchar('\n');
 	}
 	if (fflush(stdout))
-		ret = dump_err(EXIT_BAD, "ls: writing to stdout failed");
+		ret = dump_err(EXIT_CANNOT, "ls: writing to stdout failed");
 out:
-	collect(r, &t);
-	dump_loss(r, t.bad_tensors, t.first_bad_tensor_off, &loss);
+	dump_loss(r, &loss);
 	llmi_reader__free(r);
 	for (size_t i = 0; i < nrows; i++)
 		free(rows[i].name);

@@ -2,8 +2,9 @@
 /*
  * The tracer's timeline in a container, for info and perfetto: the string
  * tables (kernel and API names by id) and the event batches of
- * format/timeline.h. A batch of an event version this build does not know
- * is counted and skipped, never guessed at.
+ * format/timeline.h. Events of a later version are longer; their first 64
+ * bytes are the fields this build knows (llmi_events_get()), the rest is
+ * skipped. A kind a later version added is counted and not drawn.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -114,24 +115,19 @@ void dump_names__free(struct dump_names *d)
 }
 
 int dump_tl_batch(struct llmi_reader *r, size_t i, struct llmi_events_rec *h,
-		  const struct llmi_tl_event **ev, void **payload)
+		  const void **events, void **payload, char *why, size_t whylen)
 {
-	const void *events;
 	size_t len;
 	int err;
 
-	*payload = llmi_reader__load(r, i, &len);
+	/* Loading checks the batch whole (format/reader.c): every event can be read. */
+	*payload = llmi_reader__load_why(r, i, &len, why, whylen);
 	if (!*payload)
 		return -errno;
-	err = llmi_events_parse(*payload, len, h, &events);
-	if (!err && h->count && (h->abi_version != LLMI_TL_VERSION ||
-				 h->event_size != sizeof(struct llmi_tl_event)))
-		err = -EPROTO;
+	err = llmi_events_parse(*payload, len, h, events);
 	if (err) {
 		free(*payload);
 		*payload = NULL;
-		return err;
 	}
-	*ev = events;
-	return 0;
+	return err;
 }

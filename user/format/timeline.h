@@ -11,8 +11,11 @@
  *
  * Versioning: llmi_events_rec.abi_version is LLMI_TL_VERSION and
  * event_size is sizeof(struct llmi_tl_event). A later version only appends
- * fields (event_size grows); a reader takes the first 64 bytes of each
- * event and refuses a version it does not know.
+ * fields (event_size grows) and may add kinds and flags; the first 64 bytes
+ * keep their meaning. A reader of any version reads the first 64 bytes of
+ * each event (llmi_events_get() in format/reader.h) and skips the rest, and
+ * leaves out kinds it does not know, counted. An event_size under 64 is
+ * damage, and so is a version-1 batch of other sizes, kinds or flags.
  */
 #ifndef LLMI_TIMELINE_H
 #define LLMI_TIMELINE_H
