@@ -18,3 +18,7 @@ $(GEN)/%.skel.h: $(OBJ)/bpf/%.bpf.o
 	$(call msg,SKEL,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(BPFTOOL) gen skeleton $< > $@
+
+# The unit test of what this directory shares with user space: the table of
+# probed APIs (LLMI_API_LIST, completed in user/trace/api.c).
+UNIT_OBJS_test_trace_api = $(OBJ)/user/trace/api.o
