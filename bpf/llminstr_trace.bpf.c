@@ -65,6 +65,13 @@
  * instantiate and graph launches, and the calls of a process while it has
  * a stream capture open (graph nodes, not executions: user space sorts them
  * out; see in_place).
+ *
+ * Two tracers on one process both count exactly, and neither refuses the
+ * other: each loads its own object, so all the state above (dedup ranges
+ * and marks, per-thread slots, capture counts, counters, ring) is its own.
+ * The kernel runs every consumer's entry program before a return probe
+ * replaces the return address, so both read the caller. Each call then pays
+ * both tracers' probes (tests/e2e/trace_two_tracers.sh).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
