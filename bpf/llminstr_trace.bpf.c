@@ -450,13 +450,16 @@ static __always_inline void capture_closes(__u64 cookie)
 		__sync_fetch_and_add(&target_captures[t], -1);
 }
 
-/* A launch: counted in place under -T (see in_place), else streamed. */
-static __always_inline int launch_out(__u64 pid_tgid, __u64 cookie, __u64 func,
+/*
+ * A launch: counted in place (in_place(), decided once per launch by the
+ * caller: the probe read its arguments for that decision), else streamed.
+ */
+static __always_inline int launch_out(__u64 pid_tgid, __u64 cookie, bool place, __u64 func,
 				      __u64 stream, __u64 grid, __u64 block)
 {
 	__u32 api = LLMI_COOKIE_API(cookie);
 
-	if (in_place(cookie)) {
+	if (place) {
 		count_launch(pid_tgid, api, func);
 		return 0;
 	}
@@ -530,9 +533,10 @@ int BPF_KPROBE(rt_launch, __u64 func, __u64 grid_xy, __u64 grid_z, __u64 block_x
 	__u64 sp = PT_REGS_SP(ctx);
 	__u64 stk[3] = {};	/* return address, sharedMem, stream */
 	__u64 pid_tgid;
+	bool place = in_place(cookie);
 
 	/* -T, counted in place: the process is all the count needs (target_pid) */
-	if (in_place(cookie) && !excluded_count && target_pid[target]) {
+	if (place && !excluded_count && target_pid[target]) {
 		pid_tgid = (__u64)target_pid[target] << 32;
 		if (runtime_entry(ctx, cookie, sp, 0, pid_tgid, true))
 			count_launch(pid_tgid, api, func);
@@ -544,11 +548,11 @@ int BPF_KPROBE(rt_launch, __u64 func, __u64 grid_xy, __u64 grid_z, __u64 block_x
 	if (excluded(pid_tgid))
 		return 0;
 	/* -T needs the stream only while a capture is open: no read otherwise */
-	if (!in_place(cookie))
+	if (!place)
 		bpf_probe_read_user(stk, sizeof(stk), (void *)sp);
 	if (!runtime_entry(ctx, cookie, sp, stk[0], pid_tgid, true))
 		return 0;
-	return launch_out(pid_tgid, cookie, func, stk[2], dim_pack(grid_xy, grid_z),
+	return launch_out(pid_tgid, cookie, place, func, stk[2], dim_pack(grid_xy, grid_z),
 			  dim_pack(block_xy, block_z));
 }
 
@@ -568,7 +572,7 @@ int BPF_KPROBE(rt_launch_exc, const void *config, __u64 func)
 	if (!runtime_entry(ctx, cookie, sp, ret, pid_tgid, true))
 		return 0;
 	bpf_probe_read_user(cfg, sizeof(cfg), config);
-	return launch_out(pid_tgid, cookie, func, cfg[8] | (__u64)cfg[9] << 32,
+	return launch_out(pid_tgid, cookie, in_place(cookie), func, cfg[8] | (__u64)cfg[9] << 32,
 			  dim_pack3(cfg[0], cfg[1], cfg[2]), dim_pack3(cfg[3], cfg[4], cfg[5]));
 }
 
@@ -723,6 +727,7 @@ int BPF_KPROBE(drv_launch, __u64 f, __u64 gx, __u64 gy, __u64 gz, __u64 bx)
 	struct llmi_text *learn = NULL;
 	__u64 pid_tgid = 0;
 	__u32 depth = 0, pid;
+	bool place;
 
 	if (!driver_pid(cookie, &pid, &pid_tgid))
 		return 0;
@@ -730,13 +735,14 @@ int BPF_KPROBE(drv_launch, __u64 f, __u64 gx, __u64 gy, __u64 gz, __u64 bx)
 		return 0;
 	if (!pid_tgid)
 		pid_tgid = bpf_get_current_pid_tgid();
-	if (in_place(cookie))
+	place = in_place(cookie);
+	if (place)
 		bpf_probe_read_user(stk, sizeof(stk[0]), (void *)sp);
 	else
 		bpf_probe_read_user(stk, sizeof(stk), (void *)sp);
 	if (driver_dup(cookie, sp, stk[0], learn, depth))
 		return 0;
-	return launch_out(pid_tgid, cookie, f, stk[3], dim_pack3(gx, gy, gz),
+	return launch_out(pid_tgid, cookie, place, f, stk[3], dim_pack3(gx, gy, gz),
 			  dim_pack3(bx, by, stk[1]));
 }
 
@@ -761,7 +767,7 @@ int BPF_KPROBE(drv_launch_ex, const void *config, __u64 f)
 	if (driver_dup(cookie, sp, caller, learn, depth))
 		return 0;
 	bpf_probe_read_user(cfg, sizeof(cfg), config);
-	return launch_out(pid_tgid, cookie, f, cfg[8] | (__u64)cfg[9] << 32,
+	return launch_out(pid_tgid, cookie, in_place(cookie), f, cfg[8] | (__u64)cfg[9] << 32,
 			  dim_pack3(cfg[0], cfg[1], cfg[2]), dim_pack3(cfg[3], cfg[4], cfg[5]));
 }
 
