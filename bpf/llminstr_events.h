@@ -214,7 +214,7 @@ enum llmi_slot {
  */
 #define LLMI_COOKIE_WITH_ARG(c, arg) ((c) | ((__u64)((arg) & 0xf) << 28))
 #define LLMI_COOKIE_ARG(c) ((__u32)(((c) >> 28) & 0xf))
-/* bits 32-37: the target (traced process) index, for llmi_text lookups */
+/* bits 32-37: the target (traced process) index, for its state (rt_text, rt_abs, captures) */
 #define LLMI_COOKIE_WITH_TARGET(c, target) ((c) | ((__u64)(target) << 32))
 #define LLMI_COOKIE_TARGET(c) ((__u32)(((c) >> 32) & (LLMI_MAX_TARGETS - 1)))
 #define LLMI_COOKIE_API(c) ((__u32)((c) & 0xffff))
