@@ -18,3 +18,15 @@ $(GEN)/%.skel.h: $(OBJ)/bpf/%.bpf.o
 	$(call msg,SKEL,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(BPFTOOL) gen skeleton $< > $@
+
+# The unit test of what this directory shares with user space: the table of
+# probed APIs (LLMI_API_LIST, completed in user/trace/api.c).
+UNIT_OBJS_test_trace_api = $(OBJ)/user/trace/api.o
+
+# User-space objects that include the skeleton, besides the loader's (which
+# user/trace/build.mk lists).
+$(OBJ)/user/trace/probes.o $(OBJ)/tests/unit/test_trace_probes.o: $(GEN)/llminstr_trace.skel.h
+
+# test_trace_probes loads the program and fires its probes on functions of
+# its own (root; exits 77 without).
+UNIT_OBJS_test_trace_probes = $(OBJ)/user/trace/probes.o $(OBJ)/user/trace/api.o

@@ -31,126 +31,136 @@
 #define LLMI_EV_NAME_MAX 2048
 
 /*
- * Every probed API, in one list: X(enum suffix, symbol). The symbol is the
- * exported name in libcudart / libcuda; the user-side table (user/trace/api.c)
- * adds the library role, argument layout and whether a return probe is used.
+ * Every probed API, in one table that both sides read, so that no API can
+ * lack a row: X(id, symbol, role, program, layout, arg).
+ *  - id: the enum llmi_api suffix; symbol: the exported name in libcudart /
+ *    libcuda (or an executable with static cudart);
+ *  - role: RT (the runtime) or DRV (the driver);
+ *  - program: the BPF program that serves it (user/trace/api.h, enum
+ *    trace_prog without PROG_): TIMED ones also get a return probe, which
+ *    is used only where the duration or an out-parameter is the point;
+ *  - layout: how the probe reads its arguments (enum llmi_layout, LLMI_L_);
+ *  - arg: what the layout leaves to the API, in the cookie: a driver copy's
+ *    direction (cudaMemcpyKind), a driver memset's element size; else 0.
+ * BPF uses only the ids; user/trace/api.c derives the summary category and
+ * the save slot of return-probed calls from role, program and layout.
  */
-#define LLMI_API_LIST(X)                                                      \
-	X(LAUNCH, "cudaLaunchKernel")                                         \
-	X(LAUNCH_PTSZ, "cudaLaunchKernel_ptsz")                               \
-	X(LAUNCH_EXC, "cudaLaunchKernelExC")                                  \
-	X(LAUNCH_EXC_PTSZ, "cudaLaunchKernelExC_ptsz")                        \
-	X(LAUNCH_COOP, "cudaLaunchCooperativeKernel")                         \
-	X(LAUNCH_COOP_PTSZ, "cudaLaunchCooperativeKernel_ptsz")               \
-	X(GRAPH_LAUNCH, "cudaGraphLaunch")                                    \
-	X(GRAPH_LAUNCH_PTSZ, "cudaGraphLaunch_ptsz")                          \
-	X(MEMCPY, "cudaMemcpy")                                               \
-	X(MEMCPY_PTDS, "cudaMemcpy_ptds")                                     \
-	X(MEMCPY_ASYNC, "cudaMemcpyAsync")                                    \
-	X(MEMCPY_ASYNC_PTSZ, "cudaMemcpyAsync_ptsz")                          \
-	X(MEMCPY_2D, "cudaMemcpy2D")                                          \
-	X(MEMCPY_2D_PTDS, "cudaMemcpy2D_ptds")                                \
-	X(MEMCPY_2D_ASYNC, "cudaMemcpy2DAsync")                               \
-	X(MEMCPY_2D_ASYNC_PTSZ, "cudaMemcpy2DAsync_ptsz")                     \
-	X(MEMSET, "cudaMemset")                                               \
-	X(MEMSET_PTDS, "cudaMemset_ptds")                                     \
-	X(MEMSET_ASYNC, "cudaMemsetAsync")                                    \
-	X(MEMSET_ASYNC_PTSZ, "cudaMemsetAsync_ptsz")                          \
-	X(MEMSET_2D, "cudaMemset2D")                                          \
-	X(MEMSET_2D_PTDS, "cudaMemset2D_ptds")                                \
-	X(MEMSET_2D_ASYNC, "cudaMemset2DAsync")                               \
-	X(MEMSET_2D_ASYNC_PTSZ, "cudaMemset2DAsync_ptsz")                     \
-	X(MALLOC, "cudaMalloc")                                               \
-	X(MALLOC_HOST, "cudaMallocHost")                                      \
-	X(MALLOC_MANAGED, "cudaMallocManaged")                                \
-	X(MALLOC_ASYNC, "cudaMallocAsync")                                    \
-	X(MALLOC_ASYNC_PTSZ, "cudaMallocAsync_ptsz")                          \
-	X(MALLOC_PITCH, "cudaMallocPitch")                                    \
-	X(HOST_ALLOC, "cudaHostAlloc")                                        \
-	X(FREE, "cudaFree")                                                   \
-	X(FREE_HOST, "cudaFreeHost")                                          \
-	X(FREE_ASYNC, "cudaFreeAsync")                                        \
-	X(FREE_ASYNC_PTSZ, "cudaFreeAsync_ptsz")                              \
-	X(STREAM_SYNC, "cudaStreamSynchronize")                               \
-	X(STREAM_SYNC_PTSZ, "cudaStreamSynchronize_ptsz")                     \
-	X(DEVICE_SYNC, "cudaDeviceSynchronize")                               \
-	X(EVENT_SYNC, "cudaEventSynchronize")                                 \
-	X(EVENT_RECORD, "cudaEventRecord")                                    \
-	X(EVENT_RECORD_PTSZ, "cudaEventRecord_ptsz")                          \
-	X(EVENT_RECORD_FLAGS, "cudaEventRecordWithFlags")                     \
-	X(EVENT_RECORD_FLAGS_PTSZ, "cudaEventRecordWithFlags_ptsz")           \
-	X(STREAM_WAIT, "cudaStreamWaitEvent")                                 \
-	X(STREAM_WAIT_PTSZ, "cudaStreamWaitEvent_ptsz")                       \
-	X(CAPTURE_BEGIN, "cudaStreamBeginCapture")                            \
-	X(CAPTURE_BEGIN_PTSZ, "cudaStreamBeginCapture_ptsz")                  \
-	X(CAPTURE_END, "cudaStreamEndCapture")                                \
-	X(CAPTURE_END_PTSZ, "cudaStreamEndCapture_ptsz")                      \
-	X(GRAPH_INSTANTIATE, "cudaGraphInstantiate")                          \
-	X(GRAPH_INSTANTIATE_FLAGS, "cudaGraphInstantiateWithFlags")           \
-	X(GRAPH_INSTANTIATE_PARAMS, "cudaGraphInstantiateWithParams")         \
-	X(GRAPH_INSTANTIATE_PARAMS_PTSZ, "cudaGraphInstantiateWithParams_ptsz") \
-	X(REGISTER_FUNCTION, "__cudaRegisterFunction")                        \
-	X(GET_KERNEL, "__cudaGetKernel")                                      \
-	X(CU_LAUNCH, "cuLaunchKernel")                                        \
-	X(CU_LAUNCH_PTSZ, "cuLaunchKernel_ptsz")                              \
-	X(CU_LAUNCH_EX, "cuLaunchKernelEx")                                   \
-	X(CU_LAUNCH_EX_PTSZ, "cuLaunchKernelEx_ptsz")                         \
-	X(CU_LAUNCH_COOP, "cuLaunchCooperativeKernel")                        \
-	X(CU_LAUNCH_COOP_PTSZ, "cuLaunchCooperativeKernel_ptsz")              \
-	X(CU_MODULE_GET_FUNCTION, "cuModuleGetFunction")                      \
-	X(CU_LIBRARY_GET_KERNEL, "cuLibraryGetKernel")                        \
-	X(CU_KERNEL_GET_FUNCTION, "cuKernelGetFunction")                      \
-	X(CU_CTX_SYNC, "cuCtxSynchronize")                                    \
-	X(CU_STREAM_SYNC, "cuStreamSynchronize")                              \
-	X(CU_STREAM_SYNC_PTSZ, "cuStreamSynchronize_ptsz")                    \
-	X(CU_EVENT_SYNC, "cuEventSynchronize")                                \
-	X(CU_MEMCPY, "cuMemcpy")                                              \
-	X(CU_MEMCPY_PTDS, "cuMemcpy_ptds")                                    \
-	X(CU_MEMCPY_ASYNC, "cuMemcpyAsync")                                   \
-	X(CU_MEMCPY_ASYNC_PTSZ, "cuMemcpyAsync_ptsz")                         \
-	X(CU_MEMCPY_HTOD, "cuMemcpyHtoD_v2")                                  \
-	X(CU_MEMCPY_HTOD_PTDS, "cuMemcpyHtoD_v2_ptds")                        \
-	X(CU_MEMCPY_DTOH, "cuMemcpyDtoH_v2")                                  \
-	X(CU_MEMCPY_DTOH_PTDS, "cuMemcpyDtoH_v2_ptds")                        \
-	X(CU_MEMCPY_DTOD, "cuMemcpyDtoD_v2")                                  \
-	X(CU_MEMCPY_DTOD_PTDS, "cuMemcpyDtoD_v2_ptds")                        \
-	X(CU_MEMCPY_HTOD_ASYNC, "cuMemcpyHtoDAsync_v2")                       \
-	X(CU_MEMCPY_HTOD_ASYNC_PTSZ, "cuMemcpyHtoDAsync_v2_ptsz")             \
-	X(CU_MEMCPY_DTOH_ASYNC, "cuMemcpyDtoHAsync_v2")                       \
-	X(CU_MEMCPY_DTOH_ASYNC_PTSZ, "cuMemcpyDtoHAsync_v2_ptsz")             \
-	X(CU_MEMCPY_DTOD_ASYNC, "cuMemcpyDtoDAsync_v2")                       \
-	X(CU_MEMCPY_DTOD_ASYNC_PTSZ, "cuMemcpyDtoDAsync_v2_ptsz")             \
-	X(CU_MEMSET_D8, "cuMemsetD8_v2")                                      \
-	X(CU_MEMSET_D8_PTDS, "cuMemsetD8_v2_ptds")                            \
-	X(CU_MEMSET_D16, "cuMemsetD16_v2")                                    \
-	X(CU_MEMSET_D16_PTDS, "cuMemsetD16_v2_ptds")                          \
-	X(CU_MEMSET_D32, "cuMemsetD32_v2")                                    \
-	X(CU_MEMSET_D32_PTDS, "cuMemsetD32_v2_ptds")                          \
-	X(CU_MEMSET_D8_ASYNC, "cuMemsetD8Async")                              \
-	X(CU_MEMSET_D8_ASYNC_PTSZ, "cuMemsetD8Async_ptsz")                    \
-	X(CU_MEMSET_D16_ASYNC, "cuMemsetD16Async")                            \
-	X(CU_MEMSET_D16_ASYNC_PTSZ, "cuMemsetD16Async_ptsz")                  \
-	X(CU_MEMSET_D32_ASYNC, "cuMemsetD32Async")                            \
-	X(CU_MEMSET_D32_ASYNC_PTSZ, "cuMemsetD32Async_ptsz")                  \
-	X(CU_MEM_ALLOC, "cuMemAlloc_v2")                                      \
-	X(CU_MEM_ALLOC_HOST, "cuMemAllocHost_v2")                             \
-	X(CU_MEM_FREE, "cuMemFree_v2")                                        \
-	X(CU_MEM_FREE_HOST, "cuMemFreeHost")                                  \
-	X(CU_EVENT_RECORD, "cuEventRecord")                                   \
-	X(CU_EVENT_RECORD_PTSZ, "cuEventRecord_ptsz")                         \
-	X(CU_EVENT_RECORD_FLAGS, "cuEventRecordWithFlags")                    \
-	X(CU_EVENT_RECORD_FLAGS_PTSZ, "cuEventRecordWithFlags_ptsz")          \
-	X(CU_STREAM_WAIT, "cuStreamWaitEvent")                                \
-	X(CU_STREAM_WAIT_PTSZ, "cuStreamWaitEvent_ptsz")                      \
-	X(CU_CAPTURE_BEGIN, "cuStreamBeginCapture_v2")                        \
-	X(CU_CAPTURE_BEGIN_PTSZ, "cuStreamBeginCapture_v2_ptsz")              \
-	X(CU_CAPTURE_END, "cuStreamEndCapture")                               \
-	X(CU_CAPTURE_END_PTSZ, "cuStreamEndCapture_ptsz")                     \
-	X(CU_GRAPH_INSTANTIATE, "cuGraphInstantiateWithFlags")                \
-	X(CU_GRAPH_LAUNCH, "cuGraphLaunch")                                   \
-	X(CU_GRAPH_LAUNCH_PTSZ, "cuGraphLaunch_ptsz")
+#define LLMI_API_LIST(X) \
+	X(LAUNCH, "cudaLaunchKernel", RT, RT_LAUNCH, NONE, 0) \
+	X(LAUNCH_PTSZ, "cudaLaunchKernel_ptsz", RT, RT_LAUNCH, NONE, 0) \
+	X(LAUNCH_EXC, "cudaLaunchKernelExC", RT, RT_LAUNCH_EXC, NONE, 0) \
+	X(LAUNCH_EXC_PTSZ, "cudaLaunchKernelExC_ptsz", RT, RT_LAUNCH_EXC, NONE, 0) \
+	X(LAUNCH_COOP, "cudaLaunchCooperativeKernel", RT, RT_LAUNCH, NONE, 0) \
+	X(LAUNCH_COOP_PTSZ, "cudaLaunchCooperativeKernel_ptsz", RT, RT_LAUNCH, NONE, 0) \
+	X(GRAPH_LAUNCH, "cudaGraphLaunch", RT, CALL_ENTRY, GRAPH_LAUNCH, 0) \
+	X(GRAPH_LAUNCH_PTSZ, "cudaGraphLaunch_ptsz", RT, CALL_ENTRY, GRAPH_LAUNCH, 0) \
+	X(MEMCPY, "cudaMemcpy", RT, TIMED, MEMCPY, 0) \
+	X(MEMCPY_PTDS, "cudaMemcpy_ptds", RT, TIMED, MEMCPY, 0) \
+	X(MEMCPY_ASYNC, "cudaMemcpyAsync", RT, CALL_ENTRY, MEMCPY, 0) \
+	X(MEMCPY_ASYNC_PTSZ, "cudaMemcpyAsync_ptsz", RT, CALL_ENTRY, MEMCPY, 0) \
+	X(MEMCPY_2D, "cudaMemcpy2D", RT, TIMED, MEMCPY_2D, 0) \
+	X(MEMCPY_2D_PTDS, "cudaMemcpy2D_ptds", RT, TIMED, MEMCPY_2D, 0) \
+	X(MEMCPY_2D_ASYNC, "cudaMemcpy2DAsync", RT, CALL_ENTRY, MEMCPY_2D, 0) \
+	X(MEMCPY_2D_ASYNC_PTSZ, "cudaMemcpy2DAsync_ptsz", RT, CALL_ENTRY, MEMCPY_2D, 0) \
+	X(MEMSET, "cudaMemset", RT, TIMED, MEMSET, 0) \
+	X(MEMSET_PTDS, "cudaMemset_ptds", RT, TIMED, MEMSET, 0) \
+	X(MEMSET_ASYNC, "cudaMemsetAsync", RT, CALL_ENTRY, MEMSET, 0) \
+	X(MEMSET_ASYNC_PTSZ, "cudaMemsetAsync_ptsz", RT, CALL_ENTRY, MEMSET, 0) \
+	X(MEMSET_2D, "cudaMemset2D", RT, TIMED, MEMSET_2D, 0) \
+	X(MEMSET_2D_PTDS, "cudaMemset2D_ptds", RT, TIMED, MEMSET_2D, 0) \
+	X(MEMSET_2D_ASYNC, "cudaMemset2DAsync", RT, CALL_ENTRY, MEMSET_2D, 0) \
+	X(MEMSET_2D_ASYNC_PTSZ, "cudaMemset2DAsync_ptsz", RT, CALL_ENTRY, MEMSET_2D, 0) \
+	X(MALLOC, "cudaMalloc", RT, TIMED, MALLOC, 0) \
+	X(MALLOC_HOST, "cudaMallocHost", RT, TIMED, MALLOC, 0) \
+	X(MALLOC_MANAGED, "cudaMallocManaged", RT, TIMED, MALLOC, 0) \
+	X(MALLOC_ASYNC, "cudaMallocAsync", RT, TIMED, MALLOC, 0) \
+	X(MALLOC_ASYNC_PTSZ, "cudaMallocAsync_ptsz", RT, TIMED, MALLOC, 0) \
+	X(MALLOC_PITCH, "cudaMallocPitch", RT, TIMED, MALLOC_PITCH, 0) \
+	X(HOST_ALLOC, "cudaHostAlloc", RT, TIMED, MALLOC, 0) \
+	X(FREE, "cudaFree", RT, TIMED, FREE, 0) \
+	X(FREE_HOST, "cudaFreeHost", RT, TIMED, FREE, 0) \
+	X(FREE_ASYNC, "cudaFreeAsync", RT, CALL_ENTRY, FREE, 0) \
+	X(FREE_ASYNC_PTSZ, "cudaFreeAsync_ptsz", RT, CALL_ENTRY, FREE, 0) \
+	X(STREAM_SYNC, "cudaStreamSynchronize", RT, TIMED, SYNC, 0) \
+	X(STREAM_SYNC_PTSZ, "cudaStreamSynchronize_ptsz", RT, TIMED, SYNC, 0) \
+	X(DEVICE_SYNC, "cudaDeviceSynchronize", RT, TIMED, SYNC, 0) \
+	X(EVENT_SYNC, "cudaEventSynchronize", RT, TIMED, SYNC, 0) \
+	X(EVENT_RECORD, "cudaEventRecord", RT, CALL_ENTRY, EVENT_RECORD, 0) \
+	X(EVENT_RECORD_PTSZ, "cudaEventRecord_ptsz", RT, CALL_ENTRY, EVENT_RECORD, 0) \
+	X(EVENT_RECORD_FLAGS, "cudaEventRecordWithFlags", RT, CALL_ENTRY, EVENT_RECORD, 0) \
+	X(EVENT_RECORD_FLAGS_PTSZ, "cudaEventRecordWithFlags_ptsz", RT, CALL_ENTRY, EVENT_RECORD, 0) \
+	X(STREAM_WAIT, "cudaStreamWaitEvent", RT, CALL_ENTRY, STREAM_WAIT, 0) \
+	X(STREAM_WAIT_PTSZ, "cudaStreamWaitEvent_ptsz", RT, CALL_ENTRY, STREAM_WAIT, 0) \
+	X(CAPTURE_BEGIN, "cudaStreamBeginCapture", RT, CALL_ENTRY, CAPTURE_BEGIN, 0) \
+	X(CAPTURE_BEGIN_PTSZ, "cudaStreamBeginCapture_ptsz", RT, CALL_ENTRY, CAPTURE_BEGIN, 0) \
+	X(CAPTURE_END, "cudaStreamEndCapture", RT, TIMED, CAPTURE_END, 0) \
+	X(CAPTURE_END_PTSZ, "cudaStreamEndCapture_ptsz", RT, TIMED, CAPTURE_END, 0) \
+	X(GRAPH_INSTANTIATE, "cudaGraphInstantiate", RT, TIMED, INSTANTIATE, 0) \
+	X(GRAPH_INSTANTIATE_FLAGS, "cudaGraphInstantiateWithFlags", RT, TIMED, INSTANTIATE, 0) \
+	X(GRAPH_INSTANTIATE_PARAMS, "cudaGraphInstantiateWithParams", RT, TIMED, INSTANTIATE, 0) \
+	X(GRAPH_INSTANTIATE_PARAMS_PTSZ, "cudaGraphInstantiateWithParams_ptsz", RT, TIMED, INSTANTIATE, 0) \
+	X(REGISTER_FUNCTION, "__cudaRegisterFunction", RT, REGISTER, REGISTER, 0) \
+	X(GET_KERNEL, "__cudaGetKernel", RT, TIMED, GET_KERNEL, 0) \
+	X(CU_LAUNCH, "cuLaunchKernel", DRV, DRV_LAUNCH, NONE, 0) \
+	X(CU_LAUNCH_PTSZ, "cuLaunchKernel_ptsz", DRV, DRV_LAUNCH, NONE, 0) \
+	X(CU_LAUNCH_EX, "cuLaunchKernelEx", DRV, DRV_LAUNCH_EX, NONE, 0) \
+	X(CU_LAUNCH_EX_PTSZ, "cuLaunchKernelEx_ptsz", DRV, DRV_LAUNCH_EX, NONE, 0) \
+	X(CU_LAUNCH_COOP, "cuLaunchCooperativeKernel", DRV, DRV_LAUNCH, NONE, 0) \
+	X(CU_LAUNCH_COOP_PTSZ, "cuLaunchCooperativeKernel_ptsz", DRV, DRV_LAUNCH, NONE, 0) \
+	X(CU_MODULE_GET_FUNCTION, "cuModuleGetFunction", DRV, TIMED, GET_NAMED, 0) \
+	X(CU_LIBRARY_GET_KERNEL, "cuLibraryGetKernel", DRV, TIMED, GET_NAMED, 0) \
+	X(CU_KERNEL_GET_FUNCTION, "cuKernelGetFunction", DRV, TIMED, KERNEL_FUNC, 0) \
+	X(CU_CTX_SYNC, "cuCtxSynchronize", DRV, TIMED, SYNC, 0) \
+	X(CU_STREAM_SYNC, "cuStreamSynchronize", DRV, TIMED, SYNC, 0) \
+	X(CU_STREAM_SYNC_PTSZ, "cuStreamSynchronize_ptsz", DRV, TIMED, SYNC, 0) \
+	X(CU_EVENT_SYNC, "cuEventSynchronize", DRV, TIMED, SYNC, 0) \
+	X(CU_MEMCPY, "cuMemcpy", DRV, TIMED, CU_COPY, 4) \
+	X(CU_MEMCPY_PTDS, "cuMemcpy_ptds", DRV, TIMED, CU_COPY, 4) \
+	X(CU_MEMCPY_ASYNC, "cuMemcpyAsync", DRV, DRV_CALL_ENTRY, CU_COPY, 4) \
+	X(CU_MEMCPY_ASYNC_PTSZ, "cuMemcpyAsync_ptsz", DRV, DRV_CALL_ENTRY, CU_COPY, 4) \
+	X(CU_MEMCPY_HTOD, "cuMemcpyHtoD_v2", DRV, TIMED, CU_COPY, 1) \
+	X(CU_MEMCPY_HTOD_PTDS, "cuMemcpyHtoD_v2_ptds", DRV, TIMED, CU_COPY, 1) \
+	X(CU_MEMCPY_DTOH, "cuMemcpyDtoH_v2", DRV, TIMED, CU_COPY, 2) \
+	X(CU_MEMCPY_DTOH_PTDS, "cuMemcpyDtoH_v2_ptds", DRV, TIMED, CU_COPY, 2) \
+	X(CU_MEMCPY_DTOD, "cuMemcpyDtoD_v2", DRV, TIMED, CU_COPY, 3) \
+	X(CU_MEMCPY_DTOD_PTDS, "cuMemcpyDtoD_v2_ptds", DRV, TIMED, CU_COPY, 3) \
+	X(CU_MEMCPY_HTOD_ASYNC, "cuMemcpyHtoDAsync_v2", DRV, DRV_CALL_ENTRY, CU_COPY, 1) \
+	X(CU_MEMCPY_HTOD_ASYNC_PTSZ, "cuMemcpyHtoDAsync_v2_ptsz", DRV, DRV_CALL_ENTRY, CU_COPY, 1) \
+	X(CU_MEMCPY_DTOH_ASYNC, "cuMemcpyDtoHAsync_v2", DRV, DRV_CALL_ENTRY, CU_COPY, 2) \
+	X(CU_MEMCPY_DTOH_ASYNC_PTSZ, "cuMemcpyDtoHAsync_v2_ptsz", DRV, DRV_CALL_ENTRY, CU_COPY, 2) \
+	X(CU_MEMCPY_DTOD_ASYNC, "cuMemcpyDtoDAsync_v2", DRV, DRV_CALL_ENTRY, CU_COPY, 3) \
+	X(CU_MEMCPY_DTOD_ASYNC_PTSZ, "cuMemcpyDtoDAsync_v2_ptsz", DRV, DRV_CALL_ENTRY, CU_COPY, 3) \
+	X(CU_MEMSET_D8, "cuMemsetD8_v2", DRV, TIMED, CU_MEMSET, 1) \
+	X(CU_MEMSET_D8_PTDS, "cuMemsetD8_v2_ptds", DRV, TIMED, CU_MEMSET, 1) \
+	X(CU_MEMSET_D16, "cuMemsetD16_v2", DRV, TIMED, CU_MEMSET, 2) \
+	X(CU_MEMSET_D16_PTDS, "cuMemsetD16_v2_ptds", DRV, TIMED, CU_MEMSET, 2) \
+	X(CU_MEMSET_D32, "cuMemsetD32_v2", DRV, TIMED, CU_MEMSET, 4) \
+	X(CU_MEMSET_D32_PTDS, "cuMemsetD32_v2_ptds", DRV, TIMED, CU_MEMSET, 4) \
+	X(CU_MEMSET_D8_ASYNC, "cuMemsetD8Async", DRV, DRV_CALL_ENTRY, CU_MEMSET, 1) \
+	X(CU_MEMSET_D8_ASYNC_PTSZ, "cuMemsetD8Async_ptsz", DRV, DRV_CALL_ENTRY, CU_MEMSET, 1) \
+	X(CU_MEMSET_D16_ASYNC, "cuMemsetD16Async", DRV, DRV_CALL_ENTRY, CU_MEMSET, 2) \
+	X(CU_MEMSET_D16_ASYNC_PTSZ, "cuMemsetD16Async_ptsz", DRV, DRV_CALL_ENTRY, CU_MEMSET, 2) \
+	X(CU_MEMSET_D32_ASYNC, "cuMemsetD32Async", DRV, DRV_CALL_ENTRY, CU_MEMSET, 4) \
+	X(CU_MEMSET_D32_ASYNC_PTSZ, "cuMemsetD32Async_ptsz", DRV, DRV_CALL_ENTRY, CU_MEMSET, 4) \
+	X(CU_MEM_ALLOC, "cuMemAlloc_v2", DRV, TIMED, MALLOC, 0) \
+	X(CU_MEM_ALLOC_HOST, "cuMemAllocHost_v2", DRV, TIMED, MALLOC, 0) \
+	X(CU_MEM_FREE, "cuMemFree_v2", DRV, TIMED, FREE, 0) \
+	X(CU_MEM_FREE_HOST, "cuMemFreeHost", DRV, TIMED, FREE, 0) \
+	X(CU_EVENT_RECORD, "cuEventRecord", DRV, DRV_CALL_ENTRY, EVENT_RECORD, 0) \
+	X(CU_EVENT_RECORD_PTSZ, "cuEventRecord_ptsz", DRV, DRV_CALL_ENTRY, EVENT_RECORD, 0) \
+	X(CU_EVENT_RECORD_FLAGS, "cuEventRecordWithFlags", DRV, DRV_CALL_ENTRY, EVENT_RECORD, 0) \
+	X(CU_EVENT_RECORD_FLAGS_PTSZ, "cuEventRecordWithFlags_ptsz", DRV, DRV_CALL_ENTRY, EVENT_RECORD, 0) \
+	X(CU_STREAM_WAIT, "cuStreamWaitEvent", DRV, DRV_CALL_ENTRY, STREAM_WAIT, 0) \
+	X(CU_STREAM_WAIT_PTSZ, "cuStreamWaitEvent_ptsz", DRV, DRV_CALL_ENTRY, STREAM_WAIT, 0) \
+	X(CU_CAPTURE_BEGIN, "cuStreamBeginCapture_v2", DRV, DRV_CALL_ENTRY, CAPTURE_BEGIN, 0) \
+	X(CU_CAPTURE_BEGIN_PTSZ, "cuStreamBeginCapture_v2_ptsz", DRV, DRV_CALL_ENTRY, CAPTURE_BEGIN, 0) \
+	X(CU_CAPTURE_END, "cuStreamEndCapture", DRV, TIMED, CAPTURE_END, 0) \
+	X(CU_CAPTURE_END_PTSZ, "cuStreamEndCapture_ptsz", DRV, TIMED, CAPTURE_END, 0) \
+	X(CU_GRAPH_INSTANTIATE, "cuGraphInstantiateWithFlags", DRV, TIMED, INSTANTIATE, 0) \
+	X(CU_GRAPH_LAUNCH, "cuGraphLaunch", DRV, DRV_CALL_ENTRY, GRAPH_LAUNCH, 0) \
+	X(CU_GRAPH_LAUNCH_PTSZ, "cuGraphLaunch_ptsz", DRV, DRV_CALL_ENTRY, GRAPH_LAUNCH, 0)
 
-#define LLMI_API_ENUM(id, sym) LLMI_API_##id,
+#define LLMI_API_ENUM(id, sym, role, prog, layout, arg) LLMI_API_##id,
 enum llmi_api {
 	LLMI_API_LIST(LLMI_API_ENUM)
 	LLMI_API_MAX
@@ -204,7 +214,7 @@ enum llmi_slot {
  */
 #define LLMI_COOKIE_WITH_ARG(c, arg) ((c) | ((__u64)((arg) & 0xf) << 28))
 #define LLMI_COOKIE_ARG(c) ((__u32)(((c) >> 28) & 0xf))
-/* bits 32-37: the target (traced process) index, for llmi_text lookups */
+/* bits 32-37: the target (traced process) index, for its state (rt_text, rt_abs, captures) */
 #define LLMI_COOKIE_WITH_TARGET(c, target) ((c) | ((__u64)(target) << 32))
 #define LLMI_COOKIE_TARGET(c) ((__u32)(((c) >> 32) & (LLMI_MAX_TARGETS - 1)))
 #define LLMI_COOKIE_API(c) ((__u32)((c) & 0xffff))

@@ -62,8 +62,16 @@
  * an eighth of the ring waits between wake-ups, and the consumer also
  * drains the ring on a 100 ms timeout. -T (timing_only) keeps per-CPU counts, bytes
  * and log2 histograms instead and streams only rare records: names, capture,
- * instantiate and graph launches, and launches while a stream capture is
- * open (they are graph nodes, not executions: user space sorts them out).
+ * instantiate and graph launches, and the calls of a process while it has
+ * a stream capture open (graph nodes, not executions: user space sorts them
+ * out; see in_place).
+ *
+ * Two tracers on one process both count exactly, and neither refuses the
+ * other: each loads its own object, so all the state above (dedup ranges
+ * and marks, per-thread slots, capture counts, counters, ring) is its own.
+ * The kernel runs every consumer's entry program before a return probe
+ * replaces the return address, so both read the caller. Each call then pays
+ * both tracers' probes (tests/e2e/trace_two_tracers.sh).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -90,8 +98,16 @@ const volatile __u32 wake_every = 4096;
  * the hot path while nothing is excluded.
  */
 __u32 excluded_count = 0;
-/* Stream captures open in the traced processes (see file comment). */
-__s64 capture_active = 0;
+/*
+ * Per target (the attach cookie's index: one process): the stream captures
+ * open in it, and whether user space asks for its calls to be streamed (see
+ * in_place; user/trace/probes.h). Per target, because a capture open in one
+ * process says nothing about another's launches, and a capture end whose
+ * begin was never seen (a process attached mid-capture) must not close
+ * another's. Scalar arrays: the skeleton then needs no shared struct type.
+ */
+__s32 target_captures[LLMI_MAX_TARGETS] = {};
+__u32 target_stream[LLMI_MAX_TARGETS] = {};
 /*
  * Each target's tgid, learnt by its first runtime launch (a target is one
  * process for the whole run): the probes are bound to that process, so the
@@ -406,13 +422,44 @@ static __always_inline void count_launch(__u64 pid_tgid, __u32 api, __u64 func)
 }
 
 /*
- * A launch: counted in place under -T unless a capture is open, else
- * streamed.
+ * Whether -T counts this call in place. Not while its process has a stream
+ * capture open: what is put on a capturing stream is a graph node, not an
+ * execution, and only user space knows which streams capture (events joined
+ * through cudaStreamWaitEvent), so the process's calls are streamed until
+ * the capture ends. Not while user space asks for the process's calls
+ * (target_stream). Two array loads, no helper call.
  */
-static __always_inline int launch_out(__u64 pid_tgid, __u32 api, __u64 func,
+static __always_inline bool in_place(__u64 cookie)
+{
+	__u32 t = LLMI_COOKIE_TARGET(cookie);
+
+	return timing_only && target_captures[t] <= 0 && !target_stream[t];
+}
+
+static __always_inline void capture_opens(__u64 cookie)
+{
+	__sync_fetch_and_add(&target_captures[LLMI_COOKIE_TARGET(cookie)], 1);
+}
+
+/* An end with no begin seen (attached mid-capture) leaves the count alone. */
+static __always_inline void capture_closes(__u64 cookie)
+{
+	__u32 t = LLMI_COOKIE_TARGET(cookie);
+
+	if (target_captures[t] > 0)
+		__sync_fetch_and_add(&target_captures[t], -1);
+}
+
+/*
+ * A launch: counted in place (in_place(), decided once per launch by the
+ * caller: the probe read its arguments for that decision), else streamed.
+ */
+static __always_inline int launch_out(__u64 pid_tgid, __u64 cookie, bool place, __u64 func,
 				      __u64 stream, __u64 grid, __u64 block)
 {
-	if (timing_only && capture_active <= 0) {
+	__u32 api = LLMI_COOKIE_API(cookie);
+
+	if (place) {
 		count_launch(pid_tgid, api, func);
 		return 0;
 	}
@@ -486,9 +533,10 @@ int BPF_KPROBE(rt_launch, __u64 func, __u64 grid_xy, __u64 grid_z, __u64 block_x
 	__u64 sp = PT_REGS_SP(ctx);
 	__u64 stk[3] = {};	/* return address, sharedMem, stream */
 	__u64 pid_tgid;
+	bool place = in_place(cookie);
 
 	/* -T, counted in place: the process is all the count needs (target_pid) */
-	if (timing_only && capture_active <= 0 && !excluded_count && target_pid[target]) {
+	if (place && !excluded_count && target_pid[target]) {
 		pid_tgid = (__u64)target_pid[target] << 32;
 		if (runtime_entry(ctx, cookie, sp, 0, pid_tgid, true))
 			count_launch(pid_tgid, api, func);
@@ -500,11 +548,11 @@ int BPF_KPROBE(rt_launch, __u64 func, __u64 grid_xy, __u64 grid_z, __u64 block_x
 	if (excluded(pid_tgid))
 		return 0;
 	/* -T needs the stream only while a capture is open: no read otherwise */
-	if (!timing_only || capture_active > 0)
+	if (!place)
 		bpf_probe_read_user(stk, sizeof(stk), (void *)sp);
 	if (!runtime_entry(ctx, cookie, sp, stk[0], pid_tgid, true))
 		return 0;
-	return launch_out(pid_tgid, api, func, stk[2], dim_pack(grid_xy, grid_z),
+	return launch_out(pid_tgid, cookie, place, func, stk[2], dim_pack(grid_xy, grid_z),
 			  dim_pack(block_xy, block_z));
 }
 
@@ -514,7 +562,6 @@ int BPF_KPROBE(rt_launch_exc, const void *config, __u64 func)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 cookie = bpf_get_attach_cookie(ctx);
-	__u32 api = LLMI_COOKIE_API(cookie);
 	__u64 sp = PT_REGS_SP(ctx);
 	__u32 cfg[10] = {};	/* grid[3], block[3], pad, smem(8), stream at byte 32 */
 	__u64 ret = 0;
@@ -525,7 +572,7 @@ int BPF_KPROBE(rt_launch_exc, const void *config, __u64 func)
 	if (!runtime_entry(ctx, cookie, sp, ret, pid_tgid, true))
 		return 0;
 	bpf_probe_read_user(cfg, sizeof(cfg), config);
-	return launch_out(pid_tgid, api, func, cfg[8] | (__u64)cfg[9] << 32,
+	return launch_out(pid_tgid, cookie, in_place(cookie), func, cfg[8] | (__u64)cfg[9] << 32,
 			  dim_pack3(cfg[0], cfg[1], cfg[2]), dim_pack3(cfg[3], cfg[4], cfg[5]));
 }
 
@@ -680,6 +727,7 @@ int BPF_KPROBE(drv_launch, __u64 f, __u64 gx, __u64 gy, __u64 gz, __u64 bx)
 	struct llmi_text *learn = NULL;
 	__u64 pid_tgid = 0;
 	__u32 depth = 0, pid;
+	bool place;
 
 	if (!driver_pid(cookie, &pid, &pid_tgid))
 		return 0;
@@ -687,13 +735,14 @@ int BPF_KPROBE(drv_launch, __u64 f, __u64 gx, __u64 gy, __u64 gz, __u64 bx)
 		return 0;
 	if (!pid_tgid)
 		pid_tgid = bpf_get_current_pid_tgid();
-	if (timing_only && capture_active <= 0)
+	place = in_place(cookie);
+	if (place)
 		bpf_probe_read_user(stk, sizeof(stk[0]), (void *)sp);
 	else
 		bpf_probe_read_user(stk, sizeof(stk), (void *)sp);
 	if (driver_dup(cookie, sp, stk[0], learn, depth))
 		return 0;
-	return launch_out(pid_tgid, LLMI_COOKIE_API(cookie), f, stk[3], dim_pack3(gx, gy, gz),
+	return launch_out(pid_tgid, cookie, place, f, stk[3], dim_pack3(gx, gy, gz),
 			  dim_pack3(bx, by, stk[1]));
 }
 
@@ -718,7 +767,7 @@ int BPF_KPROBE(drv_launch_ex, const void *config, __u64 f)
 	if (driver_dup(cookie, sp, caller, learn, depth))
 		return 0;
 	bpf_probe_read_user(cfg, sizeof(cfg), config);
-	return launch_out(pid_tgid, LLMI_COOKIE_API(cookie), f, cfg[8] | (__u64)cfg[9] << 32,
+	return launch_out(pid_tgid, cookie, in_place(cookie), f, cfg[8] | (__u64)cfg[9] << 32,
 			  dim_pack3(cfg[0], cfg[1], cfg[2]), dim_pack3(cfg[3], cfg[4], cfg[5]));
 }
 
@@ -748,7 +797,7 @@ int BPF_KPROBE(call_entry, __u64 a0, __u64 a1, __u64 a2, __u64 a3, __u64 a4)
 
 	switch (layout) {
 	case LLMI_L_MEMCPY:	/* cudaMemcpyAsync(dst, src, count, kind, stream) */
-		if (timing_only && capture_active <= 0) {
+		if (in_place(cookie)) {
 			api_add(api, a2, 0, false);
 			copy_add(a3, a2);
 			return 0;
@@ -756,21 +805,21 @@ int BPF_KPROBE(call_entry, __u64 a0, __u64 a1, __u64 a2, __u64 a3, __u64 a4)
 		return emit(pid_tgid, LLMI_EV_MEMCPY, api, ts, 0, 0, a0, a4, a2, a3);
 	case LLMI_L_MEMCPY_2D:	/* (dst, dpitch, src, spitch, w, h, kind, stream) */
 		bytes = a4 * a5;
-		if (timing_only && capture_active <= 0) {
+		if (in_place(cookie)) {
 			api_add(api, bytes, 0, false);
 			copy_add(stk[1], bytes);
 			return 0;
 		}
 		return emit(pid_tgid, LLMI_EV_MEMCPY, api, ts, 0, 0, a0, stk[2], bytes, stk[1]);
 	case LLMI_L_MEMSET:	/* cudaMemsetAsync(ptr, value, count, stream) */
-		if (timing_only && capture_active <= 0) {
+		if (in_place(cookie)) {
 			api_add(api, a2, 0, false);
 			return 0;
 		}
 		return emit(pid_tgid, LLMI_EV_MEMSET, api, ts, 0, 0, a0, a3, a2, 0);
 	case LLMI_L_MEMSET_2D:	/* (ptr, pitch, value, w, h, stream) */
 		bytes = a3 * a4;
-		if (timing_only && capture_active <= 0) {
+		if (in_place(cookie)) {
 			api_add(api, bytes, 0, false);
 			return 0;
 		}
@@ -782,19 +831,19 @@ int BPF_KPROBE(call_entry, __u64 a0, __u64 a1, __u64 a2, __u64 a3, __u64 a4)
 		}
 		return emit(pid_tgid, LLMI_EV_FREE, api, ts, 0, 0, a0, a1, 0, 0);
 	case LLMI_L_EVENT_RECORD:	/* (event, stream): joins captures */
-		if (timing_only && capture_active <= 0) {
+		if (in_place(cookie)) {
 			api_add(api, 0, 0, false);
 			return 0;
 		}
 		return emit(pid_tgid, LLMI_EV_EVENT_RECORD, api, ts, 0, 0, a0, a1, 0, 0);
 	case LLMI_L_STREAM_WAIT:	/* (stream, event, flags) */
-		if (timing_only && capture_active <= 0) {
+		if (in_place(cookie)) {
 			api_add(api, 0, 0, false);
 			return 0;
 		}
 		return emit(pid_tgid, LLMI_EV_STREAM_WAIT, api, ts, 0, 0, a1, a0, 0, 0);
 	case LLMI_L_CAPTURE_BEGIN:
-		__sync_fetch_and_add(&capture_active, 1);
+		capture_opens(cookie);
 		return emit(pid_tgid, LLMI_EV_CAPTURE_BEGIN, api, ts, 0, 0, 0, a0, 0, 0);
 	case LLMI_L_GRAPH_LAUNCH:	/* always streamed: user space expands it */
 		return emit(pid_tgid, LLMI_EV_GRAPH_LAUNCH, api, ts, 0, 0, a0, a1, 0, 0);
@@ -824,7 +873,7 @@ int BPF_KPROBE(drv_call_entry, __u64 a0, __u64 a1, __u64 a2, __u64 a3)
 		return 0;
 	switch (LLMI_COOKIE_LAYOUT(cookie)) {
 	case LLMI_L_CU_COPY:	/* (dst, src, bytes, stream) */
-		if (timing_only && capture_active <= 0) {
+		if (in_place(cookie)) {
 			api_add(api, a2, 0, false);
 			copy_add(arg, a2);
 			return 0;
@@ -832,24 +881,24 @@ int BPF_KPROBE(drv_call_entry, __u64 a0, __u64 a1, __u64 a2, __u64 a3)
 		return emit(pid_tgid, LLMI_EV_MEMCPY, api, ts, 0, 0, a0, a3, a2, arg);
 	case LLMI_L_CU_MEMSET:	/* (ptr, value, n, stream) */
 		bytes = a2 * arg;
-		if (timing_only && capture_active <= 0) {
+		if (in_place(cookie)) {
 			api_add(api, bytes, 0, false);
 			return 0;
 		}
 		return emit(pid_tgid, LLMI_EV_MEMSET, api, ts, 0, 0, a0, a3, bytes, 0);
 	case LLMI_L_EVENT_RECORD:	/* (event, stream) */
-		if (timing_only && capture_active <= 0) {
+		if (in_place(cookie)) {
 			api_add(api, 0, 0, false);
 			return 0;
 		}
 		return emit(pid_tgid, LLMI_EV_EVENT_RECORD, api, ts, 0, 0, a0, a1, 0, 0);
 	case LLMI_L_CAPTURE_BEGIN:	/* (stream, mode) */
-		__sync_fetch_and_add(&capture_active, 1);
+		capture_opens(cookie);
 		return emit(pid_tgid, LLMI_EV_CAPTURE_BEGIN, api, ts, 0, 0, 0, a0, 0, 0);
 	case LLMI_L_GRAPH_LAUNCH:	/* (exec, stream): always streamed, expanded above */
 		return emit(pid_tgid, LLMI_EV_GRAPH_LAUNCH, api, ts, 0, 0, a0, a1, 0, 0);
 	default:	/* stream waits: (stream, event, flags) */
-		if (timing_only && capture_active <= 0) {
+		if (in_place(cookie)) {
 			api_add(api, 0, 0, false);
 			return 0;
 		}
@@ -967,8 +1016,7 @@ int BPF_KRETPROBE(timed_exit, long rc)
 		return emit(pid_tgid, LLMI_EV_KERNEL_FUNC, api, ts, dur, rc, read_out_ptr(s->a[0]),
 			    0, s->a[1], 0);
 	case LLMI_L_CAPTURE_END:
-		if (capture_active > 0)
-			__sync_fetch_and_add(&capture_active, -1);
+		capture_closes(cookie);
 		return emit(pid_tgid, LLMI_EV_CAPTURE_END, api, ts, dur, rc,
 			    read_out_ptr(s->a[1]), s->a[0], 0, 0);
 	case LLMI_L_INSTANTIATE:

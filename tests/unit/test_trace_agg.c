@@ -157,6 +157,36 @@ static void test_graphs(void **state)
 	agg__free(a);
 }
 
+/* A graph of any size is walked whole, launches only, in capture order. */
+static void test_large_graph(void **state)
+{
+	struct agg *a = agg__new(NULL, NULL);
+	const uint64_t s = 0x51;
+	const size_t n = 1000;
+	size_t pos = 0, i = 0;
+	uint64_t f;
+
+	assert_non_null(a);
+	feed(a, ev(LLMI_EV_CAPTURE_BEGIN, LLMI_API_CAPTURE_BEGIN, 0, s, 0, 0));
+	for (uint64_t k = 0; k < n; k++) {
+		feed(a, ev(LLMI_EV_LAUNCH, LLMI_API_LAUNCH, 0x1000 + k, s, 1, 1));
+		if (k % 100 == 0)	/* nodes that are not launches are skipped */
+			feed(a, ev(LLMI_EV_MEMCPY, LLMI_API_MEMCPY_ASYNC, 0x9, s, 64, LLMI_COPY_D2D));
+	}
+	feed(a, ev(LLMI_EV_CAPTURE_END, LLMI_API_CAPTURE_END, 0x6a, s, 0, 0));
+	feed(a, ev(LLMI_EV_INSTANTIATE, LLMI_API_GRAPH_INSTANTIATE, 0xe7, 0, 0x6a, 0));
+	assert_int_equal(agg__exec_kernels(a, PID, 0xe7, NULL, 0), n);
+	while (agg__exec_next_kernel(a, PID, 0xe7, &pos, &f))
+		assert_int_equal(f, 0x1000 + i++);
+	assert_int_equal(i, n);
+	assert_false(agg__exec_next_kernel(a, PID, 0xe7, &pos, &f));	/* stays at the end */
+	pos = 0;
+	assert_false(agg__exec_next_kernel(a, PID, 0xbad, &pos, &f));	/* unknown exec */
+	feed(a, ev(LLMI_EV_GRAPH_LAUNCH, LLMI_API_GRAPH_LAUNCH, 0xe7, s, 0, 0));
+	assert_int_equal(agg__totals(a)->replayed, n);
+	agg__free(a);
+}
+
 static void test_copies_and_intervals(void **state)
 {
 	struct agg *a = agg__new(NULL, NULL);
@@ -202,6 +232,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_graphs),
+		cmocka_unit_test(test_large_graph),
 		cmocka_unit_test(test_copies_and_intervals),
 	};
 

@@ -704,6 +704,20 @@ size_t agg__exec_kernels(struct agg *a, uint32_t pid, uint64_t exec, uint64_t *f
 	return n;
 }
 
+bool agg__exec_next_kernel(struct agg *a, uint32_t pid, uint64_t exec, size_t *pos,
+			   uint64_t *func)
+{
+	struct gnodes *g = gmap_get(&a->execs, pid, exec);
+
+	for (; g && *pos < g->n; (*pos)++) {
+		if (g->v[*pos].type == LLMI_EV_LAUNCH) {
+			*func = g->v[(*pos)++].func;
+			return true;
+		}
+	}
+	return false;
+}
+
 bool agg__last_captured(const struct agg *a)
 {
 	return a->last_captured;

@@ -106,10 +106,18 @@ void agg__resolve_all(struct agg *a);
 
 /*
  * The kernels a graph executable replays, in capture order: fills up to cap
- * handles and returns how many the graph has (0 if unknown).
+ * handles (funcs may be NULL with cap 0) and returns how many the graph has
+ * (0 if unknown).
  */
 size_t agg__exec_kernels(struct agg *a, uint32_t pid, uint64_t exec, uint64_t *funcs,
 			 size_t cap);
+/*
+ * The same one at a time, however many: *pos starts at 0; true with *func
+ * set while the graph has one more. Reads the graph in place (no copy, no
+ * bound); valid until the next agg__event().
+ */
+bool agg__exec_next_kernel(struct agg *a, uint32_t pid, uint64_t exec, size_t *pos,
+			   uint64_t *func);
 
 struct agg_totals *agg__totals(struct agg *a);
 /*

@@ -29,6 +29,7 @@ enum trace_prog {
 enum trace_cat {
 	CAT_LAUNCH, CAT_GRAPH, CAT_COPY, CAT_MEMSET, CAT_ALLOC, CAT_FREE,
 	CAT_SYNC, CAT_EVENT, CAT_CAPTURE, CAT_NAME,
+	CAT_NONE,		/* a layout api.c has no category for: a bug */
 };
 
 struct trace_api {
@@ -41,8 +42,8 @@ struct trace_api {
 	unsigned arg;		/* LLMI_COOKIE_ARG: copy kind, memset element size */
 };
 
-/* Filled before main() from LLMI_API_LIST and the role table; read-only after. */
-extern struct trace_api trace_apis[LLMI_API_MAX];
+/* LLMI_API_LIST, with what follows from it (api.c): one row per enum llmi_api. */
+extern const struct trace_api trace_apis[LLMI_API_MAX];
 
 static inline const char *trace_api_name(unsigned api)
 {

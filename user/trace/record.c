@@ -30,7 +30,6 @@
 #define PROG "llminstr-trace"
 #define BATCH_EVENTS	(65536 / sizeof(struct llmi_tl_event))
 #define BATCH_NS	100000000ull
-#define MAX_REPLAY	256
 
 struct pslot {
 	const char *p;		/* the agg's string, NULL: free */
@@ -304,18 +303,18 @@ void trace_tl__event(struct trace_tl *t, struct agg *a, const void *data, size_t
 		emit(t, &e, NULL);
 		break;
 	case LLMI_EV_GRAPH_LAUNCH: {
-		uint64_t funcs[MAX_REPLAY];
-		size_t n = agg__exec_kernels(a, r->pid, r->obj, funcs, MAX_REPLAY);
+		size_t pos = 0;
+		uint64_t f;
 
 		e.kind = LLMI_TL_GRAPH;
-		e.arg0 = n;
+		e.arg0 = agg__exec_kernels(a, r->pid, r->obj, NULL, 0);
 		emit(t, &e, NULL);
-		/* the replayed launches, marked as such, at the graph launch */
+		/* the replayed launches, marked as such, at the graph launch: all of them */
 		e.kind = LLMI_TL_REPLAY;
 		e.arg0 = r->obj;
-		for (size_t i = 0; i < n && i < MAX_REPLAY; i++) {
-			kn = agg__full_name(a, r->pid, funcs[i]);
-			e.obj = funcs[i];
+		while (agg__exec_next_kernel(a, r->pid, r->obj, &pos, &f)) {
+			kn = agg__full_name(a, r->pid, f);
+			e.obj = f;
 			e.name_id = rec ? name_id(t, a, kn) : 0;
 			emit(t, &e, kn);
 		}

@@ -318,13 +318,31 @@ out:
 }
 
 /*
+ * The dedup state is what keeps a runtime launch from counting twice (once
+ * more as the driver launch the runtime makes for it): a target whose state
+ * cannot be written is not attached, with one line that says why.
+ */
+static int dedup_write(struct tracer *tr, struct target *t, const char *path,
+		       struct bpf_map *map, uint32_t key, const void *v, size_t size)
+{
+	int err = bpf_map__update_elem(map, &key, sizeof(key), v, size, 0);
+
+	if (err)
+		fprintf(stderr, PROG ": pid %d: not attached to %s: cannot write BPF map %s "
+			"(runtime/driver dedup): %s\n", t->pid, path, bpf_map__name(map),
+			strerror(-err));
+	return err;
+}
+
+/*
  * rt_text[target, api]: the code segment around a probed runtime function.
  * Only a shared libcudart has code that is the runtime's alone; any other
  * file defining the runtime (an executable or library with static cudart)
  * is marked static and deduplicated with per-thread markers instead.
+ * 0 or -errno.
  */
-static void set_rt_text(struct tracer *tr, struct target *t, unsigned api,
-			const struct text_segs *ts, uint64_t vaddr, bool shared)
+static int set_rt_text(struct tracer *tr, struct target *t, const char *path, unsigned api,
+		       const struct text_segs *ts, uint64_t vaddr, bool shared)
 {
 	uint32_t key = (uint32_t)(t - tr->t) * LLMI_API_MAX + api;
 	bool drv = trace_apis[api].role == ROLE_DRIVER;
@@ -340,19 +358,22 @@ static void set_rt_text(struct tracer *tr, struct target *t, unsigned api,
 	}
 	if (shared && v.hi <= v.lo)
 		v.flags = 0;	/* no code segment found: no dedup rather than a wrong one */
-	bpf_map__update_elem(tr->skel->maps.rt_text, &key, sizeof(key), &v, sizeof(v), 0);
+	return dedup_write(tr, t, path, tr->skel->maps.rt_text, key, &v, sizeof(v));
 }
 
-/* rt_abs[target].flags: how this process's driver launches are deduplicated. */
-static void set_rt_mode(struct tracer *tr, struct target *t, uint32_t flags)
+/* rt_abs[target].flags: how this process's driver launches are deduplicated. 0 or -errno. */
+static int set_rt_mode(struct tracer *tr, struct target *t, const char *path, uint32_t flags)
 {
 	uint32_t key = (uint32_t)(t - tr->t);
 	struct llmi_range v = { .flags = flags };
+	int err;
 
 	if (t->rt_mode == flags || (t->rt_mode & LLMI_TEXT_SHARED))
-		return;		/* a shared libcudart, once seen, decides */
-	t->rt_mode = flags;
-	bpf_map__update_elem(tr->skel->maps.rt_abs, &key, sizeof(key), &v, sizeof(v), 0);
+		return 0;	/* a shared libcudart, once seen, decides */
+	err = dedup_write(tr, t, path, tr->skel->maps.rt_abs, key, &v, sizeof(v));
+	if (!err)
+		t->rt_mode = flags;
+	return err;
 }
 
 /*
@@ -403,12 +424,14 @@ static int attach_lib(struct tracer *tr, struct target *t, const char *path)
 		if (llmi_elf__sym_addr(e, a->sym, &vaddr, &off))
 			continue;	/* not defined here: skipped quietly */
 		if (a->role == ROLE_RUNTIME) {
-			set_rt_text(tr, t, api, &ts, vaddr, shared_rt);
-			set_rt_mode(tr, t, shared_rt ? LLMI_TEXT_SHARED : LLMI_TEXT_STATIC);
+			err = set_rt_text(tr, t, path, api, &ts, vaddr, shared_rt) ?:
+			      set_rt_mode(tr, t, path, shared_rt ? LLMI_TEXT_SHARED : LLMI_TEXT_STATIC);
 		} else if (a->prog == PROG_DRV_CALL_ENTRY || a->slot == LLMI_SLOT_DRV_CALL ||
 			   a->slot == LLMI_SLOT_DRV_GRAPH) {
-			set_rt_text(tr, t, api, &ts, vaddr, false);	/* libcuda's code */
+			err = set_rt_text(tr, t, path, api, &ts, vaddr, false);	/* libcuda's code */
 		}
+		if (err)
+			break;	/* said why; nothing of this library attached in multi mode */
 		if (tr->o.verbose)
 			fprintf(stderr, PROG ": pid %d: %s%s at %s+0x%llx\n", t->pid, a->sym,
 				a->prog == PROG_TIMED ? " (+return)" : "", path,
