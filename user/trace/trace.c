@@ -1092,9 +1092,9 @@ static int say_maps_error(pid_t pid, int err)
 	if (err == -ENOENT || err == -ESRCH)
 		fprintf(stderr, PROG ": pid %d does not exist (it exited before the attach)\n", pid);
 	else if (err == -EACCES || err == -EPERM)
-		fprintf(stderr, PROG ": pid %d: cannot read /proc/%d/maps: %s; the kernel does not "
-			"let the tracer see this process (a protected process, or one of another "
-			"container)\n", pid, pid, strerror(-err));
+		fprintf(stderr, PROG ": pid %d: cannot read /proc/%d/maps: %s; the tracer may not "
+			"look into this process (another user's, another container's or a protected "
+			"one)\n", pid, pid, strerror(-err));
 	else
 		fprintf(stderr, PROG ": pid %d: cannot read /proc/%d/maps: %s\n", pid, pid,
 			strerror(-err));
@@ -1287,6 +1287,7 @@ int main(int argc, char **argv)
 	/* Targets exist before anything is loaded: bad pids fail fast. */
 	for (i = 0; i < tr->o.npids; i++) {
 		struct target *t = &tr->t[tr->nt++];
+		struct llmi_maps *maps;
 		char proc[64];
 
 		t->pid = tr->o.pids[i];
@@ -1298,6 +1299,13 @@ int main(int argc, char **argv)
 			err = -ESRCH;
 			goto cleanup;
 		}
+		/* a process the tracer may not look into is said before anything is loaded */
+		maps = llmi_maps__read(t->pid);
+		if (!maps) {
+			err = say_maps_error(t->pid, -errno);
+			goto cleanup;
+		}
+		llmi_maps__free(maps);
 		t->pidfd = (int)syscall(SYS_pidfd_open, t->pid, 0);
 	}
 	for (i = 0; i < tr->o.nlibs; i++) {
