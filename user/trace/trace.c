@@ -1261,6 +1261,13 @@ int main(int argc, char **argv)
 
 	tr->json_fd = -1;
 	tr->gate.pid = tr->gate.go = tr->gate.result = -1;
+	/*
+	 * stdin, stdout and stderr open (on /dev/null if closed): an output
+	 * file must never become fd 1 and receive the text summary.
+	 */
+	for (int fd = 0; fd < 3; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", fd ? O_WRONLY : O_RDONLY) != fd)
+			return 1;
 	err = trace_opts_parse(argc, argv, &tr->o, err_line, sizeof(err_line));
 	if (err == TRACE_OPTS_HELP)
 		return 0;
@@ -1496,7 +1503,10 @@ int main(int argc, char **argv)
 		trace_tl__drain(tr->tl, info.lost, &info.out);
 	}
 	out_summary(stdout, tr->agg, tot, &info, false);
-	fflush(stdout);
+	if ((fflush(stdout) || ferror(stdout)) && errno != EPIPE) {	/* a reader that left: its choice */
+		fprintf(stderr, PROG ": cannot write the summary to stdout: %s\n", strerror(errno));
+		failed = true;
+	}
 	if (tr->json_fd >= 0 && write_json(tr, tot, &info))
 		failed = true;
 	if (tr->tl) {	/* the container's stats record is the --json summary */
