@@ -178,12 +178,33 @@ static void test_bad(void **state)
 	expect_bad("--buffer-size '12q'", "--buffer-size", "12q", "-p", "1", NULL);
 }
 
+/* --help documents --force and the exit statuses, in 80 columns */
+static void test_help(void **state)
+{
+	char *buf = NULL, *line, *save = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	trace_opts_usage(f);
+	assert_int_equal(fclose(f), 0);
+	assert_non_null(strstr(buf, "--force             replace an existing output file"));
+	assert_non_null(strstr(buf, "EXIT STATUS"));
+	assert_non_null(strstr(buf, "128+N when signal N killed it"));
+	assert_non_null(strstr(buf, "127 when CMD is not found and 126 when it cannot"));
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		if (strlen(line) > 79)
+			fail_msg("help line over 79 columns: '%s'", line);
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_bad),
 		cmocka_unit_test(test_outputs_distinct),
+		cmocka_unit_test(test_help),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
