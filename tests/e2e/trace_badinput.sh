@@ -59,6 +59,10 @@ if setpriv --reuid=nobody --regid=nogroup --clear-groups unshare -r true 2>/dev/
 else
 	echo "note: no unprivileged user namespace here: the unreadable-maps case is not run"
 fi
+# where even root may not read pid 1's maps (a microVM's init), as first reported
+if ! cat /proc/1/maps >/dev/null 2>&1; then
+	one "pid 1: cannot read /proc/1/maps: Permission denied" -p 1
+fi
 # outputs: said before tracing starts, and a symbolic link is never followed
 echo keep >"$tmp/victim"; ln -s "$tmp/victim" "$tmp/link"
 one "--json $tmp/nodir/x.json: directory $tmp/nodir does not exist" --json "$tmp/nodir/x.json" -- build/bin/llm_decode -q --tokens 2
