@@ -25,7 +25,7 @@ for mode in "" "-T" "--graphs" "-T --graphs"; do
 	echo "== llminstr-trace $topt -- llm_decode $wopt"
 	popt=
 	[ -z "$topt" ] && popt="--perfetto $tmp/p.json"
-	if ! timeout 60 $T $topt $popt --json "$tmp/t.json" -- $W -q --tokens 48 --layers 3 $wopt \
+	if ! timeout 60 $T --force $topt $popt --json "$tmp/t.json" -- $W -q --tokens 48 --layers 3 $wopt \
 		--truth "$tmp/w.json" >"$tmp/out" 2>&1; then
 		cat "$tmp/out"; echo "FAIL: tracer exited non-zero"; rc=1; continue
 	fi

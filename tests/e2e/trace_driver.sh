@@ -79,7 +79,7 @@ $CC -O1 -I"$CUDA_INC" -o "$tmp/drv" "$tmp/drv.c" -Lbuild/sim -l:libcuda.so.1 \
 	-Wl,-rpath,"$PWD/build/sim" || { echo "FAIL: cannot build the driver-API program"; exit 1; }
 rc=0
 for mode in "" -T; do
-	timeout 60 $T $mode --json "$tmp/t.json" -- "$tmp/drv" 50 >"$tmp/out" 2>&1 ||
+	timeout 60 $T --force $mode --json "$tmp/t.json" -- "$tmp/drv" 50 >"$tmp/out" 2>&1 ||
 		{ cat "$tmp/out"; echo "FAIL: tracer exited non-zero (${mode:-events})"; rc=1; continue; }
 	$PY - "$tmp/t.json" "${mode:-events}" <<'PY' || { cat "$tmp/out"; rc=1; }
 import json, sys

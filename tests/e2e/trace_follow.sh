@@ -29,7 +29,7 @@ followed() {
 rc=0
 for mode in "" -T; do
 	rm -f "$tmp/go" "$tmp/w1.json" "$tmp/w2.json"
-	timeout 60 $T $mode --json "$tmp/t.json" -- bash "$tmp/launch.sh" >"$tmp/out" 2>&1 & tp=$!
+	timeout 60 $T --force $mode --json "$tmp/t.json" -- bash "$tmp/launch.sh" >"$tmp/out" 2>&1 & tp=$!
 	n=0
 	while [ "$(followed)" -lt 2 ] && [ $n -lt 600 ] && kill -0 $tp 2>/dev/null; do
 		sleep 0.05; n=$((n + 1))
@@ -61,7 +61,7 @@ done
 # -f with -p: the shell is already running, its workers are followed
 rm -f "$tmp/go" "$tmp/w1.json" "$tmp/w2.json"
 bash "$tmp/launch.sh" >/dev/null 2>&1 & sp=$!
-timeout 60 $T -f -p $sp --json "$tmp/t.json" >"$tmp/out" 2>&1 & tp=$!
+timeout 60 $T --force -f -p $sp --json "$tmp/t.json" >"$tmp/out" 2>&1 & tp=$!
 n=0
 while [ "$(followed)" -lt 2 ] && [ $n -lt 600 ] && kill -0 $tp 2>/dev/null; do
 	sleep 0.05; n=$((n + 1))
@@ -79,7 +79,7 @@ PY
 
 rm -f "$tmp/go"
 (sleep 1; touch "$tmp/go") &
-timeout 60 $T --no-follow --json "$tmp/t.json" -- bash "$tmp/launch.sh" >"$tmp/out" 2>&1 ||
+timeout 60 $T --force --no-follow --json "$tmp/t.json" -- bash "$tmp/launch.sh" >"$tmp/out" 2>&1 ||
 	{ cat "$tmp/out"; echo "FAIL: tracer exited non-zero (--no-follow)"; exit 1; }
 $PY - "$tmp/t.json" <<'PY' || rc=1
 import json, sys

@@ -89,19 +89,19 @@ PY
 for wopt in "" "--graphs"; do
 	echo "== llminstr-trace -o --perfetto -- llm_decode $wopt"
 	rm -f "$tmp/t.llmi"
-	if ! timeout 60 $T -o "$tmp/t.llmi" --perfetto "$tmp/p.json" --json "$tmp/s.json" -- \
+	if ! timeout 60 $T --force -o "$tmp/t.llmi" --perfetto "$tmp/p.json" --json "$tmp/sum.json" -- \
 		$W -q --tokens 48 --layers 3 $wopt --truth "$tmp/w.json" >"$tmp/out" 2>&1; then
 		cat "$tmp/out"; fail "tracer exited non-zero"; continue
 	fi
 	grep -q "^Output: $tmp/t.llmi: [1-9][0-9]* events" "$tmp/out" || { cat "$tmp/out"; fail "no Output line"; }
-	check_run "llm_decode $wopt" "$tmp/t.llmi" "$tmp/p.json" "$tmp/w.json" "$tmp/s.json"
+	check_run "llm_decode $wopt" "$tmp/t.llmi" "$tmp/p.json" "$tmp/w.json" "$tmp/sum.json"
 done
 
 echo "== -T -o: the summary only"
 rm -f "$tmp/t.llmi"
-if timeout 60 $T -T -o "$tmp/t.llmi" --json "$tmp/s.json" -- $W -q --tokens 16 --layers 2 \
+if timeout 60 $T --force -T -o "$tmp/t.llmi" --json "$tmp/sum.json" -- $W -q --tokens 16 --layers 2 \
 	>"$tmp/out" 2>&1 && $D verify "$tmp/t.llmi" >/dev/null && $D info --json "$tmp/t.llmi" >"$tmp/info.json"; then
-	$PY - "$tmp/info.json" "$tmp/t.llmi" "$tmp/s.json" "$tmp/records.py" <<'PY' || fail "-T -o"
+	$PY - "$tmp/info.json" "$tmp/t.llmi" "$tmp/sum.json" "$tmp/records.py" <<'PY' || fail "-T -o"
 import json, sys
 exec(open(sys.argv[4]).read())
 info = json.load(open(sys.argv[1]))

@@ -1,11 +1,18 @@
 // SPDX-License-Identifier: MIT
-/* llminstr-trace's command line: good values parsed, bad ones refused with a reason. */
+/*
+ * llminstr-trace's command line: good values parsed, bad ones refused with a
+ * reason; two outputs naming one file (however spelt) refused.
+ */
 #include <setjmp.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "trace/opts.h"
@@ -56,6 +63,73 @@ static void test_good(void **state)
 	assert_false(o.follow);		/* -p does not, unless asked */
 	assert_int_equal(parse(&o, err, "-f", "-p", "7", NULL), 0);
 	assert_true(o.follow);
+	assert_false(o.force);		/* an existing output is refused unless asked */
+	assert_int_equal(parse(&o, err, "--force", "-o", "t.llmi", "-p", "7", NULL), 0);
+	assert_true(o.force);
+	assert_string_equal(o.output, "t.llmi");
+}
+
+/* err names both options and both paths */
+static void expect_same(const struct trace_opts *o, const char *first, const char *second)
+{
+	char err[256] = "";
+
+	assert_int_equal(trace_opts_check_outputs(o, err, sizeof(err)), -EINVAL);
+	if (!strstr(err, first) || !strstr(err, second) || !strstr(err, "same file"))
+		fail_msg("'%s' does not name '%s' and '%s'", err, first, second);
+	assert_null(strchr(err, '\n'));
+}
+
+static void test_outputs_distinct(void **state)
+{
+	char dir[] = "/tmp/test_trace_opts.XXXXXX", a[256], b[256], sub[256], link[256], cwd[4096];
+	struct trace_opts o;
+	char err[256];
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(a, sizeof(a), "%s/sub", dir);
+	assert_int_equal(mkdir(a, 0755), 0);
+	snprintf(link, sizeof(link), "%s/via", dir);
+	assert_int_equal(symlink(a, link), 0);	/* via -> sub */
+
+	memset(&o, 0, sizeof(o));
+	snprintf(a, sizeof(a), "%s/sub/x", dir);
+	snprintf(b, sizeof(b), "%s/sub/./x", dir);
+	o.output = a;
+	o.perfetto = b;
+	expect_same(&o, "--perfetto", "-o");
+
+	snprintf(b, sizeof(b), "%s/via/x", dir);	/* through the linked directory */
+	o.perfetto = NULL;
+	o.json = b;
+	expect_same(&o, "--json", "-o");
+
+	o.output = NULL;		/* --json X --perfetto X */
+	o.perfetto = a;
+	expect_same(&o, "--json", "--perfetto");
+
+	assert_non_null(getcwd(cwd, sizeof(cwd)));	/* a relative name and its absolute one */
+	snprintf(sub, sizeof(sub), "%s/sub", dir);
+	assert_int_equal(chdir(sub), 0);
+	o.json = a;
+	o.perfetto = "x";
+	expect_same(&o, "--json", "--perfetto");
+	assert_int_equal(chdir(cwd), 0);
+
+	/* distinct files, stdout, a missing directory (the create says it) */
+	snprintf(b, sizeof(b), "%s/sub/y", dir);
+	memset(&o, 0, sizeof(o));
+	o.output = a;
+	o.perfetto = b;
+	o.json = "-";
+	assert_int_equal(trace_opts_check_outputs(&o, err, sizeof(err)), 0);
+	o.output = "/nonexistent-dir/x";
+	o.perfetto = "/nonexistent-dir/y";
+	assert_int_equal(trace_opts_check_outputs(&o, err, sizeof(err)), 0);
+
+	unlink(link);
+	rmdir(sub);
+	rmdir(dir);
 }
 
 static void expect_bad(const char *why, const char *a0, ...)
@@ -95,6 +169,8 @@ static void test_bad(void **state)
 	expect_bad("--top", "--top", "0", "-p", "1", NULL);
 	expect_bad("--perfetto needs events mode", "-T", "--perfetto", "x", "-p", "1", NULL);
 	expect_bad("-o: give a file name", "-o", "", "-p", "1", NULL);
+	expect_bad("--json: give a file name", "--json", "", "-p", "1", NULL);
+	expect_bad("--perfetto: give a file name", "--perfetto", "", "-p", "1", NULL);
 	expect_bad("not available yet", "--capture", "every=4", "-p", "1", NULL);
 	expect_bad("--capture 'every=x'", "--capture", "every=x", "-p", "1", NULL);
 	expect_bad("--codec 'quant:mse=-1'", "--codec", "quant:mse=-1", "-p", "1", NULL);
@@ -102,11 +178,33 @@ static void test_bad(void **state)
 	expect_bad("--buffer-size '12q'", "--buffer-size", "12q", "-p", "1", NULL);
 }
 
+/* --help documents --force and the exit statuses, in 80 columns */
+static void test_help(void **state)
+{
+	char *buf = NULL, *line, *save = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	trace_opts_usage(f);
+	assert_int_equal(fclose(f), 0);
+	assert_non_null(strstr(buf, "--force             replace an existing output file"));
+	assert_non_null(strstr(buf, "EXIT STATUS"));
+	assert_non_null(strstr(buf, "128+N when signal N killed it"));
+	assert_non_null(strstr(buf, "127 when CMD is not found and 126 when it cannot"));
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		if (strlen(line) > 79)
+			fail_msg("help line over 79 columns: '%s'", line);
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_bad),
+		cmocka_unit_test(test_outputs_distinct),
+		cmocka_unit_test(test_help),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

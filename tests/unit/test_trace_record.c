@@ -77,7 +77,9 @@ static int on_string(void *ctx, uint32_t kind, uint64_t id, const char *s, uint3
 static void test_roundtrip(void **state)
 {
 	char path[] = "/tmp/llmi-record-XXXXXX", pf[64], *json;
-	struct trace_tl_opts o = { .output = path, .perfetto = pf, .events = true, .writer = "test" };
+	/* force: replaces the empty file mkstemp made to reserve the name */
+	struct trace_tl_opts o = { .output = path, .perfetto = pf, .events = true, .writer = "test",
+				   .force = true };
 	struct trace_tl_stats st;
 	struct agg *a = agg__new(NULL, NULL);
 	struct llmi_tl_event all[64];
@@ -220,7 +222,8 @@ static void test_roundtrip(void **state)
 static void test_symlink_refused(void **state)
 {
 	char dir[] = "/tmp/llmi-record-XXXXXX", link[96], target[96];
-	struct trace_tl_opts o = { .output = link, .events = true, .writer = "test" };
+	/* refused even with force */
+	struct trace_tl_opts o = { .output = link, .events = true, .writer = "test", .force = true };
 
 	assert_non_null(mkdtemp(dir));
 	snprintf(link, sizeof(link), "%s/link", dir);
@@ -246,7 +249,7 @@ static void test_cost(void **state)
 {
 	const int n = 1000000;
 	char path[] = "/tmp/llmi-record-XXXXXX";
-	struct trace_tl_opts o = { .output = path, .events = true, .writer = "test" };
+	struct trace_tl_opts o = { .output = path, .events = true, .writer = "test", .force = true };
 	struct trace_tl_stats st;
 	struct agg *a = agg__new(NULL, NULL), *b = agg__new(NULL, NULL);
 	struct trace_tl *t;

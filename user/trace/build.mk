@@ -26,3 +26,25 @@ UNIT_OBJS_test_trace_agg = $(TRACE_TESTABLE) $(TRACE_COMMON) $(TRACE_FILE_OBJS)
 UNIT_LIBS_test_trace_agg = $(TRACE_LIBS)
 UNIT_OBJS_test_trace_record = $(TRACE_TESTABLE) $(TRACE_COMMON) $(TRACE_FILE_OBJS)
 UNIT_LIBS_test_trace_record = $(TRACE_LIBS)
+UNIT_OBJS_test_trace_cmd = $(OBJ)/user/trace/cmd.o
+UNIT_LIBS_test_trace_cmd = $(TRACE_LIBS)
+
+# Fixtures for test_trace_cmd: one program that records each run, linked
+# static, dynamic, and with a PT_INTERP that names the static one (not a
+# loader: it must never be run to list libraries).
+CMD_FIXTURES := $(TESTBIN)/unit/fixtures/cmd_static $(TESTBIN)/unit/fixtures/cmd_dynamic \
+                $(TESTBIN)/unit/fixtures/cmd_badinterp
+$(TESTBIN)/unit/fixtures/cmd_static: tests/unit/fixtures/cmd_marker.c | $(DEPS_STAMP)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -O1 -static -o $@ $<
+$(TESTBIN)/unit/fixtures/cmd_dynamic: tests/unit/fixtures/cmd_marker.c | $(DEPS_STAMP)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -O1 -o $@ $<
+$(TESTBIN)/unit/fixtures/cmd_badinterp: tests/unit/fixtures/cmd_marker.c \
+		$(TESTBIN)/unit/fixtures/cmd_static | $(DEPS_STAMP)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -O1 -Wl,--dynamic-linker=$(abspath $(TESTBIN)/unit/fixtures/cmd_static) -o $@ $<
+$(TESTBIN)/unit/test_trace_cmd: | $(CMD_FIXTURES)

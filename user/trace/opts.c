@@ -8,16 +8,18 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/parse.h"
 #include "trace/opts.h"
 
 enum {
 	OPT_JSON = 256, OPT_PERFETTO, OPT_CAPTURE, OPT_CODEC, OPT_ON_FULL,
-	OPT_BUFFER_SIZE, OPT_LIB, OPT_RING_SIZE, OPT_KERNELS, OPT_TOP, OPT_NO_FOLLOW,
+	OPT_BUFFER_SIZE, OPT_LIB, OPT_RING_SIZE, OPT_KERNELS, OPT_TOP, OPT_NO_FOLLOW, OPT_FORCE,
 };
 
 static const struct option long_opts[] = {
@@ -28,6 +30,7 @@ static const struct option long_opts[] = {
 	{ "interval", required_argument, NULL, 'i' },
 	{ "json", required_argument, NULL, OPT_JSON },
 	{ "perfetto", required_argument, NULL, OPT_PERFETTO },
+	{ "force", no_argument, NULL, OPT_FORCE },
 	{ "capture", required_argument, NULL, OPT_CAPTURE },
 	{ "codec", required_argument, NULL, OPT_CODEC },
 	{ "on-full", required_argument, NULL, OPT_ON_FULL },
@@ -68,11 +71,14 @@ void trace_opts_usage(FILE *f)
 "  -o, --output FILE       write a .llmi container: the same timeline as\n"
 "                          --perfetto (llminstr-dump perfetto FILE redraws it),\n"
 "                          kernel names, lost events and the --json summary;\n"
-"                          with -T the summary only. Replaces a regular file,\n"
-"                          refuses a symbolic link; owned by the sudo caller.\n"
+"                          with -T the summary only. Owned by the sudo caller.\n"
 "                          No file unless -o is given: the summary on stdout\n"
 "                          is the default output (a timeline of a long run is\n"
 "                          large: ~64 bytes per event)\n"
+"      --force             replace an existing output file (-o, --json,\n"
+"                          --perfetto); without it an existing file is refused.\n"
+"                          A symbolic link, a directory or a device is never\n"
+"                          written; each output needs its own file\n"
 "      --lib PATH          probe this library or executable instead of the\n"
 "                          ones found in /proc/PID/maps (repeatable)\n"
 "      --ring-size SIZE    BPF ring buffer size, power of two (default 16M)\n"
@@ -106,7 +112,16 @@ void trace_opts_usage(FILE *f)
 "  LLMI_TRACE_NO_UPROBE_MULTI=1  one classic uprobe per function instead of\n"
 "                                uprobe_multi links (slower to detach)\n"
 "\n"
-"Needs root (or CAP_BPF + CAP_PERFMON). Exit status: 0, or 1 on error.\n",
+"EXIT STATUS\n"
+"  With -- CMD, the command's exit status, or 128+N when signal N killed it\n"
+"  (as time(1) and strace); 127 when CMD is not found and 126 when it cannot\n"
+"  be executed (nothing is traced then); 0 when the trace ended first (-d,\n"
+"  SIGINT or SIGTERM to the tracer) and left the command running. With -p,\n"
+"  0 once the summary is out. 1, in both cases, when the tracer itself fails\n"
+"  (bad option, no permission, an output that cannot be created or written:\n"
+"  the reason is on stderr).\n"
+"\n"
+"Needs root (or CAP_BPF + CAP_PERFMON).\n",
 	      f);
 }
 
@@ -203,10 +218,17 @@ int trace_opts_parse(int argc, char **argv, struct trace_opts *o, char *err, siz
 				return fail(err, len, "-i '%s': expected seconds > 0, e.g. -i 1", optarg);
 			break;
 		case OPT_JSON:
+			if (!*optarg)
+				return fail(err, len, "--json: give a file name or '-' for stdout");
 			o->json = optarg;
 			break;
 		case OPT_PERFETTO:
+			if (!*optarg)
+				return fail(err, len, "--perfetto: give a file name, e.g. --perfetto trace.json");
 			o->perfetto = optarg;
+			break;
+		case OPT_FORCE:
+			o->force = true;
 			break;
 		case OPT_CAPTURE:
 			if (check_capture(optarg, err, len))
@@ -286,5 +308,50 @@ int trace_opts_parse(int argc, char **argv, struct trace_opts *o, char *err, siz
 			    "%s: tensor capture is not available yet (it needs the agent library); run without it",
 			    o->capture ? "--capture" : o->codec ? "--codec" :
 			    o->on_full ? "--on-full" : "--buffer-size");
+	return 0;
+}
+
+/* The directory holding path (followed through links) and its last component. */
+static int where(const char *path, struct stat *dir, const char **base)
+{
+	char d[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+
+	if (!slash) {
+		*base = path;
+		return stat(".", dir);
+	}
+	*base = slash + 1;
+	if ((size_t)(slash - path) >= sizeof(d))
+		return -1;
+	if (slash == path)
+		return stat("/", dir);
+	memcpy(d, path, (size_t)(slash - path));
+	d[slash - path] = '\0';
+	return stat(d, dir);
+}
+
+static bool same_file(const char *a, const char *b)
+{
+	struct stat da, db;
+	const char *ba, *bb;
+
+	if (where(a, &da, &ba) || where(b, &db, &bb))
+		return false;	/* a missing directory: the create says so */
+	return da.st_dev == db.st_dev && da.st_ino == db.st_ino && !strcmp(ba, bb);
+}
+
+int trace_opts_check_outputs(const struct trace_opts *o, char *err, size_t len)
+{
+	const char *name[3] = { "-o", "--perfetto", "--json" };
+	const char *path[3] = { o->output, o->perfetto,
+				o->json && strcmp(o->json, "-") ? o->json : NULL };
+
+	for (int i = 0; i < 3; i++)
+		for (int j = i + 1; j < 3; j++)
+			if (path[i] && path[j] && same_file(path[i], path[j]))
+				return fail(err, len, "%s %s and %s %s name the same file; "
+					    "give each output its own file", name[j], path[j],
+					    name[i], path[i]);
 	return 0;
 }

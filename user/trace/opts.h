@@ -29,6 +29,7 @@ struct trace_opts {
 	const char *json;		/* "-" for stdout */
 	const char *perfetto;
 	const char *output;		/* -o (container) */
+	bool force;			/* --force: replace existing output files */
 	const char *capture, *codec, *on_full;
 	uint64_t buffer_size;
 	uint64_t ring_size;		/* bytes, power of two */
@@ -46,5 +47,13 @@ enum { TRACE_OPTS_OK = 0, TRACE_OPTS_HELP = 1 };
  */
 int trace_opts_parse(int argc, char **argv, struct trace_opts *o, char *err, size_t errlen);
 void trace_opts_usage(FILE *f);
+
+/*
+ * Two outputs given one file (-o X --perfetto ./X, or through a linked
+ * directory): -EINVAL with one line naming both options in err, else 0.
+ * The same directory (device and inode) and the same last component is the
+ * same file; a directory that does not exist is left to the create to say.
+ */
+int trace_opts_check_outputs(const struct trace_opts *o, char *err, size_t errlen);
 
 #endif

@@ -5,6 +5,7 @@
  * (launches, asynchronous copies) show "-" rather than a made-up figure.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,10 +30,41 @@ static const char *fmt_ns(char *buf, size_t len, double ns)
 	return buf;
 }
 
+/*
+ * How a target ended: " killed by SIGKILL", " exited with status 3" (a
+ * command the tracer started: its wait status), " exited" (an attached
+ * process: only its exit is known), "" while it runs.
+ */
+static const char *signal_name(char *buf, size_t len, int sig)
+{
+	const char *abbrev = sigabbrev_np(sig);	/* NULL for real-time signals */
+
+	if (abbrev)
+		snprintf(buf, len, "SIG%s", abbrev);
+	else
+		snprintf(buf, len, "signal %d", sig);
+	return buf;
+}
+
+static const char *target_end(char *buf, size_t len, const struct out_target *tg)
+{
+	char sig[24];
+
+	if (!tg->exited)
+		snprintf(buf, len, "%s", "");
+	else if (tg->signal)
+		snprintf(buf, len, " killed by %s", signal_name(sig, sizeof(sig), tg->signal));
+	else if (tg->exit_status >= 0)
+		snprintf(buf, len, " exited with status %d", tg->exit_status);
+	else
+		snprintf(buf, len, " exited");
+	return buf;
+}
+
 void out_summary(FILE *f, struct agg *a, const struct agg_totals *t, const struct out_info *in,
 		 bool interval)
 {
-	char b1[32], b2[32], b3[32], name[1024];
+	char b1[48], b2[32], b3[32], name[1024];
 	const struct agg_kernel *k;
 	uint64_t unnamed = 0;
 	size_t nk, i;
@@ -47,7 +79,8 @@ void out_summary(FILE *f, struct agg *a, const struct agg_totals *t, const struc
 		for (i = 0; i < in->ntargets; i++) {
 			const struct out_target *tg = &in->targets[i];
 
-			fprintf(f, "  pid %d%s%s\n", tg->pid, tg->static_cudart ? " (static cudart)" : "",
+			fprintf(f, "  pid %d%s%s%s\n", tg->pid, target_end(b1, sizeof(b1), tg),
+				tg->static_cudart ? " (static cudart)" : "",
 				tg->nlibs ? "" : ": no CUDA library attached");
 			for (size_t j = 0; j < tg->nlibs; j++)	/* paths may be long: one a line */
 				fprintf(f, "    %s (%u probes)\n", tg->libs[j], tg->lib_probes[j]);
@@ -168,6 +201,19 @@ int out_json(FILE *f, struct agg *a, const struct agg_totals *t, const struct ou
 		llmi_json_arr_end(&j);
 		llmi_json_bool(&j, "static_cudart", tg->static_cudart);
 		llmi_json_bool(&j, "late_attach", tg->late);
+		/* how it ended: the exit status and signal only of a started command */
+		llmi_json_bool(&j, "exited", tg->exited);
+		if (tg->exited && tg->exit_status >= 0)
+			llmi_json_i64(&j, "exit_status", tg->exit_status);
+		else
+			llmi_json_null(&j, "exit_status");
+		if (tg->exited && tg->signal) {
+			char sig[32];
+
+			llmi_json_str(&j, "signal", signal_name(sig, sizeof(sig), tg->signal));
+		} else {
+			llmi_json_null(&j, "signal");
+		}
 		llmi_json_obj_end(&j);
 	}
 	llmi_json_arr_end(&j);

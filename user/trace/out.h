@@ -24,6 +24,9 @@ struct out_target {
 	size_t nlibs;
 	bool late;		/* attached to a running process */
 	bool static_cudart;
+	bool exited;		/* gone by the end of the trace */
+	int exit_status;	/* its exit code; -1: unknown (not our child) or killed */
+	int signal;		/* the signal that killed it (our child), else 0 */
 };
 
 struct out_info {

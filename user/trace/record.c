@@ -377,6 +377,7 @@ static int write_api_names(struct trace_tl *t)
 struct trace_tl *trace_tl__new(const struct trace_tl_opts *o)
 {
 	struct trace_tl *t = calloc(1, sizeof(*t));
+	unsigned of = o->force ? LLMI_OUT_FORCE : 0;
 	int err;
 
 	if (!t)
@@ -384,7 +385,7 @@ struct trace_tl *trace_tl__new(const struct trace_tl_opts *o)
 	if (o->output) {
 		struct llmi_writer_opts wo = {
 			.sz = sizeof(wo), .writer = o->writer,
-			.flags = LLMI_WRITER_OVERWRITE | LLMI_WRITER_QUIET,
+			.flags = (o->force ? LLMI_WRITER_OVERWRITE : 0) | LLMI_WRITER_QUIET,
 			.owner_uid = (uid_t)-1, .owner_gid = (gid_t)-1,
 		};
 
@@ -399,7 +400,7 @@ struct trace_tl *trace_tl__new(const struct trace_tl_opts *o)
 
 			err = errno;
 			fprintf(stderr, PROG ": -o %s\n",
-				llmi_out_strerror(why, sizeof(why), o->output, err, LLMI_OUT_FORCE));
+				llmi_out_strerror(why, sizeof(why), o->output, err, of));
 			goto fail;
 		}
 		err = write_api_names(t);
@@ -411,13 +412,13 @@ struct trace_tl *trace_tl__new(const struct trace_tl_opts *o)
 	}
 	if (o->perfetto) {
 		t->pf_path = o->perfetto;
-		t->pf_file = llmi_out_fopen(o->perfetto, LLMI_OUT_FORCE);
+		t->pf_file = llmi_out_fopen(o->perfetto, of);
 		if (!t->pf_file) {
 			char why[PATH_MAX + 128];
 
 			err = errno;
 			fprintf(stderr, PROG ": --perfetto %s\n",
-				llmi_out_strerror(why, sizeof(why), o->perfetto, err, LLMI_OUT_FORCE));
+				llmi_out_strerror(why, sizeof(why), o->perfetto, err, of));
 			goto fail;
 		}
 		t->pf_buf = malloc(1 << 20);
@@ -430,7 +431,7 @@ nomem:
 	err = ENOMEM;
 	fprintf(stderr, PROG ": out of memory\n");
 fail:
-	trace_tl__free(t);
+	trace_tl__discard(t);	/* -o made, --perfetto refused: no empty -o left */
 	errno = err;
 	return NULL;
 }
@@ -464,6 +465,16 @@ int trace_tl__close(struct trace_tl *t, const char *json, size_t json_len)
 	}
 	trace_tl__free(t);
 	return ret;
+}
+
+void trace_tl__discard(struct trace_tl *t)
+{
+	/* unlinked while still open and locked: the name is still ours */
+	if (t && t->w)
+		unlink(t->path);
+	if (t && t->pf_file)
+		unlink(t->pf_path);
+	trace_tl__free(t);
 }
 
 void trace_tl__free(struct trace_tl *t)

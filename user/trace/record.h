@@ -24,6 +24,7 @@ struct trace_tl_opts {
 	const char *output;	/* container path, or NULL */
 	bool events;		/* events into the container (false under -T: summary only) */
 	const char *writer;	/* program and version for the file header */
+	bool force;		/* --force: replace existing regular files */
 };
 
 struct trace_tl_stats {
@@ -55,5 +56,7 @@ void trace_tl__drain(struct trace_tl *t, uint64_t lost, struct trace_tl_stats *s
 int trace_tl__close(struct trace_tl *t, const char *json, size_t json_len);
 /* Frees without the summary (error paths); accepts NULL. */
 void trace_tl__free(struct trace_tl *t);
+/* A trace that never started: removes the files it created, then frees. */
+void trace_tl__discard(struct trace_tl *t);
 
 #endif

@@ -2,13 +2,17 @@
 /*
  * llminstr-trace: the loader and consumer of bpf/llminstr_trace.bpf.c.
  *
- * Shape (bcc libbpf-tools): parse options -> find the targets' CUDA
- * libraries in /proc/PID/maps (or --lib, or for "-- CMD" the libraries the
- * dynamic loader will map) -> open the skeleton, size the ring buffer and
- * the -T kernel map, load -> attach every probe the libraries define, per
- * process (uprobe pid filter) -> let a started command run -> consume
- * until Ctrl-C, SIGTERM, -d or every target's exit -> drain, summarise ->
- * one cleanup path.
+ * Shape (bcc libbpf-tools): parse options -> check the targets (pids
+ * exist, "-- CMD" can run: cmd.c) -> create every output file, so that a
+ * run that could not write its results fails before touching anything ->
+ * start CMD held before exec -> open the skeleton, size the ring buffer and
+ * the -T kernel map, load -> find the targets' CUDA libraries in
+ * /proc/PID/maps (or --lib, or for "-- CMD" the libraries its loader will
+ * map) and attach every probe they define, per process (uprobe pid filter)
+ * -> let the command run -> consume until Ctrl-C, SIGTERM, -d or every
+ * target's exit -> drain, summarise -> one cleanup path. A trace that fails
+ * before it starts leaves no output file behind; with "-- CMD" the exit
+ * status is the command's.
  *
  * The consumer (on_event) is the hot path of user space: it runs once per
  * record without allocating (agg grows its tables only for new handles).
@@ -43,6 +47,7 @@
 #include "llminstr_trace.skel.h"
 #include "trace/agg.h"
 #include "trace/api.h"
+#include "trace/cmd.h"
 #include "trace/opts.h"
 #include "trace/out.h"
 #include "trace/record.h"
@@ -56,6 +61,8 @@ struct target {
 	pid_t pid;
 	int pidfd;
 	bool child, exited;
+	bool have_status;		/* child: wstatus is its wait status */
+	int wstatus;
 	struct llmi_symres *symres;
 	char *libs[OUT_MAX_LIBS];
 	unsigned lib_probes[OUT_MAX_LIBS];
@@ -80,7 +87,9 @@ struct tracer {
 	size_t nt;
 	struct agg *agg;
 	struct trace_tl *tl;		/* --perfetto and -o */
-	FILE *json;			/* --json, opened before tracing starts */
+	int json_fd;			/* --json, opened before tracing starts; -1 */
+	struct trace_cmd cmd;		/* -- CMD */
+	struct trace_cmd_gate gate;
 	int ncpus;
 };
 
@@ -275,6 +284,7 @@ struct attach_group {
 };
 
 #define ERR_NO_MULTI (-100000)	/* the kernel has no uprobe_multi: reload */
+#define LIB_ERR_SAID (-100001)	/* a library could not be attached; said already */
 
 /*
  * The executable PT_LOAD segments of path, as [lo, hi) file virtual
@@ -411,6 +421,7 @@ static int attach_lib(struct tracer *tr, struct target *t, const char *path)
 	}
 	if (tr->multi && !(g = calloc(GROUPS, sizeof(*g)))) {
 		llmi_elf__free(e);
+		fprintf(stderr, PROG ": pid %d: %s: out of memory\n", t->pid, path);
 		return -ENOMEM;
 	}
 	text_segments(path, &ts);
@@ -475,8 +486,10 @@ static int attach_lib(struct tracer *tr, struct target *t, const char *path)
 		return err;
 	if (n) {
 		t->libs[t->nlibs] = strdup(path);
-		if (!t->libs[t->nlibs])
+		if (!t->libs[t->nlibs]) {
+			fprintf(stderr, PROG ": pid %d: %s: out of memory\n", t->pid, path);
 			return -ENOMEM;
+		}
 		t->lib_dev[t->nlibs] = st.st_dev;
 		t->lib_ino[t->nlibs] = st.st_ino;
 		t->lib_probes[t->nlibs++] = n;
@@ -507,12 +520,12 @@ static int attach_mapped(struct tracer *tr, struct target *t)
 	int err = 0, r;
 
 	if (!m)
-		return -errno;
+		return -errno;	/* the caller says it: a late scan of an exiting process is quiet */
 	for (size_t i = 0; i < 2 && !err; i++) {
 		const char *p = llmi_maps__find_lib(m, pats[i]);
 
 		if (p && (r = attach_lib(tr, t, p)) < 0)
-			err = r;
+			err = r == ERR_NO_MULTI ? r : LIB_ERR_SAID;
 	}
 	exe = llmi_maps__exe(m);
 	/*
@@ -535,7 +548,7 @@ static int attach_mapped(struct tracer *tr, struct target *t)
 		t->static_cudart = true;
 		r = attach_lib(tr, t, exe);
 		if (r < 0)
-			err = r;
+			err = r == ERR_NO_MULTI ? r : LIB_ERR_SAID;
 	}
 	llmi_maps__free(m);
 	return err;
@@ -602,108 +615,58 @@ static void detach_all(struct tracer *tr)
 
 /* ---- -- CMD ---- */
 
-static int find_exe(const char *cmd, char *out, size_t len)
+struct needed_ctx {
+	struct tracer *tr;
+	struct target *t;
+	int attach_err;		/* attach_lib's, said already (or ERR_NO_MULTI) */
+};
+
+static int on_needed(void *ctx, const char *path)
 {
-	const char *path = getenv("PATH");
+	struct needed_ctx *n = ctx;
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	int r;
 
-	if (strchr(cmd, '/')) {
-		if (!realpath(cmd, out))
-			return -errno;
+	if (fnmatch(rt_pattern, base, 0) && fnmatch(drv_pattern, base, 0))
 		return 0;
-	}
-	for (const char *p = path ? path : "/usr/bin:/bin"; *p;) {
-		const char *c = strchrnul(p, ':');
-		char buf[PATH_MAX];
-
-		snprintf(buf, sizeof(buf), "%.*s/%s", (int)(c - p), p, cmd);
-		if (!access(buf, X_OK) && realpath(buf, out))
-			return 0;
-		p = *c ? c + 1 : c;
-	}
-	return -ENOENT;
+	r = attach_lib(n->tr, n->t, path);	/* says why on failure */
+	if (r < 0)
+		n->attach_err = r;
+	return r < 0 ? r : 0;
 }
 
 /*
- * The CUDA libraries the dynamic loader will map for exe, asked from the
- * loader itself (LD_TRACE_LOADED_OBJECTS, what ldd does); libraries opened
- * later with dlopen are found in /proc/PID/maps while tracing.
+ * The CUDA libraries the command will map at start, learnt without running
+ * it (cmd.c): none for a static executable, its loader's list for a dynamic
+ * one; the executable itself when it defines the runtime (static cudart).
+ * A script's interpreter, and libraries opened later with dlopen, are found
+ * in /proc/PID/maps while tracing.
  */
-static int attach_needed(struct tracer *tr, struct target *t, const char *exe)
+static int attach_needed(struct tracer *tr, struct target *t)
 {
-	int err = 0, r;
-	int fd[2];
-	pid_t pid;
-	FILE *f;
-	char line[PATH_MAX + 64];
+	const struct trace_cmd *c = &tr->cmd;
+	struct needed_ctx n = { tr, t, 0 };
+	int err, r;
 
-	if (pipe2(fd, O_CLOEXEC))
-		return -errno;
-	pid = fork();
-	if (pid == 0) {
-		dup2(fd[1], 1);
-		setenv("LD_TRACE_LOADED_OBJECTS", "1", 1);
-		execl(exe, exe, (char *)NULL);
-		_exit(127);
+	err = trace_cmd_libs(c, on_needed, &n);
+	if (err == -ENOEXEC) {
+		fprintf(stderr, PROG ": %s: its loader %s is not an ELF shared object; its CUDA "
+			"libraries are attached once mapped (use --lib to attach before it runs)\n",
+			c->path, c->interp);
+		err = 0;
+	} else if (err && err != n.attach_err) {
+		fprintf(stderr, PROG ": %s: cannot list its libraries with %s --list: %s\n",
+			c->path, c->interp, strerror(-err));
 	}
-	close(fd[1]);
-	f = fdopen(fd[0], "r");
-	while (f && fgets(line, sizeof(line), f)) {
-		char *p = strstr(line, "=> /"), *end;
-		const char *base;
-
-		p = p ? p + 3 : strchr(line, '/');
-		if (!p)
-			continue;
-		end = strstr(p, " (");
-		if (end)
-			*end = '\0';
-		p[strcspn(p, "\n")] = '\0';
-		base = strrchr(p, '/') ? strrchr(p, '/') + 1 : p;
-		if ((!fnmatch(rt_pattern, base, 0) || !fnmatch(drv_pattern, base, 0)) && !err &&
-		    (r = attach_lib(tr, t, p)) < 0)
-			err = r;
-	}
-	if (f)
-		fclose(f);
-	else
-		close(fd[0]);
-	if (pid > 0)
-		waitpid(pid, NULL, 0);
-	if (!err && !t->nlibs && defines_runtime(exe)) {
+	if (err)
+		return err;
+	if (c->kind != TRACE_CMD_OTHER && !t->nlibs && defines_runtime(c->real)) {
 		t->static_cudart = true;
-		r = attach_lib(tr, t, exe);
+		r = attach_lib(tr, t, c->real);
 		if (r < 0)
-			err = r;
+			return r;
 	}
-	return err;
-}
-
-/* Starts CMD stopped on a pipe so that no launch happens before the attach. */
-static pid_t spawn_gated(char **cmd, int *gate)
-{
-	int fd[2];
-	pid_t pid;
-
-	if (pipe2(fd, O_CLOEXEC))
-		return -1;
-	pid = fork();
-	if (pid == 0) {
-		char c;
-
-		close(fd[1]);
-		if (read(fd[0], &c, 1) != 1)
-			_exit(126);	/* the tracer gave up */
-		execvp(cmd[0], cmd);
-		fprintf(stderr, PROG ": cannot run %s: %s\n", cmd[0], strerror(errno));
-		_exit(127);
-	}
-	close(fd[0]);
-	if (pid < 0) {
-		close(fd[1]);
-		return -1;
-	}
-	*gate = fd[1];
-	return pid;
+	return 0;
 }
 
 /* ---- the maps ---- */
@@ -943,6 +906,13 @@ static void fill_info(struct tracer *tr, struct out_info *in, struct out_target 
 		}
 		ot[i].late = tr->t[i].late;
 		ot[i].static_cudart = tr->t[i].static_cudart;
+		/* a child's wait status is ours to read; of another process only its exit */
+		ot[i].exited = tr->t[i].exited;
+		ot[i].exit_status = -1;
+		if (tr->t[i].have_status && WIFEXITED(tr->t[i].wstatus))
+			ot[i].exit_status = WEXITSTATUS(tr->t[i].wstatus);
+		if (tr->t[i].have_status && WIFSIGNALED(tr->t[i].wstatus))
+			ot[i].signal = WTERMSIG(tr->t[i].wstatus);
 	}
 	in->targets = ot;
 	in->ntargets = tr->nt;
@@ -1019,6 +989,7 @@ static void follow_descendants(struct tracer *tr)
 	static bool warned;
 	pid_t q[FOLLOW_MAX];
 	size_t n = 0, i;
+	int r;
 
 	for (i = 0; i < tr->nt; i++)
 		if (!tr->t[i].exited)
@@ -1048,9 +1019,11 @@ static void follow_descendants(struct tracer *tr)
 		t->pid = q[i];
 		t->late = true;
 		t->pidfd = (int)syscall(SYS_pidfd_open, t->pid, 0);
-		if (attach_mapped(tr, t) < 0 && !t->nlibs)
-			fprintf(stderr, PROG ": pid %d: loads CUDA but could not be attached\n",
-				(int)t->pid);
+		r = attach_mapped(tr, t);
+		if (r < 0 && !t->nlibs)
+			fprintf(stderr, PROG ": pid %d: loads CUDA but could not be attached%s%s\n",
+				(int)t->pid, r == LIB_ERR_SAID ? "" : ": ",
+				r == LIB_ERR_SAID ? "" : strerror(-r));
 		else
 			fprintf(stderr, PROG ": following pid %d (%llu probes)\n", (int)t->pid,
 				(unsigned long long)target_probes(t));
@@ -1064,9 +1037,15 @@ static bool target_gone(struct target *t)
 
 	if (t->exited)
 		return true;
-	if (t->child)
-		t->exited = waitpid(t->pid, &st, WNOHANG) == t->pid;
-	else if (t->pidfd >= 0)
+	if (t->child) {
+		pid_t r = waitpid(t->pid, &st, WNOHANG);
+
+		if (r == t->pid) {
+			t->wstatus = st;
+			t->have_status = true;
+		}
+		t->exited = r == t->pid || (r < 0 && errno == ECHILD);
+	} else if (t->pidfd >= 0)
 		t->exited = poll(&p, 1, 0) > 0;
 	else
 		t->exited = kill(t->pid, 0) && errno == ESRCH;
@@ -1125,8 +1104,28 @@ static void reset_targets(struct tracer *tr)
 	tr->probes = 0;
 }
 
+/*
+ * Why attach_mapped() failed, for pid. Errors of a library (attach_lib) are
+ * said where they happen; what is left is /proc/PID/maps itself. Returns err.
+ */
+static int say_maps_error(pid_t pid, int err)
+{
+	if (err == ERR_NO_MULTI || err == LIB_ERR_SAID)
+		return err;
+	if (err == -ENOENT || err == -ESRCH)
+		fprintf(stderr, PROG ": pid %d does not exist (it exited before the attach)\n", pid);
+	else if (err == -EACCES || err == -EPERM)
+		fprintf(stderr, PROG ": pid %d: cannot read /proc/%d/maps: %s; the tracer may not "
+			"look into this process (another user's, another container's or a protected "
+			"one)\n", pid, pid, strerror(-err));
+	else
+		fprintf(stderr, PROG ": pid %d: cannot read /proc/%d/maps: %s\n", pid, pid,
+			strerror(-err));
+	return err;
+}
+
 /* Every target's libraries: --lib, else /proc/PID/maps, else the loader's list. */
-static int attach_all(struct tracer *tr, const char *exe)
+static int attach_all(struct tracer *tr)
 {
 	int err = 0, r;
 
@@ -1141,18 +1140,14 @@ static int attach_all(struct tracer *tr, const char *exe)
 		if (tr->o.nlibs)
 			continue;
 		if (t->child) {
-			err = attach_needed(tr, t, exe);
+			err = attach_needed(tr, t);
 			if (err)
 				return err;
 			continue;
 		}
 		err = attach_mapped(tr, t);
-		if (err == -ENOENT || err == -ESRCH) {
-			fprintf(stderr, PROG ": pid %d does not exist\n", t->pid);
-			return err;
-		}
 		if (err)
-			return err;
+			return say_maps_error(t->pid, err);
 		if (!t->nlibs && tr->o.follow) {	/* a launcher: its workers will */
 			fprintf(stderr, PROG ": pid %d maps no CUDA library: following the "
 				"descendants that load one\n", t->pid);
@@ -1166,6 +1161,113 @@ static int attach_all(struct tracer *tr, const char *exe)
 	return 0;
 }
 
+/* ---- outputs ---- */
+
+/* Outputs of a trace that never started: removed, so that no empty file is left. */
+static void discard_outputs(struct tracer *tr)
+{
+	if (tr->json_fd >= 0 && tr->json_fd != STDOUT_FILENO) {
+		unlink(tr->o.json);	/* still open and locked: the name is ours */
+		close(tr->json_fd);
+	}
+	tr->json_fd = -1;
+	trace_tl__discard(tr->tl);
+	tr->tl = NULL;
+}
+
+/*
+ * Every output is created before anything is started or attached: a run
+ * that could not write its results fails before it touches a process.
+ * Existing files are refused unless --force (io/outfile.h).
+ */
+static int open_outputs(struct tracer *tr)
+{
+	unsigned of = tr->o.force ? LLMI_OUT_FORCE : 0;
+	char line[2 * PATH_MAX + 128];
+	int err;
+
+	if (trace_opts_check_outputs(&tr->o, line, sizeof(line))) {
+		fprintf(stderr, PROG ": %s\n", line);
+		return -EINVAL;
+	}
+	if (tr->o.json && !strcmp(tr->o.json, "-")) {
+		tr->json_fd = STDOUT_FILENO;
+	} else if (tr->o.json) {
+		err = llmi_out_create(tr->o.json, 0, of);
+		if (err < 0) {
+			fprintf(stderr, PROG ": --json %s\n",
+				llmi_out_strerror(line, sizeof(line), tr->o.json, err, of));
+			return err;
+		}
+		tr->json_fd = err;
+	}
+	if (tr->o.perfetto || tr->o.output) {
+		struct trace_tl_opts to = {
+			.perfetto = tr->o.perfetto, .output = tr->o.output,
+			.events = !tr->o.timing_only, .writer = PROG, .force = tr->o.force,
+		};
+
+		tr->tl = trace_tl__new(&to);	/* says why on failure */
+		if (!tr->tl) {
+			err = -errno;
+			discard_outputs(tr);
+			return err;
+		}
+	}
+	return 0;
+}
+
+/*
+ * --json: the summary is rendered in memory, then written and synced, so
+ * that a failed write is known with its reason (a full disk says ENOSPC at
+ * write or at fsync) and named. A partial file cannot be valid JSON: it is
+ * removed. 0 or -errno.
+ */
+static int write_json(struct tracer *tr, struct agg_totals *tot, struct out_info *info)
+{
+	bool to_stdout = tr->json_fd == STDOUT_FILENO;
+	const char *name = to_stdout ? "- (stdout)" : tr->o.json;
+	char *buf = NULL;
+	size_t len = 0, off = 0;
+	FILE *m = open_memstream(&buf, &len);
+	int err = 0;
+
+	if (!m || (out_json(m, tr->agg, tot, info) | fclose(m))) {
+		fprintf(stderr, PROG ": --json %s: out of memory for the summary\n", name);
+		err = -ENOMEM;
+	}
+	if (to_stdout)
+		fflush(stdout);	/* after the text summary */
+	while (!err && off < len) {
+		ssize_t n = write(tr->json_fd, buf + off, len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			err = n < 0 ? -errno : -EIO;
+		else
+			off += (size_t)n;
+	}
+	if (!err && !to_stdout && fsync(tr->json_fd))
+		err = -errno;
+	if (err && err != -ENOMEM)
+		fprintf(stderr, PROG ": --json %s: cannot write the summary: %s%s\n", name,
+			strerror(-err), to_stdout ? "" : "; the partial file is removed");
+	if (!to_stdout) {
+		if (err)
+			unlink(tr->o.json);
+		if (close(tr->json_fd) && !err) {
+			err = -errno;
+			fprintf(stderr, PROG ": --json %s: cannot write the summary: %s; the "
+				"partial file is removed\n", name, strerror(-err));
+			unlink(tr->o.json);
+		}
+	}
+	tr->json_fd = -1;
+	free(buf);
+	return err;
+}
+
 int main(int argc, char **argv)
 {
 	static struct tracer tr_storage;
@@ -1173,13 +1275,22 @@ int main(int argc, char **argv)
 	struct agg_totals *tot = NULL, *prev = NULL, *ivl = NULL;
 	struct out_target ot[TRACE_MAX_PIDS];
 	struct out_info info;
-	char err_line[512];
+	char err_line[PATH_MAX + 256];
 	const char *why = NULL;
-	char exe[PATH_MAX] = "";
 	double t0, next_tick, next_scan, next_names, next_ivl = 0, deadline = 0;
-	int err, gate = -1;
+	bool failed = false, ran = false;
+	int err, status = -1;	/* status: an exit status decided on the way (126, 127) */
 	size_t i;
 
+	tr->json_fd = -1;
+	tr->gate.pid = tr->gate.go = tr->gate.result = -1;
+	/*
+	 * stdin, stdout and stderr open (on /dev/null if closed): an output
+	 * file must never become fd 1 and receive the text summary.
+	 */
+	for (int fd = 0; fd < 3; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", fd ? O_WRONLY : O_RDONLY) != fd)
+			return 1;
 	err = trace_opts_parse(argc, argv, &tr->o, err_line, sizeof(err_line));
 	if (err == TRACE_OPTS_HELP)
 		return 0;
@@ -1206,16 +1317,25 @@ int main(int argc, char **argv)
 	/* Targets exist before anything is loaded: bad pids fail fast. */
 	for (i = 0; i < tr->o.npids; i++) {
 		struct target *t = &tr->t[tr->nt++];
+		struct llmi_maps *maps;
 		char proc[64];
 
 		t->pid = tr->o.pids[i];
 		t->late = true;
+		t->pidfd = -1;
 		snprintf(proc, sizeof(proc), "/proc/%d", t->pid);
 		if (access(proc, F_OK)) {
 			fprintf(stderr, PROG ": pid %d does not exist\n", t->pid);
 			err = -ESRCH;
 			goto cleanup;
 		}
+		/* a process the tracer may not look into is said before anything is loaded */
+		maps = llmi_maps__read(t->pid);
+		if (!maps) {
+			err = say_maps_error(t->pid, -errno);
+			goto cleanup;
+		}
+		llmi_maps__free(maps);
 		t->pidfd = (int)syscall(SYS_pidfd_open, t->pid, 0);
 	}
 	for (i = 0; i < tr->o.nlibs; i++) {
@@ -1225,23 +1345,31 @@ int main(int argc, char **argv)
 			goto cleanup;
 		}
 	}
-
+	/* A command that cannot run is answered as a shell would: 127 or 126. */
 	if (tr->o.cmd) {
-		struct target *t = &tr->t[tr->nt++];
-
-		if (find_exe(tr->o.cmd[0], exe, sizeof(exe))) {
-			fprintf(stderr, PROG ": cannot find %s (not a file, nor in PATH)\n", tr->o.cmd[0]);
-			err = -ENOENT;
+		status = trace_cmd_find(tr->o.cmd[0], &tr->cmd, err_line, sizeof(err_line));
+		if (status) {
+			fprintf(stderr, PROG ": %s; nothing traced\n", err_line);
+			err = -ENOEXEC;
 			goto cleanup;
 		}
+		status = -1;
+	}
+	err = open_outputs(tr);
+	if (err)
+		goto cleanup;
+	if (tr->o.cmd) {
+		struct target *t = &tr->t[tr->nt];
+
 		t->pidfd = -1;
 		t->child = true;
-		t->pid = spawn_gated(tr->o.cmd, &gate);
+		t->pid = trace_cmd_spawn(&tr->cmd, tr->o.cmd, &tr->gate);
 		if (t->pid < 0) {
-			err = -errno;
-			fprintf(stderr, PROG ": cannot start %s: %s\n", tr->o.cmd[0], strerror(errno));
+			err = t->pid;
+			fprintf(stderr, PROG ": cannot start %s: %s\n", tr->o.cmd[0], strerror(-err));
 			goto cleanup;
 		}
+		tr->nt++;
 	}
 
 	/*
@@ -1251,10 +1379,8 @@ int main(int argc, char **argv)
 	tr->multi = !getenv("LLMI_TRACE_NO_UPROBE_MULTI");
 	err = load_bpf(tr);
 	if (!err)
-		err = attach_all(tr, exe);
+		err = attach_all(tr);
 	if (err == ERR_NO_MULTI) {
-		int first = err;
-
 		detach_all(tr);
 		llminstr_trace_bpf__destroy(tr->skel);
 		tr->skel = NULL;
@@ -1262,8 +1388,7 @@ int main(int argc, char **argv)
 		tr->multi = false;
 		err = load_bpf(tr);
 		if (!err)
-			err = attach_all(tr, exe);
-		(void)first;
+			err = attach_all(tr);
 	}
 	if (err)
 		goto cleanup;
@@ -1274,43 +1399,23 @@ int main(int argc, char **argv)
 		fprintf(stderr, PROG ": cannot set up the ring buffer: %s\n", strerror(errno));
 		goto cleanup;
 	}
-	/* A bad --json path is said now, not after the trace. */
-	if (tr->o.json) {
-		tr->json = strcmp(tr->o.json, "-") ? llmi_out_fopen(tr->o.json, LLMI_OUT_FORCE) : stdout;
-		if (!tr->json) {
-			char why[PATH_MAX + 128];
-
-			err = -errno;
-			fprintf(stderr, PROG ": --json %s\n",
-				llmi_out_strerror(why, sizeof(why), tr->o.json, err, LLMI_OUT_FORCE));
-			goto cleanup;
-		}
-	}
-	if (tr->o.perfetto || tr->o.output) {
-		struct trace_tl_opts to = {
-			.perfetto = tr->o.perfetto, .output = tr->o.output,
-			.events = !tr->o.timing_only, .writer = PROG,
-		};
-
-		tr->tl = trace_tl__new(&to);	/* says why on failure */
-		if (!tr->tl) {
-			err = -errno;
-			goto cleanup;
-		}
-	}
 
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
+	if (tr->o.cmd) {	/* everything is attached: let the command run */
+		err = trace_cmd_release(&tr->gate);
+		if (err) {	/* raced with a change to the file after the checks */
+			fprintf(stderr, PROG ": cannot run %s: %s; nothing traced\n", tr->cmd.path,
+				strerror(-err));
+			status = trace_cmd_errno_status(err);
+			goto cleanup;
+		}
+	}
+	ran = true;
 	fprintf(stderr, PROG ": tracing %zu process%s (%s mode, %llu probes)%s\n", tr->nt,
 		tr->nt == 1 ? "" : "es", tr->o.timing_only ? "timing-only" : "events",
 		(unsigned long long)tr->probes, tr->o.cmd ? "" : "; Ctrl-C to end");
-	if (gate >= 0) {	/* everything is attached: let the command run */
-		if (write(gate, "g", 1) != 1)
-			fprintf(stderr, PROG ": cannot release %s\n", tr->o.cmd[0]);
-		close(gate);
-		gate = -1;
-	}
 
 	t0 = now_s();
 	next_tick = t0 + 0.25;
@@ -1329,9 +1434,12 @@ int main(int argc, char **argv)
 			break;
 		if (err == -EINTR)
 			err = 0;
-		if (err < 0) {
-			fprintf(stderr, PROG ": reading the ring buffer: %s\n", strerror(-err));
-			goto cleanup;
+		if (err < 0) {	/* what was read still makes a summary */
+			fprintf(stderr, PROG ": reading the ring buffer: %s; the trace ends here\n",
+				strerror(-err));
+			why = "a ring buffer error";
+			failed = true;
+			break;
 		}
 		/* batched wake-ups: whatever is waiting is consumed on the timeout too */
 		ring_buffer__consume(tr->rb);
@@ -1405,10 +1513,11 @@ int main(int argc, char **argv)
 			next_tick = now + 0.25;
 		}
 	}
-	if (stop_signal)
+	if (stop_signal && !why)
 		why = stop_signal == SIGINT ? "SIGINT" : "SIGTERM";
 	ring_buffer__consume(tr->rb);
-	err = 0;
+	for (i = 0; i < tr->nt; i++)	/* how each target ended, for the summary */
+		target_gone(&tr->t[i]);
 
 	totals_now(tr, tot);
 	fill_info(tr, &info, ot, now_s() - t0, why);
@@ -1417,20 +1526,12 @@ int main(int argc, char **argv)
 		trace_tl__drain(tr->tl, info.lost, &info.out);
 	}
 	out_summary(stdout, tr->agg, tot, &info, false);
-	fflush(stdout);
-	if (tr->json) {
-		FILE *f = tr->json;
-
-		tr->json = NULL;
-		if (out_json(f, tr->agg, tot, &info)) {
-			err = -EIO;
-			fprintf(stderr, PROG ": --json %s: %s\n", tr->o.json, strerror(errno));
-		}
-		if (f != stdout ? fclose(f) : fflush(f)) {
-			err = -EIO;
-			fprintf(stderr, PROG ": --json %s: %s\n", tr->o.json, strerror(errno));
-		}
+	if ((fflush(stdout) || ferror(stdout)) && errno != EPIPE) {	/* a reader that left: its choice */
+		fprintf(stderr, PROG ": cannot write the summary to stdout: %s\n", strerror(errno));
+		failed = true;
 	}
+	if (tr->json_fd >= 0 && write_json(tr, tot, &info))
+		failed = true;
 	if (tr->tl) {	/* the container's stats record is the --json summary */
 		char *js = NULL;
 		size_t jl = 0;
@@ -1439,20 +1540,16 @@ int main(int argc, char **argv)
 		if (m && (out_json(m, tr->agg, tot, &info) | fclose(m)))
 			jl = 0;
 		if (trace_tl__close(tr->tl, jl ? js : NULL, jl))
-			err = -EIO;
+			failed = true;
 		free(js);
 		tr->tl = NULL;
 	}
+	err = failed ? -EIO : 0;
 
 cleanup:
-	/* Still open here: the trace never got to its summary; leave no empty file. */
-	if (tr->json && tr->json != stdout) {
-		fclose(tr->json);
-		unlink(tr->o.json);
-	}
-	if (gate >= 0)
-		close(gate);	/* a gated child that never ran exits */
-	trace_tl__free(tr->tl);
+	/* Still open here: the trace never started; leave no empty file. */
+	discard_outputs(tr);
+	trace_cmd_abandon(&tr->gate);	/* a held child that never ran exits */
 	ring_buffer__free(tr->rb);
 	detach_all(tr);
 	free(tr->links);
@@ -1460,9 +1557,18 @@ cleanup:
 	for (i = 0; i < tr->nt; i++) {
 		struct target *t = &tr->t[i];
 
-		if (t->child && !t->exited && err && gate >= 0)
-			waitpid(t->pid, NULL, 0);
-		if (t->pidfd > 0)
+		if (t->child && !ran && !t->exited) {	/* it exits at once: reap it */
+			while (waitpid(t->pid, NULL, 0) < 0 && errno == EINTR)
+				;
+			t->exited = true;
+		}
+		/*
+		 * -- CMD: the command's exit status (one last look: detaching
+		 * took a while), as time(1) gives it.
+		 */
+		if (t->child && ran && status < 0 && target_gone(t) && t->have_status)
+			status = trace_cmd_exit_status(t->wstatus);
+		if (t->pidfd >= 0)
 			close(t->pidfd);
 		llmi_symres__free(t->symres);
 		for (size_t l = 0; l < t->nlibs; l++)
@@ -1472,5 +1578,7 @@ cleanup:
 	free(tot);
 	free(prev);
 	free(ivl);
-	return err ? 1 : 0;
+	if (err)
+		return status > 0 && !ran ? status : 1;
+	return status >= 0 ? status : 0;
 }
