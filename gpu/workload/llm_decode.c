@@ -333,6 +333,8 @@ static int decode(struct model *m, const struct opts *o, cudaStream_t s, struct 
 				return -EIO;
 			}
 			t->tokens++;
+			if (t->tokens == 1)	/* what a test waits for, rather than a time */
+				fprintf(stderr, "llm_decode: decoding (first token out)\n");
 			if (tokens_out)
 				fprintf(tokens_out, "%s%d", pos ? " " : "", tok);
 		}
@@ -404,7 +406,9 @@ static void usage(FILE *f)
 "  -q, --quiet     do not print the tokens on stdout\n"
 "  -h, --help      this text\n"
 "\n"
-"Prints the token ids on stdout, tokens/s and a summary on stderr.\n"
+"Prints the token ids on stdout, tokens/s and a summary on stderr; on\n"
+"stderr too, as they happen (for scripts to wait on): 'set up; waiting for\n"
+"P' (--wait-file) and 'decoding (first token out)'.\n"
 "SIGINT/SIGTERM stop after the current token; --truth is still written.\n"
 "\n"
 "Examples:\n"
@@ -527,6 +531,7 @@ int main(int argc, char **argv)
 	if ((err = model_init(&m, &o)))
 		return 1;
 	if (o.wait_file) {
+		fprintf(stderr, "llm_decode: set up; waiting for %s\n", o.wait_file);
 		while (access(o.wait_file, F_OK) && !stop)
 			usleep(10000);
 	}
