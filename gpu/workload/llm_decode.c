@@ -231,6 +231,17 @@ static int model_init(struct model *m, const struct opts *o)
 	return 0;
 }
 
+/* The host side of the model; its device buffers end with the process. */
+static void model_free_host(struct model *m)
+{
+	free(m->attn_norm);
+	free(m->wqkv);
+	free(m->wo);
+	free(m->mlp_norm);
+	free(m->wgu);
+	free(m->wdown);
+}
+
 /* Layers, final norm, logits, argmax: position-independent (reads d_pos). */
 static int body(const struct model *m, const struct opts *o, cudaStream_t s)
 {
@@ -528,8 +539,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "llm_decode: cuInit failed: is libcuda.so.1 the right driver?\n");
 		return 1;
 	}
-	if ((err = model_init(&m, &o)))
+	if ((err = model_init(&m, &o))) {
+		model_free_host(&m);
 		return 1;
+	}
 	if (o.wait_file) {
 		fprintf(stderr, "llm_decode: set up; waiting for %s\n", o.wait_file);
 		while (access(o.wait_file, F_OK) && !stop)
@@ -537,6 +550,7 @@ int main(int argc, char **argv)
 	}
 	err = decode(&m, &o, s, &t, o.quiet ? NULL : stdout);
 	fflush(stdout);
+	model_free_host(&m);
 	if (o.truth && write_truth(o.truth, &t))
 		err = err ?: -EIO;
 	fprintf(stderr, "llm_decode: %llu tokens in %.3f s, %.1f tokens/s (%d layers, hidden %d, "

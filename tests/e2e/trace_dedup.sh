@@ -104,7 +104,7 @@ int main(void)
 	return runs == 3 * n + 2 * 20 * 257 && bad == 2 * n + 20 * 257 ? 0 : 5;
 }
 C
-cc -O2 -D_GNU_SOURCE -I$CUDA_INC -Igpu/sim -o "$tmp/d" "$tmp/d.c" -Lbuild/sim \
+cc -O2 ${LLMI_TEST_CFLAGS:-} -D_GNU_SOURCE -I$CUDA_INC -Igpu/sim -o "$tmp/d" "$tmp/d.c" -Lbuild/sim \
 	-l:libcudart.so.13 -l:libcuda.so.1 -Wl,-rpath,"$PWD/build/sim" ||
 	{ echo "FAIL: cannot build the test program"; exit 1; }
 timeout 60 $T --json "$tmp/t.json" -- "$tmp/d" >"$tmp/out" 2>&1 ||

@@ -75,7 +75,7 @@ int main(int argc, char **argv)
 	return 0;
 }
 C
-$CC -O1 -I"$CUDA_INC" -o "$tmp/drv" "$tmp/drv.c" -Lbuild/sim -l:libcuda.so.1 \
+$CC -O1 ${LLMI_TEST_CFLAGS:-} -I"$CUDA_INC" -o "$tmp/drv" "$tmp/drv.c" -Lbuild/sim -l:libcuda.so.1 \
 	-Wl,-rpath,"$PWD/build/sim" || { echo "FAIL: cannot build the driver-API program"; exit 1; }
 rc=0
 for mode in "" -T; do
