@@ -45,3 +45,17 @@ wait_line() {
 		sleep 0.05
 	done
 }
+
+# need_bpf: exit 77 with the reason unless this process can load BPF
+# programs and attach uprobes (root, the bpf() syscall allowed, uprobe events
+# in the kernel). Probed independently of llminstr-trace, so that a tracer
+# that fails to load its programs fails its tests instead of skipping them.
+need_bpf() {
+	[ "$(id -u)" = 0 ] || { echo "SKIP: needs root for BPF"; exit 77; }
+	[ -d /sys/bus/event_source/devices/uprobe ] ||
+		{ echo "SKIP: this kernel has no uprobe events (CONFIG_UPROBE_EVENTS)"; exit 77; }
+	command -v bpftool >/dev/null ||
+		{ echo "SKIP: no bpftool to check that BPF is allowed here"; exit 77; }
+	bpftool prog show >/dev/null 2>&1 ||
+		{ echo "SKIP: the bpf() syscall is refused here (bpftool prog show fails)"; exit 77; }
+}

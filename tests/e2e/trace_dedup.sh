@@ -14,9 +14,10 @@
 # runtime's, every other one must be counted.
 set -u
 cd "$(dirname "$0")/../.."
+. tests/lib.sh
 T=build/bin/llminstr-trace PY=/usr/bin/python3
 CUDA_INC=/usr/local/cuda/include
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root for BPF"; exit 77; }
+need_bpf
 [ -x $T ] || { echo "SKIP: $T not built"; exit 77; }
 [ -f build/sim/libcudart.so.13 ] && [ -f build/sim/libcuda.so.1 ] ||
 	{ echo "SKIP: stand-in runtime (build/sim) not built yet"; exit 77; }

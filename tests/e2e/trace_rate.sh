@@ -15,10 +15,11 @@
 # attached twice would double the second half's count.
 set -u
 cd "$(dirname "$0")/../.."
+. tests/lib.sh
 T=build/bin/llminstr-trace PY=/usr/bin/python3
 NVCC=${NVCC:-/usr/local/cuda/bin/nvcc}
 CUDA=$(dirname "$(dirname "$NVCC")")
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root for BPF"; exit 77; }
+need_bpf
 [ -x $T ] || { echo "SKIP: $T not built"; exit 77; }
 [ -x "$NVCC" ] || { echo "SKIP: no nvcc"; exit 77; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
