@@ -67,8 +67,8 @@ logdir=$(cd "$logdir" && pwd)
 
 # Sanitizers (a no-op for processes built without them). A report is written
 # to the test's directory and the process exits non-zero at once.
-sanroot=$logdir/sanitizer
-rm -rf "$sanroot"
+sanroot=$(mktemp -d /tmp/llmi-san.XXXXXX)	# this run's own: runs may overlap
+trap 'rm -rf "$sanroot"' EXIT
 sanopts=halt_on_error=1:print_stacktrace=1
 export UBSAN_OPTIONS=$sanopts
 export ASAN_OPTIONS=$sanopts:detect_leaks=1:strict_string_checks=1
@@ -93,15 +93,20 @@ run_one() {	# name timeout cmd...
 	ASAN_OPTIONS="$ASAN_OPTIONS:log_path=$san/asan" UBSAN_OPTIONS="$UBSAN_OPTIONS:log_path=$san/ubsan" \
 		timeout --kill-after=10 "$t" "$@" >"$log" 2>&1 </dev/null
 	rc=$?
-	local dt=$((SECONDS - start))
+	local dt=$((SECONDS - start)) shown_tail
 	[ $rc -eq 124 ] || [ $rc -eq 137 ] && echo "(timed out after ${t}s)" >>"$log"
+	shown_tail=$(tail -n 30 "$log")
 	if [ -n "$(ls -A "$san")" ]; then
 		for r in "$san"/*; do
 			printf '\n== sanitizer report %s\n' "${r##*/}"
 			cat "$r"
 		done >>"$log"
 		[ $rc -eq 0 ] || [ $rc -eq 77 ] && rc=99
-		echo "FAIL: a sanitizer report (above)" >>"$log"
+		echo "FAIL: a sanitizer report (below)" >>"$log"
+		# the test's last lines, then what each report says first: the
+		# error, where, and the allocation
+		shown_tail=$(tail -n 8 <<<"$shown_tail"; echo "FAIL: a sanitizer report:"
+			     for r in "$san"/*; do grep -v '^ *$' "$r" | head -n 25; done)
 	fi
 	case $rc in
 	0)  pass=$((pass + 1)); printf 'PASS  %-44s %4ds\n' "$name" "$dt" ;;
@@ -110,7 +115,7 @@ run_one() {	# name timeout cmd...
 	*)  fail=$((fail + 1)); failed+=("$name")
 	    printf 'FAIL  %-44s %4ds  (exit %d, log %s)\n' "$name" "$dt" "$rc" \
 		"$shown/tests/logs/${log##*/}"
-	    sed 's/^/      | /' "$log" | tail -n 40 ;;
+	    sed 's/^/      | /' <<<"$shown_tail" ;;
 	esac
 }
 
@@ -148,8 +153,9 @@ for t in "$tree"/tests/fuzz/*; do
 	[ -d tests/fuzz/corpus/$n ] && cp -rn tests/fuzz/corpus/$n/. "$work"/ 2>/dev/null
 	dirs=("$work")
 	[ -d tests/fuzz/regress/$n ] && dirs+=("tests/fuzz/regress/$n")
+	# -error_exitcode: libFuzzer's own default, 77, would read as a skip
 	run_one "fuzz/$n" $((fuzz_seconds + 300)) "$t" -max_total_time="$fuzz_seconds" \
-		-timeout=30 -rss_limit_mb=4096 -print_final_stats=1 \
+		-error_exitcode=1 -timeout_exitcode=1 -timeout=30 -rss_limit_mb=4096 -print_final_stats=1 \
 		-artifact_prefix="$crashes/" "${dirs[@]}"
 	if [ "$(ls "$crashes" | wc -l)" -gt "$before" ]; then
 		echo "      new inputs that crashed fuzz/$n are in $shown/tests/fuzz-crashes/$n/"
