@@ -9,10 +9,11 @@
 #   tests/run.sh [--fuzz-only] [FILTER]   the tests whose name contains FILTER
 #
 # LLMI_BUILD names the tree to test (default build/; make test passes
-# build/san-LIST, the tree built with SAN=LIST). The end-to-end scripts
-# name build/ as they are, so for another tree the runner re-runs itself in
-# a private mount namespace with that tree bind-mounted over build/ (root
-# only: e2e tests are skipped, with the reason, where that cannot be done).
+# build/san-LIST, the tree built with SAN=LIST, and LLMI_SAN=LIST). The
+# end-to-end scripts name build/ as they are, so for another tree the runner
+# re-runs itself in a private mount namespace with that tree bind-mounted
+# over build/ (root only: e2e tests are skipped, with the reason, where that
+# cannot be done).
 #
 # Sanitizer reports: every instrumented process writes its report to a file
 # of the test's own directory (ASAN_OPTIONS/UBSAN_OPTIONS log_path), and a
@@ -41,6 +42,11 @@ e2e_timeout=${E2E_TIMEOUT:-900}
 fuzz_seconds=${FUZZ_SECONDS:-20}
 
 [ -d "$tree" ] || { echo "run.sh: $tree is not built (make)" >&2; exit 2; }
+# the sanitizers of a build/san-LIST tree, when not given (make gives them)
+if [ -z "${LLMI_SAN:-}" ] && [[ ${tree##*/} == san-* ]]; then
+	LLMI_SAN=$(tr - , <<<"${tree##*/san-}")
+fi
+export LLMI_SAN=${LLMI_SAN:-}
 
 # Another tree than build/: seen as build/ by the e2e scripts through a
 # private bind mount (undone when this process ends; the rest of the system
