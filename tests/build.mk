@@ -3,7 +3,10 @@
 # (tests/fuzz/fuzz_X.c -> build/tests/fuzz/fuzz_X). A unit test links the
 # objects its part lists in UNIT_OBJS_test_X (set in that part's build.mk), plus
 # cmocka; a fuzz target links FUZZ_OBJS_fuzz_X built with the fuzzer's
-# instrumentation. Tests needing root, BPF or a GPU exit 77 with a reason.
+# instrumentation, and replays tests/fuzz/regress/fuzz_X/ before fuzzing.
+# Tests needing root, BPF or a GPU exit 77 with a reason. Under SAN=LIST the
+# unit tests are built with those sanitizers like everything else (the top
+# Makefile); the fuzz targets always carry ASan and UBSan.
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(TESTBIN)/unit/%,$(UNIT_SRCS))

@@ -48,7 +48,11 @@
  * so that the load of a shared machine, which drifts over a run, cancels.
  *
  * It also measures lost events in events mode with the target launching at
- * a sustained --rate (default 250,000/s), and llm_decode's tokens/s
+ * a sustained --rate (default 250,000/s); the highest launch rate events
+ * mode sustains with no loss (paced runs at doubling rates from 50,000/s
+ * until events are lost or the target cannot launch faster under the
+ * probes, then halving the gap between the last rate without loss and the
+ * first with; which of the two bounds it is is reported); and llm_decode's tokens/s
  * untraced, under -T, in events mode and under the floor (the empty
  * program on every launch function: what any tracer that sees each launch
  * costs the decode), interleaved (the decode waits on a
@@ -126,6 +130,8 @@ static const char *const hot_name[2] = { "cudaLaunchKernel", "cuLaunchKernel" };
 struct opts {
 	unsigned rounds, calls, passes;
 	double rate, rate_secs;
+	double search_secs;	/* each paced run of the lossless-rate search; 0: none */
+	const char *ring_size;	/* --ring-size for the events-mode loss runs, NULL: default */
 	bool decode, bpftrace;
 	unsigned decode_reps;
 	const char *json;
@@ -177,6 +183,15 @@ static struct {
 	long long lost, received, paced;
 	double paced_rate;
 	char lost_status[256];
+	/* highest lossless rate: the paced runs of the search */
+	struct paced {
+		double asked, reached;
+		long long launches, received, lost;
+	} steps[24];
+	unsigned nsteps;
+	double lossless;		/* launches/s, NAN when unknown */
+	const char *lossless_bound;	/* "loss" or "launch_rate" */
+	char lossless_status[256];
 	/* llm_decode */
 	double tps[4];		/* untraced, -T, events, floor */
 	char decode_status[256];
@@ -846,7 +861,7 @@ static double js_double(const char *doc, const char *path)
 static pid_t tracer_start(pid_t pid, bool timing, const char *json, const char *log)
 {
 	char pidbuf[16];
-	char *argv[10];
+	char *argv[12];
 	int fd, i = 0;
 	pid_t p;
 
@@ -854,6 +869,10 @@ static pid_t tracer_start(pid_t pid, bool timing, const char *json, const char *
 	argv[i++] = (char *)B.o.tracer;
 	if (timing)
 		argv[i++] = "-T";
+	else if (B.o.ring_size) {
+		argv[i++] = "--ring-size";
+		argv[i++] = (char *)B.o.ring_size;
+	}
 	argv[i++] = "--json";
 	argv[i++] = (char *)json;
 	argv[i++] = "-p";
@@ -1066,52 +1085,121 @@ static void finish_cases(void)
 	}
 }
 
-/* Events mode at a sustained launch rate: what the ring loses. */
-static void lost_events(void)
+/*
+ * Events mode with the target launching at rate for secs seconds: what the
+ * ring loses. 0 and *r filled, or -errno with why in status.
+ */
+static int paced_run(double rate, double secs, struct paced *r, char *status, size_t slen)
 {
 	char json[PATH_MAX + 16], log[PATH_MAX + 16], why[320], cmd[64], reply[256];
 	char *doc;
 	pid_t tp;
 	int err;
 
-	B.lost = B.received = B.paced = -1;
-	B.paced_rate = NAN;
+	*r = (struct paced){ rate, NAN, -1, -1, -1 };
 	if (access(B.o.tracer, X_OK)) {
-		snprintf(B.lost_status, sizeof(B.lost_status), "%s is not built", B.o.tracer);
-		return;
+		snprintf(status, slen, "%s is not built", B.o.tracer);
+		return -ENOENT;
 	}
 	snprintf(json, sizeof(json), "%s/lost.json", B.tmp);
 	snprintf(log, sizeof(log), "%s/lost.log", B.tmp);
 	tp = tracer_start(B.t.pid, false, json, log);
 	if (tp < 0 || wait_probes(true, tp, 30, why, sizeof(why))) {
-		snprintf(B.lost_status, sizeof(B.lost_status), "llminstr-trace did not attach");
+		snprintf(status, slen, "llminstr-trace did not attach");
 		if (tp > 0) {
 			kill(tp, SIGKILL);
 			reap(tp, 5);
 		}
-		return;
+		return -EIO;
 	}
 	sleep_s(0.3);
-	snprintf(cmd, sizeof(cmd), "pace %.0f %.1f\n", B.o.rate, B.o.rate_secs);
-	err = target_cmd(&B.t, cmd, reply, sizeof(reply), B.o.rate_secs + 120);
-	if (!err && sscanf(reply, "%lld %lf", &B.paced, &B.paced_rate) != 2)
+	snprintf(cmd, sizeof(cmd), "pace %.0f %.1f\n", rate, secs);
+	err = target_cmd(&B.t, cmd, reply, sizeof(reply), secs + 120);
+	if (!err && sscanf(reply, "%lld %lf", &r->launches, &r->reached) != 2)
 		err = -EPROTO;
 	if (tool_stop(tp, log, why, sizeof(why))) {
-		snprintf(B.lost_status, sizeof(B.lost_status), "llminstr-trace %s", why);
-		return;
+		snprintf(status, slen, "llminstr-trace %s", why);
+		return -EIO;
 	}
 	if (err) {
-		snprintf(B.lost_status, sizeof(B.lost_status), "the target did not pace: %s",
-			 strerror(-err));
-		return;
+		snprintf(status, slen, "the target did not pace: %s", strerror(-err));
+		return err;
 	}
 	doc = slurp(json);
-	B.lost = js_int(doc, "events.lost");
-	B.received = js_int(doc, "events.received");
-	if (B.lost < 0)
-		snprintf(B.lost_status, sizeof(B.lost_status), "no events.lost in the tracer's --json");
+	r->lost = js_int(doc, "events.lost");
+	r->received = js_int(doc, "events.received");
 	free(doc);
+	if (r->lost < 0) {
+		snprintf(status, slen, "no events.lost in the tracer's --json");
+		return -EPROTO;
+	}
 	wait_probes(false, 0, 10, why, sizeof(why));
+	return 0;
+}
+
+/* Events mode at a sustained launch rate: what the ring loses. */
+static void lost_events(void)
+{
+	struct paced r;
+
+	paced_run(B.o.rate, B.o.rate_secs, &r, B.lost_status, sizeof(B.lost_status));
+	B.paced = r.launches;
+	B.paced_rate = r.reached;
+	B.lost = r.lost;
+	B.received = r.received;
+}
+
+/*
+ * The highest launch rate events mode sustains with no lost event: paced
+ * runs from 50,000/s, doubling while nothing is lost (halving while events
+ * are lost, down to 1,000/s), until a lossless and a lossy rate bracket it,
+ * then four halvings of that gap (geometric). Doubling stops too when the
+ * target falls short of the rate asked (below 95 %): its launch path under
+ * the probes is then the limit, and the fastest lossless run is the answer.
+ * One run is one sample: on a loaded machine the answer is lower.
+ */
+static void lossless_rate(void)
+{
+	double lo = NAN, hi = NAN, rate = 50000;
+	unsigned halvings = 0;
+	struct paced *r;
+
+	B.lossless = NAN;
+	B.lossless_bound = NULL;
+	while (!interrupted && B.nsteps < sizeof(B.steps) / sizeof(B.steps[0])) {
+		r = &B.steps[B.nsteps];
+		if (paced_run(rate, B.o.search_secs, r, B.lossless_status,
+			      sizeof(B.lossless_status)))
+			return;
+		B.nsteps++;
+		fprintf(stderr, "%s: %.0f launches/s asked, %.0f reached, %lld events lost\n", PROG,
+			r->asked, r->reached, r->lost);
+		if (r->lost > 0) {
+			hi = rate;
+		} else {
+			lo = rate;
+			if (isnan(B.lossless) || r->reached > B.lossless)
+				B.lossless = r->reached;
+			if (isnan(hi) && r->reached < 0.95 * r->asked) {
+				B.lossless_bound = "launch_rate";
+				return;
+			}
+		}
+		if (isnan(lo) && rate / 2 < 1000) {
+			snprintf(B.lossless_status, sizeof(B.lossless_status),
+				 "events lost even at %.0f launches/s", rate);
+			return;
+		}
+		if (isnan(hi))
+			rate *= 2;
+		else if (isnan(lo))
+			rate /= 2;
+		else if (halvings++ < 4)
+			rate = sqrt(lo * hi);
+		else
+			break;
+	}
+	B.lossless_bound = isnan(hi) ? NULL : "loss";
 }
 
 /* ---- llm_decode tokens/s: untraced, -T, events ---- */
@@ -1508,6 +1596,25 @@ static int write_json(FILE *f)
 	llmi_json_i64(&j, "events_lost", B.lost);
 	llmi_json_obj_end(&j);
 	llmi_json_obj_begin(&j, NULL);
+	llmi_json_str(&j, "name", "max_lossless_rate");
+	llmi_json_str(&j, "status", B.lossless_status[0] ? B.lossless_status : "ok");
+	num_or_null(&j, "launches_per_s", B.lossless);
+	llmi_json_str(&j, "bound", B.lossless_bound);
+	num_or_null(&j, "seconds_per_run", B.o.search_secs);
+	llmi_json_str(&j, "ring_size", B.o.ring_size ? B.o.ring_size : "tracer default");
+	llmi_json_arr_begin(&j, "runs");
+	for (unsigned i = 0; i < B.nsteps; i++) {
+		llmi_json_obj_begin(&j, NULL);
+		llmi_json_double(&j, "asked_launches_per_s", B.steps[i].asked);
+		llmi_json_double(&j, "launches_per_s", B.steps[i].reached);
+		llmi_json_i64(&j, "launches", B.steps[i].launches);
+		llmi_json_i64(&j, "events_received", B.steps[i].received);
+		llmi_json_i64(&j, "events_lost", B.steps[i].lost);
+		llmi_json_obj_end(&j);
+	}
+	llmi_json_arr_end(&j);
+	llmi_json_obj_end(&j);
+	llmi_json_obj_begin(&j, NULL);
 	llmi_json_str(&j, "name", "llm_decode");
 	llmi_json_str(&j, "status", B.decode_status[0] ? B.decode_status : "ok");
 	llmi_json_str(&j, "command", B.decode_cmd);
@@ -1541,6 +1648,8 @@ static int write_json(FILE *f)
 	num_or_null(&j, "bare_record_ratio", B.c[C_RECORD].ratio);
 	num_or_null(&j, "lost_events_at_200k", lostv);
 	num_or_null(&j, "lost_events_launches_per_s", B.paced_rate);
+	num_or_null(&j, "max_lossless_launches_per_s", B.lossless);
+	llmi_json_str(&j, "max_lossless_bound", B.lossless_bound);
 	num_or_null(&j, "llm_decode_tokens_per_s", B.tps[0]);
 	num_or_null(&j, "llm_decode_floor_ratio", B.tps[3] / B.tps[0]);
 	num_or_null(&j, "llm_decode_timing_only_ratio", d_t);
@@ -1606,6 +1715,24 @@ static void print_table(FILE *f)
 	else
 		fprintf(f, "%.0f launches/s reached, %lld received, %lld lost\n", B.paced_rate,
 			B.received, B.lost);
+	fprintf(f, "highest launch rate with no lost event (events mode, %s ring, %.0f s runs): ",
+		B.o.ring_size ? B.o.ring_size : "default", B.o.search_secs);
+	if (!B.o.search_secs)
+		fprintf(f, "not asked for (--search-secs 0)\n");
+	else if (B.lossless_status[0])
+		fprintf(f, "%s\n", B.lossless_status);
+	else
+		fprintf(f, "%.0f/s\n  (%s; %u paced runs:", B.lossless,
+			!B.lossless_bound ? "search cut short" :
+			!strcmp(B.lossless_bound, "loss") ? "bounded by lost events: the next rate lost some" :
+			"bounded by the launch path: the target launches no faster under the probes, "
+			"and lost nothing", B.nsteps);
+	if (B.o.search_secs && !B.lossless_status[0]) {
+		for (unsigned i = 0; i < B.nsteps; i++)
+			fprintf(f, "%s %.0f/s %s", i ? "," : "", B.steps[i].reached,
+				B.steps[i].lost ? "lost" : "ok");
+		fprintf(f, ")\n");
+	}
 	if (B.o.decode_bin)
 		fprintf(f, "decode (%s)\n  on %s, tokens/s: ", B.decode_cmd, decode_runtime());
 	else
@@ -1660,6 +1787,9 @@ static void usage(FILE *f)
 "  --passes N         passes over the cases (default 7)\n"
 "  --rate N           launches/s for the lost-events run (default 250000)\n"
 "  --rate-secs SEC    its duration (default 3)\n"
+"  --search-secs SEC  each paced run of the highest-lossless-rate search\n"
+"                     (default 2; 0 skips the search)\n"
+"  --ring-size SIZE   the tracer's --ring-size in the loss runs (default: its own)\n"
 "  --decode-args STR  llm_decode's sizes (default \"%s\")\n"
 "  --decode-reps N    llm_decode runs per mode (default 5)\n"
 "  --decode-bin PATH  decode with PATH instead of build/bin/llm_decode, with the\n"
@@ -1682,7 +1812,7 @@ static int parse_args(int argc, char **argv)
 	struct opts *o = &B.o;
 
 	*o = (struct opts){ .rounds = 5, .calls = 10000, .passes = 7, .rate = 250000,
-			    .rate_secs = 3, .decode = true, .bpftrace = true, .decode_reps = 5,
+			    .rate_secs = 3, .search_secs = 2, .decode = true, .bpftrace = true, .decode_reps = 5,
 			    .decode_args = "--layers 4 --hidden 512 --heads 8 --ffn 1376 "
 					   "--vocab 4096 --tokens 256" };
 	snprintf(tracer, sizeof(tracer), "%s/bin/llminstr-trace", B.dir);
@@ -1706,12 +1836,14 @@ static int parse_args(int argc, char **argv)
 			o->passes = 2;
 			o->rounds = 3;
 			o->decode_reps = 1;
+			o->search_secs = 1;
 			continue;
 		}
 		if (strcmp(a, "--json") && strcmp(a, "--tracer") && strcmp(a, "--decode-args") &&
 		    strcmp(a, "--decode-bin") &&
 		    strcmp(a, "--calls") && strcmp(a, "--rounds") && strcmp(a, "--passes") &&
-		    strcmp(a, "--decode-reps") && strcmp(a, "--rate") && strcmp(a, "--rate-secs")) {
+		    strcmp(a, "--decode-reps") && strcmp(a, "--rate") && strcmp(a, "--rate-secs") &&
+		    strcmp(a, "--search-secs") && strcmp(a, "--ring-size")) {
 			fprintf(stderr, "%s: unknown option '%s' (--help lists them)\n", PROG, a);
 			return -EINVAL;
 		}
@@ -1728,6 +1860,14 @@ static int parse_args(int argc, char **argv)
 			o->decode_args = v;
 		} else if (!strcmp(a, "--decode-bin")) {
 			o->decode_bin = v;
+		} else if (!strcmp(a, "--ring-size")) {
+			o->ring_size = v;	/* the tracer checks it */
+		} else if (!strcmp(a, "--search-secs")) {
+			err = strcmp(v, "0") ? llmi_parse_seconds(v, &d) : (d = 0, 0);
+			if (!err && d > 3600)
+				err = -ERANGE;
+			if (!err)
+				o->search_secs = d;
 		} else if (!strcmp(a, "--calls") || !strcmp(a, "--rounds") || !strcmp(a, "--passes") ||
 			   !strcmp(a, "--decode-reps")) {
 			err = llmi_parse_u64(v, &u);
@@ -1851,6 +1991,8 @@ int main(int argc, char **argv)
 	}
 	if (!interrupted)
 		lost_events();
+	if (!interrupted && B.o.search_secs)
+		lossless_rate();
 	target_stop(&B.t);
 	if (B.o.decode && !interrupted)
 		decode_ratio();

@@ -714,8 +714,10 @@ static CUresult submit(struct CUstream_st *s, struct sim_op *op, uint64_t *seq)
 	}
 	pthread_mutex_unlock(&s->mu);
 
-	if (s->legacy && global_captures)
+	if (s->legacy && global_captures) {
+		op_put(s, op);
 		return CUDA_ERROR_STREAM_CAPTURE_IMPLICIT;
+	}
 	err = legacy_deps(s);
 	if (err) {
 		op_put(s, op);

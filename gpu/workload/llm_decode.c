@@ -231,6 +231,17 @@ static int model_init(struct model *m, const struct opts *o)
 	return 0;
 }
 
+/* The host side of the model; its device buffers end with the process. */
+static void model_free_host(struct model *m)
+{
+	free(m->attn_norm);
+	free(m->wqkv);
+	free(m->wo);
+	free(m->mlp_norm);
+	free(m->wgu);
+	free(m->wdown);
+}
+
 /* Layers, final norm, logits, argmax: position-independent (reads d_pos). */
 static int body(const struct model *m, const struct opts *o, cudaStream_t s)
 {
@@ -333,6 +344,8 @@ static int decode(struct model *m, const struct opts *o, cudaStream_t s, struct 
 				return -EIO;
 			}
 			t->tokens++;
+			if (t->tokens == 1)	/* what a test waits for, rather than a time */
+				fprintf(stderr, "llm_decode: decoding (first token out)\n");
 			if (tokens_out)
 				fprintf(tokens_out, "%s%d", pos ? " " : "", tok);
 		}
@@ -404,7 +417,9 @@ static void usage(FILE *f)
 "  -q, --quiet     do not print the tokens on stdout\n"
 "  -h, --help      this text\n"
 "\n"
-"Prints the token ids on stdout, tokens/s and a summary on stderr.\n"
+"Prints the token ids on stdout, tokens/s and a summary on stderr; on\n"
+"stderr too, as they happen (for scripts to wait on): 'set up; waiting for\n"
+"P' (--wait-file) and 'decoding (first token out)'.\n"
 "SIGINT/SIGTERM stop after the current token; --truth is still written.\n"
 "\n"
 "Examples:\n"
@@ -524,14 +539,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "llm_decode: cuInit failed: is libcuda.so.1 the right driver?\n");
 		return 1;
 	}
-	if ((err = model_init(&m, &o)))
+	if ((err = model_init(&m, &o))) {
+		model_free_host(&m);
 		return 1;
+	}
 	if (o.wait_file) {
+		fprintf(stderr, "llm_decode: set up; waiting for %s\n", o.wait_file);
 		while (access(o.wait_file, F_OK) && !stop)
 			usleep(10000);
 	}
 	err = decode(&m, &o, s, &t, o.quiet ? NULL : stdout);
 	fflush(stdout);
+	model_free_host(&m);
 	if (o.truth && write_truth(o.truth, &t))
 		err = err ?: -EIO;
 	fprintf(stderr, "llm_decode: %llu tokens in %.3f s, %.1f tokens/s (%d layers, hidden %d, "

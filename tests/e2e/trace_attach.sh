@@ -4,23 +4,29 @@
 # kernel names (registered before the attach, so named from the ELF),
 # launches, copies per direction and memsets equal the sum of both --truth
 # files exactly. Then SIGTERM in the middle of a trace: a full summary,
-# valid JSON, exit 0.
+# valid JSON, exit 0, and the launches the workload made while traced (it is
+# released once the tracer has attached, and the tracer is stopped once the
+# workload has decoded a token: no step depends on the machine's speed).
 set -u
 cd "$(dirname "$0")/../.."
+. tests/lib.sh
 T=build/bin/llminstr-trace W=build/bin/llm_decode PY=/usr/bin/python3
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root for BPF"; exit 77; }
+need_bpf
 [ -x $T ] || { echo "SKIP: $T not built"; exit 77; }
 [ -x $W ] || { echo "SKIP: $W not built yet"; exit 77; }
 tmp=$(mktemp -d); pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$tmp"' EXIT
 rc=0
 
-$W -q --tokens 40 --layers 2 --wait-file "$tmp/go" --truth "$tmp/w1.json" 2>/dev/null & p1=$!
-$W -q --tokens 30 --layers 3 --graphs --wait-file "$tmp/go" --truth "$tmp/w2.json" 2>/dev/null & p2=$!
+$W -q --tokens 40 --layers 2 --wait-file "$tmp/go" --truth "$tmp/w1.json" 2>"$tmp/w1.err" & p1=$!
+$W -q --tokens 30 --layers 3 --graphs --wait-file "$tmp/go" --truth "$tmp/w2.json" 2>"$tmp/w2.err" & p2=$!
 pids=($p1 $p2)
-sleep 0.5
-timeout 60 $T -p $p1,$p2 --json "$tmp/t.json" >"$tmp/out" 2>&1 & tp=$!
-for _ in $(seq 100); do grep -q "tracing" "$tmp/out" && break; sleep 0.1; done
+# set up (CUDA libraries mapped, kernels registered), not yet decoding
+wait_line "$tmp/w1.err" "waiting for" $p1 || exit 1
+wait_line "$tmp/w2.err" "waiting for" $p2 || exit 1
+timeout 300 $T -p $p1,$p2 --json "$tmp/t.json" >"$tmp/out" 2>&1 & tp=$!
+pids+=($tp)
+wait_line "$tmp/out" "tracing" $tp || exit 1
 touch "$tmp/go"
 wait $p1 $p2
 if ! wait $tp; then cat "$tmp/out"; echo "FAIL: tracer exited non-zero"; exit 1; fi
@@ -46,14 +52,17 @@ print("\n".join(bad) or "two pids: counts equal the truth")
 sys.exit(1 if bad else 0)
 PY
 
-# SIGTERM mid-trace
-rm -f "$tmp/go"
-$W -q --tokens 100000 --layers 2 2>/dev/null & p3=$!
+# SIGTERM mid-trace: the workload decodes far longer than the test lasts
+# (its first token alone clears a ~410 MB KV cache), and is released only
+# once the tracer is attached; the tracer is stopped once a token is out.
+$W -q --tokens 100000 --layers 2 --wait-file "$tmp/go3" 2>"$tmp/w3.err" & p3=$!
 pids+=($p3)
-sleep 0.3
-timeout 60 $T -p $p3 --json "$tmp/s.json" --perfetto "$tmp/p.json" >"$tmp/out2" 2>&1 & tp=$!
-for _ in $(seq 100); do grep -q "tracing" "$tmp/out2" && break; sleep 0.1; done
-sleep 1
+wait_line "$tmp/w3.err" "waiting for" $p3 || exit 1
+timeout 300 $T -p $p3 --json "$tmp/s.json" --perfetto "$tmp/p.json" >"$tmp/out2" 2>&1 & tp=$!
+pids+=($tp)
+wait_line "$tmp/out2" "tracing" $tp || exit 1
+touch "$tmp/go3"
+wait_line "$tmp/w3.err" "decoding" $p3 || exit 1
 kill -TERM $tp
 if ! wait $tp; then cat "$tmp/out2"; echo "FAIL: SIGTERM gave a non-zero exit"; rc=1; fi
 kill $p3 2>/dev/null

@@ -7,8 +7,9 @@
 # is checked as at least the truth here and exactly in trace_attach.sh.
 set -u
 cd "$(dirname "$0")/../.."
+. tests/lib.sh
 T=build/bin/llminstr-trace W=build/bin/llm_decode PY=/usr/bin/python3
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root for BPF"; exit 77; }
+need_bpf
 [ -x $T ] || { echo "SKIP: $T not built"; exit 77; }
 [ -x $W ] || { echo "SKIP: $W not built yet"; exit 77; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT

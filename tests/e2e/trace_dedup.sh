@@ -14,9 +14,10 @@
 # runtime's, every other one must be counted.
 set -u
 cd "$(dirname "$0")/../.."
+. tests/lib.sh
 T=build/bin/llminstr-trace PY=/usr/bin/python3
 CUDA_INC=/usr/local/cuda/include
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root for BPF"; exit 77; }
+need_bpf
 [ -x $T ] || { echo "SKIP: $T not built"; exit 77; }
 [ -f build/sim/libcudart.so.13 ] && [ -f build/sim/libcuda.so.1 ] ||
 	{ echo "SKIP: stand-in runtime (build/sim) not built yet"; exit 77; }
@@ -104,7 +105,7 @@ int main(void)
 	return runs == 3 * n + 2 * 20 * 257 && bad == 2 * n + 20 * 257 ? 0 : 5;
 }
 C
-cc -O2 -D_GNU_SOURCE -I$CUDA_INC -Igpu/sim -o "$tmp/d" "$tmp/d.c" -Lbuild/sim \
+cc -O2 ${LLMI_TEST_CFLAGS:-} -D_GNU_SOURCE -I$CUDA_INC -Igpu/sim -o "$tmp/d" "$tmp/d.c" -Lbuild/sim \
 	-l:libcudart.so.13 -l:libcuda.so.1 -Wl,-rpath,"$PWD/build/sim" ||
 	{ echo "FAIL: cannot build the test program"; exit 1; }
 timeout 60 $T --json "$tmp/t.json" -- "$tmp/d" >"$tmp/out" 2>&1 ||

@@ -10,9 +10,10 @@
 # driver calls, is counted once: trace_decode.sh checks it against --truth.)
 set -u
 cd "$(dirname "$0")/../.."
+. tests/lib.sh
 T=build/bin/llminstr-trace PY=/usr/bin/python3 CC=${CC:-cc}
 CUDA_INC=${CUDA_INC:-/usr/local/cuda/include}
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root for BPF"; exit 77; }
+need_bpf
 [ -x $T ] || { echo "SKIP: $T not built"; exit 77; }
 [ -e build/sim/libcuda.so.1 ] || { echo "SKIP: the stand-in runtime is not built"; exit 77; }
 [ -e "$CUDA_INC/cuda.h" ] || { echo "SKIP: no cuda.h (CUDA toolkit) for the test program"; exit 77; }
@@ -75,7 +76,7 @@ int main(int argc, char **argv)
 	return 0;
 }
 C
-$CC -O1 -I"$CUDA_INC" -o "$tmp/drv" "$tmp/drv.c" -Lbuild/sim -l:libcuda.so.1 \
+$CC -O1 ${LLMI_TEST_CFLAGS:-} -I"$CUDA_INC" -o "$tmp/drv" "$tmp/drv.c" -Lbuild/sim -l:libcuda.so.1 \
 	-Wl,-rpath,"$PWD/build/sim" || { echo "FAIL: cannot build the driver-API program"; exit 1; }
 rc=0
 for mode in "" -T; do

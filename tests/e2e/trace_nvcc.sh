@@ -12,13 +12,17 @@
 # kernels fetched their handles before llminstr-trace -p attached (on the
 # stand-in runtime, whose __cudaGetKernel hands out handles as NVIDIA's does
 # on a GPU) has them named from the stubs' statics, in events mode and -T;
-# stripped of .symtab, the same launches are counted, unnamed.
+# stripped of .symtab, the same launches are counted, unnamed. The late
+# attach runs as a user would trace a server: the program launches once the
+# tracer is attached, lives on after, and the tracer is stopped (SIGTERM)
+# once the program says its launches are done.
 set -u
 cd "$(dirname "$0")/../.."
+. tests/lib.sh
 T=build/bin/llminstr-trace PY=/usr/bin/python3
 NVCC=${NVCC:-/usr/local/cuda/bin/nvcc}
 CUDA=$(dirname "$(dirname "$NVCC")")
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root for BPF"; exit 77; }
+need_bpf
 [ -x $T ] || { echo "SKIP: $T not built"; exit 77; }
 [ -x "$NVCC" ] || { echo "SKIP: no nvcc"; exit 77; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
@@ -121,26 +125,38 @@ int main(int argc, char **argv)
 		launch_double(d);
 	}
 	cudaDeviceSynchronize();
-	sleep(2);	/* a server lives on after its launches */
+	printf("launched\n");
+	fflush(stdout);
+	while (access(argv[2], F_OK))	/* a server lives on after its launches */
+		usleep(10000);
 	return 0;
 }
 CU
-"$NVCC" --extended-lambda -cudart shared -o "$tmp/w" "$tmp/w.cu" ||
+# On the sanitized stand-in the program carries the same runtime (nvcc splits
+# -Xcompiler at commas: one per sanitizer).
+nvsan=()
+for s in ${LLMI_SAN:+${LLMI_SAN//,/ }}; do
+	[ "$s" = none ] || nvsan+=("-Xcompiler=-fsanitize=$s")
+done
+[ ${#nvsan[@]} -gt 0 ] && nvsan+=("-Xcompiler=-fno-sanitize-recover=all")
+"$NVCC" "${nvsan[@]}" --extended-lambda -cudart shared -o "$tmp/w" "$tmp/w.cu" ||
 	{ echo "FAIL: nvcc (late attach program)"; exit 1; }
 cp "$tmp/w" "$tmp/ws" && strip "$tmp/ws"
 late() {	# program tracer-options... : its JSON in $tmp/l.json
-	local prog=$1 wp tp n=0
+	local prog=$1 wp tp st=0
 	shift
-	rm -f "$tmp/go" "$tmp/l.json"
-	LD_LIBRARY_PATH=build/sim "$prog" "$tmp/go" >"$tmp/w.out" 2>&1 & wp=$!
-	while ! grep -q ready "$tmp/w.out" 2>/dev/null && [ $n -lt 600 ]; do sleep 0.05; n=$((n + 1)); done
-	timeout 30 $T "$@" -p $wp --json "$tmp/l.json" >"$tmp/l.out" 2>&1 & tp=$!
-	n=0
-	while ! grep -q -i tracing "$tmp/l.out" 2>/dev/null && [ $n -lt 600 ] && kill -0 $tp 2>/dev/null; do
-		sleep 0.05; n=$((n + 1))
-	done
+	rm -f "$tmp/go" "$tmp/quit" "$tmp/l.json"
+	LD_LIBRARY_PATH=build/sim "$prog" "$tmp/go" "$tmp/quit" >"$tmp/w.out" 2>&1 & wp=$!
+	wait_line "$tmp/w.out" ready $wp || return 1
+	timeout 300 $T "$@" -p $wp --json "$tmp/l.json" >"$tmp/l.out" 2>&1 & tp=$!
+	wait_line "$tmp/l.out" tracing $tp || { kill $wp; return 1; }
 	touch "$tmp/go"
-	wait $wp; wait $tp || { cat "$tmp/l.out"; echo "FAIL: tracer exited non-zero"; return 1; }
+	wait_line "$tmp/w.out" launched $wp || { kill $tp; return 1; }
+	kill -TERM $tp
+	wait $tp || st=$?
+	touch "$tmp/quit"
+	wait $wp
+	[ $st = 0 ] || { cat "$tmp/l.out"; echo "FAIL: tracer exited with $st"; return 1; }
 }
 for mode in "" -T; do
 	late "$tmp/w" $mode || exit 1

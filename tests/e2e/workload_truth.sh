@@ -3,9 +3,11 @@
 # --graphs), counts follow the model's shape, kernel names are the symbols a
 # tracer will find, the same seed gives the same tokens (graphs or not),
 # --wait-file holds the decode back, SIGTERM still writes the truth, and bad
-# options fail with one line.
+# options fail with one line. The runs that are signalled are signalled on
+# what the workload printed (set up, decoding), never after a set time.
 set -u
 cd "$(dirname "$0")/../.."
+. tests/lib.sh
 bin=build/bin/llm_decode
 py=/usr/bin/python3
 [ -x "$bin" ] || { echo "SKIP: $bin not built (needs the CUDA toolkit headers)"; exit 77; }
@@ -66,21 +68,29 @@ for name in k:
 EOF
 done
 
-# --wait-file: set-up done, no decode until the file exists
-"$bin" "${args[@]}" -q --wait-file "$tmp/go" --truth "$tmp/wait.json" 2>/dev/null &
+# --wait-file: set-up done, no decode until the file exists. Stopped while
+# it waits (SIGTERM ends the wait and the decode), it has decoded nothing;
+# released by the file, it decodes everything.
+"$bin" "${args[@]}" -q --wait-file "$tmp/never" --truth "$tmp/held.json" 2>"$tmp/held.err" &
 pid=$!
-sleep 0.5
-[ -e "$tmp/wait.json" ] && fail "--wait-file: decoded before the file existed"
-kill -0 $pid 2>/dev/null || fail "--wait-file: exited early"
+wait_line "$tmp/held.err" "waiting for $tmp/never" $pid || fail "--wait-file: no set-up line"
+kill -TERM $pid
+wait $pid || fail "--wait-file: SIGTERM while waiting gave a non-zero exit"
+has_line "$tmp/held.err" "decoding" && fail "--wait-file: decoded before the file existed"
+"$py" -c "import json,sys; t=json.load(open(sys.argv[1])); assert t['tokens']==0 and t['launches']==0, t" \
+	"$tmp/held.json" || fail "--wait-file: decoded before the file existed"
+"$bin" "${args[@]}" -q --wait-file "$tmp/go" --truth "$tmp/wait.json" 2>"$tmp/wait.err" &
+pid=$!
+wait_line "$tmp/wait.err" "waiting for" $pid || fail "--wait-file: no set-up line"
 touch "$tmp/go"
 wait $pid || fail "--wait-file run failed"
 "$py" -c "import json,sys; t=json.load(open(sys.argv[1])); assert t['tokens']==$T" "$tmp/wait.json" ||
 	fail "--wait-file truth"
 
 # SIGTERM mid-decode: clean exit, truth of what was done
-"$bin" --tokens 64 --repeat 100000 -q --truth "$tmp/term.json" 2>/dev/null &
+"$bin" --tokens 64 --repeat 100000 -q --truth "$tmp/term.json" 2>"$tmp/term.err" &
 pid=$!
-sleep 1
+wait_line "$tmp/term.err" "decoding" $pid || fail "SIGTERM: no decoding line"
 kill -TERM $pid
 wait $pid || fail "SIGTERM: non-zero exit"
 "$py" - "$tmp/term.json" <<'EOF' || fail "SIGTERM truth"

@@ -5,6 +5,12 @@
  * and replay, copy kinds and bad pointers, driver module lookup, and nvcc's
  * registration / __cudaGetKernel / __cudaLaunchKernel path. Linked against
  * build/sim/libcudart.so.13 and libcuda.so.1 by rpath.
+ *
+ * Nothing here depends on the machine's speed: what must still be running
+ * is held by a gate kernel that runs until the test opens it (so "not yet
+ * done" is certain, not a race against a timer), and the one duration
+ * checked, an event pair's elapsed time, is bounded by host clock readings
+ * taken around the gate.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -42,6 +49,32 @@ static void k_sleep(dim3 g, dim3 b, size_t sh, void **args)
 	usleep((useconds_t)P(0, int) * 1000);
 }
 
+/*
+ * A kernel that holds its stream until the host opens it: it says it has
+ * started, then waits for open. It gives up after a minute (a test that
+ * never opens it is stuck; timed_out then fails it).
+ */
+struct gate {
+	atomic_int started, open, timed_out;
+};
+
+static double now_ms(void);
+
+static void k_gate(dim3 g, dim3 b, size_t sh, void **args)
+{
+	struct gate *gt = P(0, struct gate *);
+	double t0 = now_ms();
+
+	atomic_store(&gt->started, 1);
+	while (!atomic_load(&gt->open)) {
+		if (now_ms() - t0 > 60e3) {
+			atomic_store(&gt->timed_out, 1);
+			return;
+		}
+		usleep(1000);
+	}
+}
+
 static void k_set(dim3 g, dim3 b, size_t sh, void **args)
 {
 	*P(0, int *) = P(1, int);
@@ -64,8 +97,9 @@ static const struct sim_kernel_desc descs[] = {
 	{ "set", k_set, 2, { PTR, sizeof(int) } },
 	{ "copy", k_copy, 2, { PTR, PTR } },
 	{ "inc", k_inc, 1, { PTR } },
+	{ "gate", k_gate, 1, { PTR } },
 };
-static const struct sim_image image = { SIM_IMAGE_MAGIC, SIM_IMAGE_VERSION, 5, descs };
+static const struct sim_image image = { SIM_IMAGE_MAGIC, SIM_IMAGE_VERSION, 6, descs };
 
 /* Host stubs registered the nvcc way. */
 void append_stub(int *log, int v) __asm__("_Z6appendPii");
@@ -79,6 +113,7 @@ static void nap_stub(int ms) { (void)ms; }
 static void set_stub(int *p, int v) { (void)p; (void)v; }
 static void copy_stub(int *d, const int *s) { (void)d; (void)s; }
 static void inc_stub(int *p) { (void)p; }
+static void gate_stub(struct gate *g) { (void)g; }
 static void never_registered(void) {}
 
 static const struct sim_fatbin_wrapper fatbin = { SIM_FATBIN_MAGIC, 1, &image, NULL };
@@ -93,17 +128,11 @@ __attribute__((constructor)) static void reg(void)
 	__cudaRegisterFunction(h, (const char *)set_stub, "set", "set", -1, 0, 0, 0, 0, 0);
 	__cudaRegisterFunction(h, (const char *)copy_stub, "copy", "copy", -1, 0, 0, 0, 0, 0);
 	__cudaRegisterFunction(h, (const char *)inc_stub, "inc", "inc", -1, 0, 0, 0, 0, 0);
+	__cudaRegisterFunction(h, (const char *)gate_stub, "gate", "gate", -1, 0, 0, 0, 0, 0);
 	__cudaRegisterFatBinaryEnd(h);
 }
 
 static const dim3 one = { 1, 1, 1 };
-
-static cudaError_t nap(cudaStream_t s, int ms)
-{
-	void *a[] = { &ms };
-
-	return cudaLaunchKernel((const void *)nap_stub, one, one, a, 0, s);
-}
 
 static cudaError_t set(cudaStream_t s, int *p, int v)
 {
@@ -127,28 +156,58 @@ static double now_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+/* Queues a closed gate on s (the gate lives in host memory: the stand-in's
+ * kernels run on the CPU). */
+static cudaError_t gate(cudaStream_t s, struct gate *g)
+{
+	void *a[] = { &g };
+
+	memset(g, 0, sizeof(*g));
+	return cudaLaunchKernel((const void *)gate_stub, one, one, a, 0, s);
+}
+
+/* Waits (a minute at most) until the gate kernel runs. */
+static void gate_wait_started(struct gate *g)
+{
+	double t0 = now_ms();
+
+	while (!atomic_load(&g->started) && now_ms() - t0 < 60e3)
+		usleep(1000);
+	assert_true(atomic_load(&g->started));
+}
+
+static void gate_open(struct gate *g)
+{
+	atomic_store(&g->open, 1);
+}
+
 static void test_stream_order_async(void **state)
 {
 	enum { N = 2000 };
+	static struct gate g;
 	cudaStream_t s;
 	int *log, *h = calloc(N + 1, sizeof(int)), i;
-	double t0;
 
 	assert_int_equal(cudaStreamCreate(&s), cudaSuccess);
 	assert_int_equal(cudaMalloc((void **)&log, (N + 1) * sizeof(int)), cudaSuccess);
 	assert_int_equal(cudaMemsetAsync(log, 0, (N + 1) * sizeof(int), s), cudaSuccess);
-	/* asynchronous: a 100 ms kernel does not hold up the caller */
-	t0 = now_ms();
-	assert_int_equal(nap(s, 100), cudaSuccess);
-	assert_true(now_ms() - t0 < 50);
-	assert_int_equal(cudaStreamQuery(s), cudaErrorNotReady);
+	/*
+	 * asynchronous: launches return while a kernel before them still runs
+	 * (were they synchronous, the gate would hold the first launch until
+	 * it gave up, and timed_out would say so)
+	 */
+	assert_int_equal(gate(s, &g), cudaSuccess);
 	for (i = 0; i < N; i++)
 		SIM_LAUNCH(append_stub, one, one, 0, s, log, i);
 	assert_int_equal(cudaGetLastError(), cudaSuccess);
 	assert_int_equal(cudaMemcpyAsync(h, log, (N + 1) * sizeof(int), cudaMemcpyDeviceToHost, s),
 			 cudaSuccess);
+	assert_int_equal(cudaStreamQuery(s), cudaErrorNotReady);
+	assert_int_equal(h[0], 0);	/* nothing behind the gate has run */
+	gate_open(&g);
+	/* synchronising waits for all of it, in order */
 	assert_int_equal(cudaStreamSynchronize(s), cudaSuccess);
-	assert_true(now_ms() - t0 >= 95);
+	assert_false(atomic_load(&g.timed_out));
 	assert_int_equal(cudaStreamQuery(s), cudaSuccess);
 	assert_int_equal(h[0], N);
 	for (i = 0; i < N; i++)
@@ -160,23 +219,42 @@ static void test_stream_order_async(void **state)
 
 static void test_events(void **state)
 {
+	static struct gate g;
 	cudaEvent_t a, b, never;
 	cudaStream_t s;
+	double t_before, t_held, t_after;
 	float ms = -1;
 
 	assert_int_equal(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), cudaSuccess);
 	assert_int_equal(cudaEventCreate(&a), cudaSuccess);
 	assert_int_equal(cudaEventCreate(&b), cudaSuccess);
 	assert_int_equal(cudaEventCreate(&never), cudaSuccess);
+	t_before = now_ms();
 	assert_int_equal(cudaEventRecord(a, s), cudaSuccess);
-	assert_int_equal(nap(s, 60), cudaSuccess);
+	assert_int_equal(gate(s, &g), cudaSuccess);
 	assert_int_equal(cudaEventRecord(b, s), cudaSuccess);
+	gate_wait_started(&g);
+	/* a is recorded (it is before the gate, which runs), b is not */
+	assert_int_equal(cudaEventQuery(a), cudaSuccess);
 	assert_int_equal(cudaEventQuery(b), cudaErrorNotReady);
 	assert_int_equal(cudaEventElapsedTime(&ms, a, b), cudaErrorNotReady);
+	/* the gate stays shut for 50 ms by the host's clock: a known interval */
+	t_held = now_ms();
+	while (now_ms() - t_held < 50)
+		usleep(1000);
+	gate_open(&g);
 	assert_int_equal(cudaEventSynchronize(b), cudaSuccess);
+	t_after = now_ms();
+	assert_false(atomic_load(&g.timed_out));
 	assert_int_equal(cudaEventQuery(b), cudaSuccess);
 	assert_int_equal(cudaEventElapsedTime(&ms, a, b), cudaSuccess);
-	assert_true(ms >= 55.f && ms < 1000.f);
+	/*
+	 * a was recorded before the gate started (before t_held), b after it
+	 * opened (50 ms later); both between t_before and t_after. (0.01 ms:
+	 * the float's rounding of a few seconds.)
+	 */
+	assert_true(ms >= 50.f - 0.01f);
+	assert_true(ms <= (float)(t_after - t_before) + 0.01f);
 	assert_int_equal(cudaEventElapsedTime(&ms, a, never), cudaErrorInvalidResourceHandle);
 	assert_int_equal(cudaEventDestroy(never), cudaSuccess);
 	assert_int_equal(cudaEventDestroy(never), cudaErrorInvalidResourceHandle);
@@ -187,6 +265,7 @@ static void test_events(void **state)
 
 static void test_cross_stream_and_legacy(void **state)
 {
+	static struct gate g;
 	cudaStream_t a, b, blocking;
 	cudaEvent_t e;
 	int *flag, *out, h = 0;
@@ -199,22 +278,30 @@ static void test_cross_stream_and_legacy(void **state)
 	assert_int_equal(cudaMalloc((void **)&out, sizeof(int)), cudaSuccess);
 	assert_int_equal(cudaMemset(flag, 0, sizeof(int)), cudaSuccess);
 
-	/* b waits for a's event: sees the flag a sets after a nap */
-	assert_int_equal(nap(a, 50), cudaSuccess);
+	/* b waits for a's event: sees the flag a sets once its gate opens */
+	assert_int_equal(gate(a, &g), cudaSuccess);
 	assert_int_equal(set(a, flag, 7), cudaSuccess);
 	assert_int_equal(cudaEventRecord(e, a), cudaSuccess);
 	assert_int_equal(cudaStreamWaitEvent(b, e, 0), cudaSuccess);
 	assert_int_equal(copy(b, out, flag), cudaSuccess);
 	assert_int_equal(cudaMemcpyAsync(&h, out, sizeof(int), cudaMemcpyDeviceToHost, b),
 			 cudaSuccess);
+	gate_wait_started(&g);
+	assert_int_equal(cudaStreamQuery(b), cudaErrorNotReady);	/* held by a's gate */
+	gate_open(&g);
 	assert_int_equal(cudaStreamSynchronize(b), cudaSuccess);
+	assert_false(atomic_load(&g.timed_out));
 	assert_int_equal(h, 7);
 
 	/* the legacy default stream waits for blocking streams */
-	assert_int_equal(nap(blocking, 50), cudaSuccess);
+	assert_int_equal(gate(blocking, &g), cudaSuccess);
 	assert_int_equal(set(blocking, flag, 9), cudaSuccess);
 	assert_int_equal(copy(0, out, flag), cudaSuccess);
+	gate_wait_started(&g);
+	assert_int_equal(cudaStreamQuery(0), cudaErrorNotReady);	/* held by blocking's gate */
+	gate_open(&g);
 	assert_int_equal(cudaMemcpy(&h, out, sizeof(int), cudaMemcpyDeviceToHost), cudaSuccess);
+	assert_false(atomic_load(&g.timed_out));
 	assert_int_equal(h, 9);
 	assert_int_equal(cudaDeviceSynchronize(), cudaSuccess);
 

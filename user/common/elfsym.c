@@ -454,7 +454,8 @@ static int load(struct llmi_elf *e, int fd)
 	}
 
 	/* by address; .symtab and .dynsym repeat each other: one entry per name and address */
-	qsort(e->syms, e->nsyms, sizeof(*e->syms), cmp_by_addr);
+	if (e->nsyms)	/* no symbol table: e->syms is NULL, which qsort may not get */
+		qsort(e->syms, e->nsyms, sizeof(*e->syms), cmp_by_addr);
 	for (i = 0, out = 0; i < e->nsyms; i++) {
 		size_t j;
 		bool dup = false;

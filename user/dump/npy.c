@@ -41,7 +41,7 @@ int dump_write_npy(FILE *f, const char *descr, const struct llmi_tensor_rec *t,
 	dict[hl - 1] = '\n';
 	hl16 = hl;
 	if (fwrite("\x93NUMPY\x01\x00", 1, 8, f) != 8 || fwrite(&hl16, 2, 1, f) != 1 ||
-	    fwrite(dict, 1, hl, f) != hl || fwrite(data, 1, len, f) != len)
+	    fwrite(dict, 1, hl, f) != hl || (len && fwrite(data, 1, len, f) != len))
 		return -EIO;
 	return 0;
 }

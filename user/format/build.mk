@@ -6,13 +6,8 @@ FORMAT_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(FORMAT_SRCS))
 # The container tests make their files with the real writer (user/io).
 UNIT_OBJS_test_format = $(FORMAT_OBJS) $(IO_OBJS)
 
-# The reader's fuzz target decodes tensors too, so it links the codec. Its
-# own rule: the generic one in tests/build.mk passes FUZZ_OBJS through
-# uninstrumented (make substitutes the stem for the % of its patsubst), so
-# the reader objects are named here in their instrumented build. The codec
-# objects are the plain ones (the codec has its own fuzz target).
-FUZZ_READER_OBJS := $(patsubst $(OBJ)/%,$(OBJ)/fuzz/%,$(FORMAT_OBJS))
-$(TESTBIN)/fuzz/fuzz_reader: $(OBJ)/fuzz/tests/fuzz/fuzz_reader.o $(FUZZ_READER_OBJS) $(CODEC_OBJS)
-	$(call msg,LD-FUZZ,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CLANG) -fsanitize=fuzzer,address,undefined -o $@ $^ $(CODEC_LIBS) -lzstd -lpthread -lm
+# The reader's fuzz target decodes tensors too, so it links the codec; both
+# are built with the fuzzer's instrumentation (tests/build.mk), so ASan and
+# UBSan see codec bugs reached through the reader.
+FUZZ_OBJS_fuzz_reader := $(FORMAT_OBJS) $(CODEC_OBJS)
+FUZZ_LIBS_fuzz_reader := $(CODEC_LIBS)

@@ -794,7 +794,8 @@ static const struct agg_kernel *kernels(struct agg *a, size_t *n, uint64_t *unna
 		if (!interval)
 			a->out[j].replayed += k->replayed;
 	}
-	qsort(a->out, m, sizeof(*a->out), kernel_cmp);
+	if (m)	/* no kernel: a->out may be NULL, which qsort may not get */
+		qsort(a->out, m, sizeof(*a->out), kernel_cmp);
 	*n = m;
 	return a->out;
 }

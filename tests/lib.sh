@@ -1,0 +1,61 @@
+# Sourced by the end-to-end scripts (tests/e2e/*.sh): waiting for something
+# to have happened. A test never sleeps a fixed time for a thing to happen,
+# since machines differ tenfold in speed and a loaded CI machine more: it
+# polls for the thing itself (a line a program printed, a file, a process
+# gone) every 0.05 s, up to a deadline that only a stuck test reaches
+# (LLMI_WAIT_S, default 120 s).
+
+# wait_for WHAT CMD...: until CMD succeeds. On the deadline prints
+# "FAIL: WHAT: not after N s" and returns 1.
+wait_for() {
+	local what=$1 n=0 max=$((${LLMI_WAIT_S:-120} * 20))
+	shift
+	until "$@"; do
+		n=$((n + 1))
+		if [ $n -ge $max ]; then
+			echo "FAIL: $what: not after ${LLMI_WAIT_S:-120} s"
+			return 1
+		fi
+		sleep 0.05
+	done
+}
+
+# has_line FILE PATTERN: FILE exists and a line matches PATTERN (grep -E).
+has_line() {
+	[ -f "$1" ] && grep -q -E -- "$2" "$1"
+}
+
+# wait_line FILE PATTERN [PID]: until a line of FILE matches; with PID, fails
+# at once (with FILE shown) if that process ends first without the line.
+wait_line() {
+	local file=$1 pat=$2 pid=${3:-} n=0 max=$((${LLMI_WAIT_S:-120} * 20))
+	until has_line "$file" "$pat"; do
+		if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+			has_line "$file" "$pat" && return 0
+			[ -f "$file" ] && sed 's/^/  | /' "$file"
+			echo "FAIL: pid $pid ended without printing '$pat'"
+			return 1
+		fi
+		n=$((n + 1))
+		if [ $n -ge $max ]; then
+			[ -f "$file" ] && sed 's/^/  | /' "$file"
+			echo "FAIL: no '$pat' in $file after ${LLMI_WAIT_S:-120} s"
+			return 1
+		fi
+		sleep 0.05
+	done
+}
+
+# need_bpf: exit 77 with the reason unless this process can load BPF
+# programs and attach uprobes (root, the bpf() syscall allowed, uprobe events
+# in the kernel). Probed independently of llminstr-trace, so that a tracer
+# that fails to load its programs fails its tests instead of skipping them.
+need_bpf() {
+	[ "$(id -u)" = 0 ] || { echo "SKIP: needs root for BPF"; exit 77; }
+	[ -d /sys/bus/event_source/devices/uprobe ] ||
+		{ echo "SKIP: this kernel has no uprobe events (CONFIG_UPROBE_EVENTS)"; exit 77; }
+	command -v bpftool >/dev/null ||
+		{ echo "SKIP: no bpftool to check that BPF is allowed here"; exit 77; }
+	bpftool prog show >/dev/null 2>&1 ||
+		{ echo "SKIP: the bpf() syscall is refused here (bpftool prog show fails)"; exit 77; }
+}
