@@ -59,3 +59,15 @@ need_bpf() {
 	bpftool prog show >/dev/null 2>&1 ||
 		{ echo "SKIP: the bpf() syscall is refused here (bpftool prog show fails)"; exit 77; }
 }
+
+# san_runtime: what an uninstrumented program (python3) must preload to load
+# a library of a sanitized tree (build/ is build/san-LIST under LLMI_SAN);
+# nothing for a plain tree. Such a program's own leaks are not ours: callers
+# add detect_leaks=0 for it.
+san_runtime() {
+	local r=
+	case ",${LLMI_SAN:-none}," in *,none,*) return 0 ;; esac
+	case ",$LLMI_SAN," in *,address,*) r="$(${CC:-cc} -print-file-name=libasan.so)" ;; esac
+	case ",$LLMI_SAN," in *,undefined,*) r="$r $(${CC:-cc} -print-file-name=libubsan.so)" ;; esac
+	echo $r
+}

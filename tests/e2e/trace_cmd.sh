@@ -9,6 +9,7 @@
 # call after that is counted.
 set -u
 cd "$(dirname "$0")/../.."
+. tests/lib.sh
 T=build/bin/llminstr-trace W=build/bin/llm_decode PY=/usr/bin/python3
 RT=build/sim/libcudart.so.13
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root for BPF"; exit 77; }
@@ -18,11 +19,6 @@ trap 'touch "$tmp/go"; kill "${kids[@]}" 2>/dev/null; rm -rf "$tmp"' EXIT
 rc=0
 fail() { echo "FAIL: $*"; rc=1; }
 
-# waits (60 s at most: a deadline, not a pace) until file matches a pattern
-wait_for() {	# pattern file
-	for _ in $(seq 1200); do grep -q -- "$1" "$2" 2>/dev/null && return 0; sleep 0.05; done
-	return 1
-}
 
 status_case() {	# want-status summary-line-pattern cmd...
 	local want=$1 line=$2; shift 2
@@ -66,7 +62,7 @@ SH
 chmod 755 "$tmp/hold.sh"
 $T -- "$tmp/hold.sh" "$tmp/go" >"$tmp/hold.out" 2>"$tmp/hold.err" & tp=$!
 kids+=($tp)
-if wait_for . "$tmp/go.pid"; then
+if wait_line "$tmp/go.pid" .; then
 	hp=$(cat "$tmp/go.pid")
 	kill -TERM $tp; wait $tp; st=$?
 	if [ $st = 0 ] && kill -0 "$hp" 2>/dev/null && grep -q "ended by SIGTERM" "$tmp/hold.out" &&
@@ -90,7 +86,7 @@ chmod 755 "$tmp/run.sh"
 rm -f "$tmp/go"
 timeout 120 $T -v --json "$tmp/s.json" -- "$tmp/run.sh" >"$tmp/sh.out" 2>"$tmp/sh.err" & tp=$!
 kids+=($tp)
-wait_for "cudaLaunchKernel at " "$tmp/sh.err" || fail "script: libcudart never attached"
+wait_line "$tmp/sh.err" "cudaLaunchKernel at " || fail "script: libcudart never attached"
 touch "$tmp/go"
 wait $tp; st=$?
 [ $st = 0 ] || { cat "$tmp/sh.out" "$tmp/sh.err"; fail "script: tracer exit $st"; }
@@ -113,9 +109,11 @@ for _ in range(7):
     assert rt.cudaDeviceSynchronize() == 0
 sys.exit(5)
 PY
-timeout 120 $T -v --json "$tmp/s.json" -- $PY "$tmp/x.py" "$PWD/$RT" "$tmp/go" >"$tmp/py.out" 2>"$tmp/py.err" & tp=$!
+# under sanitizers libcudart is instrumented and python is not: it preloads their runtimes
+LD_PRELOAD="$(san_runtime)" ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 \
+	timeout 120 $T -v --json "$tmp/s.json" -- $PY "$tmp/x.py" "$PWD/$RT" "$tmp/go" >"$tmp/py.out" 2>"$tmp/py.err" & tp=$!
 kids+=($tp)
-wait_for "cudaDeviceSynchronize.* at " "$tmp/py.err" || fail "python: libcudart never attached"
+wait_line "$tmp/py.err" "cudaDeviceSynchronize.* at " || fail "python: libcudart never attached"
 touch "$tmp/go"
 wait $tp; st=$?
 [ $st = 5 ] || { cat "$tmp/py.out" "$tmp/py.err"; fail "python: tracer exit $st, the script exited 5"; }

@@ -9,6 +9,7 @@
 # rt_abs: the mode per process) with ENOMEM; every other call goes through.
 set -u
 cd "$(dirname "$0")/../.."
+. tests/lib.sh
 T=build/bin/llminstr-trace W=build/bin/llm_decode PY=/usr/bin/python3
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root for BPF"; exit 77; }
 [ -x $T ] || { echo "SKIP: $T not built"; exit 77; }
@@ -59,7 +60,7 @@ long syscall(long nr, ...)
 	return real(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 C
-cc -shared -fPIC -O2 -o "$tmp/fault.so" "$tmp/fault.c" -ldl ||
+cc -shared -fPIC -O2 ${LLMI_TEST_CFLAGS:-} -o "$tmp/fault.so" "$tmp/fault.c" -ldl ||
 	{ echo "FAIL: cannot build the fault library"; exit 1; }
 
 WARGS="-q --tokens 8 --layers 1"
@@ -80,7 +81,7 @@ one_line() {	# out pid map
 for map in rt_text rt_abs; do
 	echo "== -- CMD, $map not writable"
 	rm -f "$tmp/w.json"
-	FAULT_BPF_MAP=$map LD_PRELOAD=$tmp/fault.so timeout 60 $T --json "$tmp/t.json" -- \
+	FAULT_BPF_MAP=$map LD_PRELOAD="$(san_runtime) $tmp/fault.so" timeout 60 $T --json "$tmp/t.json" -- \
 		$W $WARGS --truth "$tmp/w.json" >"$tmp/out" 2>&1
 	st=$?
 	[ $st -ne 0 ] && [ $st -ne 124 ] || { cat "$tmp/out"; echo "FAIL: exit $st, want a failure"; rc=1; }
@@ -94,7 +95,7 @@ $W $WARGS --wait-file "$tmp/go" --truth "$tmp/w.json" 2>/dev/null & wp=$!
 pids=($wp)
 # the workload maps its libraries before it waits; its pid is enough to try
 for _ in $(seq 1200); do grep -q libcudart "/proc/$wp/maps" 2>/dev/null && break; sleep 0.05; done
-FAULT_BPF_MAP=rt_text LD_PRELOAD=$tmp/fault.so timeout 60 $T -p $wp >"$tmp/out" 2>&1
+FAULT_BPF_MAP=rt_text LD_PRELOAD="$(san_runtime) $tmp/fault.so" timeout 60 $T -p $wp >"$tmp/out" 2>&1
 st=$?
 [ $st -ne 0 ] && [ $st -ne 124 ] || { cat "$tmp/out"; echo "FAIL: exit $st, want a failure"; rc=1; }
 one_line "$tmp/out" $wp rt_text
@@ -105,7 +106,7 @@ pids=()
 # The library itself changes nothing: with no map named, the counts are exact.
 echo "== the same, no fault"
 rm -f "$tmp/t.json"
-FAULT_BPF_MAP=none LD_PRELOAD=$tmp/fault.so timeout 60 $T --json "$tmp/t.json" -- \
+FAULT_BPF_MAP=none LD_PRELOAD="$(san_runtime) $tmp/fault.so" timeout 60 $T --json "$tmp/t.json" -- \
 	$W $WARGS --truth "$tmp/w.json" >"$tmp/out" 2>&1 ||
 	{ cat "$tmp/out"; echo "FAIL: tracer failed with no fault"; exit 1; }
 $PY - "$tmp/t.json" "$tmp/w.json" <<'PY' || rc=1

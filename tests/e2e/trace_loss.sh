@@ -81,7 +81,7 @@ int main(int argc, char **argv)
 	return 0;
 }
 C
-cc -O2 -D_GNU_SOURCE -I$CUDA_INC -Igpu/sim -o "$tmp/flood" "$tmp/flood.c" -Lbuild/sim \
+cc -O2 ${LLMI_TEST_CFLAGS:-} -D_GNU_SOURCE -I$CUDA_INC -Igpu/sim -o "$tmp/flood" "$tmp/flood.c" -Lbuild/sim \
 	-l:libcudart.so.13 -l:libcuda.so.1 -Wl,-rpath,"$PWD/build/sim" ||
 	{ echo "FAIL: cannot build the test program"; exit 1; }
 

@@ -139,7 +139,7 @@ int main(int argc, char **argv)
 	return run(n, dev) || cudaDeviceSynchronize() ? 2 : 0;
 }
 C
-cc -O2 -D_GNU_SOURCE -I$CUDA_INC -Igpu/sim -o "$tmp/half" "$tmp/half.c" -Lbuild/sim \
+cc -O2 ${LLMI_TEST_CFLAGS:-} -D_GNU_SOURCE -I$CUDA_INC -Igpu/sim -o "$tmp/half" "$tmp/half.c" -Lbuild/sim \
 	-l:libcudart.so.13 -l:libcuda.so.1 -Wl,-rpath,"$PWD/build/sim" ||
 	{ echo "FAIL: cannot build the test program"; exit 1; }
 d=$tmp/2; mkdir $d; n=5000
