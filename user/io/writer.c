@@ -61,6 +61,7 @@ struct llmi_writer {
 	uint64_t commits, syncs, pad_bytes;
 
 	/* on disk: the first disk_idx records are, and their totals */
+	uint64_t disk_end;	/* the file was cut here after a failure (UINT64_MAX: not) */
 	size_t disk_idx;
 	struct llmi_writer_disk disk;
 	struct llmi_summary_rec sum;
@@ -462,6 +463,7 @@ static void truncate_after_failure(struct llmi_writer *w)
 	}
 	if (at == UINT64_MAX)
 		at = end;
+	w->disk_end = end;
 	if (ftruncate(w->fd, end) == 0)
 		fprintf(stderr, "%s: kept %llu bytes: the header and every record written before the failure\n",
 			w->path, (unsigned long long)end);
@@ -561,6 +563,9 @@ static void count_disk(struct llmi_writer *w)
 {
 	uint64_t acked = llmi_iow__acked(w->io);
 
+	if (acked > w->disk_end)
+		acked = w->disk_end;
+
 	for (; w->disk_idx < w->nidx; w->disk_idx++) {
 		const struct llmi_index_ent *e = &w->idx[w->disk_idx];
 		const struct rec_note *n = &w->notes[w->disk_idx];
@@ -651,6 +656,7 @@ struct llmi_writer *llmi_writer__new(const char *path, const struct llmi_writer_
 	if (!w)
 		return NULL;
 	w->fd = -1;
+	w->disk_end = UINT64_MAX;
 	w->flags = opts.flags;
 	w->ext = opts.extent_size;
 	w->commit_ns = opts.commit_ms * 1000000ull;
