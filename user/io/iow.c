@@ -22,6 +22,11 @@
  * unordered io_uring at depth 8 on the disk at hand. The caller still has
  * every other buffer to fill while a write runs.
  *
+ * An fdatasync (llmi_iow__sync) is not in that FIFO: it waits until the
+ * writes submitted before it are acknowledged, then runs beside the next
+ * writes, so a slow one (hundreds of ms on a busy disk, see
+ * benchmarks/io_writer) delays no write.
+ *
  * A short write is requeued for its remainder (as liburing's io_uring-cp
  * does), ahead of the FIFO. A write the kernel cancelled (ECANCELED: its
  * submitting thread exited before io_uring's worker started it) is
@@ -41,6 +46,8 @@
 #include "io/iow.h"
 
 #define CQE_BATCH 16
+/* user_data of the fdatasync; writes carry their buffer's index */
+#define SYNC_TAG UINT64_MAX
 
 struct slot {
 	size_t len;
@@ -62,14 +69,13 @@ struct llmi_iow {
 	struct slot *slots;
 	unsigned *free_stack;
 	unsigned nfree;
-	/*
-	 * Operations in submission order: a buffer's index, or nr for an
-	 * fdatasync. fifo[head] is in flight when running.
-	 */
+	/* writes in submission order (buffer indexes); fifo[head] is in flight when running */
 	unsigned *fifo;
-	unsigned head, count;	/* ring of nr + 1 */
+	unsigned head, count;	/* ring of nr */
 	bool running;
-	bool sync_queued;
+	uint64_t sync_want;	/* an fdatasync is due once acked reaches this */
+	uint64_t sync_asked;	/* what the sync in flight, or the last one, covers */
+	bool sync_running;
 	int err;
 	uint64_t failed_at;
 	uint64_t submitted_end;	/* highest end of a write handed to us */
@@ -108,54 +114,86 @@ static void drop_direct(struct llmi_iow *w)
 static void pop(struct llmi_iow *w)
 {
 	w->running = false;
-	w->head = (w->head + 1) % (w->nr + 1);
+	w->head = (w->head + 1) % w->nr;
 	w->count--;
 	/* After a failure nothing more is written: the file must stay a
 	 * prefix of the stream (the writer truncates at failed_at). */
 	while (w->err && w->count) {
-		unsigned op = w->fifo[w->head];
-
-		if (op == w->nr)
-			w->sync_queued = false;
-		else
-			fail(w, op, w->err);
-		w->head = (w->head + 1) % (w->nr + 1);
+		fail(w, w->fifo[w->head], w->err);
+		w->head = (w->head + 1) % w->nr;
 		w->count--;
 	}
+}
+
+static int submit_sqe(struct llmi_iow *w)
+{
+	int ret;
+
+	do
+		ret = io_uring_submit(&w->ring);
+	while (ret == -EINTR);
+	return ret < 0 ? ret : 0;
 }
 
 /* Hands the head of the FIFO to the kernel unless a write runs; 0 or -errno. */
 static int start(struct llmi_iow *w)
 {
 	struct io_uring_sqe *sqe;
+	struct slot *s;
 	unsigned op;
+	uint8_t *p;
 	int ret;
 
 	if (w->running || !w->count)
 		return 0;
 	op = w->fifo[w->head];
+	s = &w->slots[op];
+	p = w->base + (size_t)op * w->buf_size + s->done;
 	sqe = io_uring_get_sqe(&w->ring);
 	if (!sqe)
-		return -EBUSY;	/* cannot be: one SQE at a time */
-	if (op == w->nr) {
-		io_uring_prep_fsync(sqe, w->fd, IORING_FSYNC_DATASYNC);
-	} else {
-		struct slot *s = &w->slots[op];
-		uint8_t *p = w->base + (size_t)op * w->buf_size + s->done;
-
-		if (w->fixed)
-			io_uring_prep_write_fixed(sqe, w->fd, p, s->len - s->done, s->off + s->done, op);
-		else
-			io_uring_prep_write(sqe, w->fd, p, s->len - s->done, s->off + s->done);
-	}
+		return -EBUSY;	/* cannot be: two SQEs at most at a time */
+	if (w->fixed)
+		io_uring_prep_write_fixed(sqe, w->fd, p, s->len - s->done, s->off + s->done, op);
+	else
+		io_uring_prep_write(sqe, w->fd, p, s->len - s->done, s->off + s->done);
 	io_uring_sqe_set_data64(sqe, op);
-	do
-		ret = io_uring_submit(&w->ring);
-	while (ret == -EINTR);
-	if (ret < 0)
-		return ret;
-	w->running = true;
-	return 0;
+	ret = submit_sqe(w);
+	if (!ret)
+		w->running = true;
+	return ret;
+}
+
+/* Starts the fdatasync that is due once what it covers is acknowledged. */
+static void start_sync(struct llmi_iow *w)
+{
+	struct io_uring_sqe *sqe;
+	int ret;
+
+	if (w->err || w->sync_running || w->sync_want <= w->sync_asked ||
+	    llmi_iow__acked(w) < w->sync_want)
+		return;
+	sqe = io_uring_get_sqe(&w->ring);
+	if (!sqe)
+		return;
+	io_uring_prep_fsync(sqe, w->fd, IORING_FSYNC_DATASYNC);
+	io_uring_sqe_set_data64(sqe, SYNC_TAG);
+	ret = submit_sqe(w);
+	if (ret) {
+		if (!w->err)
+			w->err = ret;
+		return;
+	}
+	w->sync_running = true;
+	w->sync_asked = w->sync_want;
+}
+
+static void sync_done(struct llmi_iow *w, int res)
+{
+	w->sync_running = false;
+	if (res == -ECANCELED || res == -EINTR || res == -EAGAIN)
+		w->sync_asked = 0;	/* not done: asked again */
+	else if (res < 0 && !w->err)	/* what was written may not be on stable storage */
+		w->err = res;
 }
 
 /* The operation in flight completed with res. */
@@ -166,13 +204,6 @@ static void complete(struct llmi_iow *w, unsigned op, int res)
 	if (!w->running || op != w->fifo[w->head])
 		return;
 	w->running = false;
-	if (op == w->nr) {	/* a failed sync: what was written may not be on stable storage */
-		w->sync_queued = false;
-		if (res < 0 && !w->err)
-			w->err = res;
-		pop(w);
-		return;
-	}
 	s = &w->slots[op];
 	if (res == -EINVAL && w->direct && s->done == 0) {
 		drop_direct(w);
@@ -199,7 +230,7 @@ static int reap(struct llmi_iow *w, bool wait)
 	unsigned n;
 	int ret;
 
-	if (wait && w->running) {
+	if (wait && (w->running || w->sync_running)) {
 		struct io_uring_cqe *cqe;
 
 		ret = io_uring_wait_cqe(&w->ring, &cqe);
@@ -208,25 +239,37 @@ static int reap(struct llmi_iow *w, bool wait)
 	}
 	do {
 		n = io_uring_peek_batch_cqe(&w->ring, cqes, CQE_BATCH);
-		for (unsigned i = 0; i < n; i++)
-			complete(w, (unsigned)io_uring_cqe_get_data64(cqes[i]), cqes[i]->res);
+		for (unsigned i = 0; i < n; i++) {
+			uint64_t tag = io_uring_cqe_get_data64(cqes[i]);
+
+			if (tag == SYNC_TAG)
+				sync_done(w, cqes[i]->res);
+			else
+				complete(w, (unsigned)tag, cqes[i]->res);
+		}
 		io_uring_cq_advance(&w->ring, n);
 	} while (n == CQE_BATCH);
 	ret = start(w);
 	if (ret) {	/* the kernel refused the submission itself */
 		if (!w->err)
 			w->err = ret;
-		if (w->count && w->fifo[w->head] != w->nr)
-			fail(w, w->fifo[w->head], ret);
+		fail(w, w->fifo[w->head], ret);
 		pop(w);
 	}
+	start_sync(w);
 	return 0;
+}
+
+/* Something to wait for: a write, or a sync in flight or due. */
+static bool busy(const struct llmi_iow *w)
+{
+	return w->count || w->sync_running || (!w->err && w->sync_want > w->sync_asked);
 }
 
 /* Puts an operation at the tail of the FIFO and starts it if nothing runs. */
 static int enqueue(struct llmi_iow *w, unsigned op)
 {
-	w->fifo[(w->head + w->count) % (w->nr + 1)] = op;
+	w->fifo[(w->head + w->count) % w->nr] = op;
 	w->count++;
 	reap(w, false);
 	return w->err;
@@ -267,7 +310,7 @@ struct llmi_iow *llmi_iow__new(int fd, const struct llmi_iow_opts *opts)
 	snprintf(w->name, sizeof(w->name), "%s", opts->name ? opts->name : "output");
 	w->slots = calloc(w->nr, sizeof(*w->slots));
 	w->free_stack = calloc(w->nr, sizeof(*w->free_stack));
-	w->fifo = calloc(w->nr + 1, sizeof(*w->fifo));
+	w->fifo = calloc(w->nr, sizeof(*w->fifo));
 	if (!w->slots || !w->free_stack || !w->fifo) {
 		err = -ENOMEM;
 		goto fail;
@@ -418,7 +461,7 @@ int llmi_iow__submit(struct llmi_iow *w, void *buf, size_t len, uint64_t off)
 
 int llmi_iow__drain(struct llmi_iow *w)
 {
-	while (w->uring && w->count) {
+	while (w->uring && busy(w)) {
 		int err = reap(w, true);
 
 		if (err) {
@@ -432,7 +475,7 @@ int llmi_iow__drain(struct llmi_iow *w)
 
 int llmi_iow__poll(struct llmi_iow *w)
 {
-	if (w->uring && w->count)
+	if (w->uring && busy(w))
 		reap(w, false);
 	return w->err;
 }
@@ -446,10 +489,9 @@ int llmi_iow__sync(struct llmi_iow *w)
 			w->err = -errno;
 		return w->err;
 	}
-	if (w->sync_queued)	/* the one queued covers what came before it */
-		return 0;
-	w->sync_queued = true;
-	return enqueue(w, w->nr);
+	w->sync_want = w->submitted_end;
+	reap(w, false);
+	return w->err;
 }
 
 uint64_t llmi_iow__acked(const struct llmi_iow *w)

@@ -58,9 +58,10 @@ int llmi_iow__drain(struct llmi_iow *w);
  */
 int llmi_iow__poll(struct llmi_iow *w);
 /*
- * Asks for an fdatasync of what was submitted before it: queued behind
- * those writes and not waited for (io_uring), or done at once (pwrite). A
- * failed sync is an error like a failed write. 0 or -errno.
+ * Asks for an fdatasync of what was submitted before it: started once
+ * those writes are acknowledged, beside later writes, and not waited for
+ * (io_uring), or done at once (pwrite). A failed sync is an error like a
+ * failed write. 0 or -errno.
  */
 int llmi_iow__sync(struct llmi_iow *w);
 /* File offset up to which every byte was written and acknowledged, no gap. */
