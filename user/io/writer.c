@@ -590,6 +590,8 @@ void llmi_writer__stats(struct llmi_writer *w, struct llmi_writer_stats *st)
 {
 	lock(w);
 	memset(st, 0, sizeof(*st));
+	if (!w->closed)
+		note_err(w, llmi_iow__poll(w->io));	/* completions the kernel has posted count */
 	count_disk(w);
 	st->disk = w->disk;
 	st->commits = w->commits;

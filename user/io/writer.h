@@ -140,6 +140,7 @@ int llmi_writer__close(struct llmi_writer *w);
 /* Closes if not closed, then frees; accepts NULL. */
 void llmi_writer__free(struct llmi_writer *w);
 
+/* Totals; disk counts the completions the kernel has posted (reaped here, no wait). */
 void llmi_writer__stats(struct llmi_writer *w, struct llmi_writer_stats *st);
 
 /* CLOCK_MONOTONIC in ns, the clock of capture_ns and event stamps. */
