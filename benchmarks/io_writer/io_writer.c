@@ -8,8 +8,9 @@
  *    plain io_uring with 8 unordered O_DIRECT writes in flight (the
  *    ceiling the writer's one-write-at-a-time ordering gives up, see
  *    user/io/iow.c). Interleaved rounds, median (min-max) of each, since
- *    the disk is shared and noisy. One case ticks the commit interval
- *    after every append, as llminstr-trace does, so its fdatasyncs are in.
+ *    the disk is shared and noisy. Two cases tick the commit interval
+ *    after every append, as llminstr-trace does, with its fdatasyncs and
+ *    without them (LLMI_WRITER_NO_SYNC): what the syncs cost at full speed.
  * 2. A commit: one 64 KiB events record written as a partial extent (pad
  *    included) and the fdatasync after it, timed apart: what one commit
  *    interval costs the disk. And the owner's tick when nothing is due,
@@ -43,7 +44,8 @@
 #define MAX_ROUNDS 32
 #define COMMITS 20
 
-enum { C_WRITE, C_URING_QD8, C_WRITER, C_WRITER_TICK, C_WRITER_BUF, C_WRITER_PWRITE, NC };
+enum { C_WRITE, C_URING_QD8, C_WRITER, C_WRITER_TICK, C_WRITER_TICK_NOSYNC, C_WRITER_BUF,
+       C_WRITER_PWRITE, NC };
 
 static const struct {
 	const char *name;
@@ -56,6 +58,8 @@ static const struct {
 	[C_WRITER] = { "writer io_uring O_DIRECT", "llmi_writer, default (ordered, registered buffers)", 0 },
 	[C_WRITER_TICK] = { "writer + commit ticks", "llmi_writer, tick after every append "
 			    "(commit interval 500 ms, fdatasync each)", 0 },
+	[C_WRITER_TICK_NOSYNC] = { "writer + ticks, no sync", "llmi_writer, tick after every append, "
+				   "LLMI_WRITER_NO_SYNC", LLMI_WRITER_NO_SYNC },
 	[C_WRITER_BUF] = { "writer io_uring buffered", "llmi_writer, LLMI_WRITER_NO_DIRECT",
 			   LLMI_WRITER_NO_DIRECT },
 	[C_WRITER_PWRITE] = { "writer pwrite O_DIRECT", "llmi_writer, LLMI_WRITER_NO_URING",
@@ -335,7 +339,8 @@ int main(int argc, char **argv)
 			else if (c == C_URING_QD8)
 				err = run_uring_qd8(path, b, total);
 			else
-				err = run_writer(path, b, total, cases[c].flags, c == C_WRITER_TICK,
+				err = run_writer(path, b, total, cases[c].flags,
+						 c == C_WRITER_TICK || c == C_WRITER_TICK_NOSYNC,
 						 c == C_WRITER_TICK ? &tick_st : NULL);
 			gbps[c][r] = total / (now_s() - t) / 1e9;
 			unlink(path);
@@ -443,7 +448,10 @@ int main(int argc, char **argv)
 			llmi_json_double(&j, "writer_pwrite_gbps", med[C_WRITER_PWRITE]);
 			llmi_json_double(&j, "writer_vs_write2", med[C_WRITER] / med[C_WRITE]);
 			llmi_json_double(&j, "writer_vs_uring_qd8", med[C_WRITER] / med[C_URING_QD8]);
+			llmi_json_double(&j, "writer_commit_ticks_no_sync_gbps", med[C_WRITER_TICK_NOSYNC]);
 			llmi_json_double(&j, "commit_ticks_vs_writer", med[C_WRITER_TICK] / med[C_WRITER]);
+			llmi_json_double(&j, "commit_ticks_vs_no_sync", med[C_WRITER_TICK] /
+					 med[C_WRITER_TICK_NOSYNC]);
 			llmi_json_double(&j, "commit_write_ms_p50", wms[COMMITS / 2]);
 			llmi_json_double(&j, "fdatasync_ms_p50", sms[COMMITS / 2]);
 			llmi_json_double(&j, "fdatasync_ms_max", sms[COMMITS - 1]);
