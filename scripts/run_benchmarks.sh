@@ -5,6 +5,13 @@
 # not root, no BPF, no GPU) is reported as skipped with its reason.
 #
 #   scripts/run_benchmarks.sh [NAME...]     only these benchmarks
+#
+# What runs (every executable in build/bench/; helpers/ and tmp/ are not):
+#   probe_overhead        a probe's cost per CUDA call (root, BPF)
+#   compression_analysis  the codec against zstd, lz4, blosc, block packing
+#   io_writer             the container writer's throughput and commit cost;
+#                         writes 6 cases x 5 rounds x 256 MiB in build/bench/tmp
+#   trace_record          the tracer's consumer cost per record, -o, --perfetto
 set -uo pipefail
 cd "$(dirname "$0")/.."
 res=build/bench/results

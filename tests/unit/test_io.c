@@ -5,8 +5,12 @@
  * pwrite fallback give the same stream; a flush makes records visible to a
  * reader while the file is still open; the output path is never followed
  * through a symbolic link; an ordinary user's 8 MiB RLIMIT_MEMLOCK (or
- * less) makes buffer registration fall back cleanly; and a throughput comparison with plain write(2)
- * on this disk, printed (LLMI_IO_BENCH_MIB sets its size, 0 skips it).
+ * less) makes buffer registration fall back cleanly; the commit interval
+ * hands a partial extent to the disk once it is due and not before, with
+ * a bounded pad; the writer's count of what is on disk follows the
+ * acknowledged writes; and a writer SIGKILLed in full flow leaves a file
+ * whose records are all intact, with no hole before its end.
+ * (Throughput: benchmarks/io_writer.)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <grp.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -317,27 +322,6 @@ static void test_locked_threads(void **state)
 	llmi_reader__free(r);
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/*
- * Writer (records framed, CRC'd, fsync'd) vs write(2) of the same bytes +
- * fsync, interleaved over REPS rounds; the disk is shared and noisy, so the
- * median of each is printed with the per-round spread.
- */
-#define REPS 5
 /*
  * The writer as an ordinary user: RLIMIT_MEMLOCK at the usual 8 MiB and
  * none (64 KiB), no CAP_IPC_LOCK. Registering the eight 1 MiB buffers may
@@ -428,71 +412,217 @@ static void test_nonroot_memlock(void **state)
 	}
 }
 
-static void test_throughput(void **state)
+/* Records a reader finds in path now (the writer may still have it open). */
+static size_t records_on_disk(const char *path)
 {
-	const char *env = getenv("LLMI_IO_BENCH_MIB");
-	size_t mib = env ? strtoul(env, NULL, 10) : 64, blob = 4u << 20;
-	static const struct { const char *name; unsigned flags; } cases[] = {
-		{ "write(2)+fsync", 0 },
-		{ "io_uring+O_DIRECT", 0 },
-		{ "io_uring buffered", LLMI_WRITER_NO_DIRECT },
-		{ "pwrite+O_DIRECT", LLMI_WRITER_NO_URING },
-	};
-	enum { NC = sizeof(cases) / sizeof(cases[0]) };
-	double gbps[NC][REPS];
-	uint8_t *b;
+	struct llmi_reader *r = llmi_reader__open(path, NULL, 0);
+	size_t n;
+
+	assert_non_null(r);
+	n = llmi_reader__nr_records(r);
+	llmi_reader__free(r);
+	return n;
+}
+
+/* Ticks the writer until a reader sees want records; fails after 60 s. */
+static void wait_records(struct llmi_writer *w, const char *path, size_t want)
+{
+	for (int i = 0; i < 6000; i++) {
+		struct timespec ts = { 0, 10000000 };
+
+		assert_int_equal(llmi_writer__tick(w, llmi_now_ns()), 0);
+		if (records_on_disk(path) == want)
+			return;
+		nanosleep(&ts, NULL);
+	}
+	fail_msg("%s: %zu records on disk after 60 s, want %zu", path, records_on_disk(path), want);
+}
+
+/*
+ * The commit interval. Times are passed to tick() relative to the clock
+ * read around the append, so the test does not depend on how fast this
+ * machine runs: before the interval nothing moves, once it passed the
+ * partial extent goes out (padded, and synced), and a later tick with
+ * nothing new does nothing.
+ */
+static void test_commit_interval(void **state)
+{
+	const uint64_t iv = 200 * 1000000ull;
+	struct llmi_writer_opts o = { .sz = sizeof(o), .writer = "test_io",
+				      .extent_size = 256 * 1024, .nr_extents = 4, .commit_ms = 200,
+				      .owner_uid = (uid_t)-1, .owner_gid = (gid_t)-1 };
+	struct llmi_writer_stats st;
+	struct llmi_writer *w;
+	uint64_t t0, t1, pad;
 	char path[256];
 
-	if (!mib)
-		skip();
-	b = malloc(blob);
-	assert_non_null(b);
-	fill(b, blob, 3);
-	for (int rep = 0; rep < REPS; rep++) {
-		for (size_t c = 0; c < NC; c++) {
-			double t = now_s();
+	for (unsigned flags = 0; flags <= LLMI_WRITER_NO_URING; flags += LLMI_WRITER_NO_URING) {
+		snprintf(path, sizeof(path), "%s/commit%u.llmi", dir, flags);
+		o.flags = flags;
+		w = llmi_writer__new(path, &o);
+		assert_non_null(w);
 
-			snprintf(path, sizeof(path), "%s/w%zu", dir, c);
-			unlink(path);
-			if (c == 0) {
-				int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		t0 = llmi_now_ns();
+		assert_int_equal(put_tensor(w, 0, 1000), 0);
+		t1 = llmi_now_ns();
+		/* not yet due: still only in the writer's buffer */
+		assert_int_equal(llmi_writer__tick(w, t0 + iv - 1), 0);
+		llmi_writer__stats(w, &st);
+		assert_int_equal(st.commits, 0);
+		assert_int_equal(st.disk.records, 0);
+		assert_int_equal(records_on_disk(path), 0);
 
-				assert_true(fd >= 0);
-				for (size_t done = 0; done < mib << 20; done += blob)
-					assert_int_equal(write(fd, b, blob), (ssize_t)blob);
-				assert_int_equal(fsync(fd), 0);
-				close(fd);
-			} else {
-				struct llmi_writer_opts o = { .sz = sizeof(o), .flags = cases[c].flags,
-							      .owner_uid = (uid_t)-1, .owner_gid = (gid_t)-1 };
-				struct llmi_tensor_rec tr = { .dtype = 1, .ndim = 1, .shape = { 1 },
-							      .raw_bytes = 4 };
-				struct llmi_writer *w = llmi_writer__new(path, &o);
+		/* due: handed to the kernel, and on disk once acknowledged */
+		assert_int_equal(llmi_writer__tick(w, t1 + iv), 0);
+		llmi_writer__stats(w, &st);
+		assert_int_equal(st.commits, 1);
+		assert_int_equal(st.syncs, 1);
+		wait_records(w, path, 1);
+		llmi_writer__stats(w, &st);
+		assert_int_equal(st.disk.records, 1);
+		assert_int_equal(st.disk.tensors, 1);
+		assert_int_equal(st.disk.bytes % 4096, 0);
+		/* the pad brought the stream to a block: under one block and a header */
+		assert_true(st.pad_bytes >= sizeof(struct llmi_rec_hdr) && st.pad_bytes < 4096 + 32);
+		assert_int_equal(st.bytes, st.disk.bytes);
 
-				assert_non_null(w);
-				for (size_t done = 0; done < mib << 20; done += blob)
-					assert_int_equal(llmi_writer__tensor(w, &tr, "x", b, blob), 0);
-				assert_int_equal(llmi_writer__close(w), 0);
-				llmi_writer__free(w);
-			}
-			gbps[c][rep] = (mib << 20) / (now_s() - t) / 1e9;
-			unlink(path);
+		/* nothing new: nothing written, no pad, no sync */
+		pad = st.pad_bytes;
+		assert_int_equal(llmi_writer__tick(w, t1 + 10 * iv), 0);
+		llmi_writer__stats(w, &st);
+		assert_int_equal(st.commits, 1);
+		assert_int_equal(st.syncs, 1);
+		assert_int_equal(st.pad_bytes, pad);
+
+		/* ten more commits of one small record each: at most a block and a
+		 * header of pad each */
+		for (int i = 1; i <= 10; i++) {
+			t0 = llmi_now_ns();
+			assert_int_equal(put_tensor(w, i, 100), 0);
+			assert_int_equal(llmi_writer__tick(w, t0 + (uint64_t)i * 20 * iv), 0);
 		}
+		wait_records(w, path, 11);
+		llmi_writer__stats(w, &st);
+		assert_int_equal(st.commits, 11);
+		assert_int_equal(st.syncs, 11);
+		assert_true(st.pad_bytes < 11 * (4096 + 32));
+		assert_int_equal(st.disk.records, 11);
+		assert_int_equal(llmi_writer__close(w), 0);
+		llmi_writer__free(w);
+		assert_int_equal(records_on_disk(path), 12);	/* + summary */
 	}
-	print_message("throughput, %zu MiB in 4 MiB records, median of %d rounds (min-max), this disk:\n",
-		      mib, REPS);
-	{
-		double base;
+}
 
-		for (size_t c = 0; c < NC; c++)
-			qsort(gbps[c], REPS, sizeof(double), cmp_double);
-		base = gbps[0][REPS / 2];
-		for (size_t c = 0; c < NC; c++)
-			print_message("  %-18s %.2f GB/s (%.2f-%.2f)  %.2fx write(2)\n", cases[c].name,
-				      gbps[c][REPS / 2], gbps[c][0], gbps[c][REPS - 1],
-				      gbps[c][REPS / 2] / base);
+/* What the writer says is on disk is what a reader finds there. */
+static void test_disk_counts(void **state)
+{
+	struct llmi_writer_opts o = { .sz = sizeof(o), .writer = "test_io",
+				      .extent_size = 64 * 1024, .nr_extents = 4,
+				      .owner_uid = (uid_t)-1, .owner_gid = (gid_t)-1 };
+	static uint8_t ev[1000 * 64];
+	struct llmi_events_rec h = { .event_size = 64, .abi_version = 1 };
+	static const uint64_t ids[3] = { 1, 2, 3 };
+	static const char *const strs[3] = { "a", "bb", "ccc" };
+	struct llmi_writer_stats st;
+	struct llmi_writer *w;
+	char path[256];
+	uint64_t total = 0;
+
+	snprintf(path, sizeof(path), "%s/disk.llmi", dir);
+	w = llmi_writer__new(path, &o);
+	assert_non_null(w);
+	assert_int_equal(llmi_writer__strings(w, LLMI_STR_KERNEL, 3, ids, strs), 0);
+	h.count = 10;
+	assert_int_equal(llmi_writer__events(w, &h, ev), 0);
+	total += h.count;
+	/* everything still in the first extent: nothing on disk but the header */
+	llmi_writer__stats(w, &st);
+	assert_int_equal(st.disk.bytes, LLMI_HEADER_SIZE);
+	assert_int_equal(st.disk.records, 0);
+	assert_int_equal(st.disk.events, 0);
+	/* ~1 MiB of events in 64 KiB extents: full extents go out on their own */
+	for (int i = 0; i < 16; i++) {
+		h.count = 1000;
+		assert_int_equal(llmi_writer__events(w, &h, ev), 0);
+		total += h.count;
 	}
-	free(b);
+	assert_int_equal(llmi_writer__flush(w), 0);
+	llmi_writer__stats(w, &st);
+	assert_int_equal(st.disk.events, total);
+	assert_int_equal(st.disk.event_batches, 17);
+	assert_int_equal(st.disk.strings[LLMI_STR_KERNEL], 3);
+	assert_int_equal(st.disk.records, 18);
+	assert_int_equal(st.disk.bytes, st.bytes);
+	assert_int_equal(st.sum.events, total);
+	assert_int_equal(llmi_writer__close(w), 0);
+	llmi_writer__free(w);
+}
+
+/* The child of test_killed_prefix: appends until killed. */
+static void killed_child(const char *path)
+{
+	struct llmi_writer_opts o = { .sz = sizeof(o), .writer = "test_io",
+				      .owner_uid = (uid_t)-1, .owner_gid = (gid_t)-1 };
+	struct llmi_writer *w = llmi_writer__new(path, &o);
+
+	if (!w)
+		_exit(2);
+	for (int i = 0;; i++)
+		if (put_tensor(w, i, 200000 + (size_t)(i % 7) * 10000))
+			_exit(3);
+}
+
+/*
+ * SIGKILL while extents are in flight: the file must be a prefix of the
+ * stream (writes complete in order), so the reader finds no damage, only
+ * a torn or clean tail, and every record it lists loads. Five kills, each
+ * once the file holds 8 MiB or more (or 60 s passed).
+ */
+static void test_killed_prefix(void **state)
+{
+	for (int round = 0; round < 5; round++) {
+		char path[256], why[LLMI_ERRLEN];
+		struct llmi_reader *r;
+		struct stat sb;
+		int status;
+		pid_t pid;
+
+		snprintf(path, sizeof(path), "%s/killed%d.llmi", dir, round);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0)
+			killed_child(path);
+		for (int i = 0; i < 6000; i++) {
+			struct timespec ts = { 0, 10000000 };
+
+			if (stat(path, &sb) == 0 && sb.st_size >= (8 << 20))
+				break;
+			if (waitpid(pid, &status, WNOHANG) == pid)
+				fail_msg("the writer exited with %d", status);
+			nanosleep(&ts, NULL);
+		}
+		assert_int_equal(kill(pid, SIGKILL), 0);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFSIGNALED(status));
+
+		r = llmi_reader__open(path, why, sizeof(why));
+		assert_non_null(r);
+		stat(path, &sb);
+		print_message("kill %d: %lld bytes, %zu records, tail %s\n", round, (long long)sb.st_size,
+			      llmi_reader__nr_records(r),
+			      llmi_reader__status(r)->tail_torn ? "torn" : "clean");
+		assert_false(llmi_reader_status_damaged(llmi_reader__status(r)));
+		assert_true(llmi_reader__nr_records(r) > 0);
+		for (size_t k = 0; k < llmi_reader__nr_records(r); k++) {
+			size_t l;
+			void *p = llmi_reader__load(r, k, &l);
+
+			assert_non_null(p);
+			free(p);
+		}
+		llmi_reader__free(r);
+		unlink(path);
+	}
 }
 
 int main(void)
@@ -503,7 +633,9 @@ int main(void)
 		cmocka_unit_test(test_no_symlink_follow),
 		cmocka_unit_test(test_locked_threads),
 		cmocka_unit_test(test_nonroot_memlock),
-		cmocka_unit_test(test_throughput),
+		cmocka_unit_test(test_commit_interval),
+		cmocka_unit_test(test_disk_counts),
+		cmocka_unit_test(test_killed_prefix),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

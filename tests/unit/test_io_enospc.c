@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * Disk full: the writer on a 2 MiB tmpfs. Appends fail with ENOSPC from
- * some record on, the error is said once, close reports it, and the file
- * left behind is a valid container holding every record that fit. Needs to
- * mount a tmpfs (root): skips with 77 where it cannot.
+ * some record on, the error is said once, close reports it, the file left
+ * behind is a valid container holding every record that fit, and what the
+ * writer's stats say is on disk is exactly what a reader finds there.
+ * Needs to mount a tmpfs (root): skips with 77 where it cannot.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +32,7 @@ static void run_full(unsigned flags, const char *name)
 	struct llmi_writer *w;
 	struct llmi_reader *r;
 	struct llmi_verify_report rep;
+	struct llmi_writer_stats ws;
 	static uint8_t blob[100000];
 	int appended = 0, err = 0, saved, efd, said = 0;
 	struct stat st;
@@ -65,6 +67,7 @@ static void run_full(unsigned flags, const char *name)
 	}
 	assert_int_equal(err, -ENOSPC);
 	assert_int_equal(llmi_writer__close(w), -ENOSPC);
+	llmi_writer__stats(w, &ws);
 	llmi_writer__free(w);
 
 	fflush(stderr);
@@ -91,6 +94,10 @@ static void run_full(unsigned flags, const char *name)
 	assert_true(llmi_reader__nr_records(r) > 0);
 	assert_true(llmi_reader__nr_records(r) <= (size_t)appended);
 	assert_true(llmi_reader__nr_records(r) + 8 >= (size_t)appended);
+	/* the writer's count of what reached the disk is the reader's */
+	assert_int_equal(ws.disk.records, llmi_reader__nr_records(r));
+	assert_int_equal(ws.disk.tensors, llmi_reader__nr_records(r));
+	assert_int_equal(ws.disk.bytes, st.st_size);	/* cut after the last whole record */
 	for (size_t k = 0; k < llmi_reader__nr_records(r); k++) {
 		size_t l;
 		void *p = llmi_reader__load(r, k, &l);

@@ -5,8 +5,8 @@
  * names as string ids (one id per name, tables written before the batches
  * that use them), graph replays expanded and marked, captured launches
  * flagged, API names, losses carried by the batches, the summary as the
- * stats record, and the --perfetto JSON written alongside. The last test
- * times the consumer's per-record cost with and without -o (CPU figures).
+ * stats record, and the --perfetto JSON written alongside. (The consumer's
+ * per-record cost: benchmarks/trace_record; a full disk: test_trace_full.)
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -236,66 +235,11 @@ static void test_symlink_refused(void **state)
 	rmdir(dir);
 }
 
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
-/* The consumer's cost per launch record: agg alone, then agg + -o. */
-static void test_cost(void **state)
-{
-	const int n = 1000000;
-	char path[] = "/tmp/llmi-record-XXXXXX";
-	struct trace_tl_opts o = { .output = path, .events = true, .writer = "test", .force = true };
-	struct trace_tl_stats st;
-	struct agg *a = agg__new(NULL, NULL), *b = agg__new(NULL, NULL);
-	struct trace_tl *t;
-	struct llmi_event e;
-	double t0, agg_ns, rec_ns;
-	int fd = mkstemp(path);
-
-	assert_true(fd >= 0);
-	close(fd);
-	assert_non_null(a);
-	assert_non_null(b);
-	t = trace_tl__new(&o);
-	assert_non_null(t);
-	feed_name(a, t, 0x1000, "_Z4gemmPKfi");
-	feed_name(b, t, 0x1000, "_Z4gemmPKfi");
-	e = ev(LLMI_EV_LAUNCH, LLMI_API_LAUNCH, 0x1000, 1, 64, 256);
-	t0 = now_ns();
-	for (int i = 0; i < n; i++) {
-		e.ts_ns++;
-		agg__event(b, &e, sizeof(e));
-	}
-	agg_ns = (now_ns() - t0) / n;
-	t0 = now_ns();
-	for (int i = 0; i < n; i++) {
-		e.ts_ns++;
-		agg__event(a, &e, sizeof(e));
-		trace_tl__event(t, a, &e, sizeof(e));
-	}
-	rec_ns = (now_ns() - t0) / n;
-	trace_tl__drain(t, 0, &st);
-	assert_int_equal(st.events, n);
-	assert_int_equal(st.error, 0);
-	assert_int_equal(trace_tl__close(t, NULL, 0), 0);
-	printf("consumer, per launch record (CPU, %d records): agg %.1f ns, agg + -o %.1f ns "
-	       "(-o adds %.1f ns a record)\n", n, agg_ns, rec_ns, rec_ns - agg_ns);
-	unlink(path);
-	agg__free(a);
-	agg__free(b);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_symlink_refused),
-		cmocka_unit_test(test_cost),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

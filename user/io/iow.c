@@ -4,13 +4,35 @@
  * captured byte passes through it once, at up to disk speed, from the
  * tracer's consumer thread. So the buffers are allocated once (one aligned
  * region, registered with the ring when allowed so the kernel need not pin
- * pages per write), a buffer is found free in O(1) from a stack, SQEs are
- * submitted in batches and CQEs reaped in batches, and nothing locks.
+ * pages per write), a buffer is found free in O(1) from a stack, completions
+ * are reaped in batches, and nothing locks.
  *
- * Completions come in any order; a short write is requeued for its
- * remainder (as liburing's io_uring-cp does). A filesystem that refuses
- * O_DIRECT at write time (EINVAL) gets the descriptor switched to buffered
- * I/O once, with a one-line note, and the write is retried.
+ * Writes run one at a time, in the order they were submitted: the others
+ * wait in a FIFO here and the next one goes to the kernel as soon as a
+ * call here sees the previous one complete. So a process killed (SIGKILL,
+ * OOM) leaves the file a prefix of the stream, never a written extent
+ * after an unwritten one, which a reader would have to call damage. Two
+ * other ways were tried and rejected: writes in flight together complete
+ * in any order (holes), and IOSQE_IO_DRAIN, which orders them in the
+ * kernel, leaves a deferred write to the submitting thread's task work, so
+ * it fails (ECANCELED, EFAULT) once that thread has exited, which the
+ * LLMI_WRITER_LOCKED writers' threads do. One write in flight costs little
+ * for 1 MiB appends (ext4 takes the inode lock for each appending O_DIRECT
+ * write anyway): benchmarks/io_writer measures the writer against
+ * unordered io_uring at depth 8 on the disk at hand. The caller still has
+ * every other buffer to fill while a write runs.
+ *
+ * An fdatasync (llmi_iow__sync) is not in that FIFO: it waits until the
+ * writes submitted before it are acknowledged, then runs beside the next
+ * writes, so a slow one (hundreds of ms on a busy disk, see
+ * benchmarks/io_writer) delays no write.
+ *
+ * A short write is requeued for its remainder (as liburing's io_uring-cp
+ * does), ahead of the FIFO. A write the kernel cancelled (ECANCELED: its
+ * submitting thread exited before io_uring's worker started it) is
+ * submitted again. A filesystem that refuses O_DIRECT at write time
+ * (EINVAL) gets the descriptor switched to buffered I/O once, with a
+ * one-line note, and the write is retried.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,12 +46,15 @@
 #include "io/iow.h"
 
 #define CQE_BATCH 16
+/* user_data of the fdatasync; writes carry their buffer's index */
+#define SYNC_TAG UINT64_MAX
 
 struct slot {
 	size_t len;
 	size_t done;
 	uint64_t off;
-	bool busy;
+	bool busy;		/* taken from the free stack */
+	bool queued;		/* submitted, its write not yet complete */
 };
 
 struct llmi_iow {
@@ -44,17 +69,23 @@ struct llmi_iow {
 	struct slot *slots;
 	unsigned *free_stack;
 	unsigned nfree;
-	unsigned inflight;	/* SQEs prepared or submitted, not yet completed */
-	unsigned unsubmitted;
-	unsigned batch;
+	/* writes in submission order (buffer indexes); fifo[head] is in flight when running */
+	unsigned *fifo;
+	unsigned head, count;	/* ring of nr */
+	bool running;
+	uint64_t sync_want;	/* an fdatasync is due once acked reaches this */
+	uint64_t sync_asked;	/* what the sync in flight, or the last one, covers */
+	bool sync_running;
 	int err;
 	uint64_t failed_at;
+	uint64_t submitted_end;	/* highest end of a write handed to us */
 	char name[128];
 };
 
 static void release(struct llmi_iow *w, unsigned idx)
 {
 	w->slots[idx].busy = false;
+	w->slots[idx].queued = false;
 	w->free_stack[w->nfree++] = idx;
 }
 
@@ -69,32 +100,6 @@ static void fail(struct llmi_iow *w, unsigned idx, int err)
 	release(w, idx);
 }
 
-/* Prepares the write of what is left of slot idx; 0 or -errno. */
-static int queue(struct llmi_iow *w, unsigned idx)
-{
-	struct slot *s = &w->slots[idx];
-	uint8_t *p = w->base + (size_t)idx * w->buf_size + s->done;
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
-
-	if (!sqe) {
-		int ret = io_uring_submit(&w->ring);
-
-		if (ret < 0)
-			return ret;
-		w->unsubmitted = 0;
-		sqe = io_uring_get_sqe(&w->ring);
-		if (!sqe)
-			return -EBUSY;
-	}
-	if (w->fixed)
-		io_uring_prep_write_fixed(sqe, w->fd, p, s->len - s->done, s->off + s->done, idx);
-	else
-		io_uring_prep_write(sqe, w->fd, p, s->len - s->done, s->off + s->done);
-	io_uring_sqe_set_data64(sqe, idx);
-	w->unsubmitted++;
-	return 0;
-}
-
 static void drop_direct(struct llmi_iow *w)
 {
 	int fl = fcntl(w->fd, F_GETFL);
@@ -105,70 +110,169 @@ static void drop_direct(struct llmi_iow *w)
 	}
 }
 
-static void complete(struct llmi_iow *w, unsigned idx, int res)
+/* Removes the operation at the head; after an error, fails those behind it. */
+static void pop(struct llmi_iow *w)
 {
-	struct slot *s = &w->slots[idx];
-	int err;
+	w->running = false;
+	w->head = (w->head + 1) % w->nr;
+	w->count--;
+	/* After a failure nothing more is written: the file must stay a
+	 * prefix of the stream (the writer truncates at failed_at). */
+	while (w->err && w->count) {
+		fail(w, w->fifo[w->head], w->err);
+		w->head = (w->head + 1) % w->nr;
+		w->count--;
+	}
+}
 
-	if (idx >= w->nr || !s->busy)
+static int submit_sqe(struct llmi_iow *w)
+{
+	int ret;
+
+	do
+		ret = io_uring_submit(&w->ring);
+	while (ret == -EINTR);
+	return ret < 0 ? ret : 0;
+}
+
+/* Hands the head of the FIFO to the kernel unless a write runs; 0 or -errno. */
+static int start(struct llmi_iow *w)
+{
+	struct io_uring_sqe *sqe;
+	struct slot *s;
+	unsigned op;
+	uint8_t *p;
+	int ret;
+
+	if (w->running || !w->count)
+		return 0;
+	op = w->fifo[w->head];
+	s = &w->slots[op];
+	p = w->base + (size_t)op * w->buf_size + s->done;
+	sqe = io_uring_get_sqe(&w->ring);
+	if (!sqe)
+		return -EBUSY;	/* cannot be: two SQEs at most at a time */
+	if (w->fixed)
+		io_uring_prep_write_fixed(sqe, w->fd, p, s->len - s->done, s->off + s->done, op);
+	else
+		io_uring_prep_write(sqe, w->fd, p, s->len - s->done, s->off + s->done);
+	io_uring_sqe_set_data64(sqe, op);
+	ret = submit_sqe(w);
+	if (!ret)
+		w->running = true;
+	return ret;
+}
+
+/* Starts the fdatasync that is due once what it covers is acknowledged. */
+static void start_sync(struct llmi_iow *w)
+{
+	struct io_uring_sqe *sqe;
+	int ret;
+
+	if (w->err || w->sync_running || w->sync_want <= w->sync_asked ||
+	    llmi_iow__acked(w) < w->sync_want)
 		return;
+	sqe = io_uring_get_sqe(&w->ring);
+	if (!sqe)
+		return;
+	io_uring_prep_fsync(sqe, w->fd, IORING_FSYNC_DATASYNC);
+	io_uring_sqe_set_data64(sqe, SYNC_TAG);
+	ret = submit_sqe(w);
+	if (ret) {
+		if (!w->err)
+			w->err = ret;
+		return;
+	}
+	w->sync_running = true;
+	w->sync_asked = w->sync_want;
+}
+
+static void sync_done(struct llmi_iow *w, int res)
+{
+	w->sync_running = false;
+	if (res == -ECANCELED || res == -EINTR || res == -EAGAIN)
+		w->sync_asked = 0;	/* not done: asked again */
+	else if (res < 0 && !w->err)	/* what was written may not be on stable storage */
+		w->err = res;
+}
+
+/* The operation in flight completed with res. */
+static void complete(struct llmi_iow *w, unsigned op, int res)
+{
+	struct slot *s;
+
+	if (!w->running || op != w->fifo[w->head])
+		return;
+	w->running = false;
+	s = &w->slots[op];
 	if (res == -EINVAL && w->direct && s->done == 0) {
 		drop_direct(w);
-		if (w->direct) {
-			fail(w, idx, res);
-			w->inflight--;
-			return;
-		}
-		res = -EAGAIN;
+		res = w->direct ? -EINVAL : -EAGAIN;
 	}
-	if (res == -EAGAIN || res == -EINTR) {
-		err = queue(w, idx);
-		if (err) {
-			fail(w, idx, err);
-			w->inflight--;
-		}
-		return;
-	}
+	if (res == -EAGAIN || res == -EINTR || res == -ECANCELED)
+		return;		/* not written: started again */
 	if (res <= 0) {
-		fail(w, idx, res ? res : -EIO);
-		w->inflight--;
+		fail(w, op, res ? res : -EIO);
+		pop(w);
 		return;
 	}
 	s->done += res;
-	if (s->done < s->len) {
-		/* Short write: requeue the remainder. */
-		err = queue(w, idx);
-		if (err) {
-			fail(w, idx, err);
-			w->inflight--;
-		}
-		return;
-	}
-	release(w, idx);
-	w->inflight--;
+	if (s->done < s->len)
+		return;		/* short write: the remainder is started again */
+	release(w, op);
+	pop(w);
 }
 
-/* Submits what is prepared and reaps completions; waits for one if wait. */
+/* Reaps completions and starts what is next; waits for one if wait. */
 static int reap(struct llmi_iow *w, bool wait)
 {
 	struct io_uring_cqe *cqes[CQE_BATCH];
 	unsigned n;
 	int ret;
 
-	if (w->unsubmitted || wait) {
-		ret = io_uring_submit_and_wait(&w->ring, wait ? 1 : 0);
-		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
+	if (wait && (w->running || w->sync_running)) {
+		struct io_uring_cqe *cqe;
+
+		ret = io_uring_wait_cqe(&w->ring, &cqe);
+		if (ret < 0 && ret != -EINTR && ret != -EAGAIN)
 			return ret;
-		if (ret >= 0)
-			w->unsubmitted = 0;
 	}
 	do {
 		n = io_uring_peek_batch_cqe(&w->ring, cqes, CQE_BATCH);
-		for (unsigned i = 0; i < n; i++)
-			complete(w, (unsigned)io_uring_cqe_get_data64(cqes[i]), cqes[i]->res);
+		for (unsigned i = 0; i < n; i++) {
+			uint64_t tag = io_uring_cqe_get_data64(cqes[i]);
+
+			if (tag == SYNC_TAG)
+				sync_done(w, cqes[i]->res);
+			else
+				complete(w, (unsigned)tag, cqes[i]->res);
+		}
 		io_uring_cq_advance(&w->ring, n);
 	} while (n == CQE_BATCH);
+	ret = start(w);
+	if (ret) {	/* the kernel refused the submission itself */
+		if (!w->err)
+			w->err = ret;
+		fail(w, w->fifo[w->head], ret);
+		pop(w);
+	}
+	start_sync(w);
 	return 0;
+}
+
+/* Something to wait for: a write, or a sync in flight or due. */
+static bool busy(const struct llmi_iow *w)
+{
+	return w->count || w->sync_running || (!w->err && w->sync_want > w->sync_asked);
+}
+
+/* Puts an operation at the tail of the FIFO and starts it if nothing runs. */
+static int enqueue(struct llmi_iow *w, unsigned op)
+{
+	w->fifo[(w->head + w->count) % w->nr] = op;
+	w->count++;
+	reap(w, false);
+	return w->err;
 }
 
 static bool uring_usable(struct io_uring *ring)
@@ -179,7 +283,8 @@ static bool uring_usable(struct io_uring *ring)
 	if (!p)
 		return false;
 	ok = io_uring_opcode_supported(p, IORING_OP_WRITE) &&
-	     io_uring_opcode_supported(p, IORING_OP_WRITE_FIXED);
+	     io_uring_opcode_supported(p, IORING_OP_WRITE_FIXED) &&
+	     io_uring_opcode_supported(p, IORING_OP_FSYNC);
 	io_uring_free_probe(p);
 	return ok;
 }
@@ -202,11 +307,11 @@ struct llmi_iow *llmi_iow__new(int fd, const struct llmi_iow_opts *opts)
 	w->nr = opts->nr_bufs;
 	w->buf_size = opts->buf_size;
 	w->failed_at = UINT64_MAX;
-	w->batch = w->nr > 2 ? w->nr / 2 : 1;
 	snprintf(w->name, sizeof(w->name), "%s", opts->name ? opts->name : "output");
 	w->slots = calloc(w->nr, sizeof(*w->slots));
 	w->free_stack = calloc(w->nr, sizeof(*w->free_stack));
-	if (!w->slots || !w->free_stack) {
+	w->fifo = calloc(w->nr, sizeof(*w->fifo));
+	if (!w->slots || !w->free_stack || !w->fifo) {
 		err = -ENOMEM;
 		goto fail;
 	}
@@ -220,8 +325,9 @@ struct llmi_iow *llmi_iow__new(int fd, const struct llmi_iow_opts *opts)
 
 	if (!(opts->flags & LLMI_IOW_NO_URING)) {
 		/* Probe by trying: a kernel or sandbox without io_uring
-		 * (ENOSYS, EPERM with io_uring_disabled) gets pwrite. */
-		err = io_uring_queue_init(w->nr < 8 ? 8 : w->nr, &w->ring, 0);
+		 * (ENOSYS, EPERM with io_uring_disabled) gets pwrite. One
+		 * operation is in flight at a time: a small ring does. */
+		err = io_uring_queue_init(8, &w->ring, 0);
 		if (err == 0 && uring_usable(&w->ring)) {
 			w->uring = true;
 		} else {
@@ -265,6 +371,7 @@ void llmi_iow__free(struct llmi_iow *w)
 	free(w->base);
 	free(w->slots);
 	free(w->free_stack);
+	free(w->fifo);
 	free(w);
 }
 
@@ -275,7 +382,7 @@ void *llmi_iow__buf(struct llmi_iow *w)
 	while (!w->nfree) {
 		int err;
 
-		if (!w->uring || !w->inflight) {
+		if (!w->uring || !w->count) {
 			errno = EBUSY;	/* all buffers held by the caller */
 			return NULL;
 		}
@@ -299,7 +406,7 @@ void llmi_iow__put(struct llmi_iow *w, void *buf)
 {
 	unsigned idx = slot_of(w, buf);
 
-	if (idx < w->nr && w->slots[idx].busy)
+	if (idx < w->nr && w->slots[idx].busy && !w->slots[idx].queued)
 		release(w, idx);
 }
 
@@ -309,7 +416,7 @@ int llmi_iow__submit(struct llmi_iow *w, void *buf, size_t len, uint64_t off)
 	struct slot *s;
 	int err;
 
-	if (idx >= w->nr || !w->slots[idx].busy || len > w->buf_size)
+	if (idx >= w->nr || !w->slots[idx].busy || w->slots[idx].queued || len > w->buf_size)
 		return -EINVAL;
 	s = &w->slots[idx];
 	s->len = len;
@@ -323,6 +430,8 @@ int llmi_iow__submit(struct llmi_iow *w, void *buf, size_t len, uint64_t off)
 		release(w, idx);
 		return w->err;
 	}
+	if (off + len > w->submitted_end)
+		w->submitted_end = off + len;
 	if (!w->uring) {
 		const uint8_t *p = buf;
 
@@ -346,23 +455,13 @@ int llmi_iow__submit(struct llmi_iow *w, void *buf, size_t len, uint64_t off)
 		release(w, idx);
 		return 0;
 	}
-	err = queue(w, idx);
-	if (err) {
-		fail(w, idx, err);
-		return err;
-	}
-	w->inflight++;
-	if (w->unsubmitted >= w->batch) {
-		err = reap(w, false);
-		if (err)
-			return err;
-	}
-	return w->err;
+	s->queued = true;
+	return enqueue(w, idx);
 }
 
 int llmi_iow__drain(struct llmi_iow *w)
 {
-	while (w->uring && w->inflight) {
+	while (w->uring && busy(w)) {
 		int err = reap(w, true);
 
 		if (err) {
@@ -372,6 +471,40 @@ int llmi_iow__drain(struct llmi_iow *w)
 		}
 	}
 	return w->err;
+}
+
+int llmi_iow__poll(struct llmi_iow *w)
+{
+	if (w->uring && busy(w))
+		reap(w, false);
+	return w->err;
+}
+
+int llmi_iow__sync(struct llmi_iow *w)
+{
+	if (w->err)
+		return w->err;
+	if (!w->uring) {
+		if (fdatasync(w->fd))
+			w->err = -errno;
+		return w->err;
+	}
+	w->sync_want = w->submitted_end;
+	reap(w, false);
+	return w->err;
+}
+
+uint64_t llmi_iow__acked(const struct llmi_iow *w)
+{
+	uint64_t end = w->submitted_end < w->failed_at ? w->submitted_end : w->failed_at;
+
+	for (unsigned i = 0; i < w->nr; i++) {
+		const struct slot *s = &w->slots[i];
+
+		if (s->queued && s->off + s->done < end)
+			end = s->off + s->done;
+	}
+	return end;
 }
 
 int llmi_iow__error(const struct llmi_iow *w)

@@ -1,15 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Extent I/O under the container writer: a pool of aligned buffers, each
- * written at a file offset with io_uring (batched submission, batched
- * reaping, short writes requeued, registered buffers when the memlock limit
- * allows) or, where io_uring is missing or refused, with pwrite(2).
+ * written at a file offset with io_uring (short writes requeued,
+ * registered buffers when the memlock limit allows) or, where io_uring is
+ * missing or refused, with pwrite(2).
  *
  * The caller takes a free buffer, fills it, and submits it with its file
  * offset; a buffer comes back free once its write completed. The first
  * error (e.g. ENOSPC) is kept: later submissions are dropped, and
  * llmi_iow__failed_at() says where the file stops being trustworthy. Used by
  * one thread at a time.
+ *
+ * Writes run one at a time in the order they were submitted (the others
+ * wait here; pwrite is in order anyway): the file on disk is always a
+ * prefix of what was submitted, so a process killed mid-write leaves no
+ * hole before written data, only a missing or partial tail.
+ * llmi_iow__acked() is the end of that prefix: the bytes whose writes the
+ * kernel acknowledged. A queued write starts when a call here (submit,
+ * buf, poll, drain) sees the one before it complete.
  */
 #ifndef LLMI_IOW_H
 #define LLMI_IOW_H
@@ -44,6 +52,20 @@ int llmi_iow__submit(struct llmi_iow *w, void *buf, size_t len, uint64_t off);
 void llmi_iow__put(struct llmi_iow *w, void *buf);
 /* Waits for every write in flight; returns the first error. */
 int llmi_iow__drain(struct llmi_iow *w);
+/*
+ * Without waiting: submits what is prepared and reaps what completed (no
+ * system call when nothing is prepared). Returns the first error.
+ */
+int llmi_iow__poll(struct llmi_iow *w);
+/*
+ * Asks for an fdatasync of what was submitted before it: started once
+ * those writes are acknowledged, beside later writes, and not waited for
+ * (io_uring), or done at once (pwrite). A failed sync is an error like a
+ * failed write. 0 or -errno.
+ */
+int llmi_iow__sync(struct llmi_iow *w);
+/* File offset up to which every byte was written and acknowledged, no gap. */
+uint64_t llmi_iow__acked(const struct llmi_iow *w);
 
 int llmi_iow__error(const struct llmi_iow *w);
 /* Lowest file offset a failed write did not reach (UINT64_MAX: none failed). */

@@ -48,3 +48,5 @@ $(TESTBIN)/unit/fixtures/cmd_badinterp: tests/unit/fixtures/cmd_marker.c \
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -O1 -Wl,--dynamic-linker=$(abspath $(TESTBIN)/unit/fixtures/cmd_static) -o $@ $<
 $(TESTBIN)/unit/test_trace_cmd: | $(CMD_FIXTURES)
+UNIT_OBJS_test_trace_full = $(TRACE_TESTABLE) $(TRACE_COMMON) $(TRACE_FILE_OBJS)
+UNIT_LIBS_test_trace_full = $(TRACE_LIBS)

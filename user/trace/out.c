@@ -158,10 +158,11 @@ void out_summary(FILE *f, struct agg *a, const struct agg_totals *t, const struc
 		fprintf(f, "Kernel map full: %llu launches not attributed (raise --kernels)\n",
 			(unsigned long long)in->kmap_full);
 	fprintf(f, "Unnamed kernel handles: %llu\n", (unsigned long long)unnamed);
-	if (in->output && in->out.error)
-		fprintf(f, "Output: %s: %s; the file holds the records that fit "
-			   "(llminstr-dump info counts them), %llu later events not written\n",
-			in->output, strerror(-in->out.error), (unsigned long long)in->out.dropped);
+	if (in->output && in->out.error)	/* counted from acknowledged writes */
+		fprintf(f, "Output: %s: %s; %llu events written to the file, %llu not written; "
+			   "the file holds every record written whole\n",
+			in->output, strerror(-in->out.error), (unsigned long long)in->out.events,
+			(unsigned long long)in->out.not_written);
 	else if (in->output && !strcmp(in->mode, "timing-only"))
 		fprintf(f, "Output: %s: this summary only (-T streams no events)\n", in->output);
 	else if (in->output)
@@ -301,7 +302,7 @@ int out_json(FILE *f, struct agg *a, const struct agg_totals *t, const struct ou
 		llmi_json_u64(&j, "events", in->out.events);
 		llmi_json_u64(&j, "batches", in->out.batches);
 		llmi_json_u64(&j, "kernel_names", in->out.names);
-		llmi_json_u64(&j, "events_not_written", in->out.dropped);
+		llmi_json_u64(&j, "events_not_written", in->out.not_written);
 		llmi_json_str(&j, "error", in->out.error ? strerror(-in->out.error) : NULL);
 		llmi_json_obj_end(&j);
 	}

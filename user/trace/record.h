@@ -8,7 +8,16 @@
  * batches (one LLMI_REC_EVENTS record per 64 KiB or 100 ms, whichever
  * comes first), kernel names in LLMI_STR_KERNEL tables written before the
  * first batch that uses them, API names once at the start, and at the end
- * the --json summary as a stats record.
+ * the --json summary as a stats record. The container's writer commits what
+ * it holds at least every 500 ms (io/writer.h), so with the 100 ms batches
+ * an event is in the file, surviving a SIGKILL of the tracer, well within a
+ * second of being read from the ring.
+ *
+ * Write errors (a full disk) never stop the trace. The stats say what is
+ * in the file, counted from the writes the kernel acknowledged, and what
+ * is not. A --perfetto file that cannot be written to its end is cut back
+ * to its last event known to be on disk and closed as valid JSON, or
+ * removed when even that cannot be written; either way one line says so.
  */
 #ifndef LLMI_TRACE_RECORD_H
 #define LLMI_TRACE_RECORD_H
@@ -28,8 +37,9 @@ struct trace_tl_opts {
 };
 
 struct trace_tl_stats {
-	uint64_t events, batches, names;	/* handed to the container writer */
-	uint64_t dropped;	/* events not written once a write error was known */
+	/* in the container: their writes completed (acknowledged by the kernel) */
+	uint64_t events, batches, names;
+	uint64_t not_written;	/* events of the trace that are not in the container */
 	int error;		/* first write error (-ENOSPC: disk full), 0 if none */
 };
 
@@ -43,11 +53,18 @@ struct trace_tl *trace_tl__new(const struct trace_tl_opts *o);
  * kernel name not seen before.
  */
 void trace_tl__event(struct trace_tl *t, struct agg *a, const void *data, size_t size);
-/* From the consumer loop: closes a batch older than 100 ms. */
+/*
+ * From the consumer loop, at least every 100 ms: closes a batch older than
+ * 100 ms, keeps the container's commit interval (llmi_writer__tick) and
+ * flushes --perfetto once a second. No system call when nothing is due.
+ */
 void trace_tl__tick(struct trace_tl *t);
 /* The ring's loss count so far, stamped on the next batches. */
 void trace_tl__set_lost(struct trace_tl *t, uint64_t lost);
-/* Writes the pending batch and names and waits for the writes; stats after it (NULL accepted). */
+/*
+ * Writes the pending batch and names and waits for the writes; then st
+ * (NULL accepted) says what is in the file.
+ */
 void trace_tl__drain(struct trace_tl *t, uint64_t lost, struct trace_tl_stats *st);
 /*
  * Ends both outputs: json (the summary, may be NULL) as the container's

@@ -1,0 +1,475 @@
+// SPDX-License-Identifier: MIT
+/*
+ * io_writer: what the container writer (user/io) costs on the disk at hand,
+ * and what its durability costs.
+ *
+ * 1. Throughput: the same bytes (4 MiB tensor records) written by the
+ *    writer through each backend, against write(2) + fsync and against
+ *    plain io_uring with 8 unordered O_DIRECT writes in flight (the
+ *    ceiling the writer's one-write-at-a-time ordering gives up, see
+ *    user/io/iow.c). Interleaved rounds, median (min-max) of each, since
+ *    the disk is shared and noisy. Two cases tick the commit interval
+ *    after every append, as llminstr-trace does, with its fdatasyncs and
+ *    without them (LLMI_WRITER_NO_SYNC): what the syncs cost at full speed.
+ * 2. A commit: one 64 KiB events record written as a partial extent (pad
+ *    included) and the fdatasync after it, timed apart: what one commit
+ *    interval costs the disk. And the owner's tick when nothing is due,
+ *    and when a commit is (the consumer thread pays these).
+ *
+ * Files go under --dir (default build/bench/tmp, on the project's disk, so
+ * O_DIRECT meets a real filesystem) and are removed. Figures are this
+ * machine's: a CPU machine's disk, not a GPU host's. Prints a table, and
+ * with --json FILE (or -) one object {"benchmark", "env", "cases",
+ * "summary"}.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <liburing.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/json.h"
+#include "format/timeline.h"
+#include "io/writer.h"
+
+#define BLOB (4u << 20)
+#define MAX_ROUNDS 32
+#define COMMITS 20
+
+enum { C_WRITE, C_URING_QD8, C_WRITER, C_WRITER_TICK, C_WRITER_TICK_NOSYNC, C_WRITER_BUF,
+       C_WRITER_PWRITE, NC };
+
+static const struct {
+	const char *name;
+	const char *what;
+	unsigned flags;
+} cases[NC] = {
+	[C_WRITE] = { "write(2)+fsync", "buffered write(2) of 4 MiB, one fsync at the end", 0 },
+	[C_URING_QD8] = { "io_uring O_DIRECT qd8", "raw io_uring, 1 MiB O_DIRECT writes, 8 in flight "
+			  "in any order, fsync at the end", 0 },
+	[C_WRITER] = { "writer io_uring O_DIRECT", "llmi_writer, default (ordered, registered buffers)", 0 },
+	[C_WRITER_TICK] = { "writer + commit ticks", "llmi_writer, tick after every append "
+			    "(commit interval 500 ms, fdatasync each)", 0 },
+	[C_WRITER_TICK_NOSYNC] = { "writer + ticks, no sync", "llmi_writer, tick after every append, "
+				   "LLMI_WRITER_NO_SYNC", LLMI_WRITER_NO_SYNC },
+	[C_WRITER_BUF] = { "writer io_uring buffered", "llmi_writer, LLMI_WRITER_NO_DIRECT",
+			   LLMI_WRITER_NO_DIRECT },
+	[C_WRITER_PWRITE] = { "writer pwrite O_DIRECT", "llmi_writer, LLMI_WRITER_NO_URING",
+			      LLMI_WRITER_NO_URING },
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n ? v[n / 2] : 0;
+}
+
+static void fill(uint8_t *b, size_t n)
+{
+	uint32_t x = 12345;
+
+	for (size_t i = 0; i < n; i++) {
+		x = x * 1103515245u + 12345u;
+		b[i] = x >> 16;
+	}
+}
+
+static int fail(const char *what, const char *path, int err)
+{
+	fprintf(stderr, "io_writer: %s %s: %s\n", what, path, strerror(err));
+	return -err;
+}
+
+static int run_write2(const char *path, const uint8_t *b, size_t total)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	if (fd < 0)
+		return fail("open", path, errno);
+	for (size_t done = 0; done < total; done += BLOB)
+		if (write(fd, b, BLOB) != BLOB) {
+			close(fd);
+			return fail("write", path, errno ? errno : EIO);
+		}
+	if (fsync(fd)) {
+		close(fd);
+		return fail("fsync", path, errno);
+	}
+	close(fd);
+	return 0;
+}
+
+/* 1 MiB O_DIRECT writes, 8 in flight, completing in any order. */
+static int run_uring_qd8(const char *path, const uint8_t *b, size_t total)
+{
+	const size_t ext = 1u << 20;
+	struct io_uring ring;
+	size_t off = 0;
+	unsigned inflight = 0;
+	int fd, err = 0;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_DIRECT, 0644);
+	if (fd < 0)
+		return fail("open O_DIRECT", path, errno);
+	err = io_uring_queue_init(16, &ring, 0);
+	if (err) {
+		close(fd);
+		return fail("io_uring_queue_init for", path, -err);
+	}
+	while (!err && (off < total || inflight)) {
+		struct io_uring_cqe *cqe;
+
+		while (inflight < 8 && off < total) {
+			struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+
+			/* the source only needs alignment: b is 4096-aligned */
+			io_uring_prep_write(sqe, fd, b + off % BLOB, ext, off);
+			off += ext;
+			inflight++;
+		}
+		err = io_uring_submit_and_wait(&ring, 1);
+		if (err < 0)
+			break;
+		err = 0;
+		while (io_uring_peek_cqe(&ring, &cqe) == 0) {
+			if (cqe->res != (int)ext)
+				err = cqe->res < 0 ? cqe->res : -EIO;
+			io_uring_cqe_seen(&ring, cqe);
+			inflight--;
+		}
+	}
+	io_uring_queue_exit(&ring);
+	if (!err && fsync(fd))
+		err = -errno;
+	close(fd);
+	return err ? fail("io_uring write", path, -err) : 0;
+}
+
+static int run_writer(const char *path, const uint8_t *b, size_t total, unsigned flags, bool tick,
+		      struct llmi_writer_stats *st)
+{
+	struct llmi_writer_opts o = { .sz = sizeof(o), .writer = "io_writer", .flags = flags,
+				      .owner_uid = (uid_t)-1, .owner_gid = (gid_t)-1 };
+	struct llmi_writer *w = llmi_writer__new(path, &o);
+	int err = 0;
+
+	if (!w)
+		return fail("create", path, errno);
+	for (size_t done = 0; !err && done < total; done += BLOB) {
+		struct llmi_tensor_rec t = { .dtype = 1, .ndim = 1, .shape = { 1 }, .raw_bytes = 4,
+					     .ref_tensor_id = LLMI_NO_REF };
+
+		err = llmi_writer__tensor(w, &t, "x", b, BLOB);
+		if (!err && tick)
+			err = llmi_writer__tick(w, llmi_now_ns());
+	}
+	if (!err)
+		err = llmi_writer__close(w);
+	if (st)
+		llmi_writer__stats(w, st);
+	llmi_writer__free(w);
+	return err ? fail("writer on", path, -err) : 0;
+}
+
+struct commit_fig {
+	double write_ms[COMMITS], sync_ms[COMMITS];
+	double tick_idle_ns, tick_commit_us;
+	uint64_t pad_bytes, commits;
+};
+
+/*
+ * One commit at a time: a 64 KiB events record, then a tick that is due
+ * (pad + write of the partial extent), waited for; then an fdatasync of
+ * the file, timed on its own. LLMI_WRITER_NO_SYNC so the two are apart.
+ */
+static int run_commits(const char *path, struct commit_fig *cf)
+{
+	struct llmi_writer_opts o = { .sz = sizeof(o), .writer = "io_writer",
+				      .flags = LLMI_WRITER_NO_SYNC, .commit_ms = 1,
+				      .owner_uid = (uid_t)-1, .owner_gid = (gid_t)-1 };
+	static uint8_t ev[1024 * sizeof(struct llmi_tl_event)];
+	struct llmi_events_rec h = { .event_size = sizeof(struct llmi_tl_event),
+				     .abi_version = LLMI_TL_VERSION, .count = 1024 };
+	struct llmi_writer_stats st;
+	struct llmi_writer *w = llmi_writer__new(path, &o);
+	double idle[1000], commit[COMMITS];
+	int fd, err = 0;
+
+	if (!w)
+		return fail("create", path, errno);
+	fd = open(path, O_RDONLY);
+	if (fd < 0) {
+		llmi_writer__free(w);
+		return fail("open", path, errno);
+	}
+	/* a tick with nothing due: the price of every pass of the owner's loop */
+	for (int i = 0; i < 1000 && !err; i++) {
+		double t = now_s();
+
+		err = llmi_writer__tick(w, llmi_now_ns());
+		idle[i] = (now_s() - t) * 1e9;
+	}
+	for (int i = 0; i < COMMITS && !err; i++) {
+		double t;
+		uint64_t due;
+
+		err = llmi_writer__events(w, &h, ev);
+		due = llmi_now_ns() + 1000000000ull;	/* certainly past the 1 ms interval */
+		t = now_s();
+		if (!err)
+			err = llmi_writer__tick(w, due);
+		commit[i] = (now_s() - t) * 1e6;
+		if (!err)
+			err = llmi_writer__flush(w);	/* waits for the write */
+		cf->write_ms[i] = (now_s() - t) * 1e3;
+		t = now_s();
+		if (!err && fdatasync(fd))
+			err = -errno;
+		cf->sync_ms[i] = (now_s() - t) * 1e3;
+	}
+	close(fd);
+	llmi_writer__stats(w, &st);
+	cf->pad_bytes = st.pad_bytes;
+	cf->commits = st.commits;
+	if (!err)
+		err = llmi_writer__close(w);
+	llmi_writer__free(w);
+	cf->tick_idle_ns = median(idle, 1000);
+	cf->tick_commit_us = median(commit, COMMITS);
+	return err ? fail("writer on", path, -err) : 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: io_writer [--dir DIR] [--mib N] [--rounds N] [--quick] [--json FILE|-]\n"
+		"The container writer's throughput per backend against write(2)+fsync and\n"
+		"unordered io_uring, with and without the commit interval's fdatasyncs,\n"
+		"and what one commit costs. DIR (default build/bench/tmp) should be on the\n"
+		"disk you care about; N MiB per case and round (default 256), N rounds\n"
+		"(default 5); --quick: 64 MiB, 3 rounds.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "dir", required_argument, NULL, 'd' }, { "mib", required_argument, NULL, 'm' },
+		{ "rounds", required_argument, NULL, 'r' }, { "quick", no_argument, NULL, 'q' },
+		{ "json", required_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *dir = "build/bench/tmp", *json_path = NULL;
+	unsigned long mib = 256, rounds = 5;
+	static double gbps[NC][MAX_ROUNDS], sorted[NC][MAX_ROUNDS];
+	struct llmi_writer_stats tick_st = { 0 };
+	struct commit_fig cf = { 0 };
+	char path[4096], fs[32] = "?", *end;
+	struct statfs sfs;
+	struct utsname u;
+	uint8_t *b;
+	size_t total;
+	int opt, err = 0;
+
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'd': dir = optarg; break;
+		case 'm': mib = strtoul(optarg, &end, 10);
+			  if (*end || mib < 4 || mib > (1ul << 20)) goto bad;
+			  break;
+		case 'r': rounds = strtoul(optarg, &end, 10);
+			  if (*end || !rounds || rounds > MAX_ROUNDS) goto bad;
+			  break;
+		case 'q': mib = 64; rounds = 3; break;
+		case 'j': json_path = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: goto bad;
+		}
+	}
+	if (optind != argc)
+		goto bad;
+	if (mkdir(dir, 0755) && errno != EEXIST) {
+		fprintf(stderr, "io_writer: cannot make %s: %s\n", dir, strerror(errno));
+		return 1;
+	}
+	if (statfs(dir, &sfs) == 0)
+		snprintf(fs, sizeof(fs), "%s", sfs.f_type == 0xEF53 ? "ext4" : sfs.f_type == 0x58465342 ?
+			 "xfs" : sfs.f_type == 0x9123683E ? "btrfs" : sfs.f_type == 0x01021994 ? "tmpfs" :
+			 "other");
+	total = (size_t)(mib & ~3ul) << 20;
+	if (posix_memalign((void **)&b, 4096, BLOB)) {
+		fprintf(stderr, "io_writer: out of memory\n");
+		return 1;
+	}
+	fill(b, BLOB);
+	snprintf(path, sizeof(path), "%s/io_writer-%d.tmp", dir, getpid());
+	if (!json_path || strcmp(json_path, "-"))
+		printf("io_writer: %lu MiB per case in 4 MiB records, %lu interleaved rounds, %s (%s); "
+		       "this machine's disk (CPU machine)\n", mib & ~3ul, rounds, dir, fs);
+
+	for (unsigned long r = 0; r < rounds && !err; r++) {
+		for (int c = 0; c < NC && !err; c++) {
+			double t = now_s();
+
+			unlink(path);
+			if (c == C_WRITE)
+				err = run_write2(path, b, total);
+			else if (c == C_URING_QD8)
+				err = run_uring_qd8(path, b, total);
+			else
+				err = run_writer(path, b, total, cases[c].flags,
+						 c == C_WRITER_TICK || c == C_WRITER_TICK_NOSYNC,
+						 c == C_WRITER_TICK ? &tick_st : NULL);
+			gbps[c][r] = total / (now_s() - t) / 1e9;
+			unlink(path);
+		}
+	}
+	if (!err) {
+		unlink(path);
+		err = run_commits(path, &cf);
+		unlink(path);
+	}
+	free(b);
+	if (err)
+		return 1;
+	for (int c = 0; c < NC; c++) {
+		memcpy(sorted[c], gbps[c], sizeof(gbps[c]));
+		median(sorted[c], rounds);
+	}
+	{
+		double med[NC], wms[COMMITS], sms[COMMITS];
+
+		for (int c = 0; c < NC; c++)
+			med[c] = sorted[c][rounds / 2];
+		memcpy(wms, cf.write_ms, sizeof(wms));
+		memcpy(sms, cf.sync_ms, sizeof(sms));
+		qsort(wms, COMMITS, sizeof(double), cmp_double);
+		qsort(sms, COMMITS, sizeof(double), cmp_double);
+
+		if (!json_path || strcmp(json_path, "-")) {
+			printf("\n%-26s %9s %15s %8s %10s\n", "case", "GB/s", "(min-max)", "x write", "x qd8");
+			for (int c = 0; c < NC; c++)
+				printf("%-26s %9.2f %6.2f-%-8.2f %8.2f %10.2f\n", cases[c].name, med[c],
+				       sorted[c][0], sorted[c][rounds - 1], med[c] / med[C_WRITE],
+				       med[c] / med[C_URING_QD8]);
+			printf("\ncommit (64 KiB events record, padded partial extent), %d times:\n"
+			       "  write   median %.2f ms, max %.2f ms\n"
+			       "  fdatasync after it: median %.2f ms, max %.2f ms\n"
+			       "  pad: %llu bytes over %llu commits (%.0f per commit, bound 4128)\n"
+			       "owner's tick: %.0f ns when nothing is due, %.1f us when a commit is\n"
+			       "commit ticks in the full-speed run: %llu commits, %llu fdatasyncs\n",
+			       COMMITS, wms[COMMITS / 2], wms[COMMITS - 1], sms[COMMITS / 2], sms[COMMITS - 1],
+			       (unsigned long long)cf.pad_bytes, (unsigned long long)cf.commits,
+			       cf.commits ? (double)cf.pad_bytes / cf.commits : 0, cf.tick_idle_ns,
+			       cf.tick_commit_us, (unsigned long long)tick_st.commits,
+			       (unsigned long long)tick_st.syncs);
+		}
+		if (json_path) {
+			struct llmi_json j;
+			FILE *f = strcmp(json_path, "-") ? fopen(json_path, "w") : stdout;
+
+			if (!f) {
+				fprintf(stderr, "io_writer: cannot write %s: %s\n", json_path, strerror(errno));
+				return 1;
+			}
+			uname(&u);
+			llmi_json_init(&j, f, true);
+			llmi_json_obj_begin(&j, NULL);
+			llmi_json_str(&j, "benchmark", "io_writer");
+			llmi_json_obj_begin(&j, "env");
+			llmi_json_str(&j, "kernel", u.release);
+			llmi_json_str(&j, "machine", u.machine);
+			llmi_json_i64(&j, "cpus_online", sysconf(_SC_NPROCESSORS_ONLN));
+			llmi_json_str(&j, "dir", dir);
+			llmi_json_str(&j, "filesystem", fs);
+			llmi_json_str(&j, "figures", "this machine's disk, a CPU machine (no GPU)");
+			llmi_json_u64(&j, "mib_per_case", mib & ~3ul);
+			llmi_json_u64(&j, "rounds", rounds);
+			llmi_json_u64(&j, "record_bytes", BLOB);
+			llmi_json_obj_end(&j);
+			llmi_json_arr_begin(&j, "cases");
+			for (int c = 0; c < NC; c++) {
+				llmi_json_obj_begin(&j, NULL);
+				llmi_json_str(&j, "name", cases[c].name);
+				llmi_json_str(&j, "what", cases[c].what);
+				llmi_json_double(&j, "gbps_median", med[c]);
+				llmi_json_double(&j, "gbps_min", sorted[c][0]);
+				llmi_json_double(&j, "gbps_max", sorted[c][rounds - 1]);
+				llmi_json_arr_begin(&j, "gbps_rounds");
+				for (unsigned long r = 0; r < rounds; r++)
+					llmi_json_double(&j, NULL, gbps[c][r]);
+				llmi_json_arr_end(&j);
+				llmi_json_obj_end(&j);
+			}
+			llmi_json_obj_begin(&j, NULL);
+			llmi_json_str(&j, "name", "commit");
+			llmi_json_str(&j, "what", "64 KiB events record as a padded partial extent, "
+				      "then fdatasync, timed apart");
+			llmi_json_arr_begin(&j, "write_ms");
+			for (int i = 0; i < COMMITS; i++)
+				llmi_json_double(&j, NULL, cf.write_ms[i]);
+			llmi_json_arr_end(&j);
+			llmi_json_arr_begin(&j, "fdatasync_ms");
+			for (int i = 0; i < COMMITS; i++)
+				llmi_json_double(&j, NULL, cf.sync_ms[i]);
+			llmi_json_arr_end(&j);
+			llmi_json_u64(&j, "pad_bytes", cf.pad_bytes);
+			llmi_json_u64(&j, "commits", cf.commits);
+			llmi_json_obj_end(&j);
+			llmi_json_arr_end(&j);
+			llmi_json_obj_begin(&j, "summary");
+			llmi_json_double(&j, "write2_gbps", med[C_WRITE]);
+			llmi_json_double(&j, "uring_qd8_unordered_gbps", med[C_URING_QD8]);
+			llmi_json_double(&j, "writer_gbps", med[C_WRITER]);
+			llmi_json_double(&j, "writer_commit_ticks_gbps", med[C_WRITER_TICK]);
+			llmi_json_double(&j, "writer_buffered_gbps", med[C_WRITER_BUF]);
+			llmi_json_double(&j, "writer_pwrite_gbps", med[C_WRITER_PWRITE]);
+			llmi_json_double(&j, "writer_vs_write2", med[C_WRITER] / med[C_WRITE]);
+			llmi_json_double(&j, "writer_vs_uring_qd8", med[C_WRITER] / med[C_URING_QD8]);
+			llmi_json_double(&j, "writer_commit_ticks_no_sync_gbps", med[C_WRITER_TICK_NOSYNC]);
+			llmi_json_double(&j, "commit_ticks_vs_writer", med[C_WRITER_TICK] / med[C_WRITER]);
+			llmi_json_double(&j, "commit_ticks_vs_no_sync", med[C_WRITER_TICK] /
+					 med[C_WRITER_TICK_NOSYNC]);
+			llmi_json_double(&j, "commit_write_ms_p50", wms[COMMITS / 2]);
+			llmi_json_double(&j, "fdatasync_ms_p50", sms[COMMITS / 2]);
+			llmi_json_double(&j, "fdatasync_ms_max", sms[COMMITS - 1]);
+			llmi_json_double(&j, "pad_bytes_per_commit",
+					 cf.commits ? (double)cf.pad_bytes / cf.commits : 0);
+			llmi_json_double(&j, "tick_idle_ns", cf.tick_idle_ns);
+			llmi_json_double(&j, "tick_commit_us", cf.tick_commit_us);
+			llmi_json_u64(&j, "commit_interval_ms", LLMI_WRITER_COMMIT_MS);
+			llmi_json_obj_end(&j);
+			llmi_json_obj_end(&j);
+			if (llmi_json_finish(&j) || (f != stdout ? fclose(f) : fflush(f))) {
+				fprintf(stderr, "io_writer: cannot write %s\n", json_path);
+				return 1;
+			}
+		}
+	}
+	return 0;
+bad:
+	usage(stderr);
+	return 2;
+}
