@@ -33,6 +33,7 @@
 
 #include "codec/codec.h"
 #include "codec/codec_int.h"
+#include "../bench.h"
 
 #define MAX_CASES 32
 
@@ -57,33 +58,21 @@ struct acc {
 static struct acc cases[MAX_CASES];
 static int ncases;
 
-static double now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
 static uint64_t rng = 42;
 
 static uint64_t rnd(void)
 {
-	uint64_t z = (rng += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return bench_rnd(&rng);
 }
 
 static double urand(void)
 {
-	return ((rnd() >> 11) + 0.5) * 0x1p-53;
+	return bench_urand(&rng);
 }
 
 static double gauss(void)
 {
-	return sqrt(-2 * log(urand())) * cos(2 * M_PI * urand());
+	return bench_gauss(&rng);
 }
 
 /* Unit-variance Laplace or Student-t (nu = 5). */
@@ -232,7 +221,7 @@ static int run_gp(struct acc *a, enum gp kind, struct tensor *ts, int nt, enum l
 		return -ENOMEM;
 	for (int l = 0; l < nt; l++) {
 		size_t raw = ts[l].n * es, len = 0;
-		double t0 = now();
+		double t0 = bench_now();
 
 		switch (kind) {
 		case GP_ZSTD1:
@@ -249,7 +238,7 @@ static int run_gp(struct acc *a, enum gp kind, struct tensor *ts, int nt, enum l
 							  "zstd", 0, 1);
 			break;
 		}
-		double t1 = now();
+		double t1 = bench_now();
 		size_t got = 0;
 		switch (kind) {
 		case GP_ZSTD1:
@@ -263,7 +252,7 @@ static int run_gp(struct acc *a, enum gp kind, struct tensor *ts, int nt, enum l
 			got = (size_t)blosc_decompress_ctx(buf, out, raw, 1);
 			break;
 		}
-		double t2 = now();
+		double t2 = bench_now();
 		if (got != raw || memcmp(out, ts[l].data, raw))
 			return -EIO;
 		a->raw += raw;
@@ -326,7 +315,7 @@ static int run_trunc(struct acc *a, bool fp8, struct tensor *ts, int nt, enum ll
 	if (!q || !out)
 		return -ENOMEM;
 	for (int l = 0; l < nt; l++) {
-		double t0 = now(), t1, t2;
+		double t0 = bench_now(), t1, t2;
 		float sc = 1, amax = 0;
 
 		if (fp8) {
@@ -336,7 +325,7 @@ static int run_trunc(struct acc *a, bool fp8, struct tensor *ts, int nt, enum ll
 			float inv = 1 / sc;
 			for (uint64_t i = 0; i < n; i++)
 				q[i] = to_e4m3(elem(ts[l].data, dt, i) * inv);
-			t1 = now();
+			t1 = bench_now();
 			for (uint64_t i = 0; i < n; i++) {
 				float y = e4m3_table[q[i]] * sc;
 				if (dt == LLMI_DTYPE_BF16)
@@ -348,7 +337,7 @@ static int run_trunc(struct acc *a, bool fp8, struct tensor *ts, int nt, enum ll
 			uint16_t *h = (uint16_t *)q;
 			for (uint64_t i = 0; i < n; i++)
 				h[i] = f32_to_bf16_rne(elem(ts[l].data, dt, i));
-			t1 = now();
+			t1 = bench_now();
 			for (uint64_t i = 0; i < n; i++) {
 				float y = bf16_to_f32(h[i]);
 				if (dt == LLMI_DTYPE_BF16)
@@ -357,7 +346,7 @@ static int run_trunc(struct acc *a, bool fp8, struct tensor *ts, int nt, enum ll
 					((float *)out)[i] = y;
 			}
 		}
-		t2 = now();
+		t2 = bench_now();
 		a->raw += n * es;
 		a->stored += n * (fp8 ? 1 : 2) + 4;
 		a->tc += t1 - t0;
@@ -385,7 +374,7 @@ static int run_blockpack(struct acc *a, struct tensor *ts, int nt, enum llmi_dty
 		return -ENOMEM;
 	for (int l = 0; l < nt; l++) {
 		float step = (float)sqrt(12 * nmse * ts[l].var * 0.97), recip = 1 / step;
-		double t0 = now();
+		double t0 = bench_now();
 		uint8_t *p = buf;
 		for (uint64_t b = 0; b < n; b += 32) {
 			uint32_t z[32], mx = 0;
@@ -411,7 +400,7 @@ static int run_blockpack(struct acc *a, struct tensor *ts, int nt, enum llmi_dty
 			if (cnt)
 				*p++ = (uint8_t)acc;
 		}
-		double t1 = now();
+		double t1 = bench_now();
 		const uint8_t *r = buf;
 		for (uint64_t b = 0; b < n; b += 32) {
 			uint64_t m = n - b < 32 ? n - b : 32, acc = 0;
@@ -434,7 +423,7 @@ static int run_blockpack(struct acc *a, struct tensor *ts, int nt, enum llmi_dty
 			acc = 0;
 			cnt = 0;
 		}
-		double t2 = now();
+		double t2 = bench_now();
 		a->raw += n * es;
 		a->stored += (double)(p - buf);
 		a->tc += t1 - t0;
@@ -476,13 +465,13 @@ static int run_ours(struct acc *a, const char *spec_s, struct tensor *ts, int nt
 		/* The first layer has nothing to predict from. */
 		if (pred && !have_prev)
 			use.flags &= ~LLMI_CODEC_PREDICT;
-		double t0 = now();
+		double t0 = bench_now();
 		int err = llmi_codec__encode(c, &use, &d, ts[l].data, have_prev ? prev : NULL, blob, cap,
 					     &len, &st);
-		double t1 = now();
+		double t1 = bench_now();
 		if (!err)
 			err = llmi_codec__decode(c, blob, len, &d, have_prev ? prev : NULL, out, n * es);
-		double t2 = now();
+		double t2 = bench_now();
 		if (err) {
 			fprintf(stderr, "compression_analysis: codec %s failed on layer %d: %s\n",
 				spec_s, l, strerror(-err));

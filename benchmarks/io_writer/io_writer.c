@@ -39,6 +39,7 @@
 #include "common/json.h"
 #include "format/timeline.h"
 #include "io/writer.h"
+#include "../bench.h"
 
 #define BLOB (4u << 20)
 #define MAX_ROUNDS 32
@@ -65,14 +66,6 @@ static const struct {
 	[C_WRITER_PWRITE] = { "writer pwrite O_DIRECT", "llmi_writer, LLMI_WRITER_NO_URING",
 			      LLMI_WRITER_NO_URING },
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -227,10 +220,10 @@ static int run_commits(const char *path, struct commit_fig *cf)
 	}
 	/* a tick with nothing due: the price of every pass of the owner's loop */
 	for (int i = 0; i < 1000 && !err; i++) {
-		double t = now_s();
+		double t = bench_now();
 
 		err = llmi_writer__tick(w, llmi_now_ns());
-		idle[i] = (now_s() - t) * 1e9;
+		idle[i] = (bench_now() - t) * 1e9;
 	}
 	for (int i = 0; i < COMMITS && !err; i++) {
 		double t;
@@ -238,17 +231,17 @@ static int run_commits(const char *path, struct commit_fig *cf)
 
 		err = llmi_writer__events(w, &h, ev);
 		due = llmi_now_ns() + 1000000000ull;	/* certainly past the 1 ms interval */
-		t = now_s();
+		t = bench_now();
 		if (!err)
 			err = llmi_writer__tick(w, due);
-		commit[i] = (now_s() - t) * 1e6;
+		commit[i] = (bench_now() - t) * 1e6;
 		if (!err)
 			err = llmi_writer__flush(w);	/* waits for the write */
-		cf->write_ms[i] = (now_s() - t) * 1e3;
-		t = now_s();
+		cf->write_ms[i] = (bench_now() - t) * 1e3;
+		t = bench_now();
 		if (!err && fdatasync(fd))
 			err = -errno;
-		cf->sync_ms[i] = (now_s() - t) * 1e3;
+		cf->sync_ms[i] = (bench_now() - t) * 1e3;
 	}
 	close(fd);
 	llmi_writer__stats(w, &st);
@@ -331,7 +324,7 @@ int main(int argc, char **argv)
 
 	for (unsigned long r = 0; r < rounds && !err; r++) {
 		for (int c = 0; c < NC && !err; c++) {
-			double t = now_s();
+			double t = bench_now();
 
 			unlink(path);
 			if (c == C_WRITE)
@@ -342,7 +335,7 @@ int main(int argc, char **argv)
 				err = run_writer(path, b, total, cases[c].flags,
 						 c == C_WRITER_TICK || c == C_WRITER_TICK_NOSYNC,
 						 c == C_WRITER_TICK ? &tick_st : NULL);
-			gbps[c][r] = total / (now_s() - t) / 1e9;
+			gbps[c][r] = total / (bench_now() - t) / 1e9;
 			unlink(path);
 		}
 	}
@@ -394,14 +387,7 @@ int main(int argc, char **argv)
 				fprintf(stderr, "io_writer: cannot write %s: %s\n", json_path, strerror(errno));
 				return 1;
 			}
-			uname(&u);
-			llmi_json_init(&j, f, true);
-			llmi_json_obj_begin(&j, NULL);
-			llmi_json_str(&j, "benchmark", "io_writer");
-			llmi_json_obj_begin(&j, "env");
-			llmi_json_str(&j, "kernel", u.release);
-			llmi_json_str(&j, "machine", u.machine);
-			llmi_json_i64(&j, "cpus_online", sysconf(_SC_NPROCESSORS_ONLN));
+			bench_json_begin(&j, f, "io_writer");
 			llmi_json_str(&j, "dir", dir);
 			llmi_json_str(&j, "filesystem", fs);
 			llmi_json_str(&j, "figures", "this machine's disk, a CPU machine (no GPU)");

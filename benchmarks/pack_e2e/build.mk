@@ -3,9 +3,9 @@
 # runs the built build/bin/llminstr-dump.
 PE_BIN := $(BENCH)/pack_e2e
 
-$(PE_BIN): $(OBJ)/benchmarks/pack_e2e/pack_e2e.o | $(BIN)/llminstr-dump
+$(PE_BIN): $(OBJ)/benchmarks/pack_e2e/pack_e2e.o $(OBJ)/user/common/json.o | $(BIN)/llminstr-dump
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< -lzstd -lm
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lzstd -lm
 
 BENCH_BINS += $(PE_BIN)

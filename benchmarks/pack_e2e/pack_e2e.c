@@ -46,6 +46,9 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "common/json.h"
+#include "../bench.h"
+
 #define MAX_REPS 15
 #define HIDDEN 4096
 
@@ -65,28 +68,16 @@ struct result {
 static struct result res[NCASE][NCACHE];
 static int cpu = -1;
 
-static double now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
 static uint64_t rng = 42;
 
 static uint64_t rnd(void)
 {
-	uint64_t z = (rng += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return bench_rnd(&rng);
 }
 
 static double urand(void)
 {
-	return ((rnd() >> 11) + 0.5) * 0x1p-53;
+	return bench_urand(&rng);
 }
 
 /* The seeded input: bf16 [tokens x HIDDEN], written and fsynced. */
@@ -99,7 +90,7 @@ static int make_input(const char *path, uint64_t tokens)
 	if (!f)
 		return -errno;
 	for (int j = 0; j < HIDDEN; j++) {
-		double g = sqrt(-2 * log(urand())) * cos(2 * M_PI * urand());
+		double g = bench_gauss(&rng);
 
 		scale[j] = (float)exp(0.5 * g);
 		mean[j] = (float)(0.1 * g);
@@ -178,7 +169,7 @@ static double run_case(int c, const char *dump, const char *in, const char *out,
 	int st;
 
 	unlink(out);
-	t0 = now();
+	t0 = bench_now();
 	pid = fork();
 	if (pid < 0)
 		return -1;
@@ -207,7 +198,7 @@ static double run_case(int c, const char *dump, const char *in, const char *out,
 		return -1;
 	}
 	*cpus = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
-	return now() - t0;
+	return bench_now() - t0;
 }
 
 static bool drop_caches(void)
@@ -397,20 +388,11 @@ int main(int argc, char **argv)
 
 	{
 		struct utsname u;
-		char model[128] = "?";
-		FILE *ci = fopen("/proc/cpuinfo", "r");
-		char line[256];
+		char model[128];
 		double pw = 0, zw = 0, pc = 0, zc = 0;
 
 		uname(&u);
-		while (ci && fgets(line, sizeof(line), ci))
-			if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
-				snprintf(model, sizeof(model), "%s", strchr(line, ':') + 2);
-				model[strcspn(model, "\n")] = 0;
-				break;
-			}
-		if (ci)
-			fclose(ci);
+		bench_cpu_model(model, sizeof(model));
 		printf("pack_e2e: %s (%.1f MB), codec %s, one CPU (cpu %d) for each command, median of %d\n",
 		       input ? in : "seeded activation-like bf16", raw / 1e6, codec, cpu, reps);
 		printf("CPU figures of this machine (%s, %ld CPUs online, kernel %s); page cache %s\n",
@@ -451,37 +433,63 @@ int main(int argc, char **argv)
 				fprintf(stderr, "pack_e2e: cannot write %s: %s\n", json, strerror(errno));
 				return 1;
 			}
-			fprintf(jf, "{\"benchmark\": \"pack_e2e\", \"env\": {\"figures\": \"CPU figures of this machine\", "
-				"\"cpu\": \"%s\", \"cpus_online\": %ld, \"kernel\": \"%s\", \"pinned_cpu\": %d, "
-				"\"zstd\": \"%s\", \"zstd_binary\": %s, \"input\": \"%s\", \"raw_bytes\": %llu, "
-				"\"codec\": \"%s\", \"reps\": %d, \"page_cache_dropped\": %s},\n \"cases\": [",
-				model, sysconf(_SC_NPROCESSORS_ONLN), u.release, cpu, ZSTD_versionString(),
-				zbin ? "true" : "false", input ? in : "seeded", (unsigned long long)raw, codec,
-				reps, dropped ? "true" : "false");
-			for (int k = 0, first = 1; k < NCACHE; k++)
+			struct llmi_json j;
+
+			bench_json_begin(&j, jf, "pack_e2e");
+			llmi_json_str(&j, "figures", "CPU figures of this machine");
+			llmi_json_i64(&j, "pinned_cpu", cpu);
+			llmi_json_str(&j, "zstd", ZSTD_versionString());
+			llmi_json_bool(&j, "zstd_binary", zbin);
+			llmi_json_str(&j, "input", input ? in : "seeded");
+			llmi_json_u64(&j, "raw_bytes", raw);
+			llmi_json_str(&j, "codec", codec);
+			llmi_json_i64(&j, "reps", reps);
+			llmi_json_bool(&j, "page_cache_dropped", dropped);
+			llmi_json_obj_end(&j);
+			llmi_json_arr_begin(&j, "cases");
+			for (int k = 0; k < NCACHE; k++)
 				for (int c = 0; c < NCASE; c++) {
 					struct result *r = &res[c][k];
 
 					if (!r->ran)
 						continue;
-					fprintf(jf, "%s\n  {\"command\": \"%s\", \"cache\": \"%s\", \"median_s\": %.4f, "
-						"\"mb_per_s\": %.2f, \"median_cpu_s\": %.4f, \"output_bytes\": %llu, "
-						"\"runs_s\": [", first ? "" : ",", case_names[c], cache_names[k],
-						median(r), raw / 1e6 / median(r), median_of(r->cpu, r->n),
-						(unsigned long long)r->out_bytes);
+					llmi_json_obj_begin(&j, NULL);
+					llmi_json_str(&j, "command", case_names[c]);
+					llmi_json_str(&j, "cache", cache_names[k]);
+					llmi_json_double(&j, "median_s", median(r));
+					llmi_json_double(&j, "mb_per_s", raw / 1e6 / median(r));
+					llmi_json_double(&j, "median_cpu_s", median_of(r->cpu, r->n));
+					llmi_json_u64(&j, "output_bytes", r->out_bytes);
+					llmi_json_arr_begin(&j, "runs_s");
 					for (int i = 0; i < r->n; i++)
-						fprintf(jf, "%s%.4f", i ? ", " : "", r->s[i]);
-					fprintf(jf, "]}");
-					first = 0;
+						llmi_json_double(&j, NULL, r->s[i]);
+					llmi_json_arr_end(&j);
+					llmi_json_obj_end(&j);
 				}
-			fprintf(jf, "],\n \"summary\": {\"zstd1_command\": \"%s\", \"pack_mbps_warm\": %.2f, "
-				"\"zstd1_mbps_warm\": %.2f, \"speedup_warm\": %.3f, ", case_names[z], pw, zw,
-				zw > 0 ? pw / zw : 0);
-			if (pc > 0 && zc > 0)
-				fprintf(jf, "\"pack_mbps_cold\": %.2f, \"zstd1_mbps_cold\": %.2f, \"speedup_cold\": %.3f}}\n",
-					pc, zc, pc / zc);
+			llmi_json_arr_end(&j);
+			llmi_json_obj_begin(&j, "summary");
+			llmi_json_str(&j, "zstd1_command", case_names[z]);
+			llmi_json_double(&j, "pack_mbps_warm", pw);
+			llmi_json_double(&j, "zstd1_mbps_warm", zw);
+			if (zw > 0)
+				llmi_json_double(&j, "speedup_warm", pw / zw);
 			else
-				fprintf(jf, "\"pack_mbps_cold\": null, \"zstd1_mbps_cold\": null, \"speedup_cold\": null}}\n");
+				llmi_json_null(&j, "speedup_warm");
+			if (pc > 0 && zc > 0) {
+				llmi_json_double(&j, "pack_mbps_cold", pc);
+				llmi_json_double(&j, "zstd1_mbps_cold", zc);
+				llmi_json_double(&j, "speedup_cold", pc / zc);
+			} else {
+				llmi_json_null(&j, "pack_mbps_cold");
+				llmi_json_null(&j, "zstd1_mbps_cold");
+				llmi_json_null(&j, "speedup_cold");
+			}
+			llmi_json_obj_end(&j);
+			llmi_json_obj_end(&j);
+			if (llmi_json_finish(&j)) {
+				fprintf(stderr, "pack_e2e: cannot write %s\n", json);
+				return 1;
+			}
 			if (jf != stdout && fclose(jf))
 				return 1;
 		}

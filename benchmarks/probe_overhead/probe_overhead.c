@@ -96,6 +96,7 @@
 #include "common/json.h"
 #include "common/parse.h"
 #include "common/procmaps.h"
+#include "../bench.h"
 
 #define PROG "probe_overhead"
 #define MAX_ROUNDS 64
@@ -233,14 +234,6 @@ static void children_kill(void)
 		}
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void sleep_s(double s)
 {
 	struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
@@ -303,7 +296,7 @@ static pid_t spawn(char *const argv[], int in, int out, int err, const char *dir
 /* Waits for p up to timeout_s; SIGKILL after that. Returns its wait status, or -ETIMEDOUT. */
 static int reap(pid_t p, double timeout_s)
 {
-	double end = now_s() + timeout_s;
+	double end = bench_now() + timeout_s;
 	int st;
 
 	for (;;) {
@@ -317,7 +310,7 @@ static int reap(pid_t p, double timeout_s)
 			child_del(p);
 			return -errno;
 		}
-		if (now_s() > end) {
+		if (bench_now() > end) {
 			kill(p, SIGKILL);
 			waitpid(p, &st, 0);
 			child_del(p);
@@ -360,7 +353,7 @@ static int target_start(struct target *t, const char *path)
 /* One line from the target into line (without the newline); -ETIMEDOUT, -EPIPE. */
 static int target_line(struct target *t, char *line, size_t cap, double timeout_s)
 {
-	double end = now_s() + timeout_s;
+	double end = bench_now() + timeout_s;
 
 	for (;;) {
 		char *nl = memchr(t->buf, '\n', t->len);
@@ -378,7 +371,7 @@ static int target_line(struct target *t, char *line, size_t cap, double timeout_
 		}
 		if (t->len == sizeof(t->buf))
 			return -E2BIG;
-		ms = (int)((end - now_s()) * 1000);
+		ms = (int)((end - bench_now()) * 1000);
 		if (ms <= 0 || interrupted)
 			return -ETIMEDOUT;
 		if (poll(&pfd, 1, ms) <= 0)
@@ -444,7 +437,7 @@ static int probes_in(pid_t pid)
  */
 static int wait_probes(bool attached, pid_t tool, double timeout_s, char *why, size_t wlen)
 {
-	double end = now_s() + timeout_s;
+	double end = bench_now() + timeout_s;
 
 	for (;;) {
 		int n = probes_in(B.t.pid);
@@ -459,7 +452,7 @@ static int wait_probes(bool attached, pid_t tool, double timeout_s, char *why, s
 			snprintf(why, wlen, "exited before its probes were attached");
 			return -ECHILD;
 		}
-		if (now_s() > end || interrupted) {
+		if (bench_now() > end || interrupted) {
 			snprintf(why, wlen, "probes %s cudaLaunchKernel and cuLaunchKernel after %.0f s",
 				 attached ? "not on" : "still on", timeout_s);
 			return -ETIMEDOUT;
@@ -1322,13 +1315,13 @@ static double decode_once(const char *bin, int mode, char *why, size_t wlen)
 		const char *lib = NULL;
 		uint64_t va, rt;
 		/* a Python workload imports torch and initialises CUDA first */
-		double end = now_s() + (B.o.decode_bin ? 120 : 30);
+		double end = bench_now() + (B.o.decode_bin ? 120 : 30);
 		struct target save = B.t;
 		struct watch wsave[2];
 
 		memcpy(wsave, B.watch, sizeof(wsave));
 		/* its libcudart and libcuda are mapped once set-up waits on the go file */
-		while (now_s() < end && !interrupted) {
+		while (bench_now() < end && !interrupted) {
 			m = llmi_maps__read(dp);
 			if (m && llmi_maps__find_lib(m, "libcuda.so*") && llmi_maps__find_lib(m, "libcudart.so*"))
 				break;
@@ -1496,26 +1489,9 @@ static const char *verdict(double v, double limit, bool le)
 	return (le ? v <= limit : v >= limit) ? "PASS" : "FAIL";
 }
 
+/* Continues the "env" that bench_json_begin opened. */
 static void env_json(struct llmi_json *j)
 {
-	struct utsname u;
-	char model[256] = "", line[512];
-	FILE *f = fopen("/proc/cpuinfo", "r");
-
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
-			snprintf(model, sizeof(model), "%s", strchr(line, ':') + 2);
-			model[strcspn(model, "\n")] = '\0';
-			break;
-		}
-	if (f)
-		fclose(f);
-	uname(&u);
-	llmi_json_obj_begin(j, "env");
-	llmi_json_str(j, "kernel", u.release);
-	llmi_json_str(j, "machine", u.machine);
-	llmi_json_str(j, "cpu", model);
-	llmi_json_i64(j, "cpus_online", sysconf(_SC_NPROCESSORS_ONLN));
 	llmi_json_str(j, "libbpf", libbpf_version_string());
 	llmi_json_str(j, "bpftrace", B.bpftrace_version[0] ? B.bpftrace_version : NULL);
 	llmi_json_str(j, "runtime", "CPU stand-in (build/sim): CPU figures, not GPU ones");
@@ -1556,9 +1532,7 @@ static int write_json(FILE *f)
 	double d_t = B.tps[1] / B.tps[0], d_e = B.tps[2] / B.tps[0];
 	double lostv = B.lost >= 0 && B.paced_rate >= 200000 ? (double)B.lost : NAN;
 
-	llmi_json_init(&j, f, true);
-	llmi_json_obj_begin(&j, NULL);
-	llmi_json_str(&j, "benchmark", "probe_overhead");
+	bench_json_begin(&j, f, "probe_overhead");
 	env_json(&j);
 	llmi_json_arr_begin(&j, "cases");
 	for (int k = 0; k < C_COUNT; k++) {

@@ -26,19 +26,12 @@
 #include "common/json.h"
 #include "trace/agg.h"
 #include "trace/record.h"
+#include "../bench.h"
 
 #define MAX_ROUNDS 32
 
 enum { C_AGG, C_OUTPUT, C_PERFETTO, NC };
 static const char *const names[NC] = { "agg", "agg + -o", "agg + --perfetto" };
-
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -88,7 +81,7 @@ static double pass(int c, long n, const char *dir)
 		if (t)
 			trace_tl__event(t, a, &ne, sizeof(ne));
 	}
-	t0 = now_ns();
+	t0 = (bench_now() * 1e9);
 	for (long i = 0; i < n; i++) {
 		struct llmi_event e = launch(0x1000 + (i & 7));
 
@@ -102,7 +95,7 @@ static double pass(int c, long n, const char *dir)
 	}
 	if (t)
 		trace_tl__drain(t, 0, &st);
-	ns = (now_ns() - t0) / n;
+	ns = ((bench_now() * 1e9) - t0) / n;
 	if (t && (trace_tl__close(t, NULL, 0) || (c == C_OUTPUT && st.events != (uint64_t)n)))
 		ns = -1;
 	unlink(path);
@@ -176,21 +169,13 @@ int main(int argc, char **argv)
 	}
 	if (json_path) {
 		struct llmi_json j;
-		struct utsname u;
 		FILE *f = strcmp(json_path, "-") ? fopen(json_path, "w") : stdout;
 
 		if (!f) {
 			fprintf(stderr, "trace_record: cannot write %s: %s\n", json_path, strerror(errno));
 			return 1;
 		}
-		uname(&u);
-		llmi_json_init(&j, f, true);
-		llmi_json_obj_begin(&j, NULL);
-		llmi_json_str(&j, "benchmark", "trace_record");
-		llmi_json_obj_begin(&j, "env");
-		llmi_json_str(&j, "kernel", u.release);
-		llmi_json_str(&j, "machine", u.machine);
-		llmi_json_i64(&j, "cpus_online", sysconf(_SC_NPROCESSORS_ONLN));
+		bench_json_begin(&j, f, "trace_record");
 		llmi_json_str(&j, "figures", "CPU time of the consumer thread, this machine; no BPF, no GPU");
 		llmi_json_u64(&j, "records", n);
 		llmi_json_u64(&j, "rounds", rounds);
