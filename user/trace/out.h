@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "trace/agg.h"
+#include "trace/capture.h"
 #include "trace/record.h"
 
 #define OUT_MAX_LIBS 8
@@ -40,6 +41,13 @@ struct out_info {
 	const char *end_reason;	/* "SIGINT", "duration", "targets exited" ... */
 	const char *output;	/* -o container, or NULL */
 	struct trace_tl_stats out;	/* what went into it */
+	/* --capture (NULL otherwise) */
+	const struct capture_stats *capture;
+	const struct capture_group *groups;
+	size_t ngroups;
+	const struct capture_drop *drops;
+	size_t ndrops;
+	const struct llmi_codec_spec *codec;
 };
 
 void out_summary(FILE *f, struct agg *a, const struct agg_totals *t, const struct out_info *in,

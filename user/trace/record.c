@@ -517,7 +517,8 @@ struct trace_tl *trace_tl__new(const struct trace_tl_opts *o)
 	if (o->output) {
 		struct llmi_writer_opts wo = {
 			.sz = sizeof(wo), .writer = o->writer,
-			.flags = (o->force ? LLMI_WRITER_OVERWRITE : 0) | LLMI_WRITER_QUIET,
+			.flags = (o->force ? LLMI_WRITER_OVERWRITE : 0) | LLMI_WRITER_QUIET |
+				 (o->locked ? LLMI_WRITER_LOCKED : 0),
 			.owner_uid = (uid_t)-1, .owner_gid = (gid_t)-1,
 		};
 
@@ -637,4 +638,9 @@ void trace_tl__free(struct trace_tl *t)
 	free(t->stab);
 	free(t->ptab);
 	free(t);
+}
+
+struct llmi_writer *trace_tl__writer(struct trace_tl *t)
+{
+	return t ? t->w : NULL;
 }

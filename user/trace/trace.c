@@ -46,7 +46,9 @@
 #include "io/outfile.h"
 #include "llminstr_trace.skel.h"
 #include "trace/agg.h"
+#include "agent/proto.h"
 #include "trace/api.h"
+#include "trace/capture.h"
 #include "trace/cmd.h"
 #include "trace/opts.h"
 #include "trace/out.h"
@@ -71,6 +73,8 @@ struct target {
 	size_t nlibs;
 	bool late, static_cudart;
 	uint32_t rt_mode;		/* LLMI_TEXT_* written to rt_abs */
+	bool capturing;			/* its agent took our ring */
+	bool agent_done;		/* capture refused or said why not: no more tries */
 };
 
 struct tracer {
@@ -91,6 +95,8 @@ struct tracer {
 	struct trace_cmd cmd;		/* -- CMD */
 	struct trace_cmd_gate gate;
 	int ncpus;
+	struct capture *cap;		/* --capture */
+	char out_default[PATH_MAX];	/* -o when capturing without one */
 };
 
 static volatile sig_atomic_t stop_signal;
@@ -1161,6 +1167,120 @@ static int attach_all(struct tracer *tr)
 	return 0;
 }
 
+/* ---- tensor capture ---- */
+
+/* The agent beside this binary (build/bin -> build/lib), or LLMI_AGENT_LIB. */
+static int agent_lib(char *buf, size_t len)
+{
+	const char *env = getenv("LLMI_AGENT_LIB");
+	char self[PATH_MAX - 32];
+	ssize_t n;
+	char *slash;
+
+	if (env && *env) {
+		snprintf(buf, len, "%s", env);
+		return access(buf, R_OK) ? -errno : 0;
+	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return -errno;
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	if (slash)
+		*slash = '\0';
+	snprintf(buf, len, "%s/../lib/libllminstr.so", self);
+	return access(buf, R_OK) ? -errno : 0;
+}
+
+/*
+ * -- CMD with --capture: the command starts with the agent preloaded (after
+ * any LD_PRELOAD of its own environment), and waits for this tracer in the
+ * agent's constructor (LLMINSTR_WAIT_TRACER names us), so that its first
+ * tensors are not missed.
+ */
+static int preload_agent(struct tracer *tr)
+{
+	char lib[PATH_MAX], pid[32];
+	const char *old = getenv("LD_PRELOAD");
+	char *v;
+	int err = agent_lib(lib, sizeof(lib));
+
+	if (err) {
+		fprintf(stderr, PROG ": --capture: cannot find the agent %s: %s (build it with make, "
+			"or set LLMI_AGENT_LIB)\n", lib, strerror(-err));
+		return err;
+	}
+	if (tr->cmd.kind == TRACE_CMD_STATIC) {
+		fprintf(stderr, PROG ": --capture: %s is linked statically: the agent cannot be "
+			"preloaded; link it with -lllminstr\n", tr->cmd.path);
+		return -ENOEXEC;
+	}
+	if (asprintf(&v, "%s%s%s", lib, old && *old ? ":" : "", old && *old ? old : "") < 0)
+		return -ENOMEM;
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	err = setenv("LD_PRELOAD", v, 1) || setenv("LLMINSTR_WAIT_TRACER", pid, 1) ? -errno : 0;
+	free(v);
+	return err;
+}
+
+/*
+ * Connects to t's agent. quiet: a descendant found by -f, which need not
+ * have one. A refusal is said once and not retried; no agent at all is
+ * said once for a -p target (timing goes on) and retried for the others.
+ */
+static int try_capture(struct tracer *tr, struct target *t, bool quiet)
+{
+	char line[512];
+	int err;
+
+	if (!tr->cap || t->capturing || t->agent_done || t->exited)
+		return 0;
+	err = capture__attach(tr->cap, t->pid, line, sizeof(line));
+	if (!err) {
+		t->capturing = true;
+		if (tr->o.verbose)
+			fprintf(stderr, PROG ": capturing tensors of pid %d\n", t->pid);
+		return 0;
+	}
+	if (err == -ENOENT && (quiet || t->child))
+		return err;
+	t->agent_done = true;
+	if (err == -ENOENT)
+		fprintf(stderr, PROG ": pid %d has no llminstr agent: start it with "
+			"LD_PRELOAD=%s (or link it with -lllminstr, or import llminstr in Python); "
+			"timing goes on\n", t->pid, "libllminstr.so");
+	else
+		fprintf(stderr, PROG ": %s; timing goes on\n", line);
+	return err;
+}
+
+/* -- CMD: the command's agent waits for us at start; give it 10 s. */
+static void capture_cmd(struct tracer *tr, struct target *t)
+{
+	double end = now_s() + 10;
+
+	while (try_capture(tr, t, false) == -ENOENT && !target_gone(t) && !stop_signal) {
+		if (now_s() > end) {
+			t->agent_done = true;
+			fprintf(stderr, PROG ": pid %d: its agent did not answer within 10 s; timing "
+				"goes on without capture\n", t->pid);
+			break;
+		}
+		ring_buffer__poll(tr->rb, 5);
+	}
+}
+
+static void capture_summary(struct tracer *tr, struct out_info *in, struct capture_stats *cs)
+{
+	if (!tr->cap)
+		return;
+	capture__stats(tr->cap, cs);
+	in->capture = cs;
+	in->drops = capture__drops(tr->cap, &in->ndrops);
+	in->groups = capture__groups(tr->cap, &in->ngroups);
+	in->codec = &tr->o.codec;
+}
+
 /* ---- outputs ---- */
 
 /* Outputs of a trace that never started: removed, so that no empty file is left. */
@@ -1205,6 +1325,7 @@ static int open_outputs(struct tracer *tr)
 		struct trace_tl_opts to = {
 			.perfetto = tr->o.perfetto, .output = tr->o.output,
 			.events = !tr->o.timing_only, .writer = PROG, .force = tr->o.force,
+			.locked = tr->o.capture[0] != '\0',
 		};
 
 		tr->tl = trace_tl__new(&to);	/* says why on failure */
@@ -1274,7 +1395,8 @@ int main(int argc, char **argv)
 	struct tracer *tr = &tr_storage;
 	struct agg_totals *tot = NULL, *prev = NULL, *ivl = NULL;
 	struct out_target ot[TRACE_MAX_PIDS];
-	struct out_info info;
+	struct out_info info = { 0 };
+	struct capture_stats cs;
 	char err_line[PATH_MAX + 256];
 	const char *why = NULL;
 	double t0, next_tick, next_scan, next_names, next_ivl = 0, deadline = 0;
@@ -1355,9 +1477,11 @@ int main(int argc, char **argv)
 		}
 		status = -1;
 	}
-	err = open_outputs(tr);
-	if (err)
+	if (tr->o.capture[0] && tr->o.cmd && preload_agent(tr)) {
+		err = -ENOEXEC;
 		goto cleanup;
+	}
+	/* started held: a default -o names its pid; it exits if an output fails */
 	if (tr->o.cmd) {
 		struct target *t = &tr->t[tr->nt];
 
@@ -1370,6 +1494,27 @@ int main(int argc, char **argv)
 			goto cleanup;
 		}
 		tr->nt++;
+	}
+	if (tr->o.capture[0] && !tr->o.output) {
+		capture_default_output(tr->out_default, sizeof(tr->out_default), tr->t[0].pid);
+		tr->o.output = tr->out_default;
+	}
+	err = open_outputs(tr);
+	if (err)
+		goto cleanup;
+	if (tr->o.capture[0]) {
+		struct capture_opts co = {
+			.spec = tr->o.capture, .codec = tr->o.codec, .on_full = tr->o.on_full,
+			.buffer_size = tr->o.buffer_size, .device_buffer = tr->o.device_buffer,
+			.threads = tr->o.threads,
+		};
+
+		tr->cap = capture__new(&co, trace_tl__writer(tr->tl));
+		if (!tr->cap) {
+			err = -errno;
+			fprintf(stderr, PROG ": --capture: cannot start: %s\n", strerror(errno));
+			goto cleanup;
+		}
 	}
 
 	/*
@@ -1413,6 +1558,12 @@ int main(int argc, char **argv)
 		}
 	}
 	ran = true;
+	for (i = 0; i < tr->nt; i++) {
+		if (tr->t[i].child)
+			capture_cmd(tr, &tr->t[i]);
+		else
+			try_capture(tr, &tr->t[i], false);
+	}
 	fprintf(stderr, PROG ": tracing %zu process%s (%s mode, %llu probes)%s\n", tr->nt,
 		tr->nt == 1 ? "" : "es", tr->o.timing_only ? "timing-only" : "events",
 		(unsigned long long)tr->probes, tr->o.cmd ? "" : "; Ctrl-C to end");
@@ -1475,8 +1626,10 @@ int main(int argc, char **argv)
 				if (target_gone(&tr->t[i]))
 					continue;
 				alive++;
-				if (scan)
+				if (scan) {
 					attach_mapped(tr, &tr->t[i]);
+					try_capture(tr, &tr->t[i], true);
+				}
 			}
 			if (tr->o.follow && alive) {
 				size_t before = tr->nt;
@@ -1516,11 +1669,15 @@ int main(int argc, char **argv)
 	if (stop_signal && !why)
 		why = stop_signal == SIGINT ? "SIGINT" : "SIGTERM";
 	ring_buffer__consume(tr->rb);
+	/* the agents finish what they queued; every published tensor is written */
+	if (tr->cap)
+		capture__stop(tr->cap, 10);
 	for (i = 0; i < tr->nt; i++)	/* how each target ended, for the summary */
 		target_gone(&tr->t[i]);
 
 	totals_now(tr, tot);
 	fill_info(tr, &info, ot, now_s() - t0, why);
+	capture_summary(tr, &info, &cs);
 	if (tr->tl && tr->o.output) {
 		info.output = tr->o.output;
 		trace_tl__drain(tr->tl, info.lost, &info.out);
@@ -1548,6 +1705,10 @@ int main(int argc, char **argv)
 
 cleanup:
 	/* Still open here: the trace never started; leave no empty file. */
+	capture__free(tr->cap);	/* before the writer it appends to */
+	tr->cap = NULL;
+	free((void *)info.drops);
+	free((void *)info.groups);
 	discard_outputs(tr);
 	trace_cmd_abandon(&tr->gate);	/* a held child that never ran exits */
 	ring_buffer__free(tr->rb);
