@@ -54,3 +54,5 @@ $(TESTBIN)/unit/fixtures/cmd_badinterp: tests/unit/fixtures/cmd_marker.c \
 $(TESTBIN)/unit/test_trace_cmd: | $(CMD_FIXTURES)
 UNIT_OBJS_test_trace_full = $(TRACE_TESTABLE) $(TRACE_COMMON) $(TRACE_FILE_OBJS)
 UNIT_LIBS_test_trace_full = $(TRACE_LIBS)
+UNIT_OBJS_test_trace_correlate = $(OBJ)/user/trace/correlate.o
+UNIT_LIBS_test_trace_correlate = -lpthread

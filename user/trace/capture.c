@@ -45,6 +45,7 @@ struct session {
 	uint64_t rel_seq;	/* released up to (under c->lock) */
 	uint8_t *done;		/* per slot index: coded, waiting for the prefix */
 	bool eof;		/* the agent closed the connection */
+	bool probed;		/* its capture probes are attached: producers are known */
 	bool stopping;		/* we asked it to detach */
 };
 
@@ -213,6 +214,7 @@ static void *coder_main(void *arg)
 		struct llmi_codec_stats cs;
 		struct llmi_tensor_rec rec;
 		size_t blob = 0;
+		bool unattributed = false;
 		struct job j;
 		int err = 0;
 		bool ok;
@@ -245,10 +247,18 @@ static void *coder_main(void *arg)
 			err = llmi_codec__encode(codec, &c->o.codec, &d, j.data, NULL, out, out_cap,
 						 &blob, &cs);
 		if (ok && !err) {
+			struct corr_producer p = { 0 };
+
+			if (j.s->probed)
+				corr__producer(c->o.corr, (uint32_t)j.s->pid, j.seq, j.slot.ready_ns,
+					       2000, &p);
 			llmi_tensor_rec_init(&rec, &d, &c->o.codec, &cs);
 			rec.step = j.slot.step;
 			rec.tid = j.slot.tid;
 			rec.capture_ns = j.slot.capture_ns;
+			rec.launch_id = p.launch_id;
+			rec.kernel_name_id = p.name_id;
+			unattributed = !p.launch_id;
 			err = llmi_writer__tensor(c->w, &rec, j.slot.name, out, blob);
 			if (err)
 				err = -EIO;	/* the writer said why, once */
@@ -276,6 +286,7 @@ static void *coder_main(void *arg)
 					g->max_nmse = cs.nmse;
 			}
 			st->tensors++;
+			st->unattributed += unattributed;
 			st->raw_bytes += cs.raw_bytes;
 			st->stored_bytes += blob;
 			if (cs.mse > st->max_mse)
@@ -492,8 +503,13 @@ int capture__attach(struct capture *c, pid_t pid, char *err, size_t len)
 		goto fail;
 	}
 	ret = llmi_ring_init(&s->r, s->mem, s->mem_len, data, nslots);
-	if (!ret)
-		ret = send_hello(c, s, memfd);
+	if (ret) {
+		say(err, len, ret, "pid %d: cannot lay out the capture ring: %s", (int)pid,
+		    strerror(-ret));
+		goto fail;
+	}
+	s->probed = c->o.connected && c->o.corr && c->o.connected(c->o.ctx, pid);
+	ret = send_hello(c, s, memfd);
 	if (ret) {
 		say(err, len, ret, "pid %d: cannot send the agent its ring: %s", (int)pid, strerror(-ret));
 		goto fail;
@@ -634,12 +650,11 @@ static void wait_until(struct capture *c, bool (*cond)(const struct capture *), 
 	}
 }
 
-void capture__stop(struct capture *c, double timeout_s)
+void capture__stop_agents(struct capture *c, double timeout_s)
 {
-	if (!c || c->draining)
+	if (!c)
 		return;
 	pthread_mutex_lock(&c->lock);
-	c->draining = true;
 	for (unsigned i = 0; i < c->nses; i++) {
 		struct session *s = c->ses[i];
 
@@ -649,6 +664,16 @@ void capture__stop(struct capture *c, double timeout_s)
 		}
 	}
 	wait_until(c, all_detached, timeout_s);
+	pthread_mutex_unlock(&c->lock);
+}
+
+void capture__stop(struct capture *c, double timeout_s)
+{
+	if (!c || c->draining)
+		return;
+	capture__stop_agents(c, timeout_s);
+	pthread_mutex_lock(&c->lock);
+	c->draining = true;
 	wait_until(c, all_done, timeout_s + 60);
 	for (unsigned i = 0; i < c->nses; i++) {
 		struct session *s = c->ses[i];

@@ -29,6 +29,7 @@
 
 #include "codec/codec.h"
 #include "io/writer.h"
+#include "trace/correlate.h"
 
 struct capture_opts {
 	const char *spec;		/* capture terms joined by newlines (agent/spec.h) */
@@ -37,6 +38,15 @@ struct capture_opts {
 	uint64_t buffer_size;		/* host ring: data bytes per target */
 	uint64_t device_buffer;		/* the agent's device staging ring */
 	unsigned threads;		/* coder threads, >= 1 */
+	struct corr *corr;		/* producers (NULL: none are known) */
+	/*
+	 * Called once the agent of pid answered the connection, before it is
+	 * given the ring (its first tensor can come right after): the tracer
+	 * attaches the agent's probes here. true: the probes are there, so
+	 * every tensor of pid waits for its producer in corr.
+	 */
+	bool (*connected)(void *ctx, pid_t pid);
+	void *ctx;
 };
 
 struct capture_stats {
@@ -50,6 +60,7 @@ struct capture_stats {
 	uint64_t bad;			/* slots out of bounds, or that did not encode */
 	uint64_t lost;			/* reserved by the agent, never published (target died) */
 	uint64_t write_errors;		/* tensors coded but not appended (disk full) */
+	uint64_t unattributed;		/* written without a producer (see correlate.h) */
 	uint64_t first_ns, last_ns;	/* capture_ns of the first and last tensor written */
 	unsigned sessions;		/* agents attached over the run */
 };
@@ -82,9 +93,14 @@ int capture__attach(struct capture *c, pid_t pid, char *err, size_t len);
 bool capture__has(const struct capture *c, pid_t pid);
 
 /*
- * Ends capture: tells every agent to detach (it finishes the copies it
- * queued, then closes), waits for them up to timeout_s, then codes and
- * writes every tensor they published. Then only stats are read.
+ * Tells every agent to detach (it finishes the copies it queued, publishes
+ * them, then closes) and waits for them up to timeout_s: after it, every
+ * tensor is published and its probe is in the BPF ring.
+ */
+void capture__stop_agents(struct capture *c, double timeout_s);
+/*
+ * Ends capture: the above if not done, then codes and writes every tensor
+ * the agents published. Then only stats are read.
  */
 void capture__stop(struct capture *c, double timeout_s);
 void capture__stats(struct capture *c, struct capture_stats *st);

@@ -102,6 +102,11 @@ static void capture_text(FILE *f, const struct out_info *in)
 			   "unfinished when the target ended, %llu not written (output error)\n",
 			(unsigned long long)c->failed, (unsigned long long)c->bad,
 			(unsigned long long)c->lost, (unsigned long long)c->write_errors);
+	if (c->tensors)
+		fprintf(f, "  producers: %llu of %llu tensors tied to the launch that made them; "
+			   "%llu CUDA calls of the agent kept out of the figures above\n",
+			(unsigned long long)(c->tensors - c->unattributed),
+			(unsigned long long)c->tensors, (unsigned long long)in->agent_calls);
 	if (!c->sessions)
 		fprintf(f, "  no target's agent was reached: nothing captured\n");
 }
@@ -133,6 +138,7 @@ static void capture_json(struct llmi_json *j, const struct out_info *in)
 	llmi_json_u64(j, "malformed", c->bad);
 	llmi_json_u64(j, "unfinished", c->lost);
 	llmi_json_u64(j, "not_written", c->write_errors);
+	llmi_json_u64(j, "no_producer", c->unattributed);
 	llmi_json_obj_begin(j, "dropped_by_name");
 	for (size_t i = 0; i < in->ndrops; i++)
 		llmi_json_u64(j, in->drops[i].name,
@@ -392,6 +398,7 @@ int out_json(FILE *f, struct agg *a, const struct agg_totals *t, const struct ou
 	llmi_json_u64(&j, "nested_calls_skipped", in->nested);
 	llmi_json_u64(&j, "kernel_map_full", in->kmap_full);
 	llmi_json_u64(&j, "excluded_calls", in->excluded);
+	llmi_json_u64(&j, "agent_calls", in->agent_calls);
 	llmi_json_obj_end(&j);
 	if (in->output) {
 		llmi_json_obj_begin(&j, "output");

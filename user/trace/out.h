@@ -36,6 +36,7 @@ struct out_info {
 	const struct out_target *targets;
 	size_t ntargets;
 	uint64_t received, lost, dedup, nested, kmap_full, excluded;
+	uint64_t agent_calls;	/* CUDA calls the agent made to capture: not in the figures */
 	uint64_t probes;	/* attached, entry and return */
 	uint64_t top;
 	const char *end_reason;	/* "SIGINT", "duration", "targets exited" ... */

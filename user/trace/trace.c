@@ -96,6 +96,7 @@ struct tracer {
 	struct trace_cmd_gate gate;
 	int ncpus;
 	struct capture *cap;		/* --capture */
+	struct corr *corr;		/* --capture: which launch made each tensor */
 	char out_default[PATH_MAX];	/* -o when capturing without one */
 };
 
@@ -739,11 +740,27 @@ static int on_event(void *ctx, void *data, size_t size)
 			cut = strlen(whole) > n && !strncmp(whole, ne->name, n);
 		}
 	}
+	if (size >= sizeof(struct llmi_event) && (ne->ev.type == LLMI_EV_TENSOR ||
+						    ne->ev.type == LLMI_EV_STEP)) {
+		const struct llmi_tensor_event *te = data;
+
+		/* the agent's probes: producers, not the application's calls */
+		if (ne->ev.type == LLMI_EV_TENSOR && size >= sizeof(*te) && tr->corr)
+			corr__tensor(tr->corr, te->ev.pid, te->ev.tid, te->ev.stream, te->ev.obj,
+				     te->ev.arg1);
+		return 0;
+	}
 	agg__event(tr->agg, data, size);
 	if (cut)
 		agg__set_name(tr->agg, ne->ev.pid, ne->ev.obj, whole);
-	if (tr->tl)
+	if (tr->tl) {
+		uint64_t id;
+		uint32_t nid;
+
 		trace_tl__event(tr->tl, tr->agg, data, size);
+		if (tr->corr && trace_tl__last_launch(tr->tl, &id, &nid))
+			corr__launch(tr->corr, ne->ev.pid, ne->ev.tid, ne->ev.stream, id, nid);
+	}
 	return 0;
 }
 
@@ -928,6 +945,7 @@ static void fill_info(struct tracer *tr, struct out_info *in, struct out_target 
 	in->nested = counter(tr, LLMI_CTR_NESTED);
 	in->kmap_full = counter(tr, LLMI_CTR_KMAP_FULL);
 	in->excluded = counter(tr, LLMI_CTR_EXCLUDED);
+	in->agent_calls = counter(tr, LLMI_CTR_AGENT);
 	in->probes = tr->probes;
 	in->top = tr->o.top;
 	in->end_reason = why;
@@ -1254,6 +1272,41 @@ static int try_capture(struct tracer *tr, struct target *t, bool quiet)
 	return err;
 }
 
+/*
+ * The agent's USDT probes in pid (capture.h's connected hook): its library
+ * is mapped now, since the agent answered. Without them tensors are still
+ * captured, with no producer: said once.
+ */
+static bool agent_probes(void *ctx, pid_t pid)
+{
+	static const char *const names[] = { "capture", "capture_done", "enter", "exit", "step" };
+	struct tracer *tr = ctx;
+	struct bpf_program *progs[] = {
+		tr->skel->progs.usdt_capture, tr->skel->progs.usdt_capture_done,
+		tr->skel->progs.usdt_enter, tr->skel->progs.usdt_exit, tr->skel->progs.usdt_step,
+	};
+	struct llmi_maps *m = llmi_maps__read(pid);
+	const char *lib = m ? llmi_maps__find_lib(m, "libllminstr.so*") : NULL;
+	int err = lib ? 0 : -ENOENT;
+
+	for (size_t i = 0; !err && i < sizeof(progs) / sizeof(progs[0]); i++) {
+		struct bpf_link *l = bpf_program__attach_usdt(progs[i], pid, lib, "llminstr", names[i],
+							      NULL);
+
+		err = l ? link_add(tr, l) : -errno;
+		if (err && l)
+			bpf_link__destroy(l);
+		if (err)
+			fprintf(stderr, PROG ": pid %d: cannot attach llminstr:%s in %s: %s; its "
+				"tensors will name no producer\n", pid, names[i], lib, strerror(-err));
+	}
+	if (!lib)
+		fprintf(stderr, PROG ": pid %d: libllminstr.so is not in its memory map; its "
+			"tensors will name no producer\n", pid);
+	llmi_maps__free(m);
+	return !err;
+}
+
 /* -- CMD: the command's agent waits for us at start; give it 10 s. */
 static void capture_cmd(struct tracer *tr, struct target *t)
 {
@@ -1506,10 +1559,11 @@ int main(int argc, char **argv)
 		struct capture_opts co = {
 			.spec = tr->o.capture, .codec = tr->o.codec, .on_full = tr->o.on_full,
 			.buffer_size = tr->o.buffer_size, .device_buffer = tr->o.device_buffer,
-			.threads = tr->o.threads,
+			.threads = tr->o.threads, .connected = agent_probes, .ctx = tr,
 		};
 
-		tr->cap = capture__new(&co, trace_tl__writer(tr->tl));
+		co.corr = tr->corr = corr__new();
+		tr->cap = tr->corr ? capture__new(&co, trace_tl__writer(tr->tl)) : NULL;
 		if (!tr->cap) {
 			err = -errno;
 			fprintf(stderr, PROG ": --capture: cannot start: %s\n", strerror(errno));
@@ -1593,7 +1647,14 @@ int main(int argc, char **argv)
 			break;
 		}
 		/* batched wake-ups: whatever is waiting is consumed on the timeout too */
-		ring_buffer__consume(tr->rb);
+		if (tr->corr) {
+			uint64_t before = llmi_now_ns();
+
+			ring_buffer__consume(tr->rb);
+			corr__drained(tr->corr, before);	/* producers up to here are known */
+		} else {
+			ring_buffer__consume(tr->rb);
+		}
 		now = now_s();
 		if (tr->tl)
 			trace_tl__tick(tr->tl);	/* a batch older than 100 ms goes to the file */
@@ -1670,8 +1731,12 @@ int main(int argc, char **argv)
 		why = stop_signal == SIGINT ? "SIGINT" : "SIGTERM";
 	ring_buffer__consume(tr->rb);
 	/* the agents finish what they queued; every published tensor is written */
-	if (tr->cap)
+	if (tr->cap) {
+		capture__stop_agents(tr->cap, 10);
+		ring_buffer__consume(tr->rb);	/* the probes of what they finished */
+		corr__close(tr->corr);
 		capture__stop(tr->cap, 10);
+	}
 	for (i = 0; i < tr->nt; i++)	/* how each target ended, for the summary */
 		target_gone(&tr->t[i]);
 
@@ -1707,6 +1772,7 @@ cleanup:
 	/* Still open here: the trace never started; leave no empty file. */
 	capture__free(tr->cap);	/* before the writer it appends to */
 	tr->cap = NULL;
+	corr__free(tr->corr);
 	free((void *)info.drops);
 	free((void *)info.groups);
 	discard_outputs(tr);
