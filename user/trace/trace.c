@@ -1212,7 +1212,7 @@ static int agent_lib(char *buf, size_t len)
 
 /*
  * -- CMD with --capture: the command starts with the agent preloaded (after
- * any LD_PRELOAD of its own environment), and waits for this tracer in the
+ * the LD_PRELOAD of its own environment, which is kept), and waits for this tracer in the
  * agent's constructor (LLMINSTR_WAIT_TRACER names us), so that its first
  * tensors are not missed.
  */
@@ -1233,7 +1233,8 @@ static int preload_agent(struct tracer *tr)
 			"preloaded; link it with -lllminstr\n", tr->cmd.path);
 		return -ENOEXEC;
 	}
-	if (asprintf(&v, "%s%s%s", lib, old && *old ? ":" : "", old && *old ? old : "") < 0)
+	/* after the command's own preloads: a sanitizer's runtime must stay first */
+	if (asprintf(&v, "%s%s%s", old && *old ? old : "", old && *old ? ":" : "", lib) < 0)
 		return -ENOMEM;
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
 	err = setenv("LD_PRELOAD", v, 1) || setenv("LLMINSTR_WAIT_TRACER", pid, 1) ? -errno : 0;
