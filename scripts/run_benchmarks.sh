@@ -12,6 +12,7 @@
 #   io_writer             the container writer's throughput and commit cost;
 #                         writes 6 cases x 5 rounds x 256 MiB in build/bench/tmp
 #   trace_record          the tracer's consumer cost per record, -o, --perfetto
+#   agent_calls           what the agent costs a call with no tracer attached
 set -uo pipefail
 cd "$(dirname "$0")/.."
 res=build/bench/results
