@@ -72,6 +72,7 @@ struct capture {
 	size_t busy;			/* jobs being coded */
 	bool quit;			/* coders and collector leave */
 	bool draining;			/* stop: take what is published, then quit */
+	bool write_failed;		/* the output failed (disk full): capture stopped */
 
 	pthread_t collector, coders[MAX_CODERS];
 	unsigned ncoders;
@@ -179,6 +180,27 @@ static void finish(struct capture *c, struct session *s, uint64_t seq)
 	}
 }
 
+/*
+ * The output failed (disk full, I/O error): nothing more can be written, so
+ * the agents are told to stop (they detach; the programs go on, untouched)
+ * and the trace goes on for timing. Said once. Under c->lock.
+ */
+static void stop_on_write_error(struct capture *c)
+{
+	__atomic_store_n(&c->write_failed, true, __ATOMIC_RELAXED);
+	fprintf(stderr, "llminstr-trace: -o %s: cannot write tensors (%s); tensor capture "
+		"stops here, timing goes on\n", c->o.output ? c->o.output : "?",
+		c->o.output_error ? c->o.output_error(c->o.ctx) : "write failed");
+	for (unsigned i = 0; i < c->nses; i++) {
+		struct session *s = c->ses[i];
+
+		if (!s->eof && !s->stopping) {
+			s->stopping = true;
+			shutdown(s->sock, SHUT_WR);
+		}
+	}
+}
+
 /* ---- coders ---- */
 
 static bool desc_of(const struct llmi_ring_slot *sl, struct llmi_tensor_desc *d)
@@ -230,6 +252,9 @@ static void *coder_main(void *arg)
 		pthread_mutex_unlock(&c->lock);
 
 		ok = j.state == LLMI_SLOT_READY && desc_of(&j.slot, &d);
+		if (ok && __atomic_load_n(&c->write_failed, __ATOMIC_RELAXED))
+			err = -EIO;	/* nowhere to write it: released uncoded */
+		else
 		if (ok && !codec)
 			err = -ENOMEM;
 		if (ok && !err && llmi_codec_bound(j.slot.bytes) > out_cap) {
@@ -270,9 +295,11 @@ static void *coder_main(void *arg)
 			c->st.failed++;
 		else if (!ok || err == -ENOMEM || (err && err != -EIO))
 			c->st.bad++;
-		else if (err)
+		else if (err) {
 			c->st.write_errors++;
-		else {
+			if (!c->write_failed)
+				stop_on_write_error(c);
+		} else {
 			struct capture_stats *st = &c->st;
 			struct capture_group *g = group_of(c, j.slot.name);
 

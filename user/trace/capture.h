@@ -46,6 +46,9 @@ struct capture_opts {
 	 * every tensor of pid waits for its producer in corr.
 	 */
 	bool (*connected)(void *ctx, pid_t pid);
+	/* The output's reason for failing (disk full ...), for the one line said. */
+	const char *(*output_error)(void *ctx);
+	const char *output;		/* -o, for messages */
 	void *ctx;
 };
 

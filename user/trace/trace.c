@@ -1308,6 +1308,19 @@ static bool agent_probes(void *ctx, pid_t pid)
 	return !err;
 }
 
+/* Why -o failed, for capture's one line (the writer's first error). */
+static const char *output_error(void *ctx)
+{
+	struct tracer *tr = ctx;
+	struct llmi_writer_stats st;
+	struct llmi_writer *w = trace_tl__writer(tr->tl);
+
+	if (!w)
+		return "no output";
+	llmi_writer__stats(w, &st);
+	return st.error ? strerror(-st.error) : "write failed";
+}
+
 /* -- CMD: the command's agent waits for us at start; give it 10 s. */
 static void capture_cmd(struct tracer *tr, struct target *t)
 {
@@ -1561,6 +1574,7 @@ int main(int argc, char **argv)
 			.spec = tr->o.capture, .codec = tr->o.codec, .on_full = tr->o.on_full,
 			.buffer_size = tr->o.buffer_size, .device_buffer = tr->o.device_buffer,
 			.threads = tr->o.threads, .connected = agent_probes, .ctx = tr,
+			.output = tr->o.output, .output_error = output_error,
 		};
 
 		co.corr = tr->corr = corr__new();
