@@ -78,7 +78,7 @@ wait_line "$tmp/out" "capture_host: capturing" $tp || rc=1
 cp=$(pgrep -P $tp -x capture_host)
 kill -KILL $tp
 wait_for "capture_host's end after the tracer's SIGKILL" has_line "$tmp/out" "^capture_host: [0-9]* taken" || rc=1
-grep -q "^capture_host: [0-9]* taken, [0-9]* skipped, 0 refused" "$tmp/out" || { cat "$tmp/out"; fail "the program refused calls"; }
+grep -q "^capture_host: [0-9]* taken, [0-9]* skipped, 0 dropped, 0 refused" "$tmp/out" || { cat "$tmp/out"; fail "the program refused calls"; }
 [ -z "$cp" ] || ! kill -0 $cp 2>/dev/null || wait_for "capture_host exit" sh -c "! kill -0 $cp 2>/dev/null" || rc=1
 
 echo "== SIGTERM to the tracer: a valid file and a summary"
@@ -100,12 +100,12 @@ $PY - "$tmp/d.json" "$tmp/out" <<'PY' || fail "drops"
 import json, re, sys
 c = json.load(open(sys.argv[1]))["capture"]
 out = open(sys.argv[2]).read()
-m = re.search(r"capture_host: (\d+) taken, (\d+) skipped, (\d+) refused", out)
-taken, refused = int(m.group(1)), int(m.group(3))
+m = re.search(r"capture_host: (\d+) taken, (\d+) skipped, (\d+) dropped, (\d+) refused", out)
+taken, dropped, refused = int(m.group(1)), int(m.group(3)), int(m.group(4))
 byname = sum(c["dropped_by_name"].values())
-# every call taken or dropped (-ENOBUFS: refused by the program's count)
-ok = c["dropped_full"] > 0 and byname == c["dropped"] and taken == c["tensors"] and \
-     taken + c["dropped"] == 200 and refused == c["dropped"]
+# every call taken or dropped, the same counts on both sides
+ok = c["dropped_full"] > 0 and byname == c["dropped"] == dropped and taken == c["tensors"] and \
+     taken + dropped == 200 and refused == 0
 print("taken", taken, "dropped", c["dropped"], "by name", c["dropped_by_name"])
 sys.exit(0 if ok else 1)
 PY
@@ -125,7 +125,7 @@ if mkdir -p "$tmp/full" && mount -t tmpfs -o size=4m tmpfs "$tmp/full" 2>"$tmp/m
 	[ $st = 0 ] || { cat "$tmp/out"; fail "disk full: exit $st, want the program's 0"; }
 	grep -q "f.llmi: cannot write tensors (No space left on device); tensor capture stops here" "$tmp/out" ||
 		{ cat "$tmp/out"; fail "disk full not said"; }
-	grep -q "^capture_host: [0-9]* taken, [0-9]* skipped, 0 refused" "$tmp/out" || fail "the program was harmed"
+	grep -q "^capture_host: [0-9]* taken, [0-9]* skipped, 0 dropped, 0 refused" "$tmp/out" || fail "the program was harmed"
 	$D verify "$tmp/full/f.llmi" >"$tmp/v" 2>&1; [ $? -le 0 ] || $D info "$tmp/full/f.llmi" >/dev/null 2>&1 ||
 		{ cat "$tmp/v"; fail "the file on the full disk does not read"; }
 	[ "$(json "$tmp/f.json" 'd["capture"]["not_written"] > 0')" = True ] || fail "not_written not counted"

@@ -24,7 +24,7 @@ fail() { echo "FAIL: $*"; rc=1; }
 
 echo "== without a tracer: nothing taken, the program unharmed"
 out=$($P 3 | tail -1) || fail "capture_host failed without a tracer"
-[ "$out" = "capture_host: 0 taken, 12 skipped, 0 refused" ] || fail "without a tracer: '$out'"
+[ "$out" = "capture_host: 0 taken, 12 skipped, 0 dropped, 0 refused" ] || fail "without a tracer: '$out'"
 
 echo "== --capture all: 3 steps x 4 tensors"
 mkdir "$tmp/ref"
@@ -32,7 +32,7 @@ if ! timeout 120 $T --capture all -o "$tmp/a.llmi" --json "$tmp/a.json" -- $P 3 
 	>"$tmp/out" 2>&1; then
 	cat "$tmp/out"; fail "the traced program or the tracer failed"
 fi
-grep -q "capture_host: 12 taken, 0 skipped, 0 refused" "$tmp/out" || { cat "$tmp/out"; fail "not every tensor taken"; }
+grep -q "capture_host: 12 taken, 0 skipped, 0 dropped, 0 refused" "$tmp/out" || { cat "$tmp/out"; fail "not every tensor taken"; }
 grep -q "^Capture: 12 tensors" "$tmp/out" || { cat "$tmp/out"; fail "the summary does not count 12 tensors"; }
 $D verify "$tmp/a.llmi" >"$tmp/v" 2>&1 || { cat "$tmp/v"; fail "verify of the capture file"; }
 for f in "$tmp"/ref/*.raw; do
