@@ -13,6 +13,7 @@
 #                         writes 6 cases x 5 rounds x 256 MiB in build/bench/tmp
 #   trace_record          the tracer's consumer cost per record, -o, --perfetto
 #   agent_calls           what the agent costs a call with no tracer attached
+#   optimized_streaming   capture's sustained GB/s against a raw dump and the disk (root)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 res=build/bench/results
