@@ -14,6 +14,7 @@
 #   trace_record          the tracer's consumer cost per record, -o, --perfetto
 #   agent_calls           what the agent costs a call with no tracer attached
 #   optimized_streaming   capture's sustained GB/s against a raw dump and the disk (root)
+#   memory_profiling      tracer and target peak RSS against --buffer-size (root)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 res=build/bench/results
