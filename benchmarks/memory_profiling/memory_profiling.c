@@ -99,7 +99,7 @@ static pid_t child_of(pid_t pid)
 
 static int one(const char *self, const char *dir, double seconds, struct run *r, uint64_t *rss)
 {
-	char tracer[4096], prod[4096], out[4096], js[4096], buf[32], secs[32];
+	char tracer[4096], prod[4096 + 32], out[4096], js[4096], buf[32], secs[32];
 	uint64_t n = 0;
 	pid_t pid, target = 0;
 	int st;
