@@ -81,7 +81,7 @@ struct model {
 	int *d_pos, *d_tok;
 	int *h_pos, *h_tok;			/* pinned */
 	int *prompt;				/* host */
-	size_t max_seq, max_rows;
+	size_t max_seq;
 };
 
 /* What is offered for capture, per layer (blk.L.*) and once (logits). */
@@ -263,17 +263,14 @@ static int model_init(struct model *m, const struct opts *o)
 {
 	size_t H = o->hidden, F = o->ffn, L = o->layers;
 	float ws = 1.f / sqrtf((float)H), fs = 1.f / sqrtf((float)F);
-	int err = 0;
-	size_t l;
-
-	size_t R = o->prefill ? (size_t)o->prompt : 1;
+	size_t R = o->prefill ? (size_t)o->prompt : 1;	/* rows of a step, at most */
 	uint64_t prompt_state = o->seed ^ 0x70726f6d7074ULL;	/* "prompt": apart from the weights */
-	int i;
+	int err = 0, i;
+	size_t l;
 
 	rng_state = o->seed;
 	/* the prompt, then each generated token but the last goes through the cache */
 	m->max_seq = (size_t)o->prompt + o->tokens - 1;
-	m->max_rows = R;
 	m->prompt = malloc(o->prompt * sizeof(int));
 	if (!m->prompt)
 		return -ENOMEM;
