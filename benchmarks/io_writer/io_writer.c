@@ -32,7 +32,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
