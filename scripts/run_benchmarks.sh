@@ -12,6 +12,10 @@
 #   io_writer             the container writer's throughput and commit cost;
 #                         writes 6 cases x 5 rounds x 256 MiB in build/bench/tmp
 #   trace_record          the tracer's consumer cost per record, -o, --perfetto
+#   baseline_dump         activations dumped as users do today (a sync D2H copy
+#                         and a write(2) per tensor, fsync at the end) against
+#                         the disk's O_DIRECT speed; writes for >= 10 s (GBs)
+#                         in build/bench/tmp and removes it
 #   agent_calls           what the agent costs a call with no tracer attached
 #   optimized_streaming   capture's sustained GB/s against a raw dump and the disk (root)
 #   memory_profiling      tracer and target peak RSS against --buffer-size (root)
@@ -36,6 +40,9 @@ for n in "${names[@]}"; do
 	# pack_e2e: pack vs zstd -1 end to end; cold runs drop the page cache
 	# (root only, said otherwise). PACK_E2E_ARGS, e.g. "--size 1024 --reps 3".
 	[ "$n" = pack_e2e ] && read -ra args <<<"${PACK_E2E_ARGS:-}"
+	# baseline_dump: BASELINE_DUMP_ARGS, e.g. "--seconds 30" or llm_decode's
+	# shapes "--layers 4 --rows 64 --hidden 256"
+	[ "$n" = baseline_dump ] && read -ra args <<<"${BASELINE_DUMP_ARGS:-}"
 	"$b" --json "$res/$n.json" "${args[@]}"
 	r=$?
 	case $r in

@@ -4,6 +4,8 @@
 # objects its part lists in UNIT_OBJS_test_X (set in that part's build.mk), plus
 # cmocka; a fuzz target links FUZZ_OBJS_fuzz_X built with the fuzzer's
 # instrumentation, and replays tests/fuzz/regress/fuzz_X/ before fuzzing.
+# Test-only shared libraries that end-to-end scripts preload
+# (tests/e2e/fixtures/X.c -> build/tests/fixtures/libX.so) are built here too.
 # Tests needing root, BPF or a GPU exit 77 with a reason. Under SAN=LIST the
 # unit tests are built with those sanitizers like everything else (the top
 # Makefile); the fuzz targets always carry ASan and UBSan.
@@ -17,6 +19,16 @@ $(TESTBIN)/unit/%: $(OBJ)/tests/unit/%.o $$(UNIT_OBJS_$$*)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(UNIT_LIBS_$*) $(TOOL_LIBS)
+
+# Fixtures: no tests themselves (run.sh runs build/tests/unit and fuzz only).
+FIXTURE_SRCS := $(wildcard tests/e2e/fixtures/*.c)
+FIXTURE_LIBS := $(patsubst tests/e2e/fixtures/%.c,$(TESTBIN)/fixtures/lib%.so,$(FIXTURE_SRCS))
+TEST_BINS += $(FIXTURE_LIBS)
+
+$(TESTBIN)/fixtures/lib%.so: $(OBJ)/tests/e2e/fixtures/%.o
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -shared -o $@ $^ -ldl
 
 # Fuzz targets: clang with libFuzzer and ASan/UBSan; the sources they test are
 # compiled again with the same instrumentation under build/obj/fuzz/.

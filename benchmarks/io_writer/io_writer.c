@@ -32,7 +32,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -281,7 +280,6 @@ int main(int argc, char **argv)
 	struct commit_fig cf = { 0 };
 	char path[4096], fs[32] = "?", *end;
 	struct statfs sfs;
-	struct utsname u;
 	uint8_t *b;
 	size_t total;
 	int opt, err = 0;

@@ -70,11 +70,6 @@ static int cpu = -1;
 
 static uint64_t rng = 42;
 
-static uint64_t rnd(void)
-{
-	return bench_rnd(&rng);
-}
-
 static double urand(void)
 {
 	return bench_urand(&rng);

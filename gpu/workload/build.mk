@@ -9,7 +9,7 @@ $(BIN)/llm_decode: $(LLM_DECODE_OBJS) $(SIM_LIBCUDART) $(SIM_LIBCUDA)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(LLM_DECODE_OBJS) $(SIM_LINK) \
-		-Wl,-rpath,'$$ORIGIN/../sim' -lm -lpthread
+		-Wl,-rpath,'$$ORIGIN/../sim' -lm -lpthread -ldl
 
 ALL += $(BIN)/llm_decode
 endif
@@ -27,7 +27,7 @@ $(OBJ)/gpu/workload/kernels_cuda.o: gpu/workload/kernels.cu gpu/workload/kernels
 	$(Q)mkdir -p $(@D)
 	$(Q)$(NVCC) -O2 $(NVCC_GENCODE) -Igpu/workload -c $< -o $@
 
-$(OBJ)/gpu/workload/gemv.fatbin: gpu/workload/gemv.cu | $(DEPS_STAMP)
+$(OBJ)/gpu/workload/gemv.fatbin: gpu/workload/gemv.cu gpu/workload/kernels.h | $(DEPS_STAMP)
 	$(call msg,FATBIN,$<)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(NVCC) --fatbin $(NVCC_GENCODE) $< -o $@
@@ -39,7 +39,7 @@ $(OBJ)/gpu/workload/gemv_fatbin.o: gpu/workload/gemv_fatbin.S $(OBJ)/gpu/workloa
 $(BIN)/llm_decode_cuda: $(LLM_CUDA_OBJS)
 	$(call msg,NVLD,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(NVCC) -cudart shared -o $@ $^ -L$(CUDA_HOME)/lib64/stubs -lcuda -lm
+	$(Q)$(NVCC) -cudart shared -o $@ $^ -L$(CUDA_HOME)/lib64/stubs -lcuda -lm -ldl
 
 ALL += $(BIN)/llm_decode_cuda
 endif

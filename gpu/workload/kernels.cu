@@ -5,7 +5,9 @@
  * names and signatures as the stand-in's (kernels_sim.c), so the tracer sees
  * the same symbols; <<<>>> compiles to nvcc 13's __cudaGetKernel +
  * __cudaLaunchKernel, and residual_add_kernel goes by cudaLaunchKernel with
- * its host stub address. The GEMVs are in gemv.cu (driver API).
+ * its host stub address. The GEMVs and the GEMM are in gemv.cu (driver API).
+ * A batch of rows comes in the grid (kernels.h): rmsnorm's blockIdx.x, the
+ * others' blockIdx.y; each row is computed exactly as a lone row is.
  */
 #include <math.h>
 #include "kernels.h"
@@ -15,6 +17,8 @@ __global__ void rmsnorm_kernel(float *y, const float *x, const float *w, int n, 
 	__shared__ float red[256];
 	float s = 0.f;
 
+	x += (size_t)blockIdx.x * n;
+	y += (size_t)blockIdx.x * n;
 	for (int i = threadIdx.x; i < n; i += blockDim.x)
 		s += x[i] * x[i];
 	red[threadIdx.x] = s;
@@ -31,9 +35,10 @@ __global__ void rmsnorm_kernel(float *y, const float *x, const float *w, int n, 
 
 __global__ void rope_kernel(float *qkv, const int *pos, int heads, int hd)
 {
-	int h = blockIdx.x, i = threadIdx.x, hidden = heads * hd;
-	float th = (float)*pos * powf(10000.f, -2.f * i / hd), c = cosf(th), s = sinf(th);
+	int h = blockIdx.x, i = threadIdx.x, hidden = heads * hd, p = *pos + blockIdx.y;
+	float th = (float)p * powf(10000.f, -2.f * i / hd), c = cosf(th), s = sinf(th);
 
+	qkv += (size_t)blockIdx.y * 3 * hidden;
 	for (int part = 0; part < 2; part++) {
 		float *v = qkv + part * hidden + h * hd;
 		float a = v[2 * i], b = v[2 * i + 1];
@@ -46,20 +51,26 @@ __global__ void rope_kernel(float *qkv, const int *pos, int heads, int hd)
 __global__ void kv_append_kernel(float *kc, float *vc, const float *qkv, const int *pos, int hidden)
 {
 	int i = blockIdx.x * blockDim.x + threadIdx.x;
+	size_t p = (size_t)*pos + blockIdx.y;
 
+	qkv += (size_t)blockIdx.y * 3 * hidden;
 	if (i < hidden) {
-		kc[(size_t)*pos * hidden + i] = qkv[hidden + i];
-		vc[(size_t)*pos * hidden + i] = qkv[2 * hidden + i];
+		kc[p * hidden + i] = qkv[hidden + i];
+		vc[p * hidden + i] = qkv[2 * hidden + i];
 	}
 }
 
-/* One block per head, one thread per head dimension, online softmax. */
+/*
+ * One block per head and row, one thread per head dimension, online
+ * softmax. Row r attends to the cache up to its own position *pos + r (the
+ * causal mask of a prefill).
+ */
 __global__ void attention_kernel(float *out, const float *qkv, const float *kc, const float *vc,
 				 const int *pos, int heads, int hd)
 {
 	__shared__ float red[1024];
-	int h = blockIdx.x, i = threadIdx.x, hidden = heads * hd, p = *pos;
-	float q = qkv[h * hd + i], mx = -INFINITY, sum = 0.f, o = 0.f;
+	int h = blockIdx.x, i = threadIdx.x, hidden = heads * hd, p = *pos + blockIdx.y;
+	float q = qkv[(size_t)blockIdx.y * 3 * hidden + h * hd + i], mx = -INFINITY, sum = 0.f, o = 0.f;
 	float scale = rsqrtf((float)hd);
 
 	for (int t = 0; t <= p; t++) {
@@ -77,13 +88,15 @@ __global__ void attention_kernel(float *out, const float *qkv, const float *kc, 
 		o = o * c + e * vc[(size_t)t * hidden + h * hd + i];
 		mx = nmx;
 	}
-	out[h * hd + i] = o / sum;
+	out[(size_t)blockIdx.y * hidden + h * hd + i] = o / sum;
 }
 
 __global__ void silu_mul_kernel(float *out, const float *gu, int f)
 {
 	int i = blockIdx.x * blockDim.x + threadIdx.x;
 
+	gu += (size_t)blockIdx.y * 2 * f;
+	out += (size_t)blockIdx.y * f;
 	if (i < f) {
 		float x = gu[i];
 		out[i] = x / (1.f + expf(-x)) * gu[f + i];
@@ -135,36 +148,37 @@ extern "C" const void *gemv_image(void)
 	return gemv_fatbin;
 }
 
-extern "C" cudaError_t k_rmsnorm(cudaStream_t s, float *y, const float *x, const float *w, int n,
-				 float eps)
+extern "C" cudaError_t k_rmsnorm(cudaStream_t s, float *y, const float *x, const float *w,
+				 int rows, int n, float eps)
 {
-	rmsnorm_kernel<<<1, 256, 0, s>>>(y, x, w, n, eps);
+	rmsnorm_kernel<<<rows, 256, 0, s>>>(y, x, w, n, eps);
 	return cudaGetLastError();
 }
 
-extern "C" cudaError_t k_rope(cudaStream_t s, float *qkv, const int *pos, int heads, int hd)
+extern "C" cudaError_t k_rope(cudaStream_t s, float *qkv, const int *pos, int rows, int heads,
+			      int hd)
 {
-	rope_kernel<<<heads, hd / 2, 0, s>>>(qkv, pos, heads, hd);
+	rope_kernel<<<dim3(heads, rows), hd / 2, 0, s>>>(qkv, pos, heads, hd);
 	return cudaGetLastError();
 }
 
 extern "C" cudaError_t k_kv_append(cudaStream_t s, float *kc, float *vc, const float *qkv,
-				   const int *pos, int hidden)
+				   const int *pos, int rows, int hidden)
 {
-	kv_append_kernel<<<(hidden + 255) / 256, 256, 0, s>>>(kc, vc, qkv, pos, hidden);
+	kv_append_kernel<<<dim3((hidden + 255) / 256, rows), 256, 0, s>>>(kc, vc, qkv, pos, hidden);
 	return cudaGetLastError();
 }
 
 extern "C" cudaError_t k_attention(cudaStream_t s, float *out, const float *qkv, const float *kc,
-				   const float *vc, const int *pos, int heads, int hd)
+				   const float *vc, const int *pos, int rows, int heads, int hd)
 {
-	attention_kernel<<<heads, hd, 0, s>>>(out, qkv, kc, vc, pos, heads, hd);
+	attention_kernel<<<dim3(heads, rows), hd, 0, s>>>(out, qkv, kc, vc, pos, heads, hd);
 	return cudaGetLastError();
 }
 
-extern "C" cudaError_t k_silu_mul(cudaStream_t s, float *out, const float *gu, int f)
+extern "C" cudaError_t k_silu_mul(cudaStream_t s, float *out, const float *gu, int rows, int f)
 {
-	silu_mul_kernel<<<(f + 255) / 256, 256, 0, s>>>(out, gu, f);
+	silu_mul_kernel<<<dim3((f + 255) / 256, rows), 256, 0, s>>>(out, gu, f);
 	return cudaGetLastError();
 }
 

@@ -4,9 +4,13 @@
  * a CPU function computing the whole grid's result, a host stub carrying the
  * kernel's C++-mangled name (so `nm -C build/bin/llm_decode` shows
  * rmsnorm_kernel(float*, float const*, ...) as an nvcc binary would), and a
- * registration made the way nvcc's constructor makes it. The GEMVs are not
- * registered with the runtime: they live in a separate image that the host
- * loop loads through the driver API, like a cuBLAS kernel.
+ * registration made the way nvcc's constructor makes it. The GEMVs and the
+ * GEMM are not registered with the runtime: they live in a separate image
+ * that the host loop loads through the driver API, like a cuBLAS kernel.
+ *
+ * A batch of rows comes in the grid (kernels.h): rmsnorm's grid.x, the
+ * others' grid.y. Each row is computed by the same code as a lone row, so
+ * a prefill gives the very numbers of the same tokens fed one at a time.
  */
 #include <math.h>
 #include <string.h>
@@ -17,22 +21,26 @@
 
 static void rmsnorm_cpu(dim3 g, dim3 b, size_t sh, void **args)
 {
-	float *y = P(0, float *);
-	const float *x = P(1, const float *), *w = P(2, const float *);
+	const float *w = P(2, const float *);
 	int n = P(3, int), i;
-	float eps = P(4, float), ss = 0.f, r;
+	float eps = P(4, float);
 
-	for (i = 0; i < n; i++)
-		ss += x[i] * x[i];
-	r = 1.f / sqrtf(ss / (float)n + eps);
-	for (i = 0; i < n; i++)
-		y[i] = x[i] * r * w[i];
+	for (unsigned int row = 0; row < g.x; row++) {
+		float *y = P(0, float *) + (size_t)row * n;
+		const float *x = P(1, const float *) + (size_t)row * n;
+		float ss = 0.f, r;
+
+		for (i = 0; i < n; i++)
+			ss += x[i] * x[i];
+		r = 1.f / sqrtf(ss / (float)n + eps);
+		for (i = 0; i < n; i++)
+			y[i] = x[i] * r * w[i];
+	}
 }
 
-static void rope_cpu(dim3 g, dim3 b, size_t sh, void **args)
+/* RoPE on the q and k of one token at position pos. */
+static void rope_row(float *qkv, int pos, int heads, int hd)
 {
-	float *qkv = P(0, float *);
-	int pos = *P(1, const int *), heads = P(2, int), hd = P(3, int);
 	int hidden = heads * hd, h, i, part;
 
 	for (part = 0; part < 2; part++)	/* q, then k */
@@ -50,22 +58,33 @@ static void rope_cpu(dim3 g, dim3 b, size_t sh, void **args)
 		}
 }
 
+static void rope_cpu(dim3 g, dim3 b, size_t sh, void **args)
+{
+	float *qkv = P(0, float *);
+	int pos = *P(1, const int *), heads = P(2, int), hd = P(3, int);
+
+	for (unsigned int row = 0; row < g.y; row++)
+		rope_row(qkv + (size_t)row * 3 * heads * hd, pos + (int)row, heads, hd);
+}
+
 static void kv_append_cpu(dim3 g, dim3 b, size_t sh, void **args)
 {
 	float *kc = P(0, float *), *vc = P(1, float *);
-	const float *qkv = P(2, const float *);
-	int pos = *P(3, const int *), hidden = P(4, int);
+	int hidden = P(4, int);
 
-	memcpy(kc + (size_t)pos * hidden, qkv + hidden, hidden * sizeof(float));
-	memcpy(vc + (size_t)pos * hidden, qkv + 2 * hidden, hidden * sizeof(float));
+	for (unsigned int row = 0; row < g.y; row++) {
+		const float *qkv = P(2, const float *) + (size_t)row * 3 * hidden;
+		size_t pos = (size_t)*P(3, const int *) + row;
+
+		memcpy(kc + pos * hidden, qkv + hidden, hidden * sizeof(float));
+		memcpy(vc + pos * hidden, qkv + 2 * hidden, hidden * sizeof(float));
+	}
 }
 
-static void attention_cpu(dim3 g, dim3 b, size_t sh, void **args)
+/* One token's attention over the cache positions 0..pos. */
+static void attention_row(float *out, const float *qkv, const float *kc, const float *vc,
+			  int pos, int heads, int hd)
 {
-	float *out = P(0, float *);
-	const float *qkv = P(1, const float *), *kc = P(2, const float *);
-	const float *vc = P(3, const float *);
-	int pos = *P(4, const int *), heads = P(5, int), hd = P(6, int);
 	int hidden = heads * hd, h, t, i;
 	float scale = 1.f / sqrtf((float)hd);
 
@@ -101,16 +120,36 @@ static void attention_cpu(dim3 g, dim3 b, size_t sh, void **args)
 	}
 }
 
-static void silu_mul_cpu(dim3 g, dim3 b, size_t sh, void **args)
+/*
+ * Row r (position *pos + r) attends to the cache up to its own position:
+ * the causal mask of a prefill, the whole cache of a decode step.
+ */
+static void attention_cpu(dim3 g, dim3 b, size_t sh, void **args)
 {
 	float *out = P(0, float *);
-	const float *gu = P(1, const float *);
+	const float *qkv = P(1, const float *), *kc = P(2, const float *);
+	const float *vc = P(3, const float *);
+	int pos = *P(4, const int *), heads = P(5, int), hd = P(6, int);
+	size_t hidden = (size_t)heads * hd;
+
+	for (unsigned int row = 0; row < g.y; row++)
+		attention_row(out + row * hidden, qkv + row * 3 * hidden, kc, vc, pos + (int)row,
+			      heads, hd);
+}
+
+static void silu_mul_cpu(dim3 g, dim3 b, size_t sh, void **args)
+{
 	int f = P(2, int), i;
 
-	for (i = 0; i < f; i++) {
-		float x = gu[i];
+	for (unsigned int row = 0; row < g.y; row++) {
+		float *out = P(0, float *) + (size_t)row * f;
+		const float *gu = P(1, const float *) + (size_t)row * 2 * f;
 
-		out[i] = x / (1.f + expf(-x)) * gu[f + i];
+		for (i = 0; i < f; i++) {
+			float x = gu[i];
+
+			out[i] = x / (1.f + expf(-x)) * gu[f + i];
+		}
 	}
 }
 
@@ -135,25 +174,54 @@ static void residual_cpu(dim3 g, dim3 b, size_t sh, void **args)
 		x[i] += d[i];
 }
 
+/*
+ * The dot product of gemv_cpu and gemm_cpu: one order of additions for
+ * both, so an output computed in a batch equals the output computed alone.
+ */
+static inline float dot_f32(const float *wr, const float *x, int cols)
+{
+	float acc[8] = { 0 }, s = 0.f;
+	int c;
+
+	for (c = 0; c + 8 <= cols; c += 8)
+		for (int k = 0; k < 8; k++)
+			acc[k] += wr[c + k] * x[c + k];
+	for (; c < cols; c++)
+		s += wr[c] * x[c];
+	for (int k = 0; k < 8; k++)
+		s += acc[k];
+	return s;
+}
+
 /* y[rows] = W[rows x cols] x[cols], W row-major. */
 static void gemv_cpu(dim3 g, dim3 b, size_t sh, void **args)
 {
 	float *y = P(0, float *);
 	const float *w = P(1, const float *), *x = P(2, const float *);
-	int rows = P(3, int), cols = P(4, int), r, c;
+	int rows = P(3, int), cols = P(4, int), r;
 
-	for (r = 0; r < rows; r++) {
-		const float *wr = w + (size_t)r * cols;
-		float acc[8] = { 0 }, s = 0.f;
+	for (r = 0; r < rows; r++)
+		y[r] = dot_f32(w + (size_t)r * cols, x, cols);
+}
 
-		for (c = 0; c + 8 <= cols; c += 8)
-			for (int k = 0; k < 8; k++)
-				acc[k] += wr[c + k] * x[c + k];
-		for (; c < cols; c++)
-			s += wr[c] * x[c];
-		for (int k = 0; k < 8; k++)
-			s += acc[k];
-		y[r] = s;
+/*
+ * y[m][n] = x[m][k] W[n][k]^T. Blocks of W rows (about 1 MiB) are kept in
+ * the cache while every x row passes them, so W is read from memory once
+ * per call rather than once per token.
+ */
+static void gemm_cpu(dim3 g, dim3 b, size_t sh, void **args)
+{
+	float *y = P(0, float *);
+	const float *w = P(1, const float *), *x = P(2, const float *);
+	int m = P(3, int), n = P(4, int), k = P(5, int);
+	int wb = k > 0 && (1 << 18) / k > 1 ? (1 << 18) / k : 1, r0, r, t;
+
+	for (r0 = 0; r0 < n; r0 += wb) {
+		int r1 = r0 + wb < n ? r0 + wb : n;
+
+		for (t = 0; t < m; t++)
+			for (r = r0; r < r1; r++)
+				y[(size_t)t * n + r] = dot_f32(w + (size_t)r * k, x + (size_t)t * k, k);
 	}
 }
 
@@ -179,6 +247,7 @@ static const struct sim_image runtime_image = {
 static const struct sim_kernel_desc gemv_kernels[] = {
 	{ GEMV_SYMBOL, gemv_cpu, 5, { PTR, PTR, PTR, I4, I4 } },
 	{ LM_HEAD_SYMBOL, gemv_cpu, 5, { PTR, PTR, PTR, I4, I4 } },
+	{ GEMM_SYMBOL, gemm_cpu, 6, { PTR, PTR, PTR, I4, I4, I4 } },
 };
 
 static const struct sim_image gemv_img = {
@@ -292,41 +361,50 @@ static dim3 d3(unsigned int x)
 	return d;
 }
 
+static dim3 d3xy(unsigned int x, unsigned int y)
+{
+	dim3 d = { x, y, 1 };
+
+	return d;
+}
+
 static cudaError_t launched(void)
 {
 	return cudaGetLastError();
 }
 
-cudaError_t k_rmsnorm(cudaStream_t s, float *y, const float *x, const float *w, int n, float eps)
+cudaError_t k_rmsnorm(cudaStream_t s, float *y, const float *x, const float *w, int rows, int n,
+		      float eps)
 {
-	SIM_LAUNCH(rmsnorm_stub, d3(1), d3(256), 0, s, y, x, w, n, eps);
+	SIM_LAUNCH(rmsnorm_stub, d3(rows), d3(256), 0, s, y, x, w, n, eps);
 	return launched();
 }
 
-cudaError_t k_rope(cudaStream_t s, float *qkv, const int *pos, int heads, int hd)
+cudaError_t k_rope(cudaStream_t s, float *qkv, const int *pos, int rows, int heads, int hd)
 {
-	SIM_LAUNCH(rope_stub, d3(heads), d3(hd / 2), 0, s, qkv, pos, heads, hd);
+	SIM_LAUNCH(rope_stub, d3xy(heads, rows), d3(hd / 2), 0, s, qkv, pos, heads, hd);
 	return launched();
 }
 
 cudaError_t k_kv_append(cudaStream_t s, float *kc, float *vc, const float *qkv, const int *pos,
-			int hidden)
+			int rows, int hidden)
 {
-	SIM_LAUNCH(kv_append_stub, d3((hidden + 255) / 256), d3(256), 0, s, kc, vc, qkv, pos,
-		   hidden);
+	SIM_LAUNCH(kv_append_stub, d3xy((hidden + 255) / 256, rows), d3(256), 0, s, kc, vc, qkv,
+		   pos, hidden);
 	return launched();
 }
 
 cudaError_t k_attention(cudaStream_t s, float *out, const float *qkv, const float *kc,
-			const float *vc, const int *pos, int heads, int hd)
+			const float *vc, const int *pos, int rows, int heads, int hd)
 {
-	SIM_LAUNCH(attention_stub, d3(heads), d3(hd), 0, s, out, qkv, kc, vc, pos, heads, hd);
+	SIM_LAUNCH(attention_stub, d3xy(heads, rows), d3(hd), 0, s, out, qkv, kc, vc, pos, heads,
+		   hd);
 	return launched();
 }
 
-cudaError_t k_silu_mul(cudaStream_t s, float *out, const float *gu, int f)
+cudaError_t k_silu_mul(cudaStream_t s, float *out, const float *gu, int rows, int f)
 {
-	SIM_LAUNCH(silu_mul_stub, d3((f + 255) / 256), d3(256), 0, s, out, gu, f);
+	SIM_LAUNCH(silu_mul_stub, d3xy((f + 255) / 256, rows), d3(256), 0, s, out, gu, f);
 	return launched();
 }
 
