@@ -4,10 +4,11 @@
  * against the disk, in one run (DESIGN.md, "Machine-readable outputs"):
  *
  *   disk      the disk's own sequential O_DIRECT write speed (the limit of
- *             any raw dump), fsync included;
- *   baseline  a raw dump per tensor, as forward hooks with torch.save do:
- *             one buffered write(2) of its raw bytes into its own file,
- *             the disk synced at the end;
+ *             any raw dump), and
+ *   baseline  a raw dump per tensor, as forward hooks with torch.save do
+ *             (a copy to pageable memory, a buffered write(2) into its own
+ *             file, fsync at the end): both from build/bench/baseline_dump,
+ *             run here on the same shapes for the same time;
  *   capture   llminstr-trace --capture all -o FILE -- this program as a
  *             producer that hands the same tensors to the agent for
  *             --seconds: raw GB/s is the raw bytes the tracer wrote, over
@@ -111,81 +112,87 @@ static int producer(const struct cfg *c)
 	return 0;
 }
 
-/* Sequential O_DIRECT writes of 4 MiB for at least 2 s, then fsync: GB/s. */
-static double disk_limit(const char *dir)
+/* Runs a program with stdout to /dev/null; 0, or its exit status. */
+static int run(char *const argv[])
 {
-	char path[4096];
-	size_t bs = 4u << 20;
-	void *buf = NULL;
-	uint64_t total = 0;
-	double t0, t;
-	int fd;
+	pid_t pid = fork();
+	int st;
 
-	snprintf(path, sizeof(path), "%s/disk.bin", dir);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_DIRECT, 0600);
-	if (fd < 0 || posix_memalign(&buf, 4096, bs)) {
-		if (fd >= 0)
-			close(fd);
-		return 0;
+	if (pid == 0) {
+		int nul = open("/dev/null", O_WRONLY);
+
+		if (nul >= 0)
+			dup2(nul, STDOUT_FILENO);
+		execv(argv[0], argv);
+		_exit(127);
 	}
-	memset(buf, 0x5a, bs);
-	t0 = bench_now();
-	while ((t = bench_now()) - t0 < 2.0 || total < (256u << 20))
-		if (write(fd, buf, bs) == (ssize_t)bs)
-			total += bs;
-		else
-			break;
-	fsync(fd);
-	t = bench_now() - t0;
-	close(fd);
-	unlink(path);
-	free(buf);
-	return total / t / 1e9;
+	if (pid < 0 || waitpid(pid, &st, 0) < 0)
+		return -errno;
+	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+		fprintf(stderr, "optimized_streaming: %s exited %d\n", argv[0],
+			WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+		return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	}
+	return 0;
+}
+
+/* A file's contents, NUL-terminated; NULL if unreadable. */
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	long len;
+
+	if (!f)
+		return NULL;
+	if (!fseek(f, 0, SEEK_END) && (len = ftell(f)) >= 0 && !fseek(f, 0, SEEK_SET) &&
+	    (buf = calloc(1, len + 1)) && fread(buf, 1, len, f) != (size_t)len) {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	return buf;
+}
+
+/* A number after "key": at or after the first occurrence of "after". */
+static double jnum(const char *js, const char *after, const char *key)
+{
+	char pat[64];
+	const char *a = js ? strstr(js, after) : NULL, *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	p = a ? strstr(a, pat) : NULL;
+	return p ? strtod(p + strlen(pat), NULL) : NAN;
 }
 
 /*
- * What users do today: one raw file per tensor (buffered write, close, as
- * torch.save), and the data made durable at the end (syncfs of the disk).
+ * The baseline and the disk limit: build/bench/baseline_dump on the same
+ * tensors for the same time (a copy to pageable memory and a raw file per
+ * tensor, fsync at the end; the disk's O_DIRECT speed beside it).
  */
-static double baseline(const struct cfg *c, uint64_t *tensors)
+static int baseline(const struct cfg *c, const char *bench_dir, double *raw_gbps, double *disk)
 {
-	float *pool = make_pool(c);
-	size_t n = (size_t)c->rows * c->hidden, bytes = n * sizeof(float);
-	uint64_t total = 0, k = 0;
-	char path[4096];
-	double t0, t;
-	int d;
+	char bin[4096 + 32], js[4096], secs[32], rows[32], hid[32], lay[32];
+	char *argv[] = { bin, "--seconds", secs, "--rows", rows, "--hidden", hid, "--layers", lay,
+			 "--dir", (char *)c->dir, "--json", js, NULL };
+	char *buf;
+	int err;
 
-	if (!pool)
-		return 0;
-	t0 = bench_now();
-	for (; (t = bench_now()) - t0 < c->seconds; k++) {
-		int fd;
-
-		snprintf(path, sizeof(path), "%s/base.%llu.raw", c->dir, (unsigned long long)k);
-		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		if (fd < 0)
-			break;
-		if (write(fd, pool + (k % POOL) * n, bytes) != (ssize_t)bytes) {
-			close(fd);
-			break;
-		}
-		close(fd);
-		total += bytes;
-	}
-	d = open(c->dir, O_RDONLY | O_DIRECTORY);
-	if (d >= 0) {
-		syncfs(d);
-		close(d);
-	}
-	t = bench_now() - t0;
-	for (uint64_t i = 0; i < k; i++) {
-		snprintf(path, sizeof(path), "%s/base.%llu.raw", c->dir, (unsigned long long)i);
-		unlink(path);
-	}
-	free(pool);
-	*tensors = k;
-	return total / t / 1e9;
+	snprintf(bin, sizeof(bin), "%s/baseline_dump", bench_dir);
+	snprintf(js, sizeof(js), "%s/baseline.json", c->dir);
+	snprintf(secs, sizeof(secs), "%g", c->seconds);
+	snprintf(rows, sizeof(rows), "%ld", c->rows);
+	snprintf(hid, sizeof(hid), "%ld", c->hidden);
+	snprintf(lay, sizeof(lay), "%ld", c->layers);
+	err = run(argv);
+	if (err)
+		return err;
+	buf = slurp(js);
+	unlink(js);
+	*raw_gbps = jnum(buf, "\"summary\"", "raw_gbps");
+	*disk = jnum(buf, "\"summary\"", "disk_limit_gbps");
+	free(buf);
+	return isnan(*raw_gbps) || isnan(*disk) ? -EBADMSG : 0;
 }
 
 struct cap_res {
@@ -193,27 +200,13 @@ struct cap_res {
 	uint64_t tensors, raw, stored, dropped, blocked_ns;
 };
 
-/* A number after "key": in the tracer's JSON (its capture block is the last "capture"). */
-static double jnum(const char *js, const char *key)
-{
-	char pat[64];
-	const char *cap = strstr(js, "\"capture\""), *p;
-
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	p = cap ? strstr(cap, pat) : NULL;
-	return p ? strtod(p + strlen(pat), NULL) : NAN;
-}
-
 static int capture(const struct cfg *c, const char *self, struct cap_res *r)
 {
 	char out[4096], js[4096], secs[32], rows[32], hid[32], lay[32], tracer[4096];
 	char *argv[32];
-	int argc = 0, st;
+	int argc = 0, err;
 	double t0;
-	pid_t pid;
-	FILE *f;
 	char *buf;
-	long len;
 
 	snprintf(tracer, sizeof(tracer), "%s", self);
 	*strrchr(tracer, '/') = '\0';
@@ -248,42 +241,19 @@ static int capture(const struct cfg *c, const char *self, struct cap_res *r)
 	argv[argc++] = lay;
 	argv[argc] = NULL;
 	t0 = bench_now();
-	pid = fork();
-	if (pid == 0) {
-		int nul = open("/dev/null", O_WRONLY);
-
-		if (nul >= 0)
-			dup2(nul, STDOUT_FILENO);	/* the tracer's summary */
-		execv(tracer, argv);
-		_exit(127);
-	}
-	if (pid < 0 || waitpid(pid, &st, 0) < 0)
-		return -errno;
+	err = run(argv);
 	r->seconds = bench_now() - t0;
-	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
-		fprintf(stderr, "optimized_streaming: %s exited %d\n", tracer,
-			WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
-		return -EIO;
-	}
-	f = fopen(js, "r");
-	if (!f)
+	if (err)
+		return err < 0 ? err : -EIO;
+	buf = slurp(js);
+	if (!buf)
 		return -errno;
-	fseek(f, 0, SEEK_END);
-	len = ftell(f);
-	rewind(f);
-	buf = calloc(1, len + 1);
-	if (!buf || fread(buf, 1, len, f) != (size_t)len) {
-		fclose(f);
-		free(buf);
-		return -EIO;
-	}
-	fclose(f);
-	r->tensors = (uint64_t)jnum(buf, "tensors");
-	r->raw = (uint64_t)jnum(buf, "raw_bytes");
-	r->stored = (uint64_t)jnum(buf, "stored_bytes");
-	r->dropped = (uint64_t)jnum(buf, "dropped");
-	r->blocked_ns = (uint64_t)jnum(buf, "blocked_ns");
-	r->max_nmse = jnum(buf, "max_nmse");
+	r->tensors = (uint64_t)jnum(buf, "\"capture\"", "tensors");
+	r->raw = (uint64_t)jnum(buf, "\"capture\"", "raw_bytes");
+	r->stored = (uint64_t)jnum(buf, "\"capture\"", "stored_bytes");
+	r->dropped = (uint64_t)jnum(buf, "\"capture\"", "dropped");
+	r->blocked_ns = (uint64_t)jnum(buf, "\"capture\"", "blocked_ns");
+	r->max_nmse = jnum(buf, "\"capture\"", "max_nmse");
 	free(buf);
 	r->raw_gbps = r->raw / r->seconds / 1e9;
 	r->stored_gbps = r->stored / r->seconds / 1e9;
@@ -306,9 +276,8 @@ int main(int argc, char **argv)
 			 .rows = 256, .hidden = 4096, .layers = 32 };
 	bool prod = false;
 	struct cap_res cr = { 0 };
-	uint64_t base_n = 0;
 	double disk, base;
-	char self[4096];
+	char self[4096], bench_dir[4096];
 	ssize_t n;
 	int o, err;
 
@@ -346,8 +315,14 @@ int main(int argc, char **argv)
 		return 1;
 	self[n] = '\0';
 	mkdir(c.dir, 0755);
-	disk = disk_limit(c.dir);
-	base = baseline(&c, &base_n);
+	snprintf(bench_dir, sizeof(bench_dir), "%s", self);
+	*strrchr(bench_dir, '/') = '\0';
+	err = baseline(&c, bench_dir, &base, &disk);
+	if (err) {
+		fprintf(stderr, "optimized_streaming: the baseline run failed: %s\n",
+			err < 0 ? strerror(-err) : "see above");
+		return 1;
+	}
 	err = capture(&c, self, &cr);
 	if (err) {
 		fprintf(stderr, "optimized_streaming: the capture run failed: %s\n", strerror(-err));
@@ -358,7 +333,7 @@ int main(int argc, char **argv)
 	       c.seconds, c.codec);
 	printf("%-34s %10s %10s\n", "case", "raw GB/s", "stored");
 	printf("%-34s %10.3f %10s\n", "disk, O_DIRECT sequential", disk, "-");
-	printf("%-34s %10.3f %10.3f\n", "baseline: raw file per tensor", base, base);
+	printf("%-34s %10.3f %10.3f\n", "baseline_dump: copy + raw file each", base, base);
 	printf("%-34s %10.3f %10.3f\n", "llminstr-trace --capture", cr.raw_gbps, cr.stored_gbps);
 	printf("capture: %llu tensors, ratio %.2fx, max nmse %.3g, %llu dropped, blocked %.1f ms; "
 	       "%.2fx the baseline, %.2fx the disk's raw speed\n", (unsigned long long)cr.tensors,
@@ -385,9 +360,8 @@ int main(int argc, char **argv)
 		llmi_json_double(&j, "gbps", disk);
 		llmi_json_obj_end(&j);
 		llmi_json_obj_begin(&j, NULL);
-		llmi_json_str(&j, "name", "baseline");
+		llmi_json_str(&j, "name", "baseline_dump");
 		llmi_json_double(&j, "raw_gbps", base);
-		llmi_json_u64(&j, "tensors", base_n);
 		llmi_json_obj_end(&j);
 		llmi_json_obj_begin(&j, NULL);
 		llmi_json_str(&j, "name", "capture");
