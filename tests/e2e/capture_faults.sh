@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tensor capture when things go wrong (the program is never harmed, nothing
-# is lost silently), with tests/e2e/fixtures/capture_host.c as the program:
+# is lost silently), with tests/e2e/progs/capture_host.c as the program:
 # - -p PID of a process without the agent: one line saying how to load it,
 #   timing goes on;
 # - an agent of another protocol version: refused, both versions named;
@@ -17,8 +17,9 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
 T=build/bin/llminstr-trace D=build/bin/llminstr-dump PY=/usr/bin/python3
+P=build/tests/progs/capture_host
 need_bpf
-for f in $T $D build/lib/libllminstr.so; do
+for f in $T $D $P build/lib/libllminstr.so; do
 	[ -e $f ] || { echo "SKIP: $f not built"; exit 77; }
 done
 tmp=$(mktemp -d); mnts=() pids=()
@@ -28,9 +29,6 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-P=$tmp/capture_host
-cc -O1 ${LLMI_TEST_CFLAGS:-} -Iuser/agent tests/e2e/fixtures/capture_host.c -o $P \
-	-L build/lib -lllminstr -Wl,-rpath,"$PWD/build/lib" -lm || { echo "FAIL: fixture"; exit 1; }
 rc=0 skipped=()
 fail() { echo "FAIL: $*"; rc=1; }
 json() { $PY -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tensor capture of host memory, end to end: a program linked with the agent
-# (tests/e2e/fixtures/capture_host.c) hands over f32, bf16 and f16 tensors
+# (tests/e2e/progs/capture_host.c) hands over f32, bf16 and f16 tensors
 # at several steps; llminstr-trace --capture writes them into its -o file.
 # Every tensor is there exactly once (names x steps), decodes within the
 # codec's bound against the copy the program wrote, and name=/every=/steps=
@@ -9,16 +9,12 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
 T=build/bin/llminstr-trace D=build/bin/llminstr-dump PY=/usr/bin/python3
+P=build/tests/progs/capture_host
 need_bpf
-for f in $T $D build/lib/libllminstr.so; do
+for f in $T $D $P build/lib/libllminstr.so; do
 	[ -e $f ] || { echo "SKIP: $f not built"; exit 77; }
 done
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-P=$tmp/capture_host
-if ! cc -O1 ${LLMI_TEST_CFLAGS:-} -Iuser/agent tests/e2e/fixtures/capture_host.c -o $P \
-	-L build/lib -lllminstr -Wl,-rpath,"$PWD/build/lib" -lm 2>"$tmp/cc"; then
-	cat "$tmp/cc"; echo "FAIL: the fixture does not build"; exit 1
-fi
 rc=0
 fail() { echo "FAIL: $*"; rc=1; }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Python hooks (user/python/llminstr) on a small GPT-2-style torch model
-# on the CPU (tests/e2e/fixtures/hook_model.py): llminstr.hook captures the
+# on the CPU (tests/e2e/progs/hook_model.py): llminstr.hook captures the
 # outputs of the modules whose paths match, named by those paths, one step
 # per forward (or the steps the script marks); what the tracer wrote equals
 # the module outputs within the codec's bound; a pattern that matches no
@@ -16,7 +16,7 @@ for f in $T $D build/lib/libllminstr.so; do
 done
 $PY -c "import torch, numpy" 2>/dev/null || { echo "SKIP: python3-torch or python3-numpy missing"; exit 77; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-M=tests/e2e/fixtures/hook_model.py
+M=tests/e2e/progs/hook_model.py
 export ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0	# python's own leaks are not ours
 PRE="$(san_runtime)"
 rc=0
