@@ -119,7 +119,7 @@ void trace_opts_usage(FILE *f)
 "  sudo llminstr-trace --perfetto trace.json -- ./llm_decode --tokens 64\n"
 "  sudo llminstr-trace --lib /opt/app/lib/libcudart.so.13 -p 4242\n"
 "  sudo llminstr-trace -T -- torchrun --nproc-per-node 2 serve.py  # workers too\n"
-"  sudo llminstr-trace --capture 'name=blk.*.resid' -- ./llm_decode --prefill 128\n"
+"  sudo llminstr-trace --capture 'name=blk.*.resid' -- ./llm_decode --prefill 99\n"
 "\n"
 "OVERHEAD\n"
 "  Each probed call in a traced process takes one uprobe trap plus a short\n"

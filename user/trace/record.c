@@ -311,8 +311,10 @@ void trace_tl__event(struct trace_tl *t, struct agg *a, const void *data, size_t
 		e.arg0 = r->arg0 & 0xffffffff;
 		e.arg1 = r->arg1 & 0xffffffff;
 		e.name_id = rec ? name_id(t, a, kn) : 0;
-		t->last_id = ++t->launch_seq;
-		t->last_name = e.name_id;
+		if (!e.flags) {	/* an execution; a graph node under capture is none */
+			t->last_id = ++t->launch_seq;
+			t->last_name = e.name_id;
+		}
 		emit(t, &e, kn, t->last_id);
 		break;
 	case LLMI_EV_MEMCPY:
