@@ -1175,6 +1175,10 @@ static int attach_all(struct tracer *tr)
 		if (!t->nlibs && tr->o.follow) {	/* a launcher: its workers will */
 			fprintf(stderr, PROG ": pid %d maps no CUDA library: following the "
 				"descendants that load one\n", t->pid);
+		} else if (!t->nlibs && tr->o.capture[0]) {
+			/* host tensors need no CUDA: capture alone (PyTorch on the CPU) */
+			fprintf(stderr, PROG ": pid %d maps no CUDA library: tensor capture only\n",
+				t->pid);
 		} else if (!t->nlibs) {
 			fprintf(stderr,
 				PROG ": pid %d maps no libcudart or libcuda; is it a CUDA process? "
