@@ -1126,13 +1126,13 @@ int BPF_KPROBE(reg_function, __u64 fatbin, __u64 stub, __u64 devfun)
 }
 
 /*
- * The agent's USDT probes (user/agent: llminstr:capture, capture_done,
- * enter, exit, step), attached to libllminstr.so of each capturing process.
- * capture and enter mark the thread: until capture_done or exit, its CUDA
- * calls are the agent's (snapshot copies, events, the staging ring's
- * allocation), counted as capture traffic and kept out of the
- * application's figures and timeline. capture also lands in the ring next
- * to the launches, which is how a tensor finds the launch that made it.
+ * The agent's USDT probes (user/agent/agent.h: llminstr:enter, exit,
+ * capture, step), attached to libllminstr.so of each capturing process.
+ * enter marks the thread: until exit, its CUDA calls are the agent's
+ * (snapshot copies, events, the staging ring's allocation), counted as
+ * capture traffic and kept out of the application's figures and timeline.
+ * capture lands in the ring next to the launches, which is how a tensor
+ * finds the launch that made it.
  */
 static __always_inline void agent_mark(bool on)
 {
@@ -1153,7 +1153,6 @@ int BPF_USDT(usdt_capture, __u64 seq, const char *name, __u64 stream, __u64 byte
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct llmi_tensor_event *e;
 
-	agent_mark(true);
 	e = (void *)ev_reserve(sizeof(*e));
 	if (!e)
 		return 0;
@@ -1166,13 +1165,6 @@ int BPF_USDT(usdt_capture, __u64 seq, const char *name, __u64 stream, __u64 byte
 		e->name[0] = '\0';
 	/* the coder waits for this record: no batching */
 	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
-	return 0;
-}
-
-SEC("usdt")
-int BPF_USDT(usdt_capture_done, __u64 seq, __s64 rc)
-{
-	agent_mark(false);
 	return 0;
 }
 

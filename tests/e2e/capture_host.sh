@@ -84,7 +84,7 @@ grep -q "capture_host: 4 taken, 12 skipped" "$tmp/out" || { cat "$tmp/out"; fail
 
 echo "== no -o: the default name llminstr-<pid>-<time>.llmi, in the current directory"
 mkdir "$tmp/cwd"
-if ! (cd "$tmp/cwd" && timeout 120 "$OLDPWD/$T" --capture name=logits -- $P 1 >"$tmp/out" 2>&1); then
+if ! (cd "$tmp/cwd" && timeout 120 "$OLDPWD/$T" --capture name=logits -- "$OLDPWD/$P" 1 >"$tmp/out" 2>&1); then
 	cat "$tmp/out"; fail "default output"
 fi
 ls "$tmp/cwd" | grep -Eq '^llminstr-[0-9]+-[0-9]{8}-[0-9]{6}\.llmi$' || { ls -l "$tmp/cwd"; fail "no default file"; }

@@ -325,7 +325,9 @@ static void detach(void)
 		syscall(SYS_futex, &s->ring.hdr->space_futex, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 	agent_cuda_wake();
 	pthread_rwlock_wrlock(&G->sess_lock);
+	AGENT_PROBE_ENTER();	/* its CUDA calls are capture traffic too */
 	agent_cuda_detach();
+	AGENT_PROBE_EXIT();
 	s->live = false;
 	llmi_cap_spec_free(&s->spec);
 	if (s->map)
@@ -529,8 +531,26 @@ static void atfork_child(void)
 	start_listener();
 }
 
+/*
+ * llminstr-trace -- CMD sets LLMINSTR_WAIT_TRACER to its pid: the command
+ * it started (its child, not the command's own children) waits here, before
+ * main, until that tracer has attached or 10 s passed, so that an
+ * experiment loses none of its first tensors.
+ */
+static void wait_for_tracer(void)
+{
+	const char *w = getenv("LLMINSTR_WAIT_TRACER");
+	struct timespec ts = { 0, 1000000L };
+
+	if (!w || listen_fd < 0 || atoi(w) != (int)getppid())
+		return;
+	for (int i = 0; i < 10000 && !atomic_load(&G->on); i++)
+		nanosleep(&ts, NULL);
+}
+
 __attribute__((constructor)) static void agent_init(void)
 {
 	pthread_atfork(NULL, NULL, atfork_child);
 	start_listener();
+	wait_for_tracer();
 }

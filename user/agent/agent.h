@@ -33,6 +33,39 @@
 
 #define AGENT_HIDDEN __attribute__((visibility("hidden")))
 
+/*
+ * USDT probes for llminstr-trace (sys/sdt.h; semaphores: untraced, each
+ * costs a load and a not-taken branch):
+ *   llminstr:enter, llminstr:exit  bracket the agent's own CUDA calls on a
+ *       thread: the tracer counts what lies between as capture traffic,
+ *       not the application's;
+ *   llminstr:capture(seq, name, stream, bytes, step)  a tensor was taken
+ *       into slot seq: lands next to the launches, so the tracer ties the
+ *       tensor to the last launch on this thread and stream;
+ *   llminstr:step(n)  llminstr_step().
+ */
+#define _SDT_HAS_SEMAPHORES 1
+#include <sys/sdt.h>
+extern unsigned short llminstr_enter_semaphore AGENT_HIDDEN;
+extern unsigned short llminstr_exit_semaphore AGENT_HIDDEN;
+extern unsigned short llminstr_capture_semaphore AGENT_HIDDEN;
+extern unsigned short llminstr_step_semaphore AGENT_HIDDEN;
+#define AGENT_PROBE_ENTER()						\
+	do {								\
+		if (__builtin_expect(llminstr_enter_semaphore, 0))	\
+			STAP_PROBE(llminstr, enter);			\
+	} while (0)
+#define AGENT_PROBE_EXIT()						\
+	do {								\
+		if (__builtin_expect(llminstr_exit_semaphore, 0))	\
+			STAP_PROBE(llminstr, exit);			\
+	} while (0)
+#define AGENT_PROBE_CAPTURE(seq, name, stream, bytes, step)		\
+	do {								\
+		if (__builtin_expect(llminstr_capture_semaphore, 0))	\
+			STAP_PROBE5(llminstr, capture, seq, name, stream, bytes, step); \
+	} while (0)
+
 /* How long a blocked capture sleeps before it looks again whether the
  * tracer is still there (a detach also wakes it at once). */
 #define AGENT_WAIT_MS	100

@@ -21,6 +21,12 @@
 #define API __attribute__((visibility("default")))
 #define G (&agent_g)
 
+/* The USDT semaphores (agent.h): the kernel counts attached probes here. */
+unsigned short llminstr_enter_semaphore __attribute__((section(".probes")));
+unsigned short llminstr_exit_semaphore __attribute__((section(".probes")));
+unsigned short llminstr_capture_semaphore __attribute__((section(".probes")));
+unsigned short llminstr_step_semaphore __attribute__((section(".probes")));
+
 static uint64_t dtype_size(int dtype)
 {
 	switch (dtype) {
@@ -142,6 +148,7 @@ static int capture_host(const struct agent_tensor *t)
 		return 0;	/* -ECANCELED: the tracer left */
 	}
 	agent_fill_slot(s, t, false);
+	AGENT_PROBE_CAPTURE(s->seq, t->name, 0, t->bytes, t->step);
 	rc = read_own(data, t->ptr, t->bytes);
 	llmi_ring_publish(r, s, rc == 0);
 	agent_notify();
@@ -213,8 +220,11 @@ __attribute__((noinline)) static int capture(const char *name, const void *ptr, 
 	rc = t.bytes ? agent_cuda_classify(&t) : 0;
 	if (rc < 0)
 		llmi_ring_count_drop(&G->s.ring, name, LLMI_DROP_ERROR);
-	else if (rc > 0)
+	else if (rc > 0) {
+		AGENT_PROBE_ENTER();
 		rc = agent_cuda_capture(&t);
+		AGENT_PROBE_EXIT();
+	}
 	else
 		rc = capture_host(&t);
 out:
@@ -234,6 +244,8 @@ API int llminstr_capture(const char *name, const void *ptr, int dtype, int ndim,
 API void llminstr_step(uint64_t n)
 {
 	atomic_store_explicit(&agent_g.step, n, memory_order_relaxed);
+	if (__builtin_expect(llminstr_step_semaphore, 0))
+		STAP_PROBE1(llminstr, step, n);
 }
 
 __attribute__((noinline)) static int selected(const char *name)

@@ -470,6 +470,7 @@ int agent_cuda_capture(const struct agent_tensor *t)
 		goto drop;
 	}
 	agent_fill_slot(slot, t, true);
+	AGENT_PROBE_CAPTURE(slot->seq, t->name, (uint64_t)(uintptr_t)t->stream, t->bytes, t->step);
 	cb = &d.cbs[slot->seq & (s->ring.nslots - 1)];
 	cb->ring = &s->ring;
 	cb->slot = slot;

@@ -1284,11 +1284,11 @@ static int try_capture(struct tracer *tr, struct target *t, bool quiet)
  */
 static bool agent_probes(void *ctx, pid_t pid)
 {
-	static const char *const names[] = { "capture", "capture_done", "enter", "exit", "step" };
+	static const char *const names[] = { "capture", "enter", "exit", "step" };
 	struct tracer *tr = ctx;
 	struct bpf_program *progs[] = {
-		tr->skel->progs.usdt_capture, tr->skel->progs.usdt_capture_done,
-		tr->skel->progs.usdt_enter, tr->skel->progs.usdt_exit, tr->skel->progs.usdt_step,
+		tr->skel->progs.usdt_capture, tr->skel->progs.usdt_enter,
+		tr->skel->progs.usdt_exit, tr->skel->progs.usdt_step,
 	};
 	struct llmi_maps *m = llmi_maps__read(pid);
 	const char *lib = m ? llmi_maps__find_lib(m, "libllminstr.so*") : NULL;
