@@ -13,6 +13,8 @@ cd "$(dirname "$0")/../.."
 . tests/lib.sh
 T=build/bin/llminstr-trace D=build/bin/llminstr-dump W=build/bin/llm_decode PY=/usr/bin/python3
 need_bpf
+# a sanitized tree: the runtime first, before the agent the tracer preloads
+PRE="$(san_runtime)"
 for f in $T $D $W build/lib/libllminstr.so; do
 	[ -e $f ] || { echo "SKIP: $f not built"; exit 77; }
 done
@@ -25,7 +27,7 @@ $W $ARGS >"$tmp/plain.tok" 2>"$tmp/plain.err" || { cat "$tmp/plain.err"; fail "l
 
 echo "== --capture all"
 mkdir "$tmp/ref"
-if ! timeout 300 $T --capture all -o "$tmp/a.llmi" --json "$tmp/a.json" -- \
+if ! LD_PRELOAD="$PRE" timeout 300 $T --capture all -o "$tmp/a.llmi" --json "$tmp/a.json" -- \
 	$W $ARGS --reference-dir "$tmp/ref" --truth "$tmp/w.json" >"$tmp/a.tok" 2>"$tmp/a.err"; then
 	cat "$tmp/a.err"; fail "traced llm_decode"
 fi
@@ -82,7 +84,7 @@ done
 $PY scripts/trace_vs_truth.py "$tmp/a.json" "$tmp/w.json" 0 >"$tmp/cmp" 2>&1 || { cat "$tmp/cmp"; fail "counts against --truth under capture"; }
 
 echo "== name=blk.1.* and every=2: blk.1.{attn_out,mlp_out,resid} at steps 0 and 2"
-if ! timeout 300 $T --capture 'name=blk.1.*' --capture every=2 -o "$tmp/b.llmi" -- \
+if ! LD_PRELOAD="$PRE" timeout 300 $T --capture 'name=blk.1.*' --capture every=2 -o "$tmp/b.llmi" -- \
 	$W $ARGS >/dev/null 2>"$tmp/b.err"; then
 	cat "$tmp/b.err"; fail "selected capture"
 fi

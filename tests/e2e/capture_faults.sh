@@ -20,6 +20,8 @@ cd "$(dirname "$0")/../.."
 T=build/bin/llminstr-trace D=build/bin/llminstr-dump PY=/usr/bin/python3
 P=build/tests/progs/capture_host
 need_bpf
+# a sanitized tree: the runtime first, before the agent the tracer preloads
+PRE="$(san_runtime)"
 for f in $T $D $P build/lib/libllminstr.so; do
 	[ -e $f ] || { echo "SKIP: $f not built"; exit 77; }
 done
@@ -36,7 +38,7 @@ json() { $PY -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1
 
 echo "== -p of a process without the agent: said, timing goes on"
 sleep 600 & sp=$!; pids+=($sp)
-timeout 60 $T --capture all -o "$tmp/n.llmi" -d 1 -p $sp >"$tmp/out" 2>&1 || { cat "$tmp/out"; fail "-p without agent exits non-zero"; }
+LD_PRELOAD="$PRE" timeout 60 $T --capture all -o "$tmp/n.llmi" -d 1 -p $sp >"$tmp/out" 2>&1 || { cat "$tmp/out"; fail "-p without agent exits non-zero"; }
 grep -q "pid $sp has no llminstr agent: start it with LD_PRELOAD=" "$tmp/out" || { cat "$tmp/out"; fail "not said"; }
 grep -q "^Capture: 0 tensors" "$tmp/out" || fail "no capture summary"
 kill $sp
@@ -55,12 +57,12 @@ c.recv(1)
 PY
 pids+=($fp)
 wait_for "fake agent ready" test -e "$tmp/ready" || rc=1
-timeout 60 $T --capture all -o "$tmp/v.llmi" -d 1 -p $fp >"$tmp/out" 2>&1
+LD_PRELOAD="$PRE" timeout 60 $T --capture all -o "$tmp/v.llmi" -d 1 -p $fp >"$tmp/out" 2>&1
 grep -q "pid $fp: the agent speaks protocol 99, this tracer 1" "$tmp/out" || { cat "$tmp/out"; fail "version mismatch not said"; }
 kill $fp 2>/dev/null
 
 echo "== the program SIGKILLed mid-capture: the file verifies, tensors kept"
-$T --capture all -o "$tmp/k.llmi" -- $P 0 >"$tmp/out" 2>&1 & tp=$!; pids+=($tp)
+LD_PRELOAD="$PRE" $T --capture all -o "$tmp/k.llmi" -- $P 0 >"$tmp/out" 2>&1 & tp=$!; pids+=($tp)
 wait_line "$tmp/out" "capture_host: capturing" $tp || rc=1
 cp=$(pgrep -P $tp -x capture_host)
 [ -n "$cp" ] && kill -KILL $cp
@@ -71,7 +73,7 @@ n=$($D ls --json "$tmp/k.llmi" | $PY -c 'import json,sys; print(len(json.load(sy
 [ "${n:-0}" -ge 4 ] || fail "$n tensors after the program's SIGKILL"
 
 echo "== the tracer SIGKILLed while the program waits for room: it runs to its end"
-CAPTURE_HOST_ROWS=256 $T --capture all --on-full block --buffer-size 1M --threads 1 \
+CAPTURE_HOST_ROWS=256 LD_PRELOAD="$PRE" $T --capture all --on-full block --buffer-size 1M --threads 1 \
 	-o "$tmp/tk.llmi" -- $P 400 >"$tmp/out" 2>&1 & tp=$!; pids+=($tp)
 wait_line "$tmp/out" "capture_host: capturing" $tp || rc=1
 cp=$(pgrep -P $tp -x capture_host)
@@ -81,7 +83,7 @@ grep -q "^capture_host: [0-9]* taken, [0-9]* skipped, 0 dropped, 0 refused" "$tm
 [ -z "$cp" ] || ! kill -0 $cp 2>/dev/null || wait_for "capture_host exit" sh -c "! kill -0 $cp 2>/dev/null" || rc=1
 
 echo "== SIGTERM to the tracer: a valid file and a summary"
-$T --capture all -o "$tmp/t.llmi" --json "$tmp/t.json" -- $P 0 >"$tmp/out" 2>&1 & tp=$!; pids+=($tp)
+LD_PRELOAD="$PRE" $T --capture all -o "$tmp/t.llmi" --json "$tmp/t.json" -- $P 0 >"$tmp/out" 2>&1 & tp=$!; pids+=($tp)
 wait_line "$tmp/out" "capture_host: capturing" $tp || rc=1
 cp=$(pgrep -P $tp -x capture_host); pids+=($cp)
 kill -TERM $tp; wait $tp; st=$?
@@ -96,7 +98,7 @@ kill $cp 2>/dev/null
 # any machine is that every call is taken or dropped, and that both sides
 # count the same. Larger than the buffer is a drop on every machine.
 echo "== --on-full drop, 1 MiB for 512 KiB tensors: taken + dropped = offered, counted alike"
-CAPTURE_HOST_ROWS=256 timeout 120 $T --capture all --on-full drop --buffer-size 1M --threads 1 \
+CAPTURE_HOST_ROWS=256 LD_PRELOAD="$PRE" timeout 120 $T --capture all --on-full drop --buffer-size 1M --threads 1 \
 	-o "$tmp/d.llmi" --json "$tmp/d.json" -- $P 50 >"$tmp/out" 2>&1 || { cat "$tmp/out"; fail "drop run"; }
 drops_agree() {	# json out offered
 	$PY - "$@" <<'PY'
@@ -115,7 +117,7 @@ PY
 drops_agree "$tmp/d.json" "$tmp/out" 200 || fail "drops counted apart"
 
 echo "== 2 MiB tensors, 1 MiB of buffer: every one dropped as too large, by name"
-CAPTURE_HOST_ROWS=1024 timeout 120 $T --capture 'name=layer.0.*' --buffer-size 1M \
+CAPTURE_HOST_ROWS=1024 LD_PRELOAD="$PRE" timeout 120 $T --capture 'name=layer.0.*' --buffer-size 1M \
 	-o "$tmp/l.llmi" --json "$tmp/l.json" -- $P 3 >"$tmp/out" 2>&1 || { cat "$tmp/out"; fail "too-large run"; }
 drops_agree "$tmp/l.json" "$tmp/out" 3 || fail "too large"
 [ "$(json "$tmp/l.json" 'd["capture"]["too_large"] == 3 and d["capture"]["dropped_by_name"] == {"layer.0.out": 3}')" = True ] ||
@@ -123,7 +125,7 @@ drops_agree "$tmp/l.json" "$tmp/out" 3 || fail "too large"
 grep -q "3 too large for the buffers" "$tmp/out" || { cat "$tmp/out"; fail "too large not in the summary"; }
 
 echo "== --on-full block, 1 MiB: nothing dropped, every tensor written"
-CAPTURE_HOST_ROWS=256 timeout 300 $T --capture all --on-full block --buffer-size 1M --threads 1 \
+CAPTURE_HOST_ROWS=256 LD_PRELOAD="$PRE" timeout 300 $T --capture all --on-full block --buffer-size 1M --threads 1 \
 	-o "$tmp/b.llmi" --json "$tmp/b.json" -- $P 50 >"$tmp/out" 2>&1 || { cat "$tmp/out"; fail "block run"; }
 [ "$(json "$tmp/b.json" 'd["capture"]["tensors"] == 200 and d["capture"]["dropped"] == 0')" = True ] ||
 	{ cat "$tmp/out"; fail "block: $(json "$tmp/b.json" 'd["capture"]')"; }
@@ -132,7 +134,7 @@ grep -q "^Capture: 200 tensors.*blocked [0-9.]* ms" "$tmp/out" || fail "blocked 
 echo "== disk full under capture"
 if mkdir -p "$tmp/full" && mount -t tmpfs -o size=4m tmpfs "$tmp/full" 2>"$tmp/mount.err"; then
 	mnts+=("$tmp/full")
-	CAPTURE_HOST_ROWS=256 timeout 300 $T --capture all --codec lossless -o "$tmp/full/f.llmi" \
+	CAPTURE_HOST_ROWS=256 LD_PRELOAD="$PRE" timeout 300 $T --capture all --codec lossless -o "$tmp/full/f.llmi" \
 		--json "$tmp/f.json" -- $P 100 >"$tmp/out" 2>&1; st=$?
 	# the output failed: the tracer's own failure, 1 (--help, EXIT STATUS)
 	[ $st = 1 ] || { cat "$tmp/out"; fail "disk full: exit $st, want 1"; }

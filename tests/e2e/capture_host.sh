@@ -11,6 +11,8 @@ cd "$(dirname "$0")/../.."
 T=build/bin/llminstr-trace D=build/bin/llminstr-dump PY=/usr/bin/python3
 P=build/tests/progs/capture_host
 need_bpf
+# a sanitized tree: the runtime first, before the agent the tracer preloads
+PRE="$(san_runtime)"
 for f in $T $D $P build/lib/libllminstr.so; do
 	[ -e $f ] || { echo "SKIP: $f not built"; exit 77; }
 done
@@ -24,7 +26,7 @@ out=$($P 3 | tail -1) || fail "capture_host failed without a tracer"
 
 echo "== --capture all: 3 steps x 4 tensors"
 mkdir "$tmp/ref"
-if ! timeout 120 $T --capture all -o "$tmp/a.llmi" --json "$tmp/a.json" -- $P 3 "$tmp/ref" \
+if ! LD_PRELOAD="$PRE" timeout 120 $T --capture all -o "$tmp/a.llmi" --json "$tmp/a.json" -- $P 3 "$tmp/ref" \
 	>"$tmp/out" 2>&1; then
 	cat "$tmp/out"; fail "the traced program or the tracer failed"
 fi
@@ -66,7 +68,7 @@ sys.exit(0 if ok else 1)
 PY
 
 echo "== name=layer.1.* every=2 over 5 steps: steps 0, 2, 4 of layer.1.out"
-if ! timeout 120 $T --capture 'name=layer.1.*' --capture every=2 -o "$tmp/b.llmi" \
+if ! LD_PRELOAD="$PRE" timeout 120 $T --capture 'name=layer.1.*' --capture every=2 -o "$tmp/b.llmi" \
 	--json "$tmp/b.json" -- $P 5 >"$tmp/out" 2>&1; then
 	cat "$tmp/out"; fail "selected capture"
 fi
@@ -76,7 +78,7 @@ got=$(awk '$0 ~ /layer.1.out/ {print $3}' "$tmp/ls" | tr '\n' ' ')
 [ "$got" = "0 2 4 " ] || { cat "$tmp/ls"; fail "steps of layer.1.out: '$got', want '0 2 4 '"; }
 
 echo "== steps=1-2, name=logits and name=layer.0.*: 2 names x 2 steps"
-if ! timeout 120 $T --capture name=logits --capture 'name=layer.0.*' --capture steps=1-2 \
+if ! LD_PRELOAD="$PRE" timeout 120 $T --capture name=logits --capture 'name=layer.0.*' --capture steps=1-2 \
 	-o "$tmp/c.llmi" -- $P 4 >"$tmp/out" 2>&1; then
 	cat "$tmp/out"; fail "steps capture"
 fi
@@ -84,7 +86,7 @@ grep -q "capture_host: 4 taken, 12 skipped" "$tmp/out" || { cat "$tmp/out"; fail
 
 echo "== no -o: the default name llminstr-<pid>-<time>.llmi, in the current directory"
 mkdir "$tmp/cwd"
-if ! (cd "$tmp/cwd" && timeout 120 "$OLDPWD/$T" --capture name=logits -- "$OLDPWD/$P" 1 >"$tmp/out" 2>&1); then
+if ! (cd "$tmp/cwd" && LD_PRELOAD="$PRE" timeout 120 "$OLDPWD/$T" --capture name=logits -- "$OLDPWD/$P" 1 >"$tmp/out" 2>&1); then
 	cat "$tmp/out"; fail "default output"
 fi
 ls "$tmp/cwd" | grep -Eq '^llminstr-[0-9]+-[0-9]{8}-[0-9]{6}\.llmi$' || { ls -l "$tmp/cwd"; fail "no default file"; }

@@ -204,14 +204,14 @@ static void test_bad(void **state)
 	expect_bad("add --capture SPEC", "--on-full", "drop", "-p", "1", NULL);
 	expect_bad("add --capture SPEC", "--buffer-size", "64M", "-p", "1", NULL);
 	expect_bad("--capture needs events mode", "-T", "--capture", "all", "-p", "1", NULL);
-	expect_bad("--capture 'name='", "--capture", "name=", "-p", "1", NULL);
-	expect_bad("--capture 'steps=5-2'", "--capture", "steps=5-2", "-p", "1", NULL);
-	expect_bad("--capture 'bogus'", "--capture", "bogus", "-p", "1", NULL);
+	expect_bad("--capture: capture spec term 'name='", "--capture", "name=", "-p", "1", NULL);
+	expect_bad("--capture: capture spec term 'steps=5-2'", "--capture", "steps=5-2", "-p", "1", NULL);
+	expect_bad("--capture: capture spec term 'bogus'", "--capture", "bogus", "-p", "1", NULL);
 	expect_bad("predict needs a reference", "--capture", "all", "--codec",
 		   "quant:nmse=1e-3,predict", "-p", "1", NULL);
 	expect_bad("--device-buffer '0'", "--capture", "all", "--device-buffer", "0", "-p", "1", NULL);
 	expect_bad("--threads '0'", "--capture", "all", "--threads", "0", "-p", "1", NULL);
-	expect_bad("--capture 'every=x'", "--capture", "every=x", "-p", "1", NULL);
+	expect_bad("--capture: capture spec term 'every=x'", "--capture", "every=x", "-p", "1", NULL);
 	expect_bad("--codec 'quant:mse=-1'", "--codec", "quant:mse=-1", "-p", "1", NULL);
 	expect_bad("--on-full 'later'", "--on-full", "later", "-p", "1", NULL);
 	expect_bad("--buffer-size '12q'", "--buffer-size", "12q", "-p", "1", NULL);

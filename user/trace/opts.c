@@ -181,7 +181,7 @@ static int add_capture(struct trace_opts *o, const char *term, char *err, size_t
 	memcpy(o->capture + have, term, n + 1);
 	ret = llmi_cap_spec_parse(o->capture, &spec, why, sizeof(why));
 	llmi_cap_spec_free(&spec);
-	return ret ? fail(err, len, "--capture '%s': %s", term, why) : 0;
+	return ret ? fail(err, len, "--capture: %s", why) : 0;
 }
 
 int trace_opts_parse(int argc, char **argv, struct trace_opts *o, char *err, size_t len)
