@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -450,6 +451,52 @@ static void test_fork_child(void **state)
 	detach();
 }
 
+/*
+ * A process may load libcuda after the tracer attached (PyTorch does at its
+ * first CUDA call): device tensors are recognised from then on. Last, as
+ * it loads the stand-in's libcuda into this process for good.
+ */
+static void test_cuda_loaded_later(void **state)
+{
+	int (*init)(unsigned int), (*alloc)(unsigned long long *, size_t);
+	int (*htod)(unsigned long long, const void *, size_t), (*dfree)(unsigned long long);
+	char exe[PATH_MAX], lib[PATH_MAX + 32];
+	float x[4] = { 1, 2, 3, 4 };
+	struct llmi_ring_slot *s;
+	unsigned long long dp;
+	int64_t n = 4;
+	ssize_t len;
+	void *h, *d;
+
+	len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	assert_true(len > 0);
+	exe[len] = '\0';
+	*strrchr(exe, '/') = '\0';
+	snprintf(lib, sizeof(lib), "%s/../../sim/libcuda.so.1", exe);
+	if (access(lib, R_OK))
+		skip();	/* built without the stand-in (no CUDA headers) */
+	attach(&base);
+	assert_int_equal(llminstr_capture("before", x, LLMINSTR_F32, 1, &n, NULL), 1);
+	h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+	assert_non_null(h);
+	init = (int (*)(unsigned int))dlsym(h, "cuInit");
+	alloc = (int (*)(unsigned long long *, size_t))dlsym(h, "cuMemAlloc_v2");
+	htod = (int (*)(unsigned long long, const void *, size_t))dlsym(h, "cuMemcpyHtoD_v2");
+	dfree = (int (*)(unsigned long long))dlsym(h, "cuMemFree_v2");
+	assert_true(init && alloc && htod && dfree);
+	assert_int_equal(init(0), 0);
+	assert_int_equal(alloc(&dp, sizeof(x)), 0);
+	assert_int_equal(htod(dp, x, sizeof(x)), 0);
+	assert_int_equal(llminstr_capture("after", (void *)(uintptr_t)dp, LLMINSTR_F32, 1, &n, NULL),
+			 1);
+	assert_int_equal(ft_wait_slot(&T, 1, &s, &d), LLMI_SLOT_READY);
+	assert_string_equal(s->name, "after");
+	assert_int_equal(s->flags, LLMI_SLOT_DEVICE);
+	assert_memory_equal(d, x, sizeof(x));
+	detach();
+	assert_int_equal(dfree(dp), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -467,6 +514,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_block_then_tracer_leaves, teardown),
 		cmocka_unit_test_teardown(test_detach_and_reattach, teardown),
 		cmocka_unit_test_teardown(test_fork_child, teardown),
+		cmocka_unit_test_teardown(test_cuda_loaded_later, teardown),
 	};
 
 	T.sock = T.memfd = T.efd = -1;

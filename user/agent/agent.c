@@ -39,8 +39,10 @@ struct agent agent_g = {
 
 #define G (&agent_g)
 
-/* How long a connected peer may take to send its hello. */
-#define HELLO_TIMEOUT_MS 10000
+/* How long a connected peer may take to send its hello; one that will only
+ * be told no gets less (the listener serves one connection at a time). */
+#define HELLO_TIMEOUT_MS	10000
+#define REFUSED_TIMEOUT_MS	1000
 
 static int listen_fd = -1;
 
@@ -160,7 +162,7 @@ struct hello_in {
 };
 
 /* Receives the hello and its descriptors; fds[] are -1 where none came. */
-static ssize_t recv_hello(int c, struct hello_in *in, int fds[2], int *nfds)
+static ssize_t recv_hello(int c, struct hello_in *in, int fds[2], int *nfds, int timeout_ms)
 {
 	union {
 		struct cmsghdr h;
@@ -177,7 +179,7 @@ static ssize_t recv_hello(int c, struct hello_in *in, int fds[2], int *nfds)
 	fds[0] = fds[1] = -1;
 	*nfds = 0;
 	do
-		rc = poll(&p, 1, HELLO_TIMEOUT_MS);
+		rc = poll(&p, 1, timeout_ms);
 	while (rc < 0 && errno == EINTR);
 	if (rc <= 0)
 		return -ETIMEDOUT;
@@ -361,7 +363,8 @@ static void serve(int c)
 	 * unread resets the connection, and the peer would see ECONNRESET
 	 * instead of the reply that says why.
 	 */
-	n = recv_hello(c, in, fds, &nfds);
+	n = recv_hello(c, in, fds, &nfds,
+		       allowed && !G->s.live ? HELLO_TIMEOUT_MS : REFUSED_TIMEOUT_MS);
 	if (n < 0) {
 		free(in);
 		close(c);
@@ -493,6 +496,7 @@ static void start_listener(void)
 		close(fd);
 	} else {
 		listen_fd = fd;
+		pthread_setname_np(t, "llminstr-agent");
 	}
 	pthread_attr_destroy(&at);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

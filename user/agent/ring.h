@@ -9,7 +9,8 @@
  * page aligned). Positions in the data area are monotonic byte counters;
  * a tensor's bytes are always contiguous: a reservation that would cross
  * the area's end starts at its beginning instead, and the tail it skipped
- * counts as used until the reservation is released.
+ * counts as used until the reservation is released. Each tensor's bytes
+ * start on a 64-byte boundary of the area.
  *
  * Producers (the agent; callers serialise llmi_ring_reserve) reserve a slot
  * and its bytes in sequence order and publish each slot when its bytes are
@@ -78,6 +79,13 @@ enum llmi_drop_reason {
 	LLMI_DROP_ERROR,	/* bad pointer, failed copy */
 	LLMI_DROP_MAX,
 };
+
+/*
+ * The agent claims an entry by setting name[0] to LLMI_RING_DROP_BUSY, then
+ * writes the name, then its first byte (release): a reader takes an entry
+ * whose name[0] is neither 0 nor BUSY (acquire), and its counts with it.
+ */
+#define LLMI_RING_DROP_BUSY	0xff	/* name[0] while the entry is written */
 
 struct llmi_ring_drops {
 	char name[LLMI_RING_NAME_MAX + 1];	/* "" = unused entry */
