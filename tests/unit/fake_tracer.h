@@ -197,8 +197,8 @@ static __attribute__((unused)) uint64_t ft_events(struct ft *t)
 
 /* Waits (60 s at most) until slot seq is published: its state, the slot
  * in *s and its bytes in *data. LLMI_SLOT_FREE if it never came. */
-static __attribute__((unused)) enum llmi_slot_state ft_wait_slot(struct ft *t, uint64_t seq, struct llmi_ring_slot **s,
-					 void **data)
+static __attribute__((unused)) enum llmi_slot_state
+ft_wait_slot(struct ft *t, uint64_t seq, struct llmi_ring_slot **s, void **data)
 {
 	enum llmi_slot_state st = LLMI_SLOT_FREE;
 

@@ -5,7 +5,7 @@
  * plays the tracer against it over the real socket (fake_tracer.h). The
  * handshake and its refusals, host tensors in the ring byte for byte,
  * selection, argument refusals, unreadable memory, --on-full drop and
- * block, detach, and a fork child.
+ * block, detach, a fork child, and libcuda loaded after the attach.
  */
 #include <stdarg.h>
 #include <stddef.h>
