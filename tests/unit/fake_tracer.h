@@ -171,10 +171,18 @@ fail:
 	return -errno ? -errno : -EINVAL;
 }
 
-static __attribute__((unused)) void ft_close(struct ft *t)
+/* Ends the conversation but keeps the ring, to drain it (the tracer's
+ * end of capture): the agent sets agent_done when it has let go. */
+static __attribute__((unused)) void ft_hangup(struct ft *t)
 {
 	if (t->sock >= 0)
 		close(t->sock);
+	t->sock = -1;
+}
+
+static __attribute__((unused)) void ft_close(struct ft *t)
+{
+	ft_hangup(t);
 	if (t->map && t->map != MAP_FAILED)
 		munmap(t->map, t->len);
 	if (t->memfd >= 0)

@@ -45,7 +45,7 @@ static void detach(void)
 
 static int teardown(void **state)
 {
-	if (T.sock >= 0 && T.map)
+	if (T.map)
 		detach();
 	llminstr_step(0);
 	return 0;
@@ -415,6 +415,31 @@ static void test_detach_and_reattach(void **state)
 	detach();
 }
 
+/* The tracer's end of capture: hang up, then drain until the agent says it
+ * has let go. */
+static void test_hangup_then_drain(void **state)
+{
+	struct llmi_ring_slot *s;
+	float x[3] = { 7, 8, 9 };
+	int64_t n = 3;
+	uint64_t i;
+	void *d;
+
+	attach(&base);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(llminstr_capture("h", x, LLMINSTR_F32, 1, &n, NULL), 1);
+	assert_int_equal(atomic_load(&T.r.hdr->agent_done), 0);
+	ft_hangup(&T);
+	assert_true(FT_WAIT_UNTIL(atomic_load(&T.r.hdr->agent_done) == 1));
+	assert_int_equal(llminstr_attached(), 0);
+	assert_int_equal(atomic_load(&T.r.hdr->prod_seq), 3);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(ft_wait_slot(&T, i, &s, &d), LLMI_SLOT_READY);
+		assert_memory_equal(d, x, sizeof(x));
+	}
+	ft_close(&T);
+}
+
 /* A fork child is a new process: not traced by its parent's tracer, and
  * traceable by its own. */
 static void test_fork_child(void **state)
@@ -513,6 +538,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_on_full_block, teardown),
 		cmocka_unit_test_teardown(test_block_then_tracer_leaves, teardown),
 		cmocka_unit_test_teardown(test_detach_and_reattach, teardown),
+		cmocka_unit_test_teardown(test_hangup_then_drain, teardown),
 		cmocka_unit_test_teardown(test_fork_child, teardown),
 		cmocka_unit_test_teardown(test_cuda_loaded_later, teardown),
 	};

@@ -328,6 +328,10 @@ static void detach(void)
 	agent_cuda_wake();
 	pthread_rwlock_wrlock(&G->sess_lock);
 	agent_cuda_detach();
+	/* the calls in flight have left and the copies have landed: all that
+	 * was reserved is published; the tracer may stop reading */
+	if (s->ring.hdr)
+		atomic_store_explicit(&s->ring.hdr->agent_done, 1, memory_order_release);
 	s->live = false;
 	llmi_cap_spec_free(&s->spec);
 	if (s->map)

@@ -31,7 +31,10 @@
  * when it closes (the tracer exits or is killed), the agent waits for the
  * copies it has queued, frees its staging memory, unmaps the ring and goes
  * dormant; the program goes on. The agent closes it after a CUDA error (the
- * tracer sees EOF, and the reason in the ring's header).
+ * tracer sees EOF, and the reason in the ring's header). Either way, before
+ * it unmaps the ring it sets the header's agent_done: a tracer that keeps
+ * its own mapping after the connection ends can read every tensor captured
+ * until then (its end of capture: close, then drain until agent_done).
  */
 #ifndef LLMI_AGENT_PROTO_H
 #define LLMI_AGENT_PROTO_H

@@ -111,6 +111,10 @@ struct llmi_ring_hdr {
 	_Atomic uint64_t dropped[LLMI_DROP_MAX];	/* all names */
 	_Atomic int32_t agent_error;	/* the error that turned capture off, 0 */
 	char agent_msg[256];		/* its reason */
+	/* 1 (release) once the agent has let go of the ring after the
+	 * connection closed: every slot below prod_seq is published and no
+	 * other will be */
+	_Atomic uint32_t agent_done;
 
 	/* the consumer's side (written by the tracer) */
 	_Alignas(64) _Atomic uint64_t cons_seq;	/* slots released */
