@@ -171,10 +171,18 @@ fail:
 	return -errno ? -errno : -EINVAL;
 }
 
-static __attribute__((unused)) void ft_close(struct ft *t)
+/* Ends the conversation but keeps the ring, to drain it (the tracer's
+ * end of capture): the agent sets agent_done when it has let go. */
+static __attribute__((unused)) void ft_hangup(struct ft *t)
 {
 	if (t->sock >= 0)
 		close(t->sock);
+	t->sock = -1;
+}
+
+static __attribute__((unused)) void ft_close(struct ft *t)
+{
+	ft_hangup(t);
 	if (t->map && t->map != MAP_FAILED)
 		munmap(t->map, t->len);
 	if (t->memfd >= 0)
@@ -197,8 +205,8 @@ static __attribute__((unused)) uint64_t ft_events(struct ft *t)
 
 /* Waits (60 s at most) until slot seq is published: its state, the slot
  * in *s and its bytes in *data. LLMI_SLOT_FREE if it never came. */
-static __attribute__((unused)) enum llmi_slot_state ft_wait_slot(struct ft *t, uint64_t seq, struct llmi_ring_slot **s,
-					 void **data)
+static __attribute__((unused)) enum llmi_slot_state
+ft_wait_slot(struct ft *t, uint64_t seq, struct llmi_ring_slot **s, void **data)
 {
 	enum llmi_slot_state st = LLMI_SLOT_FREE;
 

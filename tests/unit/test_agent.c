@@ -5,11 +5,12 @@
  * plays the tracer against it over the real socket (fake_tracer.h). The
  * handshake and its refusals, host tensors in the ring byte for byte,
  * selection, argument refusals, unreadable memory, --on-full drop and
- * block, detach, and a fork child.
+ * block, detach, a fork child, and libcuda loaded after the attach.
  */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -44,7 +45,7 @@ static void detach(void)
 
 static int teardown(void **state)
 {
-	if (T.sock >= 0 && T.map)
+	if (T.map)
 		detach();
 	llminstr_step(0);
 	return 0;
@@ -414,6 +415,31 @@ static void test_detach_and_reattach(void **state)
 	detach();
 }
 
+/* The tracer's end of capture: hang up, then drain until the agent says it
+ * has let go. */
+static void test_hangup_then_drain(void **state)
+{
+	struct llmi_ring_slot *s;
+	float x[3] = { 7, 8, 9 };
+	int64_t n = 3;
+	uint64_t i;
+	void *d;
+
+	attach(&base);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(llminstr_capture("h", x, LLMINSTR_F32, 1, &n, NULL), 1);
+	assert_int_equal(atomic_load(&T.r.hdr->agent_done), 0);
+	ft_hangup(&T);
+	assert_true(FT_WAIT_UNTIL(atomic_load(&T.r.hdr->agent_done) == 1));
+	assert_int_equal(llminstr_attached(), 0);
+	assert_int_equal(atomic_load(&T.r.hdr->prod_seq), 3);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(ft_wait_slot(&T, i, &s, &d), LLMI_SLOT_READY);
+		assert_memory_equal(d, x, sizeof(x));
+	}
+	ft_close(&T);
+}
+
 /* A fork child is a new process: not traced by its parent's tracer, and
  * traceable by its own. */
 static void test_fork_child(void **state)
@@ -450,6 +476,52 @@ static void test_fork_child(void **state)
 	detach();
 }
 
+/*
+ * A process may load libcuda after the tracer attached (PyTorch does at its
+ * first CUDA call): device tensors are recognised from then on. Last, as
+ * it loads the stand-in's libcuda into this process for good.
+ */
+static void test_cuda_loaded_later(void **state)
+{
+	int (*init)(unsigned int), (*alloc)(unsigned long long *, size_t);
+	int (*htod)(unsigned long long, const void *, size_t), (*dfree)(unsigned long long);
+	char exe[PATH_MAX], lib[PATH_MAX + 32];
+	float x[4] = { 1, 2, 3, 4 };
+	struct llmi_ring_slot *s;
+	unsigned long long dp;
+	int64_t n = 4;
+	ssize_t len;
+	void *h, *d;
+
+	len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	assert_true(len > 0);
+	exe[len] = '\0';
+	*strrchr(exe, '/') = '\0';
+	snprintf(lib, sizeof(lib), "%s/../../sim/libcuda.so.1", exe);
+	if (access(lib, R_OK))
+		skip();	/* built without the stand-in (no CUDA headers) */
+	attach(&base);
+	assert_int_equal(llminstr_capture("before", x, LLMINSTR_F32, 1, &n, NULL), 1);
+	h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+	assert_non_null(h);
+	init = (int (*)(unsigned int))dlsym(h, "cuInit");
+	alloc = (int (*)(unsigned long long *, size_t))dlsym(h, "cuMemAlloc_v2");
+	htod = (int (*)(unsigned long long, const void *, size_t))dlsym(h, "cuMemcpyHtoD_v2");
+	dfree = (int (*)(unsigned long long))dlsym(h, "cuMemFree_v2");
+	assert_true(init && alloc && htod && dfree);
+	assert_int_equal(init(0), 0);
+	assert_int_equal(alloc(&dp, sizeof(x)), 0);
+	assert_int_equal(htod(dp, x, sizeof(x)), 0);
+	assert_int_equal(llminstr_capture("after", (void *)(uintptr_t)dp, LLMINSTR_F32, 1, &n, NULL),
+			 1);
+	assert_int_equal(ft_wait_slot(&T, 1, &s, &d), LLMI_SLOT_READY);
+	assert_string_equal(s->name, "after");
+	assert_int_equal(s->flags, LLMI_SLOT_DEVICE);
+	assert_memory_equal(d, x, sizeof(x));
+	detach();
+	assert_int_equal(dfree(dp), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -466,7 +538,9 @@ int main(void)
 		cmocka_unit_test_teardown(test_on_full_block, teardown),
 		cmocka_unit_test_teardown(test_block_then_tracer_leaves, teardown),
 		cmocka_unit_test_teardown(test_detach_and_reattach, teardown),
+		cmocka_unit_test_teardown(test_hangup_then_drain, teardown),
 		cmocka_unit_test_teardown(test_fork_child, teardown),
+		cmocka_unit_test_teardown(test_cuda_loaded_later, teardown),
 	};
 
 	T.sock = T.memfd = T.efd = -1;

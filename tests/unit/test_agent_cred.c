@@ -95,10 +95,78 @@ static void test_other_user_refused(void **state)
 	assert_true(FT_WAIT_UNTIL(!llminstr_attached()));
 }
 
+/* Runs ft_open against target in a child as uid:gid; its result. */
+static int open_as(pid_t target, uid_t uid, gid_t gid)
+{
+	int status, p[2], rc = -999;
+	struct ft t;
+	pid_t pid;
+
+	assert_int_equal(pipe(p), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(p[0]);
+		if (setgroups(0, NULL) || setresgid(gid, gid, gid) || setresuid(uid, uid, uid))
+			_exit(20);
+		rc = ft_open(&t, target, &base);
+		_exit(write(p[1], &rc, sizeof(rc)) == sizeof(rc) ? 0 : 21);
+	}
+	close(p[1]);
+	if (read(p[0], &rc, sizeof(rc)) != sizeof(rc))
+		rc = -999;
+	close(p[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	return rc;
+}
+
+/* A program running as a user: root and that user may trace it, another
+ * user may not. */
+static void test_user_target(void **state)
+{
+	int ready[2], hold[2], status;
+	struct ft t;
+	pid_t target;
+	char c = 0;
+
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(pipe(hold), 0);
+	target = fork();
+	assert_true(target >= 0);
+	if (target == 0) {
+		close(ready[0]);
+		close(hold[1]);
+		if (setgroups(0, NULL) || setresgid(nobody_gid, nobody_gid, nobody_gid) ||
+		    setresuid(nobody_uid, nobody_uid, nobody_uid))
+			_exit(20);
+		if (write(ready[1], "r", 1) != 1)
+			_exit(21);
+		/* serve tracers until the test closes the pipe */
+		_exit(read(hold[0], &c, 1) == 0 ? 0 : 22);
+	}
+	close(ready[1]);
+	close(hold[0]);
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	/* root */
+	assert_int_equal(ft_open(&t, target, &base), 0);
+	ft_close(&t);
+	/* the program's own user */
+	assert_int_equal(open_as(target, nobody_uid, nobody_gid), 0);
+	/* anyone else */
+	assert_int_equal(open_as(target, nobody_uid - 1, nobody_gid), -EPERM);
+	close(hold[1]);
+	assert_int_equal(waitpid(target, &status, 0), target);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_other_user_refused),
+		cmocka_unit_test(test_user_target),
 	};
 	struct passwd *pw;
 

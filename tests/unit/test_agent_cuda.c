@@ -148,7 +148,7 @@ static void detach(void)
 
 static int teardown(void **state)
 {
-	if (T.sock >= 0 && T.map)
+	if (T.map)
 		detach();
 	return 0;
 }
@@ -424,6 +424,39 @@ static void test_cuda_failure_turns_capture_off(void **state)
 	assert_int_equal(cuMemFree(buf), CUDA_SUCCESS);
 }
 
+/* A tracer that hangs up while a copy is queued: the agent waits for it
+ * before it lets go of the ring, and says when it has. */
+static void test_hangup_waits_for_copies(void **state)
+{
+	float x[4] = { 5, 6, 7, 8 };
+	static struct gate g;
+	struct llmi_ring_slot *s;
+	int64_t n = 4;
+	CUdeviceptr buf;
+	CUstream st;
+	void *d;
+
+	assert_int_equal(cuMemAlloc(&buf, sizeof(x)), CUDA_SUCCESS);
+	assert_int_equal(cuMemcpyHtoD(buf, x, sizeof(x)), CUDA_SUCCESS);
+	assert_int_equal(cuStreamCreate(&st, CU_STREAM_NON_BLOCKING), CUDA_SUCCESS);
+	attach(&base);
+	gate(st, &g);
+	assert_int_equal(llminstr_capture("q", (void *)(uintptr_t)buf, LLMINSTR_F32, 1, &n, st), 1);
+	ft_hangup(&T);
+	assert_true(FT_WAIT_UNTIL(!llminstr_attached()));
+	/* the copy is held behind the gate: the ring is not let go of yet */
+	assert_int_equal(atomic_load(&T.r.hdr->agent_done), 0);
+	assert_null(llmi_ring_peek(&T.r, 0, &d, &(enum llmi_slot_state){ 0 }));
+	atomic_store(&g.open, 1);
+	assert_true(FT_WAIT_UNTIL(atomic_load(&T.r.hdr->agent_done) == 1));
+	assert_false(atomic_load(&g.timed_out));
+	assert_int_equal(ft_wait_slot(&T, 0, &s, &d), LLMI_SLOT_READY);
+	assert_memory_equal(d, x, sizeof(x));
+	ft_close(&T);
+	assert_int_equal(cuStreamDestroy(st), CUDA_SUCCESS);
+	assert_int_equal(cuMemFree(buf), CUDA_SUCCESS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -435,6 +468,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_thread_without_context, teardown),
 		cmocka_unit_test_teardown(test_host_memory_in_a_cuda_process, teardown),
 		cmocka_unit_test_teardown(test_cuda_failure_turns_capture_off, teardown),
+		cmocka_unit_test_teardown(test_hangup_waits_for_copies, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);

@@ -347,6 +347,54 @@ static void test_drop_counts(void **state)
 	ring_del(&m);
 }
 
+/* ---- drop counts from several threads ---- */
+
+static uint64_t rnd(uint64_t *x);
+
+#define DROP_THREADS 4
+#define DROPS_EACH 20000
+
+static void *dropper(void *arg)
+{
+	struct llmi_ring *r = arg;
+	uint64_t x = (uint64_t)(uintptr_t)&x | 1;
+	char name[16];
+	int i;
+
+	for (i = 0; i < DROPS_EACH; i++) {
+		snprintf(name, sizeof(name), "d%u", (unsigned)(rnd(&x) % 160));
+		llmi_ring_count_drop(r, name, LLMI_DROP_FULL);
+	}
+	return NULL;
+}
+
+static void test_drop_counts_threads(void **state)
+{
+	pthread_t t[DROP_THREADS];
+	struct mapped m;
+	uint64_t sum = 0;
+	unsigned i, j;
+
+	ring_new(&m, 4096, 2);
+	for (i = 0; i < DROP_THREADS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, dropper, &m.r), 0);
+	for (i = 0; i < DROP_THREADS; i++)
+		pthread_join(t[i], NULL);
+	/* every drop counted once, every name in one entry */
+	for (i = 0; i <= LLMI_RING_DROP_NAMES; i++) {
+		struct llmi_ring_drops *d = &m.r.hdr->drops[i];
+
+		assert_true(d->name[0] && d->name[0] != (char)LLMI_RING_DROP_BUSY);
+		sum += atomic_load(&d->count[LLMI_DROP_FULL]);
+		for (j = 0; j < i; j++)
+			if (!strcmp(d->name, m.r.hdr->drops[j].name))
+				fail_msg("'%s' has two entries", d->name);
+	}
+	assert_int_equal(sum, DROP_THREADS * DROPS_EACH);
+	assert_int_equal(atomic_load(&m.r.hdr->dropped[LLMI_DROP_FULL]), DROP_THREADS * DROPS_EACH);
+	ring_del(&m);
+}
+
 /* ---- a producer and a consumer thread ---- */
 
 #define NTENSORS 100000
@@ -503,6 +551,7 @@ int main(void)
 		cmocka_unit_test(test_out_of_order_publish),
 		cmocka_unit_test(test_bad_slots),
 		cmocka_unit_test(test_drop_counts),
+		cmocka_unit_test(test_drop_counts_threads),
 		cmocka_unit_test(test_two_threads),
 	};
 

@@ -39,8 +39,10 @@ struct agent agent_g = {
 
 #define G (&agent_g)
 
-/* How long a connected peer may take to send its hello. */
-#define HELLO_TIMEOUT_MS 10000
+/* How long a connected peer may take to send its hello; one that will only
+ * be told no gets less (the listener serves one connection at a time). */
+#define HELLO_TIMEOUT_MS	10000
+#define REFUSED_TIMEOUT_MS	1000
 
 static int listen_fd = -1;
 
@@ -160,7 +162,7 @@ struct hello_in {
 };
 
 /* Receives the hello and its descriptors; fds[] are -1 where none came. */
-static ssize_t recv_hello(int c, struct hello_in *in, int fds[2], int *nfds)
+static ssize_t recv_hello(int c, struct hello_in *in, int fds[2], int *nfds, int timeout_ms)
 {
 	union {
 		struct cmsghdr h;
@@ -177,7 +179,7 @@ static ssize_t recv_hello(int c, struct hello_in *in, int fds[2], int *nfds)
 	fds[0] = fds[1] = -1;
 	*nfds = 0;
 	do
-		rc = poll(&p, 1, HELLO_TIMEOUT_MS);
+		rc = poll(&p, 1, timeout_ms);
 	while (rc < 0 && errno == EINTR);
 	if (rc <= 0)
 		return -ETIMEDOUT;
@@ -328,6 +330,10 @@ static void detach(void)
 	AGENT_PROBE_ENTER();	/* its CUDA calls are capture traffic too */
 	agent_cuda_detach();
 	AGENT_PROBE_EXIT();
+	/* the calls in flight have left and the copies have landed: all that
+	 * was reserved is published; the tracer may stop reading */
+	if (s->ring.hdr)
+		atomic_store_explicit(&s->ring.hdr->agent_done, 1, memory_order_release);
 	s->live = false;
 	llmi_cap_spec_free(&s->spec);
 	if (s->map)
@@ -363,7 +369,8 @@ static void serve(int c)
 	 * unread resets the connection, and the peer would see ECONNRESET
 	 * instead of the reply that says why.
 	 */
-	n = recv_hello(c, in, fds, &nfds);
+	n = recv_hello(c, in, fds, &nfds,
+		       allowed && !G->s.live ? HELLO_TIMEOUT_MS : REFUSED_TIMEOUT_MS);
 	if (n < 0) {
 		free(in);
 		close(c);
@@ -495,6 +502,7 @@ static void start_listener(void)
 		close(fd);
 	} else {
 		listen_fd = fd;
+		pthread_setname_np(t, "llminstr-agent");
 	}
 	pthread_attr_destroy(&at);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

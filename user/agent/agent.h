@@ -122,7 +122,8 @@ uint64_t agent_now_ns(void) AGENT_HIDDEN;
  * Time spent waiting goes to the ring's blocked_ns.
  */
 int agent_host_reserve(uint64_t bytes, struct llmi_ring_slot **slot, void **data) AGENT_HIDDEN;
-void agent_fill_slot(struct llmi_ring_slot *s, const struct agent_tensor *t, bool device) AGENT_HIDDEN;
+void agent_fill_slot(struct llmi_ring_slot *s, const struct agent_tensor *t,
+		     bool device) AGENT_HIDDEN;
 
 /* cuda.c */
 /* Whether libcuda.so.1 is loaded in this process (never loads it). */

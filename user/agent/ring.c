@@ -18,7 +18,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
-#include <pthread.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -194,46 +194,46 @@ int llmi_ring_wait_space(struct llmi_ring *r, uint32_t seen, int timeout_ms)
 }
 
 /*
- * Drop counts by name. Only the agent writes the table, but several of its
- * threads may, so claiming an entry is serialised here (drops are rare).
- * The consumer reads it without a lock: an entry exists once name[0] is
- * non-zero, which is stored last, with release order.
+ * Drop counts by name. Only the agent writes the table, from any of its
+ * threads, without a lock (a lock held by another thread at a fork would
+ * stay held in the child): an entry is claimed by moving name[0] from 0 to
+ * LLMI_RING_DROP_BUSY, filled, then given its first byte with release
+ * order. A reader sees an entry once name[0] is neither 0 nor BUSY.
  */
-static pthread_mutex_t drops_mu = PTHREAD_MUTEX_INITIALIZER;
-
 static struct llmi_ring_drops *drops_entry(struct llmi_ring_hdr *h, const char *name)
 {
 	size_t len = strnlen(name, LLMI_RING_NAME_MAX);
-	struct llmi_ring_drops *d, *hit = NULL;
+	struct llmi_ring_drops *d;
 	unsigned i;
 
-	pthread_mutex_lock(&drops_mu);
-	for (i = 0; i < LLMI_RING_DROP_NAMES; i++) {
+	for (i = 0; len && i < LLMI_RING_DROP_NAMES; i++) {
 		d = &h->drops[i];
-		if (!__atomic_load_n(&d->name[0], __ATOMIC_ACQUIRE)) {
-			/* a free entry: claim it for name */
-			if (len) {
-				memcpy(d->name + 1, name + 1, len - 1);
-				d->name[len] = '\0';
-				__atomic_store_n(&d->name[0], name[0], __ATOMIC_RELEASE);
-				hit = d;
+		for (;;) {
+			char c = __atomic_load_n(&d->name[0], __ATOMIC_ACQUIRE), z = 0;
+
+			if (c == (char)LLMI_RING_DROP_BUSY) {
+				sched_yield();	/* another thread is writing this entry */
+				continue;
 			}
-			break;
+			if (c)
+				break;
+			if (!__atomic_compare_exchange_n(&d->name[0], &z, (char)LLMI_RING_DROP_BUSY,
+							 false, __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE))
+				continue;
+			memcpy(d->name + 1, name + 1, len - 1);
+			d->name[len] = '\0';
+			__atomic_store_n(&d->name[0], name[0], __ATOMIC_RELEASE);
+			return d;
 		}
-		if (!strncmp(d->name, name, len) && d->name[len] == '\0') {
-			hit = d;
-			break;
-		}
+		if (!strncmp(d->name, name, len) && d->name[len] == '\0')
+			return d;
 	}
-	pthread_mutex_unlock(&drops_mu);
-	if (!hit) {
-		hit = &h->drops[LLMI_RING_DROP_NAMES];
-		if (!__atomic_load_n(&hit->name[0], __ATOMIC_ACQUIRE)) {
-			memcpy(hit->name + 1, "other)", sizeof("other)"));
-			__atomic_store_n(&hit->name[0], '(', __ATOMIC_RELEASE);
-		}
+	d = &h->drops[LLMI_RING_DROP_NAMES];
+	if (!__atomic_load_n(&d->name[0], __ATOMIC_ACQUIRE)) {
+		memcpy(d->name + 1, "other)", sizeof("other)"));
+		__atomic_store_n(&d->name[0], '(', __ATOMIC_RELEASE);
 	}
-	return hit;
+	return d;
 }
 
 void llmi_ring_count_drop(struct llmi_ring *r, const char *name, enum llmi_drop_reason why)
