@@ -5,8 +5,12 @@ BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(OBJ)/bpf/%.bpf.o,$(BPF_SRCS))
 BPF_SKELS := $(patsubst bpf/%.bpf.c,$(GEN)/%.skel.h,$(BPF_SRCS))
 
+# The system's arch include directory comes last (-idirafter), as in
+# libbpf-bootstrap: libbpf's usdt.bpf.h includes <linux/errno.h>, whose
+# <asm/errno.h> lives there; vmlinux.h still defines every kernel type.
+BPF_SYS_INCLUDES := $(addprefix -idirafter ,$(wildcard /usr/include/$(shell $(CC) -print-multiarch 2>/dev/null)))
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ivmlinux/$(ARCH) -Ibpf \
-              -Wall -Wno-unused-function -MMD -MP
+              -Wall -Wno-unused-function -MMD -MP $(BPF_SYS_INCLUDES)
 
 $(OBJ)/bpf/%.bpf.o: bpf/%.bpf.c $(VMLINUX_H) | $(DEPS_STAMP)
 	$(call msg,BPF,$<)

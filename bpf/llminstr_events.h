@@ -238,6 +238,9 @@ enum llmi_ev_type {
 	LLMI_EV_GET_KERNEL,	/* obj handle, arg0 host stub			*/
 	LLMI_EV_NAMED,		/* obj CUfunction/CUkernel, arg0 name ptr; name	*/
 	LLMI_EV_KERNEL_FUNC,	/* obj CUfunction, arg0 CUkernel		*/
+	LLMI_EV_TENSOR,		/* the agent's llminstr:capture: obj tensor seq, stream,
+				 * arg0 bytes, arg1 step; name (struct llmi_tensor_event) */
+	LLMI_EV_STEP,		/* the agent's llminstr:step: arg0 step		*/
 	LLMI_EV_MAX
 };
 
@@ -273,6 +276,17 @@ struct llmi_name_event {
 	char name[LLMI_EV_NAME_MAX];
 };
 
+/* The agent's capture probe: its tensor's name, cut at 255 bytes. */
+#define LLMI_EV_TENSOR_NAME_MAX 256
+struct llmi_tensor_event {
+	struct llmi_event ev;
+	char name[LLMI_EV_TENSOR_NAME_MAX];
+};
+
+/* excluded_tids values: whose calls a thread's are for now */
+#define LLMI_EXCL_TRACER	1	/* the tracer's own threads */
+#define LLMI_EXCL_AGENT		2	/* inside the agent (capture traffic) */
+
 /* Counters the probes keep (per-CPU array map "counters"). */
 enum llmi_counter {
 	LLMI_CTR_LOST,		/* ring buffer reserve failures: events lost */
@@ -280,6 +294,7 @@ enum llmi_counter {
 	LLMI_CTR_NESTED,	/* calls made inside a timed runtime call */
 	LLMI_CTR_KMAP_FULL,	/* -T: launches not counted, kernel map full */
 	LLMI_CTR_EXCLUDED,	/* calls from excluded threads */
+	LLMI_CTR_AGENT,		/* calls the agent made to capture (not the application's) */
 	LLMI_CTR_MAX
 };
 

@@ -76,6 +76,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/usdt.bpf.h>
 #include "llminstr_events.h"
 
 /* The sixth integer argument; libbpf's BPF_KPROBE names five. */
@@ -243,9 +244,14 @@ static __always_inline bool excluded(__u64 pid_tgid)
 {
 	__u32 tid = (__u32)pid_tgid;
 
-	if (!excluded_count || !bpf_map_lookup_elem(&excluded_tids, &tid))
+	__u8 *who;
+
+	if (!excluded_count)
 		return false;
-	ctr_inc(LLMI_CTR_EXCLUDED);
+	who = bpf_map_lookup_elem(&excluded_tids, &tid);
+	if (!who)
+		return false;
+	ctr_inc(*who == LLMI_EXCL_AGENT ? LLMI_CTR_AGENT : LLMI_CTR_EXCLUDED);
 	return true;
 }
 
@@ -1117,4 +1123,69 @@ int BPF_KPROBE(reg_function, __u64 fatbin, __u64 stub, __u64 devfun)
 	e->name[sizeof(e->name) - 1] = '\0';
 	ev_submit(e);
 	return 0;
+}
+
+/*
+ * The agent's USDT probes (user/agent/agent.h: llminstr:enter, exit,
+ * capture, step), attached to libllminstr.so of each capturing process.
+ * enter marks the thread: until exit, its CUDA calls are the agent's
+ * (snapshot copies, events, the staging ring's allocation), counted as
+ * capture traffic and kept out of the application's figures and timeline.
+ * capture lands in the ring next to the launches, which is how a tensor
+ * finds the launch that made it.
+ */
+static __always_inline void agent_mark(bool on)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u8 v = LLMI_EXCL_AGENT;
+
+	if (on) {
+		if (!bpf_map_update_elem(&excluded_tids, &tid, &v, BPF_NOEXIST))
+			__sync_fetch_and_add(&excluded_count, 1);
+	} else if (!bpf_map_delete_elem(&excluded_tids, &tid)) {
+		__sync_fetch_and_add(&excluded_count, -1);
+	}
+}
+
+SEC("usdt")
+int BPF_USDT(usdt_capture, __u64 seq, const char *name, __u64 stream, __u64 bytes, __u64 step)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct llmi_tensor_event *e;
+
+	e = (void *)ev_reserve(sizeof(*e));
+	if (!e)
+		return 0;
+	ev_fill(&e->ev, pid_tgid, LLMI_EV_TENSOR, 0, bpf_ktime_get_ns());
+	e->ev.obj = seq;
+	e->ev.stream = stream;
+	e->ev.arg0 = bytes;
+	e->ev.arg1 = step;
+	if (bpf_probe_read_user_str(e->name, sizeof(e->name), name) < 0)
+		e->name[0] = '\0';
+	/* the coder waits for this record: no batching */
+	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+	return 0;
+}
+
+SEC("usdt")
+int BPF_USDT(usdt_enter)
+{
+	agent_mark(true);
+	return 0;
+}
+
+SEC("usdt")
+int BPF_USDT(usdt_exit)
+{
+	agent_mark(false);
+	return 0;
+}
+
+SEC("usdt")
+int BPF_USDT(usdt_step, __u64 step)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	return emit(pid_tgid, LLMI_EV_STEP, 0, bpf_ktime_get_ns(), 0, 0, 0, 0, step, 0);
 }

@@ -9,7 +9,8 @@ pkgs=(
 	libbpf-dev bpftool libelf-dev zlib1g-dev
 	liburing-dev libzstd-dev liblz4-dev libblosc-dev
 	libcmocka-dev libclang-rt-14-dev
-	bpftrace python3-numpy
+	systemtap-sdt-dev
+	bpftrace python3-numpy python3-torch
 )
 
 missing=()

@@ -30,6 +30,18 @@ $(TESTBIN)/fixtures/lib%.so: $(OBJ)/tests/e2e/fixtures/%.o
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -shared -o $@ $^ -ldl
 
+# Programs the capture tests run (tests/e2e/progs/X.c -> build/tests/progs/X),
+# linked with the agent as an application would link it (-lllminstr).
+PROG_SRCS := $(wildcard tests/e2e/progs/*.c)
+PROG_BINS := $(patsubst tests/e2e/progs/%.c,$(TESTBIN)/progs/%,$(PROG_SRCS))
+TEST_BINS += $(PROG_BINS)
+$(OBJ)/tests/e2e/progs/%.o: CPPFLAGS += -Iuser/agent
+
+$(TESTBIN)/progs/%: $(OBJ)/tests/e2e/progs/%.o $(LIB)/libllminstr.so
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< -L$(LIB) -lllminstr -Wl,-rpath,'$$ORIGIN/../../lib' -lm
+
 # Fuzz targets: clang with libFuzzer and ASan/UBSan; the sources they test are
 # compiled again with the same instrumentation under build/obj/fuzz/.
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)

@@ -45,3 +45,14 @@ ifneq ($(SIM_CUDA_INC),)
 UNIT_OBJS_test_sim := $(SIM_LIBCUDART) $(SIM_LIBCUDA)
 UNIT_LIBS_test_sim = -Wl,-rpath,'$$ORIGIN/../../sim' -lpthread
 endif
+
+# tests/unit/test_agent_cuda: the agent's device path on the stand-in driver,
+# linked (so that the agent finds libcuda.so.1 loaded) with the agent.
+ifneq ($(SIM_CUDA_INC),)
+$(OBJ)/tests/unit/test_agent_cuda.o: CPPFLAGS += $(SIM_CPPFLAGS)
+UNIT_OBJS_test_agent_cuda = $(AGENT_TEST_LINK) $(SIM_LIBCUDART) $(SIM_LIBCUDA)
+UNIT_LIBS_test_agent_cuda = $(AGENT_TEST_RPATH) -Wl,-rpath,'$$ORIGIN/../../sim' -lpthread
+else
+UNIT_OBJS_test_agent_cuda = $(AGENT_TEST_LINK)
+UNIT_LIBS_test_agent_cuda = $(AGENT_TEST_RPATH) -lpthread
+endif

@@ -142,6 +142,7 @@ struct alloc { uintptr_t base; size_t size; int kind; };
 static pthread_rwlock_t mem_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct alloc *allocs;
 static size_t nallocs, allocs_cap;
+static size_t device_bytes;	/* under mem_lock */
 
 /* Index of the first allocation whose base is > p. */
 static size_t mem_upper(uintptr_t p)
@@ -204,9 +205,33 @@ static int mem_kind(const void *p, void **base, size_t *size)
 	return kind;
 }
 
+/* Adds [p, p + n) to the table, with mem_lock held for writing. */
+static CUresult mem_insert_locked(void *p, size_t n, int kind)
+{
+	size_t i;
+
+	if (nallocs == allocs_cap) {
+		size_t ncap = allocs_cap ? allocs_cap * 2 : 64;
+		struct alloc *na = realloc(allocs, ncap * sizeof(*na));
+
+		if (!na)
+			return CUDA_ERROR_OUT_OF_MEMORY;
+		allocs = na;
+		allocs_cap = ncap;
+	}
+	i = mem_upper((uintptr_t)p);
+	memmove(&allocs[i + 1], &allocs[i], (nallocs - i) * sizeof(*allocs));
+	allocs[i] = (struct alloc){ (uintptr_t)p, n, kind };
+	nallocs++;
+	if (kind == SIM_MEM_DEVICE)
+		device_bytes += n;
+	return CUDA_SUCCESS;
+}
+
 static CUresult mem_alloc(void **out, size_t n, enum sim_mem_kind kind)
 {
-	size_t rounded, i;
+	size_t rounded;
+	CUresult err;
 	void *p;
 
 	if (!out)
@@ -218,25 +243,65 @@ static CUresult mem_alloc(void **out, size_t n, enum sim_mem_kind kind)
 	if (rounded < n || !(p = aligned_alloc(256, rounded)))
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	pthread_rwlock_wrlock(&mem_lock);
-	if (nallocs == allocs_cap) {
-		size_t ncap = allocs_cap ? allocs_cap * 2 : 64;
-		struct alloc *na = realloc(allocs, ncap * sizeof(*na));
-
-		if (!na) {
-			pthread_rwlock_unlock(&mem_lock);
-			free(p);
-			return CUDA_ERROR_OUT_OF_MEMORY;
-		}
-		allocs = na;
-		allocs_cap = ncap;
-	}
-	i = mem_upper((uintptr_t)p);
-	memmove(&allocs[i + 1], &allocs[i], (nallocs - i) * sizeof(*allocs));
-	allocs[i] = (struct alloc){ (uintptr_t)p, n, kind };
-	nallocs++;
+	err = mem_insert_locked(p, n, kind);
 	pthread_rwlock_unlock(&mem_lock);
+	if (err) {
+		free(p);
+		return err;
+	}
 	*out = p;
 	return CUDA_SUCCESS;
+}
+
+/*
+ * cuMemHostRegister: the caller's pages become "pinned" in place. Like
+ * NVIDIA's, a range that overlaps one already known is refused.
+ */
+static CUresult mem_register(void *p, size_t n)
+{
+	uintptr_t a = (uintptr_t)p;
+	CUresult err;
+	size_t i;
+
+	if (!p || !n || a + n < a)
+		return CUDA_ERROR_INVALID_VALUE;
+	pthread_rwlock_wrlock(&mem_lock);
+	i = mem_upper(a);
+	if ((i > 0 && a < allocs[i - 1].base + allocs[i - 1].size) ||
+	    (i < nallocs && allocs[i].base < a + n)) {
+		pthread_rwlock_unlock(&mem_lock);
+		return CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED;
+	}
+	err = mem_insert_locked(p, n, SIM_MEM_REGISTERED);
+	pthread_rwlock_unlock(&mem_lock);
+	return err;
+}
+
+static CUresult mem_unregister(void *p)
+{
+	size_t i;
+
+	pthread_rwlock_wrlock(&mem_lock);
+	i = mem_upper((uintptr_t)p);
+	if (!p || i == 0 || allocs[i - 1].base != (uintptr_t)p ||
+	    allocs[i - 1].kind != SIM_MEM_REGISTERED) {
+		pthread_rwlock_unlock(&mem_lock);
+		return CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED;
+	}
+	memmove(&allocs[i - 1], &allocs[i], (nallocs - i) * sizeof(*allocs));
+	nallocs--;
+	pthread_rwlock_unlock(&mem_lock);
+	return CUDA_SUCCESS;
+}
+
+static size_t mem_device_bytes(void)
+{
+	size_t n;
+
+	pthread_rwlock_rdlock(&mem_lock);
+	n = device_bytes;
+	pthread_rwlock_unlock(&mem_lock);
+	return n;
 }
 
 /* Frees an allocation that starts at p and has the given kind. */
@@ -250,6 +315,8 @@ static CUresult mem_release(void *p, enum sim_mem_kind kind)
 		pthread_rwlock_unlock(&mem_lock);
 		return CUDA_ERROR_INVALID_VALUE;
 	}
+	if (kind == SIM_MEM_DEVICE)
+		device_bytes -= allocs[i - 1].size;
 	memmove(&allocs[i - 1], &allocs[i], (nallocs - i) * sizeof(*allocs));
 	nallocs--;
 	pthread_rwlock_unlock(&mem_lock);
@@ -1548,4 +1615,7 @@ API const struct sim_core_ops llminstr_sim_core = {
 	.module_unload = core_module_unload,
 	.module_function = core_module_function,
 	.function_name = core_function_name,
+	.mem_register = mem_register,
+	.mem_unregister = mem_unregister,
+	.mem_device_bytes = mem_device_bytes,
 };

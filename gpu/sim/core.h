@@ -32,6 +32,7 @@ enum sim_mem_kind {
 	SIM_MEM_HOST = 0,		/* not in the table: pageable host memory */
 	SIM_MEM_DEVICE = 1,
 	SIM_MEM_PINNED = 2,		/* cudaMallocHost / cudaHostAlloc */
+	SIM_MEM_REGISTERED = 3,		/* cuMemHostRegister: the caller's memory, never freed here */
 };
 
 /* Handle types of the registry (the driver's CUkernel is registered from driver.c). */
@@ -80,6 +81,11 @@ struct sim_core_ops {
 	CUresult (*module_unload)(CUmodule m);
 	CUresult (*module_function)(CUfunction *f, CUmodule m, const char *name);
 	CUresult (*function_name)(CUfunction f, const char **name);
+	/* host memory registered in place (cuMemHostRegister / Unregister) */
+	CUresult (*mem_register)(void *p, size_t n);
+	CUresult (*mem_unregister)(void *p);
+	/* bytes of device memory allocated now */
+	size_t (*mem_device_bytes)(void);
 };
 
 /* Inside libcuda.so.1 only (hidden). */

@@ -10,7 +10,14 @@
  *
  * One device, one context: contexts are accepted and returned so that code
  * written for the driver API runs, but every context is the primary one.
- * Calls before cuInit return CUDA_ERROR_NOT_INITIALIZED, as NVIDIA's do.
+ * Each thread has a context stack (push, pop, set) as on NVIDIA's; a thread
+ * that never touched it sees the primary context as current, which is what
+ * a thread of a runtime-API program sees there. Calls before cuInit return
+ * CUDA_ERROR_NOT_INITIALIZED, as NVIDIA's do.
+ *
+ * cuGetProcAddress hands out these same functions by their base names (the
+ * way NVIDIA's runtime and the llminstr agent find the driver's entry
+ * points), so a call through its pointers is a call of the exported symbol.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -40,6 +47,8 @@ API CUresult cuStreamQuery_ptsz(CUstream s);
 API CUresult cuStreamBeginCapture_v2_ptsz(CUstream s, CUstreamCaptureMode mode);
 API CUresult cuStreamEndCapture_ptsz(CUstream s, CUgraph *g);
 API CUresult cuGraphLaunch_ptsz(CUgraphExec x, CUstream s);
+API CUresult cuLaunchHostFunc_ptsz(CUstream s, CUhostFn fn, void *arg);
+API CUresult cuStreamIsCapturing_ptsz(CUstream s, CUstreamCaptureStatus *st);
 
 static atomic_bool inited;
 static struct CUctx_st { int dev; } primary_ctx;
@@ -129,19 +138,77 @@ API CUresult cuDevicePrimaryCtxRelease(CUdevice d)
 	return d == 0 ? CUDA_SUCCESS : CUDA_ERROR_INVALID_DEVICE;
 }
 
+/*
+ * The calling thread's context stack. Until the thread touches it, the
+ * primary context is current (an implicit bottom entry that push, pop and
+ * set turn into a real one).
+ */
+#define CTX_STACK_MAX 16
+static __thread CUcontext ctx_stack[CTX_STACK_MAX];
+static __thread int ctx_depth;
+static __thread bool ctx_touched;
+
+static void ctx_touch(void)
+{
+	if (!ctx_touched) {
+		ctx_touched = true;
+		ctx_stack[0] = &primary_ctx;
+		ctx_depth = 1;
+	}
+}
+
 API CUresult cuCtxGetCurrent(CUcontext *ctx)
 {
 	NEED_INIT();
 	if (!ctx)
 		return CUDA_ERROR_INVALID_VALUE;
-	*ctx = &primary_ctx;
+	ctx_touch();
+	*ctx = ctx_depth ? ctx_stack[ctx_depth - 1] : NULL;
 	return CUDA_SUCCESS;
 }
 
+/* NVIDIA's: replaces the top of the stack; NULL pops it. */
 API CUresult cuCtxSetCurrent(CUcontext ctx)
 {
 	NEED_INIT();
-	return !ctx || ctx == &primary_ctx ? CUDA_SUCCESS : CUDA_ERROR_INVALID_CONTEXT;
+	if (ctx && ctx != &primary_ctx)
+		return CUDA_ERROR_INVALID_CONTEXT;
+	ctx_touch();
+	if (!ctx) {
+		if (ctx_depth)
+			ctx_depth--;
+	} else if (ctx_depth) {
+		ctx_stack[ctx_depth - 1] = ctx;
+	} else {
+		ctx_stack[ctx_depth++] = ctx;
+	}
+	return CUDA_SUCCESS;
+}
+
+API CUresult cuCtxPushCurrent(CUcontext ctx)
+{
+	NEED_INIT();
+	if (!ctx)
+		return CUDA_ERROR_INVALID_VALUE;
+	if (ctx != &primary_ctx)
+		return CUDA_ERROR_INVALID_CONTEXT;
+	ctx_touch();
+	if (ctx_depth == CTX_STACK_MAX)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	ctx_stack[ctx_depth++] = ctx;
+	return CUDA_SUCCESS;
+}
+
+API CUresult cuCtxPopCurrent(CUcontext *ctx)
+{
+	NEED_INIT();
+	ctx_touch();
+	if (!ctx_depth)
+		return CUDA_ERROR_INVALID_CONTEXT;
+	ctx_depth--;
+	if (ctx)
+		*ctx = ctx_stack[ctx_depth];
+	return CUDA_SUCCESS;
 }
 
 API CUresult cuCtxGetDevice(CUdevice *d)
@@ -197,6 +264,82 @@ API CUresult cuMemFreeHost(void *p)
 {
 	NEED_INIT();
 	return CORE->mem_free(p, SIM_MEM_PINNED);
+}
+
+API CUresult cuMemHostRegister(void *p, size_t n, unsigned int flags)
+{
+	NEED_INIT();
+	if (flags & ~(unsigned int)(CU_MEMHOSTREGISTER_PORTABLE | CU_MEMHOSTREGISTER_DEVICEMAP |
+				     CU_MEMHOSTREGISTER_IOMEMORY | CU_MEMHOSTREGISTER_READ_ONLY))
+		return CUDA_ERROR_INVALID_VALUE;
+	return CORE->mem_register(p, n);
+}
+
+API CUresult cuMemHostUnregister(void *p)
+{
+	NEED_INIT();
+	return CORE->mem_unregister(p);
+}
+
+API CUresult cuMemGetInfo(size_t *free_bytes, size_t *total)
+{
+	size_t used, all = (size_t)16 << 30;
+
+	NEED_INIT();
+	if (!free_bytes || !total)
+		return CUDA_ERROR_INVALID_VALUE;
+	used = CORE->mem_device_bytes();
+	*free_bytes = used < all ? all - used : 0;
+	*total = all;
+	return CUDA_SUCCESS;
+}
+
+/* The allocation that holds dptr: device memory only, as on NVIDIA's. */
+API CUresult cuMemGetAddressRange(CUdeviceptr *pbase, size_t *psize, CUdeviceptr dptr)
+{
+	void *base;
+	size_t size;
+
+	NEED_INIT();
+	if (CORE->mem_kind((void *)(uintptr_t)dptr, &base, &size) != SIM_MEM_DEVICE)
+		return CUDA_ERROR_NOT_FOUND;
+	if (pbase)
+		*pbase = (CUdeviceptr)(uintptr_t)base;
+	if (psize)
+		*psize = size;
+	return CUDA_SUCCESS;
+}
+
+/*
+ * The attributes a caller needs to tell device from host memory. Memory the
+ * stand-in did not allocate or register is pageable host memory, for which
+ * NVIDIA's driver answers CUDA_ERROR_INVALID_VALUE; so does this one, and for
+ * attributes it does not keep.
+ */
+API CUresult cuPointerGetAttribute(void *data, CUpointer_attribute attr, CUdeviceptr ptr)
+{
+	int kind;
+
+	NEED_INIT();
+	if (!data)
+		return CUDA_ERROR_INVALID_VALUE;
+	kind = CORE->mem_kind((void *)(uintptr_t)ptr, NULL, NULL);
+	if (kind == SIM_MEM_HOST)
+		return CUDA_ERROR_INVALID_VALUE;
+	switch (attr) {
+	case CU_POINTER_ATTRIBUTE_MEMORY_TYPE:
+		*(unsigned int *)data = kind == SIM_MEM_DEVICE ? CU_MEMORYTYPE_DEVICE :
+				       CU_MEMORYTYPE_HOST;
+		return CUDA_SUCCESS;
+	case CU_POINTER_ATTRIBUTE_CONTEXT:
+		*(CUcontext *)data = &primary_ctx;
+		return CUDA_SUCCESS;
+	case CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL:
+		*(int *)data = 0;
+		return CUDA_SUCCESS;
+	default:
+		return CUDA_ERROR_INVALID_VALUE;
+	}
 }
 
 #define DP(x) ((void *)(uintptr_t)(x))
@@ -344,6 +487,31 @@ API CUresult cuStreamWaitEvent_ptsz(CUstream s, CUevent e, unsigned int flags)
 {
 	NEED_INIT();
 	return flags ? CUDA_ERROR_INVALID_VALUE : CORE->stream_wait_event(s, true, e);
+}
+
+API CUresult cuStreamIsCapturing(CUstream s, CUstreamCaptureStatus *st)
+{
+	NEED_INIT();
+	return CORE->capture_status(s, false, (int *)st);
+}
+
+API CUresult cuStreamIsCapturing_ptsz(CUstream s, CUstreamCaptureStatus *st)
+{
+	NEED_INIT();
+	return CORE->capture_status(s, true, (int *)st);
+}
+
+/* fn runs on the stream's worker thread once the work before it is done. */
+API CUresult cuLaunchHostFunc(CUstream s, CUhostFn fn, void *arg)
+{
+	NEED_INIT();
+	return CORE->host_func(s, false, fn, arg);
+}
+
+API CUresult cuLaunchHostFunc_ptsz(CUstream s, CUhostFn fn, void *arg)
+{
+	NEED_INIT();
+	return CORE->host_func(s, true, fn, arg);
 }
 
 API CUresult cuEventCreate(CUevent *e, unsigned int flags)
@@ -687,4 +855,128 @@ API CUresult cuGraphDestroy(CUgraph g)
 {
 	NEED_INIT();
 	return CORE->graph_destroy(g);
+}
+
+/* ---- entry points by name ---- */
+
+/*
+ * What cuGetProcAddress knows: the base name a caller asks for, the CUDA
+ * version since which the variant exported here exists, and the function,
+ * with its per-thread-default-stream twin where there is one. A caller
+ * asking for an older version than that gets VERSION_NOT_SUFFICIENT (the
+ * older variants NVIDIA still carries are not in the stand-in).
+ */
+struct proc {
+	const char *name;
+	int since;
+	void *fn, *ptsz;
+};
+
+/* fn is macro-expanded (cuMemAlloc is cuMemAlloc_v2); #fn is the base name */
+#define PROC(fn, since) { #fn, since, (void *)fn, NULL }
+#define PROC2(fn, since, ptsz) { #fn, since, (void *)fn, (void *)ptsz }
+
+static const struct proc procs[] = {
+	PROC(cuInit, 2000),
+	PROC(cuDriverGetVersion, 2020),
+	PROC(cuGetProcAddress, 12000),
+	PROC(cuGetErrorName, 6000),
+	PROC(cuGetErrorString, 6000),
+	PROC(cuDeviceGet, 2000),
+	PROC(cuDeviceGetCount, 2000),
+	PROC(cuDeviceGetName, 2000),
+	PROC(cuDeviceTotalMem, 3020),
+	PROC(cuDevicePrimaryCtxRetain, 7000),
+	PROC(cuDevicePrimaryCtxRelease, 11000),
+	PROC(cuCtxGetCurrent, 4000),
+	PROC(cuCtxSetCurrent, 4000),
+	PROC(cuCtxPushCurrent, 4000),
+	PROC(cuCtxPopCurrent, 4000),
+	PROC(cuCtxGetDevice, 2000),
+	PROC(cuCtxSynchronize, 2000),
+	PROC(cuMemAlloc, 3020),
+	PROC(cuMemFree, 3020),
+	PROC(cuMemAllocHost, 3020),
+	PROC(cuMemFreeHost, 2000),
+	PROC(cuMemHostRegister, 6050),
+	PROC(cuMemHostUnregister, 4000),
+	PROC(cuMemGetInfo, 3020),
+	PROC(cuMemGetAddressRange, 3020),
+	PROC(cuPointerGetAttribute, 4000),
+	PROC(cuMemcpyHtoD, 3020),
+	PROC(cuMemcpyDtoH, 3020),
+	PROC(cuMemcpyDtoD, 3020),
+	PROC2(cuMemcpyHtoDAsync, 3020, cuMemcpyHtoDAsync_v2_ptsz),
+	PROC2(cuMemcpyDtoHAsync, 3020, cuMemcpyDtoHAsync_v2_ptsz),
+	PROC2(cuMemcpyDtoDAsync, 3020, cuMemcpyDtoDAsync_v2_ptsz),
+	PROC(cuMemsetD8, 3020),
+	PROC(cuMemsetD32, 3020),
+	PROC2(cuMemsetD8Async, 3020, cuMemsetD8Async_ptsz),
+	PROC2(cuMemsetD32Async, 3020, cuMemsetD32Async_ptsz),
+	PROC(cuStreamCreate, 2000),
+	PROC(cuStreamDestroy, 4000),
+	PROC2(cuStreamSynchronize, 2000, cuStreamSynchronize_ptsz),
+	PROC2(cuStreamQuery, 2000, cuStreamQuery_ptsz),
+	PROC2(cuStreamWaitEvent, 3020, cuStreamWaitEvent_ptsz),
+	PROC2(cuStreamIsCapturing, 10000, cuStreamIsCapturing_ptsz),
+	PROC2(cuLaunchHostFunc, 10000, cuLaunchHostFunc_ptsz),
+	PROC(cuEventCreate, 2000),
+	PROC(cuEventDestroy, 4000),
+	PROC2(cuEventRecord, 2000, cuEventRecord_ptsz),
+	PROC(cuEventQuery, 2000),
+	PROC(cuEventSynchronize, 2000),
+	PROC(cuEventElapsedTime, 12080),
+	PROC(cuModuleLoadData, 2000),
+	PROC(cuModuleUnload, 2000),
+	PROC(cuModuleGetFunction, 2000),
+	PROC(cuLibraryLoadData, 12000),
+	PROC(cuLibraryUnload, 12000),
+	PROC(cuLibraryGetKernel, 12000),
+	PROC(cuKernelGetFunction, 12000),
+	PROC(cuKernelGetName, 12030),
+	PROC(cuFuncGetName, 12030),
+	PROC2(cuLaunchKernel, 4000, cuLaunchKernel_ptsz),
+	PROC2(cuLaunchKernelEx, 11060, cuLaunchKernelEx_ptsz),
+	PROC2(cuStreamBeginCapture, 10010, cuStreamBeginCapture_v2_ptsz),
+	PROC2(cuStreamEndCapture, 10000, cuStreamEndCapture_ptsz),
+	PROC(cuGraphInstantiateWithFlags, 11040),
+	PROC2(cuGraphLaunch, 10000, cuGraphLaunch_ptsz),
+	PROC(cuGraphExecDestroy, 10000),
+	PROC(cuGraphDestroy, 10000),
+};
+
+/* No cuInit needed, as on NVIDIA's: it is how a caller finds cuInit. */
+API CUresult cuGetProcAddress(const char *symbol, void **pfn, int version, cuuint64_t flags,
+			      CUdriverProcAddressQueryResult *status)
+{
+	CUdriverProcAddressQueryResult st = CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
+	CUresult err = CUDA_ERROR_NOT_FOUND;
+	size_t i;
+
+	if (!symbol || !pfn)
+		return CUDA_ERROR_INVALID_VALUE;
+	if (flags & ~(cuuint64_t)(CU_GET_PROC_ADDRESS_LEGACY_STREAM |
+				   CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM))
+		return CUDA_ERROR_INVALID_VALUE;
+	*pfn = NULL;
+	for (i = 0; i < sizeof(procs) / sizeof(procs[0]); i++) {
+		const struct proc *p = &procs[i];
+
+		if (strcmp(p->name, symbol))
+			continue;
+		if (version < p->since) {
+			st = CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT;
+			break;
+		}
+		/* DEFAULT is the legacy stream for a library (cuda.h's inline
+		 * wrapper sets PER_THREAD for code built per-thread) */
+		*pfn = (flags & CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM) && p->ptsz ?
+			p->ptsz : p->fn;
+		st = CU_GET_PROC_ADDRESS_SUCCESS;
+		err = CUDA_SUCCESS;
+		break;
+	}
+	if (status)
+		*status = st;
+	return err;
 }

@@ -661,7 +661,7 @@ API cudaError_t cudaPointerGetAttributes(struct cudaPointerAttributes *a, const 
 	if (kind == SIM_MEM_DEVICE) {
 		a->type = cudaMemoryTypeDevice;
 		a->devicePointer = (void *)p;
-	} else if (kind == SIM_MEM_PINNED) {
+	} else if (kind == SIM_MEM_PINNED || kind == SIM_MEM_REGISTERED) {
 		a->type = cudaMemoryTypeHost;
 		a->devicePointer = a->hostPointer = (void *)p;
 	} else {

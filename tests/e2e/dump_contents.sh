@@ -12,8 +12,8 @@
 # its payload, a tensor shape that does not make its raw size, a coded blob
 # made with another bound than its tensor says. Also an events record with a
 # flipped bit under a valid index (info used to read its header unchecked),
-# and events of a later layout version (80 bytes, one kind version 1 does
-# not have): drawn from the 64 bytes this build knows, exactly as the same
+# and events of a later layout version (version 3: 80 bytes, one kind
+# versions 1 and 2 do not have): drawn from the 64 bytes this build knows, exactly as the same
 # events of version 1.
 # LLMI_DUMP=path runs another llminstr-dump build.
 set -uo pipefail
@@ -128,8 +128,8 @@ kern = strings(1, [(1, "gemm_kernel"), (2, "rmsnorm_kernel")])
 kinds = [1, 3, 1, 4, 6]
 v1 = events([event(10**9 + 1000 * i, k, name_id=1 + i % 2) for i, k in enumerate(kinds)])
 v2 = events([event(10**9 + 1000 * i, k, name_id=1 + i % 2, extra=16) for i, k in enumerate(kinds)],
-            version=2, size=80)
-v2k = bytearray(v2); v2k[48 + 80 * 4 + 62] = 9        # a kind version 2 added
+            version=3, size=80)
+v2k = bytearray(v2); v2k[48 + 80 * 4 + 62] = 9        # a kind version 3 added
 stats = b'{"mode":"events"}'
 
 def save(name, recs):
@@ -190,7 +190,7 @@ run 0 "info good" $D info "$T/good.llmi"
 info_json good 5 1 0 || fail "info --json good"
 run 0 "perfetto good" $D perfetto "$T/good.llmi" -o "$T/good.json" &&
 	{ [ "$(slices "$T/good.json")" = 5 ] || fail "perfetto good: $(slices "$T/good.json") slices, expected 5"; }
-run 0 "verify v2 (80-byte events)" $D verify "$T/v2.llmi"
+run 0 "verify v3 (80-byte events)" $D verify "$T/v2.llmi"
 info_json v2 5 1 0 || fail "info --json v2"
 run 0 "perfetto v2" $D perfetto "$T/v2.llmi" -o "$T/v2.json" &&
 	{ cmp -s "$T/good.json" "$T/v2.json" || fail "perfetto of version-2 events differs from the same events of version 1"; }

@@ -32,7 +32,8 @@ one "-p '0'" -p 0
 one "nothing to trace"
 one "needs a value" -p
 one "--ring-size" --ring-size 3000 -p 1
-one "not available yet" --capture all -p 1
+one "--capture: capture spec term 'every=0'" --capture every=0 -p 1
+one "add --capture SPEC" --codec lossless -p 1
 one "--codec 'zip'" --codec zip -p 1
 one "-o: give a file name" -o "" -p 1
 one "--json: give a file name" --json "" -p 1

@@ -119,7 +119,7 @@ static void make_file(const char *path, unsigned flags)
 	}
 	{
 		struct llmi_events_rec eh = { .event_size = sizeof(struct llmi_tl_event),
-					      .abi_version = LLMI_TL_VERSION, .count = 3,
+					      .abi_version = 1, .count = 3,
 					      .first_ns = 1, .last_ns = 3, .pid = 42 };
 		struct llmi_tl_event ev[3];
 
@@ -618,12 +618,12 @@ static void test_validate_events(void **state)
 	size_t len;
 
 #define EVENTS_CASE(change, says) do {						\
-		len = events_payload(p, LLMI_TL_VERSION, sizeof(struct llmi_tl_event), 3);	\
+		len = events_payload(p, 1, sizeof(struct llmi_tl_event), 3);	\
 		change;								\
 		expect_bad(LLMI_REC_EVENTS, p, len, says);			\
 		assert_int_equal(llmi_events_parse(p, len, &h, &evs), -EBADMSG);	\
 	} while (0)
-	len = events_payload(p, LLMI_TL_VERSION, sizeof(struct llmi_tl_event), 3);
+	len = events_payload(p, 1, sizeof(struct llmi_tl_event), 3);
 	assert_int_equal(llmi_events_parse(p, len, &h, &evs), 0);
 	assert_int_equal(h.count, 3);
 	/* The counts of the issue: 2^60 events, events of 0 bytes. */
@@ -643,28 +643,31 @@ static void test_validate_events(void **state)
 	EVENTS_CASE(((struct llmi_events_rec *)p)->last_ns = 5, "last time 5");
 #undef EVENTS_CASE
 	/* Events of 80 bytes in version 1: not its layout. */
-	len = events_payload(p, LLMI_TL_VERSION, 80, 3);
+	len = events_payload(p, 1, 80, 3);
 	expect_bad(LLMI_REC_EVENTS, p, len, "version 1 events are 64 bytes, not 80");
+	/* Events of 64 bytes in version 2: it appends the launch number. */
+	len = events_payload(p, 2, 64, 3);
+	expect_bad(LLMI_REC_EVENTS, p, len, "version 2 events are 72 bytes, not 64");
 	/* No events, only losses: a header alone. */
 	memset(&h, 0, sizeof(h));
 	h.event_size = sizeof(ev);
-	h.abi_version = LLMI_TL_VERSION;
+	h.abi_version = 1;
 	h.lost = 9;
 	assert_int_equal(llmi_rec_validate(LLMI_REC_EVENTS, &h, sizeof(h), NULL, 0), 0);
 }
 
 /*
- * Events of a later version: longer (80 bytes here), kinds version 1 does
- * not have. A reader takes the 64 bytes it knows of each and skips the
- * rest; shorter than 64 is damage whatever the version.
+ * Events of a later version: longer (80 bytes here), kinds versions 1 and
+ * 2 do not have. A reader takes the 64 bytes it knows of each and skips
+ * the rest; shorter than 64 is damage whatever the version.
  */
-static void test_events_v2(void **state)
+static void test_events_later(void **state)
 {
 	uint8_t p[1024];
 	struct llmi_events_rec h;
 	struct llmi_tl_event ev, want[3];
 	const void *evs;
-	size_t len = events_payload(p, 2, 80, 3);
+	size_t len = events_payload(p, 3, 80, 3);
 
 	make_events(want, 3);
 	assert_int_equal(llmi_rec_validate(LLMI_REC_EVENTS, p, len, NULL, 0), 0);
@@ -673,13 +676,40 @@ static void test_events_v2(void **state)
 	for (uint64_t k = 0; k < 3; k++) {
 		llmi_events_get(evs, &h, k, &ev);
 		assert_memory_equal(&ev, &want[k], sizeof(ev));
+		/* what a later version put at 64 is still version 2's launch number */
+		assert_int_equal(llmi_events_launch_id(evs, &h, k), 0xabababababababab);
 	}
-	p[sizeof(h) + 80 + 62] = 9;	/* a kind added by version 2 */
+	p[sizeof(h) + 80 + 62] = 9;	/* a kind added by version 3 */
 	assert_int_equal(llmi_rec_validate(LLMI_REC_EVENTS, p, len, NULL, 0), 0);
-	len = events_payload(p, 2, 80, 3);
+	len = events_payload(p, 3, 80, 3);
 	((struct llmi_events_rec *)p)->event_size = 56;
 	((struct llmi_events_rec *)p)->count = 240 / 56;
 	expect_bad(LLMI_REC_EVENTS, p, sizeof(h) + 56 * (240 / 56), "event size 56");
+}
+
+/* Version 2, as the tracer writes it: 72 bytes, the launch number at 64. */
+static void test_events_v2(void **state)
+{
+	uint8_t p[1024];
+	struct llmi_events_rec h;
+	const void *evs;
+	size_t len = events_payload(p, 2, 72, 3);
+
+	for (uint64_t k = 0; k < 3; k++) {
+		uint64_t id = 100 + k;
+
+		memcpy(p + sizeof(h) + k * 72 + 64, &id, 8);
+	}
+	assert_int_equal(llmi_rec_validate(LLMI_REC_EVENTS, p, len, NULL, 0), 0);
+	assert_int_equal(llmi_events_parse(p, len, &h, &evs), 0);
+	for (uint64_t k = 0; k < 3; k++)
+		assert_int_equal(llmi_events_launch_id(evs, &h, k), 100 + k);
+	p[sizeof(h) + 72 + 62] = 9;	/* not a kind of version 2 */
+	expect_bad(LLMI_REC_EVENTS, p, len, "not a version 2 event");
+	/* version 1 has no launch numbers */
+	len = events_payload(p, 1, 64, 3);
+	assert_int_equal(llmi_events_parse(p, len, &h, &evs), 0);
+	assert_int_equal(llmi_events_launch_id(evs, &h, 0), 0);
 }
 
 static void test_validate_strings(void **state)
@@ -1135,6 +1165,7 @@ int main(void)
 		cmocka_unit_test(test_validate_tensor),
 		cmocka_unit_test(test_validate_events),
 		cmocka_unit_test(test_events_v2),
+		cmocka_unit_test(test_events_later),
 		cmocka_unit_test(test_validate_strings),
 		cmocka_unit_test(test_check_indexed),
 		cmocka_unit_test(test_verify_totals_and_tails),

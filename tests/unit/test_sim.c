@@ -3,7 +3,9 @@
  * Unit tests of the CPU stand-in CUDA runtime (build/sim): stream order and
  * asynchrony, events, cross-stream and legacy-stream ordering, graph capture
  * and replay, copy kinds and bad pointers, driver module lookup, and nvcc's
- * registration / __cudaGetKernel / __cudaLaunchKernel path. Linked against
+ * registration / __cudaGetKernel / __cudaLaunchKernel path, and the driver
+ * entry points the llminstr agent uses (cuGetProcAddress, pointer
+ * attributes, host registration, host functions, the context stack). Linked against
  * build/sim/libcudart.so.13 and libcuda.so.1 by rpath.
  *
  * Nothing here depends on the machine's speed: what must still be running
@@ -22,6 +24,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <unistd.h>
+#include <dlfcn.h>
 #include <cmocka.h>
 
 #if !__has_include("sim.h")
@@ -557,6 +560,257 @@ static void test_driver_modules(void **state)
 	assert_int_equal(cuModuleGetFunction(&f, m, "set"), CUDA_ERROR_INVALID_HANDLE);
 }
 
+/* ---- what the llminstr agent needs of the driver ---- */
+
+static void test_driver_get_proc_address(void **state)
+{
+	CUdriverProcAddressQueryResult st = 99;
+	CUresult (*ver)(int *);
+	void *fn;
+	int v = 0;
+
+	assert_int_equal(cuInit(0), CUDA_SUCCESS);
+	/* the exported variant the base name maps to in cuda.h */
+	assert_int_equal(cuGetProcAddress("cuMemAlloc", &fn, 12000, 0, &st), CUDA_SUCCESS);
+	assert_int_equal(st, CU_GET_PROC_ADDRESS_SUCCESS);
+	assert_ptr_equal(fn, dlsym(RTLD_DEFAULT, "cuMemAlloc_v2"));
+	assert_int_equal(cuGetProcAddress("cuMemcpyDtoHAsync", &fn, 13000,
+					  CU_GET_PROC_ADDRESS_LEGACY_STREAM, &st), CUDA_SUCCESS);
+	assert_ptr_equal(fn, dlsym(RTLD_DEFAULT, "cuMemcpyDtoHAsync_v2"));
+	assert_int_equal(cuGetProcAddress("cuMemcpyDtoHAsync", &fn, 13000,
+					  CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM, &st),
+			 CUDA_SUCCESS);
+	assert_ptr_equal(fn, dlsym(RTLD_DEFAULT, "cuMemcpyDtoHAsync_v2_ptsz"));
+	/* no per-thread twin: the function itself */
+	assert_int_equal(cuGetProcAddress("cuMemHostRegister", &fn, 12000,
+					  CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM, &st),
+			 CUDA_SUCCESS);
+	assert_ptr_equal(fn, dlsym(RTLD_DEFAULT, "cuMemHostRegister_v2"));
+	assert_int_equal(cuGetProcAddress("cuLaunchHostFunc", &fn, 12000, 0, NULL), CUDA_SUCCESS);
+	assert_ptr_equal(fn, dlsym(RTLD_DEFAULT, "cuLaunchHostFunc"));
+	/* a pointer it hands out is the function */
+	assert_int_equal(cuGetProcAddress("cuDriverGetVersion", (void **)&ver, 12000, 0, &st),
+			 CUDA_SUCCESS);
+	assert_int_equal(ver(&v), CUDA_SUCCESS);
+	assert_int_equal(v, CUDA_VERSION);
+	/* asked for a version older than the variant it has */
+	fn = (void *)1;
+	assert_int_equal(cuGetProcAddress("cuMemAlloc", &fn, 3000, 0, &st), CUDA_ERROR_NOT_FOUND);
+	assert_int_equal(st, CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT);
+	assert_null(fn);
+	assert_int_equal(cuGetProcAddress("cuNoSuchFunction", &fn, 13000, 0, &st),
+			 CUDA_ERROR_NOT_FOUND);
+	assert_int_equal(st, CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND);
+	assert_int_equal(cuGetProcAddress("cuMemAlloc", NULL, 13000, 0, &st),
+			 CUDA_ERROR_INVALID_VALUE);
+	assert_int_equal(cuGetProcAddress("cuMemAlloc", &fn, 13000, 4, &st),
+			 CUDA_ERROR_INVALID_VALUE);
+}
+
+static void test_driver_pointer_attributes(void **state)
+{
+	CUdeviceptr d, base = 0;
+	unsigned int type = 0;
+	CUcontext ctx, cur;
+	size_t size = 0, fr0, fr1, total;
+	void *pinned;
+	int local = 0, ord = -1;
+
+	assert_int_equal(cuInit(0), CUDA_SUCCESS);
+	assert_int_equal(cuMemGetInfo(&fr0, &total), CUDA_SUCCESS);
+	assert_int_equal(cuMemAlloc(&d, 1 << 20), CUDA_SUCCESS);
+	assert_int_equal(cuMemGetInfo(&fr1, &total), CUDA_SUCCESS);
+	assert_int_equal(fr0 - fr1, 1 << 20);
+	assert_int_equal(cuPointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, d + 100),
+			 CUDA_SUCCESS);
+	assert_int_equal(type, CU_MEMORYTYPE_DEVICE);
+	assert_int_equal(cuPointerGetAttribute(&ctx, CU_POINTER_ATTRIBUTE_CONTEXT, d), CUDA_SUCCESS);
+	assert_int_equal(cuCtxGetCurrent(&cur), CUDA_SUCCESS);
+	assert_ptr_equal(ctx, cur);
+	assert_int_equal(cuPointerGetAttribute(&ord, CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL, d),
+			 CUDA_SUCCESS);
+	assert_int_equal(ord, 0);
+	assert_int_equal(cuMemGetAddressRange(&base, &size, d + 4096), CUDA_SUCCESS);
+	assert_true(base == d);
+	assert_int_equal(size, 1 << 20);
+	/* pageable host memory: unknown to CUDA, as NVIDIA's answers */
+	assert_int_equal(cuPointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE,
+					       (CUdeviceptr)(uintptr_t)&local),
+			 CUDA_ERROR_INVALID_VALUE);
+	assert_int_equal(cuMemGetAddressRange(&base, &size, (CUdeviceptr)(uintptr_t)&local),
+			 CUDA_ERROR_NOT_FOUND);
+	assert_int_equal(cuMemAllocHost(&pinned, 64), CUDA_SUCCESS);
+	assert_int_equal(cuPointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE,
+					       (CUdeviceptr)(uintptr_t)pinned), CUDA_SUCCESS);
+	assert_int_equal(type, CU_MEMORYTYPE_HOST);
+	assert_int_equal(cuMemFreeHost(pinned), CUDA_SUCCESS);
+	assert_int_equal(cuMemFree(d), CUDA_SUCCESS);
+	assert_int_equal(cuMemGetInfo(&fr1, &total), CUDA_SUCCESS);
+	assert_int_equal(fr1, fr0);
+	/* freed: unknown again */
+	assert_int_equal(cuPointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, d),
+			 CUDA_ERROR_INVALID_VALUE);
+}
+
+static void test_driver_host_register(void **state)
+{
+	enum { N = 8192 };
+	char *buf = aligned_alloc(4096, N), *buf2 = malloc(N);
+	unsigned int type = 0;
+	CUdeviceptr d;
+	CUstream s;
+
+	assert_non_null(buf);
+	assert_non_null(buf2);
+	assert_int_equal(cuInit(0), CUDA_SUCCESS);
+	assert_int_equal(cuMemHostRegister(buf, N, 0), CUDA_SUCCESS);
+	assert_int_equal(cuPointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE,
+					       (CUdeviceptr)(uintptr_t)(buf + 10)), CUDA_SUCCESS);
+	assert_int_equal(type, CU_MEMORYTYPE_HOST);
+	/* a range that overlaps a registered one */
+	assert_int_equal(cuMemHostRegister(buf + 4096, 100, 0),
+			 CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED);
+	assert_int_equal(cuMemHostRegister(NULL, 100, 0), CUDA_ERROR_INVALID_VALUE);
+	assert_int_equal(cuMemHostRegister(buf2, 0, 0), CUDA_ERROR_INVALID_VALUE);
+	/* the caller's memory is not the driver's to free */
+	assert_int_equal(cuMemFreeHost(buf), CUDA_ERROR_INVALID_VALUE);
+	/* a copy into it on a stream */
+	assert_int_equal(cuMemAlloc(&d, N), CUDA_SUCCESS);
+	assert_int_equal(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING), CUDA_SUCCESS);
+	assert_int_equal(cuMemsetD8Async(d, 0x5a, N, s), CUDA_SUCCESS);
+	assert_int_equal(cuMemcpyDtoHAsync(buf, d, N, s), CUDA_SUCCESS);
+	assert_int_equal(cuStreamSynchronize(s), CUDA_SUCCESS);
+	assert_int_equal(buf[0], 0x5a);
+	assert_int_equal(buf[N - 1], 0x5a);
+	assert_int_equal(cuMemHostUnregister(buf + 1), CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED);
+	assert_int_equal(cuMemHostUnregister(buf), CUDA_SUCCESS);
+	assert_int_equal(cuMemHostUnregister(buf), CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED);
+	assert_int_equal(cuPointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE,
+					       (CUdeviceptr)(uintptr_t)buf), CUDA_ERROR_INVALID_VALUE);
+	/* still the caller's: usable, and freed by the caller */
+	buf[0] = 1;
+	assert_int_equal(cuStreamDestroy(s), CUDA_SUCCESS);
+	assert_int_equal(cuMemFree(d), CUDA_SUCCESS);
+	free(buf);
+	free(buf2);
+}
+
+struct hf {
+	int *seen_by_cb;	/* what the callback read */
+	int *val;
+	atomic_int calls;
+	int order[4];
+};
+
+static void host_cb(void *arg)
+{
+	struct hf *h = arg;
+	int n = atomic_fetch_add(&h->calls, 1);
+
+	*h->seen_by_cb = *h->val;
+	if (n < 4)
+		h->order[n] = *h->val;
+}
+
+static void test_driver_host_func(void **state)
+{
+	static struct gate g;
+	struct hf h = { 0 };
+	CUdeviceptr d;
+	CUstream s;
+	int val = 0, seen = -1, one_ = 1, two = 2;
+
+	h.seen_by_cb = &seen;
+	h.val = &val;
+	assert_int_equal(cuInit(0), CUDA_SUCCESS);
+	assert_int_equal(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING), CUDA_SUCCESS);
+	assert_int_equal(cuMemAlloc(&d, sizeof(int)), CUDA_SUCCESS);
+	assert_int_equal(gate((cudaStream_t)s, &g), cudaSuccess);
+	assert_int_equal(cuMemcpyHtoDAsync(d, &one_, sizeof(int), s), CUDA_SUCCESS);
+	assert_int_equal(cuMemcpyDtoHAsync(&val, d, sizeof(int), s), CUDA_SUCCESS);
+	assert_int_equal(cuLaunchHostFunc(s, host_cb, &h), CUDA_SUCCESS);
+	assert_int_equal(cuMemcpyHtoDAsync(d, &two, sizeof(int), s), CUDA_SUCCESS);
+	assert_int_equal(cuMemcpyDtoHAsync(&val, d, sizeof(int), s), CUDA_SUCCESS);
+	assert_int_equal(cuLaunchHostFunc(s, host_cb, &h), CUDA_SUCCESS);
+	/* held behind the gate: not run yet */
+	gate_wait_started(&g);
+	assert_int_equal(atomic_load(&h.calls), 0);
+	gate_open(&g);
+	assert_int_equal(cuStreamSynchronize(s), CUDA_SUCCESS);
+	assert_false(atomic_load(&g.timed_out));
+	/* each ran after the copies before it, and before those after it */
+	assert_int_equal(atomic_load(&h.calls), 2);
+	assert_int_equal(h.order[0], 1);
+	assert_int_equal(h.order[1], 2);
+	assert_int_equal(cuLaunchHostFunc(s, NULL, &h), CUDA_ERROR_INVALID_VALUE);
+	assert_int_equal(cuLaunchHostFunc((CUstream)(uintptr_t)0xbad0, host_cb, &h),
+			 CUDA_ERROR_INVALID_HANDLE);
+	assert_int_equal(cuMemFree(d), CUDA_SUCCESS);
+	assert_int_equal(cuStreamDestroy(s), CUDA_SUCCESS);
+}
+
+static void *ctx_thread(void *arg)
+{
+	CUcontext c = NULL, prim = arg, popped = NULL;
+	int *bad = calloc(1, sizeof(int));
+
+	/* a fresh thread sees the primary context, as under the runtime */
+	if (cuCtxGetCurrent(&c) || c != prim)
+		*bad = 1;
+	else if (cuCtxPopCurrent(&popped) || popped != prim)
+		*bad = 2;
+	else if (cuCtxGetCurrent(&c) || c != NULL)
+		*bad = 3;
+	else if (cuCtxPopCurrent(&popped) != CUDA_ERROR_INVALID_CONTEXT)
+		*bad = 4;
+	else if (cuCtxPushCurrent(prim) || cuCtxGetCurrent(&c) || c != prim)
+		*bad = 5;
+	else if (cuCtxPushCurrent(NULL) != CUDA_ERROR_INVALID_VALUE)
+		*bad = 6;
+	else if (cuCtxPushCurrent((CUcontext)(uintptr_t)0x1234) != CUDA_ERROR_INVALID_CONTEXT)
+		*bad = 7;
+	else if (cuCtxSetCurrent(NULL) || cuCtxGetCurrent(&c) || c != NULL)
+		*bad = 8;	/* set NULL pops */
+	else if (cuCtxSetCurrent(prim) || cuCtxGetCurrent(&c) || c != prim)
+		*bad = 9;
+	return bad;
+}
+
+static void test_driver_context_stack(void **state)
+{
+	CUcontext prim;
+	pthread_t t;
+	int *bad;
+
+	assert_int_equal(cuInit(0), CUDA_SUCCESS);
+	assert_int_equal(cuDevicePrimaryCtxRetain(&prim, 0), CUDA_SUCCESS);
+	assert_int_equal(pthread_create(&t, NULL, ctx_thread, prim), 0);
+	assert_int_equal(pthread_join(t, (void **)&bad), 0);
+	assert_int_equal(*bad, 0);
+	free(bad);
+	assert_int_equal(cuDevicePrimaryCtxRelease(0), CUDA_SUCCESS);
+}
+
+static void test_driver_stream_is_capturing(void **state)
+{
+	CUstreamCaptureStatus st = 99;
+	CUgraph g;
+	CUstream s;
+
+	assert_int_equal(cuInit(0), CUDA_SUCCESS);
+	assert_int_equal(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING), CUDA_SUCCESS);
+	assert_int_equal(cuStreamIsCapturing(s, &st), CUDA_SUCCESS);
+	assert_int_equal(st, CU_STREAM_CAPTURE_STATUS_NONE);
+	assert_int_equal(cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_RELAXED), CUDA_SUCCESS);
+	assert_int_equal(cuStreamIsCapturing(s, &st), CUDA_SUCCESS);
+	assert_int_equal(st, CU_STREAM_CAPTURE_STATUS_ACTIVE);
+	assert_int_equal(cuStreamEndCapture(s, &g), CUDA_SUCCESS);
+	assert_int_equal(cuStreamIsCapturing(s, &st), CUDA_SUCCESS);
+	assert_int_equal(st, CU_STREAM_CAPTURE_STATUS_NONE);
+	assert_int_equal(cuGraphDestroy(g), CUDA_SUCCESS);
+	assert_int_equal(cuStreamDestroy(s), CUDA_SUCCESS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -568,6 +822,12 @@ int main(void)
 		cmocka_unit_test(test_nvcc_path),
 		cmocka_unit_test(test_per_thread_stream),
 		cmocka_unit_test(test_driver_modules),
+		cmocka_unit_test(test_driver_get_proc_address),
+		cmocka_unit_test(test_driver_pointer_attributes),
+		cmocka_unit_test(test_driver_host_register),
+		cmocka_unit_test(test_driver_host_func),
+		cmocka_unit_test(test_driver_context_stack),
+		cmocka_unit_test(test_driver_stream_is_capturing),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -69,6 +69,35 @@ static void test_good(void **state)
 	assert_string_equal(o.output, "t.llmi");
 }
 
+/* capture: repeatable terms, the documented defaults, -- CMD blocks and -p drops */
+static void test_capture(void **state)
+{
+	struct trace_opts o;
+	char err[256];
+
+	assert_int_equal(parse(&o, err, "-p", "7", NULL), 0);
+	assert_string_equal(o.capture, "");
+	assert_int_equal(parse(&o, err, "--capture", "name=blk.*.resid", "--capture", "every=4",
+			       "--capture", "steps=2-9", "--", "./x", NULL), 0);
+	assert_string_equal(o.capture, "name=blk.*.resid\nevery=4\nsteps=2-9");
+	assert_int_equal(o.on_full, LLMI_ON_FULL_BLOCK);
+	assert_int_equal(o.codec.mode, LLMI_BOUND_NMSE);
+	assert_true(o.codec.bound == 1e-3);
+	assert_int_equal(o.buffer_size, 512ull << 20);
+	assert_int_equal(o.device_buffer, 256ull << 20);
+	assert_true(o.threads >= 1);
+	assert_int_equal(parse(&o, err, "--capture", "all", "-p", "7", NULL), 0);
+	assert_int_equal(o.on_full, LLMI_ON_FULL_DROP);
+	assert_int_equal(parse(&o, err, "--capture", "all", "--on-full", "block", "--codec",
+			       "quant:abs=0.01", "--buffer-size", "64M", "--device-buffer", "32M",
+			       "--threads", "3", "-p", "7", NULL), 0);
+	assert_int_equal(o.on_full, LLMI_ON_FULL_BLOCK);
+	assert_int_equal(o.codec.mode, LLMI_BOUND_ABS);
+	assert_int_equal(o.buffer_size, 64ull << 20);
+	assert_int_equal(o.device_buffer, 32ull << 20);
+	assert_int_equal(o.threads, 3);
+}
+
 /* err names both options and both paths */
 static void expect_same(const struct trace_opts *o, const char *first, const char *second)
 {
@@ -171,8 +200,18 @@ static void test_bad(void **state)
 	expect_bad("-o: give a file name", "-o", "", "-p", "1", NULL);
 	expect_bad("--json: give a file name", "--json", "", "-p", "1", NULL);
 	expect_bad("--perfetto: give a file name", "--perfetto", "", "-p", "1", NULL);
-	expect_bad("not available yet", "--capture", "every=4", "-p", "1", NULL);
-	expect_bad("--capture 'every=x'", "--capture", "every=x", "-p", "1", NULL);
+	expect_bad("add --capture SPEC", "--codec", "lossless", "-p", "1", NULL);
+	expect_bad("add --capture SPEC", "--on-full", "drop", "-p", "1", NULL);
+	expect_bad("add --capture SPEC", "--buffer-size", "64M", "-p", "1", NULL);
+	expect_bad("--capture needs events mode", "-T", "--capture", "all", "-p", "1", NULL);
+	expect_bad("--capture: capture spec term 'name='", "--capture", "name=", "-p", "1", NULL);
+	expect_bad("--capture: capture spec term 'steps=5-2'", "--capture", "steps=5-2", "-p", "1", NULL);
+	expect_bad("--capture: capture spec term 'bogus'", "--capture", "bogus", "-p", "1", NULL);
+	expect_bad("predict needs a reference", "--capture", "all", "--codec",
+		   "quant:nmse=1e-3,predict", "-p", "1", NULL);
+	expect_bad("--device-buffer '0'", "--capture", "all", "--device-buffer", "0", "-p", "1", NULL);
+	expect_bad("--threads '0'", "--capture", "all", "--threads", "0", "-p", "1", NULL);
+	expect_bad("--capture: capture spec term 'every=x'", "--capture", "every=x", "-p", "1", NULL);
 	expect_bad("--codec 'quant:mse=-1'", "--codec", "quant:mse=-1", "-p", "1", NULL);
 	expect_bad("--on-full 'later'", "--on-full", "later", "-p", "1", NULL);
 	expect_bad("--buffer-size '12q'", "--buffer-size", "12q", "-p", "1", NULL);
@@ -202,6 +241,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good),
+		cmocka_unit_test(test_capture),
 		cmocka_unit_test(test_bad),
 		cmocka_unit_test(test_outputs_distinct),
 		cmocka_unit_test(test_help),

@@ -82,6 +82,7 @@ static void test_roundtrip(void **state)
 	struct trace_tl_stats st;
 	struct agg *a = agg__new(NULL, NULL);
 	struct llmi_tl_event all[64];
+	uint64_t ids[64];
 	size_t nall = 0, nstats = 0, i;
 	struct names nm = { 0 };
 	uint64_t lost = 0;
@@ -143,10 +144,12 @@ static void test_roundtrip(void **state)
 			/* names arrive before the events that use them */
 			assert_true(!h.count || nm.nkernel == 2);
 			assert_int_equal(h.abi_version, LLMI_TL_VERSION);
-			assert_int_equal(h.event_size, sizeof(struct llmi_tl_event));
+			assert_int_equal(h.event_size, sizeof(struct llmi_tl_event2));
 			assert_true(nall + h.count <= 64);
-			memcpy(&all[nall], events, h.count * sizeof(all[0]));
-			nall += h.count;
+			for (uint64_t k = 0; k < h.count; k++, nall++) {
+				llmi_events_get(events, &h, k, &all[nall]);
+				ids[nall] = llmi_events_launch_id(events, &h, k);
+			}
 			lost += h.lost;
 		}
 		free(p);
@@ -188,6 +191,16 @@ static void test_roundtrip(void **state)
 		assert_true(g[1].name_id && g[1].name_id != g[2].name_id);
 	}
 	assert_int_equal(all[15].kind, LLMI_TL_WAIT);
+	/* launch numbers: executions 1, 2, 3 ...; graph nodes, copies, waits none */
+	{
+		static const uint64_t want[16] = { 1, 2, 3, 0, 0, 0, 0, 0, 0, 0, 4, 5, 0, 6, 7, 0 };
+
+		for (i = 0; i < 16; i++)
+			if (ids[i] != want[i])
+				fail_msg("event %zu (kind %u): launch_id %llu, want %llu", (size_t)i,
+					 all[i].kind, (unsigned long long)ids[i],
+					 (unsigned long long)want[i]);
+	}
 	for (i = 0; i < nm.nkernel; i++)
 		if (nm.kernel_ids[i] == all[0].name_id)
 			assert_string_equal(nm.kernel[i], "gemm(float const*, int)");

@@ -7,7 +7,8 @@
  * preload the library, or load it into a service's environment
  * (LD_PRELOAD) so that `llminstr-trace -p PID` finds it later.
  *
- * With no tracer attached every call returns at once (a flag read). While a
+ * With no tracer attached every call returns at once (a flag read; the
+ * arguments are not even looked at: llminstr_capture() returns 0). While a
  * tracer is attached, llminstr_capture() of a device tensor queues a
  * device-to-device snapshot on the caller's stream and returns: the stream
  * never waits for the host, and the application may overwrite the tensor
@@ -45,8 +46,12 @@ extern "C" {
  * errno, the tensor not taken and the program unharmed:
  *   -EINVAL   name or ptr NULL, name empty, ndim > 8, a dimension < 0
  *   -ENAMETOOLONG  a name over LLMINSTR_NAME_MAX bytes
- *   -ENOTSUP  a dtype other than the three above
- *   -EFAULT   ptr is not readable memory (freed, unmapped)
+ *   -ENOTSUP  a dtype other than the three above; a device tensor on a
+ *             stream that is capturing a CUDA graph, or on another device
+ *             (or under another current context) than the first device
+ *             tensor since the tracer attached: counted by name
+ *   -EFAULT   ptr is not readable memory (freed, unmapped), or a device
+ *             tensor runs past the end of its allocation: counted by name
  *   -E2BIG    larger than the tracer's buffers (--device-buffer for device
  *             tensors, --buffer-size for any): counted by name
  *   -ENOBUFS  buffers full under --on-full drop: counted by name

@@ -16,13 +16,25 @@
  * or a negative errno with a one-line reason in msg (a protocol version it
  * does not speak is -EPROTO, both versions named). Either side checks the
  * magic, the version and the message size first, and refuses anything
- * else.
+ * else. The agent reads the hello before it answers, a refusal included,
+ * and turns capture on before it sends status 0: a tracer holding that
+ * reply knows every later capture call goes to its ring. The memfd should
+ * be made with MFD_ALLOW_SEALING: the agent then seals it against
+ * shrinking, so that no mistake of the tracer's can fault the program.
+ *
+ * The eventfd is written (1) once per slot published, READY or FAILED:
+ * for a host tensor by the capturing thread before llminstr_capture()
+ * returns, for a device tensor by the side stream's host function once the
+ * copy off the GPU is done.
  *
  * After the handshake the connection only says that the tracer is there:
  * when it closes (the tracer exits or is killed), the agent waits for the
  * copies it has queued, frees its staging memory, unmaps the ring and goes
  * dormant; the program goes on. The agent closes it after a CUDA error (the
- * tracer sees EOF, and the reason in the ring's header).
+ * tracer sees EOF, and the reason in the ring's header). Either way, before
+ * it unmaps the ring it sets the header's agent_done: a tracer that keeps
+ * its own mapping after the connection ends can read every tensor captured
+ * until then (its end of capture: close, then drain until agent_done).
  */
 #ifndef LLMI_AGENT_PROTO_H
 #define LLMI_AGENT_PROTO_H

@@ -9,7 +9,8 @@
  * page aligned). Positions in the data area are monotonic byte counters;
  * a tensor's bytes are always contiguous: a reservation that would cross
  * the area's end starts at its beginning instead, and the tail it skipped
- * counts as used until the reservation is released.
+ * counts as used until the reservation is released. Each tensor's bytes
+ * start on a 64-byte boundary of the area.
  *
  * Producers (the agent; callers serialise llmi_ring_reserve) reserve a slot
  * and its bytes in sequence order and publish each slot when its bytes are
@@ -79,6 +80,13 @@ enum llmi_drop_reason {
 	LLMI_DROP_MAX,
 };
 
+/*
+ * The agent claims an entry by setting name[0] to LLMI_RING_DROP_BUSY, then
+ * writes the name, then its first byte (release): a reader takes an entry
+ * whose name[0] is neither 0 nor BUSY (acquire), and its counts with it.
+ */
+#define LLMI_RING_DROP_BUSY	0xff	/* name[0] while the entry is written */
+
 struct llmi_ring_drops {
 	char name[LLMI_RING_NAME_MAX + 1];	/* "" = unused entry */
 	_Atomic uint64_t count[LLMI_DROP_MAX];
@@ -103,6 +111,10 @@ struct llmi_ring_hdr {
 	_Atomic uint64_t dropped[LLMI_DROP_MAX];	/* all names */
 	_Atomic int32_t agent_error;	/* the error that turned capture off, 0 */
 	char agent_msg[256];		/* its reason */
+	/* 1 (release) once the agent has let go of the ring after the
+	 * connection closed: every slot below prod_seq is published and no
+	 * other will be */
+	_Atomic uint32_t agent_done;
 
 	/* the consumer's side (written by the tracer) */
 	_Alignas(64) _Atomic uint64_t cons_seq;	/* slots released */

@@ -201,8 +201,8 @@ static int not_found(struct llmi_reader *r, const char **dmg)
 	return EXIT_DAMAGED;
 }
 
-/* Finds --tensor ID|NAME; says why not, sets *code and returns -1. */
-static long find_tensor(struct llmi_reader *r, const char *sel, int *code)
+/* Finds --tensor ID|NAME [--step N]; says why not, sets *code and returns -1. */
+static long find_tensor(struct llmi_reader *r, const char *sel, int64_t step, int *code)
 {
 	const char *dmg;
 	char *end;
@@ -212,6 +212,10 @@ static long find_tensor(struct llmi_reader *r, const char *sel, int *code)
 	errno = 0;
 	id = strtoull(sel, &end, 10);
 	if (sel[0] >= '0' && sel[0] <= '9' && !*end && !errno) {
+		if (step >= 0) {
+			*code = dump_err(EXIT_USAGE, "export: --step goes with a tensor NAME, not an ID");
+			return -1;
+		}
 		found = find_id(r, id);
 		if (found < 0) {
 			*code = not_found(r, &dmg);
@@ -223,24 +227,31 @@ static long find_tensor(struct llmi_reader *r, const char *sel, int *code)
 		struct llmi_tensor_info ti;
 
 		if (llmi_reader__record(r, i)->type == LLMI_REC_TENSOR &&
-		    !llmi_reader__tensor(r, i, &ti) && !strcmp(ti.name, sel)) {
+		    !llmi_reader__tensor(r, i, &ti) && !strcmp(ti.name, sel) &&
+		    (step < 0 || ti.rec.step == (uint64_t)step)) {
 			if (!matches++)
 				found = (long)i;
 		}
 	}
-	if (!matches) {
+	if (!matches && step >= 0) {
+		*code = not_found(r, &dmg);
+		dump_err(*code, "no tensor named '%s' at step %lld (see 'llminstr-dump ls')%s", sel,
+			 (long long)step, dmg);
+	} else if (!matches) {
 		*code = not_found(r, &dmg);
 		dump_err(*code, "no tensor named '%s' (see 'llminstr-dump ls')%s", sel, dmg);
 	} else if (matches > 1)
-		*code = dump_err(EXIT_USAGE, "%ld tensors are named '%s'; give an ID (see 'llminstr-dump ls')",
-				 matches, sel);
+		*code = dump_err(EXIT_USAGE, "%ld tensors are named '%s'%s; give --step N or an ID "
+				 "(see 'llminstr-dump ls')", matches, sel, step >= 0 ? " at that step" : "");
 	return matches == 1 ? found : -1;
 }
 
 static const char export_help[] =
-"Usage: llminstr-dump export FILE --tensor ID|NAME -o OUT.npy [--bf16-raw] [--force]\n"
+"Usage: llminstr-dump export FILE --tensor ID|NAME [--step N] -o OUT.npy [--bf16-raw]\n"
+"                          [--force]\n"
 "Decodes one tensor and writes it as a numpy .npy file (np.load reads it).\n"
 "  -t, --tensor ID|NAME  which tensor ('llminstr-dump ls' shows ids and names)\n"
+"  -s, --step N          with a NAME: the one captured at step N\n"
 "  -o, --output OUT.npy  created; an existing file is refused unless --force,\n"
 "                        a symbolic link, directory or device always\n"
 "  -f, --force           replace an existing OUT.npy\n"
@@ -255,6 +266,7 @@ int cmd_export(int argc, char **argv)
 		{ "tensor", required_argument, NULL, 't' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "bf16-raw", no_argument, NULL, 'r' },
+		{ "step", required_argument, NULL, 's' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
@@ -264,6 +276,7 @@ int cmd_export(int argc, char **argv)
 	struct llmi_reader *r = NULL;
 	struct llmi_codec *codec = NULL;
 	bool bf16_raw = false, force = false;
+	int64_t step = -1;
 	void *data = NULL, *conv = NULL;
 	size_t len;
 	FILE *f = NULL;
@@ -271,9 +284,18 @@ int cmd_export(int argc, char **argv)
 	int c, ret = EXIT_CANNOT;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "t:o:fh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:o:s:fh", opts, NULL)) != -1) {
+		char *end;
+
 		switch (c) {
 		case 't': sel = optarg; break;
+		case 's':
+			errno = 0;
+			step = (int64_t)strtoull(optarg, &end, 10);
+			if (optarg[0] < '0' || optarg[0] > '9' || *end || errno || step < 0)
+				return dump_err(EXIT_USAGE, "export: --step '%s': expected a step number",
+						optarg);
+			break;
 		case 'o': out = optarg; break;
 		case 'r': bf16_raw = true; break;
 		case 'f': force = true; break;
@@ -292,7 +314,7 @@ int cmd_export(int argc, char **argv)
 	r = dump_open(path, &ret);
 	if (!r)
 		goto out;
-	idx = find_tensor(r, sel, &ret);
+	idx = find_tensor(r, sel, step, &ret);
 	if (idx < 0)
 		goto out;
 	/* The output before the work: a name in the way is said at once. */

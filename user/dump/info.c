@@ -149,6 +149,72 @@ static void fmt_time(uint64_t ns, char *buf, size_t len)
 		snprintf(buf, len, "?");
 }
 
+/*
+ * One tensor as JSON (ls --json, info --json): what it is, how it was
+ * coded, and who made it: the producing launch's number in the timeline,
+ * its kernel (names may be NULL: no string tables read) and thread; a
+ * tensor whose producer was not known has "producer": null.
+ */
+static void tensor_json(struct llmi_json *j, const struct llmi_tensor_info *ti,
+			const struct dump_names *names)
+{
+	const struct llmi_tensor_rec *t = &ti->rec;
+	char codec[96];
+
+	llmi_json_obj_begin(j, NULL);
+	llmi_json_u64(j, "id", t->tensor_id);
+	llmi_json_str(j, "name", ti->name);
+	llmi_json_u64(j, "step", t->step);
+	if (t->layer >= 0)
+		llmi_json_i64(j, "layer", t->layer);
+	else
+		llmi_json_null(j, "layer");
+	llmi_json_arr_begin(j, "shape");
+	for (unsigned k = 0; k < t->ndim && k < 8; k++)
+		llmi_json_u64(j, NULL, t->shape[k]);
+	llmi_json_arr_end(j);
+	llmi_json_str(j, "dtype", dump_dtype(t->dtype));
+	dump_codec(t, codec, sizeof(codec));
+	llmi_json_str(j, "codec", codec);
+	llmi_json_u64(j, "raw_bytes", t->raw_bytes);
+	llmi_json_u64(j, "stored_bytes", t->stored_bytes);
+	llmi_json_double(j, "mse", t->mse);
+	llmi_json_double(j, "nmse", t->nmse);
+	llmi_json_double(j, "max_abs_err", t->max_abs_err);
+	llmi_json_u64(j, "capture_ns", t->capture_ns);
+	llmi_json_u64(j, "tid", t->tid);
+	if (t->launch_id) {
+		const char *k = names ? dump_names__get(names, LLMI_STR_KERNEL, t->kernel_name_id) :
+			NULL;
+
+		llmi_json_obj_begin(j, "producer");
+		llmi_json_u64(j, "launch_id", t->launch_id);
+		llmi_json_str(j, "kernel", t->kernel_name_id ? k : NULL);
+		llmi_json_u64(j, "tid", t->tid);
+		llmi_json_obj_end(j);
+	} else {
+		llmi_json_null(j, "producer");
+	}
+	llmi_json_obj_end(j);
+}
+
+/* Every tensor that checks out, in file order, as a JSON array under key. */
+static void tensors_json(struct llmi_json *j, const char *key, struct llmi_reader *r,
+			 const struct dump_names *names)
+{
+	llmi_json_arr_begin(j, key);
+	for (size_t i = 0; i < llmi_reader__nr_records(r); i++) {
+		const struct llmi_rec_info *ri = llmi_reader__record(r, i);
+		struct llmi_tensor_info ti;
+
+		if (ri->type != LLMI_REC_TENSOR || ri->state != LLMI_CHECK_OK ||
+		    llmi_reader__tensor(r, i, &ti))
+			continue;
+		tensor_json(j, &ti, names);
+	}
+	llmi_json_arr_end(j);
+}
+
 static const char info_help[] =
 "Usage: llminstr-dump info FILE [--json]\n"
 "What a container holds: its header, records by type, tensor totals (raw and\n"
@@ -162,7 +228,8 @@ static const char info_help[] =
 "exit status is 0. Exit 1 on damage (a complete record that fails its\n"
 "checksum or holds impossible contents, a damaged record header or index):\n"
 "what is readable is still shown. Exit 3 when FILE cannot be read.\n"
-"  -j, --json   one JSON object on stdout\n";
+"  -j, --json   one JSON object on stdout; its tensors.list has every tensor\n"
+"               with its step and producer (as 'ls --json')\n";
 
 int cmd_info(int argc, char **argv)
 {
@@ -239,6 +306,13 @@ int cmd_info(int argc, char **argv)
 		llmi_json_double(&j, "max_mse", t.max_mse);
 		llmi_json_double(&j, "max_nmse", t.max_nmse);
 		llmi_json_double(&j, "max_abs_err", t.max_err);
+		{
+			uint64_t bad = 0;
+			struct dump_names *names = dump_names__load(r, &bad);
+
+			tensors_json(&j, "list", r, names);
+			dump_names__free(names);
+		}
 		llmi_json_obj_end(&j);
 		llmi_json_obj_begin(&j, "events");
 		llmi_json_u64(&j, "batches", t.batches);
@@ -322,13 +396,16 @@ static const char ls_help[] =
 "          mean removed, +p predicted from a reference tensor\n"
 "  RATIO   raw over stored bytes\n"
 "  NMSE, MAXERR   achieved nmse and max absolute error\n"
-"  -w, --wide   also RAW and STORED sizes and the achieved MSE; names whole\n"
+"  -w, --wide   also RAW and STORED sizes, the achieved MSE, and the producer:\n"
+"               LAUNCH (its number in the timeline) and KERNEL (- unknown);\n"
+"               names whole\n"
+"  -j, --json   one JSON array of every tensor, producer included\n"
 "Every record is checked first (checksum and contents); a damaged tensor is\n"
 "not listed. A torn tail (the writer died mid-record) is said on stderr, exit\n"
 "0; exit 1 on damage (the readable tensors are still listed).\n";
 
 enum { C_ID, C_NAME, C_STEP, C_LAYER, C_SHAPE, C_DT, C_CODEC, C_RAW, C_STORED, C_RATIO,
-       C_MSE, C_NMSE, C_MAXERR, C_NR };
+       C_MSE, C_NMSE, C_MAXERR, C_LAUNCH, C_KERNEL, C_NR };
 
 #define LS_CELL 128
 
@@ -344,13 +421,13 @@ static const char *ls_cell(const struct ls_row *row, int k)
 
 static const char *const ls_head[C_NR] = {
 	"ID", "NAME", "STEP", "LYR", "SHAPE", "DT", "CODEC", "RAW", "STORED", "RATIO",
-	"MSE", "NMSE", "MAXERR",
+	"MSE", "NMSE", "MAXERR", "LAUNCH", "KERNEL",
 };
 
 /* Columns left-aligned (text); the rest are numbers, right-aligned. */
 static bool ls_left(int k)
 {
-	return k == C_NAME || k == C_SHAPE || k == C_DT || k == C_CODEC;
+	return k == C_NAME || k == C_SHAPE || k == C_DT || k == C_CODEC || k == C_KERNEL;
 }
 
 static void fmt_bytes(uint64_t b, char *buf, size_t len)
@@ -380,7 +457,8 @@ static void short_codec(const struct llmi_tensor_rec *t, char *buf, size_t len)
 		snprintf(buf, len, "mode%u", t->codec_mode);
 }
 
-static int ls_fill(struct ls_row *row, const struct llmi_tensor_info *ti, bool wide)
+static int ls_fill(struct ls_row *row, const struct llmi_tensor_info *ti, bool wide,
+		   const struct dump_names *names)
 {
 	const struct llmi_tensor_rec *t = &ti->rec;
 	char (*c)[LS_CELL] = row->c;
@@ -406,6 +484,16 @@ static int ls_fill(struct ls_row *row, const struct llmi_tensor_info *ti, bool w
 	snprintf(c[C_MSE], LS_CELL, "%.1e", t->mse);
 	snprintf(c[C_NMSE], LS_CELL, "%.1e", t->nmse);
 	snprintf(c[C_MAXERR], LS_CELL, "%.1e", t->max_abs_err);
+	if (t->launch_id) {
+		const char *k = names && t->kernel_name_id ?
+			dump_names__get(names, LLMI_STR_KERNEL, t->kernel_name_id) : NULL;
+
+		snprintf(c[C_LAUNCH], LS_CELL, "%llu", (unsigned long long)t->launch_id);
+		snprintf(c[C_KERNEL], LS_CELL, "%s", k ? k : "?");
+	} else {
+		snprintf(c[C_LAUNCH], LS_CELL, "-");
+		snprintf(c[C_KERNEL], LS_CELL, "-");
+	}
 	return 0;
 }
 
@@ -426,25 +514,30 @@ int cmd_ls(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "wide", no_argument, NULL, 'w' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
 	static const int narrow_cols[] = { C_ID, C_NAME, C_STEP, C_LAYER, C_SHAPE, C_DT, C_CODEC,
 					   C_RATIO, C_NMSE, C_MAXERR };
 	static const int wide_cols[] = { C_ID, C_STEP, C_LAYER, C_SHAPE, C_DT, C_CODEC, C_RAW,
-					 C_STORED, C_RATIO, C_MSE, C_NMSE, C_MAXERR, C_NAME };
+					 C_STORED, C_RATIO, C_MSE, C_NMSE, C_MAXERR, C_LAUNCH,
+					 C_NAME, C_KERNEL };
 	struct ls_row *rows = NULL;
 	size_t nrows = 0, cap = 0;
 	int width[C_NR], c, ret = 0, ncols, used = 0;
 	const int *cols;
 	struct dump_loss loss;
 	struct llmi_reader *r;
-	bool wide = false;
+	struct dump_names *names = NULL;
+	bool wide = false, json = false;
+	uint64_t bad_names = 0;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "wh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "wjh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'w': wide = true; break;
+		case 'j': json = true; break;
 		case 'h': fputs(ls_help, stdout); return 0;
 		default: return bad_option("ls", argc, argv);
 		}
@@ -460,6 +553,16 @@ int cmd_ls(int argc, char **argv)
 		ret = dump_err(EXIT_CANNOT, "%s: reading failed: %s", argv[optind], strerror(-c));
 		llmi_reader__free(r);
 		return ret;
+	}
+	names = dump_names__load(r, &bad_names);	/* NULL: producers show as '?' */
+	if (json) {
+		struct llmi_json j;
+
+		llmi_json_init(&j, stdout, true);
+		tensors_json(&j, NULL, r, names);
+		if (llmi_json_finish(&j))
+			ret = dump_err(EXIT_CANNOT, "ls: writing to stdout failed");
+		goto out;
 	}
 	/* Rows first: the column widths follow the data. */
 	for (size_t i = 0; i < llmi_reader__nr_records(r); i++) {
@@ -481,7 +584,7 @@ int cmd_ls(int argc, char **argv)
 			cap = nc;
 		}
 		dump_printable(ti.name);
-		if (ls_fill(&rows[nrows], &ti, wide)) {
+		if (ls_fill(&rows[nrows], &ti, wide, names)) {
 			ret = dump_err(EXIT_CANNOT, "ls: out of memory");
 			goto out;
 		}
@@ -529,6 +632,7 @@ int cmd_ls(int argc, char **argv)
 	if (fflush(stdout))
 		ret = dump_err(EXIT_CANNOT, "ls: writing to stdout failed");
 out:
+	dump_names__free(names);
 	dump_loss(r, &loss);
 	llmi_reader__free(r);
 	for (size_t i = 0; i < nrows; i++)

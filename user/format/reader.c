@@ -838,9 +838,10 @@ static int events_validate(const uint8_t *p, size_t len, struct llmi_events_rec 
 	if (h->event_size < sizeof(ev))
 		return bad(why, wl, "event size %u, smaller than the %zu bytes every version starts with",
 			   h->event_size, sizeof(ev));
-	if (h->abi_version == LLMI_TL_VERSION && h->event_size != sizeof(ev))
-		return bad(why, wl, "version %u events are %zu bytes, not %u", LLMI_TL_VERSION,
-			   sizeof(ev), h->event_size);
+	if (h->abi_version <= LLMI_TL_VERSION &&
+	    h->event_size != LLMI_TL_EVENT_SIZE(h->abi_version))
+		return bad(why, wl, "version %u events are %u bytes, not %u", h->abi_version,
+			   LLMI_TL_EVENT_SIZE(h->abi_version), h->event_size);
 	if (h->count > body / h->event_size)
 		return bad(why, wl, "event count %llu does not fit its %llu bytes of events (%u bytes each)",
 			   (unsigned long long)h->count, (unsigned long long)body, h->event_size);
@@ -849,11 +850,11 @@ static int events_validate(const uint8_t *p, size_t len, struct llmi_events_rec 
 			   (unsigned long long)h->count, h->event_size, (unsigned long long)body);
 	for (uint64_t k = 0; k < h->count; k++) {
 		llmi_events_get(events, h, k, &ev);
-		/* A later version may add kinds and flags; version 1 has these only. */
-		if (h->abi_version == LLMI_TL_VERSION &&
+		/* A later version may add kinds and flags; versions 1 and 2 have these only. */
+		if (h->abi_version <= LLMI_TL_VERSION &&
 		    (!ev.kind || ev.kind >= LLMI_TL_KIND_MAX || (ev.flags & ~LLMI_TL_CAPTURED)))
 			return bad(why, wl, "event %llu: kind %u, flags 0x%x: not a version %u event",
-				   (unsigned long long)k, ev.kind, ev.flags, LLMI_TL_VERSION);
+				   (unsigned long long)k, ev.kind, ev.flags, h->abi_version);
 		if (h->pid && ev.pid != h->pid)
 			return bad(why, wl, "event %llu: pid %u in a batch of pid %u", (unsigned long long)k,
 				   ev.pid, h->pid);

@@ -187,6 +187,18 @@ static inline void llmi_events_get(const void *events, const struct llmi_events_
 	memcpy(ev, (const uint8_t *)events + k * h->event_size, sizeof(*ev));
 }
 
+/* The launch number of event k (version 2 and later), 0 when it has none. */
+static inline uint64_t llmi_events_launch_id(const void *events, const struct llmi_events_rec *h,
+					     uint64_t k)
+{
+	uint64_t id = 0;
+
+	if (h->abi_version >= 2 && h->event_size >= sizeof(struct llmi_tl_event2))
+		memcpy(&id, (const uint8_t *)events + k * h->event_size +
+		       offsetof(struct llmi_tl_event2, launch_id), sizeof(id));
+	return id;
+}
+
 /*
  * The one validation of a record's contents, by type (FORMAT.md,
  * "Validation"): for a tensor, the header fields against each other and the

@@ -10,19 +10,25 @@
  * names ids into the LLMI_STR_API table (id = API number).
  *
  * Versioning: llmi_events_rec.abi_version is LLMI_TL_VERSION and
- * event_size is sizeof(struct llmi_tl_event). A later version only appends
+ * event_size is LLMI_TL_EVENT_SIZE of it. A later version only appends
  * fields (event_size grows) and may add kinds and flags; the first 64 bytes
  * keep their meaning. A reader of any version reads the first 64 bytes of
  * each event (llmi_events_get() in format/reader.h) and skips the rest, and
  * leaves out kinds it does not know, counted. An event_size under 64 is
- * damage, and so is a version-1 batch of other sizes, kinds or flags.
+ * damage, and so is a batch of a version this build knows with another
+ * size, or kinds or flags that version does not have.
+ *
+ * Version 2 appends launch_id: launches and replayed kernels are numbered
+ * 1, 2, 3 ... in the order the tracer saw them, and a tensor record's
+ * launch_id names its producer by that number.
  */
 #ifndef LLMI_TIMELINE_H
 #define LLMI_TIMELINE_H
 
 #include <stdint.h>
 
-#define LLMI_TL_VERSION 1
+#define LLMI_TL_VERSION 2
+#define LLMI_TL_EVENT_SIZE(v)	((v) == 1 ? 64u : 72u)	/* versions 1 and 2 */
 
 enum llmi_tl_kind {
 	LLMI_TL_LAUNCH = 1,	/* kernel launch: obj handle, arg0 grid_x, arg1 block_x */
@@ -52,5 +58,13 @@ struct llmi_tl_event {
 };				/* 64 */
 
 _Static_assert(sizeof(struct llmi_tl_event) == 64, "timeline event layout");
+
+/* A version-2 event as written: the 64 bytes above, then its launch number. */
+struct llmi_tl_event2 {
+	struct llmi_tl_event ev;	/*  0 */
+	uint64_t launch_id;		/* 64: LAUNCH and REPLAY: 1, 2, ...; others 0 */
+};				/* 72 */
+
+_Static_assert(sizeof(struct llmi_tl_event2) == 72, "timeline event v2 layout");
 
 #endif

@@ -8,8 +8,11 @@ TRACE_SRCS := $(wildcard user/trace/*.c)
 TRACE_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(TRACE_SRCS))
 TRACE_COMMON = $(COMMON_OBJS)
 TRACE_LIBS = $(COMMON_LIBS)
-# -o writes a .llmi container: the format and the io_uring writer.
-TRACE_FILE_OBJS := $(FORMAT_OBJS) $(IO_OBJS)
+# -o writes a .llmi container: the format and the io_uring writer; --capture
+# codes tensors (the codec) that come through the agent's ring, and checks
+# its spec as the agent will (user/agent's ring and spec, shared with it).
+TRACE_AGENT_OBJS := $(OBJ)/user/agent/ring.o $(OBJ)/user/agent/spec.o
+TRACE_FILE_OBJS := $(FORMAT_OBJS) $(IO_OBJS) $(CODEC_OBJS) $(TRACE_AGENT_OBJS)
 
 $(OBJ)/user/trace/trace.o: $(GEN)/llminstr_trace.skel.h
 
@@ -20,7 +23,8 @@ $(BIN)/llminstr-trace: $(TRACE_OBJS) $(TRACE_COMMON) $(TRACE_FILE_OBJS)
 
 # Unit tests: everything of the tracer but the loader (no BPF, no root).
 TRACE_TESTABLE = $(filter-out $(OBJ)/user/trace/trace.o $(OBJ)/user/trace/attach.o,$(TRACE_OBJS))
-UNIT_OBJS_test_trace_opts = $(OBJ)/user/trace/opts.o $(TRACE_COMMON)
+UNIT_OBJS_test_trace_opts = $(OBJ)/user/trace/opts.o $(TRACE_COMMON) $(CODEC_OBJS) \
+                            $(OBJ)/user/agent/spec.o
 UNIT_LIBS_test_trace_opts = $(TRACE_LIBS)
 UNIT_OBJS_test_trace_agg = $(TRACE_TESTABLE) $(TRACE_COMMON) $(TRACE_FILE_OBJS)
 UNIT_LIBS_test_trace_agg = $(TRACE_LIBS)
@@ -50,3 +54,5 @@ $(TESTBIN)/unit/fixtures/cmd_badinterp: tests/unit/fixtures/cmd_marker.c \
 $(TESTBIN)/unit/test_trace_cmd: | $(CMD_FIXTURES)
 UNIT_OBJS_test_trace_full = $(TRACE_TESTABLE) $(TRACE_COMMON) $(TRACE_FILE_OBJS)
 UNIT_LIBS_test_trace_full = $(TRACE_LIBS)
+UNIT_OBJS_test_trace_correlate = $(OBJ)/user/trace/correlate.o
+UNIT_LIBS_test_trace_correlate = -lpthread

@@ -12,14 +12,17 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
+#include "agent/spec.h"
 #include "common/parse.h"
 #include "trace/opts.h"
 
 enum {
 	OPT_JSON = 256, OPT_PERFETTO, OPT_CAPTURE, OPT_CODEC, OPT_ON_FULL,
 	OPT_BUFFER_SIZE, OPT_LIB, OPT_RING_SIZE, OPT_KERNELS, OPT_TOP, OPT_NO_FOLLOW, OPT_FORCE,
+	OPT_DEVICE_BUFFER, OPT_THREADS,
 };
 
 static const struct option long_opts[] = {
@@ -35,6 +38,8 @@ static const struct option long_opts[] = {
 	{ "codec", required_argument, NULL, OPT_CODEC },
 	{ "on-full", required_argument, NULL, OPT_ON_FULL },
 	{ "buffer-size", required_argument, NULL, OPT_BUFFER_SIZE },
+	{ "device-buffer", required_argument, NULL, OPT_DEVICE_BUFFER },
+	{ "threads", required_argument, NULL, OPT_THREADS },
 	{ "lib", required_argument, NULL, OPT_LIB },
 	{ "ring-size", required_argument, NULL, OPT_RING_SIZE },
 	{ "kernels", required_argument, NULL, OPT_KERNELS },
@@ -79,6 +84,25 @@ void trace_opts_usage(FILE *f)
 "                          --perfetto); without it an existing file is refused.\n"
 "                          A symbolic link, a directory or a device is never\n"
 "                          written; each output needs its own file\n"
+"\n"
+"Tensor capture (through the agent, build/lib/libllminstr.so, which -- CMD\n"
+"preloads; with -p the process must have loaded it already):\n"
+"      --capture SPEC      which tensors (repeatable): all, name=GLOB,\n"
+"                          every=N (steps), steps=A-B; names match any\n"
+"                          name= term, steps every step term. Tensors go into\n"
+"                          -o, by default llminstr-<pid>-<YYYYmmdd-HHMMSS>.llmi\n"
+"      --codec SPEC        lossless | quant:nmse=X | quant:mse=X | quant:abs=X\n"
+"                          [,chanmean] (default quant:nmse=1e-3); the bound\n"
+"                          holds for every tensor\n"
+"      --on-full block|drop  when the buffers are full: the capturing thread\n"
+"                          waits (never the GPU stream), or the tensor is\n"
+"                          dropped and counted by name (default: block with\n"
+"                          -- CMD, drop with -p)\n"
+"      --buffer-size SIZE  shared host memory per process (default 512M)\n"
+"      --device-buffer SIZE  the agent's GPU staging memory (default 256M);\n"
+"                          a larger device tensor is refused and counted\n"
+"      --threads N         coder threads (default: the CPUs minus one)\n"
+"\n"
 "      --lib PATH          probe this library or executable instead of the\n"
 "                          ones found in /proc/PID/maps (repeatable)\n"
 "      --ring-size SIZE    BPF ring buffer size, power of two (default 16M)\n"
@@ -87,9 +111,7 @@ void trace_opts_usage(FILE *f)
 "  -v, --verbose           list every attached probe\n"
 "  -h, --help              this text\n"
 "\n"
-"Not available yet (parsed and refused): --capture SPEC, --codec SPEC,\n"
-"  --on-full block|drop, --buffer-size SIZE.\n"
-"\n"
+
 "EXAMPLES\n"
 "  sudo llminstr-trace -p 4242                  # until Ctrl-C, then summary\n"
 "  sudo llminstr-trace -T -d 10 -p 4242,4243    # cheapest: counts only, 10 s\n"
@@ -97,6 +119,7 @@ void trace_opts_usage(FILE *f)
 "  sudo llminstr-trace --perfetto trace.json -- ./llm_decode --tokens 64\n"
 "  sudo llminstr-trace --lib /opt/app/lib/libcudart.so.13 -p 4242\n"
 "  sudo llminstr-trace -T -- torchrun --nproc-per-node 2 serve.py  # workers too\n"
+"  sudo llminstr-trace --capture 'name=blk.*.resid' -- ./llm_decode --prefill 99\n"
 "\n"
 "OVERHEAD\n"
 "  Each probed call in a traced process takes one uprobe trap plus a short\n"
@@ -140,50 +163,40 @@ static bool is_pow2(uint64_t v)
 	return v && !(v & (v - 1));
 }
 
-static int check_capture(const char *spec, char *err, size_t len)
+/* Adds one --capture term; the whole spec is checked as the agent will read it. */
+static int add_capture(struct trace_opts *o, const char *term, char *err, size_t len)
 {
-	char buf[256], *save = NULL, *tok;
-	uint64_t n;
+	struct llmi_cap_spec spec;
+	size_t have = strlen(o->capture), n = strlen(term);
+	char why[256];
+	int ret;
 
-	if (!*spec || strlen(spec) >= sizeof(buf))
-		return fail(err, len, "--capture '%s': expected all, name=GLOB or every=N", spec);
-	strcpy(buf, spec);
-	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		if (!strcmp(tok, "all"))
-			continue;
-		if (!strncmp(tok, "name=", 5) && tok[5])
-			continue;
-		if (!strncmp(tok, "every=", 6) && !llmi_parse_u64(tok + 6, &n) && n > 0)
-			continue;
-		return fail(err, len, "--capture '%s': expected all, name=GLOB or every=N", spec);
-	}
-	return 0;
-}
-
-static int check_codec(const char *spec, char *err, size_t len)
-{
-	static const char *const bounds[] = { "quant:nmse=", "quant:mse=", "quant:abs=" };
-	double v;
-
-	if (!strcmp(spec, "lossless"))
-		return 0;
-	for (size_t i = 0; i < sizeof(bounds) / sizeof(bounds[0]); i++) {
-		size_t n = strlen(bounds[i]);
-
-		if (!strncmp(spec, bounds[i], n) && !llmi_parse_double(spec + n, &v) && v > 0)
-			return 0;
-	}
-	return fail(err, len,
-		    "--codec '%s': expected lossless, quant:nmse=X, quant:mse=X or quant:abs=X (X > 0)",
-		    spec);
+	if (!n || strchr(term, '\n'))
+		return fail(err, len, "--capture '%s': expected all, name=GLOB, every=N or steps=A-B",
+			    term);
+	if (have + !!have + n >= sizeof(o->capture))
+		return fail(err, len, "--capture: the terms exceed %d bytes in all", LLMI_SPEC_MAX - 1);
+	if (have)
+		o->capture[have++] = '\n';
+	memcpy(o->capture + have, term, n + 1);
+	ret = llmi_cap_spec_parse(o->capture, &spec, why, sizeof(why));
+	llmi_cap_spec_free(&spec);
+	return ret ? fail(err, len, "--capture: %s", why) : 0;
 }
 
 int trace_opts_parse(int argc, char **argv, struct trace_opts *o, char *err, size_t len)
 {
+	bool codec_given = false, capture_sized = false;
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	uint64_t v;
 	int c;
 
 	memset(o, 0, sizeof(*o));
+	o->codec = (struct llmi_codec_spec){ LLMI_BOUND_NMSE, 1e-3, 0 };
+	o->on_full = -1;
+	o->buffer_size = 512ull << 20;
+	o->device_buffer = 256ull << 20;
+	o->threads = cores > 1 ? (unsigned)(cores - 1 < 64 ? cores - 1 : 64) : 1;
 	o->ring_size = 16u << 20;
 	o->kernels_max = 16384;
 	o->top = 10;
@@ -231,24 +244,43 @@ int trace_opts_parse(int argc, char **argv, struct trace_opts *o, char *err, siz
 			o->force = true;
 			break;
 		case OPT_CAPTURE:
-			if (check_capture(optarg, err, len))
+			if (add_capture(o, optarg, err, len))
 				return -EINVAL;
-			o->capture = optarg;
 			break;
 		case OPT_CODEC:
-			if (check_codec(optarg, err, len))
-				return -EINVAL;
-			o->codec = optarg;
+			if (llmi_codec_spec_parse(optarg, &o->codec))
+				return fail(err, len, "--codec '%s': expected lossless, quant:nmse=X, "
+					    "quant:mse=X or quant:abs=X (X > 0), optionally ,chanmean",
+					    optarg);
+			if (o->codec.flags & LLMI_CODEC_PREDICT)
+				return fail(err, len, "--codec '%s': ,predict needs a reference "
+					    "tensor; capture codes each tensor alone", optarg);
+			codec_given = true;
 			break;
 		case OPT_ON_FULL:
 			if (strcmp(optarg, "block") && strcmp(optarg, "drop"))
 				return fail(err, len, "--on-full '%s': expected block or drop", optarg);
-			o->on_full = optarg;
+			o->on_full = strcmp(optarg, "block") ? LLMI_ON_FULL_DROP : LLMI_ON_FULL_BLOCK;
 			break;
 		case OPT_BUFFER_SIZE:
-			if (llmi_parse_size(optarg, &o->buffer_size) || !o->buffer_size)
-				return fail(err, len, "--buffer-size '%s': expected a size, e.g. 512M or 2G",
-					    optarg);
+			if (llmi_parse_size(optarg, &v) || v < (1u << 20) || v > (1ull << 40))
+				return fail(err, len, "--buffer-size '%s': expected a size from 1M to 1T, "
+					    "e.g. 512M or 2G", optarg);
+			o->buffer_size = v;
+			capture_sized = true;
+			break;
+		case OPT_DEVICE_BUFFER:
+			if (llmi_parse_size(optarg, &v) || v < (1u << 20) || v > (1ull << 40))
+				return fail(err, len, "--device-buffer '%s': expected a size from 1M to 1T, "
+					    "e.g. 256M", optarg);
+			o->device_buffer = v;
+			capture_sized = true;
+			break;
+		case OPT_THREADS:
+			if (llmi_parse_u64(optarg, &v) || !v || v > 64)
+				return fail(err, len, "--threads '%s': expected a count from 1 to 64", optarg);
+			o->threads = (unsigned)v;
+			capture_sized = true;
 			break;
 		case OPT_LIB:
 			if (o->nlibs == TRACE_MAX_LIBS)
@@ -303,11 +335,14 @@ int trace_opts_parse(int argc, char **argv, struct trace_opts *o, char *err, siz
 		o->follow = o->cmd != NULL;
 	if (o->perfetto && o->timing_only)
 		return fail(err, len, "--perfetto needs events mode: drop -T");
-	if (o->capture || o->codec || o->on_full || o->buffer_size)
-		return fail(err, len,
-			    "%s: tensor capture is not available yet (it needs the agent library); run without it",
-			    o->capture ? "--capture" : o->codec ? "--codec" :
-			    o->on_full ? "--on-full" : "--buffer-size");
+	if (!o->capture[0] && (codec_given || o->on_full >= 0 || capture_sized))
+		return fail(err, len, "%s applies to tensor capture: add --capture SPEC",
+			    codec_given ? "--codec" : o->on_full >= 0 ? "--on-full" :
+			    "--buffer-size, --device-buffer and --threads");
+	if (o->capture[0] && o->timing_only)
+		return fail(err, len, "--capture needs events mode (tensors are tied to launches): drop -T");
+	if (o->on_full < 0)
+		o->on_full = o->cmd ? LLMI_ON_FULL_BLOCK : LLMI_ON_FULL_DROP;
 	return 0;
 }
 

@@ -14,6 +14,9 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "agent/proto.h"
+#include "codec/codec.h"
+
 #define TRACE_MAX_PIDS 64
 #define TRACE_MAX_LIBS 16
 
@@ -30,8 +33,13 @@ struct trace_opts {
 	const char *perfetto;
 	const char *output;		/* -o (container) */
 	bool force;			/* --force: replace existing output files */
-	const char *capture, *codec, *on_full;
-	uint64_t buffer_size;
+	/* --capture terms joined by newlines (agent/spec.h); "" = no capture */
+	char capture[LLMI_SPEC_MAX];
+	struct llmi_codec_spec codec;	/* --codec, default quant:nmse=1e-3 */
+	int on_full;			/* LLMI_ON_FULL_*; -1: block with -- CMD, drop with -p */
+	uint64_t buffer_size;		/* --buffer-size, host ring per process */
+	uint64_t device_buffer;		/* --device-buffer, the agent's device ring */
+	unsigned threads;		/* --threads, coder threads */
 	uint64_t ring_size;		/* bytes, power of two */
 	uint64_t kernels_max;		/* -T kernel map entries */
 	uint64_t top;			/* kernels shown in the summary */

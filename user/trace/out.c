@@ -61,6 +61,107 @@ static const char *target_end(char *buf, size_t len, const struct out_target *tg
 	return buf;
 }
 
+static double ratio(uint64_t raw, uint64_t stored)
+{
+	return stored ? (double)raw / (double)stored : 0;
+}
+
+static void capture_text(FILE *f, const struct out_info *in)
+{
+	const struct capture_stats *c = in->capture;
+	char b1[32], b2[32], spec[64] = "?";
+
+	if (in->codec)
+		llmi_codec_spec_format(in->codec, spec, sizeof(spec));
+	fprintf(f, "\nCapture: %llu tensors, %s raw, %s stored (%.2fx), %s, max NMSE %.3g; "
+		   "%llu dropped, blocked %.1f ms\n",
+		(unsigned long long)c->tensors, llmi_fmt_bytes(b1, sizeof(b1), c->raw_bytes),
+		llmi_fmt_bytes(b2, sizeof(b2), c->stored_bytes), ratio(c->raw_bytes, c->stored_bytes),
+		spec, c->max_nmse, (unsigned long long)c->dropped, c->blocked_ns / 1e6);
+	if (in->ngroups) {
+		fprintf(f, "  %-28s %8s %10s %10s %7s %9s %8s\n", "name", "tensors", "raw", "stored",
+			"ratio", "max NMSE", "dropped");
+		for (size_t i = 0; i < in->ngroups; i++) {
+			const struct capture_group *g = &in->groups[i];
+
+			fprintf(f, "  %-28s %8llu %10s %10s %6.2fx %9.3g %8llu\n", g->pattern,
+				(unsigned long long)g->tensors,
+				llmi_fmt_bytes(b1, sizeof(b1), g->raw_bytes),
+				llmi_fmt_bytes(b2, sizeof(b2), g->stored_bytes),
+				ratio(g->raw_bytes, g->stored_bytes), g->max_nmse,
+				(unsigned long long)g->dropped);
+		}
+	}
+	if (c->dropped)
+		fprintf(f, "  dropped: %llu with the buffers full (--on-full drop; raise --buffer-size), "
+			   "%llu too large for the buffers, %llu refused (bad pointer or copy)\n",
+			(unsigned long long)c->dropped_full, (unsigned long long)c->too_large,
+			(unsigned long long)c->agent_errors);
+	if (c->failed || c->bad || c->lost || c->write_errors)
+		fprintf(f, "  not written: %llu copies failed in the target, %llu malformed, %llu "
+			   "unfinished when the target ended, %llu not written (output error)\n",
+			(unsigned long long)c->failed, (unsigned long long)c->bad,
+			(unsigned long long)c->lost, (unsigned long long)c->write_errors);
+	if (c->tensors)
+		fprintf(f, "  producers: %llu of %llu tensors tied to the launch that made them; "
+			   "%llu CUDA calls of the agent kept out of the figures above\n",
+			(unsigned long long)(c->tensors - c->unattributed),
+			(unsigned long long)c->tensors, (unsigned long long)in->agent_calls);
+	if (!c->sessions)
+		fprintf(f, "  no target's agent was reached: nothing captured\n");
+}
+
+static void capture_json(struct llmi_json *j, const struct out_info *in)
+{
+	const struct capture_stats *c = in->capture;
+	char spec[64] = "";
+
+	if (in->codec)
+		llmi_codec_spec_format(in->codec, spec, sizeof(spec));
+	llmi_json_obj_begin(j, "capture");
+	llmi_json_str(j, "codec", spec);
+	llmi_json_u64(j, "agents", c->sessions);
+	llmi_json_u64(j, "tensors", c->tensors);
+	llmi_json_u64(j, "raw_bytes", c->raw_bytes);
+	llmi_json_u64(j, "stored_bytes", c->stored_bytes);
+	llmi_json_double(j, "ratio", ratio(c->raw_bytes, c->stored_bytes));
+	llmi_json_double(j, "raw_gbps", in->duration_s > 0 ? c->raw_bytes / in->duration_s / 1e9 : 0);
+	llmi_json_double(j, "max_mse", c->max_mse);
+	llmi_json_double(j, "max_nmse", c->max_nmse);
+	llmi_json_double(j, "max_abs_err", c->max_abs_err);
+	llmi_json_u64(j, "dropped", c->dropped);
+	llmi_json_u64(j, "dropped_full", c->dropped_full);
+	llmi_json_u64(j, "too_large", c->too_large);
+	llmi_json_u64(j, "refused", c->agent_errors);
+	llmi_json_u64(j, "blocked_ns", c->blocked_ns);
+	llmi_json_u64(j, "copy_failed", c->failed);
+	llmi_json_u64(j, "malformed", c->bad);
+	llmi_json_u64(j, "unfinished", c->lost);
+	llmi_json_u64(j, "not_written", c->write_errors);
+	llmi_json_u64(j, "no_producer", c->unattributed);
+	llmi_json_obj_begin(j, "dropped_by_name");
+	for (size_t i = 0; i < in->ndrops; i++)
+		llmi_json_u64(j, in->drops[i].name,
+			      in->drops[i].full + in->drops[i].too_large + in->drops[i].error);
+	llmi_json_obj_end(j);
+	llmi_json_arr_begin(j, "names");
+	for (size_t i = 0; i < in->ngroups; i++) {
+		const struct capture_group *g = &in->groups[i];
+
+		llmi_json_obj_begin(j, NULL);
+		llmi_json_str(j, "pattern", g->pattern);
+		llmi_json_u64(j, "tensors", g->tensors);
+		llmi_json_u64(j, "raw_bytes", g->raw_bytes);
+		llmi_json_u64(j, "stored_bytes", g->stored_bytes);
+		llmi_json_double(j, "max_mse", g->max_mse);
+		llmi_json_double(j, "max_nmse", g->max_nmse);
+		llmi_json_u64(j, "dropped", g->dropped);
+		llmi_json_obj_end(j);
+	}
+	llmi_json_arr_end(j);
+	llmi_json_obj_end(j);
+}
+
 void out_summary(FILE *f, struct agg *a, const struct agg_totals *t, const struct out_info *in,
 		 bool interval)
 {
@@ -169,6 +270,8 @@ void out_summary(FILE *f, struct agg *a, const struct agg_totals *t, const struc
 		fprintf(f, "Output: %s: %llu events in %llu batches, %llu kernel names\n",
 			in->output, (unsigned long long)in->out.events,
 			(unsigned long long)in->out.batches, (unsigned long long)in->out.names);
+	if (in->capture)
+		capture_text(f, in);
 	for (i = 0; i < in->ntargets; i++)
 		if (in->targets[i].late) {
 			fprintf(f, "Attached to running processes: kernel registrations made before\n"
@@ -295,6 +398,7 @@ int out_json(FILE *f, struct agg *a, const struct agg_totals *t, const struct ou
 	llmi_json_u64(&j, "nested_calls_skipped", in->nested);
 	llmi_json_u64(&j, "kernel_map_full", in->kmap_full);
 	llmi_json_u64(&j, "excluded_calls", in->excluded);
+	llmi_json_u64(&j, "agent_calls", in->agent_calls);
 	llmi_json_obj_end(&j);
 	if (in->output) {
 		llmi_json_obj_begin(&j, "output");
@@ -306,6 +410,8 @@ int out_json(FILE *f, struct agg *a, const struct agg_totals *t, const struct ou
 		llmi_json_str(&j, "error", in->out.error ? strerror(-in->out.error) : NULL);
 		llmi_json_obj_end(&j);
 	}
+	if (in->capture)
+		capture_json(&j, in);
 	llmi_json_obj_end(&j);
 	return llmi_json_finish(&j);
 }

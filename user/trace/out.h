@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "trace/agg.h"
+#include "trace/capture.h"
 #include "trace/record.h"
 
 #define OUT_MAX_LIBS 8
@@ -35,11 +36,19 @@ struct out_info {
 	const struct out_target *targets;
 	size_t ntargets;
 	uint64_t received, lost, dedup, nested, kmap_full, excluded;
+	uint64_t agent_calls;	/* CUDA calls the agent made to capture: not in the figures */
 	uint64_t probes;	/* attached, entry and return */
 	uint64_t top;
 	const char *end_reason;	/* "SIGINT", "duration", "targets exited" ... */
 	const char *output;	/* -o container, or NULL */
 	struct trace_tl_stats out;	/* what went into it */
+	/* --capture (NULL otherwise) */
+	const struct capture_stats *capture;
+	const struct capture_group *groups;
+	size_t ngroups;
+	const struct capture_drop *drops;
+	size_t ndrops;
+	const struct llmi_codec_spec *codec;
 };
 
 void out_summary(FILE *f, struct agg *a, const struct agg_totals *t, const struct out_info *in,

@@ -37,7 +37,7 @@
 #include "trace/record.h"
 
 #define PROG "llminstr-trace"
-#define BATCH_EVENTS	(65536 / sizeof(struct llmi_tl_event))
+#define BATCH_EVENTS	(65536 / sizeof(struct llmi_tl_event2))
 #define BATCH_NS	100000000ull
 #define PF_FLUSH_NS	1000000000ull
 
@@ -63,8 +63,11 @@ struct trace_tl {
 	struct llmi_writer *w;
 	const char *path;
 	bool events;
-	struct llmi_tl_event *batch;
+	struct llmi_tl_event2 *batch;
 	size_t n;
+	uint64_t launch_seq;	/* launches and replays numbered so far (launch_id) */
+	uint64_t last_id;	/* the last one the current event made, 0: none */
+	uint32_t last_name;
 	uint64_t batch_start;	/* CLOCK_MONOTONIC when the batch got its first event */
 	uint64_t lost, lost_written;	/* the ring's loss count; what batches carry so far */
 	uint64_t handed;	/* events appended to the writer */
@@ -233,7 +236,7 @@ static int write_names(struct trace_tl *t)
 static void flush_batch(struct trace_tl *t)
 {
 	struct llmi_events_rec h = {
-		.event_size = sizeof(struct llmi_tl_event),
+		.event_size = sizeof(struct llmi_tl_event2),
 		.abi_version = LLMI_TL_VERSION,
 		.count = t->n,
 		.lost = t->lost - t->lost_written,	/* since the previous batch */
@@ -243,12 +246,12 @@ static void flush_batch(struct trace_tl *t)
 	if (!t->n && !h.lost)
 		return;
 	if (t->n) {
-		h.first_ns = t->batch[0].ts_ns;
-		h.last_ns = t->batch[t->n - 1].ts_ns;
-		h.pid = t->batch[0].pid;
+		h.first_ns = t->batch[0].ev.ts_ns;
+		h.last_ns = t->batch[t->n - 1].ev.ts_ns;
+		h.pid = t->batch[0].ev.pid;
 	}
 	for (size_t i = 1; i < t->n && h.pid; i++)
-		if (t->batch[i].pid != h.pid)
+		if (t->batch[i].ev.pid != h.pid)
 			h.pid = 0;
 	if (t->st.error) {
 		t->dropped += t->n;
@@ -268,8 +271,9 @@ static void flush_batch(struct trace_tl *t)
 	t->n = 0;
 }
 
-/* Hot: one processed event to both sinks. */
-static inline void emit(struct trace_tl *t, const struct llmi_tl_event *e, const char *kernel)
+/* Hot: one processed event to both sinks; launch_id 0 for all but launches. */
+static inline void emit(struct trace_tl *t, const struct llmi_tl_event *e, const char *kernel,
+			uint64_t launch_id)
 {
 	if (t->pf_on) {
 		llmi_perfetto_event(&t->pf, e, kernel, trace_api_name(e->api));
@@ -279,7 +283,8 @@ static inline void emit(struct trace_tl *t, const struct llmi_tl_event *e, const
 		return;
 	if (!t->n)
 		t->batch_start = llmi_now_ns();
-	t->batch[t->n++] = *e;
+	t->batch[t->n].ev = *e;
+	t->batch[t->n++].launch_id = launch_id;
 	if (t->n == BATCH_EVENTS)
 		flush_batch(t);
 }
@@ -291,6 +296,7 @@ void trace_tl__event(struct trace_tl *t, struct agg *a, const void *data, size_t
 	struct llmi_tl_event e;
 	const char *kn;
 
+	t->last_id = 0;
 	if (size < sizeof(*r) || r->version != LLMI_EVENT_VERSION || r->api >= LLMI_API_MAX)
 		return;
 	e = (struct llmi_tl_event){
@@ -305,7 +311,11 @@ void trace_tl__event(struct trace_tl *t, struct agg *a, const void *data, size_t
 		e.arg0 = r->arg0 & 0xffffffff;
 		e.arg1 = r->arg1 & 0xffffffff;
 		e.name_id = rec ? name_id(t, a, kn) : 0;
-		emit(t, &e, kn);
+		if (!e.flags) {	/* an execution; a graph node under capture is none */
+			t->last_id = ++t->launch_seq;
+			t->last_name = e.name_id;
+		}
+		emit(t, &e, kn, t->last_id);
 		break;
 	case LLMI_EV_MEMCPY:
 		e.kind = LLMI_TL_COPY;
@@ -313,12 +323,12 @@ void trace_tl__event(struct trace_tl *t, struct agg *a, const void *data, size_t
 		e.dur_ns = r->dur_ns;
 		e.arg0 = r->arg0;
 		e.arg1 = r->arg1 < LLMI_COPY_KINDS ? r->arg1 : LLMI_COPY_DEFAULT;
-		emit(t, &e, NULL);
+		emit(t, &e, NULL, 0);
 		break;
 	case LLMI_EV_SYNC:
 		e.kind = LLMI_TL_WAIT;
 		e.dur_ns = r->dur_ns;
-		emit(t, &e, NULL);
+		emit(t, &e, NULL, 0);
 		break;
 	case LLMI_EV_GRAPH_LAUNCH: {
 		size_t pos = 0;
@@ -326,7 +336,7 @@ void trace_tl__event(struct trace_tl *t, struct agg *a, const void *data, size_t
 
 		e.kind = LLMI_TL_GRAPH;
 		e.arg0 = agg__exec_kernels(a, r->pid, r->obj, NULL, 0);
-		emit(t, &e, NULL);
+		emit(t, &e, NULL, 0);
 		/* the replayed launches, marked as such, at the graph launch: all of them */
 		e.kind = LLMI_TL_REPLAY;
 		e.arg0 = r->obj;
@@ -334,7 +344,9 @@ void trace_tl__event(struct trace_tl *t, struct agg *a, const void *data, size_t
 			kn = agg__full_name(a, r->pid, f);
 			e.obj = f;
 			e.name_id = rec ? name_id(t, a, kn) : 0;
-			emit(t, &e, kn);
+			t->last_id = ++t->launch_seq;
+			t->last_name = e.name_id;
+			emit(t, &e, kn, t->last_id);
 		}
 		break;
 	}
@@ -346,7 +358,7 @@ void trace_tl__event(struct trace_tl *t, struct agg *a, const void *data, size_t
 	default:
 		e.kind = LLMI_TL_API;
 		e.dur_ns = r->dur_ns;
-		emit(t, &e, NULL);
+		emit(t, &e, NULL, 0);
 		break;
 	}
 }
@@ -517,7 +529,8 @@ struct trace_tl *trace_tl__new(const struct trace_tl_opts *o)
 	if (o->output) {
 		struct llmi_writer_opts wo = {
 			.sz = sizeof(wo), .writer = o->writer,
-			.flags = (o->force ? LLMI_WRITER_OVERWRITE : 0) | LLMI_WRITER_QUIET,
+			.flags = (o->force ? LLMI_WRITER_OVERWRITE : 0) | LLMI_WRITER_QUIET |
+				 (o->locked ? LLMI_WRITER_LOCKED : 0),
 			.owner_uid = (uid_t)-1, .owner_gid = (gid_t)-1,
 		};
 
@@ -637,4 +650,18 @@ void trace_tl__free(struct trace_tl *t)
 	free(t->stab);
 	free(t->ptab);
 	free(t);
+}
+
+struct llmi_writer *trace_tl__writer(struct trace_tl *t)
+{
+	return t ? t->w : NULL;
+}
+
+bool trace_tl__last_launch(const struct trace_tl *t, uint64_t *launch_id, uint32_t *name_id)
+{
+	if (!t || !t->last_id)
+		return false;
+	*launch_id = t->last_id;
+	*name_id = t->last_name;
+	return true;
 }

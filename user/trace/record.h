@@ -34,6 +34,7 @@ struct trace_tl_opts {
 	bool events;		/* events into the container (false under -T: summary only) */
 	const char *writer;	/* program and version for the file header */
 	bool force;		/* --force: replace existing regular files */
+	bool locked;		/* tensors are appended from other threads too */
 };
 
 struct trace_tl_stats {
@@ -73,6 +74,14 @@ void trace_tl__drain(struct trace_tl *t, uint64_t lost, struct trace_tl_stats *s
 int trace_tl__close(struct trace_tl *t, const char *json, size_t json_len);
 /* Frees without the summary (error paths); accepts NULL. */
 void trace_tl__free(struct trace_tl *t);
+/*
+ * After trace_tl__event(): the launch number (the timeline's launch_id) and
+ * kernel name id of the last launch that event made (a launch, or the last
+ * kernel a graph launch replays); false if it made none.
+ */
+bool trace_tl__last_launch(const struct trace_tl *t, uint64_t *launch_id, uint32_t *name_id);
+/* The container's writer (NULL without -o), for the tensors of capture. */
+struct llmi_writer *trace_tl__writer(struct trace_tl *t);
 /* A trace that never started: removes the files it created, then frees. */
 void trace_tl__discard(struct trace_tl *t);
 

@@ -46,7 +46,9 @@
 #include "io/outfile.h"
 #include "llminstr_trace.skel.h"
 #include "trace/agg.h"
+#include "agent/proto.h"
 #include "trace/api.h"
+#include "trace/capture.h"
 #include "trace/cmd.h"
 #include "trace/opts.h"
 #include "trace/out.h"
@@ -71,6 +73,8 @@ struct target {
 	size_t nlibs;
 	bool late, static_cudart;
 	uint32_t rt_mode;		/* LLMI_TEXT_* written to rt_abs */
+	bool capturing;			/* its agent took our ring */
+	bool agent_done;		/* capture refused or said why not: no more tries */
 };
 
 struct tracer {
@@ -91,6 +95,9 @@ struct tracer {
 	struct trace_cmd cmd;		/* -- CMD */
 	struct trace_cmd_gate gate;
 	int ncpus;
+	struct capture *cap;		/* --capture */
+	struct corr *corr;		/* --capture: which launch made each tensor */
+	char out_default[PATH_MAX];	/* -o when capturing without one */
 };
 
 static volatile sig_atomic_t stop_signal;
@@ -733,11 +740,27 @@ static int on_event(void *ctx, void *data, size_t size)
 			cut = strlen(whole) > n && !strncmp(whole, ne->name, n);
 		}
 	}
+	if (size >= sizeof(struct llmi_event) && (ne->ev.type == LLMI_EV_TENSOR ||
+						    ne->ev.type == LLMI_EV_STEP)) {
+		const struct llmi_tensor_event *te = data;
+
+		/* the agent's probes: producers, not the application's calls */
+		if (ne->ev.type == LLMI_EV_TENSOR && size >= sizeof(*te) && tr->corr)
+			corr__tensor(tr->corr, te->ev.pid, te->ev.tid, te->ev.stream, te->ev.obj,
+				     te->ev.arg1);
+		return 0;
+	}
 	agg__event(tr->agg, data, size);
 	if (cut)
 		agg__set_name(tr->agg, ne->ev.pid, ne->ev.obj, whole);
-	if (tr->tl)
+	if (tr->tl) {
+		uint64_t id;
+		uint32_t nid;
+
 		trace_tl__event(tr->tl, tr->agg, data, size);
+		if (tr->corr && trace_tl__last_launch(tr->tl, &id, &nid))
+			corr__launch(tr->corr, ne->ev.pid, ne->ev.tid, ne->ev.stream, id, nid);
+	}
 	return 0;
 }
 
@@ -922,6 +945,7 @@ static void fill_info(struct tracer *tr, struct out_info *in, struct out_target 
 	in->nested = counter(tr, LLMI_CTR_NESTED);
 	in->kmap_full = counter(tr, LLMI_CTR_KMAP_FULL);
 	in->excluded = counter(tr, LLMI_CTR_EXCLUDED);
+	in->agent_calls = counter(tr, LLMI_CTR_AGENT);
 	in->probes = tr->probes;
 	in->top = tr->o.top;
 	in->end_reason = why;
@@ -1151,6 +1175,10 @@ static int attach_all(struct tracer *tr)
 		if (!t->nlibs && tr->o.follow) {	/* a launcher: its workers will */
 			fprintf(stderr, PROG ": pid %d maps no CUDA library: following the "
 				"descendants that load one\n", t->pid);
+		} else if (!t->nlibs && tr->o.capture[0]) {
+			/* host tensors need no CUDA: capture alone (PyTorch on the CPU) */
+			fprintf(stderr, PROG ": pid %d maps no CUDA library: tensor capture only\n",
+				t->pid);
 		} else if (!t->nlibs) {
 			fprintf(stderr,
 				PROG ": pid %d maps no libcudart or libcuda; is it a CUDA process? "
@@ -1159,6 +1187,169 @@ static int attach_all(struct tracer *tr)
 		}
 	}
 	return 0;
+}
+
+/* ---- tensor capture ---- */
+
+/* The agent beside this binary (build/bin -> build/lib), or LLMI_AGENT_LIB. */
+static int agent_lib(char *buf, size_t len)
+{
+	const char *env = getenv("LLMI_AGENT_LIB");
+	char self[PATH_MAX - 32];
+	ssize_t n;
+	char *slash;
+
+	if (env && *env) {
+		snprintf(buf, len, "%s", env);
+		return access(buf, R_OK) ? -errno : 0;
+	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return -errno;
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	if (slash)
+		*slash = '\0';
+	snprintf(buf, len, "%s/../lib/libllminstr.so", self);
+	return access(buf, R_OK) ? -errno : 0;
+}
+
+/*
+ * -- CMD with --capture: the command starts with the agent preloaded (after
+ * the LD_PRELOAD of its own environment, which is kept), and waits for this tracer in the
+ * agent's constructor (LLMINSTR_WAIT_TRACER names us), so that its first
+ * tensors are not missed.
+ */
+static int preload_agent(struct tracer *tr)
+{
+	char lib[PATH_MAX], pid[32];
+	const char *old = getenv("LD_PRELOAD");
+	char *v;
+	int err = agent_lib(lib, sizeof(lib));
+
+	if (err) {
+		fprintf(stderr, PROG ": --capture: cannot find the agent %s: %s (build it with make, "
+			"or set LLMI_AGENT_LIB)\n", lib, strerror(-err));
+		return err;
+	}
+	if (tr->cmd.kind == TRACE_CMD_STATIC) {
+		fprintf(stderr, PROG ": --capture: %s is linked statically: the agent cannot be "
+			"preloaded; link it with -lllminstr\n", tr->cmd.path);
+		return -ENOEXEC;
+	}
+	/* after the command's own preloads: a sanitizer's runtime must stay first */
+	if (asprintf(&v, "%s%s%s", old && *old ? old : "", old && *old ? ":" : "", lib) < 0)
+		return -ENOMEM;
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	err = setenv("LD_PRELOAD", v, 1) || setenv("LLMINSTR_WAIT_TRACER", pid, 1) ? -errno : 0;
+	free(v);
+	return err;
+}
+
+/*
+ * Connects to t's agent. quiet: a descendant found by -f, which need not
+ * have one. A refusal is said once and not retried; no agent at all is
+ * said once for a -p target (timing goes on) and retried for the others.
+ */
+static int try_capture(struct tracer *tr, struct target *t, bool quiet)
+{
+	char line[512];
+	int err;
+
+	if (!tr->cap || t->capturing || t->agent_done || t->exited)
+		return 0;
+	err = capture__attach(tr->cap, t->pid, line, sizeof(line));
+	if (!err) {
+		t->capturing = true;
+		if (tr->o.verbose)
+			fprintf(stderr, PROG ": capturing tensors of pid %d\n", t->pid);
+		return 0;
+	}
+	if (err == -ENOENT && (quiet || t->child))
+		return err;
+	t->agent_done = true;
+	if (err == -ENOENT)
+		fprintf(stderr, PROG ": pid %d has no llminstr agent: start it with "
+			"LD_PRELOAD=%s (or link it with -lllminstr, or import llminstr in Python); "
+			"timing goes on\n", t->pid, "libllminstr.so");
+	else
+		fprintf(stderr, PROG ": %s; timing goes on\n", line);
+	return err;
+}
+
+/*
+ * The agent's USDT probes in pid (capture.h's connected hook): its library
+ * is mapped now, since the agent answered. Without them tensors are still
+ * captured, with no producer: said once.
+ */
+static bool agent_probes(void *ctx, pid_t pid)
+{
+	static const char *const names[] = { "capture", "enter", "exit", "step" };
+	struct tracer *tr = ctx;
+	struct bpf_program *progs[] = {
+		tr->skel->progs.usdt_capture, tr->skel->progs.usdt_enter,
+		tr->skel->progs.usdt_exit, tr->skel->progs.usdt_step,
+	};
+	struct llmi_maps *m = llmi_maps__read(pid);
+	const char *lib = m ? llmi_maps__find_lib(m, "libllminstr.so*") : NULL;
+	int err = lib ? 0 : -ENOENT;
+
+	for (size_t i = 0; !err && i < sizeof(progs) / sizeof(progs[0]); i++) {
+		struct bpf_link *l = bpf_program__attach_usdt(progs[i], pid, lib, "llminstr", names[i],
+							      NULL);
+
+		err = l ? link_add(tr, l) : -errno;
+		if (err && l)
+			bpf_link__destroy(l);
+		if (err)
+			fprintf(stderr, PROG ": pid %d: cannot attach llminstr:%s in %s: %s; its "
+				"tensors will name no producer\n", pid, names[i], lib, strerror(-err));
+	}
+	if (!lib)
+		fprintf(stderr, PROG ": pid %d: libllminstr.so is not in its memory map; its "
+			"tensors will name no producer\n", pid);
+	llmi_maps__free(m);
+	return !err;
+}
+
+/* Why -o failed, for capture's one line (the writer's first error). */
+static const char *output_error(void *ctx)
+{
+	struct tracer *tr = ctx;
+	struct llmi_writer_stats st;
+	struct llmi_writer *w = trace_tl__writer(tr->tl);
+
+	if (!w)
+		return "no output";
+	llmi_writer__stats(w, &st);
+	return st.error ? strerror(-st.error) : "write failed";
+}
+
+/* -- CMD: the command's agent waits for us at start; give it 10 s. */
+static void capture_cmd(struct tracer *tr, struct target *t)
+{
+	double end = now_s() + 10;
+
+	while (try_capture(tr, t, false) == -ENOENT && !target_gone(t) && !stop_signal) {
+		if (now_s() > end) {
+			t->agent_done = true;
+			fprintf(stderr, PROG ": pid %d: its agent did not answer within 10 s; timing "
+				"goes on without capture\n", t->pid);
+			break;
+		}
+		ring_buffer__poll(tr->rb, 5);
+	}
+}
+
+static void capture_summary(struct tracer *tr, struct out_info *in, struct capture_stats *cs)
+{
+	if (!tr->cap)
+		return;
+	capture__stats(tr->cap, cs);
+	in->capture = cs;
+	in->drops = capture__drops(tr->cap, &in->ndrops);
+	in->groups = capture__groups(tr->cap, &in->ngroups);
+	in->codec = &tr->o.codec;
 }
 
 /* ---- outputs ---- */
@@ -1205,6 +1396,7 @@ static int open_outputs(struct tracer *tr)
 		struct trace_tl_opts to = {
 			.perfetto = tr->o.perfetto, .output = tr->o.output,
 			.events = !tr->o.timing_only, .writer = PROG, .force = tr->o.force,
+			.locked = tr->o.capture[0] != '\0',
 		};
 
 		tr->tl = trace_tl__new(&to);	/* says why on failure */
@@ -1274,7 +1466,8 @@ int main(int argc, char **argv)
 	struct tracer *tr = &tr_storage;
 	struct agg_totals *tot = NULL, *prev = NULL, *ivl = NULL;
 	struct out_target ot[TRACE_MAX_PIDS];
-	struct out_info info;
+	struct out_info info = { 0 };
+	struct capture_stats cs;
 	char err_line[PATH_MAX + 256];
 	const char *why = NULL;
 	double t0, next_tick, next_scan, next_names, next_ivl = 0, deadline = 0;
@@ -1355,9 +1548,11 @@ int main(int argc, char **argv)
 		}
 		status = -1;
 	}
-	err = open_outputs(tr);
-	if (err)
+	if (tr->o.capture[0] && tr->o.cmd && preload_agent(tr)) {
+		err = -ENOEXEC;
 		goto cleanup;
+	}
+	/* started held: a default -o names its pid; it exits if an output fails */
 	if (tr->o.cmd) {
 		struct target *t = &tr->t[tr->nt];
 
@@ -1370,6 +1565,29 @@ int main(int argc, char **argv)
 			goto cleanup;
 		}
 		tr->nt++;
+	}
+	if (tr->o.capture[0] && !tr->o.output) {
+		capture_default_output(tr->out_default, sizeof(tr->out_default), tr->t[0].pid);
+		tr->o.output = tr->out_default;
+	}
+	err = open_outputs(tr);
+	if (err)
+		goto cleanup;
+	if (tr->o.capture[0]) {
+		struct capture_opts co = {
+			.spec = tr->o.capture, .codec = tr->o.codec, .on_full = tr->o.on_full,
+			.buffer_size = tr->o.buffer_size, .device_buffer = tr->o.device_buffer,
+			.threads = tr->o.threads, .connected = agent_probes, .ctx = tr,
+			.output = tr->o.output, .output_error = output_error,
+		};
+
+		co.corr = tr->corr = corr__new();
+		tr->cap = tr->corr ? capture__new(&co, trace_tl__writer(tr->tl)) : NULL;
+		if (!tr->cap) {
+			err = -errno;
+			fprintf(stderr, PROG ": --capture: cannot start: %s\n", strerror(errno));
+			goto cleanup;
+		}
 	}
 
 	/*
@@ -1413,6 +1631,12 @@ int main(int argc, char **argv)
 		}
 	}
 	ran = true;
+	for (i = 0; i < tr->nt; i++) {
+		if (tr->t[i].child)
+			capture_cmd(tr, &tr->t[i]);
+		else
+			try_capture(tr, &tr->t[i], false);
+	}
 	fprintf(stderr, PROG ": tracing %zu process%s (%s mode, %llu probes)%s\n", tr->nt,
 		tr->nt == 1 ? "" : "es", tr->o.timing_only ? "timing-only" : "events",
 		(unsigned long long)tr->probes, tr->o.cmd ? "" : "; Ctrl-C to end");
@@ -1442,7 +1666,14 @@ int main(int argc, char **argv)
 			break;
 		}
 		/* batched wake-ups: whatever is waiting is consumed on the timeout too */
-		ring_buffer__consume(tr->rb);
+		if (tr->corr) {
+			uint64_t before = llmi_now_ns();
+
+			ring_buffer__consume(tr->rb);
+			corr__drained(tr->corr, before);	/* producers up to here are known */
+		} else {
+			ring_buffer__consume(tr->rb);
+		}
 		now = now_s();
 		if (tr->tl)
 			trace_tl__tick(tr->tl);	/* a batch older than 100 ms goes to the file */
@@ -1475,8 +1706,10 @@ int main(int argc, char **argv)
 				if (target_gone(&tr->t[i]))
 					continue;
 				alive++;
-				if (scan)
+				if (scan) {
 					attach_mapped(tr, &tr->t[i]);
+					try_capture(tr, &tr->t[i], true);
+				}
 			}
 			if (tr->o.follow && alive) {
 				size_t before = tr->nt;
@@ -1516,11 +1749,19 @@ int main(int argc, char **argv)
 	if (stop_signal && !why)
 		why = stop_signal == SIGINT ? "SIGINT" : "SIGTERM";
 	ring_buffer__consume(tr->rb);
+	/* the agents finish what they queued; every published tensor is written */
+	if (tr->cap) {
+		capture__stop_agents(tr->cap, 10);
+		ring_buffer__consume(tr->rb);	/* the probes of what they finished */
+		corr__close(tr->corr);
+		capture__stop(tr->cap, 10);
+	}
 	for (i = 0; i < tr->nt; i++)	/* how each target ended, for the summary */
 		target_gone(&tr->t[i]);
 
 	totals_now(tr, tot);
 	fill_info(tr, &info, ot, now_s() - t0, why);
+	capture_summary(tr, &info, &cs);
 	if (tr->tl && tr->o.output) {
 		info.output = tr->o.output;
 		trace_tl__drain(tr->tl, info.lost, &info.out);
@@ -1548,6 +1789,11 @@ int main(int argc, char **argv)
 
 cleanup:
 	/* Still open here: the trace never started; leave no empty file. */
+	capture__free(tr->cap);	/* before the writer it appends to */
+	tr->cap = NULL;
+	corr__free(tr->corr);
+	free((void *)info.drops);
+	free((void *)info.groups);
 	discard_outputs(tr);
 	trace_cmd_abandon(&tr->gate);	/* a held child that never ran exits */
 	ring_buffer__free(tr->rb);

@@ -1,0 +1,391 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The capture pipeline's sustained rate, against what users do today and
+ * against the disk, in one run (DESIGN.md, "Machine-readable outputs"):
+ *
+ *   disk      the disk's own sequential O_DIRECT write speed (the limit of
+ *             any raw dump), and
+ *   baseline  a raw dump per tensor, as forward hooks with torch.save do
+ *             (a copy to pageable memory, a buffered write(2) into its own
+ *             file, fsync at the end): both from build/bench/baseline_dump,
+ *             run here on the same shapes for the same time;
+ *   capture   llminstr-trace --capture all -o FILE -- this program as a
+ *             producer that hands the same tensors to the agent for
+ *             --seconds: raw GB/s is the raw bytes the tracer wrote, over
+ *             the time from the producer's start to the tracer's exit
+ *             (coding, writing and the final fsync included).
+ *
+ * The tensors: --layers residual streams of [--rows x --hidden] f32 per
+ * step, activation-like (Laplace bulk, lognormal channel scales, seeded),
+ * made once and handed over again and again (the producer costs a copy,
+ * not a generator). Host memory here; CPU figures of this machine.
+ *
+ *   optimized_streaming [--seconds S] [--dir DIR] [--rows N] [--hidden N]
+ *                       [--layers N] [--codec SPEC] [--json FILE|-]
+ *
+ * Needs root (BPF); exits 77 otherwise.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent/llminstr.h"
+#include "common/json.h"
+#include "../bench.h"
+
+#define POOL 8		/* distinct tensors handed over in turn */
+
+struct cfg {
+	double seconds;
+	const char *dir, *codec, *json;
+	long rows, hidden, layers;
+};
+
+static float *make_pool(const struct cfg *c)
+{
+	size_t n = (size_t)c->rows * c->hidden;
+	float *p = malloc(POOL * n * sizeof(float));
+	double *scale = malloc(c->hidden * sizeof(double));
+	uint64_t s = 42;
+
+	if (!p || !scale) {
+		free(p);
+		free(scale);
+		return NULL;
+	}
+	for (long j = 0; j < c->hidden; j++)
+		scale[j] = exp(0.5 * bench_gauss(&s));
+	for (size_t k = 0; k < POOL * n; k++) {
+		double u = bench_urand(&s) - 0.5;
+
+		p[k] = (float)(-scale[k % c->hidden] * copysign(log(1 - 2 * fabs(u)), u));
+	}
+	free(scale);
+	return p;
+}
+
+/* The producer, run under the tracer: prints what it handed over. */
+static int producer(const struct cfg *c)
+{
+	float *pool = make_pool(c);
+	size_t n = (size_t)c->rows * c->hidden;
+	int64_t shape[2] = { c->rows, c->hidden };
+	uint64_t taken = 0, bytes = 0, refused = 0;
+	double t0 = bench_now(), t;
+	char name[64];
+
+	if (!pool)
+		return 1;
+	printf("producer: ready\n");
+	fflush(stdout);
+	t0 = bench_now();
+	for (uint64_t step = 0; (t = bench_now()) - t0 < c->seconds; step++) {
+		llminstr_step(step);
+		for (long l = 0; l < c->layers; l++) {
+			int rc;
+
+			snprintf(name, sizeof(name), "blk.%ld.resid", l);
+			rc = llminstr_capture(name, pool + ((step * c->layers + l) % POOL) * n, LLMINSTR_F32,
+					      2, shape, NULL);
+			if (rc == 1) {
+				taken++;
+				bytes += n * sizeof(float);
+			} else {
+				refused++;
+			}
+		}
+	}
+	printf("producer: %llu tensors, %llu bytes in %.3f s, %llu not taken\n",
+	       (unsigned long long)taken, (unsigned long long)bytes, t - t0,
+	       (unsigned long long)refused);
+	free(pool);
+	return 0;
+}
+
+/* Runs a program with stdout to /dev/null; 0, or its exit status. */
+static int run(char *const argv[])
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid == 0) {
+		int nul = open("/dev/null", O_WRONLY);
+
+		if (nul >= 0)
+			dup2(nul, STDOUT_FILENO);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) < 0)
+		return -errno;
+	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+		fprintf(stderr, "optimized_streaming: %s exited %d\n", argv[0],
+			WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+		return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	}
+	return 0;
+}
+
+/* A file's contents, NUL-terminated; NULL if unreadable. */
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	long len;
+
+	if (!f)
+		return NULL;
+	if (!fseek(f, 0, SEEK_END) && (len = ftell(f)) >= 0 && !fseek(f, 0, SEEK_SET) &&
+	    (buf = calloc(1, len + 1)) && fread(buf, 1, len, f) != (size_t)len) {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	return buf;
+}
+
+/* A number after "key": at or after the first occurrence of "after". */
+static double jnum(const char *js, const char *after, const char *key)
+{
+	char pat[64];
+	const char *a = js ? strstr(js, after) : NULL, *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	p = a ? strstr(a, pat) : NULL;
+	return p ? strtod(p + strlen(pat), NULL) : NAN;
+}
+
+/*
+ * The baseline and the disk limit: build/bench/baseline_dump on the same
+ * tensors for the same time (a copy to pageable memory and a raw file per
+ * tensor, fsync at the end; the disk's O_DIRECT speed beside it).
+ */
+static int baseline(const struct cfg *c, const char *bench_dir, double *raw_gbps, double *disk)
+{
+	char bin[4096 + 32], js[4096], secs[32], rows[32], hid[32], lay[32];
+	char *argv[] = { bin, "--seconds", secs, "--rows", rows, "--hidden", hid, "--layers", lay,
+			 "--dir", (char *)c->dir, "--json", js, NULL };
+	char *buf;
+	int err;
+
+	snprintf(bin, sizeof(bin), "%s/baseline_dump", bench_dir);
+	snprintf(js, sizeof(js), "%s/baseline.json", c->dir);
+	snprintf(secs, sizeof(secs), "%g", c->seconds);
+	snprintf(rows, sizeof(rows), "%ld", c->rows);
+	snprintf(hid, sizeof(hid), "%ld", c->hidden);
+	snprintf(lay, sizeof(lay), "%ld", c->layers);
+	err = run(argv);
+	if (err)
+		return err;
+	buf = slurp(js);
+	unlink(js);
+	*raw_gbps = jnum(buf, "\"summary\"", "raw_gbps");
+	*disk = jnum(buf, "\"summary\"", "disk_limit_gbps");
+	free(buf);
+	return isnan(*raw_gbps) || isnan(*disk) ? -EBADMSG : 0;
+}
+
+struct cap_res {
+	double raw_gbps, stored_gbps, ratio, seconds, max_nmse;
+	uint64_t tensors, raw, stored, dropped, blocked_ns;
+};
+
+static int capture(const struct cfg *c, const char *self, struct cap_res *r)
+{
+	char out[4096], js[4096], secs[32], rows[32], hid[32], lay[32], tracer[4096];
+	char *argv[32];
+	int argc = 0, err;
+	double t0;
+	char *buf;
+
+	snprintf(tracer, sizeof(tracer), "%s", self);
+	*strrchr(tracer, '/') = '\0';
+	strncat(tracer, "/../bin/llminstr-trace", sizeof(tracer) - strlen(tracer) - 1);
+	snprintf(out, sizeof(out), "%s/capture.llmi", c->dir);
+	snprintf(js, sizeof(js), "%s/capture.json", c->dir);
+	snprintf(secs, sizeof(secs), "%g", c->seconds);
+	snprintf(rows, sizeof(rows), "%ld", c->rows);
+	snprintf(hid, sizeof(hid), "%ld", c->hidden);
+	snprintf(lay, sizeof(lay), "%ld", c->layers);
+	unlink(out);
+	unlink(js);
+	argv[argc++] = tracer;
+	argv[argc++] = "--capture";
+	argv[argc++] = "all";
+	argv[argc++] = "--codec";
+	argv[argc++] = (char *)c->codec;
+	argv[argc++] = "-o";
+	argv[argc++] = out;
+	argv[argc++] = "--json";
+	argv[argc++] = js;
+	argv[argc++] = "--";
+	argv[argc++] = (char *)self;
+	argv[argc++] = "--producer";
+	argv[argc++] = "--seconds";
+	argv[argc++] = secs;
+	argv[argc++] = "--rows";
+	argv[argc++] = rows;
+	argv[argc++] = "--hidden";
+	argv[argc++] = hid;
+	argv[argc++] = "--layers";
+	argv[argc++] = lay;
+	argv[argc] = NULL;
+	t0 = bench_now();
+	err = run(argv);
+	r->seconds = bench_now() - t0;
+	if (err)
+		return err < 0 ? err : -EIO;
+	buf = slurp(js);
+	if (!buf)
+		return -errno;
+	r->tensors = (uint64_t)jnum(buf, "\"capture\"", "tensors");
+	r->raw = (uint64_t)jnum(buf, "\"capture\"", "raw_bytes");
+	r->stored = (uint64_t)jnum(buf, "\"capture\"", "stored_bytes");
+	r->dropped = (uint64_t)jnum(buf, "\"capture\"", "dropped");
+	r->blocked_ns = (uint64_t)jnum(buf, "\"capture\"", "blocked_ns");
+	r->max_nmse = jnum(buf, "\"capture\"", "max_nmse");
+	free(buf);
+	r->raw_gbps = r->raw / r->seconds / 1e9;
+	r->stored_gbps = r->stored / r->seconds / 1e9;
+	r->ratio = r->stored ? (double)r->raw / r->stored : 0;
+	unlink(out);
+	unlink(js);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "seconds", required_argument, NULL, 's' }, { "dir", required_argument, NULL, 'd' },
+		{ "rows", required_argument, NULL, 'r' }, { "hidden", required_argument, NULL, 'H' },
+		{ "layers", required_argument, NULL, 'l' }, { "codec", required_argument, NULL, 'c' },
+		{ "json", required_argument, NULL, 'j' }, { "producer", no_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' }, {},
+	};
+	struct cfg c = { .seconds = 10, .dir = "build/bench/tmp", .codec = "quant:nmse=1e-3",
+			 .rows = 256, .hidden = 4096, .layers = 32 };
+	bool prod = false;
+	struct cap_res cr = { 0 };
+	double disk, base;
+	char self[4096], bench_dir[4096];
+	ssize_t n;
+	int o, err;
+
+	while ((o = getopt_long(argc, argv, "s:d:r:H:l:c:j:ph", opts, NULL)) != -1) {
+		switch (o) {
+		case 's': c.seconds = atof(optarg); break;
+		case 'd': c.dir = optarg; break;
+		case 'r': c.rows = atol(optarg); break;
+		case 'H': c.hidden = atol(optarg); break;
+		case 'l': c.layers = atol(optarg); break;
+		case 'c': c.codec = optarg; break;
+		case 'j': c.json = optarg; break;
+		case 'p': prod = true; break;
+		case 'h':
+			puts("usage: optimized_streaming [--seconds S] [--dir DIR] [--rows N] [--hidden N]\n"
+			     "                           [--layers N] [--codec SPEC] [--json FILE|-]");
+			return 0;
+		default:
+			fprintf(stderr, "optimized_streaming: bad option (see --help)\n");
+			return 2;
+		}
+	}
+	if (c.seconds <= 0 || c.rows < 1 || c.hidden < 1 || c.layers < 1) {
+		fprintf(stderr, "optimized_streaming: --seconds, --rows, --hidden, --layers > 0\n");
+		return 2;
+	}
+	if (prod)
+		return producer(&c);
+	if (geteuid()) {
+		fprintf(stderr, "optimized_streaming: needs root (the tracer loads BPF)\n");
+		return 77;
+	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return 1;
+	self[n] = '\0';
+	mkdir(c.dir, 0755);
+	snprintf(bench_dir, sizeof(bench_dir), "%s", self);
+	*strrchr(bench_dir, '/') = '\0';
+	err = baseline(&c, bench_dir, &base, &disk);
+	if (err) {
+		fprintf(stderr, "optimized_streaming: the baseline run failed: %s\n",
+			err < 0 ? strerror(-err) : "see above");
+		return 1;
+	}
+	err = capture(&c, self, &cr);
+	if (err) {
+		fprintf(stderr, "optimized_streaming: the capture run failed: %s\n", strerror(-err));
+		return 1;
+	}
+	printf("optimized_streaming: %ld x [%ld x %ld] f32 per step for %.0f s, codec %s "
+	       "(CPU figures of this machine, host tensors)\n", c.layers, c.rows, c.hidden,
+	       c.seconds, c.codec);
+	printf("%-34s %10s %10s\n", "case", "raw GB/s", "stored");
+	printf("%-34s %10.3f %10s\n", "disk, O_DIRECT sequential", disk, "-");
+	printf("%-34s %10.3f %10.3f\n", "baseline_dump: copy + raw file each", base, base);
+	printf("%-34s %10.3f %10.3f\n", "llminstr-trace --capture", cr.raw_gbps, cr.stored_gbps);
+	printf("capture: %llu tensors, ratio %.2fx, max nmse %.3g, %llu dropped, blocked %.1f ms; "
+	       "%.2fx the baseline, %.2fx the disk's raw speed\n", (unsigned long long)cr.tensors,
+	       cr.ratio, cr.max_nmse, (unsigned long long)cr.dropped, cr.blocked_ns / 1e6,
+	       base > 0 ? cr.raw_gbps / base : 0, disk > 0 ? cr.raw_gbps / disk : 0);
+	if (c.json) {
+		FILE *f = strcmp(c.json, "-") ? fopen(c.json, "w") : stdout;
+		struct llmi_json j;
+
+		if (!f)
+			return 1;
+		bench_json_begin(&j, f, "optimized_streaming");
+		llmi_json_str(&j, "figures", "CPU figures of this machine (stand-in runtime, host tensors)");
+		llmi_json_str(&j, "dir", c.dir);
+		llmi_json_str(&j, "codec", c.codec);
+		llmi_json_double(&j, "seconds", c.seconds);
+		llmi_json_i64(&j, "layers", c.layers);
+		llmi_json_i64(&j, "rows", c.rows);
+		llmi_json_i64(&j, "hidden", c.hidden);
+		llmi_json_obj_end(&j);
+		llmi_json_arr_begin(&j, "cases");
+		llmi_json_obj_begin(&j, NULL);
+		llmi_json_str(&j, "name", "disk");
+		llmi_json_double(&j, "gbps", disk);
+		llmi_json_obj_end(&j);
+		llmi_json_obj_begin(&j, NULL);
+		llmi_json_str(&j, "name", "baseline_dump");
+		llmi_json_double(&j, "raw_gbps", base);
+		llmi_json_obj_end(&j);
+		llmi_json_obj_begin(&j, NULL);
+		llmi_json_str(&j, "name", "capture");
+		llmi_json_double(&j, "raw_gbps", cr.raw_gbps);
+		llmi_json_double(&j, "stored_gbps", cr.stored_gbps);
+		llmi_json_double(&j, "ratio", cr.ratio);
+		llmi_json_u64(&j, "tensors", cr.tensors);
+		llmi_json_u64(&j, "dropped", cr.dropped);
+		llmi_json_u64(&j, "blocked_ns", cr.blocked_ns);
+		llmi_json_double(&j, "max_nmse", cr.max_nmse);
+		llmi_json_double(&j, "seconds", cr.seconds);
+		llmi_json_obj_end(&j);
+		llmi_json_arr_end(&j);
+		llmi_json_obj_begin(&j, "summary");
+		llmi_json_double(&j, "raw_gbps", cr.raw_gbps);
+		llmi_json_double(&j, "stored_gbps", cr.stored_gbps);
+		llmi_json_double(&j, "ratio", cr.ratio);
+		llmi_json_double(&j, "disk_limit_gbps", disk);
+		llmi_json_double(&j, "baseline_raw_gbps", base);
+		llmi_json_double(&j, "speedup_vs_baseline", base > 0 ? cr.raw_gbps / base : 0);
+		llmi_json_obj_end(&j);
+		llmi_json_obj_end(&j);
+		if (llmi_json_finish(&j) || (f != stdout && fclose(f)))
+			return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Tensor capture of host memory, end to end: a program linked with the agent
+# (tests/e2e/progs/capture_host.c) hands over f32, bf16 and f16 tensors
+# at several steps; llminstr-trace --capture writes them into its -o file.
+# Every tensor is there exactly once (names x steps), decodes within the
+# codec's bound against the copy the program wrote, and name=/every=/steps=
+# select exactly what they say. Without a tracer the program runs the same.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib.sh
+T=build/bin/llminstr-trace D=build/bin/llminstr-dump PY=/usr/bin/python3
+P=build/tests/progs/capture_host
+need_bpf
+# a sanitized tree: the runtime first, before the agent the tracer preloads
+PRE="$(san_runtime)"
+for f in $T $D $P build/lib/libllminstr.so; do
+	[ -e $f ] || { echo "SKIP: $f not built"; exit 77; }
+done
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+rc=0
+fail() { echo "FAIL: $*"; rc=1; }
+
+echo "== without a tracer: nothing taken, the program unharmed"
+out=$($P 3 | tail -1) || fail "capture_host failed without a tracer"
+[ "$out" = "capture_host: 0 taken, 12 skipped, 0 dropped, 0 refused" ] || fail "without a tracer: '$out'"
+
+echo "== --capture all: 3 steps x 4 tensors"
+mkdir "$tmp/ref"
+if ! LD_PRELOAD="$PRE" timeout 120 $T --capture all -o "$tmp/a.llmi" --json "$tmp/a.json" -- $P 3 "$tmp/ref" \
+	>"$tmp/out" 2>&1; then
+	cat "$tmp/out"; fail "the traced program or the tracer failed"
+fi
+grep -q "capture_host: 12 taken, 0 skipped, 0 dropped, 0 refused" "$tmp/out" || { cat "$tmp/out"; fail "not every tensor taken"; }
+grep -q "^Capture: 12 tensors" "$tmp/out" || { cat "$tmp/out"; fail "the summary does not count 12 tensors"; }
+$D verify "$tmp/a.llmi" >"$tmp/v" 2>&1 || { cat "$tmp/v"; fail "verify of the capture file"; }
+for f in "$tmp"/ref/*.raw; do
+	b=${f##*/}; b=${b%.raw}; name=${b%.*}; step=${b##*.}
+	if ! $D export "$tmp/a.llmi" --tensor "$name" --step "$step" -o "$tmp/x.npy" --force \
+		>"$tmp/e" 2>&1; then
+		cat "$tmp/e"; fail "export $name step $step"; continue
+	fi
+	$PY - "$f" "$tmp/x.npy" "$name" <<'PY' || fail "$name step $step out of bound"
+import sys, numpy as np
+ref, got, name = sys.argv[1], np.load(sys.argv[2]), sys.argv[3]
+raw = open(ref, "rb").read()
+if name == "layer.1.out":	# bf16 bits; export gives float32 exactly
+	x = (np.frombuffer(raw, np.uint16).astype(np.uint32) << 16).view(np.float32)
+elif name == "layer.2.out":
+	x = np.frombuffer(raw, np.float16)
+else:
+	x = np.frombuffer(raw, np.float32)
+x = x.astype(np.float64).reshape(64, 512); y = got.astype(np.float64)
+nmse = ((x - y) ** 2).mean() / x.var()
+ok = y.shape == (64, 512) and nmse <= 1e-3 * (1 + 1e-9)
+print(f"{name}: shape {y.shape}, nmse {nmse:.3g}" + ("" if ok else "  <-- over 1e-3"))
+sys.exit(0 if ok else 1)
+PY
+done
+n=$(ls "$tmp"/ref/*.raw | wc -l)
+[ "$n" = 12 ] || fail "$n reference tensors, want 12"
+$PY - "$tmp/a.json" <<'PY' || fail "the JSON capture block"
+import json, sys
+c = json.load(open(sys.argv[1]))["capture"]
+ok = c["tensors"] == 12 and c["dropped"] == 0 and c["max_nmse"] <= 1e-3 and \
+     {g["pattern"]: g["tensors"] for g in c["names"]} == {"layer.*.out": 9, "logits": 3}
+print("capture:", {k: c[k] for k in ("tensors", "raw_bytes", "stored_bytes", "ratio", "max_nmse")})
+sys.exit(0 if ok else 1)
+PY
+
+echo "== name=layer.1.* every=2 over 5 steps: steps 0, 2, 4 of layer.1.out"
+if ! LD_PRELOAD="$PRE" timeout 120 $T --capture 'name=layer.1.*' --capture every=2 -o "$tmp/b.llmi" \
+	--json "$tmp/b.json" -- $P 5 >"$tmp/out" 2>&1; then
+	cat "$tmp/out"; fail "selected capture"
+fi
+grep -q "capture_host: 3 taken, 17 skipped" "$tmp/out" || { cat "$tmp/out"; fail "selection in the program"; }
+$D ls "$tmp/b.llmi" >"$tmp/ls" || fail "ls"
+got=$(awk '$0 ~ /layer.1.out/ {print $3}' "$tmp/ls" | tr '\n' ' ')
+[ "$got" = "0 2 4 " ] || { cat "$tmp/ls"; fail "steps of layer.1.out: '$got', want '0 2 4 '"; }
+
+echo "== steps=1-2, name=logits and name=layer.0.*: 2 names x 2 steps"
+if ! LD_PRELOAD="$PRE" timeout 120 $T --capture name=logits --capture 'name=layer.0.*' --capture steps=1-2 \
+	-o "$tmp/c.llmi" -- $P 4 >"$tmp/out" 2>&1; then
+	cat "$tmp/out"; fail "steps capture"
+fi
+grep -q "capture_host: 4 taken, 12 skipped" "$tmp/out" || { cat "$tmp/out"; fail "steps=1-2 selection"; }
+
+echo "== no -o: the default name llminstr-<pid>-<time>.llmi, in the current directory"
+mkdir "$tmp/cwd"
+if ! (cd "$tmp/cwd" && LD_PRELOAD="$PRE" timeout 120 "$OLDPWD/$T" --capture name=logits -- "$OLDPWD/$P" 1 >"$tmp/out" 2>&1); then
+	cat "$tmp/out"; fail "default output"
+fi
+ls "$tmp/cwd" | grep -Eq '^llminstr-[0-9]+-[0-9]{8}-[0-9]{6}\.llmi$' || { ls -l "$tmp/cwd"; fail "no default file"; }
+exit $rc

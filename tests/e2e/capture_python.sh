@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The Python hooks (user/python/llminstr) on a small GPT-2-style torch model
+# on the CPU (tests/e2e/progs/hook_model.py): llminstr.hook captures the
+# outputs of the modules whose paths match, named by those paths, one step
+# per forward (or the steps the script marks); what the tracer wrote equals
+# the module outputs within the codec's bound; a pattern that matches no
+# module is refused with the names that exist; without a tracer nothing is
+# taken and the script runs the same.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib.sh
+T=build/bin/llminstr-trace D=build/bin/llminstr-dump PY=/usr/bin/python3
+need_bpf
+for f in $T $D build/lib/libllminstr.so; do
+	[ -e $f ] || { echo "SKIP: $f not built"; exit 77; }
+done
+$PY -c "import torch, numpy" 2>/dev/null || { echo "SKIP: python3-torch or python3-numpy missing"; exit 77; }
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+M=tests/e2e/progs/hook_model.py
+export ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0	# python's own leaks are not ours
+PRE="$(san_runtime)"
+rc=0
+fail() { echo "FAIL: $*"; rc=1; }
+
+echo "== no tracer: nothing taken"
+out=$(LD_PRELOAD="$PRE" $PY $M 2 "$tmp" 'blocks.*.mlp' 2>&1) || fail "hook_model without a tracer: $out"
+case $out in "hook_model: 0 taken, attached False, hooked blocks.0.mlp blocks.1.mlp blocks.2.mlp") ;;
+	*) fail "without a tracer: '$out'" ;; esac
+
+echo "== a pattern that matches nothing: the names that exist"
+out=$(LD_PRELOAD="$PRE" $PY $M 1 "$tmp" 'layers.*.mlp' 2>&1) && fail "no error for a pattern that matches nothing"
+echo "$out" | grep -q "no module matches layers.\*.mlp; modules: embed, blocks" || fail "not said: $out"
+
+echo "== --capture name=blocks.*.mlp, hooks on blocks.*.mlp and blocks.*.attn: 3 forwards"
+mkdir "$tmp/ref"
+if ! LD_PRELOAD="$PRE" timeout 300 $T --capture 'name=blocks.*.mlp' -o "$tmp/a.llmi" --json "$tmp/a.json" \
+	-- $PY $M 3 "$tmp/ref" 'blocks.*.mlp' 'blocks.*.attn' >"$tmp/out" 2>&1; then
+	cat "$tmp/out"; fail "traced hook_model"
+fi
+grep -q "hook_model: 9 taken, attached True" "$tmp/out" || { cat "$tmp/out"; fail "not 9 taken"; }
+$D verify "$tmp/a.llmi" >"$tmp/v" 2>&1 || { cat "$tmp/v"; fail "verify"; }
+$D ls --json "$tmp/a.llmi" >"$tmp/ls.json" || fail "ls --json"
+$PY - "$tmp/ls.json" <<'PY' || fail "names and steps"
+import json, sys
+t = json.load(open(sys.argv[1]))
+got = sorted((x["name"], x["step"]) for x in t)
+want = sorted(("blocks.%d.mlp" % l, s) for l in range(3) for s in range(3))
+ok = got == want and all(x["shape"] == [2, 16, 64] and x["dtype"] == "f32" for x in t)
+print("tensors:", len(t), "names x steps as expected" if ok else got)
+sys.exit(0 if ok else 1)
+PY
+for f in "$tmp"/ref/*.f32; do
+	b=${f##*/}; b=${b%.f32}; name=${b%.*}; step=${b##*.}
+	$D export "$tmp/a.llmi" --tensor "$name" --step "$step" -o "$tmp/x.npy" --force >/dev/null 2>"$tmp/e" ||
+		{ cat "$tmp/e"; fail "export $name $step"; continue; }
+	$PY - "$f" "$tmp/x.npy" <<'PY' || fail "$name step $step"
+import sys, numpy as np
+x = np.fromfile(sys.argv[1], np.float32).astype(np.float64)
+y = np.load(sys.argv[2]).astype(np.float64).ravel()
+nmse = ((x - y) ** 2).mean() / x.var()
+print(f"{sys.argv[1].rsplit('/', 1)[1]}: nmse {nmse:.3g}")
+sys.exit(0 if x.shape == y.shape and nmse <= 1e-3 * (1 + 1e-9) else 1)
+PY
+done
+
+echo "== steps the script marks (10, 20): used instead of one per forward"
+if ! LD_PRELOAD="$PRE" LLMINSTR_MANUAL_STEPS=1 timeout 300 $T --capture 'name=blocks.0.*' \
+	-o "$tmp/b.llmi" -- $PY $M 2 "$tmp" 'blocks.0.mlp' >"$tmp/out" 2>&1; then
+	cat "$tmp/out"; fail "manual steps"
+fi
+$D ls --json "$tmp/b.llmi" | $PY -c '
+import json, sys
+s = sorted(x["step"] for x in json.load(sys.stdin))
+print("steps:", s); sys.exit(0 if s == [10, 20] else 1)' || fail "manual steps"
+exit $rc

@@ -1,0 +1,273 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The agent's public calls (llminstr.h) and the host half of a capture.
+ *
+ * Hot path: with no tracer attached, llminstr_capture() and
+ * llminstr_selected() are one relaxed load of agent_g.on and a return; the
+ * rest lives in functions of its own so that the dormant call needs no
+ * stack frame. Everything else runs only while a tracer is attached.
+ *
+ * A host tensor is copied into its ring slot before the call returns, with
+ * process_vm_readv() on this very process: the kernel reports an unreadable
+ * pointer as EFAULT where a memcpy would kill the program with SIGSEGV.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include "agent/agent.h"
+#include "agent/llminstr.h"
+
+#define API __attribute__((visibility("default")))
+#define G (&agent_g)
+
+/* The USDT semaphores (agent.h): the kernel counts attached probes here. */
+unsigned short llminstr_enter_semaphore __attribute__((section(".probes")));
+unsigned short llminstr_exit_semaphore __attribute__((section(".probes")));
+unsigned short llminstr_capture_semaphore __attribute__((section(".probes")));
+unsigned short llminstr_step_semaphore __attribute__((section(".probes")));
+
+static uint64_t dtype_size(int dtype)
+{
+	switch (dtype) {
+	case LLMINSTR_F32:
+		return 4;
+	case LLMINSTR_BF16:
+	case LLMINSTR_F16:
+		return 2;
+	default:
+		return 0;
+	}
+}
+
+int agent_host_reserve(uint64_t bytes, struct llmi_ring_slot **slot, void **data)
+{
+	struct llmi_ring *r = &G->s.ring;
+	uint64_t t0 = 0;
+	int rc;
+
+	for (;;) {
+		/* read before trying: a release after the failed try moves it */
+		uint32_t seen = atomic_load_explicit(&r->hdr->space_futex, memory_order_acquire);
+
+		rc = llmi_ring_reserve(r, bytes, slot, data);
+		if (rc != -EAGAIN)
+			break;
+		if (G->s.on_full == LLMI_ON_FULL_DROP) {
+			rc = -ENOBUFS;
+			break;
+		}
+		/* the tracer is gone (or capture failed): nobody will make room */
+		if (!atomic_load(&G->on)) {
+			rc = -ECANCELED;
+			break;
+		}
+		if (!t0)
+			t0 = agent_now_ns();
+		llmi_ring_wait_space(r, seen, AGENT_WAIT_MS);
+	}
+	if (t0)
+		atomic_fetch_add_explicit(&r->hdr->blocked_ns, agent_now_ns() - t0,
+					  memory_order_relaxed);
+	return rc;
+}
+
+void agent_fill_slot(struct llmi_ring_slot *s, const struct agent_tensor *t, bool device)
+{
+	int i;
+
+	s->dtype = (uint16_t)t->dtype;
+	s->ndim = (uint16_t)t->ndim;
+	for (i = 0; i < LLMINSTR_MAX_DIMS; i++)
+		s->shape[i] = i < t->ndim ? (uint64_t)t->shape[i] : 0;
+	s->step = t->step;
+	s->stream = device ? (uint64_t)(uintptr_t)t->stream : 0;
+	s->capture_ns = t->capture_ns;
+	s->tid = (uint32_t)gettid();
+	s->name_len = (uint32_t)t->name_len;
+	memcpy(s->name, t->name, t->name_len);
+	s->name[t->name_len] = '\0';
+	s->flags = device ? LLMI_SLOT_DEVICE : 0;
+}
+
+/* Set once process_vm_readv() is refused here (seccomp, an old kernel). */
+static atomic_int no_vm_readv;
+
+/* Copies n bytes at src of this process to dst; -EFAULT if unreadable. */
+static int read_own(void *dst, const void *src, uint64_t n)
+{
+	pid_t self = getpid();
+	uint64_t done = 0;
+
+	if (atomic_load_explicit(&no_vm_readv, memory_order_relaxed))
+		goto plain;
+	while (done < n) {
+		struct iovec l = { (char *)dst + done, n - done };
+		struct iovec r = { (char *)src + done, n - done };
+		ssize_t k = process_vm_readv(self, &l, 1, &r, 1, 0);
+
+		if (k > 0) {
+			done += (uint64_t)k;
+			continue;
+		}
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && done == 0 && (errno == ENOSYS || errno == EPERM)) {
+			atomic_store(&no_vm_readv, 1);
+			goto plain;
+		}
+		return -EFAULT;
+	}
+	return 0;
+plain:
+	/* no way to check the pointer: the program gave it, it must be good */
+	memcpy(dst, src, n);
+	return 0;
+}
+
+static int capture_host(const struct agent_tensor *t)
+{
+	struct llmi_ring *r = &G->s.ring;
+	struct llmi_ring_slot *s;
+	void *data;
+	int rc;
+
+	pthread_mutex_lock(&G->res_mu);
+	rc = agent_host_reserve(t->bytes, &s, &data);
+	pthread_mutex_unlock(&G->res_mu);
+	switch (rc) {
+	case 0:
+		break;
+	case -E2BIG:
+		llmi_ring_count_drop(r, t->name, LLMI_DROP_TOO_LARGE);
+		return rc;
+	case -ENOBUFS:
+		llmi_ring_count_drop(r, t->name, LLMI_DROP_FULL);
+		return rc;
+	default:
+		return 0;	/* -ECANCELED: the tracer left */
+	}
+	agent_fill_slot(s, t, false);
+	AGENT_PROBE_CAPTURE(s->seq, t->name, 0, t->bytes, t->step);
+	rc = read_own(data, t->ptr, t->bytes);
+	llmi_ring_publish(r, s, rc == 0);
+	agent_notify();
+	if (rc) {
+		llmi_ring_count_drop(r, t->name, LLMI_DROP_ERROR);
+		return rc;
+	}
+	return 1;
+}
+
+/* Argument checks, as llminstr.h lists them; fills t->bytes. */
+static int check_args(struct agent_tensor *t)
+{
+	uint64_t n = 1, esz;
+	int i;
+
+	if (!t->name || !t->ptr)
+		return -EINVAL;
+	t->name_len = strnlen(t->name, LLMINSTR_NAME_MAX + 1);
+	if (!t->name_len)
+		return -EINVAL;
+	if (t->name_len > LLMINSTR_NAME_MAX)
+		return -ENAMETOOLONG;
+	if (t->ndim < 0 || t->ndim > LLMINSTR_MAX_DIMS || (t->ndim && !t->shape))
+		return -EINVAL;
+	esz = dtype_size(t->dtype);
+	if (!esz)
+		return -ENOTSUP;
+	for (i = 0; i < t->ndim; i++) {
+		uint64_t d;
+
+		if (t->shape[i] < 0)
+			return -EINVAL;
+		d = (uint64_t)t->shape[i];
+		if (d && n > UINT64_MAX / d)
+			return -EINVAL;
+		n *= d;
+	}
+	if (n > UINT64_MAX / esz)
+		return -EINVAL;
+	t->bytes = n * esz;
+	return 0;
+}
+
+static bool selected_locked(const char *name, uint64_t step)
+{
+	return atomic_load(&G->on) && G->s.live && llmi_cap_spec_step(&G->s.spec, step) &&
+	       llmi_cap_spec_name(&G->s.spec, name);
+}
+
+__attribute__((noinline)) static int capture(const char *name, const void *ptr, int dtype,
+					     int ndim, const int64_t *shape, void *stream)
+{
+	struct agent_tensor t = { .name = name, .ptr = ptr, .dtype = dtype, .ndim = ndim,
+				  .shape = shape, .stream = stream };
+	int rc;
+
+	rc = check_args(&t);
+	if (rc)
+		return rc;
+	t.step = atomic_load_explicit(&G->step, memory_order_relaxed);
+	pthread_rwlock_rdlock(&G->sess_lock);
+	if (!selected_locked(name, t.step)) {
+		rc = 0;
+		goto out;
+	}
+	t.capture_ns = agent_now_ns();
+	/* an empty tensor has no bytes to read, wherever it lives */
+	rc = t.bytes ? agent_cuda_classify(&t) : 0;
+	if (rc < 0)
+		llmi_ring_count_drop(&G->s.ring, name, LLMI_DROP_ERROR);
+	else if (rc > 0) {
+		AGENT_PROBE_ENTER();
+		rc = agent_cuda_capture(&t);
+		AGENT_PROBE_EXIT();
+	}
+	else
+		rc = capture_host(&t);
+out:
+	pthread_rwlock_unlock(&G->sess_lock);
+	return rc;
+}
+
+API int llminstr_capture(const char *name, const void *ptr, int dtype, int ndim,
+			 const int64_t *shape, void *stream)
+{
+	/* dormant: this load is the whole cost */
+	if (!atomic_load_explicit(&agent_g.on, memory_order_relaxed))
+		return 0;
+	return capture(name, ptr, dtype, ndim, shape, stream);
+}
+
+API void llminstr_step(uint64_t n)
+{
+	atomic_store_explicit(&agent_g.step, n, memory_order_relaxed);
+	if (__builtin_expect(llminstr_step_semaphore, 0))
+		STAP_PROBE1(llminstr, step, n);
+}
+
+__attribute__((noinline)) static int selected(const char *name)
+{
+	int yes;
+
+	if (!name)
+		return 0;
+	pthread_rwlock_rdlock(&G->sess_lock);
+	yes = selected_locked(name, atomic_load_explicit(&G->step, memory_order_relaxed));
+	pthread_rwlock_unlock(&G->sess_lock);
+	return yes;
+}
+
+API int llminstr_selected(const char *name)
+{
+	if (!atomic_load_explicit(&agent_g.on, memory_order_relaxed))
+		return 0;
+	return selected(name);
+}
+
+API int llminstr_attached(void)
+{
+	return atomic_load_explicit(&agent_g.on, memory_order_relaxed);
+}

@@ -1,0 +1,216 @@
+# SPDX-License-Identifier: MIT
+"""llminstr from Python: hand a model's activations to llminstr-trace.
+
+A thin ctypes layer over the agent, libllminstr.so (user/agent/llminstr.h):
+no compiled extension. With no tracer attached every call returns at once;
+`llminstr-trace --capture SPEC -- python3 script.py` preloads the agent,
+and `llminstr-trace -p PID` finds it in a process that imported this module.
+
+    import llminstr
+    h = llminstr.hook(model, "model.layers.*.mlp")   # forward hooks
+    model(input_ids)                                 # one step per forward
+    h.remove()
+
+Tensors are named by their module's path in model.named_modules(); CUDA
+tensors are taken on the current stream (the agent snapshots them on the
+GPU, the stream never waits for the host), CPU tensors are copied at once.
+"""
+import ctypes
+import errno
+import fnmatch
+import os
+
+__all__ = ["capture", "step", "selected", "attached", "hook", "Hook", "library_path"]
+
+_DTYPES = {"float32": 1, "bfloat16": 2, "float16": 3}
+_MAX_DIMS = 8
+_lib = None
+_manual_steps = False      # the caller marks steps: hooks do not
+
+
+def _candidates():
+    env = os.environ.get("LLMINSTR_LIB")
+    if env:
+        yield env
+    # the agent already in the process (preloaded by llminstr-trace -- CMD)
+    for pre in os.environ.get("LD_PRELOAD", "").replace(":", " ").split():
+        if os.path.basename(pre).startswith("libllminstr.so"):
+            yield pre
+    # a checkout: user/python/llminstr -> build/lib
+    here = os.path.dirname(os.path.abspath(__file__))
+    yield os.path.normpath(os.path.join(here, "..", "..", "..", "build", "lib", "libllminstr.so"))
+    yield "libllminstr.so"
+
+
+def _load():
+    global _lib
+    if _lib is not None:
+        return _lib
+    errors = []
+    for path in _candidates():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError as e:
+            errors.append(str(e))
+            continue
+        lib.llminstr_capture.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int,
+                                         ctypes.c_int, ctypes.POINTER(ctypes.c_int64),
+                                         ctypes.c_void_p]
+        lib.llminstr_capture.restype = ctypes.c_int
+        lib.llminstr_step.argtypes = [ctypes.c_uint64]
+        lib.llminstr_step.restype = None
+        lib.llminstr_selected.argtypes = [ctypes.c_char_p]
+        lib.llminstr_selected.restype = ctypes.c_int
+        lib.llminstr_attached.argtypes = []
+        lib.llminstr_attached.restype = ctypes.c_int
+        lib._llminstr_path = path
+        _lib = lib
+        return lib
+    raise OSError("llminstr: cannot load libllminstr.so (set LLMINSTR_LIB): " + "; ".join(errors))
+
+
+def library_path():
+    """The agent library this module uses."""
+    return _load()._llminstr_path
+
+
+def attached():
+    """True while a tracer is attached with a capture spec."""
+    return bool(_load().llminstr_attached())
+
+
+def step(n):
+    """Marks the start of step n; tensors captured after it carry n.
+    Once called, hooks stop numbering forwards as steps."""
+    global _manual_steps
+    _manual_steps = True
+    _load().llminstr_step(int(n))
+
+
+def selected(name):
+    """True if a capture of name would be taken now."""
+    return bool(_load().llminstr_selected(name.encode()))
+
+
+def _stream_of(t):
+    if t.device.type != "cuda":
+        return None
+    import torch
+    return torch.cuda.current_stream(t.device).cuda_stream
+
+
+def capture(name, tensor, stream=None):
+    """Hands a torch tensor (or numpy array) to the agent.
+
+    Returns 1 taken, 0 skipped (no tracer, or not selected), or a negative
+    errno (see llminstr.h): the program is never harmed. A non-contiguous
+    tensor is made contiguous first, only when it is selected.
+    """
+    lib = _load()
+    bname = name.encode()
+    if not lib.llminstr_selected(bname):
+        return 0
+    if hasattr(tensor, "data_ptr"):            # torch
+        dt = _DTYPES.get(str(tensor.dtype).replace("torch.", ""))
+        if dt is None:
+            return -errno.ENOTSUP
+        if not tensor.is_contiguous():
+            tensor = tensor.contiguous()
+        ptr, shape = tensor.data_ptr(), tuple(tensor.shape)
+        if stream is None:
+            stream = _stream_of(tensor)
+    else:                                      # numpy
+        import numpy as np
+        a = np.ascontiguousarray(tensor)
+        dt = _DTYPES.get(str(a.dtype))
+        if dt is None:
+            return -errno.ENOTSUP
+        tensor, ptr, shape = a, a.ctypes.data, a.shape
+    if len(shape) > _MAX_DIMS:
+        return -errno.EINVAL
+    dims = (ctypes.c_int64 * max(len(shape), 1))(*shape)
+    # tensor stays referenced until the agent returned: host tensors are
+    # copied in the call, device ones snapshotted on the stream
+    rc = lib.llminstr_capture(bname, ctypes.c_void_p(ptr), dt, len(shape), dims,
+                              ctypes.c_void_p(stream) if stream else None)
+    del tensor
+    return rc
+
+
+def _first_tensor(out):
+    if hasattr(out, "data_ptr"):
+        return out
+    if isinstance(out, (tuple, list)):
+        for o in out:
+            if hasattr(o, "data_ptr"):
+                return o
+    if isinstance(out, dict):
+        for o in out.values():
+            if hasattr(o, "data_ptr"):
+                return o
+    return None
+
+
+class Hook:
+    """Forward hooks placed by hook(); remove() takes them all out."""
+
+    def __init__(self, handles, names):
+        self._handles = handles
+        self.names = names          # the module paths hooked, in model order
+        self.results = {}           # name -> the last return of capture()
+
+    def remove(self):
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+def hook(model, *patterns, steps=True):
+    """Captures the output of every module of model whose path in
+    model.named_modules() matches one of patterns (fnmatch: "blocks.*.mlp",
+    "model.layers.*"; none: every module with no children).
+
+    steps=True: each forward of model is one step, numbered from 0, unless
+    the caller marks steps with llminstr.step(n) (then those are used).
+    A module's output that is a tuple or dict gives its first tensor.
+    """
+    _load()
+    names, handles = [], []
+    h = Hook(handles, names)
+    for path, mod in model.named_modules():
+        if not path:
+            continue
+        if patterns:
+            if not any(fnmatch.fnmatchcase(path, p) for p in patterns):
+                continue
+        elif any(True for _ in mod.children()):
+            continue
+
+        def fwd(_m, _inp, out, path=path):
+            t = _first_tensor(out)
+            if t is not None:
+                h.results[path] = capture(path, t.detach())
+
+        handles.append(mod.register_forward_hook(fwd))
+        names.append(path)
+    if not names:
+        have = [p for p, _ in model.named_modules() if p][:20]
+        raise ValueError("llminstr.hook: no module matches %s; modules: %s%s" %
+                         (", ".join(patterns), ", ".join(have),
+                          " ..." if len(have) == 20 else ""))
+    if steps:
+        count = [0]
+
+        def pre(_m, _inp):
+            if not _manual_steps:
+                _lib.llminstr_step(count[0])
+            count[0] += 1
+
+        handles.append(model.register_forward_pre_hook(pre))
+    return h

@@ -1,0 +1,845 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Tensor capture, the tracer's side (capture.h): sessions with the agents,
+ * the collector that takes what they publish in order, and the coders that
+ * turn it into tensor records.
+ *
+ * Ordering: the agent publishes slots in any order (a host tensor is ready
+ * before a device tensor queued ahead of it), the collector takes them in
+ * sequence order, coders finish them in any order, and the ring is released
+ * over the finished prefix only, because the agent reuses bytes in order.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/proto.h"
+#include "agent/ring.h"
+#include "trace/capture.h"
+
+#define MAX_SESSIONS	256
+#define MAX_CODERS	64
+#define REPLY_WAIT_MS	5000
+
+struct session {
+	pid_t pid;
+	int sock, efd;
+	void *mem;
+	size_t mem_len;
+	struct llmi_ring r;
+	uint64_t next_seq;	/* collector: the next slot to take */
+	uint64_t rel_seq;	/* released up to (under c->lock) */
+	uint8_t *done;		/* per slot index: coded, waiting for the prefix */
+	bool eof;		/* the agent closed the connection */
+	bool probed;		/* its capture probes are attached: producers are known */
+	bool stopping;		/* we asked it to detach */
+};
+
+struct job {
+	struct session *s;
+	uint64_t seq;
+	enum llmi_slot_state state;
+	struct llmi_ring_slot slot;	/* a private copy: the target cannot change it */
+	const void *data;
+};
+
+struct capture {
+	struct capture_opts o;
+	struct llmi_writer *w;
+	int ep, wake;			/* epoll of the collector, eventfd to wake it */
+
+	pthread_mutex_t lock;		/* sessions, queue, stats */
+	pthread_cond_t more;		/* a job was queued, or quit */
+	pthread_cond_t idle;		/* a job finished, or a session ended */
+	struct session *ses[MAX_SESSIONS];
+	unsigned nses;
+	struct job *q;			/* ring of queued jobs */
+	size_t qcap, qhead, qlen;
+	size_t busy;			/* jobs being coded */
+	bool quit;			/* coders and collector leave */
+	bool draining;			/* stop: take what is published, then quit */
+	bool write_failed;		/* the output failed (disk full): capture stopped */
+
+	pthread_t collector, coders[MAX_CODERS];
+	unsigned ncoders;
+	bool started;
+	struct capture_stats st;
+	struct capture_group *groups;
+	size_t ngroups, groups_cap;
+};
+
+static size_t pow2_at_least(size_t v)
+{
+	size_t p = 1;
+
+	while (p < v)
+		p <<= 1;
+	return p;
+}
+
+void capture_default_output(char *buf, size_t len, pid_t pid)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+	char stamp[32] = "00000000-000000";
+
+	if (localtime_r(&t, &tm))
+		strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+	snprintf(buf, len, "llminstr-%d-%s.llmi", (int)pid, stamp);
+}
+
+void capture_pattern(const char *name, char *buf, size_t len)
+{
+	size_t k = 0;
+
+	for (const char *p = name; *p && k + 1 < len; p++) {
+		if (*p >= '0' && *p <= '9') {
+			while (p[1] >= '0' && p[1] <= '9')
+				p++;
+			buf[k++] = '*';
+		} else {
+			buf[k++] = *p;
+		}
+	}
+	buf[k] = '\0';
+}
+
+/* The group of name's pattern, created on first use; NULL without memory. Under c->lock. */
+static struct capture_group *group_of(struct capture *c, const char *name)
+{
+	char pat[sizeof(c->groups->pattern)];
+
+	capture_pattern(name, pat, sizeof(pat));
+	for (size_t i = 0; i < c->ngroups; i++)
+		if (!strcmp(c->groups[i].pattern, pat))
+			return &c->groups[i];
+	if (c->ngroups == c->groups_cap) {
+		size_t ncap = c->groups_cap ? 2 * c->groups_cap : 16;
+		struct capture_group *g = realloc(c->groups, ncap * sizeof(*g));
+
+		if (!g)
+			return NULL;
+		c->groups = g;
+		c->groups_cap = ncap;
+	}
+	memset(&c->groups[c->ngroups], 0, sizeof(c->groups[0]));
+	memcpy(c->groups[c->ngroups].pattern, pat, sizeof(pat));
+	return &c->groups[c->ngroups++];
+}
+
+/* ---- the queue ---- */
+
+static int push_job(struct capture *c, const struct job *j)
+{
+	if (c->qlen == c->qcap) {
+		size_t ncap = c->qcap ? 2 * c->qcap : 256;
+		struct job *nq = malloc(ncap * sizeof(*nq));
+
+		if (!nq)
+			return -ENOMEM;
+		for (size_t i = 0; i < c->qlen; i++)
+			nq[i] = c->q[(c->qhead + i) % c->qcap];
+		free(c->q);
+		c->q = nq;
+		c->qcap = ncap;
+		c->qhead = 0;
+	}
+	c->q[(c->qhead + c->qlen) % c->qcap] = *j;
+	c->qlen++;
+	pthread_cond_signal(&c->more);
+	return 0;
+}
+
+/* Marks seq coded and releases the finished prefix; under c->lock. */
+static void finish(struct capture *c, struct session *s, uint64_t seq)
+{
+	uint64_t end = s->rel_seq;
+
+	s->done[seq & (s->r.nslots - 1)] = 1;
+	while (end < s->next_seq && s->done[end & (s->r.nslots - 1)]) {
+		s->done[end & (s->r.nslots - 1)] = 0;
+		end++;
+	}
+	if (end != s->rel_seq) {
+		s->rel_seq = end;
+		llmi_ring_release(&s->r, end);
+	}
+}
+
+/*
+ * The output failed (disk full, I/O error): nothing more can be written, so
+ * the agents are told to stop (they detach; the programs go on, untouched)
+ * and the trace goes on for timing. Said once. Under c->lock.
+ */
+static void stop_on_write_error(struct capture *c)
+{
+	__atomic_store_n(&c->write_failed, true, __ATOMIC_RELAXED);
+	fprintf(stderr, "llminstr-trace: -o %s: cannot write tensors (%s); tensor capture "
+		"stops here, timing goes on\n", c->o.output ? c->o.output : "?",
+		c->o.output_error ? c->o.output_error(c->o.ctx) : "write failed");
+	for (unsigned i = 0; i < c->nses; i++) {
+		struct session *s = c->ses[i];
+
+		if (!s->eof && !s->stopping) {
+			s->stopping = true;
+			shutdown(s->sock, SHUT_WR);
+		}
+	}
+}
+
+/* ---- coders ---- */
+
+static bool desc_of(const struct llmi_ring_slot *sl, struct llmi_tensor_desc *d)
+{
+	size_t es;
+	uint64_t n;
+
+	d->dtype = (enum llmi_dtype)sl->dtype;
+	d->ndim = sl->ndim;
+	es = llmi_dtype_size(d->dtype);
+	if (!es || d->ndim > LLMI_MAX_DIMS)
+		return false;
+	for (unsigned i = 0; i < d->ndim; i++)
+		d->shape[i] = sl->shape[i];
+	n = llmi_tensor_numel(d);
+	if (!n && d->ndim)
+		for (unsigned i = 0; i < d->ndim; i++)
+			if (!d->shape[i])
+				return sl->bytes == 0;	/* an empty tensor */
+	return n && n <= UINT64_MAX / es && n * es == sl->bytes;
+}
+
+static void *coder_main(void *arg)
+{
+	struct capture *c = arg;
+	struct llmi_codec *codec = llmi_codec__new(1);
+	void *out = NULL;
+	size_t out_cap = 0;
+
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		struct llmi_tensor_desc d;
+		struct llmi_codec_stats cs;
+		struct llmi_tensor_rec rec;
+		size_t blob = 0;
+		bool unattributed = false;
+		struct job j;
+		int err = 0;
+		bool ok;
+
+		while (!c->qlen && !c->quit)
+			pthread_cond_wait(&c->more, &c->lock);
+		if (!c->qlen)
+			break;
+		j = c->q[c->qhead];
+		c->qhead = (c->qhead + 1) % c->qcap;
+		c->qlen--;
+		c->busy++;
+		pthread_mutex_unlock(&c->lock);
+
+		ok = j.state == LLMI_SLOT_READY && desc_of(&j.slot, &d);
+		if (ok && __atomic_load_n(&c->write_failed, __ATOMIC_RELAXED))
+			err = -EIO;	/* nowhere to write it: released uncoded */
+		else
+		if (ok && !codec)
+			err = -ENOMEM;
+		if (ok && !err && llmi_codec_bound(j.slot.bytes) > out_cap) {
+			size_t cap = llmi_codec_bound(j.slot.bytes);
+			void *p = realloc(out, cap);
+
+			if (p) {
+				out = p;
+				out_cap = cap;
+			} else {
+				err = -ENOMEM;
+			}
+		}
+		if (ok && !err)
+			err = llmi_codec__encode(codec, &c->o.codec, &d, j.data, NULL, out, out_cap,
+						 &blob, &cs);
+		if (ok && !err) {
+			struct corr_producer p = { 0 };
+
+			if (j.s->probed)
+				corr__producer(c->o.corr, (uint32_t)j.s->pid, j.seq, j.slot.ready_ns,
+					       2000, &p);
+			llmi_tensor_rec_init(&rec, &d, &c->o.codec, &cs);
+			rec.step = j.slot.step;
+			rec.tid = j.slot.tid;
+			rec.capture_ns = j.slot.capture_ns;
+			rec.launch_id = p.launch_id;
+			rec.kernel_name_id = p.name_id;
+			unattributed = !p.launch_id;
+			err = llmi_writer__tensor(c->w, &rec, j.slot.name, out, blob);
+			if (err)
+				err = -EIO;	/* the writer said why, once */
+		}
+
+		pthread_mutex_lock(&c->lock);
+		c->busy--;
+		if (j.state == LLMI_SLOT_FAILED)
+			c->st.failed++;
+		else if (!ok || err == -ENOMEM || (err && err != -EIO))
+			c->st.bad++;
+		else if (err) {
+			c->st.write_errors++;
+			if (!c->write_failed)
+				stop_on_write_error(c);
+		} else {
+			struct capture_stats *st = &c->st;
+			struct capture_group *g = group_of(c, j.slot.name);
+
+			if (g) {
+				g->tensors++;
+				g->raw_bytes += cs.raw_bytes;
+				g->stored_bytes += blob;
+				if (cs.mse > g->max_mse)
+					g->max_mse = cs.mse;
+				if (cs.nmse > g->max_nmse)
+					g->max_nmse = cs.nmse;
+			}
+			st->tensors++;
+			st->unattributed += unattributed;
+			st->raw_bytes += cs.raw_bytes;
+			st->stored_bytes += blob;
+			if (cs.mse > st->max_mse)
+				st->max_mse = cs.mse;
+			if (cs.nmse > st->max_nmse)
+				st->max_nmse = cs.nmse;
+			if (cs.max_abs_err > st->max_abs_err)
+				st->max_abs_err = cs.max_abs_err;
+			if (!st->first_ns || j.slot.capture_ns < st->first_ns)
+				st->first_ns = j.slot.capture_ns;
+			if (j.slot.capture_ns > st->last_ns)
+				st->last_ns = j.slot.capture_ns;
+		}
+		finish(c, j.s, j.seq);
+		pthread_cond_broadcast(&c->idle);
+	}
+	pthread_mutex_unlock(&c->lock);
+	free(out);
+	llmi_codec__free(codec);
+	return NULL;
+}
+
+/* ---- the collector ---- */
+
+/* Queues what s has published, in order; under c->lock. */
+static void collect(struct capture *c, struct session *s)
+{
+	uint64_t prod = atomic_load_explicit(&s->r.hdr->prod_seq, memory_order_acquire);
+
+	/* a reservation count past the ring is the agent's lie: stop there */
+	if (prod > s->rel_seq + s->r.nslots)
+		prod = s->rel_seq + s->r.nslots;
+	while (s->next_seq < prod) {
+		struct job j = { .s = s, .seq = s->next_seq };
+		void *data = NULL;
+		struct llmi_ring_slot *sl = llmi_ring_peek(&s->r, s->next_seq, &data, &j.state);
+
+		if (!sl)
+			break;
+		j.slot = *sl;
+		j.slot.name[LLMI_RING_NAME_MAX] = '\0';
+		j.data = data;
+		if (push_job(c, &j))
+			break;	/* out of memory: taken again on the next wake-up */
+		s->next_seq++;
+	}
+}
+
+static void *collector_main(void *arg)
+{
+	struct capture *c = arg;
+	struct epoll_event ev[16];
+
+	for (;;) {
+		int n = epoll_wait(c->ep, ev, 16, 200);
+		bool quit;
+
+		pthread_mutex_lock(&c->lock);
+		for (int i = 0; i < n; i++) {
+			uint64_t tag = ev[i].data.u64, cnt;
+			struct session *s;
+			ssize_t k;
+			char b;
+
+			if (tag == UINT64_MAX) {
+				if (read(c->wake, &cnt, sizeof(cnt)) < 0)
+					cnt = 0;
+				continue;
+			}
+			s = c->ses[tag >> 1];
+			if (tag & 1) {		/* the eventfd: something was published */
+				if (read(s->efd, &cnt, sizeof(cnt)) < 0)
+					cnt = 0;
+			} else if ((k = recv(s->sock, &b, 1, MSG_DONTWAIT)) == 0 ||
+				   (k < 0 && errno != EAGAIN && errno != EINTR)) {
+				s->eof = true;	/* detached, exited or killed */
+				epoll_ctl(c->ep, EPOLL_CTL_DEL, s->sock, NULL);
+				pthread_cond_broadcast(&c->idle);
+			}
+		}
+		for (unsigned i = 0; i < c->nses; i++)
+			collect(c, c->ses[i]);
+		quit = c->quit;
+		pthread_mutex_unlock(&c->lock);
+		if (quit)
+			break;
+	}
+	return NULL;
+}
+
+/* ---- sessions ---- */
+
+static int say(char *err, size_t len, int ret, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int say(char *err, size_t len, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+static void session_free(struct session *s)
+{
+	if (!s)
+		return;
+	if (s->sock >= 0)
+		close(s->sock);
+	if (s->efd >= 0)
+		close(s->efd);
+	if (s->mem)
+		munmap(s->mem, s->mem_len);
+	free(s->done);
+	free(s);
+}
+
+static int send_hello(struct capture *c, struct session *s, int memfd)
+{
+	struct llmi_agent_hello h = {
+		.magic = LLMI_AGENT_MAGIC, .proto = LLMI_AGENT_PROTO, .size = sizeof(h),
+		.on_full = (uint32_t)c->o.on_full, .ring_bytes = s->mem_len,
+		.device_buffer = c->o.device_buffer, .tracer_pid = (uint32_t)getpid(),
+	};
+	int fds[2] = { memfd, s->efd };
+	char ctl[CMSG_SPACE(sizeof(fds))];
+	struct iovec iov = { &h, sizeof(h) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
+			    .msg_controllen = sizeof(ctl) };
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	snprintf(h.spec, sizeof(h.spec), "%s", c->o.spec);
+	memset(ctl, 0, sizeof(ctl));
+	cm = CMSG_FIRSTHDR(&m);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(fds));
+	memcpy(CMSG_DATA(cm), fds, sizeof(fds));
+	do
+		n = sendmsg(s->sock, &m, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n == (ssize_t)sizeof(h) ? 0 : n < 0 ? -errno : -EIO;
+}
+
+static int recv_reply(struct session *s, struct llmi_agent_reply *r)
+{
+	struct pollfd p = { s->sock, POLLIN, 0 };
+	ssize_t n;
+	int k;
+
+	do
+		k = poll(&p, 1, REPLY_WAIT_MS);
+	while (k < 0 && errno == EINTR);
+	if (k <= 0)
+		return k ? -errno : -ETIMEDOUT;
+	memset(r, 0, sizeof(*r));
+	n = recv(s->sock, r, sizeof(*r), 0);
+	if (n < 0)
+		return -errno;
+	if (n == 0)
+		return -ECONNRESET;
+	if (n < (ssize_t)offsetof(struct llmi_agent_reply, msg) || r->magic != LLMI_AGENT_MAGIC)
+		return -EBADMSG;
+	r->msg[sizeof(r->msg) - 1] = '\0';
+	return 0;
+}
+
+int capture__attach(struct capture *c, pid_t pid, char *err, size_t len)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct session *s = calloc(1, sizeof(*s));
+	uint64_t data = (c->o.buffer_size + 4095) & ~4095ull;
+	uint32_t nslots = (uint32_t)pow2_at_least(data >> 14);
+	struct llmi_agent_reply rep;
+	int memfd = -1, ret, alen;
+
+	if (!s)
+		return say(err, len, -ENOMEM, "out of memory");
+	s->sock = s->efd = -1;
+	s->pid = pid;
+	if (nslots < 256)
+		nslots = 256;
+	if (nslots > 16384)
+		nslots = 16384;
+	alen = snprintf(a.sun_path + 1, sizeof(a.sun_path) - 1, LLMI_AGENT_SOCK_FMT, (int)pid);
+	s->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (s->sock < 0) {
+		ret = say(err, len, -errno, "socket: %s", strerror(errno));
+		goto fail;
+	}
+	if (connect(s->sock, (struct sockaddr *)&a, offsetof(struct sockaddr_un, sun_path) + 1 + alen)) {
+		ret = errno == ECONNREFUSED || errno == ENOENT ? -ENOENT : -errno;
+		say(err, len, ret, "pid %d: no llminstr agent listening (%s)", (int)pid, strerror(errno));
+		goto fail;
+	}
+	s->mem_len = llmi_ring_bytes(data, nslots);
+	s->done = calloc(nslots, 1);
+	memfd = memfd_create("llminstr-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	s->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!s->mem_len || !s->done || memfd < 0 || s->efd < 0 || ftruncate(memfd, (off_t)s->mem_len)) {
+		ret = say(err, len, -errno ? -errno : -ENOMEM, "pid %d: cannot make a %llu-byte capture ring: %s",
+			  (int)pid, (unsigned long long)s->mem_len, strerror(errno ? errno : ENOMEM));
+		goto fail;
+	}
+	/* the agent may not shrink it under us (a SIGBUS here) */
+	fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+	s->mem = mmap(NULL, s->mem_len, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	if (s->mem == MAP_FAILED) {
+		s->mem = NULL;
+		ret = say(err, len, -errno, "pid %d: cannot map the capture ring: %s", (int)pid,
+			  strerror(errno));
+		goto fail;
+	}
+	ret = llmi_ring_init(&s->r, s->mem, s->mem_len, data, nslots);
+	if (ret) {
+		say(err, len, ret, "pid %d: cannot lay out the capture ring: %s", (int)pid,
+		    strerror(-ret));
+		goto fail;
+	}
+	s->probed = c->o.connected && c->o.corr && c->o.connected(c->o.ctx, pid);
+	ret = send_hello(c, s, memfd);
+	if (ret) {
+		say(err, len, ret, "pid %d: cannot send the agent its ring: %s", (int)pid, strerror(-ret));
+		goto fail;
+	}
+	close(memfd);
+	memfd = -1;
+	ret = recv_reply(s, &rep);
+	if (ret) {
+		say(err, len, ret, "pid %d: the agent did not answer: %s", (int)pid, strerror(-ret));
+		goto fail;
+	}
+	if (rep.status) {
+		ret = rep.status < 0 && rep.status > -4096 ? rep.status : -EPROTO;
+		say(err, len, ret, "pid %d: the agent refused: %s", (int)pid,
+		    rep.msg[0] ? rep.msg : strerror(-ret));
+		goto fail;
+	}
+	if (rep.proto != LLMI_AGENT_PROTO) {
+		ret = say(err, len, -EPROTO, "pid %d: the agent speaks protocol %u, this tracer %u",
+			  (int)pid, rep.proto, LLMI_AGENT_PROTO);
+		goto fail;
+	}
+
+	pthread_mutex_lock(&c->lock);
+	if (c->nses == MAX_SESSIONS) {
+		pthread_mutex_unlock(&c->lock);
+		ret = say(err, len, -EMFILE, "pid %d: more than %d capturing processes", (int)pid,
+			  MAX_SESSIONS);
+		goto fail;
+	}
+	{
+		unsigned idx = c->nses;
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.u64 = (uint64_t)idx << 1 };
+
+		c->ses[c->nses++] = s;
+		c->st.sessions++;
+		epoll_ctl(c->ep, EPOLL_CTL_ADD, s->sock, &ev);
+		ev.events = EPOLLIN;
+		ev.data.u64 = ((uint64_t)idx << 1) | 1;
+		epoll_ctl(c->ep, EPOLL_CTL_ADD, s->efd, &ev);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+fail:
+	if (memfd >= 0)
+		close(memfd);
+	session_free(s);
+	return ret;
+}
+
+bool capture__has(const struct capture *c, pid_t pid)
+{
+	bool has = false;
+
+	pthread_mutex_lock((pthread_mutex_t *)&c->lock);
+	for (unsigned i = 0; i < c->nses; i++)
+		has |= c->ses[i]->pid == pid && !c->ses[i]->eof;
+	pthread_mutex_unlock((pthread_mutex_t *)&c->lock);
+	return has;
+}
+
+/* ---- life ---- */
+
+struct capture *capture__new(const struct capture_opts *o, struct llmi_writer *w)
+{
+	struct capture *c = calloc(1, sizeof(*c));
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = UINT64_MAX };
+
+	if (!c)
+		return NULL;
+	c->o = *o;
+	c->w = w;
+	c->ep = epoll_create1(EPOLL_CLOEXEC);
+	c->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->more, NULL);
+	pthread_cond_init(&c->idle, NULL);
+	if (c->ep < 0 || c->wake < 0 || epoll_ctl(c->ep, EPOLL_CTL_ADD, c->wake, &ev))
+		goto fail;
+	if (pthread_create(&c->collector, NULL, collector_main, c))
+		goto fail;
+	c->started = true;
+	c->ncoders = o->threads < 1 ? 1 : o->threads > MAX_CODERS ? MAX_CODERS : o->threads;
+	for (unsigned i = 0; i < c->ncoders; i++)
+		if (pthread_create(&c->coders[i], NULL, coder_main, c)) {
+			c->ncoders = i;
+			capture__free(c);
+			errno = EAGAIN;
+			return NULL;
+		}
+	return c;
+fail:
+	capture__free(c);
+	errno = ENOMEM;
+	return NULL;
+}
+
+static void wake(struct capture *c)
+{
+	uint64_t one = 1;
+
+	if (write(c->wake, &one, sizeof(one)) < 0)
+		return;	/* the counter is full: it is awake anyway */
+}
+
+static bool all_detached(const struct capture *c)
+{
+	for (unsigned i = 0; i < c->nses; i++)
+		if (!c->ses[i]->eof)
+			return false;
+	return true;
+}
+
+static bool all_done(const struct capture *c)
+{
+	if (c->qlen || c->busy)
+		return false;
+	for (unsigned i = 0; i < c->nses; i++) {
+		struct session *s = c->ses[i];
+
+		if (llmi_ring_peek(&s->r, s->next_seq, &(void *){ NULL },
+				   &(enum llmi_slot_state){ 0 }))
+			return false;	/* published, not collected yet */
+	}
+	return true;
+}
+
+static void wait_until(struct capture *c, bool (*cond)(const struct capture *), double timeout_s)
+{
+	struct timespec dl;
+
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += (time_t)timeout_s;
+	while (!cond(c)) {
+		wake(c);
+		if (pthread_cond_timedwait(&c->idle, &c->lock, &dl) == ETIMEDOUT)
+			break;
+	}
+}
+
+void capture__stop_agents(struct capture *c, double timeout_s)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->lock);
+	for (unsigned i = 0; i < c->nses; i++) {
+		struct session *s = c->ses[i];
+
+		if (!s->eof && !s->stopping) {
+			s->stopping = true;
+			shutdown(s->sock, SHUT_WR);	/* the agent detaches: finishes, then closes */
+		}
+	}
+	wait_until(c, all_detached, timeout_s);
+	pthread_mutex_unlock(&c->lock);
+}
+
+void capture__stop(struct capture *c, double timeout_s)
+{
+	if (!c || c->draining)
+		return;
+	capture__stop_agents(c, timeout_s);
+	pthread_mutex_lock(&c->lock);
+	c->draining = true;
+	wait_until(c, all_done, timeout_s + 60);
+	for (unsigned i = 0; i < c->nses; i++) {
+		struct session *s = c->ses[i];
+		uint64_t prod = atomic_load(&s->r.hdr->prod_seq);
+
+		if (prod > s->next_seq)
+			c->st.lost += prod - s->next_seq;
+	}
+	c->quit = true;
+	pthread_cond_broadcast(&c->more);
+	pthread_mutex_unlock(&c->lock);
+	wake(c);
+	if (c->started)
+		pthread_join(c->collector, NULL);
+	for (unsigned i = 0; i < c->ncoders; i++)
+		pthread_join(c->coders[i], NULL);
+	c->started = false;
+	c->ncoders = 0;
+}
+
+void capture__stats(struct capture *c, struct capture_stats *out)
+{
+	pthread_mutex_lock(&c->lock);
+	*out = c->st;
+	for (unsigned i = 0; i < c->nses; i++) {
+		struct llmi_ring_hdr *h = c->ses[i]->r.hdr;
+
+		out->dropped_full += atomic_load(&h->dropped[LLMI_DROP_FULL]);
+		out->too_large += atomic_load(&h->dropped[LLMI_DROP_TOO_LARGE]);
+		out->agent_errors += atomic_load(&h->dropped[LLMI_DROP_ERROR]);
+		out->blocked_ns += atomic_load(&h->blocked_ns);
+	}
+	out->dropped = out->dropped_full + out->too_large + out->agent_errors;
+	pthread_mutex_unlock(&c->lock);
+}
+
+static int drop_cmp(const void *x, const void *y)
+{
+	const struct capture_drop *a = x, *b = y;
+	uint64_t na = a->full + a->too_large + a->error, nb = b->full + b->too_large + b->error;
+
+	return na < nb ? 1 : na > nb ? -1 : strcmp(a->name, b->name);
+}
+
+struct capture_drop *capture__drops(struct capture *c, size_t *n)
+{
+	struct capture_drop *v = NULL;
+	size_t cnt = 0, cap = 0;
+
+	pthread_mutex_lock(&c->lock);
+	for (unsigned i = 0; i < c->nses; i++) {
+		struct llmi_ring_hdr *h = c->ses[i]->r.hdr;
+
+		for (unsigned k = 0; k <= LLMI_RING_DROP_NAMES; k++) {
+			struct llmi_ring_drops *d = &h->drops[k];
+			char name[LLMI_RING_NAME_MAX + 1];
+			uint64_t f = atomic_load(&d->count[LLMI_DROP_FULL]);
+			uint64_t t = atomic_load(&d->count[LLMI_DROP_TOO_LARGE]);
+			uint64_t e = atomic_load(&d->count[LLMI_DROP_ERROR]);
+			size_t j;
+
+			if (!f && !t && !e)
+				continue;
+			memcpy(name, d->name, sizeof(name));
+			name[LLMI_RING_NAME_MAX] = '\0';
+			if (k == LLMI_RING_DROP_NAMES || !name[0])
+				snprintf(name, sizeof(name), "(other)");
+			for (j = 0; j < cnt && strcmp(v[j].name, name); j++)
+				;
+			if (j == cnt) {
+				if (cnt == cap) {
+					size_t nc = cap ? 2 * cap : 16;
+					struct capture_drop *nv = realloc(v, nc * sizeof(*nv));
+
+					if (!nv)
+						break;
+					v = nv;
+					cap = nc;
+				}
+				memset(&v[cnt], 0, sizeof(v[cnt]));
+				snprintf(v[cnt].name, sizeof(v[cnt].name), "%s", name);
+				cnt++;
+			}
+			v[j].full += f;
+			v[j].too_large += t;
+			v[j].error += e;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (cnt)
+		qsort(v, cnt, sizeof(*v), drop_cmp);
+	*n = cnt;
+	return v;
+}
+
+struct capture_group *capture__groups(struct capture *c, size_t *n)
+{
+	size_t nd = 0;
+	struct capture_drop *d = capture__drops(c, &nd);
+	struct capture_group *v = NULL;
+
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < nd; i++) {
+		struct capture_group *g = group_of(c, d[i].name);
+
+		if (g)
+			g->dropped = 0;	/* recounted below from the agents' totals */
+	}
+	for (size_t i = 0; i < nd; i++) {
+		struct capture_group *g = group_of(c, d[i].name);
+
+		if (g)
+			g->dropped += d[i].full + d[i].too_large + d[i].error;
+	}
+	*n = c->ngroups;
+	if (c->ngroups && (v = malloc(c->ngroups * sizeof(*v))))
+		memcpy(v, c->groups, c->ngroups * sizeof(*v));
+	else
+		*n = 0;
+	pthread_mutex_unlock(&c->lock);
+	free(d);
+	return v;
+}
+
+void capture__free(struct capture *c)
+{
+	if (!c)
+		return;
+	capture__stop(c, 0);
+	for (unsigned i = 0; i < c->nses; i++)
+		session_free(c->ses[i]);
+	free(c->q);
+	free(c->groups);
+	if (c->ep >= 0)
+		close(c->ep);
+	if (c->wake >= 0)
+		close(c->wake);
+	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->more);
+	pthread_cond_destroy(&c->idle);
+	free(c);
+}
