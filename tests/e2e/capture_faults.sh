@@ -37,7 +37,8 @@ fail() { echo "FAIL: $*"; rc=1; }
 json() { $PY -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
 
 echo "== -p of a process without the agent: said, timing goes on"
-sleep 600 & sp=$!; pids+=($sp)
+# a process that only waits to be killed (not a timed wait: cleanup kills it)
+tail -f /dev/null & sp=$!; pids+=($sp)
 LD_PRELOAD="$PRE" timeout 60 $T --capture all -o "$tmp/n.llmi" -d 1 -p $sp >"$tmp/out" 2>&1 || { cat "$tmp/out"; fail "-p without agent exits non-zero"; }
 grep -q "pid $sp has no llminstr agent: start it with LD_PRELOAD=" "$tmp/out" || { cat "$tmp/out"; fail "not said"; }
 grep -q "^Capture: 0 tensors" "$tmp/out" || fail "no capture summary"

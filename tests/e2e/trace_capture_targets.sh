@@ -14,6 +14,7 @@
 # step started by a file the test creates (no timing assumed).
 set -u
 cd "$(dirname "$0")/../.."
+. tests/lib.sh
 T=build/bin/llminstr-trace PY=/usr/bin/python3
 CUDA_INC=/usr/local/cuda/include
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root for BPF"; exit 77; }
@@ -104,21 +105,15 @@ cc -O2 ${LLMI_TEST_CFLAGS:-} -D_GNU_SOURCE -I$CUDA_INC -Igpu/sim -o "$tmp/cap" "
 	-l:libcudart.so.13 -l:libcuda.so.1 -Wl,-rpath,"$PWD/build/sim" ||
 	{ echo "FAIL: cannot build the test program"; exit 1; }
 
-# Waits for a file, up to 60 s: only a stuck step fails.
+# Waits (tests/lib.sh) for a file; only a stuck step fails.
 wait_file() {
-	for _ in $(seq 1200); do [ -e "$1" ] && return 0; sleep 0.05; done
-	echo "FAIL: $2 (no $1 after 60 s)"; exit 1
+	wait_for "$2" test -e "$1" || exit 1
 }
 
 start_tracer() {	# json out pids
 	timeout 120 $T -T -p "$3" --json "$1" >"$2" 2>&1 &
 	tp=$!
-	for _ in $(seq 1200); do
-		grep -q "tracing" "$2" && return 0
-		kill -0 $tp 2>/dev/null || { cat "$2"; echo "FAIL: the tracer did not start"; exit 1; }
-		sleep 0.05
-	done
-	echo "FAIL: the tracer did not start in 60 s"; exit 1
+	wait_line "$2" "tracing" $tp || { echo "FAIL: the tracer did not start"; exit 1; }
 }
 
 finish() {	# out: waits for the programs and the tracer
