@@ -140,6 +140,9 @@ struct llmi_writer {
 
 static const uint8_t zeros[4096];
 
+/* Thread mode: at most this many registered extents (the rest of the limit is ours). */
+#define POOL_MAX 64
+
 uint64_t llmi_now_ns(void)
 {
 	struct timespec ts;
@@ -1140,11 +1143,18 @@ static void t_stop(struct llmi_writer *w)
 	w->thread_on = false;
 }
 
-/* After a failed write: cut the file after the last record written whole. */
+/*
+ * After a failure (the iow drained): cut the file after the last record
+ * written whole. What was written is the acknowledged prefix, which stops
+ * at a failed write, or earlier when the failure was not a write's (then
+ * later records were never handed to the disk, and must not be kept).
+ */
 static void truncate_after_failure(struct llmi_writer *w)
 {
-	uint64_t at = llmi_iow__failed_at(w->io), end = LLMI_HEADER_SIZE;
+	uint64_t at = llmi_iow__acked(w->io), end = LLMI_HEADER_SIZE;
 
+	if (llmi_iow__failed_at(w->io) < at)
+		at = llmi_iow__failed_at(w->io);
 	for (size_t i = 0; i < w->nidx; i++) {
 		uint64_t e = w->idx[i].offset + sizeof(struct llmi_rec_hdr) + w->idx[i].length;
 
@@ -1152,8 +1162,6 @@ static void truncate_after_failure(struct llmi_writer *w)
 			break;
 		end = e;
 	}
-	if (at == UINT64_MAX)
-		at = end;
 	w->disk_end = end;
 	if (ftruncate(w->fd, end) == 0)
 		fprintf(stderr, "%s: kept %llu bytes: the header and every record written before the failure\n",
@@ -1418,7 +1426,7 @@ static int create_file(const char *path, unsigned flags, bool *direct)
 }
 
 /* Thread mode: the pool's buffers become spare extents, and the thread starts. */
-static int t_init(struct llmi_writer *w, const struct llmi_writer_opts *opts)
+static int t_init(struct llmi_writer *w)
 {
 	void *b;
 	int err;
@@ -1439,7 +1447,6 @@ static int t_init(struct llmi_writer *w, const struct llmi_writer_opts *opts)
 		spare_push(w, e);
 		w->npool++;
 	}
-	w->limit = opts->mem_limit ? opts->mem_limit : 2ull * w->npool * w->ext;
 	/* own extents kept for reuse: what the limit lets tensors fill, and the open one */
 	w->keep = (unsigned)((w->limit + w->ext - 1) / w->ext + 1);
 	if (w->keep < w->npool)
@@ -1522,6 +1529,22 @@ struct llmi_writer *llmi_writer__new(const char *path, const struct llmi_writer_
 	}
 	io.buf_size = w->ext;
 	io.nr_bufs = opts.nr_extents;
+	if (w->threaded) {
+		/*
+		 * Registered extents write faster than our own (no pages pinned
+		 * per write: benchmarks/io_writer): the pool covers what
+		 * tensors may fill, the limit and the open extent, up to
+		 * POOL_MAX; own memory is for events past the limit.
+		 */
+		uint64_t want;
+
+		w->limit = opts.mem_limit ? opts.mem_limit : 2ull * opts.nr_extents * w->ext;
+		want = (w->limit + w->ext - 1) / w->ext + 1;
+		if (want > POOL_MAX)
+			want = POOL_MAX;
+		if (want > io.nr_bufs)
+			io.nr_bufs = want;
+	}
 	io.direct = direct;
 	io.name = path;
 	io.flags = (opts.flags & LLMI_WRITER_NO_URING ? LLMI_IOW_NO_URING : 0) |
@@ -1561,7 +1584,7 @@ struct llmi_writer *llmi_writer__new(const char *path, const struct llmi_writer_
 	w->cur_off = LLMI_HEADER_SIZE;
 	w->synced_end = LLMI_HEADER_SIZE;
 	if (w->threaded) {
-		err = t_init(w, &opts);
+		err = t_init(w);
 		if (err)
 			goto fail_unlink;
 	} else {

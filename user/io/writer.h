@@ -89,7 +89,9 @@ struct llmi_writer_opts {
 	gid_t owner_gid;
 	unsigned commit_ms;	/* time bound on buffering (see above), 0: LLMI_WRITER_COMMIT_MS */
 	/* LLMI_WRITER_THREAD: bytes not yet on disk past which tensors wait;
-	 * 0: twice the extents (2 * nr_extents * extent_size, 16 MiB by default) */
+	 * 0: twice the extents (2 * nr_extents * extent_size, 16 MiB by
+	 * default). The registered pool then holds that and one extent (at
+	 * most 64 extents), so nr_extents is a minimum. */
 	uint64_t mem_limit;
 };
 
