@@ -11,10 +11,20 @@
  *    the disk is shared and noisy. Two cases tick the commit interval
  *    after every append, as llminstr-trace does, with its fdatasyncs and
  *    without them (LLMI_WRITER_NO_SYNC): what the syncs cost at full speed.
+ *    The thread mode (LLMI_WRITER_THREAD: a writer thread does the I/O and
+ *    the commit interval; appenders copy and checksum outside the lock)
+ *    with one, two and three appending threads, against LLMI_WRITER_LOCKED
+ *    with three (appends under one mutex, disk waits included).
  * 2. A commit: one 64 KiB events record written as a partial extent (pad
  *    included) and the fdatasync after it, timed apart: what one commit
  *    interval costs the disk. And the owner's tick when nothing is due,
  *    and when a commit is (the consumer thread pays these).
+ * 3. What an events append costs the thread that drains the BPF ring while
+ *    two threads stream 4 MiB tensors to disk (the case's size each): a
+ *    16 KiB batch every millisecond, each call timed (median, 99th
+ *    percentile, max; and how many got in while the tensors streamed), with
+ *    LLMI_WRITER_LOCKED (a tensor appender may hold the lock while it
+ *    waits for the disk) and with LLMI_WRITER_THREAD.
  *
  * Files go under --dir (default build/bench/tmp, on the project's disk, so
  * O_DIRECT meets a real filesystem) and are removed. Figures are this
@@ -32,6 +42,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <pthread.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,13 +55,16 @@
 #define MAX_ROUNDS 32
 #define COMMITS 20
 
+#define LAT_BATCHES 2000
+
 enum { C_WRITE, C_URING_QD8, C_WRITER, C_WRITER_TICK, C_WRITER_TICK_NOSYNC, C_WRITER_BUF,
-       C_WRITER_PWRITE, NC };
+       C_WRITER_PWRITE, C_THREAD1, C_THREAD2, C_THREAD3, C_LOCKED3, NC };
 
 static const struct {
 	const char *name;
 	const char *what;
 	unsigned flags;
+	int threads;		/* appending threads (0: the main thread alone) */
 } cases[NC] = {
 	[C_WRITE] = { "write(2)+fsync", "buffered write(2) of 4 MiB, one fsync at the end", 0 },
 	[C_URING_QD8] = { "io_uring O_DIRECT qd8", "raw io_uring, 1 MiB O_DIRECT writes, 8 in flight "
@@ -64,6 +78,14 @@ static const struct {
 			   LLMI_WRITER_NO_DIRECT },
 	[C_WRITER_PWRITE] = { "writer pwrite O_DIRECT", "llmi_writer, LLMI_WRITER_NO_URING",
 			      LLMI_WRITER_NO_URING },
+	[C_THREAD1] = { "thread mode, 1 appender", "llmi_writer, LLMI_WRITER_THREAD, one appending "
+			"thread (commit interval kept by the writer thread)", LLMI_WRITER_THREAD, 1 },
+	[C_THREAD2] = { "thread mode, 2 appenders", "llmi_writer, LLMI_WRITER_THREAD, two appending "
+			"threads", LLMI_WRITER_THREAD, 2 },
+	[C_THREAD3] = { "thread mode, 3 appenders", "llmi_writer, LLMI_WRITER_THREAD, three "
+			"appending threads", LLMI_WRITER_THREAD, 3 },
+	[C_LOCKED3] = { "locked, 3 appenders", "llmi_writer, LLMI_WRITER_LOCKED, three appending "
+			"threads, no ticks", LLMI_WRITER_LOCKED, 3 },
 };
 
 static int cmp_double(const void *a, const void *b)
@@ -160,8 +182,54 @@ static int run_uring_qd8(const char *path, const uint8_t *b, size_t total)
 	return err ? fail("io_uring write", path, -err) : 0;
 }
 
+struct appender {
+	struct llmi_writer *w;
+	const uint8_t *b;
+	size_t bytes;		/* to append, in BLOB records */
+	volatile bool *stop;	/* ends early when set (the latency runs) */
+	int err;
+	int finished;		/* set (atomically) when it is done */
+};
+
+static void *append_tensors(void *p)
+{
+	struct appender *a = p;
+
+	for (size_t done = 0; !a->err && done < a->bytes && !(a->stop && *a->stop); done += BLOB) {
+		struct llmi_tensor_rec t = { .dtype = 1, .ndim = 1, .shape = { 1 }, .raw_bytes = 4,
+					     .ref_tensor_id = LLMI_NO_REF };
+
+		a->err = llmi_writer__tensor(a->w, &t, "x", a->b, BLOB);
+	}
+	__atomic_store_n(&a->finished, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* nthreads appending threads share total; they start together and the clock runs to close. */
+static int run_threads(struct llmi_writer *w, const uint8_t *b, size_t total, int nthreads)
+{
+	struct appender a[4];
+	pthread_t th[4];
+	size_t share = total / BLOB / nthreads * BLOB;
+	int err = 0;
+
+	for (int i = 0; i < nthreads; i++) {
+		a[i] = (struct appender){ w, b, i ? share : total - share * (nthreads - 1), NULL, 0, 0 };
+		if (pthread_create(&th[i], NULL, append_tensors, &a[i])) {
+			nthreads = i;
+			err = -EAGAIN;
+			break;
+		}
+	}
+	for (int i = 0; i < nthreads; i++) {
+		pthread_join(th[i], NULL);
+		err = err ? err : a[i].err;
+	}
+	return err;
+}
+
 static int run_writer(const char *path, const uint8_t *b, size_t total, unsigned flags, bool tick,
-		      struct llmi_writer_stats *st)
+		      int nthreads, struct llmi_writer_stats *st)
 {
 	struct llmi_writer_opts o = { .sz = sizeof(o), .writer = "io_writer", .flags = flags,
 				      .owner_uid = (uid_t)-1, .owner_gid = (gid_t)-1 };
@@ -170,7 +238,9 @@ static int run_writer(const char *path, const uint8_t *b, size_t total, unsigned
 
 	if (!w)
 		return fail("create", path, errno);
-	for (size_t done = 0; !err && done < total; done += BLOB) {
+	if (nthreads)
+		err = run_threads(w, b, total, nthreads);
+	for (size_t done = 0; !nthreads && !err && done < total; done += BLOB) {
 		struct llmi_tensor_rec t = { .dtype = 1, .ndim = 1, .shape = { 1 }, .raw_bytes = 4,
 					     .ref_tensor_id = LLMI_NO_REF };
 
@@ -254,13 +324,90 @@ static int run_commits(const char *path, struct commit_fig *cf)
 	return err ? fail("writer on", path, -err) : 0;
 }
 
+struct lat_fig {
+	double p50_us, p99_us, max_us;
+	double tensor_gbps;
+	uint64_t batches;
+};
+
+/*
+ * Two threads stream total bytes each of 4 MiB tensors; this thread
+ * appends a 256-event batch (16 KiB) every millisecond while they do (up
+ * to LAT_BATCHES), as the ring consumer does, and times each call
+ * (ticking the writer after it, as the tracer's loop does). How many
+ * batches got in is a figure too: a consumer starved of the lock makes few.
+ */
+static int run_latency(const char *path, const uint8_t *b, size_t total, unsigned flags,
+		       struct lat_fig *lf)
+{
+	struct llmi_writer_opts o = { .sz = sizeof(o), .writer = "io_writer", .flags = flags,
+				      .owner_uid = (uid_t)-1, .owner_gid = (gid_t)-1 };
+	static struct llmi_tl_event ev[256];
+	static double us[LAT_BATCHES];
+	struct llmi_events_rec h = { .event_size = sizeof(struct llmi_tl_event),
+				     .abi_version = LLMI_TL_VERSION, .count = 256 };
+	struct llmi_writer *w = llmi_writer__new(path, &o);
+	volatile bool stop = false;
+	struct llmi_writer_stats st;
+	struct appender a[2];
+	pthread_t th[2];
+	double t0;
+	int err = 0, n = 0;
+
+	if (!w)
+		return fail("create", path, errno);
+	t0 = bench_now();
+	for (int i = 0; i < 2; i++) {
+		a[i] = (struct appender){ w, b, total, &stop, 0, 0 };
+		if (pthread_create(&th[i], NULL, append_tensors, &a[i])) {
+			stop = true;
+			while (i--)
+				pthread_join(th[i], NULL);
+			llmi_writer__free(w);
+			return fail("thread for", path, EAGAIN);
+		}
+	}
+	for (; n < LAT_BATCHES && !err; n++) {
+		struct timespec ms = { 0, 1000000 };
+		double t;
+
+		if (__atomic_load_n(&a[0].finished, __ATOMIC_ACQUIRE) &&
+		    __atomic_load_n(&a[1].finished, __ATOMIC_ACQUIRE))
+			break;
+		t = bench_now();
+		err = llmi_writer__events(w, &h, ev);
+		if (!err)
+			err = llmi_writer__tick(w, llmi_now_ns());
+		us[n] = (bench_now() - t) * 1e6;
+		nanosleep(&ms, NULL);
+	}
+	stop = true;
+	for (int i = 0; i < 2; i++) {
+		pthread_join(th[i], NULL);
+		err = err ? err : a[i].err;
+	}
+	if (!err)
+		err = llmi_writer__close(w);
+	llmi_writer__stats(w, &st);	/* tensors on disk, synced: the clock runs to close */
+	lf->tensor_gbps = st.sum.stored_bytes / (bench_now() - t0) / 1e9;
+	llmi_writer__free(w);
+	qsort(us, n, sizeof(double), cmp_double);
+	lf->batches = n;
+	lf->p50_us = n ? us[n / 2] : 0;
+	lf->p99_us = n ? us[n * 99 / 100] : 0;
+	lf->max_us = n ? us[n - 1] : 0;
+	return err ? fail("writer on", path, -err) : 0;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: io_writer [--dir DIR] [--mib N] [--rounds N] [--quick] [--json FILE|-]\n"
 		"The container writer's throughput per backend against write(2)+fsync and\n"
-		"unordered io_uring, with and without the commit interval's fdatasyncs,\n"
-		"and what one commit costs. DIR (default build/bench/tmp) should be on the\n"
+		"unordered io_uring, with and without the commit interval's fdatasyncs, its\n"
+		"thread mode with 1-3 appending threads against the locked mode, what one\n"
+		"commit costs, and how long an events append takes while tensors stream\n"
+		"(locked and thread mode). DIR (default build/bench/tmp) should be on the\n"
 		"disk you care about; N MiB per case and round (default 256), N rounds\n"
 		"(default 5); --quick: 64 MiB, 3 rounds.\n");
 }
@@ -278,6 +425,7 @@ int main(int argc, char **argv)
 	static double gbps[NC][MAX_ROUNDS], sorted[NC][MAX_ROUNDS];
 	struct llmi_writer_stats tick_st = { 0 };
 	struct commit_fig cf = { 0 };
+	struct lat_fig lat_locked = { 0 }, lat_thread = { 0 };
 	char path[4096], fs[32] = "?", *end;
 	struct statfs sfs;
 	uint8_t *b;
@@ -332,7 +480,7 @@ int main(int argc, char **argv)
 			else
 				err = run_writer(path, b, total, cases[c].flags,
 						 c == C_WRITER_TICK || c == C_WRITER_TICK_NOSYNC,
-						 c == C_WRITER_TICK ? &tick_st : NULL);
+						 cases[c].threads, c == C_WRITER_TICK ? &tick_st : NULL);
 			gbps[c][r] = total / (bench_now() - t) / 1e9;
 			unlink(path);
 		}
@@ -340,6 +488,14 @@ int main(int argc, char **argv)
 	if (!err) {
 		unlink(path);
 		err = run_commits(path, &cf);
+		unlink(path);
+	}
+	if (!err) {
+		err = run_latency(path, b, total, LLMI_WRITER_LOCKED, &lat_locked);
+		unlink(path);
+	}
+	if (!err) {
+		err = run_latency(path, b, total, LLMI_WRITER_THREAD, &lat_thread);
 		unlink(path);
 	}
 	free(b);
@@ -376,6 +532,15 @@ int main(int argc, char **argv)
 			       cf.commits ? (double)cf.pad_bytes / cf.commits : 0, cf.tick_idle_ns,
 			       cf.tick_commit_us, (unsigned long long)tick_st.commits,
 			       (unsigned long long)tick_st.syncs);
+			printf("\nevents append (16 KiB batch + tick, every ms) while 2 threads append "
+			       "4 MiB tensors (%lu MiB each):\n%-20s %8s %9s %9s %10s %11s\n", mib & ~3ul,
+			       "mode", "batches", "p50 us", "p99 us", "max us", "tensor GB/s");
+			printf("%-20s %8llu %9.1f %9.1f %10.1f %11.2f\n", "LLMI_WRITER_LOCKED",
+			       (unsigned long long)lat_locked.batches, lat_locked.p50_us, lat_locked.p99_us,
+			       lat_locked.max_us, lat_locked.tensor_gbps);
+			printf("%-20s %8llu %9.1f %9.1f %10.1f %11.2f\n", "LLMI_WRITER_THREAD",
+			       (unsigned long long)lat_thread.batches, lat_thread.p50_us, lat_thread.p99_us,
+			       lat_thread.max_us, lat_thread.tensor_gbps);
 		}
 		if (json_path) {
 			struct llmi_json j;
@@ -422,6 +587,21 @@ int main(int argc, char **argv)
 			llmi_json_u64(&j, "pad_bytes", cf.pad_bytes);
 			llmi_json_u64(&j, "commits", cf.commits);
 			llmi_json_obj_end(&j);
+			for (int m = 0; m < 2; m++) {
+				const struct lat_fig *lf = m ? &lat_thread : &lat_locked;
+
+				llmi_json_obj_begin(&j, NULL);
+				llmi_json_str(&j, "name", m ? "events latency, thread mode" :
+					      "events latency, locked");
+				llmi_json_str(&j, "what", "a 16 KiB events batch and a tick every ms "
+					      "while 2 threads append 4 MiB tensors: each call timed");
+				llmi_json_u64(&j, "batches", lf->batches);
+				llmi_json_double(&j, "p50_us", lf->p50_us);
+				llmi_json_double(&j, "p99_us", lf->p99_us);
+				llmi_json_double(&j, "max_us", lf->max_us);
+				llmi_json_double(&j, "tensor_gbps", lf->tensor_gbps);
+				llmi_json_obj_end(&j);
+			}
 			llmi_json_arr_end(&j);
 			llmi_json_obj_begin(&j, "summary");
 			llmi_json_double(&j, "write2_gbps", med[C_WRITE]);
@@ -444,6 +624,16 @@ int main(int argc, char **argv)
 			llmi_json_double(&j, "tick_idle_ns", cf.tick_idle_ns);
 			llmi_json_double(&j, "tick_commit_us", cf.tick_commit_us);
 			llmi_json_u64(&j, "commit_interval_ms", LLMI_WRITER_COMMIT_MS);
+			llmi_json_double(&j, "thread1_gbps", med[C_THREAD1]);
+			llmi_json_double(&j, "thread2_gbps", med[C_THREAD2]);
+			llmi_json_double(&j, "thread3_gbps", med[C_THREAD3]);
+			llmi_json_double(&j, "locked3_gbps", med[C_LOCKED3]);
+			llmi_json_double(&j, "thread1_vs_writer", med[C_THREAD1] / med[C_WRITER]);
+			llmi_json_double(&j, "thread3_vs_locked3", med[C_THREAD3] / med[C_LOCKED3]);
+			llmi_json_double(&j, "events_p99_us_locked", lat_locked.p99_us);
+			llmi_json_double(&j, "events_p99_us_thread", lat_thread.p99_us);
+			llmi_json_double(&j, "events_max_us_locked", lat_locked.max_us);
+			llmi_json_double(&j, "events_max_us_thread", lat_thread.max_us);
 			llmi_json_obj_end(&j);
 			llmi_json_obj_end(&j);
 			if (llmi_json_finish(&j) || (f != stdout ? fclose(f) : fflush(f))) {

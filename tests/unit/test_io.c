@@ -9,8 +9,10 @@
  * hands a partial extent to the disk once it is due and not before, with
  * a bounded pad; the writer's count of what is on disk follows the
  * acknowledged writes; and a writer SIGKILLed in full flow leaves a file
- * whose records are all intact, with no hole before its end.
- * (Throughput: benchmarks/io_writer.)
+ * whose records are all intact, with no hole before its end. Each holds for
+ * the thread mode (LLMI_WRITER_THREAD) too, whose own cases (concurrency,
+ * back-pressure, its commit interval, close racing appends) are in
+ * test_writer_thread.c. (Throughput: benchmarks/io_writer.)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -62,8 +64,10 @@ static void fill(uint8_t *b, size_t n, unsigned seed)
 
 static struct llmi_writer *open_writer(const char *path, unsigned flags)
 {
+	/* no commit in the middle (thread mode keeps the interval itself):
+	 * the stream depends on the appends only */
 	struct llmi_writer_opts o = { .sz = sizeof(o), .writer = "test_io", .flags = flags,
-				      .extent_size = 256 * 1024, .nr_extents = 4,
+				      .extent_size = 256 * 1024, .nr_extents = 4, .commit_ms = 3600000,
 				      .owner_uid = (uid_t)-1, .owner_gid = (gid_t)-1 };
 
 	return llmi_writer__new(path, &o);
@@ -130,6 +134,10 @@ static void test_backends_agree(void **state)
 		{ "uring-buffered.llmi", LLMI_WRITER_NO_DIRECT },
 		{ "pwrite-direct.llmi", LLMI_WRITER_NO_URING },
 		{ "pwrite-buffered.llmi", LLMI_WRITER_NO_URING | LLMI_WRITER_NO_DIRECT },
+		{ "thread-direct-fixed.llmi", LLMI_WRITER_THREAD },
+		{ "thread-direct.llmi", LLMI_WRITER_THREAD | LLMI_WRITER_NO_REGISTER },
+		{ "thread-buffered.llmi", LLMI_WRITER_THREAD | LLMI_WRITER_NO_DIRECT },
+		{ "thread-pwrite.llmi", LLMI_WRITER_THREAD | LLMI_WRITER_NO_URING },
 	};
 	uint8_t *ref = NULL;
 	size_t ref_len = 0;
@@ -168,14 +176,14 @@ static void test_backends_agree(void **state)
 	free(ref);
 }
 
-static void test_flush_visible_while_open(void **state)
+static void flush_visible(unsigned flags)
 {
 	char path[256];
 	struct llmi_writer *w;
 	struct llmi_reader *r;
 
-	snprintf(path, sizeof(path), "%s/live.llmi", dir);
-	w = open_writer(path, 0);
+	snprintf(path, sizeof(path), "%s/live%u.llmi", dir, flags);
+	w = open_writer(path, flags);
 	assert_non_null(w);
 	/* A file just created is already a valid (empty) container. */
 	r = llmi_reader__open(path, NULL, 0);
@@ -201,6 +209,12 @@ static void test_flush_visible_while_open(void **state)
 	assert_true(llmi_reader__status(r)->indexed);
 	assert_int_equal(llmi_reader__nr_records(r), 9);	/* + summary */
 	llmi_reader__free(r);
+}
+
+static void test_flush_visible_while_open(void **state)
+{
+	flush_visible(0);
+	flush_visible(LLMI_WRITER_THREAD);
 }
 
 static void test_no_symlink_follow(void **state)
@@ -267,8 +281,8 @@ static void *mt_worker(void *p)
 	return NULL;
 }
 
-/* LLMI_WRITER_LOCKED: tensors appended from 4 threads all arrive whole. */
-static void test_locked_threads(void **state)
+/* Tensors appended from 4 threads all arrive whole. */
+static void many_threads(unsigned flags)
 {
 	char path[256];
 	struct llmi_writer *w;
@@ -278,8 +292,8 @@ static void test_locked_threads(void **state)
 	bool seen[800] = { 0 };
 	struct llmi_verify_report rep;
 
-	snprintf(path, sizeof(path), "%s/mt.llmi", dir);
-	w = open_writer(path, LLMI_WRITER_LOCKED);
+	snprintf(path, sizeof(path), "%s/mt%u.llmi", dir, flags);
+	w = open_writer(path, flags);
 	assert_non_null(w);
 	for (int t = 0; t < 4; t++) {
 		args[t] = (struct mt_arg){ w, t * 200 };
@@ -322,6 +336,12 @@ static void test_locked_threads(void **state)
 	llmi_reader__free(r);
 }
 
+static void test_locked_threads(void **state)
+{
+	many_threads(LLMI_WRITER_LOCKED);
+	many_threads(LLMI_WRITER_THREAD);
+}
+
 /*
  * The writer as an ordinary user: RLIMIT_MEMLOCK at the usual 8 MiB and
  * none (64 KiB), no CAP_IPC_LOCK. Registering the eight 1 MiB buffers may
@@ -330,9 +350,9 @@ static void test_locked_threads(void **state)
  * it, as nobody when the test runs as root (dropping root drops
  * CAP_IPC_LOCK), else as the current user with the limit lowered.
  */
-static int nonroot_child(const char *sub, rlim_t lim, int fd)
+static int nonroot_child(const char *sub, rlim_t lim, int fd, unsigned flags)
 {
-	struct llmi_writer_opts o = { .sz = sizeof(o), .writer = "test_io",
+	struct llmi_writer_opts o = { .sz = sizeof(o), .writer = "test_io", .flags = flags,
 				      .owner_uid = (uid_t)-1, .owner_gid = (gid_t)-1 };
 	struct rlimit rl = { lim, lim };
 	struct llmi_tensor_rec t = { .dtype = 1, .ndim = 2, .shape = { 3072, 1024 },
@@ -375,9 +395,10 @@ static int nonroot_child(const char *sub, rlim_t lim, int fd)
 
 static void test_nonroot_memlock(void **state)
 {
-	static const rlim_t lims[] = { 8u << 20, 64u << 10 };
+	static const rlim_t lims[] = { 8u << 20, 64u << 10, 8u << 20, 64u << 10 };
 
 	for (size_t i = 0; i < sizeof(lims) / sizeof(lims[0]); i++) {
+		unsigned flags = i >= 2 ? LLMI_WRITER_THREAD : 0;
 		char sub[192], got[64] = "";
 		int pfd[2], status;
 		pid_t pid;
@@ -394,14 +415,14 @@ static void test_nonroot_memlock(void **state)
 		assert_true(pid >= 0);
 		if (pid == 0) {
 			close(pfd[0]);
-			_exit(nonroot_child(sub, lims[i], pfd[1]));
+			_exit(nonroot_child(sub, lims[i], pfd[1], flags));
 		}
 		close(pfd[1]);
 		assert_true(read(pfd[0], got, sizeof(got) - 1) >= 0);
 		close(pfd[0]);
 		assert_int_equal(waitpid(pid, &status, 0), pid);
-		print_message("%s, RLIMIT_MEMLOCK %llu KiB: backend %s, exit %d\n",
-			      geteuid() == 0 ? "as nobody" : "as this user",
+		print_message("%s%s, RLIMIT_MEMLOCK %llu KiB: backend %s, exit %d\n",
+			      geteuid() == 0 ? "as nobody" : "as this user", flags ? ", thread mode" : "",
 			      (unsigned long long)lims[i] >> 10, got,
 			      WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 		assert_true(WIFEXITED(status));
@@ -514,10 +535,11 @@ static void test_commit_interval(void **state)
 }
 
 /* What the writer says is on disk is what a reader finds there. */
-static void test_disk_counts(void **state)
+static void disk_counts(unsigned flags)
 {
-	struct llmi_writer_opts o = { .sz = sizeof(o), .writer = "test_io",
-				      .extent_size = 64 * 1024, .nr_extents = 4,
+	/* no commit in the middle: the first extent stays the writer's */
+	struct llmi_writer_opts o = { .sz = sizeof(o), .writer = "test_io", .flags = flags,
+				      .extent_size = 64 * 1024, .nr_extents = 4, .commit_ms = 3600000,
 				      .owner_uid = (uid_t)-1, .owner_gid = (gid_t)-1 };
 	static uint8_t ev[1000 * 64];
 	struct llmi_events_rec h = { .event_size = 64, .abi_version = 1 };
@@ -528,7 +550,7 @@ static void test_disk_counts(void **state)
 	char path[256];
 	uint64_t total = 0;
 
-	snprintf(path, sizeof(path), "%s/disk.llmi", dir);
+	snprintf(path, sizeof(path), "%s/disk%u.llmi", dir, flags);
 	w = llmi_writer__new(path, &o);
 	assert_non_null(w);
 	assert_int_equal(llmi_writer__strings(w, LLMI_STR_KERNEL, 3, ids, strs), 0);
@@ -558,10 +580,16 @@ static void test_disk_counts(void **state)
 	llmi_writer__free(w);
 }
 
-/* The child of test_killed_prefix: appends until killed. */
-static void killed_child(const char *path)
+static void test_disk_counts(void **state)
 {
-	struct llmi_writer_opts o = { .sz = sizeof(o), .writer = "test_io",
+	disk_counts(0);
+	disk_counts(LLMI_WRITER_THREAD);
+}
+
+/* The child of test_killed_prefix: appends until killed. */
+static void killed_child(const char *path, unsigned flags)
+{
+	struct llmi_writer_opts o = { .sz = sizeof(o), .writer = "test_io", .flags = flags,
 				      .owner_uid = (uid_t)-1, .owner_gid = (gid_t)-1 };
 	struct llmi_writer *w = llmi_writer__new(path, &o);
 
@@ -576,11 +604,13 @@ static void killed_child(const char *path)
  * SIGKILL while extents are in flight: the file must be a prefix of the
  * stream (writes complete in order), so the reader finds no damage, only
  * a torn or clean tail, and every record it lists loads. Five kills, each
- * once the file holds 8 MiB or more (or 60 s passed).
+ * once the file holds 8 MiB or more (or 60 s passed), then three of a
+ * writer in thread mode.
  */
 static void test_killed_prefix(void **state)
 {
-	for (int round = 0; round < 5; round++) {
+	for (int round = 0; round < 8; round++) {
+		unsigned flags = round >= 5 ? LLMI_WRITER_THREAD : 0;
 		char path[256], why[LLMI_ERRLEN];
 		struct llmi_reader *r;
 		struct stat sb;
@@ -591,7 +621,7 @@ static void test_killed_prefix(void **state)
 		pid = fork();
 		assert_true(pid >= 0);
 		if (pid == 0)
-			killed_child(path);
+			killed_child(path, flags);
 		for (int i = 0; i < 6000; i++) {
 			struct timespec ts = { 0, 10000000 };
 
@@ -608,8 +638,8 @@ static void test_killed_prefix(void **state)
 		r = llmi_reader__open(path, why, sizeof(why));
 		assert_non_null(r);
 		stat(path, &sb);
-		print_message("kill %d: %lld bytes, %zu records, tail %s\n", round, (long long)sb.st_size,
-			      llmi_reader__nr_records(r),
+		print_message("kill %d%s: %lld bytes, %zu records, tail %s\n", round, flags ? " (thread mode)" : "",
+			      (long long)sb.st_size, llmi_reader__nr_records(r),
 			      llmi_reader__status(r)->tail_torn ? "torn" : "clean");
 		assert_false(llmi_reader_status_damaged(llmi_reader__status(r)));
 		assert_true(llmi_reader__nr_records(r) > 0);

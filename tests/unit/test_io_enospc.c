@@ -3,8 +3,10 @@
  * Disk full: the writer on a 2 MiB tmpfs. Appends fail with ENOSPC from
  * some record on, the error is said once, close reports it, the file left
  * behind is a valid container holding every record that fit, and what the
- * writer's stats say is on disk is exactly what a reader finds there.
- * Needs to mount a tmpfs (root): skips with 77 where it cannot.
+ * writer's stats say is on disk is exactly what a reader finds there. The
+ * same in thread mode (LLMI_WRITER_THREAD), where the failure reaches the
+ * appenders from the writer thread. Needs to mount a tmpfs (root): skips
+ * with 77 where it cannot.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -66,6 +68,7 @@ static void run_full(unsigned flags, const char *name)
 		assert_int_equal(llmi_writer__tensor(w, &t, "t", blob, sizeof(blob)), -ENOSPC);
 	}
 	assert_int_equal(err, -ENOSPC);
+	assert_int_equal(llmi_writer__tick(w, llmi_now_ns()), -ENOSPC);
 	assert_int_equal(llmi_writer__close(w), -ENOSPC);
 	llmi_writer__stats(w, &ws);
 	llmi_writer__free(w);
@@ -122,11 +125,23 @@ static void test_enospc_pwrite(void **state)
 	run_full(LLMI_WRITER_NO_URING, "pwrite.llmi");
 }
 
+static void test_enospc_thread(void **state)
+{
+	run_full(LLMI_WRITER_THREAD, "thread.llmi");
+}
+
+static void test_enospc_thread_pwrite(void **state)
+{
+	run_full(LLMI_WRITER_THREAD | LLMI_WRITER_NO_URING, "thread-pwrite.llmi");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_enospc_uring),
 		cmocka_unit_test(test_enospc_pwrite),
+		cmocka_unit_test(test_enospc_thread),
+		cmocka_unit_test(test_enospc_thread_pwrite),
 	};
 	int ret;
 

@@ -7,3 +7,4 @@ IO_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(IO_SRCS))
 UNIT_OBJS_test_io = $(IO_OBJS) $(FORMAT_OBJS)
 UNIT_OBJS_test_io_enospc = $(IO_OBJS) $(FORMAT_OBJS)
 UNIT_OBJS_test_outfile = $(OBJ)/user/io/outfile.o
+UNIT_OBJS_test_writer_thread = $(IO_OBJS) $(FORMAT_OBJS)

@@ -40,21 +40,29 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include "io/iow.h"
 
 #define CQE_BATCH 16
-/* user_data of the fdatasync; writes carry their buffer's index */
+/* user_data of the fdatasync; writes carry their operation's number */
 #define SYNC_TAG UINT64_MAX
 
 struct slot {
+	bool busy;		/* taken from the free stack */
+	bool queued;		/* submitted, its write not yet complete */
+};
+
+/* A write: of a pool buffer (slot >= 0) or of memory the caller keeps (-1). */
+struct op {
+	uint8_t *p;
 	size_t len;
 	size_t done;
 	uint64_t off;
-	bool busy;		/* taken from the free stack */
-	bool queued;		/* submitted, its write not yet complete */
+	uint64_t id;		/* user_data of its SQE */
+	int slot;
 };
 
 struct llmi_iow {
@@ -69,10 +77,12 @@ struct llmi_iow {
 	struct slot *slots;
 	unsigned *free_stack;
 	unsigned nfree;
-	/* writes in submission order (buffer indexes); fifo[head] is in flight when running */
-	unsigned *fifo;
-	unsigned head, count;	/* ring of nr */
+	/* writes in submission order; fifo[head] is in flight when running */
+	struct op *fifo;
+	unsigned head, count, cap;	/* ring of cap, grown for the caller's buffers */
+	uint64_t next_id;
 	bool running;
+	int notify_fd;		/* eventfd registered with the ring, -1: none yet */
 	uint64_t sync_want;	/* an fdatasync is due once acked reaches this */
 	uint64_t sync_asked;	/* what the sync in flight, or the last one, covers */
 	bool sync_running;
@@ -89,15 +99,20 @@ static void release(struct llmi_iow *w, unsigned idx)
 	w->free_stack[w->nfree++] = idx;
 }
 
-static void fail(struct llmi_iow *w, unsigned idx, int err)
+static void fail(struct llmi_iow *w, const struct op *o, int err)
 {
-	struct slot *s = &w->slots[idx];
-
 	if (!w->err)
 		w->err = err;
-	if (s->off + s->done < w->failed_at)
-		w->failed_at = s->off + s->done;
-	release(w, idx);
+	if (o->off + o->done < w->failed_at)
+		w->failed_at = o->off + o->done;
+	if (o->slot >= 0)
+		release(w, o->slot);
+}
+
+static void done_op(struct llmi_iow *w, const struct op *o)
+{
+	if (o->slot >= 0)
+		release(w, o->slot);
 }
 
 static void drop_direct(struct llmi_iow *w)
@@ -114,13 +129,13 @@ static void drop_direct(struct llmi_iow *w)
 static void pop(struct llmi_iow *w)
 {
 	w->running = false;
-	w->head = (w->head + 1) % w->nr;
+	w->head = (w->head + 1) % w->cap;
 	w->count--;
 	/* After a failure nothing more is written: the file must stay a
 	 * prefix of the stream (the writer truncates at failed_at). */
 	while (w->err && w->count) {
-		fail(w, w->fifo[w->head], w->err);
-		w->head = (w->head + 1) % w->nr;
+		fail(w, &w->fifo[w->head], w->err);
+		w->head = (w->head + 1) % w->cap;
 		w->count--;
 	}
 }
@@ -139,24 +154,21 @@ static int submit_sqe(struct llmi_iow *w)
 static int start(struct llmi_iow *w)
 {
 	struct io_uring_sqe *sqe;
-	struct slot *s;
-	unsigned op;
-	uint8_t *p;
+	struct op *o;
 	int ret;
 
 	if (w->running || !w->count)
 		return 0;
-	op = w->fifo[w->head];
-	s = &w->slots[op];
-	p = w->base + (size_t)op * w->buf_size + s->done;
+	o = &w->fifo[w->head];
 	sqe = io_uring_get_sqe(&w->ring);
 	if (!sqe)
 		return -EBUSY;	/* cannot be: two SQEs at most at a time */
-	if (w->fixed)
-		io_uring_prep_write_fixed(sqe, w->fd, p, s->len - s->done, s->off + s->done, op);
+	if (w->fixed && o->slot >= 0)
+		io_uring_prep_write_fixed(sqe, w->fd, o->p + o->done, o->len - o->done,
+					  o->off + o->done, o->slot);
 	else
-		io_uring_prep_write(sqe, w->fd, p, s->len - s->done, s->off + s->done);
-	io_uring_sqe_set_data64(sqe, op);
+		io_uring_prep_write(sqe, w->fd, o->p + o->done, o->len - o->done, o->off + o->done);
+	io_uring_sqe_set_data64(sqe, o->id);
 	ret = submit_sqe(w);
 	if (!ret)
 		w->running = true;
@@ -197,14 +209,14 @@ static void sync_done(struct llmi_iow *w, int res)
 }
 
 /* The operation in flight completed with res. */
-static void complete(struct llmi_iow *w, unsigned op, int res)
+static void complete(struct llmi_iow *w, uint64_t id, int res)
 {
-	struct slot *s;
+	struct op *s;
 
-	if (!w->running || op != w->fifo[w->head])
+	if (!w->running || id != w->fifo[w->head].id)
 		return;
 	w->running = false;
-	s = &w->slots[op];
+	s = &w->fifo[w->head];
 	if (res == -EINVAL && w->direct && s->done == 0) {
 		drop_direct(w);
 		res = w->direct ? -EINVAL : -EAGAIN;
@@ -212,14 +224,14 @@ static void complete(struct llmi_iow *w, unsigned op, int res)
 	if (res == -EAGAIN || res == -EINTR || res == -ECANCELED)
 		return;		/* not written: started again */
 	if (res <= 0) {
-		fail(w, op, res ? res : -EIO);
+		fail(w, s, res ? res : -EIO);
 		pop(w);
 		return;
 	}
 	s->done += res;
 	if (s->done < s->len)
 		return;		/* short write: the remainder is started again */
-	release(w, op);
+	done_op(w, s);
 	pop(w);
 }
 
@@ -245,7 +257,7 @@ static int reap(struct llmi_iow *w, bool wait)
 			if (tag == SYNC_TAG)
 				sync_done(w, cqes[i]->res);
 			else
-				complete(w, (unsigned)tag, cqes[i]->res);
+				complete(w, tag, cqes[i]->res);
 		}
 		io_uring_cq_advance(&w->ring, n);
 	} while (n == CQE_BATCH);
@@ -253,7 +265,7 @@ static int reap(struct llmi_iow *w, bool wait)
 	if (ret) {	/* the kernel refused the submission itself */
 		if (!w->err)
 			w->err = ret;
-		fail(w, w->fifo[w->head], ret);
+		fail(w, &w->fifo[w->head], ret);
 		pop(w);
 	}
 	start_sync(w);
@@ -266,10 +278,34 @@ static bool busy(const struct llmi_iow *w)
 	return w->count || w->sync_running || (!w->err && w->sync_want > w->sync_asked);
 }
 
-/* Puts an operation at the tail of the FIFO and starts it if nothing runs. */
-static int enqueue(struct llmi_iow *w, unsigned op)
+/* Room for one more operation: the ring grows (in order) past the pool. */
+static int fifo_room(struct llmi_iow *w)
 {
-	w->fifo[(w->head + w->count) % w->nr] = op;
+	struct op *n;
+	unsigned cap;
+
+	if (w->count < w->cap)
+		return 0;
+	cap = w->cap * 2;
+	n = malloc(cap * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	for (unsigned i = 0; i < w->count; i++)
+		n[i] = w->fifo[(w->head + i) % w->cap];
+	free(w->fifo);
+	w->fifo = n;
+	w->cap = cap;
+	w->head = 0;
+	return 0;
+}
+
+/* Puts an operation at the tail of the FIFO and starts it if nothing runs. */
+static int enqueue(struct llmi_iow *w, const struct op *o)
+{
+	struct op *t = &w->fifo[(w->head + w->count) % w->cap];
+
+	*t = *o;
+	t->id = w->next_id++;
 	w->count++;
 	reap(w, false);
 	return w->err;
@@ -307,10 +343,12 @@ struct llmi_iow *llmi_iow__new(int fd, const struct llmi_iow_opts *opts)
 	w->nr = opts->nr_bufs;
 	w->buf_size = opts->buf_size;
 	w->failed_at = UINT64_MAX;
+	w->notify_fd = -1;
+	w->cap = w->nr;
 	snprintf(w->name, sizeof(w->name), "%s", opts->name ? opts->name : "output");
 	w->slots = calloc(w->nr, sizeof(*w->slots));
 	w->free_stack = calloc(w->nr, sizeof(*w->free_stack));
-	w->fifo = calloc(w->nr, sizeof(*w->fifo));
+	w->fifo = calloc(w->cap, sizeof(*w->fifo));
 	if (!w->slots || !w->free_stack || !w->fifo) {
 		err = -ENOMEM;
 		goto fail;
@@ -368,6 +406,8 @@ void llmi_iow__free(struct llmi_iow *w)
 			io_uring_unregister_buffers(&w->ring);
 		io_uring_queue_exit(&w->ring);
 	}
+	if (w->notify_fd >= 0)
+		close(w->notify_fd);
 	free(w->base);
 	free(w->slots);
 	free(w->free_stack);
@@ -375,10 +415,21 @@ void llmi_iow__free(struct llmi_iow *w)
 	free(w);
 }
 
+static void *take(struct llmi_iow *w)
+{
+	unsigned idx = w->free_stack[--w->nfree];
+
+	w->slots[idx].busy = true;
+	return w->base + (size_t)idx * w->buf_size;
+}
+
+void *llmi_iow__buf_try(struct llmi_iow *w)
+{
+	return w->nfree ? take(w) : NULL;
+}
+
 void *llmi_iow__buf(struct llmi_iow *w)
 {
-	unsigned idx;
-
 	while (!w->nfree) {
 		int err;
 
@@ -392,14 +443,17 @@ void *llmi_iow__buf(struct llmi_iow *w)
 			return NULL;
 		}
 	}
-	idx = w->free_stack[--w->nfree];
-	w->slots[idx].busy = true;
-	return w->base + (size_t)idx * w->buf_size;
+	return take(w);
 }
 
+/* The pool index of buf, or nr when buf is the caller's own memory. */
 static unsigned slot_of(struct llmi_iow *w, const void *buf)
 {
-	return (unsigned)(((const uint8_t *)buf - w->base) / w->buf_size);
+	const uint8_t *p = buf;
+
+	if (p < w->base || p >= w->base + (size_t)w->nr * w->buf_size)
+		return w->nr;
+	return (unsigned)((p - w->base) / w->buf_size);
 }
 
 void llmi_iow__put(struct llmi_iow *w, void *buf)
@@ -413,50 +467,54 @@ void llmi_iow__put(struct llmi_iow *w, void *buf)
 int llmi_iow__submit(struct llmi_iow *w, void *buf, size_t len, uint64_t off)
 {
 	unsigned idx = slot_of(w, buf);
-	struct slot *s;
+	struct op o = { .p = buf, .len = len, .off = off, .slot = idx < w->nr ? (int)idx : -1 };
 	int err;
 
-	if (idx >= w->nr || !w->slots[idx].busy || w->slots[idx].queued || len > w->buf_size)
+	if (idx < w->nr && (!w->slots[idx].busy || w->slots[idx].queued || len > w->buf_size ||
+			    buf != w->base + (size_t)idx * w->buf_size))
 		return -EINVAL;
-	s = &w->slots[idx];
-	s->len = len;
-	s->off = off;
-	s->done = 0;
 	if (w->err) {
 		/* After a failure nothing more is written: the file must stay
 		 * a prefix of the stream (the writer truncates at failed_at). */
 		if (off < w->failed_at)
 			w->failed_at = off;
-		release(w, idx);
+		if (o.slot >= 0)
+			release(w, idx);
 		return w->err;
+	}
+	if (w->uring) {
+		err = fifo_room(w);
+		if (err) {	/* not written: nothing after it may be */
+			fail(w, &o, err);
+			return err;
+		}
 	}
 	if (off + len > w->submitted_end)
 		w->submitted_end = off + len;
 	if (!w->uring) {
-		const uint8_t *p = buf;
-
-		while (s->done < len) {
-			ssize_t n = pwrite(w->fd, p + s->done, len - s->done, off + s->done);
+		while (o.done < len) {
+			ssize_t n = pwrite(w->fd, o.p + o.done, len - o.done, off + o.done);
 
 			if (n < 0 && errno == EINTR)
 				continue;
-			if (n < 0 && errno == EINVAL && w->direct && s->done == 0) {
+			if (n < 0 && errno == EINVAL && w->direct && o.done == 0) {
 				drop_direct(w);
 				if (!w->direct)
 					continue;
 			}
 			if (n <= 0) {
 				err = n < 0 ? -errno : -EIO;
-				fail(w, idx, err);
+				fail(w, &o, err);
 				return err;
 			}
-			s->done += n;
+			o.done += n;
 		}
-		release(w, idx);
+		done_op(w, &o);
 		return 0;
 	}
-	s->queued = true;
-	return enqueue(w, idx);
+	if (o.slot >= 0)
+		w->slots[idx].queued = true;
+	return enqueue(w, &o);
 }
 
 int llmi_iow__drain(struct llmi_iow *w)
@@ -498,13 +556,38 @@ uint64_t llmi_iow__acked(const struct llmi_iow *w)
 {
 	uint64_t end = w->submitted_end < w->failed_at ? w->submitted_end : w->failed_at;
 
-	for (unsigned i = 0; i < w->nr; i++) {
-		const struct slot *s = &w->slots[i];
+	for (unsigned i = 0; i < w->count; i++) {
+		const struct op *o = &w->fifo[(w->head + i) % w->cap];
 
-		if (s->queued && s->off + s->done < end)
-			end = s->off + s->done;
+		if (o->off + o->done < end)
+			end = o->off + o->done;
 	}
 	return end;
+}
+
+bool llmi_iow__busy(const struct llmi_iow *w)
+{
+	return w->uring && busy(w);
+}
+
+int llmi_iow__notify_fd(struct llmi_iow *w)
+{
+	int fd, err;
+
+	if (!w->uring)
+		return -1;
+	if (w->notify_fd >= 0)
+		return w->notify_fd;
+	fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	err = io_uring_register_eventfd(&w->ring, fd);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	w->notify_fd = fd;
+	return fd;
 }
 
 int llmi_iow__error(const struct llmi_iow *w)

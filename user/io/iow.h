@@ -6,10 +6,13 @@
  * missing or refused, with pwrite(2).
  *
  * The caller takes a free buffer, fills it, and submits it with its file
- * offset; a buffer comes back free once its write completed. The first
- * error (e.g. ENOSPC) is kept: later submissions are dropped, and
- * llmi_iow__failed_at() says where the file stops being trustworthy. Used by
- * one thread at a time.
+ * offset; a buffer comes back free once its write completed. It may also
+ * submit memory of its own (4096-aligned for O_DIRECT), written with a plain
+ * write and kept by the caller until llmi_iow__acked() passes its end or
+ * the iow has failed and is no longer busy: the container writer's thread
+ * mode does, when appends outrun the pool. The first error (e.g. ENOSPC) is
+ * kept: later submissions are dropped, and llmi_iow__failed_at() says where
+ * the file stops being trustworthy. Used by one thread at a time.
  *
  * Writes run one at a time in the order they were submitted (the others
  * wait here; pwrite is in order anyway): the file on disk is always a
@@ -46,7 +49,13 @@ void llmi_iow__free(struct llmi_iow *w);
 
 /* A free buffer of buf_size bytes, waiting for a write to finish if all are busy. */
 void *llmi_iow__buf(struct llmi_iow *w);
-/* Writes buf[0..len) at off. len and off must be multiples of 4096 when direct. */
+/* A free buffer, or NULL at once when all are busy. */
+void *llmi_iow__buf_try(struct llmi_iow *w);
+/*
+ * Writes buf[0..len) at off: one of the pool's buffers (then len <=
+ * buf_size), or the caller's own memory. len and off must be multiples of
+ * 4096 when direct.
+ */
 int llmi_iow__submit(struct llmi_iow *w, void *buf, size_t len, uint64_t off);
 /* Gives an unused buffer back. */
 void llmi_iow__put(struct llmi_iow *w, void *buf);
@@ -66,6 +75,14 @@ int llmi_iow__poll(struct llmi_iow *w);
 int llmi_iow__sync(struct llmi_iow *w);
 /* File offset up to which every byte was written and acknowledged, no gap. */
 uint64_t llmi_iow__acked(const struct llmi_iow *w);
+/* A write or an fdatasync is queued, in flight or due (io_uring only). */
+bool llmi_iow__busy(const struct llmi_iow *w);
+/*
+ * An eventfd the kernel signals when a completion is posted, for a thread
+ * that waits on other things too (poll it, then llmi_iow__poll). -1 with
+ * pwrite, where nothing completes later; -errno if it cannot be made.
+ */
+int llmi_iow__notify_fd(struct llmi_iow *w);
 
 int llmi_iow__error(const struct llmi_iow *w);
 /* Lowest file offset a failed write did not reach (UINT64_MAX: none failed). */

@@ -27,15 +27,39 @@
  * llmi_writer__stats() says what is on disk (acknowledged writes), which
  * after a failure is less than what was appended.
  *
- * Threads: by default one thread appends (the tracer's consumer thread: the
- * capture workers hand it finished blobs). With LLMI_WRITER_LOCKED, appends
- * from several threads are serialised by a mutex; the blob is copied into the
- * extent under the lock, so the critical section is one memcpy of the
- * stored (compressed) bytes.
+ * Threads: by default one thread appends and does the I/O itself (it may
+ * wait for a free extent, i.e. for the disk, inside an append). With
+ * LLMI_WRITER_LOCKED, appends from several threads are serialised by a
+ * mutex held across the whole append, disk waits and checksum included.
+ *
+ * LLMI_WRITER_THREAD (for a process that must not stall on the disk, the
+ * tracer): the writer owns a thread that does every io_uring submission and
+ * reaping, and keeps the commit interval itself (llmi_writer__tick() is not
+ * needed: it only returns the first error, without a lock). Appends may
+ * come from any number of threads. An append holds the writer's lock twice,
+ * briefly, never across a wait for the disk: once to reserve its bytes in
+ * the stream (its place, record number and tensor id), once to release
+ * them; in between, without the lock, it computes the payload's CRC32C and
+ * copies the bytes into the extents. A closed extent goes to the writer
+ * thread once no appender still copies into it, and extents are written in
+ * stream order, so a killed writer still leaves a prefix.
+ *
+ * Back-pressure (thread mode): the memory the writer holds is its extents
+ * not yet on disk. llmi_writer__tensor(), and llmi_writer__append() of a
+ * tensor or of a payload of an extent or more, wait (on a condition
+ * variable, no lock held) while that exceeds mem_limit; a record goes
+ * through alone whatever its size when nothing else is queued. Events
+ * batches, string tables and stats (llmi_writer__events, __strings,
+ * __stats_json, and smaller generic records) never wait for memory: they
+ * may take the writer past its limit (they are small and rare beside
+ * tensors). That is what keeps the thread draining the BPF ring buffer from
+ * stalling on a slow disk: a slow disk slows the tensors' producers, while
+ * events keep their way to the file.
  */
 #ifndef LLMI_WRITER_H
 #define LLMI_WRITER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -51,6 +75,7 @@
 #define LLMI_WRITER_OVERWRITE	(1u << 4)	/* replace an existing regular file (never a link) */
 #define LLMI_WRITER_QUIET	(1u << 5)	/* no notes on stderr (errors still print) */
 #define LLMI_WRITER_NO_SYNC	(1u << 6)	/* commits without fdatasync (close still fsyncs) */
+#define LLMI_WRITER_THREAD	(1u << 7)	/* a writer thread does the I/O; appends from any thread */
 
 #define LLMI_WRITER_COMMIT_MS	500
 
@@ -63,6 +88,11 @@ struct llmi_writer_opts {
 	uid_t owner_uid;	/* chown the file to this user (sudo's caller); (uid_t)-1: leave */
 	gid_t owner_gid;
 	unsigned commit_ms;	/* time bound on buffering (see above), 0: LLMI_WRITER_COMMIT_MS */
+	/* LLMI_WRITER_THREAD: bytes not yet on disk past which tensors wait;
+	 * 0: twice the extents (2 * nr_extents * extent_size, 16 MiB by
+	 * default). The registered pool then holds that and one extent (at
+	 * most 64 extents), so nr_extents is a minimum. */
+	uint64_t mem_limit;
 };
 
 /* What is on disk: records every byte of which an acknowledged write holds. */
@@ -86,6 +116,16 @@ struct llmi_writer_stats {
 	uint64_t syncs;		/* fdatasyncs asked for by llmi_writer__tick() */
 	uint64_t pad_bytes;	/* pad records, headers included */
 	struct llmi_writer_disk disk;
+	/* memory: extent buffers allocated now and at most (the pool without
+	 * LLMI_WRITER_THREAD); with it, also: */
+	uint64_t mem_bytes;
+	uint64_t mem_peak;
+	int threaded;		/* 1 with LLMI_WRITER_THREAD */
+	uint64_t mem_limit;	/* the option in force */
+	uint64_t held_bytes;	/* appended, not yet acknowledged by the kernel */
+	uint64_t space_waits;	/* appends that waited for memory */
+	uint64_t space_wait_ns;	/* their time waiting, in all */
+	unsigned waiting;	/* appends waiting now */
 };
 
 struct llmi_writer;
@@ -99,6 +139,13 @@ struct llmi_writer;
  * user. opts may be NULL.
  */
 struct llmi_writer *llmi_writer__new(const char *path, const struct llmi_writer_opts *opts);
+
+/*
+ * Appends take the lock held by close: an append that starts after close
+ * began returns -EBADF (thread mode: also one waiting for memory), and one
+ * already placed is in the file. The caller must not free the writer
+ * while appends may still start.
+ */
 
 /* Generic append of a record of type from iov[0..iovcnt); 0 or -errno. */
 int llmi_writer__append(struct llmi_writer *w, unsigned type, const struct iovec *iov, int iovcnt);
@@ -123,7 +170,8 @@ int llmi_writer__stats_json(struct llmi_writer *w, const char *json, size_t len)
 /*
  * Makes everything appended so far visible to readers (pads the extent)
  * and waits for the writes; after a write error it only waits, so that
- * llmi_writer__stats() then says what is finally on disk.
+ * llmi_writer__stats() then says what is finally on disk. Waits for the
+ * disk: not for a thread that must not stall.
  */
 int llmi_writer__flush(struct llmi_writer *w);
 /*
@@ -132,16 +180,31 @@ int llmi_writer__flush(struct llmi_writer *w);
  * commit_ms old, asks for an fdatasync of what was written since the last
  * one (at most one per interval), and reaps completed writes. Never waits
  * for the disk; no system call when there is nothing to do. Returns the
- * first error of the file's life.
+ * first error of the file's life. With LLMI_WRITER_THREAD the writer
+ * thread does all this: tick only returns that error (no lock, no wait).
  */
 int llmi_writer__tick(struct llmi_writer *w, uint64_t now_ns);
-/* Summary, index, trailer, fsync. Returns the first error of the file's life. */
+/*
+ * Summary, index, trailer, fsync; waits for the disk. Returns the first
+ * error of the file's life. Thread mode: appends racing with it are
+ * refused with -EBADF (see above); a second close waits for the first.
+ */
 int llmi_writer__close(struct llmi_writer *w);
 /* Closes if not closed, then frees; accepts NULL. */
 void llmi_writer__free(struct llmi_writer *w);
 
-/* Totals; disk counts the completions the kernel has posted (reaped here, no wait). */
+/*
+ * Totals; disk counts the completions the kernel has posted (reaped here, no
+ * wait; in thread mode, as the writer thread last reaped them).
+ */
 void llmi_writer__stats(struct llmi_writer *w, struct llmi_writer_stats *st);
+
+/*
+ * For tests, thread mode only: while on, the writer thread hands nothing to
+ * the disk, as if it had stopped answering (what is already in flight
+ * completes). Close turns it off.
+ */
+void llmi_writer__stall(struct llmi_writer *w, bool on);
 
 /* CLOCK_MONOTONIC in ns, the clock of capture_ns and event stamps. */
 uint64_t llmi_now_ns(void);

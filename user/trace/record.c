@@ -530,7 +530,7 @@ struct trace_tl *trace_tl__new(const struct trace_tl_opts *o)
 		struct llmi_writer_opts wo = {
 			.sz = sizeof(wo), .writer = o->writer,
 			.flags = (o->force ? LLMI_WRITER_OVERWRITE : 0) | LLMI_WRITER_QUIET |
-				 (o->locked ? LLMI_WRITER_LOCKED : 0),
+				 LLMI_WRITER_THREAD,	/* the ring's drain never waits for the disk */
 			.owner_uid = (uid_t)-1, .owner_gid = (gid_t)-1,
 		};
 

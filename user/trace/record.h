@@ -34,7 +34,6 @@ struct trace_tl_opts {
 	bool events;		/* events into the container (false under -T: summary only) */
 	const char *writer;	/* program and version for the file header */
 	bool force;		/* --force: replace existing regular files */
-	bool locked;		/* tensors are appended from other threads too */
 };
 
 struct trace_tl_stats {

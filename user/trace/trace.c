@@ -1396,7 +1396,6 @@ static int open_outputs(struct tracer *tr)
 		struct trace_tl_opts to = {
 			.perfetto = tr->o.perfetto, .output = tr->o.output,
 			.events = !tr->o.timing_only, .writer = PROG, .force = tr->o.force,
-			.locked = tr->o.capture[0] != '\0',
 		};
 
 		tr->tl = trace_tl__new(&to);	/* says why on failure */
