@@ -274,7 +274,7 @@ static int run_commits(const char *path, struct commit_fig *cf)
 				      .owner_uid = (uid_t)-1, .owner_gid = (gid_t)-1 };
 	static uint8_t ev[1024 * sizeof(struct llmi_tl_event)];
 	struct llmi_events_rec h = { .event_size = sizeof(struct llmi_tl_event),
-				     .abi_version = LLMI_TL_VERSION, .count = 1024 };
+				     .abi_version = 1, .count = 1024 };
 	struct llmi_writer_stats st;
 	struct llmi_writer *w = llmi_writer__new(path, &o);
 	double idle[1000], commit[COMMITS];
@@ -345,7 +345,7 @@ static int run_latency(const char *path, const uint8_t *b, size_t total, unsigne
 	static struct llmi_tl_event ev[256];
 	static double us[LAT_BATCHES];
 	struct llmi_events_rec h = { .event_size = sizeof(struct llmi_tl_event),
-				     .abi_version = LLMI_TL_VERSION, .count = 256 };
+				     .abi_version = 1, .count = 256 };
 	struct llmi_writer *w = llmi_writer__new(path, &o);
 	volatile bool stop = false;
 	struct llmi_writer_stats st;
