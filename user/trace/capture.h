@@ -8,7 +8,7 @@
  * Threads: one collector waits (epoll) on every session's eventfd and
  * socket and queues published slots in order; coder threads (--threads)
  * encode them, each with its own codec context, append the records to the
- * writer (LLMI_WRITER_LOCKED) and release the ring in sequence order, which
+ * writer (LLMI_WRITER_THREAD) and release the ring in sequence order, which
  * is what makes room for the agent. None of this runs on the thread that
  * drains the BPF ring buffer: a slow disk or a slow coder costs capture
  * throughput (the agent blocks or drops, and says so), never lost events.
@@ -83,7 +83,7 @@ struct capture_group {
 
 struct capture;
 
-/* NULL with errno. w is the container's writer, opened LLMI_WRITER_LOCKED. */
+/* NULL with errno. w is the container's writer, opened LLMI_WRITER_THREAD (appends may wait for memory: back-pressure). */
 struct capture *capture__new(const struct capture_opts *o, struct llmi_writer *w);
 
 /*
