@@ -1557,7 +1557,7 @@ int main(int argc, char **argv)
 
 		t->pidfd = -1;
 		t->child = true;
-		t->pid = trace_cmd_spawn(&tr->cmd, tr->o.cmd, &tr->gate);
+		t->pid = trace_cmd_spawn(&tr->cmd, tr->o.cmd, NULL, &tr->gate);
 		if (t->pid < 0) {
 			err = t->pid;
 			fprintf(stderr, PROG ": cannot start %s: %s\n", tr->o.cmd[0], strerror(-err));
