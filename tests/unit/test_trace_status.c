@@ -4,8 +4,9 @@
  * between two snapshots, counts and the ratio since the start, units and
  * thresholds as a user reads them, the capture half only when capturing,
  * a line cut to the buffer; and the display: nothing without a terminal,
- * and on a pseudo-terminal a message written to stderr erases the line
- * before it, so that it starts on a line of its own.
+ * and on a pseudo-terminal a line cut to the width, and a message written
+ * to stderr erases the line before it, so that it starts on a line of its
+ * own.
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -76,8 +77,8 @@ static void test_capture(void **state)
 	b.live = 1;
 	b.ring_fill = 0.374;
 	trace_status_format(line, sizeof(line), &a, &b, 0.5);
-	assert_string_equal(line, "0:04 | 100 events/s, 0 lost | 84.0 tensors/s, raw 2.10 GB/s, "
-			    "stored 0.52 GB/s, ratio 4.0, buffer 37%, 7 dropped, 1.3 s blocked");
+	assert_string_equal(line, "0:04 | 84.0 tensors/s, raw 2.10 GB/s, stored 0.52 GB/s (4.0x), "
+			    "buffer 37%, 7 dropped, 1.3 s blocked | 100 events/s, 0 lost");
 	/* no agent attached now, nothing stored yet: said, not a made-up 0 */
 	memset(&a, 0, sizeof(a));
 	a.capture = true;
@@ -85,8 +86,8 @@ static void test_capture(void **state)
 	b.run_s = 0.5;
 	b.ring_fill = 0.9;	/* of no live ring: not shown */
 	trace_status_format(line, sizeof(line), &a, &b, 0.5);
-	assert_string_equal(line, "0:00 | 0 events/s, 0 lost | 0 tensors/s, raw 0.00 GB/s, "
-			    "stored 0.00 GB/s, ratio -, buffer -, 0 dropped, 0.0 s blocked");
+	assert_string_equal(line, "0:00 | 0 tensors/s, raw 0.00 GB/s, stored 0.00 GB/s, buffer -, "
+			    "0 dropped, 0.0 s blocked | 0 events/s, 0 lost");
 }
 
 static void test_cut(void **state)
@@ -131,12 +132,13 @@ static void test_display(void **state)
 {
 	int saved = dup(STDERR_FILENO), m, s, fl;
 	FILE *before = stderr;
+	struct winsize ws = { .ws_row = 24, .ws_col = 28 };
 	char out[1024];
 	/* the pty turns \n into \r\n */
 	const char *want = "\r\033[K0:01 | 5 events/s, 0 lost"
 			   "\r\033[Kllminstr-trace: a message\r\n"
 			   "and another\r\n"
-			   "\r\033[K0:02 | 6 events/s, 0 lost"
+			   "\r\033[K0:02 | 6 events/s, 0 lost, "
 			   "\r\033[K";
 
 	/* not a terminal: nothing replaced, nothing shown */
@@ -149,7 +151,7 @@ static void test_display(void **state)
 	trace_status__show("not shown");
 	trace_status__end();
 
-	assert_int_equal(openpty(&m, &s, NULL, NULL, NULL), 0);
+	assert_int_equal(openpty(&m, &s, NULL, NULL, &ws), 0);
 	fl = fcntl(m, F_GETFL);
 	fcntl(m, F_SETFL, fl | O_NONBLOCK);
 	dup2(s, STDERR_FILENO);
@@ -157,7 +159,8 @@ static void test_display(void **state)
 	trace_status__show("0:01 | 5 events/s, 0 lost");
 	fprintf(stderr, "llminstr-trace: a message\n");
 	fprintf(stderr, "and another\n");	/* the line is gone: no second erase */
-	trace_status__show("0:02 | 6 events/s, 0 lost");
+	/* cut one column short of the width: a wrapped line cannot be erased */
+	trace_status__show("0:02 | 6 events/s, 0 lost, and more than fits");
 	trace_status__clear();
 	trace_status__clear();			/* erased once */
 	trace_status__end();

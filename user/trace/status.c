@@ -71,21 +71,15 @@ int trace_status_format(char *buf, size_t len, const struct trace_status_snap *p
 			     __VA_ARGS__);                                          \
 		k += n > 0 ? (size_t)n : 0;                                         \
 	} while (0)
-	if (now->timing_only)
-		ADD("%s | timing-only, %llu lost", clock, (unsigned long long)now->lost);
-	else
-		ADD("%s | %s events/s, %llu lost", clock,
-		    num(ev, sizeof(ev), rate(prev->events, now->events, dt_s)),
-		    (unsigned long long)now->lost);
+	ADD("%s", clock);
+	/* capture first: on a narrow terminal the line is cut at its end */
 	if (now->capture) {
 		ADD(" | %s tensors/s, raw %.2f GB/s, stored %.2f GB/s",
 		    num(t, sizeof(t), rate(prev->tensors, now->tensors, dt_s)),
 		    rate(prev->raw_bytes, now->raw_bytes, dt_s) / 1e9,
 		    rate(prev->stored_bytes, now->stored_bytes, dt_s) / 1e9);
-		if (now->stored_bytes)
-			ADD(", ratio %.1f", (double)now->raw_bytes / (double)now->stored_bytes);
-		else
-			ADD(", ratio -");
+		if (now->stored_bytes)	/* since the start: steadier than the interval's */
+			ADD(" (%.1fx)", (double)now->raw_bytes / (double)now->stored_bytes);
 		if (now->live)
 			ADD(", buffer %.0f%%", now->ring_fill * 100);
 		else
@@ -93,6 +87,12 @@ int trace_status_format(char *buf, size_t len, const struct trace_status_snap *p
 		ADD(", %llu dropped, %.1f s blocked", (unsigned long long)now->dropped,
 		    now->blocked_ns / 1e9);
 	}
+	if (now->timing_only)
+		ADD(" | timing-only, %llu lost", (unsigned long long)now->lost);
+	else
+		ADD(" | %s events/s, %llu lost",
+		    num(ev, sizeof(ev), rate(prev->events, now->events, dt_s)),
+		    (unsigned long long)now->lost);
 #undef ADD
 	return (int)k;
 }

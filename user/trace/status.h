@@ -2,9 +2,9 @@
 /*
  * The tracer's live status line: on a terminal, every half second, one line
  * rewritten in place on stderr ("\r", then clear to the end of the line)
- * with what the trace is doing now: events/s and lost records, and while
- * capturing tensors/s, raw and stored GB/s, the ratio, how full the host
- * ring is, drops and blocked time.
+ * with what the trace is doing now: while capturing tensors/s, raw and
+ * stored GB/s, the ratio, how full the host ring is, drops and blocked
+ * time; then events/s and lost records.
  *
  * Two halves: trace_status_format() makes the line from two snapshots (pure,
  * unit-tested), and the display keeps it from mixing with other output.
