@@ -10,9 +10,17 @@
  * /proc/PID/maps (or --lib, or for "-- CMD" the libraries its loader will
  * map) and attach every probe they define, per process (uprobe pid filter)
  * -> let the command run -> consume until Ctrl-C, SIGTERM, -d or every
- * target's exit -> drain, summarise -> one cleanup path. A trace that fails
- * before it starts leaves no output file behind; with "-- CMD" the exit
- * status is the command's.
+ * target's exit -> drain, summarise -> one cleanup path. main() reads as
+ * those steps: init, setup (prepare, attach, start), run, finish, cleanup.
+ * A trace that fails before it starts leaves no output file behind; with
+ * "-- CMD" the exit status is the command's.
+ *
+ * The event loop (run) waits on one epoll: the ring buffer's own epoll fd,
+ * a timerfd set to the next periodic task, a signalfd for SIGINT and
+ * SIGTERM, and each target's pidfd. Nothing on it waits for the disk (the
+ * -o writer has its own thread) or codes tensors (capture.c's collector
+ * and coders have theirs). On a terminal it also draws the live status
+ * line (status.h).
  *
  * The consumer (on_event) is the hot path of user space: it runs once per
  * record without allocating (agg grows its tables only for new handles).
