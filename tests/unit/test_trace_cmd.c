@@ -188,7 +188,7 @@ static void test_spawn_held(void **state)
 	pid_t pid;
 
 	assert_int_equal(trace_cmd_find(fixture("cmd_static"), &c, err, sizeof(err)), 0);
-	pid = trace_cmd_spawn(&c, argv, &g);
+	pid = trace_cmd_spawn(&c, argv, NULL, &g);
 	assert_true(pid > 0);
 	/* held: alive, still this test program (no exec yet), nothing ran */
 	assert_int_equal(waitpid(pid, NULL, WNOHANG), 0);
@@ -200,7 +200,7 @@ static void test_spawn_held(void **state)
 	assert_string_equal(args, "one\ntwo words\n");
 
 	/* abandoned: exits 126 without running */
-	pid = trace_cmd_spawn(&c, argv, &g);
+	pid = trace_cmd_spawn(&c, argv, NULL, &g);
 	assert_true(pid > 0);
 	trace_cmd_abandon(&g);
 	assert_int_equal(wait_status(pid), 126);
@@ -208,12 +208,12 @@ static void test_spawn_held(void **state)
 
 	/* an exec that fails after the checks (the file changed): its errno, 126 */
 	strcpy(c.path, "/etc/passwd");
-	pid = trace_cmd_spawn(&c, argv, &g);
+	pid = trace_cmd_spawn(&c, argv, NULL, &g);
 	assert_true(pid > 0);
 	assert_int_equal(trace_cmd_release(&g), -EACCES);
 	assert_int_equal(wait_status(pid), 126);
 	strcpy(c.path, "/nonexistent/prog");
-	pid = trace_cmd_spawn(&c, argv, &g);
+	pid = trace_cmd_spawn(&c, argv, NULL, &g);
 	assert_int_equal(trace_cmd_release(&g), -ENOENT);
 	assert_int_equal(wait_status(pid), 127);
 }
@@ -228,14 +228,44 @@ static void test_exit_status(void **state)
 	pid_t pid;
 
 	assert_int_equal(trace_cmd_find("sh", &c, err, sizeof(err)), 0);
-	pid = trace_cmd_spawn(&c, sh3, &g);
+	pid = trace_cmd_spawn(&c, sh3, NULL, &g);
 	assert_int_equal(trace_cmd_release(&g), 0);
 	assert_int_equal(wait_status(pid), 3);
-	pid = trace_cmd_spawn(&c, shk, &g);
+	pid = trace_cmd_spawn(&c, shk, NULL, &g);
 	assert_int_equal(trace_cmd_release(&g), 0);
 	assert_int_equal(wait_status(pid), 128 + SIGKILL);
 	assert_int_equal(trace_cmd_errno_status(-ENOENT), 127);
 	assert_int_equal(trace_cmd_errno_status(-EACCES), 126);
+}
+
+/*
+ * The tracer blocks SIGINT and SIGTERM (it reads them from a signalfd): the
+ * command starts with the mask it is given, so that Ctrl-C ends it as it
+ * would end it untraced. A shell that sends itself SIGINT dies of it.
+ */
+static void test_spawn_mask(void **state)
+{
+	char *shi[] = { (char *)"sh", (char *)"-c", (char *)"kill -INT $$; exit 0", NULL };
+	struct trace_cmd_gate g;
+	struct trace_cmd c;
+	sigset_t block, old;
+	char err[512];
+	pid_t pid;
+
+	assert_int_equal(trace_cmd_find("sh", &c, err, sizeof(err)), 0);
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	assert_int_equal(sigprocmask(SIG_BLOCK, &block, &old), 0);
+	assert_false(sigismember(&old, SIGINT));
+	pid = trace_cmd_spawn(&c, shi, &old, &g);
+	assert_int_equal(trace_cmd_release(&g), 0);
+	assert_int_equal(wait_status(pid), 128 + SIGINT);
+	/* without one, the caller's mask: the signal stays pending, sh exits 0 */
+	pid = trace_cmd_spawn(&c, shi, NULL, &g);
+	assert_int_equal(trace_cmd_release(&g), 0);
+	assert_int_equal(wait_status(pid), 0);
+	sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
 int main(void)
@@ -245,6 +275,7 @@ int main(void)
 		cmocka_unit_test(test_libs_never_run),
 		cmocka_unit_test(test_spawn_held),
 		cmocka_unit_test(test_exit_status),
+		cmocka_unit_test(test_spawn_mask),
 	};
 	char exe[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);

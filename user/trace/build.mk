@@ -56,3 +56,4 @@ UNIT_OBJS_test_trace_full = $(TRACE_TESTABLE) $(TRACE_COMMON) $(TRACE_FILE_OBJS)
 UNIT_LIBS_test_trace_full = $(TRACE_LIBS)
 UNIT_OBJS_test_trace_correlate = $(OBJ)/user/trace/correlate.o
 UNIT_LIBS_test_trace_correlate = -lpthread
+UNIT_OBJS_test_trace_status = $(OBJ)/user/trace/status.o

@@ -721,12 +721,28 @@ void capture__stop(struct capture *c, double timeout_s)
 	c->ncoders = 0;
 }
 
+/*
+ * Safe at any time from any thread, the live status's included: the lock
+ * is held by the coders and the collector only between two jobs, never
+ * while they code or write, and this reads counters only.
+ */
 void capture__stats(struct capture *c, struct capture_stats *out)
 {
 	pthread_mutex_lock(&c->lock);
 	*out = c->st;
 	for (unsigned i = 0; i < c->nses; i++) {
-		struct llmi_ring_hdr *h = c->ses[i]->r.hdr;
+		struct session *s = c->ses[i];
+		struct llmi_ring_hdr *h = s->r.hdr;
+
+		if (!s->eof) {
+			/* bytes reserved and not yet released; the agent's count is not trusted */
+			uint64_t used = atomic_load(&h->prod_pos) - atomic_load(&h->cons_pos);
+			double fill = used > s->r.data_size ? 1.0 : (double)used / s->r.data_size;
+
+			out->live++;
+			if (fill > out->ring_fill)
+				out->ring_fill = fill;
+		}
 
 		out->dropped_full += atomic_load(&h->dropped[LLMI_DROP_FULL]);
 		out->too_large += atomic_load(&h->dropped[LLMI_DROP_TOO_LARGE]);

@@ -66,6 +66,8 @@ struct capture_stats {
 	uint64_t unattributed;		/* written without a producer (see correlate.h) */
 	uint64_t first_ns, last_ns;	/* capture_ns of the first and last tensor written */
 	unsigned sessions;		/* agents attached over the run */
+	unsigned live;			/* agents attached now */
+	double ring_fill;		/* the fullest live host ring now (0..1) */
 };
 
 /* One name's drops, for the summary's dropped_by_name. */

@@ -417,7 +417,8 @@ int trace_cmd_libs(const struct trace_cmd *c, int (*fn)(void *ctx, const char *p
 	return err;
 }
 
-pid_t trace_cmd_spawn(const struct trace_cmd *c, char **argv, struct trace_cmd_gate *g)
+pid_t trace_cmd_spawn(const struct trace_cmd *c, char **argv, const sigset_t *mask,
+		      struct trace_cmd_gate *g)
 {
 	int go[2], res[2], err;
 	size_t argc = 0;
@@ -456,6 +457,8 @@ pid_t trace_cmd_spawn(const struct trace_cmd *c, char **argv, struct trace_cmd_g
 		close(res[0]);
 		if (read(go[0], &ch, 1) != 1)
 			_exit(126);	/* abandoned: the tracer could not attach */
+		if (mask)
+			sigprocmask(SIG_SETMASK, mask, NULL);
 		execv(c->path, argv);
 		err = errno;
 		if (err == ENOEXEC && c->kind == TRACE_CMD_OTHER) {

@@ -13,6 +13,7 @@
 
 #include <limits.h>
 #include <stddef.h>
+#include <signal.h>
 #include <sys/types.h>
 
 enum trace_cmd_kind {
@@ -57,9 +58,13 @@ struct trace_cmd_gate {
  * Forks a child that waits on g->go, then executes c->path with argv (a
  * file without #! and not ELF runs under /bin/sh, as execvp does). The
  * child exits 126 without running anything if the gate is closed unused
- * (trace_cmd_abandon, or the tracer died). Returns the pid or -errno.
+ * (trace_cmd_abandon, or the tracer died). mask (NULL: the caller's) is
+ * the signal mask CMD starts with: the tracer blocks the signals it reads
+ * through a signalfd, and CMD must not inherit that. Returns the pid or
+ * -errno.
  */
-pid_t trace_cmd_spawn(const struct trace_cmd *c, char **argv, struct trace_cmd_gate *g);
+pid_t trace_cmd_spawn(const struct trace_cmd *c, char **argv, const sigset_t *mask,
+		      struct trace_cmd_gate *g);
 
 /*
  * Lets the child exec and waits until it did: 0 once CMD runs, or the

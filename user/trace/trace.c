@@ -10,9 +10,17 @@
  * /proc/PID/maps (or --lib, or for "-- CMD" the libraries its loader will
  * map) and attach every probe they define, per process (uprobe pid filter)
  * -> let the command run -> consume until Ctrl-C, SIGTERM, -d or every
- * target's exit -> drain, summarise -> one cleanup path. A trace that fails
- * before it starts leaves no output file behind; with "-- CMD" the exit
- * status is the command's.
+ * target's exit -> drain, summarise -> one cleanup path. main() reads as
+ * those steps: init, setup (prepare, attach, start), run, finish, cleanup.
+ * A trace that fails before it starts leaves no output file behind; with
+ * "-- CMD" the exit status is the command's.
+ *
+ * The event loop (run) waits on one epoll: the ring buffer's own epoll fd,
+ * a timerfd set to the next periodic task, a signalfd for SIGINT and
+ * SIGTERM, and each target's pidfd. Nothing on it waits for the disk (the
+ * -o writer has its own thread) or codes tensors (capture.c's collector
+ * and coders have theirs). On a terminal it also draws the live status
+ * line (status.h).
  *
  * The consumer (on_event) is the hot path of user space: it runs once per
  * record without allocating (agg grows its tables only for new handles).
@@ -29,8 +37,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -53,6 +64,7 @@
 #include "trace/opts.h"
 #include "trace/out.h"
 #include "trace/record.h"
+#include "trace/status.h"
 
 #define PROG "llminstr-trace"
 
@@ -75,6 +87,26 @@ struct target {
 	uint32_t rt_mode;		/* LLMI_TEXT_* written to rt_abs */
 	bool capturing;			/* its agent took our ring */
 	bool agent_done;		/* capture refused or said why not: no more tries */
+	bool watched;			/* its pidfd is in the event loop */
+};
+
+/*
+ * The event loop's state: when each periodic task is next due (now_s()
+ * seconds; 0: never), the totals of the interval summaries, and how the
+ * trace ended.
+ */
+struct loop {
+	double t0;			/* the trace began */
+	double next_tick;		/* exits and descendants (TICK_S) */
+	double next_scan;		/* libraries opened since, agents (SCAN_S) */
+	double next_names;		/* -T: kernel names */
+	double next_ivl;		/* -i */
+	double deadline;		/* -d */
+	double next_status;		/* the live status line (STATUS_S) */
+	struct agg_totals *tot, *prev, *ivl;
+	struct trace_status_snap snap;	/* at the last status line */
+	const char *why;		/* why the trace ended, once it did */
+	bool failed;			/* a read or an output failed: exit 1 */
 };
 
 struct tracer {
@@ -98,14 +130,21 @@ struct tracer {
 	struct capture *cap;		/* --capture */
 	struct corr *corr;		/* --capture: which launch made each tensor */
 	char out_default[PATH_MAX];	/* -o when capturing without one */
+
+	sigset_t old_mask;		/* before SIGINT and SIGTERM were blocked: the command's */
+	int sfd;			/* signalfd: SIGINT, SIGTERM; -1 */
+	int stop_sig;			/* the signal that ends the trace, 0 */
+	int ep, tfd;			/* the event loop's epoll and timerfd; -1 */
+	bool status;			/* the live status line is shown (a terminal) */
+	bool ran;			/* the trace began (the command was let go) */
+	int exit_status;		/* decided on the way (126, 127), -1 */
+	struct loop lp;
+	struct out_info info;		/* the summary's */
+	struct out_target ot[TRACE_MAX_PIDS];
+	struct capture_stats cs;
 };
 
-static volatile sig_atomic_t stop_signal;
-
-static void on_signal(int sig)
-{
-	stop_signal = sig;
-}
+static int stop_requested(struct tracer *tr);
 
 static double now_s(void)
 {
@@ -1330,7 +1369,7 @@ static void capture_cmd(struct tracer *tr, struct target *t)
 {
 	double end = now_s() + 10;
 
-	while (try_capture(tr, t, false) == -ENOENT && !target_gone(t) && !stop_signal) {
+	while (try_capture(tr, t, false) == -ENOENT && !target_gone(t) && !stop_requested(tr)) {
 		if (now_s() > end) {
 			t->agent_done = true;
 			fprintf(stderr, PROG ": pid %d: its agent did not answer within 10 s; timing "
@@ -1459,55 +1498,103 @@ static int write_json(struct tracer *tr, struct agg_totals *tot, struct out_info
 	return err;
 }
 
-int main(int argc, char **argv)
-{
-	static struct tracer tr_storage;
-	struct tracer *tr = &tr_storage;
-	struct agg_totals *tot = NULL, *prev = NULL, *ivl = NULL;
-	struct out_target ot[TRACE_MAX_PIDS];
-	struct out_info info = { 0 };
-	struct capture_stats cs;
-	char err_line[PATH_MAX + 256];
-	const char *why = NULL;
-	double t0, next_tick, next_scan, next_names, next_ivl = 0, deadline = 0;
-	bool failed = false, ran = false;
-	int err, status = -1;	/* status: an exit status decided on the way (126, 127) */
-	size_t i;
+/* ---- signals ---- */
 
-	tr->json_fd = -1;
+/*
+ * SIGINT and SIGTERM are read from a signalfd, one of the event loop's fds.
+ * They are blocked here, in the main thread before any thread starts, so
+ * that every thread inherits the block (one that did not would take the
+ * signal and die of it); the command gets the mask back before its exec
+ * (trace_cmd_spawn). 0 or -errno.
+ */
+static int block_signals(struct tracer *tr)
+{
+	sigset_t s;
+
+	sigemptyset(&s);
+	sigaddset(&s, SIGINT);
+	sigaddset(&s, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &s, &tr->old_mask))
+		return -errno;
+	tr->sfd = signalfd(-1, &s, SFD_NONBLOCK | SFD_CLOEXEC);
+	return tr->sfd < 0 ? -errno : 0;
+}
+
+/* Whether SIGINT or SIGTERM came (tr->stop_sig says which); never waits. */
+static int stop_requested(struct tracer *tr)
+{
+	struct signalfd_siginfo si;
+
+	while (!tr->stop_sig && tr->sfd >= 0 && read(tr->sfd, &si, sizeof(si)) == sizeof(si))
+		tr->stop_sig = (int)si.ssi_signo;
+	return tr->stop_sig;
+}
+
+/* ---- setup: from the command line to the first event ---- */
+
+/*
+ * Options, privileges and signals: nothing to undo yet. 0, TRACE_OPTS_HELP
+ * (exit 0) or -errno (said; exit 1).
+ */
+static int init(struct tracer *tr, int argc, char **argv)
+{
+	char err_line[PATH_MAX + 256];
+	int err;
+
+	tr->json_fd = tr->sfd = tr->ep = tr->tfd = -1;
 	tr->gate.pid = tr->gate.go = tr->gate.result = -1;
+	tr->exit_status = -1;
 	/*
 	 * stdin, stdout and stderr open (on /dev/null if closed): an output
 	 * file must never become fd 1 and receive the text summary.
 	 */
 	for (int fd = 0; fd < 3; fd++)
 		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", fd ? O_WRONLY : O_RDONLY) != fd)
-			return 1;
+			return -EBADF;
 	err = trace_opts_parse(argc, argv, &tr->o, err_line, sizeof(err_line));
 	if (err == TRACE_OPTS_HELP)
-		return 0;
+		return err;
 	if (err) {
 		fprintf(stderr, PROG ": %s\n", err_line);
-		return 1;
+		return err;
 	}
 	if (!have_bpf_caps()) {
 		fprintf(stderr, PROG ": needs root or CAP_BPF and CAP_PERFMON; run it with sudo\n");
-		return 1;
+		return -EPERM;
 	}
 	libbpf_set_print(libbpf_log);
-	tr->ncpus = libbpf_num_possible_cpus();
-	tot = calloc(1, sizeof(*tot));
-	prev = calloc(1, sizeof(*prev));
-	ivl = calloc(1, sizeof(*ivl));
-	tr->agg = agg__new(resolve, tr);
-	if (!tot || !prev || !ivl || !tr->agg || tr->ncpus <= 0) {
-		err = -ENOMEM;
-		fprintf(stderr, PROG ": out of memory\n");
-		goto cleanup;
+	err = block_signals(tr);
+	if (err) {
+		fprintf(stderr, PROG ": cannot read SIGINT and SIGTERM through a signalfd: %s\n",
+			strerror(-err));
+		return err;
 	}
+	/* before any thread writes to stderr: the display stands in for it */
+	tr->status = trace_status__start();
+	return 0;
+}
 
-	/* Targets exist before anything is loaded: bad pids fail fast. */
-	for (i = 0; i < tr->o.npids; i++) {
+/*
+ * Everything before BPF: the targets exist (bad pids fail fast), --lib
+ * files can be read, the command can run and is started held, every
+ * output is created and capture is ready. 0 or -errno, said.
+ */
+static int prepare(struct tracer *tr)
+{
+	char err_line[PATH_MAX + 256];
+	struct loop *lp = &tr->lp;
+	int err;
+
+	tr->ncpus = libbpf_num_possible_cpus();
+	lp->tot = calloc(1, sizeof(*lp->tot));
+	lp->prev = calloc(1, sizeof(*lp->prev));
+	lp->ivl = calloc(1, sizeof(*lp->ivl));
+	tr->agg = agg__new(resolve, tr);
+	if (!lp->tot || !lp->prev || !lp->ivl || !tr->agg || tr->ncpus <= 0) {
+		fprintf(stderr, PROG ": out of memory\n");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < tr->o.npids; i++) {
 		struct target *t = &tr->t[tr->nt++];
 		struct llmi_maps *maps;
 		char proc[64];
@@ -1518,51 +1605,47 @@ int main(int argc, char **argv)
 		snprintf(proc, sizeof(proc), "/proc/%d", t->pid);
 		if (access(proc, F_OK)) {
 			fprintf(stderr, PROG ": pid %d does not exist\n", t->pid);
-			err = -ESRCH;
-			goto cleanup;
+			return -ESRCH;
 		}
 		/* a process the tracer may not look into is said before anything is loaded */
 		maps = llmi_maps__read(t->pid);
-		if (!maps) {
-			err = say_maps_error(t->pid, -errno);
-			goto cleanup;
-		}
+		if (!maps)
+			return say_maps_error(t->pid, -errno);
 		llmi_maps__free(maps);
 		t->pidfd = (int)syscall(SYS_pidfd_open, t->pid, 0);
 	}
-	for (i = 0; i < tr->o.nlibs; i++) {
+	for (size_t i = 0; i < tr->o.nlibs; i++) {
 		if (access(tr->o.libs[i], R_OK)) {
 			err = -errno;
 			fprintf(stderr, PROG ": --lib %s: %s\n", tr->o.libs[i], strerror(errno));
-			goto cleanup;
+			return err;
 		}
 	}
 	/* A command that cannot run is answered as a shell would: 127 or 126. */
 	if (tr->o.cmd) {
-		status = trace_cmd_find(tr->o.cmd[0], &tr->cmd, err_line, sizeof(err_line));
-		if (status) {
+		tr->exit_status = trace_cmd_find(tr->o.cmd[0], &tr->cmd, err_line, sizeof(err_line));
+		if (tr->exit_status) {
 			fprintf(stderr, PROG ": %s; nothing traced\n", err_line);
-			err = -ENOEXEC;
-			goto cleanup;
+			return -ENOEXEC;
 		}
-		status = -1;
+		tr->exit_status = -1;
 	}
-	if (tr->o.capture[0] && tr->o.cmd && preload_agent(tr)) {
-		err = -ENOEXEC;
-		goto cleanup;
-	}
+	if (tr->o.capture[0] && tr->o.cmd && preload_agent(tr))
+		return -ENOEXEC;
 	/* started held: a default -o names its pid; it exits if an output fails */
 	if (tr->o.cmd) {
 		struct target *t = &tr->t[tr->nt];
 
 		t->pidfd = -1;
 		t->child = true;
-		t->pid = trace_cmd_spawn(&tr->cmd, tr->o.cmd, &tr->gate);
+		t->pid = trace_cmd_spawn(&tr->cmd, tr->o.cmd, &tr->old_mask, &tr->gate);
 		if (t->pid < 0) {
 			err = t->pid;
 			fprintf(stderr, PROG ": cannot start %s: %s\n", tr->o.cmd[0], strerror(-err));
-			goto cleanup;
+			return err;
 		}
+		/* its exit wakes the event loop; the wait status is still waitpid's */
+		t->pidfd = (int)syscall(SYS_pidfd_open, t->pid, 0);
 		tr->nt++;
 	}
 	if (tr->o.capture[0] && !tr->o.output) {
@@ -1571,7 +1654,7 @@ int main(int argc, char **argv)
 	}
 	err = open_outputs(tr);
 	if (err)
-		goto cleanup;
+		return err;
 	if (tr->o.capture[0]) {
 		struct capture_opts co = {
 			.spec = tr->o.capture, .codec = tr->o.codec, .on_full = tr->o.on_full,
@@ -1585,14 +1668,56 @@ int main(int argc, char **argv)
 		if (!tr->cap) {
 			err = -errno;
 			fprintf(stderr, PROG ": --capture: cannot start: %s\n", strerror(errno));
-			goto cleanup;
+			return err;
 		}
 	}
+	return 0;
+}
 
-	/*
-	 * uprobe_multi where the kernel has it, else one uprobe per function
-	 * (LLMI_TRACE_NO_UPROBE_MULTI=1 forces the latter, to test it).
-	 */
+/* Tags of the event loop's fds (epoll data). */
+enum { EV_RING = 1, EV_TIMER, EV_SIGNAL, EV_PIDFD = 16 /* + target index */ };
+
+static int loop_add(struct tracer *tr, int fd, uint64_t tag)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag };
+
+	return epoll_ctl(tr->ep, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
+}
+
+/*
+ * The event loop is one epoll: the ring buffer's own epoll fd, a timerfd
+ * for the periodic work, the signalfd, and the targets' pidfds. 0 or
+ * -errno, said.
+ */
+static int loop_open(struct tracer *tr)
+{
+	int err;
+
+	tr->ep = epoll_create1(EPOLL_CLOEXEC);
+	tr->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	err = tr->ep < 0 || tr->tfd < 0 ? -errno : 0;
+	if (!err)
+		err = loop_add(tr, ring_buffer__epoll_fd(tr->rb), EV_RING);
+	if (!err)
+		err = loop_add(tr, tr->tfd, EV_TIMER);
+	if (!err)
+		err = loop_add(tr, tr->sfd, EV_SIGNAL);
+	if (err)
+		fprintf(stderr, PROG ": cannot set up the event loop (epoll, timerfd): %s\n",
+			strerror(-err));
+	return err;
+}
+
+/*
+ * BPF: load, attach every target's libraries (uprobe_multi where the kernel
+ * has it, else one uprobe per function; LLMI_TRACE_NO_UPROBE_MULTI=1 forces
+ * the latter, to test it), then the ring buffer and the event loop. 0 or
+ * -errno, said.
+ */
+static int attach(struct tracer *tr)
+{
+	int err;
+
 	tr->multi = !getenv("LLMI_TRACE_NO_UPROBE_MULTI");
 	err = load_bpf(tr);
 	if (!err)
@@ -1608,29 +1733,33 @@ int main(int argc, char **argv)
 			err = attach_all(tr);
 	}
 	if (err)
-		goto cleanup;
-
+		return err;
 	tr->rb = ring_buffer__new(bpf_map__fd(tr->skel->maps.events), on_event, tr, NULL);
 	if (!tr->rb) {
 		err = -errno;
 		fprintf(stderr, PROG ": cannot set up the ring buffer: %s\n", strerror(errno));
-		goto cleanup;
+		return err;
 	}
+	return loop_open(tr);
+}
 
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+/* Everything is attached: the command runs, the agents are asked to capture. */
+static int start(struct tracer *tr)
+{
+	int err;
+
 	signal(SIGPIPE, SIG_IGN);
-	if (tr->o.cmd) {	/* everything is attached: let the command run */
+	if (tr->o.cmd) {
 		err = trace_cmd_release(&tr->gate);
 		if (err) {	/* raced with a change to the file after the checks */
 			fprintf(stderr, PROG ": cannot run %s: %s; nothing traced\n", tr->cmd.path,
 				strerror(-err));
-			status = trace_cmd_errno_status(err);
-			goto cleanup;
+			tr->exit_status = trace_cmd_errno_status(err);
+			return err;
 		}
 	}
-	ran = true;
-	for (i = 0; i < tr->nt; i++) {
+	tr->ran = true;
+	for (size_t i = 0; i < tr->nt; i++) {
 		if (tr->t[i].child)
 			capture_cmd(tr, &tr->t[i]);
 		else
@@ -1639,114 +1768,287 @@ int main(int argc, char **argv)
 	fprintf(stderr, PROG ": tracing %zu process%s (%s mode, %llu probes)%s\n", tr->nt,
 		tr->nt == 1 ? "" : "es", tr->o.timing_only ? "timing-only" : "events",
 		(unsigned long long)tr->probes, tr->o.cmd ? "" : "; Ctrl-C to end");
+	return 0;
+}
 
-	t0 = now_s();
-	next_tick = t0 + 0.25;
-	next_scan = t0 + 1.0;
-	next_names = t0 + (late_attach(tr) ? 1.0 : 5.0);
-	if (tr->o.interval_s)
-		next_ivl = t0 + tr->o.interval_s;
-	if (tr->o.duration_s)
-		deadline = t0 + tr->o.duration_s;
-	while (!stop_signal) {
-		double now;
+/*
+ * Before the trace begins a SIGINT or SIGTERM ends the setup at the next
+ * step; once it began, the event loop ends the trace with a summary.
+ */
+static int setup(struct tracer *tr)
+{
+	int err = prepare(tr);
 
-		err = ring_buffer__poll(tr->rb, 100);
-		/* the -o writer's io_uring completions interrupt the wait too */
-		if (err == -EINTR && stop_signal)
-			break;
-		if (err == -EINTR)
-			err = 0;
-		if (err < 0) {	/* what was read still makes a summary */
-			fprintf(stderr, PROG ": reading the ring buffer: %s; the trace ends here\n",
-				strerror(-err));
-			why = "a ring buffer error";
-			failed = true;
-			break;
-		}
-		/* batched wake-ups: whatever is waiting is consumed on the timeout too */
-		if (tr->corr) {
-			uint64_t before = llmi_now_ns();
+	if (!err && stop_requested(tr))
+		err = -EINTR;
+	if (!err)
+		err = attach(tr);
+	if (!err && stop_requested(tr))
+		err = -EINTR;
+	if (!err)
+		err = start(tr);
+	return err;
+}
 
-			ring_buffer__consume(tr->rb);
-			corr__drained(tr->corr, before);	/* producers up to here are known */
-		} else {
-			ring_buffer__consume(tr->rb);
-		}
-		now = now_s();
-		if (tr->tl)
-			trace_tl__tick(tr->tl);	/* a batch older than 100 ms goes to the file */
-		if (deadline && now >= deadline) {
-			why = "duration";
-			break;
-		}
-		if (next_ivl && now >= next_ivl) {
-			totals_now(tr, tot);
-			agg_totals_sub(ivl, tot, prev);
-			fill_info(tr, &info, ot, tr->o.interval_s, NULL);
-			out_summary(stdout, tr->agg, ivl, &info, true);
-			fflush(stdout);
-			*prev = *tot;
-			agg__interval_reset(tr->agg);
-			next_ivl += tr->o.interval_s;
-		}
-		/*
-		 * The tracer shares the CPUs with its targets: what it does
-		 * between records is kept rare. Exits are checked four times a
-		 * second (a pidfd poll), libraries opened since (dlopen) once a
-		 * second, and under -T the kernel's counts are read every 5 s
-		 * only to name new handles while their process lives.
-		 */
-		if (now >= next_tick) {
-			bool scan = now >= next_scan;
-			size_t alive = 0;
+/* ---- the event loop ---- */
 
-			for (i = 0; i < tr->nt; i++) {
-				if (target_gone(&tr->t[i]))
-					continue;
-				alive++;
-				if (scan) {
-					attach_mapped(tr, &tr->t[i]);
-					try_capture(tr, &tr->t[i], true);
-				}
-			}
-			if (tr->o.follow && alive) {
-				size_t before = tr->nt;
+/*
+ * The tracer shares the CPUs with its targets: what it does between records
+ * is kept rare. The ring is read when the BPF side wakes us (every
+ * wake_every records) and at least every CONSUME_S (what a batched wake-up
+ * left waiting, and the timeline's batches go to the file); exits are
+ * checked every TICK_S where no pidfd says so at once, libraries opened
+ * since (dlopen) and agents every SCAN_S, and under -T the kernel's counts
+ * are read every 5 s only to name new handles while their process lives.
+ */
+#define CONSUME_S	0.1
+#define TICK_S		0.25
+#define SCAN_S		1.0
+#define STATUS_S	0.5
 
-				follow_descendants(tr);
-				alive += tr->nt - before;
-			}
-			if (scan) {
-				next_scan = now + 1.0;
-				/*
-				 * Name new kernels while their process lives: a
-				 * handle fetched before a late attach is named
-				 * from the process's memory (see symres).
-				 */
-				if (!tr->o.timing_only)
-					agg__resolve_all(tr->agg);
-			}
-			if (tr->tl && tr->o.output)
-				trace_tl__set_lost(tr->tl, counter(tr, LLMI_CTR_LOST));
-			if (tr->o.timing_only && now >= next_names) {
-				totals_now(tr, tot);
-				agg__resolve_all(tr->agg);
-				/*
-				 * after a late attach, handles fetched before it
-				 * are named from the process's memory: sooner,
-				 * while it lives
-				 */
-				next_names = now + (late_attach(tr) ? 1.0 : 5.0);
-			}
-			if (!alive) {
-				why = "targets exited";
-				break;
-			}
-			next_tick = now + 0.25;
+/*
+ * A target's exit wakes the loop through its pidfd; where pidfd_open
+ * failed, the tick finds it. A pidfd stays readable: out once exited.
+ */
+static void watch_targets(struct tracer *tr)
+{
+	for (size_t i = 0; i < tr->nt; i++) {
+		struct target *t = &tr->t[i];
+
+		if (t->pidfd < 0)
+			continue;
+		if (!t->exited && !t->watched) {
+			t->watched = !loop_add(tr, t->pidfd, EV_PIDFD + i);
+		} else if (t->exited && t->watched) {
+			epoll_ctl(tr->ep, EPOLL_CTL_DEL, t->pidfd, NULL);
+			t->watched = false;
 		}
 	}
-	if (stop_signal && !why)
-		why = stop_signal == SIGINT ? "SIGINT" : "SIGTERM";
+}
+
+static void status_snap(struct tracer *tr, struct trace_status_snap *s, double now)
+{
+	memset(s, 0, sizeof(*s));
+	s->run_s = now - tr->lp.t0;
+	s->timing_only = tr->o.timing_only;
+	s->events = agg__totals(tr->agg)->events;
+	s->lost = counter(tr, LLMI_CTR_LOST);
+	if (tr->cap) {
+		struct capture_stats cs;
+
+		capture__stats(tr->cap, &cs);
+		s->capture = true;
+		s->tensors = cs.tensors;
+		s->raw_bytes = cs.raw_bytes;
+		s->stored_bytes = cs.stored_bytes;
+		s->dropped = cs.dropped;
+		s->blocked_ns = cs.blocked_ns;
+		s->live = cs.live;
+		s->ring_fill = cs.ring_fill;
+	}
+}
+
+static void show_status(struct tracer *tr, double now)
+{
+	struct loop *lp = &tr->lp;
+	struct trace_status_snap s;
+	char line[512];
+
+	status_snap(tr, &s, now);
+	trace_status_format(line, sizeof(line), &lp->snap, &s, s.run_s - lp->snap.run_s);
+	trace_status__show(line);
+	lp->snap = s;
+	lp->next_status = now + STATUS_S;
+}
+
+static void interval_summary(struct tracer *tr)
+{
+	struct loop *lp = &tr->lp;
+
+	trace_status__clear();	/* stdout may be the same terminal */
+	totals_now(tr, lp->tot);
+	agg_totals_sub(lp->ivl, lp->tot, lp->prev);
+	fill_info(tr, &tr->info, tr->ot, tr->o.interval_s, NULL);
+	out_summary(stdout, tr->agg, lp->ivl, &tr->info, true);
+	fflush(stdout);
+	*lp->prev = *lp->tot;
+	agg__interval_reset(tr->agg);
+	lp->next_ivl += tr->o.interval_s;
+}
+
+/* Exits, descendants (-f), and every SCAN_S libraries, agents and names. */
+static void tick(struct tracer *tr, double now)
+{
+	struct loop *lp = &tr->lp;
+	bool scan = now >= lp->next_scan;
+	size_t alive = 0;
+
+	for (size_t i = 0; i < tr->nt; i++) {
+		if (target_gone(&tr->t[i]))
+			continue;
+		alive++;
+		if (scan) {
+			attach_mapped(tr, &tr->t[i]);
+			try_capture(tr, &tr->t[i], true);
+		}
+	}
+	if (tr->o.follow && alive) {
+		size_t before = tr->nt;
+
+		follow_descendants(tr);
+		alive += tr->nt - before;
+	}
+	watch_targets(tr);
+	if (scan) {
+		lp->next_scan = now + SCAN_S;
+		/*
+		 * Name new kernels while their process lives: a handle
+		 * fetched before a late attach is named from the process's
+		 * memory (see symres).
+		 */
+		if (!tr->o.timing_only)
+			agg__resolve_all(tr->agg);
+	}
+	if (tr->tl && tr->o.output)
+		trace_tl__set_lost(tr->tl, counter(tr, LLMI_CTR_LOST));
+	if (tr->o.timing_only && now >= lp->next_names) {
+		totals_now(tr, lp->tot);
+		agg__resolve_all(tr->agg);
+		/* after a late attach, sooner: handles are named from the process's memory */
+		lp->next_names = now + (late_attach(tr) ? 1.0 : 5.0);
+	}
+	if (!alive)
+		lp->why = "targets exited";
+	lp->next_tick = now + TICK_S;
+}
+
+/*
+ * Reads whatever the ring holds. With capture, corr learns that every
+ * record committed before the read began has been seen (correlate.h): the
+ * time is taken before consuming. 0, or -errno (said; the trace ends).
+ */
+static int consume(struct tracer *tr)
+{
+	uint64_t before = tr->corr ? llmi_now_ns() : 0;
+	int n = ring_buffer__consume(tr->rb);
+
+	if (n < 0) {	/* what was read still makes a summary */
+		fprintf(stderr, PROG ": reading the ring buffer: %s; the trace ends here\n",
+			strerror(-n));
+		tr->lp.why = "a ring buffer error";
+		tr->lp.failed = true;
+		return n;
+	}
+	if (tr->corr)
+		corr__drained(tr->corr, before);	/* producers up to here are known */
+	return 0;
+}
+
+static double earliest(double a, double b)
+{
+	return b && b < a ? b : a;
+}
+
+/* The timer goes off when the next periodic task is due. 0 or -errno. */
+static int arm_timer(struct tracer *tr, double now)
+{
+	struct loop *lp = &tr->lp;
+	double at = earliest(earliest(earliest(earliest(now + CONSUME_S, lp->next_tick),
+						   lp->next_ivl), lp->deadline), lp->next_status);
+	struct itimerspec its = { 0 };
+
+	its.it_value.tv_sec = (time_t)at;
+	its.it_value.tv_nsec = (long)((at - (double)its.it_value.tv_sec) * 1e9);
+	if (its.it_value.tv_nsec > 999999999)
+		its.it_value.tv_nsec = 999999999;
+	if (!its.it_value.tv_sec && its.it_value.tv_nsec <= 0)
+		its.it_value.tv_nsec = 1;	/* zero would disarm it */
+	return timerfd_settime(tr->tfd, TFD_TIMER_ABSTIME, &its, NULL) ? -errno : 0;
+}
+
+/* What is due after a wake-up; exited: a pidfd said a target exited. */
+static void periodic(struct tracer *tr, bool exited)
+{
+	struct loop *lp = &tr->lp;
+	double now = now_s();
+
+	if (tr->tl)
+		trace_tl__tick(tr->tl);	/* a batch older than 100 ms goes to the file */
+	if (lp->deadline && now >= lp->deadline) {
+		lp->why = "duration";
+		return;
+	}
+	if (lp->next_ivl && now >= lp->next_ivl)
+		interval_summary(tr);
+	if (exited || now >= lp->next_tick)
+		tick(tr, now);
+	if (!lp->why && lp->next_status && now >= lp->next_status)
+		show_status(tr, now);
+}
+
+/* Until SIGINT, SIGTERM, -d, every target's exit or an error (lp->why). */
+static void run(struct tracer *tr)
+{
+	struct loop *lp = &tr->lp;
+	struct epoll_event ev[8];
+	int err;
+
+	lp->t0 = now_s();
+	lp->next_tick = lp->t0 + TICK_S;
+	lp->next_scan = lp->t0 + SCAN_S;
+	lp->next_names = lp->t0 + (late_attach(tr) ? 1.0 : 5.0);
+	if (tr->o.interval_s)
+		lp->next_ivl = lp->t0 + tr->o.interval_s;
+	if (tr->o.duration_s)
+		lp->deadline = lp->t0 + tr->o.duration_s;
+	if (tr->status) {
+		lp->next_status = lp->t0 + STATUS_S;
+		status_snap(tr, &lp->snap, lp->t0);
+	}
+	watch_targets(tr);
+	while (!lp->why && !stop_requested(tr)) {
+		bool exited = false;
+		int n;
+
+		err = arm_timer(tr, now_s());
+		n = err ? -1 : epoll_wait(tr->ep, ev, sizeof(ev) / sizeof(ev[0]), -1);
+		if (n < 0 && !err)
+			err = errno == EINTR ? 0 : -errno;
+		if (err) {
+			fprintf(stderr, PROG ": waiting for events (epoll, timerfd): %s; the trace "
+				"ends here\n", strerror(-err));
+			lp->why = "an event loop error";
+			lp->failed = true;
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			uint64_t tag = ev[i].data.u64, expired;
+
+			if (tag == EV_TIMER && read(tr->tfd, &expired, sizeof(expired)) < 0)
+				expired = 0;	/* not due after all (EAGAIN) */
+			exited |= tag >= EV_PIDFD;
+		}
+		if (stop_requested(tr) || consume(tr))
+			break;
+		periodic(tr, exited);
+	}
+	if (!lp->why && tr->stop_sig)
+		lp->why = tr->stop_sig == SIGINT ? "SIGINT" : "SIGTERM";
+}
+
+/* ---- shutdown ---- */
+
+/*
+ * The agents finish, the ring is drained, every target's end is known;
+ * then the summary, --json and the container. 0 or -EIO (an output failed).
+ */
+static int finish(struct tracer *tr)
+{
+	struct out_info *info = &tr->info;
+	struct loop *lp = &tr->lp;
+
+	trace_status__clear();
+	lp->next_status = 0;
 	ring_buffer__consume(tr->rb);
 	/* the agents finish what they queued; every published tensor is written */
 	if (tr->cap) {
@@ -1755,54 +2057,62 @@ int main(int argc, char **argv)
 		corr__close(tr->corr);
 		capture__stop(tr->cap, 10);
 	}
-	for (i = 0; i < tr->nt; i++)	/* how each target ended, for the summary */
+	for (size_t i = 0; i < tr->nt; i++)	/* how each target ended, for the summary */
 		target_gone(&tr->t[i]);
 
-	totals_now(tr, tot);
-	fill_info(tr, &info, ot, now_s() - t0, why);
-	capture_summary(tr, &info, &cs);
+	totals_now(tr, lp->tot);
+	fill_info(tr, info, tr->ot, now_s() - lp->t0, lp->why);
+	capture_summary(tr, info, &tr->cs);
 	if (tr->tl && tr->o.output) {
-		info.output = tr->o.output;
-		trace_tl__drain(tr->tl, info.lost, &info.out);
+		info->output = tr->o.output;
+		trace_tl__drain(tr->tl, info->lost, &info->out);
 	}
-	out_summary(stdout, tr->agg, tot, &info, false);
+	out_summary(stdout, tr->agg, lp->tot, info, false);
 	if ((fflush(stdout) || ferror(stdout)) && errno != EPIPE) {	/* a reader that left: its choice */
 		fprintf(stderr, PROG ": cannot write the summary to stdout: %s\n", strerror(errno));
-		failed = true;
+		lp->failed = true;
 	}
-	if (tr->json_fd >= 0 && write_json(tr, tot, &info))
-		failed = true;
+	if (tr->json_fd >= 0 && write_json(tr, lp->tot, info))
+		lp->failed = true;
 	if (tr->tl) {	/* the container's stats record is the --json summary */
 		char *js = NULL;
 		size_t jl = 0;
 		FILE *m = tr->o.output ? open_memstream(&js, &jl) : NULL;
 
-		if (m && (out_json(m, tr->agg, tot, &info) | fclose(m)))
+		if (m && (out_json(m, tr->agg, lp->tot, info) | fclose(m)))
 			jl = 0;
 		if (trace_tl__close(tr->tl, jl ? js : NULL, jl))
-			failed = true;
+			lp->failed = true;
 		free(js);
 		tr->tl = NULL;
 	}
-	err = failed ? -EIO : 0;
+	return lp->failed ? -EIO : 0;
+}
 
-cleanup:
-	/* Still open here: the trace never started; leave no empty file. */
+/*
+ * One path for every end, started or not: outputs still open here belong
+ * to a trace that never started and are removed (no empty file is left).
+ * Returns the exit status: with "-- CMD" the command's.
+ */
+static int cleanup(struct tracer *tr, int err)
+{
+	int status = tr->exit_status;
+
 	capture__free(tr->cap);	/* before the writer it appends to */
 	tr->cap = NULL;
 	corr__free(tr->corr);
-	free((void *)info.drops);
-	free((void *)info.groups);
+	free((void *)tr->info.drops);
+	free((void *)tr->info.groups);
 	discard_outputs(tr);
 	trace_cmd_abandon(&tr->gate);	/* a held child that never ran exits */
 	ring_buffer__free(tr->rb);
 	detach_all(tr);
 	free(tr->links);
 	llminstr_trace_bpf__destroy(tr->skel);
-	for (i = 0; i < tr->nt; i++) {
+	for (size_t i = 0; i < tr->nt; i++) {
 		struct target *t = &tr->t[i];
 
-		if (t->child && !ran && !t->exited) {	/* it exits at once: reap it */
+		if (t->child && !tr->ran && !t->exited) {	/* it exits at once: reap it */
 			while (waitpid(t->pid, NULL, 0) < 0 && errno == EINTR)
 				;
 			t->exited = true;
@@ -1811,7 +2121,7 @@ cleanup:
 		 * -- CMD: the command's exit status (one last look: detaching
 		 * took a while), as time(1) gives it.
 		 */
-		if (t->child && ran && status < 0 && target_gone(t) && t->have_status)
+		if (t->child && tr->ran && status < 0 && target_gone(t) && t->have_status)
 			status = trace_cmd_exit_status(t->wstatus);
 		if (t->pidfd >= 0)
 			close(t->pidfd);
@@ -1820,10 +2130,43 @@ cleanup:
 			free(t->libs[l]);
 	}
 	agg__free(tr->agg);
-	free(tot);
-	free(prev);
-	free(ivl);
+	free(tr->lp.tot);
+	free(tr->lp.prev);
+	free(tr->lp.ivl);
+	if (tr->ep >= 0)
+		close(tr->ep);
+	if (tr->tfd >= 0)
+		close(tr->tfd);
+	trace_status__end();	/* every thread is gone: stderr is given back */
+	if (err && !tr->ran && tr->stop_sig) {
+		/* stopped before the trace began: end as the signal's default action would */
+		sigset_t s;
+
+		sigemptyset(&s);
+		sigaddset(&s, tr->stop_sig);
+		signal(tr->stop_sig, SIG_DFL);
+		sigprocmask(SIG_UNBLOCK, &s, NULL);
+		raise(tr->stop_sig);
+	}
+	if (tr->sfd >= 0)
+		close(tr->sfd);
 	if (err)
-		return status > 0 && !ran ? status : 1;
+		return status > 0 && !tr->ran ? status : 1;
 	return status >= 0 ? status : 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct tracer tr_storage;
+	struct tracer *tr = &tr_storage;
+	int err = init(tr, argc, argv);
+
+	if (err)	/* nothing to undo yet */
+		return err == TRACE_OPTS_HELP ? 0 : 1;
+	err = setup(tr);
+	if (!err) {
+		run(tr);
+		err = finish(tr);
+	}
+	return cleanup(tr, err);
 }
