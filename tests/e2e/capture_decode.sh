@@ -11,17 +11,9 @@
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
-T=build/bin/llminstr-trace D=build/bin/llminstr-dump W=build/bin/llm_decode PY=/usr/bin/python3
-need_bpf
-# a sanitized tree: the runtime first, before the agent the tracer preloads
-PRE="$(san_runtime)"
-for f in $T $D $W build/lib/libllminstr.so; do
-	[ -e $f ] || { echo "SKIP: $f not built"; exit 77; }
-done
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+W=build/bin/llm_decode
+capture_setup $W
 ARGS="--layers 2 --hidden 64 --heads 4 --ffn 128 --vocab 256 --prefill 8 --tokens 4"
-rc=0
-fail() { echo "FAIL: $*"; rc=1; }
 
 $W $ARGS >"$tmp/plain.tok" 2>"$tmp/plain.err" || { cat "$tmp/plain.err"; fail "llm_decode alone"; }
 
@@ -66,20 +58,7 @@ for b in bad:
     print("  " + b)
 sys.exit(1 if bad else 0)
 PY
-for f in "$tmp"/ref/*.f32; do
-	b=${f##*/}; b=${b%.f32}; name=${b%.*}; step=${b##*.}
-	$D export "$tmp/a.llmi" --tensor "$name" --step "$step" -o "$tmp/x.npy" --force >/dev/null 2>"$tmp/e" ||
-		{ cat "$tmp/e"; fail "export $name $step"; continue; }
-	$PY - "$f" "$tmp/x.npy" <<'PY' || fail "$name step $step out of bound"
-import sys, numpy as np
-x = np.fromfile(sys.argv[1], np.float32).astype(np.float64)
-y = np.load(sys.argv[2]).astype(np.float64).ravel()
-v = x.var()
-nmse = ((x - y) ** 2).mean() / v if v > 0 else ((x - y) ** 2).mean()
-sys.exit(0 if x.shape == y.shape and nmse <= 1e-3 * (1 + 1e-9) else 1)
-PY
-done
-[ "$(ls "$tmp"/ref/*.f32 | wc -l)" = 28 ] || fail "reference files: $(ls "$tmp"/ref | wc -l)"
+capture_check_refs "$tmp/a.llmi" "$tmp/ref" 28
 # the agent's snapshot copies are capture traffic, not llm_decode's copies
 $PY scripts/trace_vs_truth.py "$tmp/a.json" "$tmp/w.json" 0 >"$tmp/cmp" 2>&1 || { cat "$tmp/cmp"; fail "counts against --truth under capture"; }
 
