@@ -197,7 +197,9 @@ static __attribute__((unused)) void ft_close(struct ft *t)
  * For the cmocka tests of an agent in this very process (included after
  * cmocka.h): attach fails the test unless the agent accepted, and it
  * turns capture on before it replies; detach hangs up and waits until the
- * agent let go.
+ * agent let go: agent_done, set once its device work is over too (capture
+ * is off, llminstr_attached() 0, before that: a test that frees its
+ * stream then would race with the agent's teardown on it).
  */
 static __attribute__((unused)) void ft_attach(struct ft *t, const struct ft_opts *o)
 {
@@ -210,6 +212,9 @@ static __attribute__((unused)) void ft_attach(struct ft *t, const struct ft_opts
 
 static __attribute__((unused)) void ft_detach(struct ft *t)
 {
+	ft_hangup(t);
+	if (t->r.hdr)
+		assert_true(FT_WAIT_UNTIL(atomic_load(&t->r.hdr->agent_done) == 1));
 	ft_close(t);
 	assert_true(FT_WAIT_UNTIL(!llminstr_attached()));
 }

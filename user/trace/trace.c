@@ -745,18 +745,18 @@ static int on_event(void *ctx, void *data, size_t size)
 		const struct llmi_tensor_event *te = data;
 
 		/* the agent's probes: producers, not the application's calls */
-		if (ne->ev.type == LLMI_EV_TENSOR && size >= sizeof(*te) && tr->corr &&
-		    !tr->o.timing_only)
-			corr__tensor(tr->corr, te->ev.pid, te->ev.tid, te->ev.stream, te->ev.obj,
-				     te->ev.arg1);
-		if (ne->ev.type == LLMI_EV_TENSOR && size >= sizeof(*te) && tr->corr &&
-		    tr->o.timing_only) {	/* -T: the probe carries its producer */
+		if (ne->ev.type == LLMI_EV_TENSOR && size >= sizeof(*te) && tr->corr) {
 			uint64_t id;
 			uint32_t nid;
 
-			trace_tl__tensor_producer(tr->tl, tr->agg, te, &id, &nid);
-			corr__tensor_known(tr->corr, te->ev.pid, te->ev.tid, te->ev.stream,
-					   te->ev.obj, te->ev.arg1, id, nid);
+			if (!tr->o.timing_only) {
+				corr__tensor(tr->corr, te->ev.pid, te->ev.tid, te->ev.stream,
+					     te->ev.obj, te->ev.arg1);
+			} else {	/* -T: the probe carries its producer */
+				trace_tl__tensor_producer(tr->tl, tr->agg, te, &id, &nid);
+				corr__tensor_known(tr->corr, te->ev.pid, te->ev.tid,
+						   te->ev.stream, te->ev.obj, te->ev.arg1, id, nid);
+			}
 		}
 		return 0;
 	}
