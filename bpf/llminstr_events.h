@@ -276,11 +276,37 @@ struct llmi_name_event {
 	char name[LLMI_EV_NAME_MAX];
 };
 
-/* The agent's capture probe: its tensor's name, cut at 255 bytes. */
+/*
+ * The agent's capture probe: its tensor's name, cut at 255 bytes. Under -T
+ * no launch is streamed, so the probe itself reads the producer the launch
+ * probes left for its thread and stream (bpf/llminstr_trace.bpf.c,
+ * last_launches): its launch number in the process (0: unknown, and always
+ * 0 in events mode, where user space finds the producer among the streamed
+ * launches) and its handle as the kernel counts it (struct llmi_kernel_key's
+ * api and func; a graph launch's api and exec for a graph).
+ */
 #define LLMI_EV_TENSOR_NAME_MAX 256
 struct llmi_tensor_event {
 	struct llmi_event ev;
+	__u64 launch;
+	__u64 func;
+	__u32 api;
+	__u32 pad;
 	char name[LLMI_EV_TENSOR_NAME_MAX];
+};
+
+/* -T with capture: the last launch of a (process, thread, stream) (LRU hash "last_launches"). */
+struct llmi_stream_key {
+	__u32 pid;
+	__u32 tid;
+	__u64 stream;
+};
+
+struct llmi_last_launch {
+	__u64 launch;		/* the process's launch number; 0: not counted (see the probes) */
+	__u64 func;
+	__u32 api;
+	__u32 pad;
 };
 
 /* excluded_tids values: whose calls a thread's are for now */

@@ -62,9 +62,12 @@
  * an eighth of the ring waits between wake-ups, and the consumer also
  * drains the ring on a 100 ms timeout. -T (timing_only) keeps per-CPU counts, bytes
  * and log2 histograms instead and streams only rare records: names, capture,
- * instantiate and graph launches, and the calls of a process while it has
- * a stream capture open (graph nodes, not executions: user space sorts them
- * out; see in_place).
+ * instantiate and graph launches, the agent's tensor and step probes, and
+ * the calls of a process while it has a stream capture open (graph nodes,
+ * not executions: user space sorts them out; see in_place). With --capture
+ * the launch probes of -T also keep each thread and stream's last launch
+ * for the tensor probe (track_launch): a stream read, the thread's id and
+ * a hash update per launch.
  *
  * Two tracers on one process both count exactly, and neither refuses the
  * other: each loads its own object, so all the state above (dedup ranges
@@ -89,6 +92,13 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 const volatile bool timing_only = false;
+/*
+ * -T with --capture: the launch probes also keep each thread and stream's
+ * last launch (last_launches), which the capture probe reads, since no
+ * launch reaches user space to tell it (see track_launch). Constant at
+ * load: -T alone pays nothing for it.
+ */
+const volatile bool track_producers = false;
 /* records a CPU submits between forced wake-ups (user space: ring / 8 / CPUs) */
 const volatile __u32 wake_every = 4096;
 
@@ -117,6 +127,8 @@ __u32 target_stream[LLMI_MAX_TARGETS] = {};
  * reference VM costs as much as the rest of that probe's body.
  */
 __u32 target_pid[LLMI_MAX_TARGETS] = {};
+/* track_producers: the launches each target made so far (its launch numbers) */
+__u64 target_launches[LLMI_MAX_TARGETS] = {};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -129,6 +141,18 @@ struct {
 	__type(key, __u32);
 	__type(value, __u8);
 } excluded_tids SEC(".maps");
+
+/*
+ * track_producers: the last launch per (process, thread, stream). LRU and
+ * bounded: a thread or stream long unused loses its entry, and a tensor
+ * captured there then names no producer (never a wrong one).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct llmi_stream_key);
+	__type(value, struct llmi_last_launch);
+} last_launches SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -457,6 +481,31 @@ static __always_inline void capture_closes(__u64 cookie)
 }
 
 /*
+ * track_producers: this launch is now the last on its thread and stream.
+ * A launch counted in place takes the process's next launch number. One
+ * that is streamed instead (its process has a stream capture open, see
+ * in_place) may be a graph node rather than an execution, which only user
+ * space can tell: it leaves the entry unknown (launch 0), so a tensor
+ * captured right after it names no producer rather than a wrong one. A
+ * thread's entry is only written by that thread: updated in place.
+ */
+static __always_inline void track_launch(__u64 pid_tgid, __u64 cookie, bool counted, __u32 api,
+					 __u64 func, __u64 stream)
+{
+	struct llmi_stream_key k = { .pid = pid_tgid >> 32, .tid = (__u32)pid_tgid,
+				     .stream = stream };
+	struct llmi_last_launch v = { .func = func, .api = api }, *l;
+
+	if (counted)
+		v.launch = __sync_fetch_and_add(&target_launches[LLMI_COOKIE_TARGET(cookie)], 1) + 1;
+	l = bpf_map_lookup_elem(&last_launches, &k);
+	if (l)
+		*l = v;
+	else
+		bpf_map_update_elem(&last_launches, &k, &v, BPF_ANY);
+}
+
+/*
  * A launch: counted in place (in_place(), decided once per launch by the
  * caller: the probe read its arguments for that decision), else streamed.
  */
@@ -465,6 +514,8 @@ static __always_inline int launch_out(__u64 pid_tgid, __u64 cookie, bool place, 
 {
 	__u32 api = LLMI_COOKIE_API(cookie);
 
+	if (track_producers)
+		track_launch(pid_tgid, cookie, place, api, func, stream);
 	if (place) {
 		count_launch(pid_tgid, api, func);
 		return 0;
@@ -542,7 +593,7 @@ int BPF_KPROBE(rt_launch, __u64 func, __u64 grid_xy, __u64 grid_z, __u64 block_x
 	bool place = in_place(cookie);
 
 	/* -T, counted in place: the process is all the count needs (target_pid) */
-	if (place && !excluded_count && target_pid[target]) {
+	if (place && !track_producers && !excluded_count && target_pid[target]) {
 		pid_tgid = (__u64)target_pid[target] << 32;
 		if (runtime_entry(ctx, cookie, sp, 0, pid_tgid, true))
 			count_launch(pid_tgid, api, func);
@@ -553,8 +604,8 @@ int BPF_KPROBE(rt_launch, __u64 func, __u64 grid_xy, __u64 grid_z, __u64 block_x
 		target_pid[target] = pid_tgid >> 32;
 	if (excluded(pid_tgid))
 		return 0;
-	/* -T needs the stream only while a capture is open: no read otherwise */
-	if (!place)
+	/* -T needs the stream only while a capture is open (or producers are kept) */
+	if (!place || track_producers)
 		bpf_probe_read_user(stk, sizeof(stk), (void *)sp);
 	if (!runtime_entry(ctx, cookie, sp, stk[0], pid_tgid, true))
 		return 0;
@@ -742,7 +793,7 @@ int BPF_KPROBE(drv_launch, __u64 f, __u64 gx, __u64 gy, __u64 gz, __u64 bx)
 	if (!pid_tgid)
 		pid_tgid = bpf_get_current_pid_tgid();
 	place = in_place(cookie);
-	if (place)
+	if (place && !track_producers)
 		bpf_probe_read_user(stk, sizeof(stk[0]), (void *)sp);
 	else
 		bpf_probe_read_user(stk, sizeof(stk), (void *)sp);
@@ -852,6 +903,8 @@ int BPF_KPROBE(call_entry, __u64 a0, __u64 a1, __u64 a2, __u64 a3, __u64 a4)
 		capture_opens(cookie);
 		return emit(pid_tgid, LLMI_EV_CAPTURE_BEGIN, api, ts, 0, 0, 0, a0, 0, 0);
 	case LLMI_L_GRAPH_LAUNCH:	/* always streamed: user space expands it */
+		if (track_producers)	/* one launch number; user space names its last kernel */
+			track_launch(pid_tgid, cookie, in_place(cookie), api, a0, a1);
 		return emit(pid_tgid, LLMI_EV_GRAPH_LAUNCH, api, ts, 0, 0, a0, a1, 0, 0);
 	default:
 		if (timing_only)
@@ -902,6 +955,8 @@ int BPF_KPROBE(drv_call_entry, __u64 a0, __u64 a1, __u64 a2, __u64 a3)
 		capture_opens(cookie);
 		return emit(pid_tgid, LLMI_EV_CAPTURE_BEGIN, api, ts, 0, 0, 0, a0, 0, 0);
 	case LLMI_L_GRAPH_LAUNCH:	/* (exec, stream): always streamed, expanded above */
+		if (track_producers)
+			track_launch(pid_tgid, cookie, in_place(cookie), api, a0, a1);
 		return emit(pid_tgid, LLMI_EV_GRAPH_LAUNCH, api, ts, 0, 0, a0, a1, 0, 0);
 	default:	/* stream waits: (stream, event, flags) */
 		if (in_place(cookie)) {
@@ -1132,7 +1187,8 @@ int BPF_KPROBE(reg_function, __u64 fatbin, __u64 stub, __u64 devfun)
  * (snapshot copies, events, the staging ring's allocation), counted as
  * capture traffic and kept out of the application's figures and timeline.
  * capture lands in the ring next to the launches, which is how a tensor
- * finds the launch that made it.
+ * finds the launch that made it; under -T, where launches are counted in
+ * place, it carries that launch itself (track_producers).
  */
 static __always_inline void agent_mark(bool on)
 {
@@ -1161,6 +1217,21 @@ int BPF_USDT(usdt_capture, __u64 seq, const char *name, __u64 stream, __u64 byte
 	e->ev.stream = stream;
 	e->ev.arg0 = bytes;
 	e->ev.arg1 = step;
+	e->launch = 0;
+	e->func = 0;
+	e->api = 0;
+	e->pad = 0;
+	if (track_producers) {	/* -T: the producer, from the launch probes */
+		struct llmi_stream_key k = { .pid = pid_tgid >> 32, .tid = (__u32)pid_tgid,
+					     .stream = stream };
+		struct llmi_last_launch *l = bpf_map_lookup_elem(&last_launches, &k);
+
+		if (l) {
+			e->launch = l->launch;
+			e->func = l->func;
+			e->api = l->api;
+		}
+	}
 	if (bpf_probe_read_user_str(e->name, sizeof(e->name), name) < 0)
 		e->name[0] = '\0';
 	/* the coder waits for this record: no batching */

@@ -11,7 +11,8 @@
 #   compression_analysis  the codec against zstd, lz4, blosc, block packing
 #   io_writer             the container writer's throughput and commit cost;
 #                         writes 6 cases x 5 rounds x 256 MiB in build/bench/tmp
-#   trace_record          the tracer's consumer cost per record, -o, --perfetto
+#   trace_record          the tracer's consumer cost per record: capture's producer
+#                         table, -o, --perfetto
 #   baseline_dump         activations dumped as users do today (a sync D2H copy
 #                         and a write(2) per tensor, fsync at the end) against
 #                         the disk's O_DIRECT speed; writes for >= 10 s (GBs)

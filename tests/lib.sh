@@ -71,3 +71,45 @@ san_runtime() {
 	case ",$LLMI_SAN," in *,undefined,*) r="$r $(${CC:-cc} -print-file-name=libubsan.so)" ;; esac
 	echo $r
 }
+
+# capture_setup [FILE...]: how the capture tests start: BPF (need_bpf); T, D
+# and PY (the tracer, llminstr-dump, the python that has numpy); PRE, what a
+# sanitized tree preloads ahead of the agent the tracer preloads; SKIP unless
+# the tools, the agent and every FILE are built; a private $tmp removed at
+# exit (a caller with more to undo sets its own trap and removes $tmp there);
+# rc=0 and fail MSG, which says FAIL and sets rc=1.
+capture_setup() {
+	local f
+	T=build/bin/llminstr-trace D=build/bin/llminstr-dump PY=/usr/bin/python3
+	need_bpf
+	PRE="$(san_runtime)"
+	for f in $T $D build/lib/libllminstr.so "$@"; do
+		[ -e "$f" ] || { echo "SKIP: $f not built"; exit 77; }
+	done
+	tmp=$(mktemp -d)
+	trap 'rm -rf "$tmp"' EXIT
+	rc=0
+	fail() { echo "FAIL: $*"; rc=1; }
+}
+
+# capture_check_refs FILE REFDIR N (after capture_setup): REFDIR holds N raw
+# tensors NAME.STEP.f32 (llm_decode --reference-dir), and each is in FILE
+# and decodes within the default bound (nmse 1e-3) against its reference.
+capture_check_refs() {
+	local file=$1 ref=$2 n=$3 f b name step
+	for f in "$ref"/*.f32; do
+		[ -e "$f" ] || break
+		b=${f##*/}; b=${b%.f32}; name=${b%.*}; step=${b##*.}
+		$D export "$file" --tensor "$name" --step "$step" -o "$tmp/x.npy" --force >/dev/null \
+			2>"$tmp/x.err" || { cat "$tmp/x.err"; fail "export $name $step"; continue; }
+		$PY - "$f" "$tmp/x.npy" <<'PY' || fail "$name step $step out of bound"
+import sys, numpy as np
+x = np.fromfile(sys.argv[1], np.float32).astype(np.float64)
+y = np.load(sys.argv[2]).astype(np.float64).ravel()
+v = x.var()
+nmse = ((x - y) ** 2).mean() / v if v > 0 else ((x - y) ** 2).mean()
+sys.exit(0 if x.shape == y.shape and nmse <= 1e-3 * (1 + 1e-9) else 1)
+PY
+	done
+	[ "$(ls "$ref" | grep -c '\.f32$')" = "$n" ] || fail "reference files: $(ls "$ref" | wc -l), want $n"
+}

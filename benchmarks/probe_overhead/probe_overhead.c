@@ -20,6 +20,10 @@
  *               which no uprobe tracer can go, like for like with the
  *               tracer
  *   timing_only llminstr-trace -T -p PID
+ *   timing_only_capture  llminstr-trace -T --capture all -p PID: the
+ *               launch probes also keep each thread and stream's last
+ *               launch for the capture probe (the target has no agent, so
+ *               this is that cost alone: no tensor is taken)
  *   events      llminstr-trace -p PID (a record per call into the ring)
  *   bpftrace    bpftrace -p PID counting both probes with count()
  *   floor_all_processes  the floor attached for every process (pid -1):
@@ -105,16 +109,18 @@
 #define WATCH_BYTES 16
 
 enum {
-	C_NONE, C_FLOOR, C_TIMING, C_EVENTS, C_BPFTRACE, C_FLOOR_ALL, C_FLOOR_PERF,
+	C_NONE, C_FLOOR, C_TIMING, C_TIMING_CAPTURE, C_EVENTS, C_BPFTRACE, C_FLOOR_ALL, C_FLOOR_PERF,
 	C_PART_READ, C_PART_CLOCK, C_PART_RING, C_RECORD, C_COUNT
 };
 static const char *const case_name[C_COUNT] = {
-	"none", "floor", "timing_only", "events", "bpftrace", "floor_all_processes",
+	"none", "floor", "timing_only", "timing_only_capture", "events", "bpftrace",
+	"floor_all_processes",
 	"floor_perf_event", "floor_user_read", "floor_timestamp", "floor_ring_record",
 	"floor_bare_record",
 };
 static const char *const case_label[C_COUNT] = {
-	"no probe", "uprobe floor (empty BPF)", "llminstr-trace -T", "llminstr-trace (events)",
+	"no probe", "uprobe floor (empty BPF)", "llminstr-trace -T",
+	"llminstr-trace -T --capture", "llminstr-trace (events)",
 	"bpftrace count()", "floor, not pid-bound", "floor, perf-event uprobe",
 	"floor + 24-B stack read", "floor + timestamp", "floor + 64-B ring record",
 	"bare record (all three)",
@@ -850,11 +856,14 @@ static double js_double(const char *doc, const char *path)
 	return end == v ? NAN : x;
 }
 
-/* The tracer attached to pid, in -T or events mode; its --json into json. */
-static pid_t tracer_start(pid_t pid, bool timing, const char *json, const char *log)
+/*
+ * The tracer attached to pid, in events mode (timing 0), -T (1) or -T
+ * --capture all (2, its default -o in B.tmp); its --json into json.
+ */
+static pid_t tracer_start(pid_t pid, int timing, const char *json, const char *log)
 {
 	char pidbuf[16];
-	char *argv[12];
+	char *argv[14];
 	int fd, i = 0;
 	pid_t p;
 
@@ -862,7 +871,10 @@ static pid_t tracer_start(pid_t pid, bool timing, const char *json, const char *
 	argv[i++] = (char *)B.o.tracer;
 	if (timing)
 		argv[i++] = "-T";
-	else if (B.o.ring_size) {
+	if (timing == 2) {
+		argv[i++] = "--capture";
+		argv[i++] = "all";
+	} else if (!timing && B.o.ring_size) {
 		argv[i++] = "--ring-size";
 		argv[i++] = (char *)B.o.ring_size;
 	}
@@ -901,8 +913,10 @@ static int tool_stop(pid_t p, const char *log, char *why, size_t wlen)
 	return 0;
 }
 
-static int case_tracer(struct case_res *c, double *med, bool timing)
+static int case_tracer(struct case_res *c, double *med, int timing)
 {
+	static const char *const file[] = { "events", "timing", "timing_capture" };
+
 	char json[PATH_MAX + 16], log[PATH_MAX + 16], why[320];
 	pid_t tp;
 	char *doc;
@@ -912,8 +926,8 @@ static int case_tracer(struct case_res *c, double *med, bool timing)
 		snprintf(c->status, sizeof(c->status), "%s is not built", B.o.tracer);
 		return -ENOENT;
 	}
-	snprintf(json, sizeof(json), "%s/%s.json", B.tmp, timing ? "timing" : "events");
-	snprintf(log, sizeof(log), "%s/%s.log", B.tmp, timing ? "timing" : "events");
+	snprintf(json, sizeof(json), "%s/%s.json", B.tmp, file[timing]);
+	snprintf(log, sizeof(log), "%s/%s.log", B.tmp, file[timing]);
 	tp = tracer_start(B.t.pid, timing, json, log);
 	if (tp < 0) {
 		snprintf(c->status, sizeof(c->status), "cannot start %s", B.o.tracer);
@@ -1024,8 +1038,9 @@ static double run_case(int k)
 		err = case_floor(c, &med, k == C_FLOOR_ALL, false, C_FLOOR);
 		break;
 	case C_TIMING:
+	case C_TIMING_CAPTURE:
 	case C_EVENTS:
-		err = case_tracer(c, &med, k == C_TIMING);
+		err = case_tracer(c, &med, k == C_TIMING ? 1 : k == C_TIMING_CAPTURE ? 2 : 0);
 		break;
 	case C_BPFTRACE:
 		err = case_bpftrace(c, &med);
@@ -1608,11 +1623,13 @@ static int write_json(FILE *f)
 	num_or_null(&j, "none_ns_per_call", B.c[C_NONE].ns);
 	num_or_null(&j, "floor_ns_per_call", fl);
 	num_or_null(&j, "timing_only_ns_per_call", B.c[C_TIMING].ns);
+	num_or_null(&j, "timing_only_capture_ns_per_call", B.c[C_TIMING_CAPTURE].ns);
 	num_or_null(&j, "events_ns_per_call", B.c[C_EVENTS].ns);
 	num_or_null(&j, "bpftrace_ns_per_call", B.c[C_BPFTRACE].ns);
 	num_or_null(&j, "floor_all_processes_ns_per_call", B.c[C_FLOOR_ALL].ns);
 	num_or_null(&j, "floor_perf_event_ns_per_call", B.c[C_FLOOR_PERF].ns);
 	num_or_null(&j, "timing_only_ratio", tr);
+	num_or_null(&j, "timing_only_capture_ratio", B.c[C_TIMING_CAPTURE].ratio);
 	num_or_null(&j, "events_ratio", er);
 	num_or_null(&j, "bpftrace_ratio", br);
 	num_or_null(&j, "timing_only_vs_bpftrace", tr / br);

@@ -2,8 +2,10 @@
 /*
  * trace_record: what llminstr-trace's consumer thread spends per launch
  * record (CPU time, no BPF): the aggregation alone (user/trace/agg.c), then
- * with the -o container sink (user/trace/record.c into the io_uring writer)
- * and with the --perfetto JSON sink. The records are made in memory as the
+ * with --capture's producer table (user/trace/correlate.c: the consumer
+ * tells it every launch, with its number and kernel name id), with the -o
+ * container sink (user/trace/record.c into the io_uring writer) and with
+ * the --perfetto JSON sink. The records are made in memory as the
  * BPF program writes them, so this is the user-space cost only; the loop
  * ticks the sinks every 4096 records, as the consumer loop does between
  * ring-buffer polls, so the commit interval's work is in the figure.
@@ -25,13 +27,14 @@
 
 #include "common/json.h"
 #include "trace/agg.h"
+#include "trace/correlate.h"
 #include "trace/record.h"
 #include "../bench.h"
 
 #define MAX_ROUNDS 32
 
-enum { C_AGG, C_OUTPUT, C_PERFETTO, NC };
-static const char *const names[NC] = { "agg", "agg + -o", "agg + --perfetto" };
+enum { C_AGG, C_PRODUCERS, C_OUTPUT, C_PERFETTO, NC };
+static const char *const names[NC] = { "agg", "agg + producers", "agg + -o", "agg + --perfetto" };
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -56,10 +59,14 @@ static double pass(int c, long n, const char *dir)
 	struct trace_tl_stats st;
 	struct agg *a = agg__new(NULL, NULL);
 	struct trace_tl *t = NULL;
+	struct corr *k = c == C_PRODUCERS ? corr__new() : NULL;
 	double t0, ns;
 
-	if (!a)
+	if (!a || (c == C_PRODUCERS && !k)) {
+		agg__free(a);
+		corr__free(k);
 		return -1;
+	}
 	snprintf(path, sizeof(path), "%s/trace_record-%d.%s", dir, getpid(),
 		 c == C_PERFETTO ? "json" : "llmi");
 	unlink(path);
@@ -67,8 +74,9 @@ static double pass(int c, long n, const char *dir)
 		o.output = path;
 	else if (c == C_PERFETTO)
 		o.perfetto = path;
-	if (c != C_AGG && !(t = trace_tl__new(&o))) {
+	if ((c == C_OUTPUT || c == C_PERFETTO) && !(t = trace_tl__new(&o))) {
 		agg__free(a);
+		corr__free(k);
 		return -1;
 	}
 	for (int k = 0; k < 8; k++) {
@@ -87,6 +95,9 @@ static double pass(int c, long n, const char *dir)
 
 		e.ts_ns += i;
 		agg__event(a, &e, sizeof(e));
+		/* as the consumer does while capturing (trace.c, on_event) */
+		if (k)
+			corr__launch(k, e.pid, e.tid, e.stream, (uint64_t)i + 1, (uint32_t)(i & 7) + 1);
 		if (t) {
 			trace_tl__event(t, a, &e, sizeof(e));
 			if (!(i & 4095))
@@ -96,10 +107,12 @@ static double pass(int c, long n, const char *dir)
 	if (t)
 		trace_tl__drain(t, 0, &st);
 	ns = ((bench_now() * 1e9) - t0) / n;
-	if (t && (trace_tl__close(t, NULL, 0) || (c == C_OUTPUT && st.events != (uint64_t)n)))
+	if (t && (trace_tl__close(t, NULL, 0) ||
+		  (c == C_OUTPUT && st.events != (uint64_t)n)))
 		ns = -1;
 	unlink(path);
 	agg__free(a);
+	corr__free(k);
 	return ns;
 }
 
@@ -107,8 +120,9 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: trace_record [--records N] [--rounds N] [--dir DIR] [--json FILE|-]\n"
-		"The tracer's consumer cost per launch record: aggregation alone, with -o and\n"
-		"with --perfetto (default 1000000 records, 5 rounds, files in build/bench/tmp).\n");
+		"The tracer's consumer cost per launch record: aggregation alone, with capture's\n"
+		"producer table, with -o and with --perfetto (default 1000000 records, 5\n"
+		"rounds, files in build/bench/tmp).\n");
 }
 
 int main(int argc, char **argv)
@@ -196,6 +210,8 @@ int main(int argc, char **argv)
 		llmi_json_double(&j, "output_ns_per_record", med[C_OUTPUT]);
 		llmi_json_double(&j, "perfetto_ns_per_record", med[C_PERFETTO]);
 		llmi_json_double(&j, "output_adds_ns", med[C_OUTPUT] - med[C_AGG]);
+		llmi_json_double(&j, "producers_ns_per_record", med[C_PRODUCERS]);
+		llmi_json_double(&j, "producers_adds_ns", med[C_PRODUCERS] - med[C_AGG]);
 		llmi_json_double(&j, "perfetto_adds_ns", med[C_PERFETTO] - med[C_AGG]);
 		llmi_json_obj_end(&j);
 		llmi_json_obj_end(&j);

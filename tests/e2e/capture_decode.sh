@@ -8,37 +8,41 @@
 # GEMV/GEMM of that step, logits <- lm_head_gemv. name= and every= select
 # exactly that. The tokens equal those of the run without the tracer, and
 # the agent's own CUDA calls are kept out of the copy counts (--truth).
+# The same under -T, where the kernel counts launches and streams none:
+# every tensor still names its producer (the capture probe reads it from
+# the launch probes' table) with the launch numbers of events mode (one
+# process, no graphs: its launch count is the timeline's numbering), and
+# the file holds no launch event.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
-T=build/bin/llminstr-trace D=build/bin/llminstr-dump W=build/bin/llm_decode PY=/usr/bin/python3
-need_bpf
-# a sanitized tree: the runtime first, before the agent the tracer preloads
-PRE="$(san_runtime)"
-for f in $T $D $W build/lib/libllminstr.so; do
-	[ -e $f ] || { echo "SKIP: $f not built"; exit 77; }
-done
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+W=build/bin/llm_decode
+capture_setup $W
 ARGS="--layers 2 --hidden 64 --heads 4 --ffn 128 --vocab 256 --prefill 8 --tokens 4"
-rc=0
-fail() { echo "FAIL: $*"; rc=1; }
 
 $W $ARGS >"$tmp/plain.tok" 2>"$tmp/plain.err" || { cat "$tmp/plain.err"; fail "llm_decode alone"; }
 
-echo "== --capture all"
-mkdir "$tmp/ref"
-if ! LD_PRELOAD="$PRE" timeout 300 $T --capture all -o "$tmp/a.llmi" --json "$tmp/a.json" -- \
-	$W $ARGS --reference-dir "$tmp/ref" --truth "$tmp/w.json" >"$tmp/a.tok" 2>"$tmp/a.err"; then
-	cat "$tmp/a.err"; fail "traced llm_decode"
-fi
-# the tokens first on stdout, then the tracer's summary
-head -c "$(wc -c <"$tmp/plain.tok")" "$tmp/a.tok" | cmp -s - "$tmp/plain.tok" || fail "the tokens differ under capture"
-$D verify "$tmp/a.llmi" >"$tmp/v" 2>&1 || { cat "$tmp/v"; fail "verify"; }
-$D ls --json "$tmp/a.llmi" >"$tmp/ls.json" || fail "ls --json"
-$PY - "$tmp/ls.json" "$tmp/ref" "$tmp/a.json" <<'PY' || fail "tensors"
-import json, os, sys
-import numpy as np
-t = json.load(open(sys.argv[1])); ref = sys.argv[2]; tr = json.load(open(sys.argv[3]))
+# capture_all NAME [TRACER OPTION...]: --capture all of llm_decode into
+# $tmp/NAME.llmi (summary NAME.sum, tensors NAME.ls, references ref.NAME);
+# checks tokens, file, tensors and producers; under -T also that the launch
+# numbers are those of the events-mode run "a".
+capture_all() {
+	local n=$1
+	shift
+	mkdir "$tmp/ref.$n"
+	if ! LD_PRELOAD="$PRE" timeout 300 $T "$@" --capture all -o "$tmp/$n.llmi" --json "$tmp/$n.sum" -- \
+		$W $ARGS --reference-dir "$tmp/ref.$n" --truth "$tmp/$n.truth" >"$tmp/$n.tok" 2>"$tmp/$n.err"; then
+		cat "$tmp/$n.err"; fail "traced llm_decode ($n)"
+	fi
+	# the tokens first on stdout, then the tracer's summary
+	head -c "$(wc -c <"$tmp/plain.tok")" "$tmp/$n.tok" | cmp -s - "$tmp/plain.tok" || fail "the tokens differ under capture ($n)"
+	$D verify "$tmp/$n.llmi" >"$tmp/v" 2>&1 || { cat "$tmp/v"; fail "verify ($n)"; }
+	$D ls --json "$tmp/$n.llmi" >"$tmp/$n.ls" || fail "ls --json ($n)"
+	$D info --json "$tmp/$n.llmi" >"$tmp/$n.info" || fail "info --json ($n)"
+	$PY - "$tmp/$n.ls" "$tmp/$n.sum" "$tmp/$n.info" "$tmp/a.ls" <<'PY' || fail "tensors ($n)"
+import json, sys
+t, tr, info = (json.load(open(f)) for f in sys.argv[1:4])
+timing = tr["mode"] == "timing-only"
 names = ["blk.%d.%s" % (l, n) for l in range(2) for n in ("attn_out", "mlp_out", "resid")] + ["logits"]
 want = sorted((n, s) for n in names for s in range(4))
 got = sorted((x["name"], x["step"]) for x in t)
@@ -46,6 +50,9 @@ bad = []
 if got != want:
     bad.append("names x steps: %s" % got)
 prod = {"resid": "residual_add_kernel", "logits": "lm_head_gemv"}
+# -T: the launch numbers of events mode (the thread is another process's)
+ev = {(x["name"], x["step"]): (x["producer"] or {}).get("launch_id")
+      for x in (json.load(open(sys.argv[4])) if timing else [])}
 for x in t:
     rows = 8 if x["step"] == 0 else 1
     cols = 256 if x["name"] == "logits" else 64
@@ -58,30 +65,28 @@ for x in t:
     exp = prod.get(k, "gemm_f32" if x["step"] == 0 else "gemv_f32")
     if not p or not p["kernel"] or not p["kernel"].startswith(exp):
         bad.append("%s step %d: producer %s, want %s" % (x["name"], x["step"], p, exp))
-print("%d tensors; producers: %s" % (len(t), sorted({(x["name"].rsplit(".", 1)[-1], (x["producer"] or {}).get("kernel")) for x in t})))
+    elif timing and p["launch_id"] != ev.get((x["name"], x["step"])):
+        bad.append("%s step %d: launch %d, in events mode %s" % (x["name"], x["step"], p["launch_id"], ev.get((x["name"], x["step"]))))
+print("%s: %d tensors; producers: %s" % (tr["mode"], len(t), sorted({(x["name"].rsplit(".", 1)[-1], (x["producer"] or {}).get("kernel")) for x in t})))
 c = tr["capture"]
 if c["tensors"] != 28 or c["dropped"] or c["no_producer"]:
     bad.append("capture block: %s" % c)
+if timing and info["events"]["count"]:
+    bad.append("-T wrote %d events" % info["events"]["count"])
 for b in bad:
     print("  " + b)
 sys.exit(1 if bad else 0)
 PY
-for f in "$tmp"/ref/*.f32; do
-	b=${f##*/}; b=${b%.f32}; name=${b%.*}; step=${b##*.}
-	$D export "$tmp/a.llmi" --tensor "$name" --step "$step" -o "$tmp/x.npy" --force >/dev/null 2>"$tmp/e" ||
-		{ cat "$tmp/e"; fail "export $name $step"; continue; }
-	$PY - "$f" "$tmp/x.npy" <<'PY' || fail "$name step $step out of bound"
-import sys, numpy as np
-x = np.fromfile(sys.argv[1], np.float32).astype(np.float64)
-y = np.load(sys.argv[2]).astype(np.float64).ravel()
-v = x.var()
-nmse = ((x - y) ** 2).mean() / v if v > 0 else ((x - y) ** 2).mean()
-sys.exit(0 if x.shape == y.shape and nmse <= 1e-3 * (1 + 1e-9) else 1)
-PY
-done
-[ "$(ls "$tmp"/ref/*.f32 | wc -l)" = 28 ] || fail "reference files: $(ls "$tmp"/ref | wc -l)"
-# the agent's snapshot copies are capture traffic, not llm_decode's copies
-$PY scripts/trace_vs_truth.py "$tmp/a.json" "$tmp/w.json" 0 >"$tmp/cmp" 2>&1 || { cat "$tmp/cmp"; fail "counts against --truth under capture"; }
+	capture_check_refs "$tmp/$n.llmi" "$tmp/ref.$n" 28
+	# the agent's snapshot copies are capture traffic, not llm_decode's copies
+	$PY scripts/trace_vs_truth.py "$tmp/$n.sum" "$tmp/$n.truth" 0 >"$tmp/cmp" 2>&1 ||
+		{ cat "$tmp/cmp"; fail "counts against --truth under capture ($n)"; }
+}
+
+echo "== --capture all"
+capture_all a
+echo "== -T --capture all"
+capture_all t -T
 
 echo "== name=blk.1.* and every=2: blk.1.{attn_out,mlp_out,resid} at steps 0 and 2"
 if ! LD_PRELOAD="$PRE" timeout 300 $T --capture 'name=blk.1.*' --capture every=2 -o "$tmp/b.llmi" -- \

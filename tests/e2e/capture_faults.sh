@@ -17,23 +17,15 @@
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
-T=build/bin/llminstr-trace D=build/bin/llminstr-dump PY=/usr/bin/python3
 P=build/tests/progs/capture_host
-need_bpf
-# a sanitized tree: the runtime first, before the agent the tracer preloads
-PRE="$(san_runtime)"
-for f in $T $D $P build/lib/libllminstr.so; do
-	[ -e $f ] || { echo "SKIP: $f not built"; exit 77; }
-done
-tmp=$(mktemp -d); mnts=() pids=()
+capture_setup $P
+mnts=() pids=() skipped=()
 cleanup() {
 	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
 	for m in "${mnts[@]}"; do umount "$m" 2>/dev/null; done
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-rc=0 skipped=()
-fail() { echo "FAIL: $*"; rc=1; }
 json() { $PY -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
 
 echo "== -p of a process without the agent: said, timing goes on"

@@ -8,17 +8,8 @@
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
-T=build/bin/llminstr-trace D=build/bin/llminstr-dump PY=/usr/bin/python3
 P=build/tests/progs/capture_host
-need_bpf
-# a sanitized tree: the runtime first, before the agent the tracer preloads
-PRE="$(san_runtime)"
-for f in $T $D $P build/lib/libllminstr.so; do
-	[ -e $f ] || { echo "SKIP: $f not built"; exit 77; }
-done
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-rc=0
-fail() { echo "FAIL: $*"; rc=1; }
+capture_setup $P
 
 echo "== without a tracer: nothing taken, the program unharmed"
 out=$($P 3 | tail -1) || fail "capture_host failed without a tracer"

@@ -9,18 +9,10 @@
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
-T=build/bin/llminstr-trace D=build/bin/llminstr-dump PY=/usr/bin/python3
-need_bpf
-for f in $T $D build/lib/libllminstr.so; do
-	[ -e $f ] || { echo "SKIP: $f not built"; exit 77; }
-done
+capture_setup
 $PY -c "import torch, numpy" 2>/dev/null || { echo "SKIP: python3-torch or python3-numpy missing"; exit 77; }
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 M=tests/e2e/progs/hook_model.py
 export ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0	# python's own leaks are not ours
-PRE="$(san_runtime)"
-rc=0
-fail() { echo "FAIL: $*"; rc=1; }
 
 echo "== no tracer: nothing taken"
 out=$(LD_PRELOAD="$PRE" $PY $M 2 "$tmp" 'blocks.*.mlp' 2>&1) || fail "hook_model without a tracer: $out"

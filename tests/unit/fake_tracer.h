@@ -3,7 +3,7 @@
  * The tracer's side of the agent's control protocol (proto.h), reduced to
  * what the agent's tests need: make a ring in a memfd and an eventfd, say
  * hello to an agent, read its ring. Included by tests/unit/test_agent*.c
- * (static functions only).
+ * after cmocka.h (static functions only).
  */
 #ifndef LLMI_TEST_FAKE_TRACER_H
 #define LLMI_TEST_FAKE_TRACER_H
@@ -191,6 +191,32 @@ static __attribute__((unused)) void ft_close(struct ft *t)
 		close(t->efd);
 	memset(t, 0, sizeof(*t));
 	t->sock = t->memfd = t->efd = -1;
+}
+
+/*
+ * For the cmocka tests of an agent in this very process (included after
+ * cmocka.h): attach fails the test unless the agent accepted, and it
+ * turns capture on before it replies; detach hangs up and waits until the
+ * agent let go: agent_done, set once its device work is over too (capture
+ * is off, llminstr_attached() 0, before that: a test that frees its
+ * stream then would race with the agent's teardown on it).
+ */
+static __attribute__((unused)) void ft_attach(struct ft *t, const struct ft_opts *o)
+{
+	int rc = ft_open(t, getpid(), o);
+
+	if (rc)
+		fail_msg("attach: %d (%s)", rc, t->reply.msg);
+	assert_int_equal(llminstr_attached(), 1);
+}
+
+static __attribute__((unused)) void ft_detach(struct ft *t)
+{
+	ft_hangup(t);
+	if (t->r.hdr)
+		assert_true(FT_WAIT_UNTIL(atomic_load(&t->r.hdr->agent_done) == 1));
+	ft_close(t);
+	assert_true(FT_WAIT_UNTIL(!llminstr_attached()));
 }
 
 /* The eventfd's count (0 when nothing was written since the last read). */

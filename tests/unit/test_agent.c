@@ -27,26 +27,10 @@ static const struct ft_opts base = {
 
 static struct ft T;
 
-static void attach(const struct ft_opts *o)
-{
-	int rc = ft_open(&T, getpid(), o);
-
-	if (rc)
-		fail_msg("attach: %d (%s)", rc, T.reply.msg);
-	/* the agent turns capture on before it replies */
-	assert_int_equal(llminstr_attached(), 1);
-}
-
-static void detach(void)
-{
-	ft_close(&T);
-	assert_true(FT_WAIT_UNTIL(!llminstr_attached()));
-}
-
 static int teardown(void **state)
 {
 	if (T.map)
-		detach();
+		ft_detach(&T);
 	llminstr_step(0);
 	return 0;
 }
@@ -54,7 +38,7 @@ static int teardown(void **state)
 static void test_handshake(void **state)
 {
 	assert_int_equal(llminstr_attached(), 0);
-	attach(&base);
+	ft_attach(&T, &base);
 	assert_int_equal(T.reply.magic, LLMI_AGENT_MAGIC);
 	assert_int_equal(T.reply.proto, LLMI_AGENT_PROTO);
 	assert_int_equal(T.reply.pid, getpid());
@@ -62,7 +46,7 @@ static void test_handshake(void **state)
 	/* no libcuda in this process, and the agent did not load one */
 	assert_int_equal(T.reply.flags & LLMI_AGENT_CUDA, 0);
 	assert_null(dlopen("libcuda.so.1", RTLD_NOLOAD | RTLD_NOW));
-	detach();
+	ft_detach(&T);
 }
 
 static void test_wrong_proto(void **state)
@@ -115,14 +99,14 @@ static void test_second_tracer_busy(void **state)
 	struct ft second;
 	float x = 1;
 
-	attach(&base);
+	ft_attach(&T, &base);
 	assert_int_equal(ft_open(&second, getpid(), &base), -EBUSY);
 	assert_non_null(strstr(second.reply.msg, "already traced"));
 	ft_close(&second);
 	/* the first one is still served */
 	assert_int_equal(llminstr_attached(), 1);
 	assert_int_equal(llminstr_capture("x", &x, LLMINSTR_F32, 0, NULL, NULL), 1);
-	detach();
+	ft_detach(&T);
 }
 
 static void test_host_capture(void **state)
@@ -134,7 +118,7 @@ static void test_host_capture(void **state)
 	float scalar = 42;
 	void *d;
 
-	attach(&base);
+	ft_attach(&T, &base);
 	llminstr_step(5);
 	assert_int_equal(llminstr_capture("blk.0.resid", a, LLMINSTR_F32, 2, sa, NULL), 1);
 	assert_int_equal(ft_wait_slot(&T, 0, &s, &d), LLMI_SLOT_READY);
@@ -175,7 +159,7 @@ static void test_host_capture(void **state)
 	assert_int_equal(ft_events(&T), 4);
 	assert_int_equal(atomic_load(&T.r.hdr->taken), 4);
 	assert_int_equal(atomic_load(&T.r.hdr->taken_bytes), sizeof(a) + 10 + 2);
-	detach();
+	ft_detach(&T);
 }
 
 static void test_selection(void **state)
@@ -186,7 +170,7 @@ static void test_selection(void **state)
 	void *d;
 
 	o.spec = "name=blk.*.resid\nevery=2";
-	attach(&o);
+	ft_attach(&T, &o);
 	llminstr_step(1);
 	assert_int_equal(llminstr_selected("blk.0.resid"), 0);
 	assert_int_equal(llminstr_capture("blk.0.resid", &x, LLMINSTR_F32, 0, NULL, NULL), 0);
@@ -201,7 +185,7 @@ static void test_selection(void **state)
 	assert_int_equal(ft_wait_slot(&T, 0, &s, &d), LLMI_SLOT_READY);
 	assert_string_equal(s->name, "blk.3.resid");
 	assert_int_equal(s->step, 2);
-	detach();
+	ft_detach(&T);
 }
 
 static void test_argument_refusals(void **state)
@@ -211,7 +195,7 @@ static void test_argument_refusals(void **state)
 	char name[LLMINSTR_NAME_MAX + 2];
 	float x[4] = { 0 };
 
-	attach(&base);
+	ft_attach(&T, &base);
 	assert_int_equal(llminstr_capture(NULL, x, LLMINSTR_F32, 1, shape, NULL), -EINVAL);
 	assert_int_equal(llminstr_capture("x", NULL, LLMINSTR_F32, 1, shape, NULL), -EINVAL);
 	assert_int_equal(llminstr_capture("", x, LLMINSTR_F32, 1, shape, NULL), -EINVAL);
@@ -231,7 +215,7 @@ static void test_argument_refusals(void **state)
 	/* the longest name and the most dimensions are fine */
 	name[LLMINSTR_NAME_MAX] = '\0';
 	assert_int_equal(llminstr_capture(name, x, LLMINSTR_F32, 8, shape, NULL), 1);
-	detach();
+	ft_detach(&T);
 	/* dormant: a flag read, whatever the arguments */
 	assert_int_equal(llminstr_capture(NULL, NULL, 99, 99, NULL, NULL), 0);
 }
@@ -251,7 +235,7 @@ static void test_unreadable_pointer(void **state)
 	assert_true(p != MAP_FAILED);
 	memset(p, 1, 2 * (size_t)page);
 	munmap(p + page, (size_t)page);
-	attach(&base);
+	ft_attach(&T, &base);
 	/* wholly unmapped, and running from a mapped page into an unmapped one */
 	assert_int_equal(llminstr_capture("gone", p + page, LLMINSTR_F32, 1, &n, NULL), -EFAULT);
 	assert_int_equal(llminstr_capture("gone", p, LLMINSTR_F32, 1, &across, NULL), -EFAULT);
@@ -266,7 +250,7 @@ static void test_unreadable_pointer(void **state)
 	assert_int_equal(llminstr_capture("fine", ok, LLMINSTR_F32, 1, &four, NULL), 1);
 	assert_int_equal(ft_wait_slot(&T, 2, &s, &d), LLMI_SLOT_READY);
 	assert_memory_equal(d, ok, sizeof(ok));
-	detach();
+	ft_detach(&T);
 	munmap(p, (size_t)page);
 }
 
@@ -282,7 +266,7 @@ static void test_on_full_drop(void **state)
 	o.data_size = 4096;
 	o.nslots = 4;
 	o.on_full = LLMI_ON_FULL_DROP;
-	attach(&o);
+	ft_attach(&T, &o);
 	assert_int_equal(llminstr_capture("a", big, LLMINSTR_F32, 1, &n1024, NULL), 1);
 	assert_int_equal(llminstr_capture("b", big, LLMINSTR_F32, 1, &n16, NULL), -ENOBUFS);
 	assert_int_equal(llminstr_capture("b", big, LLMINSTR_F32, 1, &n16, NULL), -ENOBUFS);
@@ -299,7 +283,7 @@ static void test_on_full_drop(void **state)
 	llmi_ring_release(&T.r, 1);
 	assert_int_equal(llminstr_capture("b", big, LLMINSTR_F32, 1, &n16, NULL), 1);
 	assert_int_equal(atomic_load(&T.r.hdr->blocked_ns), 0);
-	detach();
+	ft_detach(&T);
 }
 
 struct blocked {
@@ -365,7 +349,7 @@ static void test_on_full_block(void **state)
 
 	o.data_size = 4096;
 	o.nslots = 4;
-	attach(&o);
+	ft_attach(&T, &o);
 	start_blocked(&b, &s);
 	/* the consumer makes room: the capture goes through */
 	llmi_ring_release(&T.r, 1);
@@ -375,7 +359,7 @@ static void test_on_full_block(void **state)
 	assert_int_equal(ft_wait_slot(&T, 1, &s, &d), LLMI_SLOT_READY);
 	assert_string_equal(s->name, "late");
 	assert_int_equal(atomic_load(&T.r.hdr->dropped[LLMI_DROP_FULL]), 0);
-	detach();
+	ft_detach(&T);
 }
 
 static void test_block_then_tracer_leaves(void **state)
@@ -386,10 +370,10 @@ static void test_block_then_tracer_leaves(void **state)
 
 	o.data_size = 4096;
 	o.nslots = 4;
-	attach(&o);
+	ft_attach(&T, &o);
 	start_blocked(&b, &s);
 	/* nobody will make room: the waiting thread is let go, unharmed */
-	detach();
+	ft_detach(&T);
 	pthread_join(b.thr, NULL);
 	assert_int_equal(b.rc, 0);
 }
@@ -400,7 +384,7 @@ static void test_detach_and_reattach(void **state)
 	float x = 3;
 	void *d;
 
-	attach(&base);
+	ft_attach(&T, &base);
 	assert_int_equal(llminstr_capture("x", &x, LLMINSTR_F32, 0, NULL, NULL), 1);
 	ft_close(&T);
 	/* the agent sees the tracer go and goes dormant */
@@ -408,11 +392,11 @@ static void test_detach_and_reattach(void **state)
 	assert_int_equal(llminstr_capture("x", &x, LLMINSTR_F32, 0, NULL, NULL), 0);
 	assert_int_equal(llminstr_selected("x"), 0);
 	/* a new tracer, a new ring, numbered from 0 */
-	attach(&base);
+	ft_attach(&T, &base);
 	assert_int_equal(llminstr_capture("y", &x, LLMINSTR_F32, 0, NULL, NULL), 1);
 	assert_int_equal(ft_wait_slot(&T, 0, &s, &d), LLMI_SLOT_READY);
 	assert_string_equal(s->name, "y");
-	detach();
+	ft_detach(&T);
 }
 
 /* The tracer's end of capture: hang up, then drain until the agent says it
@@ -425,7 +409,7 @@ static void test_hangup_then_drain(void **state)
 	uint64_t i;
 	void *d;
 
-	attach(&base);
+	ft_attach(&T, &base);
 	for (i = 0; i < 3; i++)
 		assert_int_equal(llminstr_capture("h", x, LLMINSTR_F32, 1, &n, NULL), 1);
 	assert_int_equal(atomic_load(&T.r.hdr->agent_done), 0);
@@ -448,7 +432,7 @@ static void test_fork_child(void **state)
 	int status;
 	pid_t pid;
 
-	attach(&base);
+	ft_attach(&T, &base);
 	assert_int_equal(llminstr_capture("parent", &x, LLMINSTR_F32, 0, NULL, NULL), 1);
 	pid = fork();
 	assert_true(pid >= 0);
@@ -473,7 +457,7 @@ static void test_fork_child(void **state)
 	/* the child wrote nothing into the parent's ring */
 	assert_int_equal(atomic_load(&T.r.hdr->prod_seq), 1);
 	assert_int_equal(llminstr_attached(), 1);
-	detach();
+	ft_detach(&T);
 }
 
 /*
@@ -500,7 +484,7 @@ static void test_cuda_loaded_later(void **state)
 	snprintf(lib, sizeof(lib), "%s/../../sim/libcuda.so.1", exe);
 	if (access(lib, R_OK))
 		skip();	/* built without the stand-in (no CUDA headers) */
-	attach(&base);
+	ft_attach(&T, &base);
 	assert_int_equal(llminstr_capture("before", x, LLMINSTR_F32, 1, &n, NULL), 1);
 	h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
 	assert_non_null(h);
@@ -518,7 +502,7 @@ static void test_cuda_loaded_later(void **state)
 	assert_string_equal(s->name, "after");
 	assert_int_equal(s->flags, LLMI_SLOT_DEVICE);
 	assert_memory_equal(d, x, sizeof(x));
-	detach();
+	ft_detach(&T);
 	assert_int_equal(dfree(dp), 0);
 }
 

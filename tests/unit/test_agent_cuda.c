@@ -131,25 +131,10 @@ static void fill(CUstream s, CUdeviceptr p, float v, int n)
 	assert_int_equal(cuLaunchKernel(f_fill, 1, 1, 1, 1, 1, 1, 0, s, a, NULL), CUDA_SUCCESS);
 }
 
-static void attach(const struct ft_opts *o)
-{
-	int rc = ft_open(&T, getpid(), o);
-
-	if (rc)
-		fail_msg("attach: %d (%s)", rc, T.reply.msg);
-	assert_int_equal(llminstr_attached(), 1);
-}
-
-static void detach(void)
-{
-	ft_close(&T);
-	assert_true(FT_WAIT_UNTIL(!llminstr_attached()));
-}
-
 static int teardown(void **state)
 {
 	if (T.map)
-		detach();
+		ft_detach(&T);
 	return 0;
 }
 
@@ -176,7 +161,7 @@ static void test_snapshot_in_stream_order(void **state)
 	assert_non_null(host);
 	assert_int_equal(cuStreamCreate(&st, 0), CUDA_SUCCESS);
 	assert_int_equal(cuMemAlloc(&buf, N * sizeof(float)), CUDA_SUCCESS);
-	attach(&base);
+	ft_attach(&T, &base);
 	assert_int_equal(T.reply.flags & LLMI_AGENT_CUDA, LLMI_AGENT_CUDA);
 	llminstr_step(3);
 	/* held: the tensor's values are made after the gate, then captured,
@@ -208,7 +193,7 @@ static void test_snapshot_in_stream_order(void **state)
 	assert_int_equal(cuStreamSynchronize(st), CUDA_SUCCESS);
 	assert_int_equal(cuMemcpyDtoH(host, buf, N * sizeof(float)), CUDA_SUCCESS);
 	assert_true(host[0] == 1000.0f && host[N - 1] == 1000.0f + (N - 1));
-	detach();
+	ft_detach(&T);
 	assert_int_equal(cuMemFree(buf), CUDA_SUCCESS);
 	assert_int_equal(cuStreamDestroy(st), CUDA_SUCCESS);
 	free(host);
@@ -225,14 +210,14 @@ static void test_staging_freed_at_detach(void **state)
 
 	assert_int_equal(cuMemAlloc(&buf, sizeof(x)), CUDA_SUCCESS);
 	assert_int_equal(cuMemcpyHtoD(buf, x, sizeof(x)), CUDA_SUCCESS);
-	attach(&base);
+	ft_attach(&T, &base);
 	/* nothing on the device until the first device capture */
 	assert_int_equal(dev_free(), before - sizeof(x));
 	assert_int_equal(llminstr_capture("x", (void *)(uintptr_t)buf, LLMINSTR_F32, 1, &n, NULL), 1);
 	assert_int_equal(dev_free(), before - sizeof(x) - base.device_buffer);
 	assert_int_equal(ft_wait_slot(&T, 0, &s, &d), LLMI_SLOT_READY);
 	assert_memory_equal(d, x, sizeof(x));
-	detach();
+	ft_detach(&T);
 	/* the tracer went: the staging ring is given back */
 	assert_true(FT_WAIT_UNTIL(dev_free() == before - sizeof(x)));
 	assert_int_equal(cuMemFree(buf), CUDA_SUCCESS);
@@ -247,7 +232,7 @@ static void test_device_refusals(void **state)
 
 	o.device_buffer = 4096;
 	assert_int_equal(cuMemAlloc(&buf, 8192), CUDA_SUCCESS);
-	attach(&o);
+	ft_attach(&T, &o);
 	/* larger than --device-buffer: refused, counted "too large" */
 	assert_int_equal(llminstr_capture("big", (void *)(uintptr_t)buf, LLMINSTR_F32, 1, &n_big,
 					  NULL), -E2BIG);
@@ -264,7 +249,7 @@ static void test_device_refusals(void **state)
 	assert_int_equal(llminstr_capture("ok", (void *)(uintptr_t)buf, LLMINSTR_F32, 1, &n4, NULL),
 			 1);
 	assert_int_equal(llminstr_attached(), 1);
-	detach();
+	ft_detach(&T);
 	assert_int_equal(cuMemFree(buf), CUDA_SUCCESS);
 }
 
@@ -278,7 +263,7 @@ static void test_graph_capture_refused(void **state)
 
 	assert_int_equal(cuMemAlloc(&buf, 16), CUDA_SUCCESS);
 	assert_int_equal(cuStreamCreate(&st, CU_STREAM_NON_BLOCKING), CUDA_SUCCESS);
-	attach(&base);
+	ft_attach(&T, &base);
 	assert_int_equal(cuStreamBeginCapture(st, CU_STREAM_CAPTURE_MODE_RELAXED), CUDA_SUCCESS);
 	assert_int_equal(llminstr_capture("g", (void *)(uintptr_t)buf, LLMINSTR_F32, 1, &n, st),
 			 -ENOTSUP);
@@ -289,7 +274,7 @@ static void test_graph_capture_refused(void **state)
 	assert_int_equal(atomic_load(&ft_drops(&T, "g")->count[LLMI_DROP_ERROR]), 1);
 	assert_int_equal(llminstr_attached(), 1);
 	assert_int_equal(cuGraphDestroy(gr), CUDA_SUCCESS);
-	detach();
+	ft_detach(&T);
 	assert_int_equal(cuStreamDestroy(st), CUDA_SUCCESS);
 	assert_int_equal(cuMemFree(buf), CUDA_SUCCESS);
 }
@@ -308,7 +293,7 @@ static void test_device_ring_full_drop(void **state)
 	o.on_full = LLMI_ON_FULL_DROP;
 	assert_int_equal(cuMemAlloc(&buf, 4096), CUDA_SUCCESS);
 	assert_int_equal(cuStreamCreate(&st, CU_STREAM_NON_BLOCKING), CUDA_SUCCESS);
-	attach(&o);
+	ft_attach(&T, &o);
 	gate(st, &g);
 	/* the stream is held: the snapshots stay in the staging ring */
 	assert_int_equal(llminstr_capture("a", (void *)(uintptr_t)buf, LLMINSTR_F32, 1, &n, st), 1);
@@ -323,7 +308,7 @@ static void test_device_ring_full_drop(void **state)
 						   &n, st) == 1));
 	assert_int_equal(ft_wait_slot(&T, 2, &s, &d), LLMI_SLOT_READY);
 	assert_string_equal(s->name, "c");
-	detach();
+	ft_detach(&T);
 	assert_int_equal(cuStreamDestroy(st), CUDA_SUCCESS);
 	assert_int_equal(cuMemFree(buf), CUDA_SUCCESS);
 }
@@ -360,7 +345,7 @@ static void test_thread_without_context(void **state)
 
 	assert_int_equal(cuMemAlloc(&c.buf, sizeof(x)), CUDA_SUCCESS);
 	assert_int_equal(cuMemcpyHtoD(c.buf, x, sizeof(x)), CUDA_SUCCESS);
-	attach(&base);
+	ft_attach(&T, &base);
 	assert_int_equal(pthread_create(&t, NULL, noctx_thread, &c), 0);
 	pthread_join(t, NULL);
 	assert_int_equal(c.popped, CUDA_SUCCESS);
@@ -370,7 +355,7 @@ static void test_thread_without_context(void **state)
 	assert_null(c.after);
 	assert_int_equal(ft_wait_slot(&T, 0, &s, &d), LLMI_SLOT_READY);
 	assert_memory_equal(d, x, sizeof(x));
-	detach();
+	ft_detach(&T);
 	assert_int_equal(cuMemFree(c.buf), CUDA_SUCCESS);
 }
 
@@ -383,7 +368,7 @@ static void test_host_memory_in_a_cuda_process(void **state)
 
 	assert_int_equal(cuMemAllocHost((void **)&pinned, sizeof(x)), CUDA_SUCCESS);
 	memcpy(pinned, x, sizeof(x));
-	attach(&base);
+	ft_attach(&T, &base);
 	assert_int_equal(llminstr_capture("pageable", x, LLMINSTR_F32, 1, &n, NULL), 1);
 	assert_int_equal(llminstr_capture("pinned", pinned, LLMINSTR_F32, 1, &n, NULL), 1);
 	assert_int_equal(ft_wait_slot(&T, 0, &s, &d), LLMI_SLOT_READY);
@@ -392,7 +377,7 @@ static void test_host_memory_in_a_cuda_process(void **state)
 	assert_int_equal(ft_wait_slot(&T, 1, &s, &d), LLMI_SLOT_READY);
 	assert_int_equal(s->flags, 0);
 	assert_memory_equal(d, x, sizeof(x));
-	detach();
+	ft_detach(&T);
 	assert_int_equal(cuMemFreeHost(pinned), CUDA_SUCCESS);
 }
 
@@ -404,7 +389,7 @@ static void test_cuda_failure_turns_capture_off(void **state)
 	char c;
 
 	assert_int_equal(cuMemAlloc(&buf, 16), CUDA_SUCCESS);
-	attach(&o);
+	ft_attach(&T, &o);
 	/* a stream handle the driver does not know makes its calls fail */
 	assert_int_equal(llminstr_capture("x", (void *)(uintptr_t)buf, LLMINSTR_F32, 1, &n,
 					  (void *)(uintptr_t)0xdead0), -EIO);
@@ -418,9 +403,9 @@ static void test_cuda_failure_turns_capture_off(void **state)
 	assert_int_equal(atomic_load(&ft_drops(&T, "x")->count[LLMI_DROP_ERROR]), 1);
 	ft_close(&T);
 	/* and a new tracer starts afresh */
-	attach(&base);
+	ft_attach(&T, &base);
 	assert_int_equal(llminstr_capture("x", (void *)(uintptr_t)buf, LLMINSTR_F32, 1, &n, NULL), 1);
-	detach();
+	ft_detach(&T);
 	assert_int_equal(cuMemFree(buf), CUDA_SUCCESS);
 }
 
@@ -439,7 +424,7 @@ static void test_hangup_waits_for_copies(void **state)
 	assert_int_equal(cuMemAlloc(&buf, sizeof(x)), CUDA_SUCCESS);
 	assert_int_equal(cuMemcpyHtoD(buf, x, sizeof(x)), CUDA_SUCCESS);
 	assert_int_equal(cuStreamCreate(&st, CU_STREAM_NON_BLOCKING), CUDA_SUCCESS);
-	attach(&base);
+	ft_attach(&T, &base);
 	gate(st, &g);
 	assert_int_equal(llminstr_capture("q", (void *)(uintptr_t)buf, LLMINSTR_F32, 1, &n, st), 1);
 	ft_hangup(&T);

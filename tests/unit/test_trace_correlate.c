@@ -4,7 +4,11 @@
  * launch on the tensor's thread and stream before its capture probe; none
  * on another stream; a probe that arrives after the coder started waiting;
  * a probe lost in the ring (drained past the publish time) is unknown, not
- * guessed; thousands of entries through the tables' growth and removals.
+ * guessed; thousands of entries through the tables' growth and removals;
+ * under -T the producer the probe carries (corr__tensor_known); the
+ * consumer's launches and probes on one thread while coders on three others
+ * take every producer out (the launch table takes no lock: it is the
+ * consumer's alone).
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -110,12 +114,91 @@ static void test_many(void **state)
 	corr__free(k);
 }
 
+/* -T: the probe's own producer is kept as given, whatever launches the table saw. */
+static void test_known(void **state)
+{
+	struct corr *k = corr__new();
+	struct corr_producer p;
+
+	assert_non_null(k);
+	corr__launch(k, 10, 11, 0xa, 99, 98);
+	corr__tensor_known(k, 10, 11, 0xa, 0, 4, 7, 3);
+	corr__tensor_known(k, 10, 11, 0xa, 1, 4, 0, 0);	/* the kernel knew none */
+	assert_true(corr__producer(k, 10, 0, 0, 1000, &p));
+	assert_true(p.probed);
+	assert_int_equal(p.launch_id, 7);
+	assert_int_equal(p.name_id, 3);
+	assert_int_equal(p.step, 4);
+	assert_int_equal(p.stream, 0xa);
+	assert_true(corr__producer(k, 10, 1, 0, 1000, &p));
+	assert_true(p.probed);
+	assert_int_equal(p.launch_id, 0);
+	assert_int_equal(p.name_id, 0);
+	corr__free(k);
+}
+
+#define TENSORS 20000
+#define CODERS 3
+#define STREAMS 5
+
+struct coder {
+	struct corr *k;
+	unsigned id;
+	unsigned wrong, missing;
+};
+
+/* Tensor q is on stream q % STREAMS, after launches 3q+1..3q+3, the last on its stream. */
+static void *coder_main(void *arg)
+{
+	struct coder *c = arg;
+	struct corr_producer p;
+
+	for (uint64_t q = c->id; q < TENSORS; q += CODERS) {
+		if (!corr__producer(c->k, 1, q, q, 60000, &p))
+			c->missing++;
+		else if (p.launch_id != 3 * q + 3 || p.name_id != (uint32_t)(q % STREAMS) + 1 ||
+			 p.stream != q % STREAMS || p.step != q)
+			c->wrong++;
+	}
+	return NULL;
+}
+
+static void test_threads(void **state)
+{
+	struct corr *k = corr__new();
+	struct coder c[CODERS];
+	pthread_t t[CODERS];
+
+	assert_non_null(k);
+	for (unsigned i = 0; i < CODERS; i++) {
+		c[i] = (struct coder){ .k = k, .id = i };
+		assert_int_equal(pthread_create(&t[i], NULL, coder_main, &c[i]), 0);
+	}
+	for (uint64_t q = 0; q < TENSORS; q++) {
+		corr__launch(k, 1, 2, (q + 1) % STREAMS, 3 * q + 1, 77);	/* other streams */
+		corr__launch(k, 1, 2, (q + 2) % STREAMS, 3 * q + 2, 77);
+		corr__launch(k, 1, 2, q % STREAMS, 3 * q + 3, (uint32_t)(q % STREAMS) + 1);
+		corr__tensor(k, 1, 2, q % STREAMS, q, q);
+		if (q % 64 == 63)
+			corr__drained(k, q);	/* the coder of an earlier tensor stops waiting */
+	}
+	corr__drained(k, TENSORS);
+	for (unsigned i = 0; i < CODERS; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(c[i].missing, 0);
+		assert_int_equal(c[i].wrong, 0);
+	}
+	corr__free(k);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_last_launch),
 		cmocka_unit_test(test_wait),
 		cmocka_unit_test(test_many),
+		cmocka_unit_test(test_known),
+		cmocka_unit_test(test_threads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -69,7 +69,7 @@ static void test_good(void **state)
 	assert_string_equal(o.output, "t.llmi");
 }
 
-/* capture: repeatable terms, the documented defaults, -- CMD blocks and -p drops */
+/* capture: repeatable terms, the documented defaults, -- CMD blocks and -p drops, with -T too */
 static void test_capture(void **state)
 {
 	struct trace_opts o;
@@ -96,6 +96,11 @@ static void test_capture(void **state)
 	assert_int_equal(o.buffer_size, 64ull << 20);
 	assert_int_equal(o.device_buffer, 32ull << 20);
 	assert_int_equal(o.threads, 3);
+	/* -T keeps capture: the probes carry each tensor's producer */
+	assert_int_equal(parse(&o, err, "-T", "--capture", "name=logits", "--", "./x", NULL), 0);
+	assert_true(o.timing_only);
+	assert_string_equal(o.capture, "name=logits");
+	assert_int_equal(o.on_full, LLMI_ON_FULL_BLOCK);
 }
 
 /* err names both options and both paths */
@@ -203,7 +208,6 @@ static void test_bad(void **state)
 	expect_bad("add --capture SPEC", "--codec", "lossless", "-p", "1", NULL);
 	expect_bad("add --capture SPEC", "--on-full", "drop", "-p", "1", NULL);
 	expect_bad("add --capture SPEC", "--buffer-size", "64M", "-p", "1", NULL);
-	expect_bad("--capture needs events mode", "-T", "--capture", "all", "-p", "1", NULL);
 	expect_bad("--capture: capture spec term 'name='", "--capture", "name=", "-p", "1", NULL);
 	expect_bad("--capture: capture spec term 'steps=5-2'", "--capture", "steps=5-2", "-p", "1", NULL);
 	expect_bad("--capture: capture spec term 'bogus'", "--capture", "bogus", "-p", "1", NULL);

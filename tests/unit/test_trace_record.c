@@ -5,7 +5,8 @@
  * names as string ids (one id per name, tables written before the batches
  * that use them), graph replays expanded and marked, captured launches
  * flagged, API names, losses carried by the batches, the summary as the
- * stats record, and the --perfetto JSON written alongside. (The consumer's
+ * stats record, and the --perfetto JSON written alongside; under -T the
+ * producers that capture probes carry, named in the file. (The consumer's
  * per-record cost: benchmarks/trace_record; a full disk: test_trace_full.)
  */
 #include <errno.h>
@@ -231,6 +232,101 @@ static void test_roundtrip(void **state)
 	agg__free(a);
 }
 
+/* One string id per kernel name, from a container's string tables. */
+static struct names read_names(const char *path, size_t *nevents)
+{
+	struct names nm = { 0 };
+	struct llmi_reader *r;
+	char err[256];
+
+	*nevents = 0;
+	r = llmi_reader__open(path, err, sizeof(err));
+	assert_non_null(r);
+	for (size_t i = 0; i < llmi_reader__nr_records(r); i++) {
+		unsigned type = llmi_reader__record(r, i)->type;
+		size_t len;
+		void *p;
+
+		*nevents += type == LLMI_REC_EVENTS;
+		if (type != LLMI_REC_STRINGS)
+			continue;
+		p = llmi_reader__load(r, i, &len);
+		assert_non_null(p);
+		assert_int_equal(llmi_strings_parse(p, len, on_string, &nm), 0);
+		free(p);
+	}
+	llmi_reader__free(r);
+	return nm;
+}
+
+static const char *kernel_of(const struct names *nm, uint32_t id)
+{
+	for (size_t i = 0; i < nm->nkernel; i++)
+		if (nm->kernel_ids[i] == id)
+			return nm->kernel[i];
+	return NULL;
+}
+
+/*
+ * -T: no launch is streamed; the capture probe's producer (launch number,
+ * api, handle) is named from the agg and its name written to the file,
+ * although no event batch is; a graph launch names its last kernel.
+ */
+static void test_tensor_producer(void **state)
+{
+	char path[] = "/tmp/llmi-record-XXXXXX";
+	struct trace_tl_opts o = { .output = path, .events = false, .writer = "test",
+				   .force = true };
+	struct llmi_tensor_event te = { .ev = ev(LLMI_EV_TENSOR, 0, 0, 1, 0, 0) };
+	struct agg *a = agg__new(NULL, NULL);
+	uint32_t nid_norm, nid_graph, nid;
+	struct trace_tl *t;
+	struct names nm;
+	uint64_t id;
+	size_t nev;
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	close(fd);
+	assert_non_null(a);
+	t = trace_tl__new(&o);
+	assert_non_null(t);
+	feed_name(a, t, 0x1000, "_Z4gemmPKfi");
+	feed_name(a, t, 0x2000, "_Z4normPf");
+	/* what -T streams of a graph: its capture (nodes norm, gemm), instantiate */
+	feed(a, t, ev(LLMI_EV_CAPTURE_BEGIN, LLMI_API_CAPTURE_BEGIN, 0, 5, 0, 0));
+	feed(a, t, ev(LLMI_EV_LAUNCH, LLMI_API_LAUNCH, 0x2000, 5, 1, 1));
+	feed(a, t, ev(LLMI_EV_LAUNCH, LLMI_API_LAUNCH, 0x1000, 5, 1, 1));
+	feed(a, t, ev(LLMI_EV_CAPTURE_END, LLMI_API_CAPTURE_END, 0x6a, 5, 0, 0));
+	feed(a, t, ev(LLMI_EV_INSTANTIATE, LLMI_API_GRAPH_INSTANTIATE, 0xe7, 0, 0x6a, 0));
+
+	te.launch = 4, te.api = LLMI_API_LAUNCH, te.func = 0x2000;
+	trace_tl__tensor_producer(t, a, &te, &id, &nid_norm);
+	assert_int_equal(id, 4);
+	assert_true(nid_norm != 0);
+	te.launch = 9, te.api = LLMI_API_CU_GRAPH_LAUNCH, te.func = 0xe7;
+	trace_tl__tensor_producer(t, a, &te, &id, &nid_graph);
+	assert_int_equal(id, 9);
+	assert_true(nid_graph != 0 && nid_graph != nid_norm);
+	te.launch = 10, te.api = LLMI_API_LAUNCH, te.func = 0x2000;
+	trace_tl__tensor_producer(t, a, &te, &id, &nid);
+	assert_int_equal(nid, nid_norm);	/* one id per name */
+	te.launch = 0;	/* the probe found none */
+	trace_tl__tensor_producer(t, a, &te, &id, &nid);
+	assert_int_equal(id, 0);
+	assert_int_equal(nid, 0);
+	trace_tl__drain(t, 0, NULL);
+	assert_int_equal(trace_tl__close(t, NULL, 0), 0);
+
+	nm = read_names(path, &nev);
+	assert_int_equal(nev, 0);
+	assert_int_equal(nm.nkernel, 2);
+	assert_string_equal(kernel_of(&nm, nid_norm), "norm(float*)");
+	assert_string_equal(kernel_of(&nm, nid_graph), "gemm(float const*, int)");
+	unlink(path);
+	agg__free(a);
+}
+
 static void test_symlink_refused(void **state)
 {
 	char dir[] = "/tmp/llmi-record-XXXXXX", link[96], target[96];
@@ -252,6 +348,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_tensor_producer),
 		cmocka_unit_test(test_symlink_refused),
 	};
 

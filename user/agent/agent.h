@@ -23,6 +23,7 @@
 #ifndef LLMI_AGENT_INTERNAL_H
 #define LLMI_AGENT_INTERNAL_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -114,6 +115,39 @@ void agent_notify(void) AGENT_HIDDEN;
  * the connection (the tracer sees EOF); sess_lock held for reading. */
 void agent_fail(const char *fmt, ...) AGENT_HIDDEN __attribute__((format(printf, 1, 2)));
 uint64_t agent_now_ns(void) AGENT_HIDDEN;
+
+/*
+ * The wait of --on-full block, for either ring: try_room() is tried until
+ * it returns anything but -EAGAIN, which is returned; under drop, -ENOBUFS
+ * at once; -ECANCELED once capture is off (the tracer is gone: nobody will
+ * make room). Between tries wait_room() sleeps until woken or for
+ * AGENT_WAIT_MS. Time spent waiting goes to the ring's blocked_ns. Inline,
+ * so that each caller's try is a direct call.
+ */
+static inline int agent_wait_room(int (*try_room)(void *ctx), void (*wait_room)(void *ctx),
+				  void *ctx)
+{
+	uint64_t t0 = 0;
+	int rc;
+
+	while ((rc = try_room(ctx)) == -EAGAIN) {
+		if (agent_g.s.on_full == LLMI_ON_FULL_DROP) {
+			rc = -ENOBUFS;
+			break;
+		}
+		if (!atomic_load(&agent_g.on)) {
+			rc = -ECANCELED;
+			break;
+		}
+		if (!t0)
+			t0 = agent_now_ns();
+		wait_room(ctx);
+	}
+	if (t0)
+		atomic_fetch_add_explicit(&agent_g.s.ring.hdr->blocked_ns, agent_now_ns() - t0,
+					  memory_order_relaxed);
+	return rc;
+}
 
 /* capture.c */
 /*

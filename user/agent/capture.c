@@ -40,36 +40,35 @@ static uint64_t dtype_size(int dtype)
 	}
 }
 
+struct host_room {
+	uint64_t bytes;
+	struct llmi_ring_slot **slot;
+	void **data;
+	uint32_t seen;		/* the space futex, read before the try */
+};
+
+static int host_try(void *ctx)
+{
+	struct host_room *h = ctx;
+	struct llmi_ring *r = &G->s.ring;
+
+	/* read before trying: a release after the failed try moves it */
+	h->seen = atomic_load_explicit(&r->hdr->space_futex, memory_order_acquire);
+	return llmi_ring_reserve(r, h->bytes, h->slot, h->data);
+}
+
+static void host_wait(void *ctx)
+{
+	struct host_room *h = ctx;
+
+	llmi_ring_wait_space(&G->s.ring, h->seen, AGENT_WAIT_MS);
+}
+
 int agent_host_reserve(uint64_t bytes, struct llmi_ring_slot **slot, void **data)
 {
-	struct llmi_ring *r = &G->s.ring;
-	uint64_t t0 = 0;
-	int rc;
+	struct host_room h = { .bytes = bytes, .slot = slot, .data = data };
 
-	for (;;) {
-		/* read before trying: a release after the failed try moves it */
-		uint32_t seen = atomic_load_explicit(&r->hdr->space_futex, memory_order_acquire);
-
-		rc = llmi_ring_reserve(r, bytes, slot, data);
-		if (rc != -EAGAIN)
-			break;
-		if (G->s.on_full == LLMI_ON_FULL_DROP) {
-			rc = -ENOBUFS;
-			break;
-		}
-		/* the tracer is gone (or capture failed): nobody will make room */
-		if (!atomic_load(&G->on)) {
-			rc = -ECANCELED;
-			break;
-		}
-		if (!t0)
-			t0 = agent_now_ns();
-		llmi_ring_wait_space(r, seen, AGENT_WAIT_MS);
-	}
-	if (t0)
-		atomic_fetch_add_explicit(&r->hdr->blocked_ns, agent_now_ns() - t0,
-					  memory_order_relaxed);
-	return rc;
+	return agent_wait_room(host_try, host_wait, &h);
 }
 
 void agent_fill_slot(struct llmi_ring_slot *s, const struct agent_tensor *t, bool device)

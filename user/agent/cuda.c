@@ -203,40 +203,39 @@ static int dev_try(uint64_t bytes, uint64_t size, uint64_t *off, uint64_t *end)
 	return 0;
 }
 
+struct dev_room {
+	uint64_t bytes, *off, *end;
+};
+
+static int dev_room_try(void *ctx)
+{
+	struct dev_room *r = ctx;
+
+	return dev_try(r->bytes, G->s.dev_size, r->off, r->end);
+}
+
+/* the GPU has not copied the earlier tensors out yet; dev_mu held */
+static void dev_room_wait(void *ctx)
+{
+	struct timespec ts;
+
+	(void)ctx;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += AGENT_WAIT_MS * 1000000L;
+	ts.tv_sec += ts.tv_nsec / 1000000000L;
+	ts.tv_nsec %= 1000000000L;
+	pthread_cond_timedwait(&dev_cv, &dev_mu, &ts);
+}
+
 /* Staging room under --on-full: 0, -ENOBUFS, -ECANCELED; res_mu held. */
 static int dev_reserve(uint64_t bytes, uint64_t *off, uint64_t *end)
 {
-	uint64_t t0 = 0;
+	struct dev_room r = { .bytes = bytes, .off = off, .end = end };
 	int rc;
 
 	pthread_mutex_lock(&dev_mu);
-	for (;;) {
-		struct timespec ts;
-
-		rc = dev_try(bytes, G->s.dev_size, off, end);
-		if (rc != -EAGAIN)
-			break;
-		if (G->s.on_full == LLMI_ON_FULL_DROP) {
-			rc = -ENOBUFS;
-			break;
-		}
-		if (!atomic_load(&G->on)) {
-			rc = -ECANCELED;
-			break;
-		}
-		/* the GPU has not copied the earlier tensors out yet */
-		if (!t0)
-			t0 = agent_now_ns();
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += AGENT_WAIT_MS * 1000000L;
-		ts.tv_sec += ts.tv_nsec / 1000000000L;
-		ts.tv_nsec %= 1000000000L;
-		pthread_cond_timedwait(&dev_cv, &dev_mu, &ts);
-	}
+	rc = agent_wait_room(dev_room_try, dev_room_wait, &r);
 	pthread_mutex_unlock(&dev_mu);
-	if (t0)
-		atomic_fetch_add_explicit(&G->s.ring.hdr->blocked_ns, agent_now_ns() - t0,
-					  memory_order_relaxed);
 	return rc;
 }
 

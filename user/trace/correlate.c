@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
- * See correlate.h. Two open-addressing tables under one mutex: the last
- * launch per (pid, tid, stream), which the consumer updates on every launch
- * (a lookup and a store: the consumer's hot path pays little), and the
- * probes of tensors not yet coded, keyed by (pid, seq), which coders take
- * out. The consumer's lock is uncontended but for the rare coder lookup.
+ * See correlate.h. Two open-addressing tables: the last launch per (pid,
+ * tid, stream), which only the consumer touches (it updates it on every
+ * launch and reads it at every capture probe), so it takes no lock: the
+ * consumer's hot path is a lookup and a store; and, under one mutex, the
+ * probes of tensors not yet coded, keyed by (pid, seq), which the consumer
+ * adds and coders take out. Coders never read the launch table: what they
+ * need is copied into the probe's entry.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -134,36 +136,41 @@ void corr__launch(struct corr *k, uint32_t pid, uint32_t tid, uint64_t stream, u
 {
 	struct last *l;
 
-	if (!launch_id)
+	if (!launch_id || !last_room(k))
 		return;
-	pthread_mutex_lock(&k->lock);
-	if (last_room(k)) {
-		l = last_slot(k->last, k->cap_last, pid, tid, stream);
-		if (!l->launch_id)
-			k->nlast++;
-		*l = (struct last){ pid, tid, stream, launch_id, name_id };
-	}
-	pthread_mutex_unlock(&k->lock);
+	l = last_slot(k->last, k->cap_last, pid, tid, stream);
+	if (!l->launch_id)
+		k->nlast++;
+	*l = (struct last){ pid, tid, stream, launch_id, name_id };
 }
 
 void corr__tensor(struct corr *k, uint32_t pid, uint32_t tid, uint64_t stream, uint64_t seq,
 		  uint64_t step)
 {
+	struct last *l = k->cap_last ? last_slot(k->last, k->cap_last, pid, tid, stream) : NULL;
+
+	if (l && l->launch_id)
+		corr__tensor_known(k, pid, tid, stream, seq, step, l->launch_id, l->name_id);
+	else
+		corr__tensor_known(k, pid, tid, stream, seq, step, 0, 0);
+}
+
+void corr__tensor_known(struct corr *k, uint32_t pid, uint32_t tid, uint64_t stream, uint64_t seq,
+			uint64_t step, uint64_t launch_id, uint32_t name_id)
+{
 	struct probe *p;
 
 	pthread_mutex_lock(&k->lock);
 	if (probe_room(k)) {
-		struct last *l = k->cap_last ? last_slot(k->last, k->cap_last, pid, tid, stream) : NULL;
-
 		p = probe_slot(k->probes, k->cap_probes, pid, seq);
 		if (!p->used)
 			k->nprobes++;
 		*p = (struct probe){ .pid = pid, .used = true, .seq = seq };
 		p->p = (struct corr_producer){ .tid = tid, .stream = stream, .step = step,
 					       .probed = true };
-		if (l && l->launch_id) {
-			p->p.launch_id = l->launch_id;
-			p->p.name_id = l->name_id;
+		if (launch_id) {
+			p->p.launch_id = launch_id;
+			p->p.name_id = name_id;
 		}
 		pthread_cond_broadcast(&k->cond);
 	}

@@ -14,7 +14,16 @@
  * never guessed. A tensor taken on a stream no launch was seen on (a
  * host tensor, or one made by a copy) has no producer either.
  *
- * Thread-safe: the consumer writes, coder threads read and wait.
+ * Under -T no launch is streamed: the capture probe itself carries its
+ * producer, read in the kernel (bpf/llminstr_trace.bpf.c, track_launch),
+ * and the consumer hands it over with corr__tensor_known(); launch_id is
+ * then the launch's number within its process, not a timeline event's.
+ *
+ * Threads: the consumer functions (corr__launch, corr__tensor*,
+ * corr__drained) are called from one thread, the one that drains the ring;
+ * the launch table is its own and takes no lock. Coder threads only wait
+ * for and take out probes (corr__producer), which a mutex guards; the
+ * consumer holds it only at a capture probe or a drain, never at a launch.
  */
 #ifndef LLMI_TRACE_CORRELATE_H
 #define LLMI_TRACE_CORRELATE_H
@@ -36,12 +45,18 @@ struct corr;
 struct corr *corr__new(void);
 void corr__free(struct corr *k);
 
-/* The consumer: a launch (or a graph's replayed kernel), in ring order. */
+/* The consumer: a launch (or a graph's replayed kernel), in ring order. Lock-free. */
 void corr__launch(struct corr *k, uint32_t pid, uint32_t tid, uint64_t stream, uint64_t launch_id,
 		  uint32_t name_id);
 /* The consumer: the agent's capture probe of tensor seq. */
 void corr__tensor(struct corr *k, uint32_t pid, uint32_t tid, uint64_t stream, uint64_t seq,
 		  uint64_t step);
+/*
+ * The consumer (-T): the capture probe of tensor seq with the producer it
+ * carries (launch_id 0: none, name_id 0: unnamed).
+ */
+void corr__tensor_known(struct corr *k, uint32_t pid, uint32_t tid, uint64_t stream, uint64_t seq,
+			uint64_t step, uint64_t launch_id, uint32_t name_id);
 /* The consumer: every record committed before now_ns has been consumed. */
 void corr__drained(struct corr *k, uint64_t now_ns);
 

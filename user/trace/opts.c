@@ -65,7 +65,8 @@ void trace_opts_usage(FILE *f)
 "                          (worker processes); the default with -- CMD\n"
 "      --no-follow         -- CMD: trace CMD's own process only\n"
 "  -T, --timing-only       count and histogram in the kernel; stream only\n"
-"                          names and CUDA-graph records\n"
+"                          names and CUDA-graph records (with --capture also\n"
+"                          the tensors, each with its producing launch)\n"
 "  -d, --duration SEC      stop after SEC seconds (default: Ctrl-C, SIGTERM\n"
 "                          or when every target has exited)\n"
 "  -i, --interval SEC      print a summary of the last SEC seconds every SEC\n"
@@ -339,8 +340,6 @@ int trace_opts_parse(int argc, char **argv, struct trace_opts *o, char *err, siz
 		return fail(err, len, "%s applies to tensor capture: add --capture SPEC",
 			    codec_given ? "--codec" : o->on_full >= 0 ? "--on-full" :
 			    "--buffer-size, --device-buffer and --threads");
-	if (o->capture[0] && o->timing_only)
-		return fail(err, len, "--capture needs events mode (tensors are tied to launches): drop -T");
 	if (o->on_full < 0)
 		o->on_full = o->cmd ? LLMI_ON_FULL_BLOCK : LLMI_ON_FULL_DROP;
 	return 0;

@@ -652,6 +652,34 @@ void trace_tl__free(struct trace_tl *t)
 	free(t);
 }
 
+void trace_tl__tensor_producer(struct trace_tl *t, struct agg *a,
+			       const struct llmi_tensor_event *te, uint64_t *launch,
+			       uint32_t *kernel)
+{
+	uint64_t f = te->func;
+	const char *kn = NULL;
+
+	*launch = te->launch;
+	*kernel = 0;
+	if (!te->launch || te->api >= LLMI_API_MAX)
+		return;
+	if (trace_apis[te->api].layout == LLMI_L_GRAPH_LAUNCH) {
+		size_t pos = 0;
+		uint64_t k;
+
+		f = 0;
+		while (agg__exec_next_kernel(a, te->ev.pid, te->func, &pos, &k))
+			f = k;
+	}
+	if (f)
+		kn = agg__full_name(a, te->ev.pid, f);
+	if (!t || !t->w || !kn)
+		return;
+	*kernel = name_id(t, a, kn);
+	if (!t->events && t->nnames > t->names_written)
+		write_names(t);	/* once per kernel: no batch will carry it */
+}
+
 struct llmi_writer *trace_tl__writer(struct trace_tl *t)
 {
 	return t ? t->w : NULL;

@@ -79,6 +79,19 @@ void trace_tl__free(struct trace_tl *t);
  * kernel a graph launch replays); false if it made none.
  */
 bool trace_tl__last_launch(const struct trace_tl *t, uint64_t *launch_id, uint32_t *name_id);
+/*
+ * -T with --capture: the producer the capture probe found in the kernel
+ * (te's launch, api and func; see struct llmi_tensor_event) as the
+ * container names it: *launch_id is the launch's number in its process
+ * (no launch is in the file under -T) and *name_id the kernel's
+ * LLMI_STR_KERNEL id, written to the file now when it is new (under -T no
+ * event batch carries names); a graph launch names the last kernel its
+ * graph replays. *name_id is 0 without -o or when the kernel has no name;
+ * both are 0 when the probe found no producer.
+ */
+void trace_tl__tensor_producer(struct trace_tl *t, struct agg *a,
+			       const struct llmi_tensor_event *te, uint64_t *launch_id,
+			       uint32_t *name_id);
 /* The container's writer (NULL without -o), for the tensors of capture. */
 struct llmi_writer *trace_tl__writer(struct trace_tl *t);
 /* A trace that never started: removes the files it created, then frees. */

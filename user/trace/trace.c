@@ -784,9 +784,19 @@ static int on_event(void *ctx, void *data, size_t size)
 		const struct llmi_tensor_event *te = data;
 
 		/* the agent's probes: producers, not the application's calls */
-		if (ne->ev.type == LLMI_EV_TENSOR && size >= sizeof(*te) && tr->corr)
-			corr__tensor(tr->corr, te->ev.pid, te->ev.tid, te->ev.stream, te->ev.obj,
-				     te->ev.arg1);
+		if (ne->ev.type == LLMI_EV_TENSOR && size >= sizeof(*te) && tr->corr) {
+			uint64_t id;
+			uint32_t nid;
+
+			if (!tr->o.timing_only) {
+				corr__tensor(tr->corr, te->ev.pid, te->ev.tid, te->ev.stream,
+					     te->ev.obj, te->ev.arg1);
+			} else {	/* -T: the probe carries its producer */
+				trace_tl__tensor_producer(tr->tl, tr->agg, te, &id, &nid);
+				corr__tensor_known(tr->corr, te->ev.pid, te->ev.tid,
+						   te->ev.stream, te->ev.obj, te->ev.arg1, id, nid);
+			}
+		}
 		return 0;
 	}
 	agg__event(tr->agg, data, size);
@@ -797,7 +807,7 @@ static int on_event(void *ctx, void *data, size_t size)
 		uint32_t nid;
 
 		trace_tl__event(tr->tl, tr->agg, data, size);
-		if (tr->corr && trace_tl__last_launch(tr->tl, &id, &nid))
+		if (tr->corr && !tr->o.timing_only && trace_tl__last_launch(tr->tl, &id, &nid))
 			corr__launch(tr->corr, ne->ev.pid, ne->ev.tid, ne->ev.stream, id, nid);
 	}
 	return 0;
@@ -1127,6 +1137,7 @@ static int load_bpf(struct tracer *tr)
 		return err;
 	}
 	tr->skel->rodata->timing_only = tr->o.timing_only;
+	tr->skel->rodata->track_producers = tr->o.timing_only && tr->o.capture[0];
 	ncpu = libbpf_num_possible_cpus();
 	wake = tr->o.ring_size / 8 / sizeof(struct llmi_event) / (ncpu > 0 ? (unsigned)ncpu : 1);
 	tr->skel->rodata->wake_every = wake ? (uint32_t)wake : 1;
