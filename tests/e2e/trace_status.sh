@@ -7,7 +7,8 @@
 # status left on any line: it was erased before every message, every
 # interval summary (-i) and the summary, each of which starts at the
 # beginning of its line. Without a terminal no status is written at all
-# (no \r in stderr). The tracer's signal handling (a signalfd) leaves the
+# (no \r in stderr), nor with -- CMD unless --status asks (the command
+# writes to the same terminal). The tracer's signal handling (a signalfd) leaves the
 # command's signal mask as the tracer got it.
 set -u
 cd "$(dirname "$0")/../.."
@@ -61,7 +62,7 @@ chmod +x "$tmp/cmd.sh"
 status_re='[0-9]+:[0-9]{2} \| [0-9.]+[kMG]? events/s, [0-9]+ lost'
 
 echo "== on a terminal: a status line with events/s, erased before every other output"
-script -qfec "stty cols 250; exec $T -i 1 -- $tmp/cmd.sh" /dev/null >"$tmp/tty" 2>&1 </dev/null &
+script -qfec "stty cols 250; exec $T --status -i 1 -- $tmp/cmd.sh" /dev/null >"$tmp/tty" 2>&1 </dev/null &
 sp=$!; pids+=($sp)
 wait_line "$tmp/tty" "[1-9][0-9.]*[kMG]? events/s, [0-9]+ lost" $sp || rc=1
 wait_line "$tmp/tty" "^interval: events mode" $sp || rc=1
@@ -114,6 +115,20 @@ if grep -qa $'\r' "$tmp/err" "$tmp/out" || grep -Eq "events/s" "$tmp/err"; then
 fi
 grep -q "ended by targets exited" "$tmp/out" || { cat "$tmp/out"; fail "no summary without a terminal"; }
 echo "ok: stderr clean ($(wc -l <"$tmp/err") lines)"
+
+echo "== -- CMD shares the terminal: no status unless --status"
+rm -f "$tmp/stop"
+script -qfec "stty cols 250; exec $T -i 1 -- $tmp/cmd.sh" /dev/null >"$tmp/tty2" 2>&1 </dev/null &
+sp=$!; pids+=($sp)
+# an interval summary comes after two status periods: a status would be out
+wait_line "$tmp/tty2" "^interval: events mode" $sp || rc=1
+touch "$tmp/stop"
+wait $sp; st=$?
+[ $st = 0 ] || { cat "$tmp/tty2"; fail "the tracer of a command under a pty exited $st"; }
+if grep -qa $'\r\e\[K' "$tmp/tty2" || grep -Eq "$status_re" "$tmp/tty2"; then
+	cat -A "$tmp/tty2" | head; fail "a status line with -- CMD and no --status"
+fi
+echo "ok: -- CMD: no status line"
 
 echo "== the command's signal mask is not the tracer's"
 want=$(sh -c 'grep ^SigBlk /proc/self/status')

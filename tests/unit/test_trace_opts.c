@@ -56,11 +56,17 @@ static void test_good(void **state)
 	assert_string_equal(o.cmd[1], "-q");
 	assert_int_equal(o.ring_size, 16u << 20);
 	assert_true(o.follow);		/* -- CMD follows its workers by default */
+	assert_false(o.status);		/* the command shares the terminal: no status line */
+	assert_int_equal(parse(&o, err, "--status", "--", "./x", NULL), 0);
+	assert_true(o.status);
 
 	assert_int_equal(parse(&o, err, "--no-follow", "--", "./x", NULL), 0);
 	assert_false(o.follow);
 	assert_int_equal(parse(&o, err, "-p", "7", NULL), 0);
 	assert_false(o.follow);		/* -p does not, unless asked */
+	assert_true(o.status);		/* -p: a status line (where stderr is a terminal) */
+	assert_int_equal(parse(&o, err, "--no-status", "-p", "7", NULL), 0);
+	assert_false(o.status);
 	assert_int_equal(parse(&o, err, "-f", "-p", "7", NULL), 0);
 	assert_true(o.follow);
 	assert_false(o.force);		/* an existing output is refused unless asked */

@@ -22,7 +22,7 @@
 enum {
 	OPT_JSON = 256, OPT_PERFETTO, OPT_CAPTURE, OPT_CODEC, OPT_ON_FULL,
 	OPT_BUFFER_SIZE, OPT_LIB, OPT_RING_SIZE, OPT_KERNELS, OPT_TOP, OPT_NO_FOLLOW, OPT_FORCE,
-	OPT_DEVICE_BUFFER, OPT_THREADS,
+	OPT_DEVICE_BUFFER, OPT_THREADS, OPT_STATUS, OPT_NO_STATUS,
 };
 
 static const struct option long_opts[] = {
@@ -46,6 +46,8 @@ static const struct option long_opts[] = {
 	{ "top", required_argument, NULL, OPT_TOP },
 	{ "follow", no_argument, NULL, 'f' },
 	{ "no-follow", no_argument, NULL, OPT_NO_FOLLOW },
+	{ "status", no_argument, NULL, OPT_STATUS },
+	{ "no-status", no_argument, NULL, OPT_NO_STATUS },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -70,6 +72,10 @@ void trace_opts_usage(FILE *f)
 "  -d, --duration SEC      stop after SEC seconds (default: Ctrl-C, SIGTERM\n"
 "                          or when every target has exited)\n"
 "  -i, --interval SEC      print a summary of the last SEC seconds every SEC\n"
+"      --status, --no-status  on a terminal, a status line on stderr every\n"
+"                          0.5 s (events/s, lost; tensors/s, GB/s, buffer fill,\n"
+"                          drops, blocked): the default with -p; off with\n"
+"                          -- CMD, whose output shares the terminal\n"
 "      --json FILE|-       machine-readable summary ('-': stdout)\n"
 "      --perfetto FILE     Chrome/Perfetto trace-event JSON timeline (events\n"
 "                          mode): one track per thread, launches and copies\n"
@@ -202,6 +208,7 @@ int trace_opts_parse(int argc, char **argv, struct trace_opts *o, char *err, siz
 	o->kernels_max = 16384;
 	o->top = 10;
 	o->follow = -1;
+	o->status = -1;
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+:p:o:Td:i:fvh", long_opts, NULL)) != -1) {
@@ -312,6 +319,12 @@ int trace_opts_parse(int argc, char **argv, struct trace_opts *o, char *err, siz
 		case OPT_NO_FOLLOW:
 			o->follow = 0;
 			break;
+		case OPT_STATUS:
+			o->status = 1;
+			break;
+		case OPT_NO_STATUS:
+			o->status = 0;
+			break;
 		case 'v':
 			o->verbose = true;
 			break;
@@ -334,6 +347,8 @@ int trace_opts_parse(int argc, char **argv, struct trace_opts *o, char *err, siz
 		return fail(err, len, "give either -p PID or -- CMD, not both");
 	if (o->follow < 0)
 		o->follow = o->cmd != NULL;
+	if (o->status < 0)	/* a command writes to the same terminal */
+		o->status = o->cmd == NULL;
 	if (o->perfetto && o->timing_only)
 		return fail(err, len, "--perfetto needs events mode: drop -T");
 	if (!o->capture[0] && (codec_given || o->on_full >= 0 || capture_sized))

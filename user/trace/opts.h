@@ -45,6 +45,7 @@ struct trace_opts {
 	uint64_t top;			/* kernels shown in the summary */
 	bool verbose;
 	int follow;			/* trace descendants that load CUDA (-f) */
+	int status;			/* the live status line on a terminal (--status) */
 };
 
 enum { TRACE_OPTS_OK = 0, TRACE_OPTS_HELP = 1 };

@@ -1581,7 +1581,7 @@ static int init(struct tracer *tr, int argc, char **argv)
 		return err;
 	}
 	/* before any thread writes to stderr: the display stands in for it */
-	tr->status = trace_status__start();
+	tr->status = tr->o.status && trace_status__start();
 	return 0;
 }
 
