@@ -203,6 +203,16 @@ static int dev_try(uint64_t bytes, uint64_t size, uint64_t *off, uint64_t *end)
 	return 0;
 }
 
+/* a CLOCK_REALTIME deadline sec s and ms ms from now, for timed waits */
+static void deadline_in(struct timespec *ts, long sec, long ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += sec;
+	ts->tv_nsec += ms * 1000000L;
+	ts->tv_sec += ts->tv_nsec / 1000000000L;
+	ts->tv_nsec %= 1000000000L;
+}
+
 struct dev_room {
 	uint64_t bytes, *off, *end;
 };
@@ -220,10 +230,7 @@ static void dev_room_wait(void *ctx)
 	struct timespec ts;
 
 	(void)ctx;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_nsec += AGENT_WAIT_MS * 1000000L;
-	ts.tv_sec += ts.tv_nsec / 1000000000L;
-	ts.tv_nsec %= 1000000000L;
+	deadline_in(&ts, 0, AGENT_WAIT_MS);
 	pthread_cond_timedwait(&dev_cv, &dev_mu, &ts);
 }
 
@@ -303,10 +310,41 @@ static NOINLINE void agent_cuda_ctx_leave(bool pushed)
 		cu.CtxPopCurrent(&c);
 }
 
+#define EXIT_WAIT_S 10	/* the most a process's exit waits for its copies */
+
+/*
+ * At exit (atexit, registered at the first device setup, so that it runs
+ * before the driver's own teardown): the copies queued on the side stream
+ * land and are published, as detach would have them, so a program that
+ * ends without waiting for its streams loses none of its tensors. It calls
+ * no CUDA: the side stream's host functions move d.cons up to d.prod. A
+ * wedged GPU delays the exit EXIT_WAIT_S at most; what did not land is
+ * then what the tracer counts as unfinished.
+ */
+static void agent_cuda_at_exit(void)
+{
+	struct timespec end;
+	uint64_t want;
+
+	if (!atomic_load(&G->on) || !d.ready)
+		return;
+	deadline_in(&end, EXIT_WAIT_S, 0);
+	if (pthread_mutex_timedlock(&G->res_mu, &end))
+		return;
+	want = d.prod;
+	pthread_mutex_unlock(&G->res_mu);
+	pthread_mutex_lock(&dev_mu);
+	while (atomic_load_explicit(&d.cons, memory_order_acquire) < want && atomic_load(&G->on) &&
+	       pthread_cond_timedwait(&dev_cv, &dev_mu, &end) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&dev_mu);
+}
+
 /* The first device capture of an attach: the context, the staging ring,
  * the side stream, the event, the host ring registered. */
 static NOINLINE int agent_cuda_setup(int ordinal)
 {
+	static bool exit_hooked;
 	struct agent_session *s = &G->s;
 	ag_CUcontext cur = NULL;
 	bool pushed = false;
@@ -357,6 +395,8 @@ static NOINLINE int agent_cuda_setup(int ordinal)
 	d.prod = 0;
 	atomic_store(&d.cons, 0);
 	d.ready = true;
+	if (!exit_hooked)	/* res_mu held: once per process */
+		exit_hooked = !atexit(agent_cuda_at_exit);
 	agent_cuda_ctx_leave(pushed);
 	return 0;
 fail:
