@@ -122,7 +122,7 @@ static void make_events(struct llmi_tl_event *ev, int src, int k, unsigned count
 static int put_events(struct llmi_writer *w, int src, int k, unsigned count)
 {
 	static __thread struct llmi_tl_event ev[1024];
-	struct llmi_events_rec h = { .event_size = EV_SIZE, .abi_version = LLMI_TL_VERSION,
+	struct llmi_events_rec h = { .event_size = EV_SIZE, .abi_version = 1,	/* 64-byte events */
 				     .count = count, .first_ns = (uint64_t)src << 32 | (uint64_t)k };
 
 	h.last_ns = h.first_ns;
