@@ -556,7 +556,7 @@ int capture__attach(struct capture *c, pid_t pid, char *err, size_t len)
 	}
 	/* the agent may not shrink it under us (a SIGBUS here) */
 	fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
-	s->mem = mmap(NULL, s->mem_len, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	s->mem = mmap(NULL, s->mem_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, memfd, 0);
 	if (s->mem == MAP_FAILED) {
 		s->mem = NULL;
 		ret = say(err, len, -errno, "pid %d: cannot map the capture ring: %s", (int)pid,
