@@ -22,6 +22,13 @@
  * of our own when appends outrun them (kept for reuse up to the limit, so
  * the steady state allocates nothing).
  *
+ * A tensor record can also be coded in place (llmi_writer__tensor_begin):
+ * its bytes are reserved at their largest inside one extent, the caller's
+ * codec writes the blob there, and commit writes the header and checksums
+ * the final bytes; the reservation then shrinks to the record when nothing
+ * was placed after it, or leaves a pad record. That saves the blob's copy
+ * and a pass over it while it is out of cache.
+ *
  * The header block is written on its own at creation, so even an empty
  * file that was never closed is a valid container.
  *
