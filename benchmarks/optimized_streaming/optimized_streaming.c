@@ -21,7 +21,10 @@
  * not a generator). Host memory here; CPU figures of this machine.
  *
  *   optimized_streaming [--seconds S] [--dir DIR] [--rows N] [--hidden N]
- *                       [--layers N] [--codec SPEC] [--json FILE|-]
+ *                       [--layers N] [--codec SPEC] [--threads N] [--json FILE|-]
+ *
+ * --threads N: the tracer's coder threads (its --threads; default: the
+ * tracer's own default, the CPUs minus one).
  *
  * Needs root (BPF); exits 77 otherwise.
  */
@@ -49,6 +52,7 @@ struct cfg {
 	double seconds;
 	const char *dir, *codec, *json;
 	long rows, hidden, layers;
+	long threads;		/* the tracer's --threads, 0: its default */
 };
 
 static float *make_pool(const struct cfg *c)
@@ -202,7 +206,7 @@ struct cap_res {
 
 static int capture(const struct cfg *c, const char *self, struct cap_res *r)
 {
-	char out[4096], js[4096], secs[32], rows[32], hid[32], lay[32], tracer[4096];
+	char out[4096], js[4096], secs[32], rows[32], hid[32], lay[32], thr[32], tracer[4096];
 	char *argv[32];
 	int argc = 0, err;
 	double t0;
@@ -228,6 +232,11 @@ static int capture(const struct cfg *c, const char *self, struct cap_res *r)
 	argv[argc++] = out;
 	argv[argc++] = "--json";
 	argv[argc++] = js;
+	if (c->threads) {
+		snprintf(thr, sizeof(thr), "%ld", c->threads);
+		argv[argc++] = "--threads";
+		argv[argc++] = thr;
+	}
 	argv[argc++] = "--";
 	argv[argc++] = (char *)self;
 	argv[argc++] = "--producer";
@@ -270,7 +279,7 @@ int main(int argc, char **argv)
 		{ "rows", required_argument, NULL, 'r' }, { "hidden", required_argument, NULL, 'H' },
 		{ "layers", required_argument, NULL, 'l' }, { "codec", required_argument, NULL, 'c' },
 		{ "json", required_argument, NULL, 'j' }, { "producer", no_argument, NULL, 'p' },
-		{ "help", no_argument, NULL, 'h' }, {},
+		{ "threads", required_argument, NULL, 't' }, { "help", no_argument, NULL, 'h' }, {},
 	};
 	struct cfg c = { .seconds = 10, .dir = "build/bench/tmp", .codec = "quant:nmse=1e-3",
 			 .rows = 256, .hidden = 4096, .layers = 32 };
@@ -278,10 +287,11 @@ int main(int argc, char **argv)
 	struct cap_res cr = { 0 };
 	double disk, base;
 	char self[4096], bench_dir[4096];
+	char thr_s[32];
 	ssize_t n;
 	int o, err;
 
-	while ((o = getopt_long(argc, argv, "s:d:r:H:l:c:j:ph", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "s:d:r:H:l:c:j:t:ph", opts, NULL)) != -1) {
 		switch (o) {
 		case 's': c.seconds = atof(optarg); break;
 		case 'd': c.dir = optarg; break;
@@ -290,10 +300,11 @@ int main(int argc, char **argv)
 		case 'l': c.layers = atol(optarg); break;
 		case 'c': c.codec = optarg; break;
 		case 'j': c.json = optarg; break;
+		case 't': c.threads = atol(optarg); break;
 		case 'p': prod = true; break;
 		case 'h':
 			puts("usage: optimized_streaming [--seconds S] [--dir DIR] [--rows N] [--hidden N]\n"
-			     "                           [--layers N] [--codec SPEC] [--json FILE|-]");
+			     "                           [--layers N] [--codec SPEC] [--threads N] [--json FILE|-]");
 			return 0;
 		default:
 			fprintf(stderr, "optimized_streaming: bad option (see --help)\n");
@@ -304,8 +315,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "optimized_streaming: --seconds, --rows, --hidden, --layers > 0\n");
 		return 2;
 	}
+	if (c.threads < 0 || c.threads > 64) {
+		fprintf(stderr, "optimized_streaming: --threads from 1 to 64 (0: the tracer's default)\n");
+		return 2;
+	}
 	if (prod)
 		return producer(&c);
+	snprintf(thr_s, sizeof(thr_s), "%ld", c.threads);
 	if (geteuid()) {
 		fprintf(stderr, "optimized_streaming: needs root (the tracer loads BPF)\n");
 		return 77;
@@ -328,9 +344,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "optimized_streaming: the capture run failed: %s\n", strerror(-err));
 		return 1;
 	}
-	printf("optimized_streaming: %ld x [%ld x %ld] f32 per step for %.0f s, codec %s "
-	       "(CPU figures of this machine, host tensors)\n", c.layers, c.rows, c.hidden,
-	       c.seconds, c.codec);
+	printf("optimized_streaming: %ld x [%ld x %ld] f32 per step for %.0f s, codec %s, "
+	       "coder threads %s (CPU figures of this machine, host tensors)\n", c.layers, c.rows,
+	       c.hidden, c.seconds, c.codec, c.threads ? thr_s : "the tracer's default");
 	printf("%-34s %10s %10s\n", "case", "raw GB/s", "stored");
 	printf("%-34s %10.3f %10s\n", "disk, O_DIRECT sequential", disk, "-");
 	printf("%-34s %10.3f %10.3f\n", "baseline_dump: copy + raw file each", base, base);
@@ -353,6 +369,7 @@ int main(int argc, char **argv)
 		llmi_json_i64(&j, "layers", c.layers);
 		llmi_json_i64(&j, "rows", c.rows);
 		llmi_json_i64(&j, "hidden", c.hidden);
+		llmi_json_i64(&j, "threads", c.threads);
 		llmi_json_obj_end(&j);
 		llmi_json_arr_begin(&j, "cases");
 		llmi_json_obj_begin(&j, NULL);

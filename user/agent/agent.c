@@ -280,7 +280,7 @@ static int take_hello(const struct hello_in *in, ssize_t n, int fds[2], int nfds
 	 * its memfd allows sealing (MFD_ALLOW_SEALING); where not, it must
 	 * not truncate it */
 	(void)fcntl(fds[0], F_ADD_SEALS, F_SEAL_SHRINK);
-	map = mmap(NULL, (size_t)h->ring_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
+	map = mmap(NULL, (size_t)h->ring_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fds[0], 0);
 	if (map == MAP_FAILED) {
 		rc = -errno;
 		snprintf(why, why_len, "cannot map the ring memfd (%llu bytes): %s",

@@ -1045,7 +1045,13 @@ int llmi_codec__encode(struct llmi_codec *c, const struct llmi_codec_spec *spec,
 		p.mean = c->means;
 	}
 	hdr = HDR_SIZE + 4 * nch + msec_len;
-	need = hdr + nch * p.slot;
+	/*
+	 * Every chunk's slot holds its worst case (raw + 4); the last one's
+	 * only its own elements, so that a tensor smaller than a chunk is
+	 * coded in dst (llmi_codec_bound() bytes) and not staged and copied.
+	 */
+	need = hdr + (nch ? (nch - 1) * p.slot + 4 + chunk_count(numel, p.chunk_elems, (uint32_t)(nch - 1)) * es
+		      : 0);
 	p.data_off = hdr;
 	p.seq = c->nstarted == 0 || nch == 1;
 	p.seq_off = hdr;

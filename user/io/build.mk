@@ -8,3 +8,4 @@ UNIT_OBJS_test_io = $(IO_OBJS) $(FORMAT_OBJS)
 UNIT_OBJS_test_io_enospc = $(IO_OBJS) $(FORMAT_OBJS)
 UNIT_OBJS_test_outfile = $(OBJ)/user/io/outfile.o
 UNIT_OBJS_test_writer_thread = $(IO_OBJS) $(FORMAT_OBJS)
+UNIT_OBJS_test_writer_res = $(IO_OBJS) $(FORMAT_OBJS)

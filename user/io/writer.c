@@ -22,6 +22,13 @@
  * of our own when appends outrun them (kept for reuse up to the limit, so
  * the steady state allocates nothing).
  *
+ * A tensor record can also be coded in place (llmi_writer__tensor_begin):
+ * its bytes are reserved at their largest inside one extent, the caller's
+ * codec writes the blob there, and commit writes the header and checksums
+ * the final bytes; the reservation then shrinks to the record when nothing
+ * was placed after it, or leaves a pad record. That saves the blob's copy
+ * and a pass over it while it is out of cache.
+ *
  * The header block is written on its own at creation, so even an empty
  * file that was never closed is a valid container.
  *
@@ -88,6 +95,9 @@ struct llmi_writer {
 	uint64_t cur_off;	/* file offset of the current (or next) extent */
 	uint64_t cur_since;	/* llmi_now_ns() when the current extent got its first byte */
 	uint64_t seq;
+	uint64_t next_tensor;	/* the next tensor's id (ids follow stream order) */
+	bool res_open;		/* all modes but the thread mode: a tensor reservation is open */
+	uint64_t cut_at;	/* a reservation given up here: the file ends before it (UINT64_MAX: none) */
 	struct llmi_index_ent *idx;
 	struct rec_note *notes;	/* beside idx */
 	size_t nidx, cidx;
@@ -547,6 +557,8 @@ static int append_locked(struct llmi_writer *w, unsigned type, const struct iove
 		return w->err;
 	if (w->closed)
 		return -EBADF;
+	if (w->res_open)
+		return -EBUSY;	/* a tensor reservation is open (writer.h) */
 	for (int i = 0; i < iovcnt; i++) {
 		len += iov[i].iov_len;
 		crc = llmi_crc32c(crc, iov[i].iov_base, iov[i].iov_len);
@@ -582,6 +594,30 @@ static void sum_tensor(struct llmi_writer *w, const struct llmi_tensor_rec *t, s
 }
 
 /*
+ * Thread mode, lock held: waits (the lock released) while the writer holds
+ * more than its limit with span more bytes. Memory held: the closed extents
+ * not yet on disk, the open one, and this record. Alone (nothing queued) a
+ * record goes whatever its size, or one larger than the limit never would.
+ */
+static void wait_space(struct llmi_writer *w, uint64_t span)
+{
+	uint64_t t0 = 0;
+
+	while (!w->err && !w->closing && !w->closed && w->cur_off > w->acked &&
+	       w->cur_off - w->acked + w->fill + span > w->limit) {
+		if (!t0) {
+			t0 = llmi_now_ns();
+			w->space_waits++;
+		}
+		w->waiting++;
+		pthread_cond_wait(&w->space, &w->lock);
+		w->waiting--;
+	}
+	if (t0)
+		w->space_wait_ns += llmi_now_ns() - t0;
+}
+
+/*
  * Thread mode: the lock is held twice, each time without waiting for the
  * disk: to reserve the record's bytes (waiting first, if may_wait, while the
  * writer holds more than its limit: a condition variable, the lock
@@ -605,25 +641,8 @@ static int t_append(struct llmi_writer *w, unsigned type, const struct iovec *io
 		len += iov[i].iov_len;
 	span = llmi_rec_span(len);
 	pthread_mutex_lock(&w->lock);
-	if (may_wait && !w->err && !w->closing && !w->closed) {
-		uint64_t t0 = 0;
-
-		/* Memory held: the closed extents not yet on disk, the open one,
-		 * and this record. Alone (nothing queued) a record goes
-		 * whatever its size, or one larger than the limit never would. */
-		while (!w->err && !w->closing && !w->closed && w->cur_off > w->acked &&
-		       w->cur_off - w->acked + w->fill + span > w->limit) {
-			if (!t0) {
-				t0 = llmi_now_ns();
-				w->space_waits++;
-			}
-			w->waiting++;
-			pthread_cond_wait(&w->space, &w->lock);
-			w->waiting--;
-		}
-		if (t0)
-			w->space_wait_ns += llmi_now_ns() - t0;
-	}
+	if (may_wait)
+		wait_space(w, span);
 	err = w->err ? w->err : w->closing || w->closed ? -EBADF : index_room(w);
 	if (!err)
 		err = reserve(w, span, &sp);
@@ -635,7 +654,7 @@ static int t_append(struct llmi_writer *w, unsigned type, const struct iovec *io
 	seq = w->seq++;
 	ix = w->nidx;
 	if (t) {
-		t->tensor_id = w->sum.tensors;
+		t->tensor_id = w->next_tensor++;
 		sum_tensor(w, t, t->stored_bytes);
 	} else if (type == LLMI_REC_EVENTS) {
 		w->sum.event_batches++;
@@ -683,14 +702,13 @@ int llmi_writer__append(struct llmi_writer *w, unsigned type, const struct iovec
 	return err;
 }
 
-int llmi_writer__tensor(struct llmi_writer *w, struct llmi_tensor_rec *t, const char *name,
-			const void *blob, size_t blob_len)
+/* 0 if t's dtype, shape and raw_bytes agree, else -EINVAL. */
+static int tensor_check(const struct llmi_tensor_rec *t)
 {
-	size_t nlen = name ? strlen(name) : 0, esz = llmi_format_dtype_size(t->dtype);
+	size_t esz = llmi_format_dtype_size(t->dtype);
 	uint64_t numel = 1;
-	int err;
 
-	if (!esz || t->ndim > 8 || nlen > LLMI_NAME_MAX)
+	if (!esz || t->ndim > 8)
 		return -EINVAL;
 	for (unsigned d = 0; d < t->ndim; d++) {
 		if (t->shape[d] && numel > UINT64_MAX / t->shape[d])
@@ -698,6 +716,17 @@ int llmi_writer__tensor(struct llmi_writer *w, struct llmi_tensor_rec *t, const 
 		numel *= t->shape[d];
 	}
 	if (numel > UINT64_MAX / esz || numel * esz != t->raw_bytes)
+		return -EINVAL;
+	return 0;
+}
+
+int llmi_writer__tensor(struct llmi_writer *w, struct llmi_tensor_rec *t, const char *name,
+			const void *blob, size_t blob_len)
+{
+	size_t nlen = name ? strlen(name) : 0;
+	int err;
+
+	if (nlen > LLMI_NAME_MAX || tensor_check(t))
 		return -EINVAL;
 	t->hdr_size = sizeof(*t);
 	t->name_len = nlen;
@@ -713,12 +742,294 @@ int llmi_writer__tensor(struct llmi_writer *w, struct llmi_tensor_rec *t, const 
 		if (w->threaded)
 			return t_append(w, LLMI_REC_TENSOR, iov, 4, (struct rec_note){ 1, 0 }, true, t);
 		lock(w);
-		t->tensor_id = w->sum.tensors;
+		t->tensor_id = w->next_tensor;
 		err = append_locked(w, LLMI_REC_TENSOR, iov, 4, (struct rec_note){ 1, 0 });
 	}
-	if (!err)
+	if (!err) {
+		w->next_tensor++;
 		sum_tensor(w, t, blob_len);
+	}
 	unlock(w);
+	return err;
+}
+
+/* ---- tensor records coded in place (llmi_writer__tensor_begin) ---- */
+
+/* The record's fixed part: the tensor header and the name, to 8 bytes. */
+static size_t res_head(size_t nlen)
+{
+	return llmi_align_up(sizeof(struct llmi_tensor_rec) + nlen, 8);
+}
+
+/*
+ * Bytes a reservation takes: the record at its largest, and room for a pad
+ * record's header, so that whatever the blob's real size the rest can
+ * become a pad when the reservation cannot shrink (writer.h).
+ */
+static uint64_t res_span(size_t nlen, size_t max_blob)
+{
+	return llmi_rec_span(res_head(nlen) + (uint64_t)max_blob) + sizeof(struct llmi_rec_hdr);
+}
+
+/* The name and the zeros after it, where the record will be. */
+static void res_fill(struct llmi_writer_res *res, const char *name, size_t nlen)
+{
+	uint8_t *p = (uint8_t *)res->rec_ + sizeof(struct llmi_rec_hdr) + sizeof(struct llmi_tensor_rec);
+
+	memcpy(p, name, nlen);
+	memset(p + nlen, 0, res_head(nlen) - sizeof(struct llmi_tensor_rec) - nlen);
+	res->blob = (uint8_t *)res->rec_ + sizeof(struct llmi_rec_hdr) + res_head(nlen);
+}
+
+/* A pad record of span bytes at p (span >= its header; payload zeroed here). */
+static void pad_at(uint8_t *p, uint64_t span, uint64_t seq)
+{
+	struct llmi_rec_hdr h;
+	uint64_t len = span - sizeof(h);
+
+	memset(p + sizeof(h), 0, len);
+	llmi_rec_hdr_fill(&h, LLMI_REC_PAD, seq, len, llmi_crc32c(0, p + sizeof(h), len));
+	memcpy(p, &h, sizeof(h));
+}
+
+/*
+ * Thread mode: the reservation is placed like any record's (its place,
+ * record number and tensor id in stream order, after waiting for memory),
+ * but inside one extent, so that the caller writes into contiguous memory.
+ * It takes two record numbers: its own and one for the pad that may fill
+ * what it leaves unused; both go back when it stays at the stream's end.
+ */
+static int t_begin(struct llmi_writer *w, size_t nlen, uint64_t span, struct llmi_writer_res *res)
+{
+	struct span sp;
+	int err;
+
+	pthread_mutex_lock(&w->lock);
+	wait_space(w, span);
+	err = w->err ? w->err : w->closing || w->closed ? -EBADF : index_room(w);
+	if (!err && w->cx && w->ext - w->fill < span)
+		err = -EMSGSIZE;	/* not in this extent's rest: the caller copies */
+	if (!err)
+		err = reserve(w, span, &sp);
+	if (err) {
+		pthread_mutex_unlock(&w->lock);
+		return err;
+	}
+	res->ext_ = sp.e;
+	res->at_ = sp.at;
+	res->rec_ = sp.e->buf + sp.at;
+	res->off_ = sp.e->off + sp.at;
+	res->span_ = span;
+	res->seq_ = w->seq;
+	w->seq += 2;
+	res->ix_ = w->nidx;
+	res->tensor_id_ = w->next_tensor++;
+	res->nlen_ = nlen;
+	index_add(w, LLMI_REC_TENSOR, res->off_, 0, 0, (struct rec_note){ 1, 0 });
+	w->active++;
+	pthread_mutex_unlock(&w->lock);
+	return 0;
+}
+
+/* Thread mode, lock held: the reservation still ends the stream (nothing placed after it). */
+static bool res_is_tail(const struct llmi_writer *w, const struct llmi_writer_res *res)
+{
+	return w->cx == res->ext_ && w->fill == res->at_ + res->span_;
+}
+
+/* Ends the reservation's hold on its extent (lock held). */
+static void res_release(struct llmi_writer *w, struct llmi_writer_res *res, uint64_t span)
+{
+	release(w, (struct span){ res->ext_, res->at_ }, span);
+	if (!--w->active && w->closing)
+		pthread_cond_broadcast(&w->done);
+}
+
+/*
+ * Thread mode: the record is written in place and checksummed without the
+ * lock; under it, the reservation shrinks to the record when it still ends
+ * the stream, or else its unused rest becomes a pad record (the pad's
+ * bytes, written once more without the lock, are still ours: the extent
+ * is not written while we hold it).
+ */
+static int t_commit(struct llmi_writer *w, struct llmi_writer_res *res, const struct llmi_tensor_rec *t,
+		    uint64_t len, uint32_t crc)
+{
+	uint64_t real = llmi_rec_span(len), gap = res->span_ - real;
+	bool tail;
+
+	pthread_mutex_lock(&w->lock);
+	w->idx[res->ix_].length = len;
+	w->idx[res->ix_].data_crc = crc;
+	w->sum.payload_bytes += len;
+	sum_tensor(w, t, t->stored_bytes);
+	tail = res_is_tail(w, res);
+	if (tail) {
+		((struct ext *)res->ext_)->fill -= gap;
+		w->fill -= gap;
+		w->seq--;	/* the pad's number: nobody took one after it */
+		res_release(w, res, real);
+	} else {
+		w->pad_bytes += gap;
+	}
+	pthread_mutex_unlock(&w->lock);
+	if (tail)
+		return 0;
+	pad_at((uint8_t *)res->rec_ + real, gap, res->seq_ + 1);
+	pthread_mutex_lock(&w->lock);
+	res_release(w, res, res->span_);
+	pthread_mutex_unlock(&w->lock);
+	return 0;
+}
+
+/*
+ * Thread mode: a reservation at the stream's end is taken back whole. One
+ * with records placed after it cannot be: its tensor id and record number
+ * are theirs to follow. It becomes pad records, and the file is made to end
+ * before it, as after a write error (appends fail from here on, close
+ * keeps what came before).
+ */
+static void t_abort(struct llmi_writer *w, struct llmi_writer_res *res)
+{
+	pthread_mutex_lock(&w->lock);
+	if (res_is_tail(w, res) && w->seq == res->seq_ + 2 && w->nidx == res->ix_ + 1 &&
+	    w->next_tensor == res->tensor_id_ + 1) {
+		((struct ext *)res->ext_)->fill -= res->span_;
+		w->fill -= res->span_;
+		w->seq -= 2;
+		w->nidx--;
+		w->sum.records--;
+		w->next_tensor--;
+		((struct ext *)res->ext_)->pending--;	/* open: not ready to write */
+		if (!--w->active && w->closing)
+			pthread_cond_broadcast(&w->done);
+		pthread_mutex_unlock(&w->lock);
+		return;
+	}
+	pad_at(res->rec_, sizeof(struct llmi_rec_hdr), res->seq_);
+	pad_at((uint8_t *)res->rec_ + sizeof(struct llmi_rec_hdr), res->span_ - sizeof(struct llmi_rec_hdr),
+	       res->seq_ + 1);
+	if (res->off_ < w->cut_at)
+		w->cut_at = res->off_;
+	if (!w->err) {
+		fprintf(stderr, "%s: a tensor record at offset %llu was given up after later records "
+			"were placed; the file keeps the records before it\n", w->path,
+			(unsigned long long)res->off_);
+		w->err_said = true;
+		note_err(w, -ECANCELED);
+	}
+	res_release(w, res, res->span_);
+	pthread_mutex_unlock(&w->lock);
+}
+
+int llmi_writer__tensor_begin(struct llmi_writer *w, const char *name, size_t max_blob,
+			      struct llmi_writer_res *res)
+{
+	size_t nlen = name ? strlen(name) : 0;
+	uint64_t span = res_span(nlen, max_blob);
+	int err = 0;
+
+	memset(res, 0, sizeof(*res));
+	if (nlen > LLMI_NAME_MAX)
+		return -EINVAL;
+	if (max_blob > w->ext)
+		return -EMSGSIZE;
+	res->max_blob = max_blob;
+	if (span > w->ext)
+		return -EMSGSIZE;
+	if (w->threaded) {
+		err = t_begin(w, nlen, span, res);
+		if (!err)
+			res_fill(res, name, nlen);
+		return err;
+	}
+	/* The other modes: the current extent's rest, placed at commit. */
+	lock(w);
+	if (w->err)
+		err = w->err;
+	else if (w->closed)
+		err = -EBADF;
+	else if (w->res_open)
+		err = -EBUSY;
+	else
+		err = index_room(w);
+	if (!err && !w->cur) {
+		w->cur = llmi_iow__buf(w->io);
+		if (!w->cur)
+			err = note_io(w, -errno);
+		w->fill = 0;
+		w->cur_since = llmi_now_ns();
+	}
+	if (!err && w->ext - w->fill < span)
+		err = -EMSGSIZE;
+	if (err) {
+		unlock(w);
+		return err;
+	}
+	w->res_open = true;
+	res->rec_ = w->cur + w->fill;
+	res->off_ = pos(w);
+	res->span_ = span;
+	res->seq_ = w->seq;
+	res->tensor_id_ = w->next_tensor;
+	res->nlen_ = nlen;
+	res_fill(res, name, nlen);
+	return 0;	/* LLMI_WRITER_LOCKED: the lock is held until commit or abort */
+}
+
+void llmi_writer__tensor_abort(struct llmi_writer *w, struct llmi_writer_res *res)
+{
+	if (!res->rec_)
+		return;
+	if (w->threaded) {
+		t_abort(w, res);
+	} else {
+		w->res_open = false;
+		unlock(w);
+	}
+	res->rec_ = NULL;
+}
+
+int llmi_writer__tensor_commit(struct llmi_writer *w, struct llmi_writer_res *res,
+			       struct llmi_tensor_rec *t, size_t blob_len)
+{
+	uint8_t *p = res->rec_;
+	struct llmi_rec_hdr h;
+	uint64_t len;
+	uint32_t crc;
+	int err;
+
+	if (!p)
+		return -EINVAL;
+	if (blob_len > res->max_blob || tensor_check(t)) {
+		llmi_writer__tensor_abort(w, res);
+		return -EINVAL;
+	}
+	t->hdr_size = sizeof(*t);
+	t->name_len = res->nlen_;
+	t->stored_bytes = blob_len;
+	t->tensor_id = res->tensor_id_;
+	len = res_head(res->nlen_) + blob_len;
+	memcpy(p + sizeof(h), t, sizeof(*t));
+	/* zeros to the next record (the blob's rest, 0 to 7 bytes) */
+	memset(p + sizeof(h) + len, 0, llmi_rec_span(len) - sizeof(h) - len);
+	crc = llmi_crc32c(0, p + sizeof(h), len);
+	llmi_rec_hdr_fill(&h, LLMI_REC_TENSOR, res->seq_, len, crc);
+	memcpy(p, &h, sizeof(h));
+	if (w->threaded) {
+		err = t_commit(w, res, t, len, crc);
+		res->rec_ = NULL;
+		return err;
+	}
+	w->fill += llmi_rec_span(len);	/* < ext: the reservation kept a header's room */
+	w->seq++;
+	w->next_tensor++;
+	index_add(w, LLMI_REC_TENSOR, res->off_, len, crc, (struct rec_note){ 1, 0 });
+	sum_tensor(w, t, blob_len);
+	w->res_open = false;
+	err = note_io(w, 0);
+	unlock(w);
+	res->rec_ = NULL;
 	return err;
 }
 
@@ -880,6 +1191,10 @@ int llmi_writer__flush(struct llmi_writer *w)
 		return t_flush(w);
 	lock(w);
 	err = w->err;
+	if (!err && w->res_open) {
+		unlock(w);
+		return -EBUSY;	/* commit or abort the reservation first */
+	}
 	if (!w->closed) {
 		int e;
 
@@ -910,7 +1225,7 @@ int llmi_writer__tick(struct llmi_writer *w, uint64_t now_ns)
 		unlock(w);
 		return err;
 	}
-	if (!err && w->fill && now_ns >= w->cur_since + w->commit_ns) {
+	if (!err && w->fill && !w->res_open && now_ns >= w->cur_since + w->commit_ns) {
 		err = pad_to(w, 0);
 		if (!err)
 			err = submit_partial(w);
@@ -1155,6 +1470,8 @@ static void truncate_after_failure(struct llmi_writer *w)
 
 	if (llmi_iow__failed_at(w->io) < at)
 		at = llmi_iow__failed_at(w->io);
+	if (w->cut_at < at)
+		at = w->cut_at;
 	for (size_t i = 0; i < w->nidx; i++) {
 		uint64_t e = w->idx[i].offset + sizeof(struct llmi_rec_hdr) + w->idx[i].length;
 
@@ -1237,10 +1554,15 @@ static int t_close(struct llmi_writer *w)
 	err = w->err;
 	if (!err)
 		err = append_tail(w);
-	if (!err)
+	if (!err) {
 		submit_partial(w);	/* the trailer ends on a block */
-	else
+	} else {
+		/* a reservation given up (t_abort), the disk fine: what
+		 * came before it is written, the file cut after it */
+		if (w->cut_at != UINT64_MAX && w->fill && !pad_to(w, 0))
+			submit_partial(w);
 		note_err(w, err);
+	}
 	pthread_mutex_unlock(&w->lock);
 	t_stop(w);
 
@@ -1269,6 +1591,7 @@ int llmi_writer__close(struct llmi_writer *w)
 		unlock(w);
 		return w->err;
 	}
+	w->res_open = false;	/* a reservation not committed is dropped (writer.h) */
 	err = w->err;
 	if (!err)
 		err = append_tail(w);
@@ -1497,6 +1820,7 @@ struct llmi_writer *llmi_writer__new(const char *path, const struct llmi_writer_
 	w->wake_fd = -1;
 	w->ring_fd = -1;
 	w->disk_end = UINT64_MAX;
+	w->cut_at = UINT64_MAX;
 	w->failed_at = UINT64_MAX;
 	w->flags = opts.flags;
 	w->threaded = opts.flags & LLMI_WRITER_THREAD;

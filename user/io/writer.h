@@ -159,6 +159,57 @@ int llmi_writer__append(struct llmi_writer *w, unsigned type, const struct iovec
  */
 int llmi_writer__tensor(struct llmi_writer *w, struct llmi_tensor_rec *t, const char *name,
 			const void *blob, size_t blob_len);
+/*
+ * A tensor record coded in place: the caller's codec writes the blob
+ * straight into the writer's extent (registered with the ring), with no
+ * copy, and the checksum is computed once over the final bytes.
+ *
+ * llmi_writer__tensor_begin() reserves a record for name with room for a
+ * blob of at most max_blob bytes and sets res->blob. Then the caller writes
+ * the blob there and calls llmi_writer__tensor_commit() with the record
+ * (as for llmi_writer__tensor(); the writer sets hdr_size, name_len,
+ * stored_bytes and tensor_id) and the blob's real size, or
+ * llmi_writer__tensor_abort() if it has nothing to commit. Commit checks t
+ * as llmi_writer__tensor() does (-EINVAL, and the reservation is aborted).
+ *
+ * -EMSGSIZE from begin: the reservation does not fit in one extent (its
+ * rest, when the extent is partly filled): nothing is reserved, and the
+ * caller codes into its own buffer and calls llmi_writer__tensor(). Other
+ * errors are those of an append.
+ *
+ * Thread mode: reservations from several threads go on at once and take
+ * their place, record number and tensor id at begin (stream order, after
+ * waiting for memory as a tensor append does); the lock is not held while
+ * the caller codes. At commit a reservation that still ends the stream
+ * shrinks to its record; one that others have appended after keeps its
+ * place and its unused rest becomes a pad record (written to disk: a cost
+ * of max_blob over the real size, and the reason max_blob should be the
+ * codec's bound, not a guess). Close waits for open reservations. Abort
+ * takes back a reservation that ends the stream; one with records after
+ * it cannot be taken back (their numbers follow its own), so the file is
+ * made to end before it as after a write error (appends fail from then on
+ * with -ECANCELED; close keeps the records before it).
+ *
+ * Other modes: one reservation at a time (-EBUSY for a second, and for
+ * other appends and flush while one is open; tick leaves it alone; close
+ * drops it). With LLMI_WRITER_LOCKED the lock is held from begin to commit
+ * or abort, which must come from the same thread.
+ */
+struct llmi_writer_res {
+	void *blob;		/* where the blob goes: max_blob bytes */
+	size_t max_blob;
+	/* the writer's */
+	void *ext_, *rec_;
+	size_t at_, ix_, nlen_;
+	uint64_t off_, span_, seq_, tensor_id_;
+};
+
+int llmi_writer__tensor_begin(struct llmi_writer *w, const char *name, size_t max_blob,
+			      struct llmi_writer_res *res);
+int llmi_writer__tensor_commit(struct llmi_writer *w, struct llmi_writer_res *res,
+			       struct llmi_tensor_rec *t, size_t blob_len);
+void llmi_writer__tensor_abort(struct llmi_writer *w, struct llmi_writer_res *res);
+
 /* Appends hdr->count events of hdr->event_size bytes each. */
 int llmi_writer__events(struct llmi_writer *w, const struct llmi_events_rec *hdr, const void *events);
 /* Appends a string table of n (id, string) pairs of one kind. */

@@ -237,6 +237,8 @@ static void *coder_main(void *arg)
 		struct llmi_tensor_rec rec;
 		size_t blob = 0;
 		bool unattributed = false;
+		struct llmi_writer_res res;
+		bool direct = false;
 		struct job j;
 		int err = 0;
 		bool ok;
@@ -257,7 +259,36 @@ static void *coder_main(void *arg)
 		else
 		if (ok && !codec)
 			err = -ENOMEM;
-		if (ok && !err && llmi_codec_bound(j.slot.bytes) > out_cap) {
+		/*
+		 * The blob goes straight into the writer's extent when the
+		 * codec's bound fits in one and this is the only coder; else
+		 * into our buffer, which the writer copies. With several
+		 * coders, records placed behind a reservation while it is
+		 * coded leave its unused rest (its bound, about the raw size,
+		 * less the blob) as a pad that goes to disk: a copy of the blob
+		 * costs less. The slot's data is the agent's ring, read in
+		 * place: the target may rewrite it while we code, which makes
+		 * the tensor's values meaningless but not the record invalid
+		 * (the codec reads within the bounds taken from our copy of
+		 * the slot, and writes within its bound).
+		 */
+		if (ok && !err && c->ncoders == 1) {
+			err = llmi_writer__tensor_begin(c->w, j.slot.name, llmi_codec_bound(j.slot.bytes),
+							&res);
+			if (!err)
+				direct = true;
+			else if (err == -EMSGSIZE)
+				err = 0;
+			else
+				err = -EIO;	/* the writer said why, once */
+		}
+		if (ok && !err && direct) {
+			err = llmi_codec__encode(codec, &c->o.codec, &d, j.data, NULL, res.blob,
+						 res.max_blob, &blob, &cs);
+			if (err)
+				llmi_writer__tensor_abort(c->w, &res);
+		}
+		if (ok && !err && !direct && llmi_codec_bound(j.slot.bytes) > out_cap) {
 			size_t cap = llmi_codec_bound(j.slot.bytes);
 			void *p = realloc(out, cap);
 
@@ -268,7 +299,7 @@ static void *coder_main(void *arg)
 				err = -ENOMEM;
 			}
 		}
-		if (ok && !err)
+		if (ok && !err && !direct)
 			err = llmi_codec__encode(codec, &c->o.codec, &d, j.data, NULL, out, out_cap,
 						 &blob, &cs);
 		if (ok && !err) {
@@ -284,7 +315,10 @@ static void *coder_main(void *arg)
 			rec.launch_id = p.launch_id;
 			rec.kernel_name_id = p.name_id;
 			unattributed = !p.launch_id;
-			err = llmi_writer__tensor(c->w, &rec, j.slot.name, out, blob);
+			if (direct)
+				err = llmi_writer__tensor_commit(c->w, &res, &rec, blob);
+			else
+				err = llmi_writer__tensor(c->w, &rec, j.slot.name, out, blob);
 			if (err)
 				err = -EIO;	/* the writer said why, once */
 		}
@@ -522,7 +556,7 @@ int capture__attach(struct capture *c, pid_t pid, char *err, size_t len)
 	}
 	/* the agent may not shrink it under us (a SIGBUS here) */
 	fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
-	s->mem = mmap(NULL, s->mem_len, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	s->mem = mmap(NULL, s->mem_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, memfd, 0);
 	if (s->mem == MAP_FAILED) {
 		s->mem = NULL;
 		ret = say(err, len, -errno, "pid %d: cannot map the capture ring: %s", (int)pid,
