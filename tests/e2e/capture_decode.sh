@@ -8,10 +8,12 @@
 # GEMV/GEMM of that step, logits <- lm_head_gemv. name= and every= select
 # exactly that. The tokens equal those of the run without the tracer, and
 # the agent's own CUDA calls are kept out of the copy counts (--truth).
+# LLMI_DECODE=path runs another llm_decode (llm_decode_cuda on a GPU), LLMI_PY
+# another python3 with numpy (scripts/gpu-check.sh).
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
-T=build/bin/llminstr-trace D=build/bin/llminstr-dump W=build/bin/llm_decode PY=/usr/bin/python3
+T=build/bin/llminstr-trace D=build/bin/llminstr-dump W=${LLMI_DECODE:-build/bin/llm_decode} PY=${LLMI_PY:-/usr/bin/python3}
 need_bpf
 # a sanitized tree: the runtime first, before the agent the tracer preloads
 PRE="$(san_runtime)"
