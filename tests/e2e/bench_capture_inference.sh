@@ -19,9 +19,9 @@ done
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 # a sanitized tree: its runtime first, before the agent the tracer preloads
-export LD_PRELOAD="$(san_runtime)"
+PRE="$(san_runtime)"	# only on our programs: python3 is not ours
 
-out=$("$bin" --rounds 0 2>&1) && fail "--rounds 0 accepted"
+out=$(LD_PRELOAD="$PRE" "$bin" --rounds 0 2>&1) && fail "--rounds 0 accepted"
 [ "$(echo "$out" | wc -l)" = 1 ] || fail "--rounds 0: not one line: $out"
 "$bin" --no-such 2>/dev/null && fail "an unknown option accepted"
 
@@ -29,7 +29,7 @@ out=$("$bin" --rounds 0 2>&1) && fail "--rounds 0 accepted"
 L=2 STEPS=6
 mkdir "$tmp/dir"
 echo keep >"$tmp/dir/other"
-timeout 600 "$bin" --rounds 2 --dir "$tmp/dir" --json "$tmp/ci.json" \
+LD_PRELOAD="$PRE" timeout 600 "$bin" --rounds 2 --dir "$tmp/dir" --json "$tmp/ci.json" \
 	--decode-args "--layers $L --hidden 64 --heads 4 --ffn 128 --vocab 256 --prefill 8 --tokens 3 --repeat 2" \
 	>"$tmp/out" 2>"$tmp/err" || { cat "$tmp/err"; fail "run"; }
 cat "$tmp/out"
