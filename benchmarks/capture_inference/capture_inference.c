@@ -61,12 +61,19 @@ enum { C_UNTRACED, C_TIMING, C_RESID, C_ALL, C_DUMP, NCASES };
 static const char *const case_name[NCASES] = {
 	"untraced", "timing", "capture_resid", "capture_all", "dump",
 };
-static const char *const case_label[NCASES] = {
+static const char *const case_label[NCASES] = {	/* the table's: 22 columns at most */
 	"untraced",
-	"llminstr-trace (timing, events)",
-	"--capture blk.*.resid + logits",
-	"--capture all",
-	"sync copy + raw file per tensor",
+	"trace, timing only",
+	"capture resid+logits",
+	"capture all",
+	"raw dump per tensor",
+};
+static const char *const case_cmd[NCASES] = {
+	"llm_decode -q ARGS",
+	"llminstr-trace -o F -- llm_decode -q ARGS",
+	"... --capture name=blk.*.resid --capture name=logits",
+	"... --capture all",
+	"llm_decode -q ARGS --reference-dir D (sync D2H, write)",
 };
 
 struct cfg {
@@ -343,6 +350,7 @@ static void json_out(struct llmi_json *j, const struct cfg *c, struct result *re
 		llmi_json_obj_begin(j, NULL);
 		llmi_json_str(j, "name", case_name[k]);
 		llmi_json_str(j, "what", case_label[k]);
+		llmi_json_str(j, "command", case_cmd[k]);
 		llmi_json_double(j, "tokens_per_s", res[k].tps);
 		llmi_json_double(j, "rows_per_s", res[k].tps * rows);
 		llmi_json_double(j, "seconds", res[k].secs);
@@ -476,26 +484,29 @@ int main(int argc, char **argv)
 	for (int k = 0; k < NCASES; k++)
 		res[k].ratio = res[k].tps / res[C_UNTRACED].tps;
 
-	printf("capture_inference: %s %s, median of %d interleaved rounds, codec %s (%s)\n",
+	printf("capture_inference: %s %s\nmedians of %d interleaved rounds, codec %s; %s\n",
 	       base, c.dargs, c.rounds, c.codec, figures);
-	printf("%-34s %11s %11s %7s %8s %9s %9s %7s\n", "case", "tokens/s", "rows/s", "ratio",
-	       "tensors", "raw GB/s", "raw MiB", "stored");
+	/* 80 columns: 22 + 9 + 9 + 7 + 8 + 10 + 8 + 6 spaces */
+	printf("%-22s %9s %9s %7s %8s %10s %8s\n", "case", "tokens/s", "rows/s", "ratio",
+	       "tensors", "raw MB/s", "stored");
 	for (int k = 0; k < NCASES; k++) {
 		struct run *r = &res[k].r[0];
 
-		printf("%-34s %11.2f %11.1f %7.3f", case_label[k], res[k].tps, res[k].tps * rows,
+		printf("%-22s %9.2f %9.1f %7.3f", case_label[k], res[k].tps, res[k].tps * rows,
 		       res[k].ratio);
 		if (k == C_RESID || k == C_ALL || k == C_DUMP)
-			printf(" %8llu %9.4f %9.1f %6.2fx", (unsigned long long)r->tensors,
-			       r->raw / res[k].secs / 1e9, r->raw / 1048576.0,
-			       r->stored ? (double)r->raw / r->stored : 0);
+			printf(" %8llu %10.2f %7.2fx", (unsigned long long)r->tensors,
+			       r->raw / res[k].secs / 1e6, r->stored ? (double)r->raw / r->stored : 0);
 		putchar('\n');
 	}
+	for (int k = 0; k < NCASES; k++)
+		printf("  %-20s %s\n", case_label[k], case_cmd[k]);
+	printf("  (...: llminstr-trace --codec SPEC --json J -o F -- llm_decode -q ARGS)\n");
 	for (int k = C_RESID; k <= C_ALL; k++) {
 		struct run *r = &res[k].r[0];
 
-		printf("%s: max nmse %.3g, %llu dropped, %llu unfinished at exit, blocked %.1f ms "
-		       "(first round)\n", case_name[k], r->max_nmse, (unsigned long long)r->dropped,
+		printf("%s: max nmse %.3g, %llu dropped, %llu unfinished, blocked %.1f ms\n",
+		       case_name[k], r->max_nmse, (unsigned long long)r->dropped,
 		       (unsigned long long)r->unfinished, r->blocked_ns / 1e6);
 	}
 	if (c.json) {
