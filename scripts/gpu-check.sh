@@ -11,11 +11,16 @@
 #      then the timed tokens after a late attach (events)
 #   f  benchmarks/probe_overhead with --decode-bin llm_decode_cuda and
 #      torch_decode.py: uprobe floor, -T, events, traced tokens/s ratios
+#   g  tensor capture: tests/e2e/capture_decode.sh on llm_decode_cuda, -p
+#      capture of it, benchmarks/capture_inference and optimized_streaming
+#      (device tensors) on the GPU, torch_decode.py --capture (the Python
+#      module) with -- CMD and -p: tokens/s kept, tensors exact, raw GB/s
 # Every step has its own timeout and the run never stops at a failure. OUTDIR
 # (default build/gpu-check) gets gpu-check.log (everything), summary.json
 # (one verdict per step) and a few JSON files. Exit 0 when no step failed.
-# --sim runs c and f on the CPU stand-in (build/bin/llm_decode) and the
-# comparison of e on llm_decode, so the script itself is tested without a GPU.
+# --sim runs c, f and g on the CPU stand-in (build/bin/llm_decode; g's
+# torch_decode.py with --device cpu) and the comparison of e on llm_decode,
+# so the script itself is tested without a GPU.
 # --only e,f-probe_overhead_torch runs only the steps whose names start so.
 # PY (default python3) is the interpreter with torch on the GPU host;
 # GC_BUDGET the run's seconds (540), GC_DECODE_REPS f's runs per mode (2).
@@ -28,7 +33,7 @@ for a in "$@"; do
 	case $a in
 	--sim) SIM=1 ;;
 	--only) next=1 ;;
-	-h | --help) sed -n '3,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '3,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "gpu-check.sh: unknown option '$a' (--help lists them)" >&2; exit 2 ;;
 	*) OUT=$a ;;
 	esac
@@ -426,6 +431,179 @@ for r in "${runs[@]}"; do
 	if [ $st = 0 ]; then result "$name" PASS "$(head -n1 "$tmp/fs.out" | cut -c1-110)"
 	else result "$name" FAIL "$(tail -n1 "$tmp/fs.out" | cut -c1-110)"; fi
 done
+
+# ---- g: tensor capture ----
+# g-capture-decode: tests/e2e/capture_decode.sh on $W (every tensor once,
+#   names x steps, within its bound against --reference-dir copied on the
+#   device, producers named, name= and every=, tokens unchanged)
+# g-capture-attach: -p on $W with the agent preloaded, --on-full block:
+#   every tensor of the decode after the attach, the file verifies
+# g-capture_inference, g-optimized_streaming: the benchmarks, JSON in OUT
+# g-torch-capture: torch_decode.py untraced and --capture under
+#   llminstr-trace --capture name=blk.*.resid --capture name=logits, rounds
+#   interleaved: tokens/s kept, tensors exact, raw GB/s (torch_capture.json)
+# g-torch-capture-attach: the same with -p after torch_decode's warm-up
+# --sim: the same on the stand-in, torch_decode.py with --device cpu.
+capt_n() {	# tracer.json: "tensors dropped unfinished raw_bytes stored_bytes max_nmse"
+	$PY -c 'import json,sys; c=json.load(open(sys.argv[1]))["capture"]; print(c["tensors"], c["dropped"], c["unfinished"], c["raw_bytes"], c["stored_bytes"], c["max_nmse"])' "$1"
+}
+tps_of() {	# stderr file: the tokens/s and seconds of its "N tokens in S s" line
+	sed -n 's/.*: \([0-9]*\) tokens in \([0-9.]*\) s, \([0-9.]*\) tokens\/s.*/\3 \2/p' "$1" | tail -n1
+}
+banner "g tensor capture"
+if have_time g-capture-decode 60; then
+	LLMI_DECODE=$W LLMI_PY=$PY timeout 300 tests/e2e/capture_decode.sh >"$tmp/g1.out" 2>&1; st=$?
+	tail -n 30 "$tmp/g1.out"
+	case $st in
+	0) result g-capture-decode PASS "every tensor once, within bound, producers named ($W)" ;;
+	77) result g-capture-decode SKIP "$(tail -n1 "$tmp/g1.out" | cut -c1-100)" ;;
+	*) result g-capture-decode FAIL "exit $st: $(grep -m1 FAIL "$tmp/g1.out" | cut -c1-100)" ;;
+	esac
+fi
+name=g-capture-attach
+if have_time $name 60; then
+	rm -f "$tmp/go" "$tmp/ga.llmi" "$tmp/ga.json"
+	GL=2 GN=8
+	# the agent in the target's environment, as a service would have it
+	LD_PRELOAD=$PWD/build/lib/libllminstr.so $W -q --layers $GL --hidden 256 --heads 4 --ffn 688 \
+		--vocab 2048 --prefill 16 --tokens $GN --wait-file "$tmp/go" >"$tmp/gw.out" 2>&1 &
+	wp=$!
+	bg+=("$wp")
+	if ! wait_grep "$tmp/gw.out" 60 "waiting for" $wp; then
+		result $name FAIL "$W not waiting in 60 s: $(tail -n1 "$tmp/gw.out" | cut -c1-80)"
+	else
+		timeout 120 $T -p $wp --capture all --on-full block -o "$tmp/ga.llmi" --json "$tmp/ga.json" \
+			>"$tmp/ga.out" 2>&1 &
+		tp=$!
+		bg+=("$tp")
+		wait_grep "$tmp/ga.out" 30 "capturing tensors of pid" $tp || echo "(no 'capturing tensors' line in 30 s)"
+		touch "$tmp/go"
+		reap_within $wp 120; wst=$?
+		reap_within $tp 60; st=$?
+		tail -n 12 "$tmp/ga.out"; tail -n 3 "$tmp/gw.out"
+		want=$(((3 * GL + 1) * GN))
+		read -r n dr un _ _ nm <<<"$(capt_n "$tmp/ga.json" 2>/dev/null)"
+		if [ $st != 0 ] || [ $wst != 0 ]; then
+			result $name FAIL "tracer exit $st, workload exit $wst"
+		elif ! build/bin/llminstr-dump verify "$tmp/ga.llmi" >/dev/null 2>&1; then
+			result $name FAIL "the file does not verify"
+		elif [ "${n:-x}" != "$want" ]; then
+			result $name FAIL "${n:-no} tensors of $want (dropped ${dr:-?}, unfinished ${un:-?})"
+		else
+			result $name PASS "$n tensors of $want, max nmse $nm"
+		fi
+	fi
+fi
+if [ $SIM = 1 ]; then
+	CI_ARGS=(--rounds 1) OS_ARGS=(--seconds 2 --rows 64 --hidden 1024 --layers 8)
+else
+	CI_ARGS=(--rounds 3 --decode-args "--layers 8 --hidden 2048 --heads 16 --ffn 5632 --vocab 16384 --prefill 512 --tokens 1 --repeat 40")
+	OS_ARGS=(--seconds 10)
+fi
+if have_time g-capture_inference 150; then
+	timeout 300 build/bench/capture_inference --decode-bin $W "${CI_ARGS[@]}" --dir "$tmp" \
+		--json "$OUT/capture_inference.json" >"$tmp/gi.out" 2>&1; st=$?
+	tail -n 12 "$tmp/gi.out"
+	if [ $st = 0 ]; then
+		result g-capture_inference PASS "$($PY -c 'import json,sys; s=json.load(open(sys.argv[1]))["summary"]; print("untraced %.1f tok/s; kept: timing %.3f, resid+logits %.3f, all %.3f, raw dump %.3f" % (s["untraced_tokens_per_s"], s["timing_ratio"], s["capture_resid_ratio"], s["capture_all_ratio"], s["dump_ratio"]))' "$OUT/capture_inference.json" 2>&1 | cut -c1-110)"
+	else
+		result g-capture_inference FAIL "exit $st: $(tail -n1 "$tmp/gi.out" | cut -c1-100)"
+	fi
+fi
+if have_time g-optimized_streaming 60; then
+	mkdir -p build/bench/tmp
+	timeout 300 build/bench/optimized_streaming --tensors both "${OS_ARGS[@]}" --dir build/bench/tmp \
+		--json "$OUT/optimized_streaming.json" >"$tmp/go.out" 2>&1; st=$?
+	tail -n 12 "$tmp/go.out"
+	if [ $st = 0 ]; then
+		result g-optimized_streaming PASS "$($PY -c 'import json,sys; s=json.load(open(sys.argv[1]))["summary"]; print("raw GB/s host %.2f, device %.2f (x%.2f, x%.2f the baseline); disk %.2f" % (s["raw_gbps"], s["device_raw_gbps"], s["speedup_vs_baseline"], s["device_speedup_vs_baseline"], s["disk_limit_gbps"]))' "$OUT/optimized_streaming.json" 2>&1 | cut -c1-110)"
+	else
+		result g-optimized_streaming FAIL "exit $st: $(tail -n1 "$tmp/go.out" | cut -c1-100)"
+	fi
+fi
+# torch_decode.py through the Python module
+if [ $SIM = 1 ]; then
+	TL=2 TN=16 TCARGS="--device cpu --layers 2 --hidden 64 --heads 4 --ffn 128 --vocab 256 --tokens 16"
+	timeout 60 $PY -c 'import torch, numpy' >/dev/null 2>&1 && tc_ok=1 || tc_ok=0
+else
+	TL=8 TN=128 TCARGS="--layers 8 --hidden 2048 --heads 16 --ffn 5632 --vocab 16384 --tokens 128"
+	tc_ok=$torch_ok
+fi
+TSPEC=(--capture 'name=blk.*.resid' --capture name=logits)
+name=g-torch-capture
+if [ $tc_ok = 0 ]; then
+	result $name SKIP "$PY has no torch$([ $SIM = 0 ] && echo " with CUDA")"
+elif have_time $name 120; then
+	: >"$tmp/tu.tps"; : >"$tmp/tc.tps"; bad=
+	for r in 1 2 3; do
+		timeout 120 $PY $TD -q $TCARGS 2>"$tmp/tu.err" >/dev/null || { bad="untraced exit $?: $(tail -n1 "$tmp/tu.err" | cut -c1-80)"; break; }
+		tps_of "$tmp/tu.err" >>"$tmp/tu.tps"
+		rm -f "$tmp/tc.llmi" "$tmp/tc.json"
+		timeout 180 $T "${TSPEC[@]}" -o "$tmp/tc.llmi" --json "$tmp/tc.json" -- $PY $TD -q $TCARGS --capture \
+			>"$tmp/tc.out" 2>"$tmp/tc.err" || { bad="traced exit $?: $(tail -n1 "$tmp/tc.err" | cut -c1-80)"; break; }
+		tps_of "$tmp/tc.err" >>"$tmp/tc.tps"
+		cp "$tmp/tc.json" "$tmp/tc.last.json"
+	done
+	tail -n 3 "$tmp/tc.err"; grep -A4 '^Capture' "$tmp/tc.out"
+	if [ -n "$bad" ]; then
+		result $name FAIL "$bad"
+	else
+		$PY - "$tmp/tu.tps" "$tmp/tc.tps" "$tmp/tc.last.json" "$OUT/torch_capture.json" $SIM $((TL + 1)) $TN "$TCARGS" <<'PY' >"$tmp/tcs.out" 2>&1; st=$?
+import json, statistics as st, sys
+u = [list(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
+c = [list(map(float, l.split())) for l in open(sys.argv[2]) if l.strip()]
+cap = json.load(open(sys.argv[3]))["capture"]
+sim, per, steps = sys.argv[5] == "1", int(sys.argv[6]), int(sys.argv[7])
+mu, mc = st.median(x[0] for x in u), st.median(x[0] for x in c)
+secs = st.median(x[1] for x in c)
+want = per * steps
+res = {"figures": "CPU figures (--sim: torch on the CPU)" if sim else "GPU figures",
+       "command": "llminstr-trace --capture name=blk.*.resid --capture name=logits -- torch_decode.py --capture " + sys.argv[8],
+       "untraced_tokens_per_s": [x[0] for x in u], "capture_tokens_per_s": [x[0] for x in c],
+       "ratio": mc / mu, "tensors": cap["tensors"], "expected": want, "dropped": cap["dropped"],
+       "unfinished": cap["unfinished"], "raw_bytes": cap["raw_bytes"], "stored_bytes": cap["stored_bytes"],
+       "raw_gbps_over_decode": cap["raw_bytes"] / secs / 1e9, "max_nmse": cap["max_nmse"]}
+json.dump(res, open(sys.argv[4], "w"), indent=1)
+print("untraced %.1f tok/s, capturing %.1f (x%.3f); %d tensors of %d, %.3f GB/s raw" %
+      (mu, mc, mc / mu, cap["tensors"], want, res["raw_gbps_over_decode"]))
+sys.exit(0 if cap["tensors"] == want else 1)
+PY
+		cat "$tmp/tcs.out"
+		if [ $st = 0 ]; then result $name PASS "$(tail -n1 "$tmp/tcs.out" | cut -c1-110)"
+		else result $name FAIL "$(tail -n1 "$tmp/tcs.out" | cut -c1-110)"; fi
+	fi
+fi
+name=g-torch-capture-attach
+if [ $tc_ok = 0 ]; then
+	result $name SKIP "$PY has no torch$([ $SIM = 0 ] && echo " with CUDA")"
+elif have_time $name 90; then
+	rm -f "$tmp/go" "$tmp/ta.llmi" "$tmp/ta.json"
+	$PY $TD -q $TCARGS --capture --wait-file "$tmp/go" >"$tmp/tw.out" 2>&1 &
+	wp=$!
+	bg+=("$wp")
+	if ! wait_grep "$tmp/tw.out" 90 "ready" $wp; then
+		result $name FAIL "torch_decode not ready in 90 s: $(tail -n1 "$tmp/tw.out" | cut -c1-80)"
+	else
+		timeout 180 $T -p $wp "${TSPEC[@]}" --on-full block -o "$tmp/ta.llmi" --json "$tmp/ta.json" \
+			>"$tmp/ta.out" 2>&1 &
+		tp=$!
+		bg+=("$tp")
+		wait_grep "$tmp/ta.out" 40 "capturing tensors of pid" $tp || echo "(no 'capturing tensors' line in 40 s)"
+		touch "$tmp/go"
+		reap_within $wp 150; wst=$?
+		reap_within $tp 60; st=$?
+		tail -n 3 "$tmp/tw.out"; grep -A4 '^Capture' "$tmp/ta.out"
+		want=$(((TL + 1) * TN))
+		read -r n dr un _ _ nm <<<"$(capt_n "$tmp/ta.json" 2>/dev/null)"
+		if [ $st != 0 ] || [ $wst != 0 ]; then
+			result $name FAIL "tracer exit $st, torch_decode exit $wst: $(tail -n1 "$tmp/ta.out" | cut -c1-60)"
+		elif [ "${n:-x}" != "$want" ]; then
+			result $name FAIL "${n:-no} tensors of $want (dropped ${dr:-?}, unfinished ${un:-?})"
+		else
+			result $name PASS "$n tensors of $want, max nmse $nm"
+		fi
+	fi
+fi
 
 # ---- the verdicts ----
 banner "summary"

@@ -18,18 +18,29 @@
  * The tensors: --layers residual streams of [--rows x --hidden] f32 per
  * step, activation-like (Laplace bulk, lognormal channel scales, seeded),
  * made once and handed over again and again (the producer costs a copy,
- * not a generator). Host memory here; CPU figures of this machine.
+ * not a generator). Host memory, and (--tensors device or both) the same
+ * tensors in device memory: the producer loads libcuda.so.1 (the system's,
+ * else the stand-in's in build/sim), uploads the pool with cuMemAlloc and
+ * hands device pointers over on its own stream, syncing the stream at each
+ * step as a model's sampling does, so that the agent's device path is what
+ * is measured (the snapshot into the device staging ring on the producer's
+ * stream, the copy to the pinned host ring on the side stream). On the
+ * stand-in these are CPU figures of this machine; with a GPU's libcuda the
+ * device case gives GPU figures.
  *
  *   optimized_streaming [--seconds S] [--dir DIR] [--rows N] [--hidden N]
- *                       [--layers N] [--codec SPEC] [--threads N] [--json FILE|-]
+ *                       [--layers N] [--codec SPEC] [--threads N]
+ *                       [--tensors host|device|both] [--json FILE|-]
  *
  * --threads N: the tracer's coder threads (its --threads; default: the
  * tracer's own default, the CPUs minus one).
  *
  * Needs root (BPF); exits 77 otherwise.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <stdbool.h>
 #include <getopt.h>
 #include <math.h>
@@ -52,7 +63,9 @@ struct cfg {
 	double seconds;
 	const char *dir, *codec, *json;
 	long rows, hidden, layers;
-	long threads;		/* the tracer's --threads, 0: its default */
+	long threads;			/* the tracer's --threads, 0: its default */
+	const char *tensors;		/* host, device or both */
+	const char *libcuda;		/* the producer's device tensors: this driver */
 };
 
 static float *make_pool(const struct cfg *c)
@@ -78,6 +91,53 @@ static float *make_pool(const struct cfg *c)
 	return p;
 }
 
+/*
+ * The device pool: the driver API from lib (dlopen, the _v2 entry points
+ * NVIDIA's libcuda exports), one primary context, a non-blocking stream.
+ * Its handles are kept in *dev; 0 or a message on stderr and -1.
+ */
+struct dev {
+	void *lib, *stream;
+	unsigned long long dptr;
+	int (*sync)(void *);
+};
+
+static int dev_pool(const struct cfg *c, const float *pool, size_t bytes, struct dev *d)
+{
+	int (*init)(unsigned), (*dget)(int *, int), (*retain)(void **, int), (*setcur)(void *);
+	int (*alloc)(unsigned long long *, size_t), (*h2d)(unsigned long long, const void *, size_t);
+	int (*screate)(void **, unsigned);
+	void *ctx = NULL;
+	int dv = 0, rc;
+
+	d->lib = dlopen(c->libcuda, RTLD_NOW | RTLD_GLOBAL);
+	if (!d->lib) {
+		fprintf(stderr, "producer: cannot load %s: %s\n", c->libcuda, dlerror());
+		return -1;
+	}
+	*(void **)&init = dlsym(d->lib, "cuInit");
+	*(void **)&dget = dlsym(d->lib, "cuDeviceGet");
+	*(void **)&retain = dlsym(d->lib, "cuDevicePrimaryCtxRetain");
+	*(void **)&setcur = dlsym(d->lib, "cuCtxSetCurrent");
+	*(void **)&alloc = dlsym(d->lib, "cuMemAlloc_v2");
+	*(void **)&h2d = dlsym(d->lib, "cuMemcpyHtoD_v2");
+	*(void **)&screate = dlsym(d->lib, "cuStreamCreate");
+	*(void **)&d->sync = dlsym(d->lib, "cuStreamSynchronize");
+	if (!init || !dget || !retain || !setcur || !alloc || !h2d || !screate || !d->sync) {
+		fprintf(stderr, "producer: %s lacks a driver entry point it needs\n", c->libcuda);
+		return -1;
+	}
+	/* 1: CU_STREAM_NON_BLOCKING, as engines' compute streams are */
+	if ((rc = init(0)) || (rc = dget(&dv, 0)) || (rc = retain(&ctx, dv)) || (rc = setcur(ctx)) ||
+	    (rc = alloc(&d->dptr, bytes)) || (rc = h2d(d->dptr, pool, bytes)) ||
+	    (rc = screate(&d->stream, 1))) {
+		fprintf(stderr, "producer: device set-up through %s failed: CUresult %d\n",
+			c->libcuda, rc);
+		return -1;
+	}
+	return 0;
+}
+
 /* The producer, run under the tracer: prints what it handed over. */
 static int producer(const struct cfg *c)
 {
@@ -86,11 +146,15 @@ static int producer(const struct cfg *c)
 	int64_t shape[2] = { c->rows, c->hidden };
 	uint64_t taken = 0, bytes = 0, refused = 0;
 	double t0 = bench_now(), t;
+	struct dev d = { 0 };
 	char name[64];
 
 	if (!pool)
 		return 1;
-	printf("producer: ready\n");
+	if (c->libcuda && dev_pool(c, pool, POOL * n * sizeof(float), &d))
+		return 1;
+	printf("producer: ready%s%s\n", c->libcuda ? ", device tensors through " : "",
+	       c->libcuda ? c->libcuda : "");
 	fflush(stdout);
 	t0 = bench_now();
 	for (uint64_t step = 0; (t = bench_now()) - t0 < c->seconds; step++) {
@@ -98,15 +162,24 @@ static int producer(const struct cfg *c)
 		for (long l = 0; l < c->layers; l++) {
 			int rc;
 
+			size_t off = ((step * c->layers + l) % POOL) * n;
+
 			snprintf(name, sizeof(name), "blk.%ld.resid", l);
-			rc = llminstr_capture(name, pool + ((step * c->layers + l) % POOL) * n, LLMINSTR_F32,
-					      2, shape, NULL);
+			if (c->libcuda)
+				rc = llminstr_capture(name, (void *)(uintptr_t)(d.dptr + off * sizeof(float)),
+						      LLMINSTR_F32, 2, shape, d.stream);
+			else
+				rc = llminstr_capture(name, pool + off, LLMINSTR_F32, 2, shape, NULL);
 			if (rc == 1) {
 				taken++;
 				bytes += n * sizeof(float);
 			} else {
 				refused++;
 			}
+		}
+		if (c->libcuda && d.sync(d.stream)) {
+			fprintf(stderr, "producer: cuStreamSynchronize failed\n");
+			return 1;
 		}
 	}
 	printf("producer: %llu tensors, %llu bytes in %.3f s, %llu not taken\n",
@@ -202,9 +275,31 @@ static int baseline(const struct cfg *c, const char *bench_dir, double *raw_gbps
 struct cap_res {
 	double raw_gbps, stored_gbps, ratio, seconds, max_nmse;
 	uint64_t tensors, raw, stored, dropped, blocked_ns;
+	uint64_t unfinished;	/* taken, still in flight when the producer exited */
 };
 
-static int capture(const struct cfg *c, const char *self, struct cap_res *r)
+/*
+ * The libcuda.so.1 for device tensors: the loader's (a GPU's driver), else
+ * the stand-in's next to this build (build/sim); NULL if neither loads.
+ */
+static const char *find_libcuda(const char *bench_dir, char *buf, size_t len)
+{
+	void *h = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
+	struct link_map *lm;
+
+	if (h && !dlinfo(h, RTLD_DI_LINKMAP, &lm) && lm->l_name && lm->l_name[0] == '/') {
+		snprintf(buf, len, "%s", lm->l_name);
+		dlclose(h);
+		return buf;
+	}
+	if (h)
+		dlclose(h);
+	snprintf(buf, len, "%s/../sim/libcuda.so.1", bench_dir);
+	return access(buf, R_OK) ? NULL : buf;
+}
+
+/* The capture run; libcuda non-NULL: device tensors through that driver. */
+static int capture(const struct cfg *c, const char *self, const char *libcuda, struct cap_res *r)
 {
 	char out[4096], js[4096], secs[32], rows[32], hid[32], lay[32], thr[32], tracer[4096];
 	char *argv[32];
@@ -248,6 +343,10 @@ static int capture(const struct cfg *c, const char *self, struct cap_res *r)
 	argv[argc++] = hid;
 	argv[argc++] = "--layers";
 	argv[argc++] = lay;
+	if (libcuda) {
+		argv[argc++] = "--device";
+		argv[argc++] = (char *)libcuda;
+	}
 	argv[argc] = NULL;
 	t0 = bench_now();
 	err = run(argv);
@@ -263,6 +362,7 @@ static int capture(const struct cfg *c, const char *self, struct cap_res *r)
 	r->dropped = (uint64_t)jnum(buf, "\"capture\"", "dropped");
 	r->blocked_ns = (uint64_t)jnum(buf, "\"capture\"", "blocked_ns");
 	r->max_nmse = jnum(buf, "\"capture\"", "max_nmse");
+	r->unfinished = (uint64_t)jnum(buf, "\"capture\"", "unfinished");
 	free(buf);
 	r->raw_gbps = r->raw / r->seconds / 1e9;
 	r->stored_gbps = r->stored / r->seconds / 1e9;
@@ -272,6 +372,43 @@ static int capture(const struct cfg *c, const char *self, struct cap_res *r)
 	return 0;
 }
 
+/* Device tensors' figures are the stand-in's CPU figures, or a GPU's. */
+static const char *dev_figures(const char *libcuda)
+{
+	return strstr(libcuda, "/sim/libcuda") ?
+		"CPU figures of this machine (stand-in libcuda, device tensors)" :
+		"GPU figures (device tensors through the system's libcuda; coders on this host's CPUs)";
+}
+
+static void dev_report(const struct cap_res *d, double base, double disk, const char *libcuda)
+{
+	printf("%-34s %10.3f %10.3f\n", "--capture, device tensors", d->raw_gbps, d->stored_gbps);
+	printf("device tensors (%s, %s): %llu tensors, ratio %.2fx, max nmse %.3g, %llu dropped, "
+	       "%llu unfinished at exit, blocked %.1f ms; %.2fx the baseline, %.2fx the disk's raw "
+	       "speed\n", dev_figures(libcuda), libcuda, (unsigned long long)d->tensors, d->ratio,
+	       d->max_nmse, (unsigned long long)d->dropped, (unsigned long long)d->unfinished,
+	       d->blocked_ns / 1e6, base > 0 ? d->raw_gbps / base : 0,
+	       disk > 0 ? d->raw_gbps / disk : 0);
+}
+
+static void dev_json_case(struct llmi_json *j, const struct cap_res *d, const char *libcuda)
+{
+	llmi_json_obj_begin(j, NULL);
+	llmi_json_str(j, "name", "capture_device");
+	llmi_json_str(j, "figures", dev_figures(libcuda));
+	llmi_json_str(j, "libcuda", libcuda);
+	llmi_json_double(j, "raw_gbps", d->raw_gbps);
+	llmi_json_double(j, "stored_gbps", d->stored_gbps);
+	llmi_json_double(j, "ratio", d->ratio);
+	llmi_json_u64(j, "tensors", d->tensors);
+	llmi_json_u64(j, "dropped", d->dropped);
+	llmi_json_u64(j, "unfinished", d->unfinished);
+	llmi_json_u64(j, "blocked_ns", d->blocked_ns);
+	llmi_json_double(j, "max_nmse", d->max_nmse);
+	llmi_json_double(j, "seconds", d->seconds);
+	llmi_json_obj_end(j);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -279,19 +416,24 @@ int main(int argc, char **argv)
 		{ "rows", required_argument, NULL, 'r' }, { "hidden", required_argument, NULL, 'H' },
 		{ "layers", required_argument, NULL, 'l' }, { "codec", required_argument, NULL, 'c' },
 		{ "json", required_argument, NULL, 'j' }, { "producer", no_argument, NULL, 'p' },
-		{ "threads", required_argument, NULL, 't' }, { "help", no_argument, NULL, 'h' }, {},
+		{ "threads", required_argument, NULL, 't' },
+		{ "tensors", required_argument, NULL, 'T' }, { "device", required_argument, NULL, 'D' },
+		{ "help", no_argument, NULL, 'h' }, {},
 	};
 	struct cfg c = { .seconds = 10, .dir = "build/bench/tmp", .codec = "quant:nmse=1e-3",
-			 .rows = 256, .hidden = 4096, .layers = 32 };
+			 .rows = 256, .hidden = 4096, .layers = 32, .tensors = "both" };
 	bool prod = false;
-	struct cap_res cr = { 0 };
+	struct cap_res cr = { 0 }, dr = { 0 };
+	char libcuda_buf[4096 + 32];
+	const char *libcuda = NULL;
+	bool host_case, dev_case;
 	double disk, base;
 	char self[4096], bench_dir[4096];
 	char thr_s[32];
 	ssize_t n;
 	int o, err;
 
-	while ((o = getopt_long(argc, argv, "s:d:r:H:l:c:j:t:ph", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "s:d:r:H:l:c:j:t:pT:D:h", opts, NULL)) != -1) {
 		switch (o) {
 		case 's': c.seconds = atof(optarg); break;
 		case 'd': c.dir = optarg; break;
@@ -302,9 +444,12 @@ int main(int argc, char **argv)
 		case 'j': c.json = optarg; break;
 		case 't': c.threads = atol(optarg); break;
 		case 'p': prod = true; break;
+		case 'T': c.tensors = optarg; break;
+		case 'D': c.libcuda = optarg; break;
 		case 'h':
 			puts("usage: optimized_streaming [--seconds S] [--dir DIR] [--rows N] [--hidden N]\n"
-			     "                           [--layers N] [--codec SPEC] [--threads N] [--json FILE|-]");
+			     "                           [--layers N] [--codec SPEC] [--threads N]\n"
+			     "                           [--tensors host|device|both] [--json FILE|-]");
 			return 0;
 		default:
 			fprintf(stderr, "optimized_streaming: bad option (see --help)\n");
@@ -317,6 +462,13 @@ int main(int argc, char **argv)
 	}
 	if (c.threads < 0 || c.threads > 64) {
 		fprintf(stderr, "optimized_streaming: --threads from 1 to 64 (0: the tracer's default)\n");
+		return 2;
+	}
+	host_case = !strcmp(c.tensors, "host") || !strcmp(c.tensors, "both");
+	dev_case = !strcmp(c.tensors, "device") || !strcmp(c.tensors, "both");
+	if (!host_case && !dev_case) {
+		fprintf(stderr, "optimized_streaming: --tensors takes host, device or both, not '%s'\n",
+			c.tensors);
 		return 2;
 	}
 	if (prod)
@@ -339,22 +491,40 @@ int main(int argc, char **argv)
 			err < 0 ? strerror(-err) : "see above");
 		return 1;
 	}
-	err = capture(&c, self, &cr);
+	if (dev_case && !(libcuda = find_libcuda(bench_dir, libcuda_buf, sizeof(libcuda_buf)))) {
+		fprintf(stderr, "optimized_streaming: no libcuda.so.1 for device tensors (neither the "
+			"loader's nor %s/../sim's); --tensors host measures host tensors only\n", bench_dir);
+		return 1;
+	}
+	err = host_case ? capture(&c, self, NULL, &cr) : 0;
 	if (err) {
 		fprintf(stderr, "optimized_streaming: the capture run failed: %s\n", strerror(-err));
 		return 1;
 	}
+	err = dev_case ? capture(&c, self, libcuda, &dr) : 0;
+	if (err) {
+		fprintf(stderr, "optimized_streaming: the capture run of device tensors failed: %s\n",
+			strerror(-err));
+		return 1;
+	}
+	if (!host_case)
+		cr = dr;	/* the summary's figures are the only capture run's */
 	printf("optimized_streaming: %ld x [%ld x %ld] f32 per step for %.0f s, codec %s, "
-	       "coder threads %s (CPU figures of this machine, host tensors)\n", c.layers, c.rows,
-	       c.hidden, c.seconds, c.codec, c.threads ? thr_s : "the tracer's default");
+	       "coder threads %s (%s)\n", c.layers, c.rows, c.hidden, c.seconds, c.codec,
+	       c.threads ? thr_s : "the tracer's default",
+	       host_case ? "CPU figures of this machine, host tensors" : "device tensors only");
 	printf("%-34s %10s %10s\n", "case", "raw GB/s", "stored");
 	printf("%-34s %10.3f %10s\n", "disk, O_DIRECT sequential", disk, "-");
 	printf("%-34s %10.3f %10.3f\n", "baseline_dump: copy + raw file each", base, base);
-	printf("%-34s %10.3f %10.3f\n", "llminstr-trace --capture", cr.raw_gbps, cr.stored_gbps);
-	printf("capture: %llu tensors, ratio %.2fx, max nmse %.3g, %llu dropped, blocked %.1f ms; "
+	if (host_case)
+		printf("%-34s %10.3f %10.3f\n", "llminstr-trace --capture", cr.raw_gbps, cr.stored_gbps);
+	if (host_case)
+		printf("capture: %llu tensors, ratio %.2fx, max nmse %.3g, %llu dropped, blocked %.1f ms; "
 	       "%.2fx the baseline, %.2fx the disk's raw speed\n", (unsigned long long)cr.tensors,
 	       cr.ratio, cr.max_nmse, (unsigned long long)cr.dropped, cr.blocked_ns / 1e6,
 	       base > 0 ? cr.raw_gbps / base : 0, disk > 0 ? cr.raw_gbps / disk : 0);
+	if (dev_case)
+		dev_report(&dr, base, disk, libcuda);
 	if (c.json) {
 		FILE *f = strcmp(c.json, "-") ? fopen(c.json, "w") : stdout;
 		struct llmi_json j;
@@ -391,6 +561,8 @@ int main(int argc, char **argv)
 		llmi_json_double(&j, "max_nmse", cr.max_nmse);
 		llmi_json_double(&j, "seconds", cr.seconds);
 		llmi_json_obj_end(&j);
+		if (dev_case)
+			dev_json_case(&j, &dr, libcuda);
 		llmi_json_arr_end(&j);
 		llmi_json_obj_begin(&j, "summary");
 		llmi_json_double(&j, "raw_gbps", cr.raw_gbps);
@@ -399,6 +571,14 @@ int main(int argc, char **argv)
 		llmi_json_double(&j, "disk_limit_gbps", disk);
 		llmi_json_double(&j, "baseline_raw_gbps", base);
 		llmi_json_double(&j, "speedup_vs_baseline", base > 0 ? cr.raw_gbps / base : 0);
+		llmi_json_str(&j, "tensors", c.tensors);
+		if (dev_case) {
+			llmi_json_double(&j, "device_raw_gbps", dr.raw_gbps);
+			llmi_json_double(&j, "device_stored_gbps", dr.stored_gbps);
+			llmi_json_double(&j, "device_ratio", dr.ratio);
+			llmi_json_double(&j, "device_speedup_vs_baseline",
+					 base > 0 ? dr.raw_gbps / base : 0);
+		}
 		llmi_json_obj_end(&j);
 		llmi_json_obj_end(&j);
 		if (llmi_json_finish(&j) || (f != stdout && fclose(f)))

@@ -32,6 +32,22 @@ kernels). What the profiler sees and what a tracer sees differ in scope:
     arguments; the check normalises both.
 A tracer attached late may not name kernels whose handles were obtained
 before it attached (warm-up): compare totals exactly, names where known.
+
+--capture hands tensors to llminstr through its Python module
+(user/python/llminstr, ctypes over build/lib/libllminstr.so), named as
+llm_decode names them so that the same --capture specs select them: per
+layer L blk.L.attn_out (attention output projection), blk.L.mlp_out (MLP
+down projection), blk.L.resid (the residual stream after the layer), then
+logits; bf16, shape [hidden] ([vocab]); llminstr.step(i) marks timed token
+i (the warm-up token is not offered). On the GPU they are taken on the
+current stream (the agent snapshots them there, the stream never waits for
+the host). Under `llminstr-trace --capture SPEC -- python3 torch_decode.py
+--capture` the selected ones are captured; without a tracer each offer
+costs a flag read and nothing is taken. Without --capture the module is not
+imported and the loop is the one the profiler comparisons count.
+--reference-dir DIR also writes every offered tensor as raw f32
+(DIR/NAME.STEP.f32, a synchronous copy), the copy captures are checked
+against.
 --profile-all instead profiles the whole run, from before the first CUDA
 call to the end, and --wait-file then waits right after "import torch"
 (libcudart and libcuda mapped, no CUDA call made yet): a tracer attached
@@ -71,8 +87,18 @@ def parse_args(argv):
     p.add_argument("--device", default="cuda",
                    help="torch device (default cuda; cpu runs the loop without a GPU, "
                    "for testing this script)")
+    p.add_argument("--capture", action="store_true",
+                   help="offer blk.L.{attn_out,mlp_out,resid} and logits to llminstr "
+                   "(user/python/llminstr) at each timed token")
+    p.add_argument("--reference-dir", metavar="DIR",
+                   help="with --capture: also write each offered tensor to DIR/NAME.STEP.f32 "
+                   "(raw f32); DIR must exist")
     p.add_argument("-q", "--quiet", action="store_true", help="do not print the tokens")
     a = p.parse_args(argv)
+    if a.reference_dir and not a.capture:
+        p.error("--reference-dir needs --capture")
+    if a.reference_dir and not os.path.isdir(a.reference_dir):
+        p.error(f"--reference-dir {a.reference_dir}: not a directory")
     if a.profile_all and not a.profile:
         p.error("--profile-all needs --profile FILE")
     for name, lo, hi in (("layers", 1, 256), ("hidden", 2, 65536), ("heads", 1, 1024),
@@ -89,6 +115,47 @@ def parse_args(argv):
 def die(msg):
     print(f"{PROG}: {msg}", file=sys.stderr)
     sys.exit(1)
+
+
+class Offer:
+    """--capture: tensors to llminstr, counted; --reference-dir copies."""
+
+    def __init__(self, ref_dir):
+        here = os.path.dirname(os.path.abspath(__file__))
+        sys.path.insert(0, os.path.join(here, "..", "..", "user", "python"))
+        try:
+            import llminstr
+            llminstr.library_path()          # loads the agent now: a clear error early
+        except (ImportError, OSError) as e:
+            die(f"--capture: cannot use the llminstr module: {e}")
+        self.llminstr, self.ref_dir = llminstr, ref_dir
+        self.step_no = 0
+        self.offered = self.taken = self.skipped = self.refused = 0
+        self.first_refusal = None
+
+    def step(self, n):
+        self.step_no = n
+        self.llminstr.step(n)
+
+    def __call__(self, name, t):
+        self.offered += 1
+        rc = self.llminstr.capture(name, t)
+        if rc == 1:
+            self.taken += 1
+        elif rc == 0:
+            self.skipped += 1
+        else:
+            self.refused += 1
+            if self.first_refusal is None:
+                self.first_refusal = f"{name}: {os.strerror(-rc)}"
+        if self.ref_dir:
+            path = os.path.join(self.ref_dir, f"{name}.{self.step_no}.f32")
+            t.float().cpu().numpy().tofile(path)
+
+    def summary(self):
+        s = (f"{PROG}: llminstr: {self.offered} tensors offered, {self.taken} taken, "
+             f"{self.skipped} skipped, {self.refused} refused")
+        return s + (f" (first: {self.first_refusal})" if self.first_refusal else "")
 
 
 class Model:
@@ -135,8 +202,9 @@ class Model:
         e, o = t2[..., 0], t2[..., 1]
         return self.torch.stack((e * c - o * s, e * s + o * c), dim=-1).view(self.a.heads, self.hd)
 
-    def step(self, tok, pos):
-        """One token: tok is a 1-element device tensor, pos a host int. Returns the argmax."""
+    def step(self, tok, pos, offer=None):
+        """One token: tok is a 1-element device tensor, pos a host int. Returns the argmax.
+        offer (--capture): called with each layer's tensors and the logits."""
         torch, a, F = self.torch, self.a, self.torch.nn.functional
         x = self.emb[tok].view(-1)
         n = pos + 1
@@ -151,12 +219,27 @@ class Model:
             sc = torch.matmul(kk, q.unsqueeze(-1)).squeeze(-1) * self.scale   # [heads, n]
             p = torch.softmax(sc.float(), dim=-1).to(x.dtype)
             att = torch.matmul(p.unsqueeze(1), vv).view(-1)           # [hidden]
-            x = x + F.linear(att, self.wo[li])
+            if offer is None:
+                x = x + F.linear(att, self.wo[li])
+                hn = self.rmsnorm(x, self.mlp_norm[li])
+                gu = F.linear(hn, self.wgu[li])
+                g, u = gu.chunk(2)
+                x = x + F.linear(F.silu(g) * u, self.wdown[li])
+                continue
+            # the same operations, their outputs named for capture
+            ao = F.linear(att, self.wo[li])
+            offer(f"blk.{li}.attn_out", ao)
+            x = x + ao
             hn = self.rmsnorm(x, self.mlp_norm[li])
             gu = F.linear(hn, self.wgu[li])
             g, u = gu.chunk(2)
-            x = x + F.linear(F.silu(g) * u, self.wdown[li])
+            mo = F.linear(F.silu(g) * u, self.wdown[li])
+            offer(f"blk.{li}.mlp_out", mo)
+            x = x + mo
+            offer(f"blk.{li}.resid", x)
         logits = F.linear(self.rmsnorm(x, self.final_norm), self.lm_head)
+        if offer is not None:
+            offer("logits", logits)
         return torch.argmax(logits).view(1)
 
 
@@ -190,6 +273,7 @@ def main(argv):
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     max_seq = a.tokens + 2
     m = Model(torch, a, max_seq)
+    offer = Offer(a.reference_dir) if a.capture else None
 
     # warm-up token at position 0: cuBLAS handles, kernel loading, allocator
     tok = m.step(torch.zeros(1, dtype=torch.long, device=a.device), 0)
@@ -205,7 +289,9 @@ def main(argv):
     cur = first
     t0 = time.perf_counter()
     for i in range(a.tokens):
-        tok = m.step(torch.tensor([cur], device=a.device), i + 1)
+        if offer is not None:
+            offer.step(i)
+        tok = m.step(torch.tensor([cur], device=a.device), i + 1, offer)
         cur = tok.item()
         out.append(cur)
     sync()
@@ -219,7 +305,9 @@ def main(argv):
         write_json(a.truth, {"tokens": a.tokens, "tokens_per_s": tps, "seconds": secs,
                              "torch": torch.__version__})
     if not a.quiet:
-        print(" ".join(map(str, out)))
+        print(" ".join(map(str, out)), flush=True)
+    if offer is not None:
+        print(offer.summary(), file=sys.stderr)
     print(f"{PROG}: {a.tokens} tokens in {secs:.3f} s, {tps:.1f} tokens/s ({a.layers} layers, "
           f"hidden {a.hidden}, ffn {a.ffn}, vocab {a.vocab}, bf16, torch {torch.__version__})",
           file=sys.stderr)

@@ -13,11 +13,14 @@
 # the launch probes' table) with the launch numbers of events mode (one
 # process, no graphs: its launch count is the timeline's numbering), and
 # the file holds no launch event.
+# LLMI_DECODE=path runs another llm_decode (llm_decode_cuda on a GPU), LLMI_PY
+# another python3 with numpy (scripts/gpu-check.sh).
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
-W=build/bin/llm_decode
+W=${LLMI_DECODE:-build/bin/llm_decode}
 capture_setup $W
+PY=${LLMI_PY:-$PY}
 ARGS="--layers 2 --hidden 64 --heads 4 --ffn 128 --vocab 256 --prefill 8 --tokens 4"
 
 $W $ARGS >"$tmp/plain.tok" 2>"$tmp/plain.err" || { cat "$tmp/plain.err"; fail "llm_decode alone"; }
