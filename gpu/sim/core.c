@@ -19,6 +19,10 @@
  * instead of queued; instantiation copies them; a launch queues one
  * operation that runs the copies in order on the stream's worker. Capture is
  * single-stream: events recorded during capture make no node.
+ *
+ * LLMI_SIM_HOSTFN_DELAY_MS=N makes every host function (cuLaunchHostFunc)
+ * start N ms late on its stream: a slow device as seen from the host, for
+ * tests of what a program's exit does to work still queued.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -427,6 +431,7 @@ static void stream_wait_seq(struct CUstream_st *s, uint64_t seq)
 }
 
 static void op_run(struct sim_op *op);
+static long hostfn_delay_ms;	/* LLMI_SIM_HOSTFN_DELAY_MS */
 
 static void graph_run(struct CUgraphExec_st *x)
 {
@@ -488,6 +493,9 @@ static void op_run(struct sim_op *op)
 		graph_run(op->u.graph.x);
 		break;
 	case OP_HOST:
+		if (hostfn_delay_ms > 0)
+			nanosleep(&(struct timespec){ hostfn_delay_ms / 1000,
+						      hostfn_delay_ms % 1000 * 1000000L }, NULL);
 		op->u.host.fn(op->u.host.arg);
 		break;
 	case OP_FREE:
@@ -597,6 +605,9 @@ static void ptds_destroy(void *arg)
 
 static void core_init_once(void)
 {
+	const char *e = getenv("LLMI_SIM_HOSTFN_DELAY_MS");
+
+	hostfn_delay_ms = e ? strtol(e, NULL, 10) : 0;
 	if (pthread_key_create(&ptds_key, ptds_destroy))
 		return;
 	legacy = stream_new(0, 0, true);

@@ -13,6 +13,8 @@
 # the launch probes' table) with the launch numbers of events mode (one
 # process, no graphs: its launch count is the timeline's numbering), and
 # the file holds no launch event.
+# A program that exits while its device copies are still queued (a slow
+# stand-in device) loses none of its tensors.
 # LLMI_DECODE=path runs another llm_decode (llm_decode_cuda on a GPU), LLMI_PY
 # another python3 with numpy (scripts/gpu-check.sh).
 set -u
@@ -101,4 +103,20 @@ import json, sys
 got = sorted((x["name"], x["step"]) for x in json.load(sys.stdin))
 want = sorted(("blk.1." + n, s) for n in ("attn_out", "mlp_out", "resid") for s in (0, 2))
 print(got if got != want else "as selected"); sys.exit(0 if got == want else 1)' || fail "name= every="
+
+echo "== a slow device: the program ends with its copies still queued; none is lost"
+# the stand-in starts each host function 100 ms late: the side stream's
+# copies lag the program by seconds when it exits (a real device's lag is
+# shorter, the same race); the agent's exit waits for them
+mkdir "$tmp/ref.s"
+if ! LLMI_SIM_HOSTFN_DELAY_MS=100 LD_PRELOAD="$PRE" timeout 300 $T --capture all -o "$tmp/s.llmi" \
+	--json "$tmp/s.sum" -- $W $ARGS --reference-dir "$tmp/ref.s" >/dev/null 2>"$tmp/s.err"; then
+	cat "$tmp/s.err"; fail "capture on a slow device"
+fi
+$PY -c '
+import json, sys
+c = json.load(open(sys.argv[1]))["capture"]
+print("%d tensors, %d unfinished" % (c["tensors"], c["unfinished"]))
+sys.exit(0 if c["tensors"] == 28 and c["unfinished"] == 0 else 1)' "$tmp/s.sum" || fail "tensors lost at exit"
+capture_check_refs "$tmp/s.llmi" "$tmp/ref.s" 28
 exit $rc
