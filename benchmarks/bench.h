@@ -5,17 +5,23 @@
  * same input on every machine), the CPU's name, and the opening of the
  * --json object ({"benchmark": NAME, "env": {kernel, machine, cpu,
  * cpus_online, ...}), which the benchmark then continues with its own env
- * fields, "cases" and "summary". Header only: benchmarks link nothing more
+ * fields, "cases" and "summary"; and for the benchmarks that run the
+ * tracer and read its --json: a median, running a program, reading a file
+ * and a number out of JSON text. Header only: benchmarks link nothing more
  * for it.
  */
 #ifndef LLMI_BENCH_H
 #define LLMI_BENCH_H
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -89,5 +95,76 @@ static inline void bench_json_begin(struct llmi_json *j, FILE *f, const char *na
 	llmi_json_i64(j, "cpus_online", sysconf(_SC_NPROCESSORS_ONLN));
 }
 #endif
+
+static inline int bench_cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The median of v[0..n) (sorted in place); NAN for none. */
+static inline double bench_median(double *v, size_t n)
+{
+	if (!n)
+		return NAN;
+	qsort(v, n, sizeof(*v), bench_cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/*
+ * Runs argv (argv[0] a path) with stdout to /dev/null and, when errf is
+ * not NULL, stderr to that file; 0, its exit status (128 + signal), or
+ * -errno if it could not be run.
+ */
+static inline int bench_run(char *const argv[], const char *errf)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid == 0) {
+		int nul = open("/dev/null", O_WRONLY);
+		int err = errf ? open(errf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : 2;
+
+		if (nul < 0 || err < 0)
+			_exit(126);
+		dup2(nul, STDOUT_FILENO);
+		dup2(err, STDERR_FILENO);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) < 0)
+		return -errno;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* A file's contents, NUL-terminated (free() it); NULL if unreadable. */
+static inline char *bench_slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	long len;
+
+	if (!f)
+		return NULL;
+	if (!fseek(f, 0, SEEK_END) && (len = ftell(f)) >= 0 && !fseek(f, 0, SEEK_SET) &&
+	    (buf = calloc(1, len + 1)) && fread(buf, 1, len, f) != (size_t)len) {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	return buf;
+}
+
+/* The number after "key": in js, at or after the first occurrence of after; NAN if none. */
+static inline double bench_jnum(const char *js, const char *after, const char *key)
+{
+	char pat[64];
+	const char *a = js ? strstr(js, after) : NULL, *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	p = a ? strstr(a, pat) : NULL;
+	return p ? strtod(p + strlen(pat), NULL) : NAN;
+}
 
 #endif

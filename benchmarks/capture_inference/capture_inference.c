@@ -97,60 +97,6 @@ struct result {
 	double tps, secs, ratio;	/* medians, ratio to untraced */
 };
 
-/* A file's contents, NUL-terminated; NULL if unreadable. */
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf = NULL;
-	long len;
-
-	if (!f)
-		return NULL;
-	if (!fseek(f, 0, SEEK_END) && (len = ftell(f)) >= 0 && !fseek(f, 0, SEEK_SET) &&
-	    (buf = calloc(1, len + 1)) && fread(buf, 1, len, f) != (size_t)len) {
-		free(buf);
-		buf = NULL;
-	}
-	fclose(f);
-	return buf;
-}
-
-/* A number after "key": at or after the first occurrence of "after". */
-static double jnum(const char *js, const char *after, const char *key)
-{
-	char pat[64];
-	const char *a = js ? strstr(js, after) : NULL, *p;
-
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	p = a ? strstr(a, pat) : NULL;
-	return p ? strtod(p + strlen(pat), NULL) : NAN;
-}
-
-/*
- * Runs argv with stdout to /dev/null and stderr to errf; 0, or the exit
- * status (128 + signal), or -errno if it could not be run.
- */
-static int run(char *const argv[], const char *errf)
-{
-	pid_t pid = fork();
-	int st;
-
-	if (pid == 0) {
-		int nul = open("/dev/null", O_WRONLY);
-		int err = open(errf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-
-		if (nul < 0 || err < 0)
-			_exit(126);
-		dup2(nul, STDOUT_FILENO);
-		dup2(err, STDERR_FILENO);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	if (pid < 0 || waitpid(pid, &st, 0) < 0)
-		return -errno;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 /* The last "N tokens in S s, X tokens/s" line of the workload's stderr. */
 static int parse_decode(const char *errf, struct run *r)
 {
@@ -264,9 +210,9 @@ static int one_run(const struct cfg *c, int k, struct run *r)
 		argv[argc++] = ref;
 	}
 	argv[argc] = NULL;
-	st = run(argv, errf);
+	st = bench_run(argv, errf);
 	if (st) {
-		char *e = slurp(errf);
+		char *e = bench_slurp(errf);
 
 		fprintf(stderr, "capture_inference: case %s: %s exited %d%s%s", case_name[k], argv[0],
 			st, e && *e ? ":\n" : "\n", e ? e : "");
@@ -281,21 +227,21 @@ static int one_run(const struct cfg *c, int k, struct run *r)
 	unlink(errf);
 	unlink(out);
 	if (k == C_RESID || k == C_ALL) {
-		char *buf = slurp(js);
+		char *buf = bench_slurp(js);
 
-		if (!buf || isnan(jnum(buf, "\"capture\"", "tensors"))) {
+		if (!buf || isnan(bench_jnum(buf, "\"capture\"", "tensors"))) {
 			fprintf(stderr, "capture_inference: case %s: no capture block in %s\n",
 				case_name[k], js);
 			free(buf);
 			return -EBADMSG;
 		}
-		r->tensors = (uint64_t)jnum(buf, "\"capture\"", "tensors");
-		r->raw = (uint64_t)jnum(buf, "\"capture\"", "raw_bytes");
-		r->stored = (uint64_t)jnum(buf, "\"capture\"", "stored_bytes");
-		r->dropped = (uint64_t)jnum(buf, "\"capture\"", "dropped");
-		r->unfinished = (uint64_t)jnum(buf, "\"capture\"", "unfinished");
-		r->blocked_ns = (uint64_t)jnum(buf, "\"capture\"", "blocked_ns");
-		r->max_nmse = jnum(buf, "\"capture\"", "max_nmse");
+		r->tensors = (uint64_t)bench_jnum(buf, "\"capture\"", "tensors");
+		r->raw = (uint64_t)bench_jnum(buf, "\"capture\"", "raw_bytes");
+		r->stored = (uint64_t)bench_jnum(buf, "\"capture\"", "stored_bytes");
+		r->dropped = (uint64_t)bench_jnum(buf, "\"capture\"", "dropped");
+		r->unfinished = (uint64_t)bench_jnum(buf, "\"capture\"", "unfinished");
+		r->blocked_ns = (uint64_t)bench_jnum(buf, "\"capture\"", "blocked_ns");
+		r->max_nmse = bench_jnum(buf, "\"capture\"", "max_nmse");
 		free(buf);
 		unlink(js);
 	} else if (k == C_DUMP) {
@@ -303,19 +249,6 @@ static int one_run(const struct cfg *c, int k, struct run *r)
 		rmdir(ref);
 	}
 	return 0;
-}
-
-static int cmp_dbl(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, n, sizeof(*v), cmp_dbl);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* The value after "opt" in the decode arguments, or def. */
@@ -476,10 +409,10 @@ int main(int argc, char **argv)
 	for (int k = 0; k < NCASES; k++) {
 		for (int i = 0; i < res[k].n; i++)
 			v[i] = res[k].r[i].tps;
-		res[k].tps = median(v, res[k].n);
+		res[k].tps = bench_median(v, res[k].n);
 		for (int i = 0; i < res[k].n; i++)
 			v[i] = res[k].r[i].secs;
-		res[k].secs = median(v, res[k].n);
+		res[k].secs = bench_median(v, res[k].n);
 	}
 	for (int k = 0; k < NCASES; k++)
 		res[k].ratio = res[k].tps / res[C_UNTRACED].tps;

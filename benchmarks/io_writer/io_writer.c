@@ -88,19 +88,6 @@ static const struct {
 			"threads, no ticks", LLMI_WRITER_LOCKED, 3 },
 };
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n ? v[n / 2] : 0;
-}
-
 static void fill(uint8_t *b, size_t n)
 {
 	uint32_t x = 12345;
@@ -319,8 +306,8 @@ static int run_commits(const char *path, struct commit_fig *cf)
 	if (!err)
 		err = llmi_writer__close(w);
 	llmi_writer__free(w);
-	cf->tick_idle_ns = median(idle, 1000);
-	cf->tick_commit_us = median(commit, COMMITS);
+	cf->tick_idle_ns = bench_median(idle, 1000);
+	cf->tick_commit_us = bench_median(commit, COMMITS);
 	return err ? fail("writer on", path, -err) : 0;
 }
 
@@ -391,7 +378,7 @@ static int run_latency(const char *path, const uint8_t *b, size_t total, unsigne
 	llmi_writer__stats(w, &st);	/* tensors on disk, synced: the clock runs to close */
 	lf->tensor_gbps = st.sum.stored_bytes / (bench_now() - t0) / 1e9;
 	llmi_writer__free(w);
-	qsort(us, n, sizeof(double), cmp_double);
+	qsort(us, n, sizeof(double), bench_cmp_double);
 	lf->batches = n;
 	lf->p50_us = n ? us[n / 2] : 0;
 	lf->p99_us = n ? us[n * 99 / 100] : 0;
@@ -503,7 +490,7 @@ int main(int argc, char **argv)
 		return 1;
 	for (int c = 0; c < NC; c++) {
 		memcpy(sorted[c], gbps[c], sizeof(gbps[c]));
-		median(sorted[c], rounds);
+		bench_median(sorted[c], rounds);
 	}
 	{
 		double med[NC], wms[COMMITS], sms[COMMITS];
@@ -512,8 +499,8 @@ int main(int argc, char **argv)
 			med[c] = sorted[c][rounds / 2];
 		memcpy(wms, cf.write_ms, sizeof(wms));
 		memcpy(sms, cf.sync_ms, sizeof(sms));
-		qsort(wms, COMMITS, sizeof(double), cmp_double);
-		qsort(sms, COMMITS, sizeof(double), cmp_double);
+		qsort(wms, COMMITS, sizeof(double), bench_cmp_double);
+		qsort(sms, COMMITS, sizeof(double), bench_cmp_double);
 
 		if (!json_path || strcmp(json_path, "-")) {
 			printf("\n%-26s %9s %15s %8s %10s\n", "case", "GB/s", "(min-max)", "x write", "x qd8");

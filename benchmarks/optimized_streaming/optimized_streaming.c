@@ -189,57 +189,14 @@ static int producer(const struct cfg *c)
 	return 0;
 }
 
-/* Runs a program with stdout to /dev/null; 0, or its exit status. */
+/* Runs a program with stdout to /dev/null; 0, or its exit status, said. */
 static int run(char *const argv[])
 {
-	pid_t pid = fork();
-	int st;
+	int st = bench_run(argv, NULL);
 
-	if (pid == 0) {
-		int nul = open("/dev/null", O_WRONLY);
-
-		if (nul >= 0)
-			dup2(nul, STDOUT_FILENO);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	if (pid < 0 || waitpid(pid, &st, 0) < 0)
-		return -errno;
-	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
-		fprintf(stderr, "optimized_streaming: %s exited %d\n", argv[0],
-			WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
-		return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-	}
-	return 0;
-}
-
-/* A file's contents, NUL-terminated; NULL if unreadable. */
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf = NULL;
-	long len;
-
-	if (!f)
-		return NULL;
-	if (!fseek(f, 0, SEEK_END) && (len = ftell(f)) >= 0 && !fseek(f, 0, SEEK_SET) &&
-	    (buf = calloc(1, len + 1)) && fread(buf, 1, len, f) != (size_t)len) {
-		free(buf);
-		buf = NULL;
-	}
-	fclose(f);
-	return buf;
-}
-
-/* A number after "key": at or after the first occurrence of "after". */
-static double jnum(const char *js, const char *after, const char *key)
-{
-	char pat[64];
-	const char *a = js ? strstr(js, after) : NULL, *p;
-
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	p = a ? strstr(a, pat) : NULL;
-	return p ? strtod(p + strlen(pat), NULL) : NAN;
+	if (st > 0)
+		fprintf(stderr, "optimized_streaming: %s exited %d\n", argv[0], st);
+	return st;
 }
 
 /*
@@ -264,10 +221,10 @@ static int baseline(const struct cfg *c, const char *bench_dir, double *raw_gbps
 	err = run(argv);
 	if (err)
 		return err;
-	buf = slurp(js);
+	buf = bench_slurp(js);
 	unlink(js);
-	*raw_gbps = jnum(buf, "\"summary\"", "raw_gbps");
-	*disk = jnum(buf, "\"summary\"", "disk_limit_gbps");
+	*raw_gbps = bench_jnum(buf, "\"summary\"", "raw_gbps");
+	*disk = bench_jnum(buf, "\"summary\"", "disk_limit_gbps");
 	free(buf);
 	return isnan(*raw_gbps) || isnan(*disk) ? -EBADMSG : 0;
 }
@@ -353,16 +310,16 @@ static int capture(const struct cfg *c, const char *self, const char *libcuda, s
 	r->seconds = bench_now() - t0;
 	if (err)
 		return err < 0 ? err : -EIO;
-	buf = slurp(js);
+	buf = bench_slurp(js);
 	if (!buf)
 		return -errno;
-	r->tensors = (uint64_t)jnum(buf, "\"capture\"", "tensors");
-	r->raw = (uint64_t)jnum(buf, "\"capture\"", "raw_bytes");
-	r->stored = (uint64_t)jnum(buf, "\"capture\"", "stored_bytes");
-	r->dropped = (uint64_t)jnum(buf, "\"capture\"", "dropped");
-	r->blocked_ns = (uint64_t)jnum(buf, "\"capture\"", "blocked_ns");
-	r->max_nmse = jnum(buf, "\"capture\"", "max_nmse");
-	r->unfinished = (uint64_t)jnum(buf, "\"capture\"", "unfinished");
+	r->tensors = (uint64_t)bench_jnum(buf, "\"capture\"", "tensors");
+	r->raw = (uint64_t)bench_jnum(buf, "\"capture\"", "raw_bytes");
+	r->stored = (uint64_t)bench_jnum(buf, "\"capture\"", "stored_bytes");
+	r->dropped = (uint64_t)bench_jnum(buf, "\"capture\"", "dropped");
+	r->blocked_ns = (uint64_t)bench_jnum(buf, "\"capture\"", "blocked_ns");
+	r->max_nmse = bench_jnum(buf, "\"capture\"", "max_nmse");
+	r->unfinished = (uint64_t)bench_jnum(buf, "\"capture\"", "unfinished");
 	free(buf);
 	r->raw_gbps = r->raw / r->seconds / 1e9;
 	r->stored_gbps = r->stored / r->seconds / 1e9;
