@@ -38,6 +38,7 @@
 #include "format/reader.h"
 #include "format/timeline.h"
 #include "io/writer.h"
+#include "diskdir.h"
 
 #define EXT (64u * 1024)
 
@@ -45,19 +46,12 @@ static char dir[128];
 
 static int setup(void **state)
 {
-	/* On the project's disk, not /tmp, so O_DIRECT meets a real filesystem. */
-	snprintf(dir, sizeof(dir), "build/tests/wres-XXXXXX");
-	if (mkdir("build/tests", 0755) && errno != EEXIST)
-		return -1;
-	return mkdtemp(dir) ? 0 : -1;
+	return diskdir_make(dir, sizeof(dir), "wres");
 }
 
 static int teardown(void **state)
 {
-	char cmd[192];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	return system(cmd);
+	return diskdir_remove(dir);
 }
 
 static struct llmi_writer *open_w(const char *name, unsigned flags, char *path)

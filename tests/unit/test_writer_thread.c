@@ -37,6 +37,7 @@
 #include "format/reader.h"
 #include "format/timeline.h"
 #include "io/writer.h"
+#include "diskdir.h"
 
 #define EXT (64u * 1024)
 
@@ -44,19 +45,12 @@ static char dir[128];
 
 static int setup(void **state)
 {
-	/* On the project's disk, not /tmp, so O_DIRECT meets a real filesystem. */
-	snprintf(dir, sizeof(dir), "build/tests/wthread-XXXXXX");
-	if (mkdir("build/tests", 0755) && errno != EEXIST)
-		return -1;
-	return mkdtemp(dir) ? 0 : -1;
+	return diskdir_make(dir, sizeof(dir), "wthread");
 }
 
 static int teardown(void **state)
 {
-	char cmd[192];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	return system(cmd);
+	return diskdir_remove(dir);
 }
 
 static void nap(void)
