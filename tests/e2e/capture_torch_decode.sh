@@ -11,17 +11,10 @@
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
-T=build/bin/llminstr-trace D=build/bin/llminstr-dump PY=/usr/bin/python3 TD=gpu/workload/torch_decode.py
-need_bpf
-for f in $T $D build/lib/libllminstr.so; do
-	[ -e $f ] || { echo "SKIP: $f not built"; exit 77; }
-done
+TD=gpu/workload/torch_decode.py
+capture_setup
 $PY -c "import torch, numpy" 2>/dev/null || { echo "SKIP: python3-torch or python3-numpy missing"; exit 77; }
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 export ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0	# python's own leaks are not ours
-PRE="$(san_runtime)"
-rc=0
-fail() { echo "FAIL: $*"; rc=1; }
 L=2 N=5
 ARGS="--device cpu --layers $L --hidden 64 --heads 4 --ffn 128 --vocab 256 --tokens $N"
 
