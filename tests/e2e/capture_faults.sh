@@ -4,6 +4,8 @@
 # - -p PID of a process without the agent: one line saying how to load it,
 #   timing goes on;
 # - an agent of another protocol version: refused, both versions named;
+# - an agent that never answers: the trace begins without waiting for it,
+#   and says so once it gives up (5 s);
 # - the program SIGKILLed mid-capture: the file verifies and holds tensors;
 # - the tracer SIGKILLed mid-capture (--on-full block, small buffer, so the
 #   program is waiting for room when it happens): the program runs to its
@@ -52,6 +54,29 @@ pids+=($fp)
 wait_for "fake agent ready" test -e "$tmp/ready" || rc=1
 LD_PRELOAD="$PRE" timeout 60 $T --capture all -o "$tmp/v.llmi" -d 1 -p $fp >"$tmp/out" 2>&1
 grep -q "pid $fp: the agent speaks protocol 99, this tracer 1" "$tmp/out" || { cat "$tmp/out"; fail "version mismatch not said"; }
+kill $fp 2>/dev/null
+
+echo "== an agent that never answers: the trace does not wait for it, and says so"
+$PY - "$tmp/ready2" <<'PY' & fp=$!
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.bind(b"\0llminstr-agent.%d" % os.getpid()); s.listen(1)
+open(sys.argv[1], "w").close()
+c, _ = s.accept()
+c.recvmsg(8192, 64)
+c.recv(1)	# no answer: returns when the tracer gives up on it
+PY
+pids+=($fp)
+wait_for "silent agent ready" test -e "$tmp/ready2" || rc=1
+LD_PRELOAD="$PRE" timeout 60 $T --capture all -o "$tmp/s.llmi" -p $fp >"$tmp/out" 2>&1 & tp=$!; pids+=($tp)
+wait_line "$tmp/out" "pid $fp: the agent did not answer" $tp || rc=1
+kill -INT $tp 2>/dev/null; wait $tp; st=$?	# or it ended with its target
+[ $st = 0 ] || { cat "$tmp/out"; fail "silent agent: tracer exit $st"; }
+# the trace began before the answer was given up on: its start was not held
+grep -n "tracing 1 process\|did not answer" "$tmp/out" | head -1 | grep -q "tracing 1 process" ||
+	{ cat "$tmp/out"; fail "the trace waited for the agent's answer before it began"; }
+grep -q "^Capture: 0 tensors" "$tmp/out" || { cat "$tmp/out"; fail "no capture summary"; }
+echo "ok: $(grep "did not answer" "$tmp/out")"
 kill $fp 2>/dev/null
 
 echo "== the program SIGKILLed mid-capture: the file verifies, tensors kept"

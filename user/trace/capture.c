@@ -44,7 +44,10 @@ struct session {
 	uint64_t next_seq;	/* collector: the next slot to take */
 	uint64_t rel_seq;	/* released up to (under c->lock) */
 	uint8_t *done;		/* per slot index: coded, waiting for the prefix */
-	bool eof;		/* the agent closed the connection */
+	bool eof;		/* the agent closed the connection, or never answered */
+	bool pending;		/* hello sent, its answer not read yet (collector) */
+	bool refused;		/* the agent refused or did not answer: not asked again */
+	uint64_t hello_ns;	/* when the hello went out */
 	bool probed;		/* its capture probes are attached: producers are known */
 	bool stopping;		/* we asked it to detach */
 };
@@ -396,6 +399,8 @@ static void collect(struct capture *c, struct session *s)
 	}
 }
 
+static void answer(struct capture *c, unsigned idx, bool timed_out);
+
 static void *collector_main(void *arg)
 {
 	struct capture *c = arg;
@@ -418,7 +423,10 @@ static void *collector_main(void *arg)
 				continue;
 			}
 			s = c->ses[tag >> 1];
-			if (tag & 1) {		/* the eventfd: something was published */
+			if (s->pending) {	/* its answer to the hello */
+				if (!(tag & 1))
+					answer(c, (unsigned)(tag >> 1), false);
+			} else if (tag & 1) {	/* the eventfd: something was published */
 				if (read(s->efd, &cnt, sizeof(cnt)) < 0)
 					cnt = 0;
 			} else if ((k = recv(s->sock, &b, 1, MSG_DONTWAIT)) == 0 ||
@@ -428,8 +436,14 @@ static void *collector_main(void *arg)
 				pthread_cond_broadcast(&c->idle);
 			}
 		}
-		for (unsigned i = 0; i < c->nses; i++)
-			collect(c, c->ses[i]);
+		for (unsigned i = 0; i < c->nses; i++) {
+			struct session *s = c->ses[i];
+
+			if (s->pending && llmi_now_ns() - s->hello_ns > REPLY_WAIT_MS * 1000000ull)
+				answer(c, i, true);
+			else if (!s->pending && !s->refused)
+				collect(c, s);
+		}
 		quit = c->quit;
 		pthread_mutex_unlock(&c->lock);
 		if (quit)
@@ -494,21 +508,15 @@ static int send_hello(struct capture *c, struct session *s, int memfd)
 	return n == (ssize_t)sizeof(h) ? 0 : n < 0 ? -errno : -EIO;
 }
 
+/* The answer, if it is there (the socket was readable): 0, -EAGAIN, or why not. */
 static int recv_reply(struct session *s, struct llmi_agent_reply *r)
 {
-	struct pollfd p = { s->sock, POLLIN, 0 };
 	ssize_t n;
-	int k;
 
-	do
-		k = poll(&p, 1, REPLY_WAIT_MS);
-	while (k < 0 && errno == EINTR);
-	if (k <= 0)
-		return k ? -errno : -ETIMEDOUT;
 	memset(r, 0, sizeof(*r));
-	n = recv(s->sock, r, sizeof(*r), 0);
+	n = recv(s->sock, r, sizeof(*r), MSG_DONTWAIT);
 	if (n < 0)
-		return -errno;
+		return errno == EINTR ? -EAGAIN : -errno;
 	if (n == 0)
 		return -ECONNRESET;
 	if (n < (ssize_t)offsetof(struct llmi_agent_reply, msg) || r->magic != LLMI_AGENT_MAGIC)
@@ -517,13 +525,55 @@ static int recv_reply(struct session *s, struct llmi_agent_reply *r)
 	return 0;
 }
 
+/*
+ * The agent's answer to the hello, read by the collector (c->lock held):
+ * accepted, the session starts (its eventfd joins the epoll); refused, or
+ * no answer within REPLY_WAIT_MS, one line says why, the agent is not
+ * asked again, and timing goes on.
+ */
+static void answer(struct capture *c, unsigned idx, bool timed_out)
+{
+	struct session *s = c->ses[idx];
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = ((uint64_t)idx << 1) | 1 };
+	struct llmi_agent_reply rep;
+	char why[512];
+	int ret = timed_out ? -ETIMEDOUT : recv_reply(s, &rep);
+
+	if (ret == -EAGAIN)
+		return;
+	if (ret)
+		say(why, sizeof(why), ret, "pid %d: the agent did not answer: %s", (int)s->pid,
+		    strerror(-ret));
+	else if (rep.status)
+		ret = say(why, sizeof(why), rep.status < 0 && rep.status > -4096 ? rep.status : -EPROTO,
+			  "pid %d: the agent refused: %s", (int)s->pid,
+			  rep.msg[0] ? rep.msg : strerror(rep.status < 0 ? -rep.status : EPROTO));
+	else if (rep.proto != LLMI_AGENT_PROTO)
+		ret = say(why, sizeof(why), -EPROTO, "pid %d: the agent speaks protocol %u, this tracer %u",
+			  (int)s->pid, rep.proto, LLMI_AGENT_PROTO);
+	s->pending = false;
+	if (ret || epoll_ctl(c->ep, EPOLL_CTL_ADD, s->efd, &ev)) {
+		if (!ret)
+			say(why, sizeof(why), -errno, "pid %d: cannot watch its agent: %s", (int)s->pid,
+			    strerror(errno));
+		s->refused = s->eof = true;
+		epoll_ctl(c->ep, EPOLL_CTL_DEL, s->sock, NULL);
+		shutdown(s->sock, SHUT_RDWR);
+		fprintf(stderr, "llminstr-trace: %s; timing goes on\n", why);
+		pthread_cond_broadcast(&c->idle);
+		return;
+	}
+	c->st.sessions++;
+	if (c->o.verbose)
+		fprintf(stderr, "llminstr-trace: capturing tensors of pid %d\n", (int)s->pid);
+}
+
 int capture__attach(struct capture *c, pid_t pid, char *err, size_t len)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	struct session *s = calloc(1, sizeof(*s));
 	uint64_t data = (c->o.buffer_size + 4095) & ~4095ull;
 	uint32_t nslots = (uint32_t)pow2_at_least(data >> 14);
-	struct llmi_agent_reply rep;
 	int memfd = -1, ret, alen;
 
 	if (!s)
@@ -577,22 +627,9 @@ int capture__attach(struct capture *c, pid_t pid, char *err, size_t len)
 	}
 	close(memfd);
 	memfd = -1;
-	ret = recv_reply(s, &rep);
-	if (ret) {
-		say(err, len, ret, "pid %d: the agent did not answer: %s", (int)pid, strerror(-ret));
-		goto fail;
-	}
-	if (rep.status) {
-		ret = rep.status < 0 && rep.status > -4096 ? rep.status : -EPROTO;
-		say(err, len, ret, "pid %d: the agent refused: %s", (int)pid,
-		    rep.msg[0] ? rep.msg : strerror(-ret));
-		goto fail;
-	}
-	if (rep.proto != LLMI_AGENT_PROTO) {
-		ret = say(err, len, -EPROTO, "pid %d: the agent speaks protocol %u, this tracer %u",
-			  (int)pid, rep.proto, LLMI_AGENT_PROTO);
-		goto fail;
-	}
+	/* the answer is the collector's to read: a slow agent holds up no caller */
+	s->pending = true;
+	s->hello_ns = llmi_now_ns();
 
 	pthread_mutex_lock(&c->lock);
 	if (c->nses == MAX_SESSIONS) {
@@ -606,11 +643,7 @@ int capture__attach(struct capture *c, pid_t pid, char *err, size_t len)
 		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.u64 = (uint64_t)idx << 1 };
 
 		c->ses[c->nses++] = s;
-		c->st.sessions++;
 		epoll_ctl(c->ep, EPOLL_CTL_ADD, s->sock, &ev);
-		ev.events = EPOLLIN;
-		ev.data.u64 = ((uint64_t)idx << 1) | 1;
-		epoll_ctl(c->ep, EPOLL_CTL_ADD, s->efd, &ev);
 	}
 	pthread_mutex_unlock(&c->lock);
 	return 0;
@@ -627,7 +660,7 @@ bool capture__has(const struct capture *c, pid_t pid)
 
 	pthread_mutex_lock((pthread_mutex_t *)&c->lock);
 	for (unsigned i = 0; i < c->nses; i++)
-		has |= c->ses[i]->pid == pid && !c->ses[i]->eof;
+		has |= c->ses[i]->pid == pid && (!c->ses[i]->eof || c->ses[i]->refused);
 	pthread_mutex_unlock((pthread_mutex_t *)&c->lock);
 	return has;
 }
@@ -768,7 +801,7 @@ void capture__stats(struct capture *c, struct capture_stats *out)
 		struct session *s = c->ses[i];
 		struct llmi_ring_hdr *h = s->r.hdr;
 
-		if (!s->eof) {
+		if (!s->eof && !s->pending) {
 			/* bytes reserved and not yet released; the agent's count is not trusted */
 			uint64_t used = atomic_load(&h->prod_pos) - atomic_load(&h->cons_pos);
 			double fill = used > s->r.data_size ? 1.0 : (double)used / s->r.data_size;

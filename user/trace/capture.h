@@ -49,6 +49,7 @@ struct capture_opts {
 	/* The output's reason for failing (disk full ...), for the one line said. */
 	const char *(*output_error)(void *ctx);
 	const char *output;		/* -o, for messages */
+	bool verbose;			/* -v: say when an agent's capture starts */
 	void *ctx;
 };
 
@@ -89,10 +90,13 @@ struct capture;
 struct capture *capture__new(const struct capture_opts *o, struct llmi_writer *w);
 
 /*
- * Connects to the agent of pid and starts capturing from it. 0;
- * -ENOENT (no agent listening: the caller says how to load one), or another
- * negative errno with one line in err (a refused handshake names the
- * agent's reason: a protocol version, a bad spec, another tracer).
+ * Connects to the agent of pid, hands it the ring and returns: 0 (the
+ * agent's answer is the collector's to read, so that a slow or stuck agent
+ * holds up no caller: capture starts when it accepts; a refusal, naming
+ * the agent's reason (a protocol version, a bad spec, another tracer), or
+ * no answer within 5 s is said in one line by the collector); -ENOENT (no
+ * agent listening: the caller says how to load one), or another negative
+ * errno with one line in err.
  */
 int capture__attach(struct capture *c, pid_t pid, char *err, size_t len);
 bool capture__has(const struct capture *c, pid_t pid);

@@ -1310,9 +1310,7 @@ static int try_capture(struct tracer *tr, struct target *t, bool quiet)
 		return 0;
 	err = capture__attach(tr->cap, t->pid, line, sizeof(line));
 	if (!err) {
-		t->capturing = true;
-		if (tr->o.verbose)
-			fprintf(stderr, PROG ": capturing tensors of pid %d\n", t->pid);
+		t->capturing = true;	/* asked: the agent's answer is capture's to read */
 		return 0;
 	}
 	if (err == -ENOENT && (quiet || t->child))
@@ -1671,7 +1669,7 @@ static int prepare(struct tracer *tr)
 			.spec = tr->o.capture, .codec = tr->o.codec, .on_full = tr->o.on_full,
 			.buffer_size = tr->o.buffer_size, .device_buffer = tr->o.device_buffer,
 			.threads = tr->o.threads, .connected = agent_probes, .ctx = tr,
-			.output = tr->o.output, .output_error = output_error,
+			.output = tr->o.output, .output_error = output_error, .verbose = tr->o.verbose,
 		};
 
 		co.corr = tr->corr = corr__new();
