@@ -531,6 +531,9 @@ struct trace_tl *trace_tl__new(const struct trace_tl_opts *o)
 			.sz = sizeof(wo), .writer = o->writer,
 			.flags = (o->force ? LLMI_WRITER_OVERWRITE : 0) | LLMI_WRITER_QUIET |
 				 LLMI_WRITER_THREAD,	/* the ring's drain never waits for the disk */
+			/* 8 MiB held for the disk at most (10 ms of a fast disk):
+			 * the tracer's memory beside --buffer-size stays small */
+			.mem_limit = 8u << 20,
 			.owner_uid = (uid_t)-1, .owner_gid = (gid_t)-1,
 		};
 
