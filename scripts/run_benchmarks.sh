@@ -18,8 +18,11 @@
 #                         the disk's O_DIRECT speed; writes for >= 10 s (GBs)
 #                         in build/bench/tmp and removes it
 #   agent_calls           what the agent costs a call with no tracer attached
-#   optimized_streaming   capture's sustained GB/s against a raw dump and the disk (root)
+#   optimized_streaming   capture's sustained GB/s (host and device tensors) against
+#                         a raw dump and the disk (root)
 #   memory_profiling      tracer and target peak RSS against --buffer-size (root)
+#   capture_inference     llm_decode --prefill tokens/s untraced, timed, capturing and
+#                         dumping raw per tensor (root)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 res=build/bench/results
