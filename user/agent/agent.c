@@ -316,6 +316,22 @@ fail:
 	return rc;
 }
 
+/* The session's spec, mapping and descriptors freed; it reads as none. */
+static void session_clear(struct agent_session *s)
+{
+	llmi_cap_spec_free(&s->spec);
+	if (s->map)
+		munmap(s->map, s->map_len);
+	if (s->memfd >= 0)
+		close(s->memfd);
+	if (s->efd >= 0)
+		close(s->efd);
+	if (s->conn >= 0)
+		close(s->conn);
+	memset(s, 0, sizeof(*s));
+	s->memfd = s->efd = s->conn = -1;
+}
+
 /* Detach: capture off, the calls in flight out, the copies done, all freed. */
 static void detach(void)
 {
@@ -334,18 +350,7 @@ static void detach(void)
 	 * was reserved is published; the tracer may stop reading */
 	if (s->ring.hdr)
 		atomic_store_explicit(&s->ring.hdr->agent_done, 1, memory_order_release);
-	s->live = false;
-	llmi_cap_spec_free(&s->spec);
-	if (s->map)
-		munmap(s->map, s->map_len);
-	if (s->memfd >= 0)
-		close(s->memfd);
-	if (s->efd >= 0)
-		close(s->efd);
-	if (s->conn >= 0)
-		close(s->conn);
-	memset(s, 0, sizeof(*s));
-	s->memfd = s->efd = s->conn = -1;
+	session_clear(s);
 	pthread_rwlock_unlock(&G->sess_lock);
 }
 
@@ -519,17 +524,7 @@ static void atfork_child(void)
 	struct agent_session *s = &G->s;
 
 	atomic_store(&G->on, 0);
-	if (s->map)
-		munmap(s->map, s->map_len);
-	if (s->memfd >= 0)
-		close(s->memfd);
-	if (s->efd >= 0)
-		close(s->efd);
-	if (s->conn >= 0)
-		close(s->conn);
-	llmi_cap_spec_free(&s->spec);
-	memset(s, 0, sizeof(*s));
-	s->memfd = s->efd = s->conn = -1;
+	session_clear(s);
 	agent_cuda_forget();
 	pthread_rwlock_init(&G->sess_lock, NULL);
 	pthread_mutex_init(&G->res_mu, NULL);

@@ -27,19 +27,6 @@ unsigned short llminstr_exit_semaphore __attribute__((section(".probes")));
 unsigned short llminstr_capture_semaphore __attribute__((section(".probes")));
 unsigned short llminstr_step_semaphore __attribute__((section(".probes")));
 
-static uint64_t dtype_size(int dtype)
-{
-	switch (dtype) {
-	case LLMINSTR_F32:
-		return 4;
-	case LLMINSTR_BF16:
-	case LLMINSTR_F16:
-		return 2;
-	default:
-		return 0;
-	}
-}
-
 struct host_room {
 	uint64_t bytes;
 	struct llmi_ring_slot **slot;
@@ -173,7 +160,7 @@ static int check_args(struct agent_tensor *t)
 		return -ENAMETOOLONG;
 	if (t->ndim < 0 || t->ndim > LLMINSTR_MAX_DIMS || (t->ndim && !t->shape))
 		return -EINVAL;
-	esz = dtype_size(t->dtype);
+	esz = llmi_ring_dtype_size((unsigned)t->dtype);
 	if (!esz)
 		return -ENOTSUP;
 	for (i = 0; i < t->ndim; i++) {

@@ -247,7 +247,7 @@ void llmi_ring_count_drop(struct llmi_ring *r, const char *name, enum llmi_drop_
 	atomic_fetch_add_explicit(&d->count[why], 1, memory_order_relaxed);
 }
 
-static uint64_t dtype_size(uint16_t dtype)
+uint64_t llmi_ring_dtype_size(unsigned dtype)
 {
 	switch (dtype) {
 	case LLMINSTR_F32:
@@ -263,7 +263,7 @@ static uint64_t dtype_size(uint16_t dtype)
 /* Whether a READY slot describes a tensor that lies inside the data area. */
 static bool slot_fits(const struct llmi_ring *r, const struct llmi_ring_slot *s)
 {
-	uint64_t off = s->pos % r->data_size, n = 1, esz = dtype_size(s->dtype);
+	uint64_t off = s->pos % r->data_size, n = 1, esz = llmi_ring_dtype_size(s->dtype);
 	unsigned i;
 
 	if (s->bytes > r->data_size || off + s->bytes > r->data_size)

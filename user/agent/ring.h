@@ -161,6 +161,8 @@ void llmi_ring_publish(struct llmi_ring *r, struct llmi_ring_slot *s, bool ok);
 int llmi_ring_wait_space(struct llmi_ring *r, uint32_t seen, int timeout_ms);
 /* Counts a drop under name (and in the totals). */
 void llmi_ring_count_drop(struct llmi_ring *r, const char *name, enum llmi_drop_reason why);
+/* Bytes per element of an LLMINSTR_* dtype (llminstr.h); 0 for another. */
+uint64_t llmi_ring_dtype_size(unsigned dtype);
 
 /*
  * Consumer. The slot of sequence number seq if it is published (READY,
