@@ -33,7 +33,7 @@
  *                       [--tensors host|device|both] [--json FILE|-]
  *
  * --threads N: the tracer's coder threads (its --threads; default: the
- * tracer's own default, the CPUs minus one).
+ * tracer's own default: with -- CMD, --on-full block, the CPUs).
  *
  * Needs root (BPF); exits 77 otherwise.
  */

@@ -254,6 +254,34 @@ static void test_unreadable_pointer(void **state)
 	munmap(p, (size_t)page);
 }
 
+/* Mapped but not readable, resident or not: refused; read-only or never touched: taken. */
+static void test_protected_pointer(void **state)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	char *p = mmap(NULL, 4 * (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+	int64_t n = page / 4;
+	struct llmi_ring_slot *s;
+	char zero[64] = { 0 };
+	void *d;
+
+	assert_true(p != MAP_FAILED);
+	memset(p, 7, 3 * (size_t)page);		/* the last page is never touched */
+	assert_int_equal(mprotect(p, (size_t)page, PROT_NONE), 0);
+	assert_int_equal(mprotect(p + page, (size_t)page, PROT_READ), 0);
+	ft_attach(&T, &base);
+	assert_int_equal(llminstr_capture("none", p, LLMINSTR_F32, 1, &n, NULL), -EFAULT);
+	assert_int_equal(ft_wait_slot(&T, 0, &s, &d), LLMI_SLOT_FAILED);
+	assert_int_equal(llminstr_capture("ro", p + page, LLMINSTR_F32, 1, &n, NULL), 1);
+	assert_int_equal(ft_wait_slot(&T, 1, &s, &d), LLMI_SLOT_READY);
+	assert_int_equal(((unsigned char *)d)[page - 1], 7);
+	assert_int_equal(llminstr_capture("fresh", p + 3 * page, LLMINSTR_F32, 1, &n, NULL), 1);
+	assert_int_equal(ft_wait_slot(&T, 2, &s, &d), LLMI_SLOT_READY);
+	assert_memory_equal(d, zero, sizeof(zero));
+	ft_detach(&T);
+	munmap(p, 4 * (size_t)page);
+}
+
 static void test_on_full_drop(void **state)
 {
 	struct ft_opts o = base;
@@ -518,6 +546,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_selection, teardown),
 		cmocka_unit_test_teardown(test_argument_refusals, teardown),
 		cmocka_unit_test_teardown(test_unreadable_pointer, teardown),
+		cmocka_unit_test_teardown(test_protected_pointer, teardown),
 		cmocka_unit_test_teardown(test_on_full_drop, teardown),
 		cmocka_unit_test_teardown(test_on_full_block, teardown),
 		cmocka_unit_test_teardown(test_block_then_tracer_leaves, teardown),

@@ -80,6 +80,7 @@ static void test_capture(void **state)
 {
 	struct trace_opts o;
 	char err[256];
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
 	assert_int_equal(parse(&o, err, "-p", "7", NULL), 0);
 	assert_string_equal(o.capture, "");
@@ -91,9 +92,13 @@ static void test_capture(void **state)
 	assert_true(o.codec.bound == 1e-3);
 	assert_int_equal(o.buffer_size, 512ull << 20);
 	assert_int_equal(o.device_buffer, 256ull << 20);
-	assert_true(o.threads >= 1);
+	/* block: every CPU codes (the program waits for them); drop: one is left */
+	assert_int_equal(o.threads, cpus < 64 ? cpus : 64);
 	assert_int_equal(parse(&o, err, "--capture", "all", "-p", "7", NULL), 0);
 	assert_int_equal(o.on_full, LLMI_ON_FULL_DROP);
+	assert_int_equal(o.threads, cpus > 1 ? (cpus - 1 < 64 ? cpus - 1 : 64) : 1);
+	assert_int_equal(parse(&o, err, "--capture", "all", "--on-full", "block", "-p", "7", NULL), 0);
+	assert_int_equal(o.threads, cpus < 64 ? cpus : 64);
 	assert_int_equal(parse(&o, err, "--capture", "all", "--on-full", "block", "--codec",
 			       "quant:abs=0.01", "--buffer-size", "64M", "--device-buffer", "32M",
 			       "--threads", "3", "-p", "7", NULL), 0);

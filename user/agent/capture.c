@@ -7,12 +7,18 @@
  * rest lives in functions of its own so that the dormant call needs no
  * stack frame. Everything else runs only while a tracer is attached.
  *
- * A host tensor is copied into its ring slot before the call returns, with
- * process_vm_readv() on this very process: the kernel reports an unreadable
- * pointer as EFAULT where a memcpy would kill the program with SIGSEGV.
+ * A host tensor is copied into its ring slot before the call returns. A
+ * memcpy from a bad pointer would kill the program with SIGSEGV, so the
+ * kernel checks the range first: madvise(MADV_POPULATE_READ) fails on
+ * anything unmapped (ENOMEM) or unreadable (EINVAL) and faults in what is
+ * swapped out, without copying; then a plain memcpy, about twice as fast
+ * here as the kernel's copy. Without that advice (Linux < 5.14), and for
+ * ranges it refuses, process_vm_readv() on this very process copies
+ * instead, and reports an unreadable pointer as EFAULT.
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include "agent/agent.h"
@@ -76,15 +82,57 @@ void agent_fill_slot(struct llmi_ring_slot *s, const struct agent_tensor *t, boo
 	s->flags = device ? LLMI_SLOT_DEVICE : 0;
 }
 
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+
 /* Set once process_vm_readv() is refused here (seccomp, an old kernel). */
 static atomic_int no_vm_readv;
+/* 1: MADV_POPULATE_READ checks ranges here, -1: it does not, 0: not asked yet */
+static atomic_int populate_ok;
+
+/*
+ * 0: every page of [p, p + n) is mapped readable and present; -EFAULT: it is
+ * not mapped; 1: the kernel cannot tell this way (no such advice, or a range
+ * it refuses, such as PROT_NONE): let process_vm_readv() decide.
+ */
+static int check_readable(const void *p, uint64_t n)
+{
+	uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t a = (uintptr_t)p & ~(pg - 1), e = ((uintptr_t)p + n + pg - 1) & ~(pg - 1);
+	int ok = atomic_load_explicit(&populate_ok, memory_order_relaxed);
+
+	if (ok < 0 || (uintptr_t)p + n < (uintptr_t)p)
+		return 1;
+	if (!ok) {
+		/* a page we know is readable: this text */
+		uintptr_t self = (uintptr_t)(void *)check_readable & ~(pg - 1);
+
+		ok = madvise((void *)self, pg, MADV_POPULATE_READ) ? -1 : 1;
+		atomic_store_explicit(&populate_ok, ok, memory_order_relaxed);
+		if (ok < 0)
+			return 1;
+	}
+	while (madvise((void *)a, e - a, MADV_POPULATE_READ)) {
+		if (errno == EINTR)
+			continue;
+		return errno == ENOMEM || errno == EFAULT || errno == EHWPOISON ? -EFAULT : 1;
+	}
+	return 0;
+}
 
 /* Copies n bytes at src of this process to dst; -EFAULT if unreadable. */
 static int read_own(void *dst, const void *src, uint64_t n)
 {
 	pid_t self = getpid();
 	uint64_t done = 0;
+	int rc = check_readable(src, n);
 
+	if (rc <= 0) {
+		if (!rc)
+			memcpy(dst, src, n);
+		return rc;
+	}
 	if (atomic_load_explicit(&no_vm_readv, memory_order_relaxed))
 		goto plain;
 	while (done < n) {

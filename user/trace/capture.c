@@ -30,6 +30,7 @@
 #include "agent/proto.h"
 #include "agent/ring.h"
 #include "trace/capture.h"
+#include "trace/record.h"
 
 #define MAX_SESSIONS	256
 #define MAX_CODERS	64
@@ -568,22 +569,39 @@ static void answer(struct capture *c, unsigned idx, bool timed_out)
 		fprintf(stderr, "llminstr-trace: capturing tensors of pid %d\n", (int)s->pid);
 }
 
+uint64_t capture_writer_mem(uint64_t buffer_size)
+{
+	uint64_t m = buffer_size / 16;
+
+	return m < TRACE_WRITER_MEM ? TRACE_WRITER_MEM : m > (32ull << 20) ? 32ull << 20 : m;
+}
+
+uint64_t capture_ring_data(uint64_t buffer_size, uint32_t *nslots)
+{
+	uint64_t total = buffer_size - (capture_writer_mem(buffer_size) - TRACE_WRITER_MEM);
+	uint32_t n = (uint32_t)pow2_at_least(total >> 14);
+	size_t meta;
+
+	/* a slot per 16 KiB of data: small tensors run out of neither first */
+	n = n < 256 ? 256 : n > 16384 ? 16384 : n;
+	*nslots = n;
+	meta = llmi_ring_bytes(4096, n) - 4096;
+	total &= ~4095ull;
+	return meta && total > meta + 4096 ? total - meta : 0;
+}
+
 int capture__attach(struct capture *c, pid_t pid, char *err, size_t len)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	struct session *s = calloc(1, sizeof(*s));
-	uint64_t data = (c->o.buffer_size + 4095) & ~4095ull;
-	uint32_t nslots = (uint32_t)pow2_at_least(data >> 14);
+	uint32_t nslots;
+	uint64_t data = capture_ring_data(c->o.buffer_size, &nslots);
 	int memfd = -1, ret, alen;
 
 	if (!s)
 		return say(err, len, -ENOMEM, "out of memory");
 	s->sock = s->efd = -1;
 	s->pid = pid;
-	if (nslots < 256)
-		nslots = 256;
-	if (nslots > 16384)
-		nslots = 16384;
 	alen = snprintf(a.sun_path + 1, sizeof(a.sun_path) - 1, LLMI_AGENT_SOCK_FMT, (int)pid);
 	s->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (s->sock < 0) {
@@ -795,6 +813,10 @@ void capture__stop(struct capture *c, double timeout_s)
  */
 void capture__stats(struct capture *c, struct capture_stats *out)
 {
+	struct llmi_writer_stats ws = { 0 };
+
+	if (c->w)
+		llmi_writer__stats(c->w, &ws);
 	pthread_mutex_lock(&c->lock);
 	*out = c->st;
 	for (unsigned i = 0; i < c->nses; i++) {
@@ -817,6 +839,7 @@ void capture__stats(struct capture *c, struct capture_stats *out)
 		out->blocked_ns += atomic_load(&h->blocked_ns);
 	}
 	out->dropped = out->dropped_full + out->too_large + out->agent_errors;
+	out->disk_wait_ns = ws.space_wait_ns;
 	pthread_mutex_unlock(&c->lock);
 }
 

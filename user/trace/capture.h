@@ -35,7 +35,7 @@ struct capture_opts {
 	const char *spec;		/* capture terms joined by newlines (agent/spec.h) */
 	struct llmi_codec_spec codec;
 	int on_full;			/* LLMI_ON_FULL_* (agent/proto.h) */
-	uint64_t buffer_size;		/* host ring: data bytes per target */
+	uint64_t buffer_size;		/* host memory per target, in all (capture_ring_size) */
 	uint64_t device_buffer;		/* the agent's device staging ring */
 	unsigned threads;		/* coder threads, >= 1 */
 	struct corr *corr;		/* producers (NULL: none are known) */
@@ -60,6 +60,7 @@ struct capture_stats {
 	uint64_t dropped;		/* agent: selected but not taken, all reasons */
 	uint64_t dropped_full, too_large, agent_errors;
 	uint64_t blocked_ns;		/* agent: capturing threads waiting for room */
+	uint64_t disk_wait_ns;		/* coders waiting for the writer: the disk's pace */
 	uint64_t failed;		/* published FAILED (the copy failed) */
 	uint64_t bad;			/* slots out of bounds, or that did not encode */
 	uint64_t lost;			/* reserved by the agent, never published (target died) */
@@ -118,6 +119,19 @@ struct capture_drop *capture__drops(struct capture *c, size_t *n);
 /* Per name pattern, in order of first appearance, drops included. */
 struct capture_group *capture__groups(struct capture *c, size_t *n);
 void capture__free(struct capture *c);
+
+/*
+ * --buffer-size is a capturing process's host memory in all: its ring (slot
+ * table and data) and its share of what the container's writer holds for
+ * the disk beyond the base every trace has (TRACE_WRITER_MEM). Coded bytes
+ * are several times smaller than raw ones, so they ride out a pause of the
+ * disk (each second's fdatasync stalls ext4's appends for up to ~150 ms) in
+ * less memory than raw bytes would: the writer holds a sixteenth of the
+ * buffer, from 8 to 32 MiB, and without it the coders sit idle.
+ */
+uint64_t capture_writer_mem(uint64_t buffer_size);
+/* The ring's data bytes and slots for a buffer; 0 if it cannot hold a ring. */
+uint64_t capture_ring_data(uint64_t buffer_size, uint32_t *nslots);
 /* name with every run of digits replaced by '*' ("blk.12.resid" -> "blk.*.resid") */
 void capture_pattern(const char *name, char *buf, size_t len);
 

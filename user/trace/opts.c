@@ -108,7 +108,8 @@ void trace_opts_usage(FILE *f)
 "      --buffer-size SIZE  shared host memory per process (default 512M)\n"
 "      --device-buffer SIZE  the agent's GPU staging memory (default 256M);\n"
 "                          a larger device tensor is refused and counted\n"
-"      --threads N         coder threads (default: the CPUs minus one)\n"
+"      --threads N         coder threads (default: the CPUs with --on-full\n"
+"                          block, the CPUs minus one with drop)\n"
 "\n"
 "      --lib PATH          probe this library or executable instead of the\n"
 "                          ones found in /proc/PID/maps (repeatable)\n"
@@ -203,7 +204,6 @@ int trace_opts_parse(int argc, char **argv, struct trace_opts *o, char *err, siz
 	o->on_full = -1;
 	o->buffer_size = 512ull << 20;
 	o->device_buffer = 256ull << 20;
-	o->threads = cores > 1 ? (unsigned)(cores - 1 < 64 ? cores - 1 : 64) : 1;
 	o->ring_size = 16u << 20;
 	o->kernels_max = 16384;
 	o->top = 10;
@@ -357,6 +357,16 @@ int trace_opts_parse(int argc, char **argv, struct trace_opts *o, char *err, siz
 			    "--buffer-size, --device-buffer and --threads");
 	if (o->on_full < 0)
 		o->on_full = o->cmd ? LLMI_ON_FULL_BLOCK : LLMI_ON_FULL_DROP;
+	/*
+	 * Coders use CPU only while there are tensors to code. With block, the
+	 * program waits whenever they fall behind, so every CPU codes; with
+	 * drop (a live server) one CPU is left to the program.
+	 */
+	if (!o->threads) {
+		long n = o->on_full == LLMI_ON_FULL_BLOCK ? cores : cores - 1;
+
+		o->threads = n < 1 ? 1 : n > 64 ? 64 : (unsigned)n;
+	}
 	return 0;
 }
 

@@ -74,10 +74,11 @@ static void capture_text(FILE *f, const struct out_info *in)
 	if (in->codec)
 		llmi_codec_spec_format(in->codec, spec, sizeof(spec));
 	fprintf(f, "\nCapture: %llu tensors, %s raw, %s stored (%.2fx), %s, max NMSE %.3g; "
-		   "%llu dropped, blocked %.1f ms\n",
+		   "%llu dropped, blocked %.1f ms, waited for the disk %.1f ms\n",
 		(unsigned long long)c->tensors, llmi_fmt_bytes(b1, sizeof(b1), c->raw_bytes),
 		llmi_fmt_bytes(b2, sizeof(b2), c->stored_bytes), ratio(c->raw_bytes, c->stored_bytes),
-		spec, c->max_nmse, (unsigned long long)c->dropped, c->blocked_ns / 1e6);
+		spec, c->max_nmse, (unsigned long long)c->dropped, c->blocked_ns / 1e6,
+		c->disk_wait_ns / 1e6);
 	if (in->ngroups) {
 		fprintf(f, "  %-28s %8s %10s %10s %7s %9s %8s\n", "name", "tensors", "raw", "stored",
 			"ratio", "max NMSE", "dropped");
@@ -134,6 +135,7 @@ static void capture_json(struct llmi_json *j, const struct out_info *in)
 	llmi_json_u64(j, "too_large", c->too_large);
 	llmi_json_u64(j, "refused", c->agent_errors);
 	llmi_json_u64(j, "blocked_ns", c->blocked_ns);
+	llmi_json_u64(j, "disk_wait_ns", c->disk_wait_ns);
 	llmi_json_u64(j, "copy_failed", c->failed);
 	llmi_json_u64(j, "malformed", c->bad);
 	llmi_json_u64(j, "unfinished", c->lost);

@@ -529,11 +529,11 @@ struct trace_tl *trace_tl__new(const struct trace_tl_opts *o)
 	if (o->output) {
 		struct llmi_writer_opts wo = {
 			.sz = sizeof(wo), .writer = o->writer,
-			.flags = (o->force ? LLMI_WRITER_OVERWRITE : 0) | LLMI_WRITER_QUIET |
+			.flags = (o->force ? LLMI_WRITER_OVERWRITE : 0) | LLMI_WRITER_QUIET | 
 				 LLMI_WRITER_THREAD,	/* the ring's drain never waits for the disk */
-			/* 8 MiB held for the disk at most (10 ms of a fast disk):
-			 * the tracer's memory beside --buffer-size stays small */
-			.mem_limit = 8u << 20,
+			/* held for the disk at most: TRACE_WRITER_MEM (10 ms of a fast
+			 * disk), or more with capture, taken from --buffer-size */
+			.mem_limit = o->writer_mem ? o->writer_mem : TRACE_WRITER_MEM,
 			.owner_uid = (uid_t)-1, .owner_gid = (gid_t)-1,
 		};
 

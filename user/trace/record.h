@@ -34,7 +34,11 @@ struct trace_tl_opts {
 	bool events;		/* events into the container (false under -T: summary only) */
 	const char *writer;	/* program and version for the file header */
 	bool force;		/* --force: replace existing regular files */
+	uint64_t writer_mem;	/* the container's writer: bytes held for the disk, 0: TRACE_WRITER_MEM */
 };
+
+/* What the container's writer holds for the disk at most without capture. */
+#define TRACE_WRITER_MEM	(8ull << 20)
 
 struct trace_tl_stats {
 	/* in the container: their writes completed (acknowledged by the kernel) */

@@ -1444,6 +1444,7 @@ static int open_outputs(struct tracer *tr)
 		struct trace_tl_opts to = {
 			.perfetto = tr->o.perfetto, .output = tr->o.output,
 			.events = !tr->o.timing_only, .writer = PROG, .force = tr->o.force,
+			.writer_mem = tr->o.capture[0] ? capture_writer_mem(tr->o.buffer_size) : 0,
 		};
 
 		tr->tl = trace_tl__new(&to);	/* says why on failure */
