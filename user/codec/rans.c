@@ -7,6 +7,7 @@
  * Both loops are hot: they run once per element of every tensor.
  */
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 
 #include "codec/codec_int.h"
@@ -86,39 +87,41 @@ void rans_normalise(const uint32_t hist[256], uint64_t n, uint16_t freq[256])
 	/*
 	 * Fix the total one step at a time, each time on the symbol where the
 	 * step costs least (hist/f approximates the derivative of the coded
-	 * size). Rounding leaves the total a few counts off, so this is short.
+	 * size). Rounding leaves the total a few counts off, but every rare
+	 * symbol raised to 1 adds one: each symbol's cost is kept and only the
+	 * one changed is computed again, so a step is a scan of compares.
 	 */
-	while (sum > RANS_M) {
-		int best = -1;
-		double bc = 0;
+	if (sum > RANS_M) {
+		double c[256];
 
-		for (int s = 0; s < 256; s++) {
-			if (freq[s] <= 1)
-				continue;
-			double c = hist[s] / (freq[s] - 0.5);
-			if (best < 0 || c < bc) {
-				best = s;
-				bc = c;
-			}
+		for (int s = 0; s < 256; s++)
+			c[s] = freq[s] > 1 ? hist[s] / (freq[s] - 0.5) : INFINITY;
+		while (sum > RANS_M) {
+			int best = 0;
+
+			for (int s = 1; s < 256; s++)
+				if (c[s] < c[best])
+					best = s;
+			freq[best]--;
+			sum--;
+			c[best] = freq[best] > 1 ? hist[best] / (freq[best] - 0.5) : INFINITY;
 		}
-		freq[best]--;
-		sum--;
 	}
-	while (sum < RANS_M) {
-		int best = -1;
-		double bc = 0;
+	if (sum < RANS_M) {
+		double c[256];
 
-		for (int s = 0; s < 256; s++) {
-			if (!hist[s])
-				continue;
-			double c = hist[s] / (freq[s] + 0.5);
-			if (best < 0 || c > bc) {
-				best = s;
-				bc = c;
-			}
+		for (int s = 0; s < 256; s++)
+			c[s] = hist[s] ? hist[s] / (freq[s] + 0.5) : -1;
+		while (sum < RANS_M) {
+			int best = 0;
+
+			for (int s = 1; s < 256; s++)
+				if (c[s] > c[best])
+					best = s;
+			freq[best]++;
+			sum++;
+			c[best] = hist[best] / (freq[best] + 0.5);
 		}
-		freq[best]++;
-		sum++;
 	}
 }
 
