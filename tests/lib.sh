@@ -92,6 +92,9 @@ capture_setup() {
 	fail() { echo "FAIL: $*"; rc=1; }
 }
 
+# json FILE EXPR (after capture_setup): EXPR of the JSON in FILE (as d), printed.
+json() { $PY -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
+
 # capture_check_refs FILE REFDIR N (after capture_setup): REFDIR holds N raw
 # tensors NAME.STEP.f32 (llm_decode --reference-dir), and each is in FILE
 # and decodes within the default bound (nmse 1e-3) against its reference.

@@ -28,7 +28,6 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-json() { $PY -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
 
 echo "== -p of a process without the agent: said, timing goes on"
 # a process that only waits to be killed (not a timed wait: cleanup kills it)

@@ -49,6 +49,17 @@ PY
 done
 n=$(ls "$tmp"/ref/*.raw | wc -l)
 [ "$n" = 12 ] || fail "$n reference tensors, want 12"
+
+echo "== a command's descendant with the agent and no CUDA is followed and captured"
+if ! CAPTURE_HOST_WAIT=1 LD_PRELOAD="$PRE" timeout 120 $T --capture all -o "$tmp/s.llmi" \
+	--json "$tmp/s.json" -- sh -c "$P 3; true" >"$tmp/out" 2>&1; then
+	cat "$tmp/out"; fail "the command through sh"
+fi
+grep -q "following pid [0-9]* (tensor capture only)" "$tmp/out" || { cat "$tmp/out"; fail "sh's child not followed"; }
+grep -q "capture_host: 12 taken, 0 skipped" "$tmp/out" || { cat "$tmp/out"; fail "sh's child: not every tensor taken"; }
+[ "$(json "$tmp/s.json" 'd["capture"]["tensors"] == 12 and d["capture"]["agents"] == 2')" = True ] ||
+	fail "through sh: $(json "$tmp/s.json" 'd["capture"]')"
+$D verify "$tmp/s.llmi" >"$tmp/v" 2>&1 || { cat "$tmp/v"; fail "verify of the file through sh"; }
 $PY - "$tmp/a.json" <<'PY' || fail "the JSON capture block"
 import json, sys
 c = json.load(open(sys.argv[1]))["capture"]

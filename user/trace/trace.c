@@ -70,6 +70,7 @@
 
 static const char *const rt_pattern = "libcudart.so*";
 static const char *const drv_pattern = "libcuda.so*";
+static const char *const agent_pattern = "libllminstr.so*";
 
 struct target {
 	pid_t pid;
@@ -1049,11 +1050,14 @@ static void children_of(pid_t pid, pid_t *q, size_t *n, size_t cap)
 	closedir(dir);
 }
 
+static int try_capture(struct tracer *tr, struct target *t, bool quiet);
+
 /*
  * The live targets' descendants, breadth first (/proc/PID/task/TID/children):
  * one that maps libcudart or libcuda becomes a target, attached as a late -p
  * is (inference servers and launchers run the GPU work in worker
- * processes). Checked four times a second: a worker attached after it loaded
+ * processes), and with --capture so does one that maps the agent (a
+ * command's child: the agent is preloaded into every descendant). Checked four times a second: a worker attached after it loaded
  * CUDA misses its registrations (names then come from ELF symbols) and any
  * launch made before the attach.
  */
@@ -1070,15 +1074,17 @@ static void follow_descendants(struct tracer *tr)
 	for (i = 0; i < n; i++) {
 		struct llmi_maps *m;
 		struct target *t;
-		bool cuda;
+		bool cuda, agent;
 
 		if (is_target(tr, q[i]))
 			continue;
 		children_of(q[i], q, &n, FOLLOW_MAX);
 		m = llmi_maps__read(q[i]);
 		cuda = m && (llmi_maps__find_lib(m, rt_pattern) || llmi_maps__find_lib(m, drv_pattern));
+		/* host tensors need no CUDA: a CPU worker with the agent is captured */
+		agent = m && tr->cap && llmi_maps__find_lib(m, agent_pattern);
 		llmi_maps__free(m);
-		if (!cuda)
+		if (!cuda && !agent)
 			continue;
 		if (tr->nt == TRACE_MAX_PIDS) {
 			if (!warned)
@@ -1092,14 +1098,18 @@ static void follow_descendants(struct tracer *tr)
 		t->pid = q[i];
 		t->late = true;
 		t->pidfd = (int)syscall(SYS_pidfd_open, t->pid, 0);
-		r = attach_mapped(tr, t);
+		r = cuda ? attach_mapped(tr, t) : 0;
 		if (r < 0 && !t->nlibs)
 			fprintf(stderr, PROG ": pid %d: loads CUDA but could not be attached%s%s\n",
 				(int)t->pid, r == LIB_ERR_SAID ? "" : ": ",
 				r == LIB_ERR_SAID ? "" : strerror(-r));
-		else
+		else if (cuda)
 			fprintf(stderr, PROG ": following pid %d (%llu probes)\n", (int)t->pid,
 				(unsigned long long)target_probes(t));
+		else
+			fprintf(stderr, PROG ": following pid %d (tensor capture only)\n", (int)t->pid);
+		if (agent)
+			try_capture(tr, t, true);	/* its first tensors come soon */
 	}
 }
 
