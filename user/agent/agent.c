@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -44,7 +45,13 @@ struct agent agent_g = {
 #define HELLO_TIMEOUT_MS	10000
 #define REFUSED_TIMEOUT_MS	1000
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
 static int listen_fd = -1;
+/* eventfd: wakes the agent's thread to fault the ring in (agent_first_use) */
+static int wake_fd = -1;
 
 uint64_t agent_now_ns(void)
 {
@@ -82,6 +89,31 @@ void agent_notify(void)
 	 * tracer looks at the ring anyway whenever it wakes */
 	while (write(fd, &one, sizeof(one)) < 0 && errno == EINTR)
 		;
+}
+
+void agent_first_use(void)
+{
+	uint64_t one = 1;
+
+	if (atomic_load_explicit(&G->s.used, memory_order_relaxed) || atomic_exchange(&G->s.used, 1))
+		return;
+	if (wake_fd >= 0 && write(wake_fd, &one, sizeof(one)) < 0)
+		return;	/* not faulted in ahead: each page faults when first written */
+}
+
+/*
+ * On the agent's thread, which alone detaches (unmaps): the ring is mapped
+ * for the whole call. Linux >= 5.14; an older kernel faults page by page.
+ */
+static void populate(void)
+{
+	uint64_t v;
+	struct agent_session *s = &G->s;
+
+	if (read(wake_fd, &v, sizeof(v)) < 0 || !s->live || s->populated)
+		return;
+	s->populated = true;
+	(void)madvise(s->map, s->map_len, MADV_POPULATE_WRITE);
 }
 
 void agent_fail(const char *fmt, ...)
@@ -280,7 +312,8 @@ static int take_hello(const struct hello_in *in, ssize_t n, int fds[2], int nfds
 	 * its memfd allows sealing (MFD_ALLOW_SEALING); where not, it must
 	 * not truncate it */
 	(void)fcntl(fds[0], F_ADD_SEALS, F_SEAL_SHRINK);
-	map = mmap(NULL, (size_t)h->ring_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fds[0], 0);
+	/* faulted in once a tensor is selected (agent_first_use), not now */
+	map = mmap(NULL, (size_t)h->ring_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
 	if (map == MAP_FAILED) {
 		rc = -errno;
 		snprintf(why, why_len, "cannot map the ring memfd (%llu bytes): %s",
@@ -460,8 +493,9 @@ static void *listener(void *arg)
 	int lfd = (int)(intptr_t)arg;
 
 	for (;;) {
-		struct pollfd p[2] = { { lfd, POLLIN, 0 }, { G->s.conn, POLLIN, 0 } };
-		int n = poll(p, G->s.live ? 2 : 1, -1);
+		struct pollfd p[3] = { { lfd, POLLIN, 0 }, { wake_fd, POLLIN, 0 },
+				       { G->s.conn, POLLIN, 0 } };
+		int n = poll(p, G->s.live ? 3 : 2, -1);
 
 		if (n < 0) {
 			if (errno != EINTR) {
@@ -472,8 +506,10 @@ static void *listener(void *arg)
 			}
 			continue;
 		}
-		if (G->s.live && p[1].revents && !conn_open(G->s.conn, p[1].revents))
+		if (G->s.live && p[2].revents && !conn_open(G->s.conn, p[2].revents))
 			detach();
+		if (p[1].revents & POLLIN)
+			populate();
 		if (p[0].revents & POLLIN) {
 			int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 
@@ -501,10 +537,14 @@ static void start_listener(void)
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	pthread_attr_init(&at);
 	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);	/* -1: poll skips it */
 	if (pthread_create(&t, &at, listener, (void *)(intptr_t)fd)) {
 		say("llminstr: cannot start the agent's thread in pid %d; tensors cannot be captured",
 		    (int)getpid());
 		close(fd);
+		if (wake_fd >= 0)
+			close(wake_fd);
+		wake_fd = -1;
 	} else {
 		listen_fd = fd;
 		pthread_setname_np(t, "llminstr-agent");
@@ -530,7 +570,9 @@ static void atfork_child(void)
 	pthread_mutex_init(&G->res_mu, NULL);
 	if (listen_fd >= 0)
 		close(listen_fd);
-	listen_fd = -1;
+	if (wake_fd >= 0)
+		close(wake_fd);
+	listen_fd = wake_fd = -1;
 	start_listener();
 }
 

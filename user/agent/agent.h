@@ -97,6 +97,8 @@ struct agent_session {
 	uint64_t dev_size;
 	bool live;			/* attached (written under sess_lock held for writing) */
 	atomic_int failed;		/* agent_fail() ran */
+	atomic_int used;		/* a tensor was selected: the ring's pages are wanted */
+	bool populated;			/* the listener faulted them in */
 };
 
 struct agent {
@@ -111,6 +113,12 @@ extern struct agent agent_g AGENT_HIDDEN;
 
 /* agent.c */
 void agent_notify(void) AGENT_HIDDEN;
+/*
+ * A tensor of this session is selected: the first call asks the agent's
+ * thread to fault the ring's pages in (a process that never captures never
+ * pays for them); later ones cost one relaxed load. sess_lock held.
+ */
+void agent_first_use(void) AGENT_HIDDEN;
 /* Records why capture is off in the ring's header, turns it off and closes
  * the connection (the tracer sees EOF); sess_lock held for reading. */
 void agent_fail(const char *fmt, ...) AGENT_HIDDEN __attribute__((format(printf, 1, 2)));

@@ -250,6 +250,7 @@ __attribute__((noinline)) static int capture(const char *name, const void *ptr, 
 		goto out;
 	}
 	t.capture_ns = agent_now_ns();
+	agent_first_use();
 	/* an empty tensor has no bytes to read, wherever it lives */
 	rc = t.bytes ? agent_cuda_classify(&t) : 0;
 	if (rc < 0)
