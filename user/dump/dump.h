@@ -116,6 +116,9 @@ int dump_tl_batch(struct llmi_reader *r, size_t i, struct llmi_events_rec *h,
 int cmd_info(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+/* export --format safetensors|memmap into dir (exportset.c); the exit code. */
+int dump_export_set(const char *path, const char *format, const char *dir, const char *glob,
+		    int64_t step, bool bf16_raw, bool force);
 int cmd_pack(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_perfetto(int argc, char **argv);

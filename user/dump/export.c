@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * llminstr-dump export: one tensor, decoded, as a numpy .npy file (npy.c).
+ * llminstr-dump export: one tensor, decoded, as a numpy .npy file (npy.c);
+ * with --format safetensors or memmap, many into a directory (exportset.c).
  *
  * numpy has no bfloat16: bf16 tensors are exported as float32 by default
  * (exact: a bf16 is the top half of an f32) or, with --bf16-raw, as their
@@ -249,16 +250,27 @@ static long find_tensor(struct llmi_reader *r, const char *sel, int64_t step, in
 static const char export_help[] =
 "Usage: llminstr-dump export FILE --tensor ID|NAME [--step N] -o OUT.npy [--bf16-raw]\n"
 "                          [--force]\n"
-"Decodes one tensor and writes it as a numpy .npy file (np.load reads it).\n"
-"  -t, --tensor ID|NAME  which tensor ('llminstr-dump ls' shows ids and names)\n"
+"       llminstr-dump export FILE --format safetensors|memmap -o DIR\n"
+"                          [--tensor GLOB] [--step N] [--bf16-raw] [--force]\n"
+"Decodes one tensor and writes it as a numpy .npy file (np.load reads it),\n"
+"or many into DIR:\n"
+"  safetensors  DIR/step-NNNNNNNN.safetensors, one per step, tensors named as\n"
+"               captured, bf16 kept as BF16, producer, codec and error in\n"
+"               __metadata__ (safetensors.safe_open, transformers read it)\n"
+"  memmap       DIR/NAME.bin, one per name, its steps' rows concatenated, and\n"
+"               DIR/NAME.json (dtype, shape, steps, rows) for numpy.memmap\n"
+"  -t, --tensor ID|NAME  which tensor ('llminstr-dump ls' shows ids and names);\n"
+"                        with --format, a name or glob ('blk.*.resid')\n"
 "  -s, --step N          with a NAME: the one captured at step N\n"
-"  -o, --output OUT.npy  created; an existing file is refused unless --force,\n"
-"                        a symbolic link, directory or device always\n"
-"  -f, --force           replace an existing OUT.npy\n"
+"  -o, --output OUT      created; an existing file (or DIR) is refused unless\n"
+"                        --force, a symbolic link, directory or device always\n"
+"  -f, --force           replace an existing OUT, or write into an existing DIR\n"
+"      --format F        npy (one tensor, the default), safetensors or memmap\n"
 "      --bf16-raw        bf16 as its raw bits ('<u2') instead of float32\n"
 "dtypes: f32 -> float32, f16 -> float16, bf16 -> float32 (exact) by default.\n"
-"Exit 1 when the tensor is damaged (OUT.npy is not left behind), 2 on bad\n"
-"usage or no such tensor, 3 when FILE cannot be read or OUT.npy written.\n";
+"Exit 1 when a tensor is damaged (skipped with --format; OUT.npy is not left\n"
+"behind), 2 on bad usage or no such tensor, 3 when FILE cannot be read or an\n"
+"output written.\n";
 
 int cmd_export(int argc, char **argv)
 {
@@ -268,10 +280,11 @@ int cmd_export(int argc, char **argv)
 		{ "bf16-raw", no_argument, NULL, 'r' },
 		{ "step", required_argument, NULL, 's' },
 		{ "force", no_argument, NULL, 'f' },
+		{ "format", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	const char *sel = NULL, *out = NULL, *descr, *path;
+	const char *sel = NULL, *out = NULL, *descr, *path, *format = "npy";
 	struct llmi_tensor_info *ti = NULL;
 	struct llmi_reader *r = NULL;
 	struct llmi_codec *codec = NULL;
@@ -299,11 +312,23 @@ int cmd_export(int argc, char **argv)
 		case 'o': out = optarg; break;
 		case 'r': bf16_raw = true; break;
 		case 'f': force = true; break;
+		case 'F':
+			if (strcmp(optarg, "npy") && strcmp(optarg, "safetensors") &&
+			    strcmp(optarg, "memmap"))
+				return dump_err(EXIT_USAGE, "export: --format '%s': expected npy, "
+						"safetensors or memmap", optarg);
+			format = optarg;
+			break;
 		case 'h': fputs(export_help, stdout); return 0;
 		default:
 			return dump_err(EXIT_USAGE, "export: unknown or incomplete option '%s' (try --help)",
 					argv[optind - 1]);
 		}
+	}
+	if (strcmp(format, "npy")) {
+		if (optind != argc - 1 || !out)
+			return dump_err(EXIT_USAGE, "export: needs FILE and -o DIR (try --help)");
+		return dump_export_set(argv[optind], format, out, sel, step, bf16_raw, force);
 	}
 	if (optind != argc - 1 || !sel || !out)
 		return dump_err(EXIT_USAGE, "export: needs FILE, --tensor ID|NAME and -o OUT.npy (try --help)");

@@ -22,6 +22,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -86,6 +87,7 @@ struct capture {
 
 	pthread_t collector, coders[MAX_CODERS];
 	unsigned ncoders;
+	atomic_uint coder_seq;		/* coders started, for their priority */
 	bool started;
 	struct capture_stats st;
 	struct capture_group *groups;
@@ -239,7 +241,15 @@ static void *coder_main(void *arg)
 	struct llmi_codec *codec = llmi_codec__new(1);
 	void *out = NULL;
 	size_t out_cap = 0;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
+	/*
+	 * Coders past the CPUs minus one would take the program's own CPU:
+	 * they yield it (nice 10) and code with what the program leaves idle,
+	 * such as while it waits for room under --on-full block.
+	 */
+	if ((long)atomic_fetch_add(&c->coder_seq, 1) >= (cpus > 1 ? cpus - 1 : 1))
+		(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 10);
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
 		struct llmi_tensor_desc d;

@@ -359,8 +359,9 @@ int trace_opts_parse(int argc, char **argv, struct trace_opts *o, char *err, siz
 		o->on_full = o->cmd ? LLMI_ON_FULL_BLOCK : LLMI_ON_FULL_DROP;
 	/*
 	 * Coders use CPU only while there are tensors to code. With block, the
-	 * program waits whenever they fall behind, so every CPU codes; with
-	 * drop (a live server) one CPU is left to the program.
+	 * program waits whenever they fall behind, so every CPU codes (the
+	 * last coder at a lower priority: capture.c); with drop (a live
+	 * server) one CPU is left to the program.
 	 */
 	if (!o->threads) {
 		long n = o->on_full == LLMI_ON_FULL_BLOCK ? cores : cores - 1;

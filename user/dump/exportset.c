@@ -1,0 +1,594 @@
+// SPDX-License-Identifier: MIT
+/*
+ * llminstr-dump export --format safetensors|memmap: many tensors into a
+ * directory, in the forms activation tools load (export.c keeps the one-
+ * tensor .npy).
+ *
+ *   safetensors  DIR/step-NNNNNNNN.safetensors, one per step: the step's
+ *                tensors named as captured (a second tensor of one name in
+ *                a step gets "@ID"), f32/bf16/f16 as F32/BF16/F16 (bf16
+ *                kept as bf16), and __metadata__ (string to string, as the
+ *                format wants) with the step, the source file and, per
+ *                tensor, its producer, codec and achieved error.
+ *   memmap       DIR/NAME.bin, one per name: its tensors in step order,
+ *                concatenated along the first dimension (rows), raw
+ *                little-endian, with DIR/NAME.json giving dtype and shape
+ *                for numpy.memmap, the step and rows of each piece, and
+ *                the worst error. bf16 becomes float32 (exact) unless
+ *                --bf16-raw keeps its bits as uint16: numpy has no bf16.
+ *
+ * Streaming: the records are checked first (a damaged one is skipped and
+ * said, the rest exported, exit 1), then one tensor is decoded at a time,
+ * so memory is one tensor whatever the file size. A file being written is
+ * removed if the export fails; the files finished before it stay (each is
+ * whole). An existing DIR is refused unless --force, which writes into it
+ * and replaces only the files this export makes.
+ */
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/fmt.h"
+#include "common/json.h"
+#include "dump/dump.h"
+
+struct item {
+	size_t rec;			/* record index */
+	struct llmi_tensor_rec t;
+	char *name;
+};
+
+struct set {
+	const char *path, *dir, *glob;
+	int64_t step;			/* --step, -1: all */
+	bool bf16_raw, force;
+	struct llmi_reader *r;
+	struct llmi_codec *codec;
+	struct dump_names *names;
+	struct item *v;
+	size_t n;
+	uint64_t total, done;		/* raw bytes, for the progress line */
+	size_t files, exported;		/* files finished, tensors in them */
+	double next_show;
+	bool tty;
+	int ret;			/* worst exit so far */
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* On a terminal, at most five times a second: tensors and bytes done. */
+static void progress(struct set *s, size_t k, bool last)
+{
+	char a[32], b[32];
+	double t = now_s();
+
+	if (!s->tty || (!last && t < s->next_show))
+		return;
+	s->next_show = t + 0.2;
+	if (last) {
+		fputs("\r\033[K", stderr);
+		return;
+	}
+	fprintf(stderr, "\r\033[Kexport: %zu/%zu tensors, %s of %s (%.0f%%)", k, s->n,
+		llmi_fmt_bytes(a, sizeof(a), s->done), llmi_fmt_bytes(b, sizeof(b), s->total),
+		s->total ? 100.0 * s->done / s->total : 100.0);
+}
+
+static int by_step(const void *x, const void *y)
+{
+	const struct item *a = x, *b = y;
+
+	if (a->t.step != b->t.step)
+		return a->t.step < b->t.step ? -1 : 1;
+	return a->rec < b->rec ? -1 : a->rec > b->rec;
+}
+
+static int by_name(const void *x, const void *y)
+{
+	const struct item *a = x, *b = y;
+	int c = strcmp(a->name, b->name);
+
+	return c ? c : by_step(x, y);
+}
+
+/* The tensors that check out and are selected; damaged ones said and skipped. */
+static int collect(struct set *s)
+{
+	size_t cap = 0, skipped = 0;
+
+	if (llmi_reader__check_all(s->r) < 0)
+		return dump_err(EXIT_CANNOT, "%s: cannot read: %s", s->path, strerror(errno));
+	for (size_t i = 0; i < llmi_reader__nr_records(s->r); i++) {
+		const struct llmi_rec_info *ri = llmi_reader__record(s->r, i);
+		struct llmi_tensor_info ti;
+
+		if (ri->type != LLMI_REC_TENSOR)
+			continue;
+		if (ri->state != LLMI_CHECK_OK || llmi_reader__tensor(s->r, i, &ti)) {
+			skipped++;
+			continue;
+		}
+		if ((s->glob && fnmatch(s->glob, ti.name, 0)) ||
+		    (s->step >= 0 && ti.rec.step != (uint64_t)s->step))
+			continue;
+		if (s->n == cap) {
+			struct item *nv = realloc(s->v, (cap ? 2 * cap : 64) * sizeof(*nv));
+
+			if (!nv)
+				return dump_err(EXIT_CANNOT, "out of memory");
+			s->v = nv;
+			cap = cap ? 2 * cap : 64;
+		}
+		s->v[s->n].rec = i;
+		s->v[s->n].t = ti.rec;
+		s->v[s->n].name = strdup(ti.name);
+		if (!s->v[s->n].name)
+			return dump_err(EXIT_CANNOT, "out of memory");
+		s->total += ti.rec.raw_bytes;
+		s->n++;
+	}
+	if (skipped) {
+		dump_err(EXIT_DAMAGED, "%s: %zu damaged tensor record(s) skipped (see 'llminstr-dump "
+			 "verify'); exporting the rest", s->path, skipped);
+		s->ret = EXIT_DAMAGED;
+	}
+	if (!s->n) {
+		const char *what = s->glob || s->step >= 0 ? " selected" : "";
+
+		return dump_err(EXIT_USAGE, "%s: no%s tensors to export (see 'llminstr-dump ls')",
+				s->path, what);
+	}
+	return 0;
+}
+
+/* A file name from a tensor name: [A-Za-z0-9._-] kept, the rest '_', no leading dot. */
+static void file_name(char *buf, size_t len, const char *name, const char *ext)
+{
+	size_t k = 0;
+
+	if (name[0] == '.' || !name[0])
+		buf[k++] = '_';
+	for (const char *p = name; *p && k + strlen(ext) + 2 < len && k < 200; p++) {
+		char ch = *p;
+
+		buf[k++] = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			   (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-' ? ch : '_';
+	}
+	snprintf(buf + k, len - k, "%s", ext);
+}
+
+/* Decodes v into a new buffer as the export writes it (bf16 widened unless keep16). */
+static void *decode(struct set *s, const struct item *it, bool keep16, size_t *len)
+{
+	struct llmi_tensor_info *ti = malloc(sizeof(*ti));
+	void *d;
+	int code;
+
+	if (!ti) {
+		dump_err(EXIT_CANNOT, "out of memory");
+		return NULL;
+	}
+	d = dump_decode(s->r, s->path, s->codec, it->rec, ti, NULL, &code);
+	free(ti);
+	if (!d) {
+		s->ret = code;
+		return NULL;
+	}
+	*len = it->t.raw_bytes;
+	if (it->t.dtype == LLMI_DTYPE_BF16 && !keep16) {
+		uint32_t *w = malloc(*len ? *len * 2 : 1);
+
+		if (!w) {
+			free(d);
+			dump_err(EXIT_CANNOT, "cannot allocate %zu bytes", *len * 2);
+			return NULL;
+		}
+		for (size_t k = 0; k < *len / 2; k++)
+			w[k] = (uint32_t)((uint16_t *)d)[k] << 16;
+		free(d);
+		d = w;
+		*len *= 2;
+	}
+	return d;
+}
+
+static void meta(struct llmi_json *j, const char *name, const char *key, const char *val)
+{
+	char k[LLMI_NAME_MAX + 64];
+
+	snprintf(k, sizeof(k), "%s.%s", name, key);
+	llmi_json_str(j, k, val);
+}
+
+/* The safetensors header of items v[0..n) with their names in nm; NULL when out of memory. */
+static char *st_header(struct set *s, const struct item *v, size_t n, char **nm, size_t *hlen)
+{
+	char *buf = NULL, val[512], codec[96];
+	size_t blen = 0;
+	uint64_t off = 0;
+	FILE *f = open_memstream(&buf, &blen);
+	struct llmi_json j;
+
+	if (!f)
+		return NULL;
+	llmi_json_init(&j, f, false);
+	llmi_json_obj_begin(&j, NULL);
+	llmi_json_obj_begin(&j, "__metadata__");
+	llmi_json_str(&j, "format", "pt");
+	llmi_json_str(&j, "llminstr.source", s->path);
+	snprintf(val, sizeof(val), "%llu", (unsigned long long)v[0].t.step);
+	llmi_json_str(&j, "llminstr.step", val);
+	for (size_t i = 0; i < n; i++) {
+		const struct llmi_tensor_rec *t = &v[i].t;
+		const char *k = s->names && t->kernel_name_id ?
+			dump_names__get(s->names, LLMI_STR_KERNEL, t->kernel_name_id) : NULL;
+
+		if (t->launch_id)
+			snprintf(val, sizeof(val), "%s (launch %llu, thread %u)", k ? k : "?",
+				 (unsigned long long)t->launch_id, t->tid);
+		else
+			snprintf(val, sizeof(val), "unknown");
+		meta(&j, nm[i], "producer", val);
+		dump_codec(t, codec, sizeof(codec));
+		meta(&j, nm[i], "codec", codec);
+		snprintf(val, sizeof(val), "%.9g", t->nmse);
+		meta(&j, nm[i], "nmse", val);
+		snprintf(val, sizeof(val), "%.9g", t->max_abs_err);
+		meta(&j, nm[i], "max_abs_err", val);
+		snprintf(val, sizeof(val), "%llu", (unsigned long long)t->tensor_id);
+		meta(&j, nm[i], "id", val);
+	}
+	llmi_json_obj_end(&j);
+	for (size_t i = 0; i < n; i++) {
+		const struct llmi_tensor_rec *t = &v[i].t;
+
+		llmi_json_obj_begin(&j, nm[i]);
+		llmi_json_str(&j, "dtype", t->dtype == LLMI_DTYPE_BF16 ? "BF16" :
+				  t->dtype == LLMI_DTYPE_F16 ? "F16" : "F32");
+		llmi_json_arr_begin(&j, "shape");
+		for (unsigned d = 0; d < t->ndim && d < 8; d++)
+			llmi_json_u64(&j, NULL, t->shape[d]);
+		llmi_json_arr_end(&j);
+		llmi_json_arr_begin(&j, "data_offsets");
+		llmi_json_u64(&j, NULL, off);
+		llmi_json_u64(&j, NULL, off + t->raw_bytes);
+		llmi_json_arr_end(&j);
+		llmi_json_obj_end(&j);
+		off += t->raw_bytes;
+	}
+	llmi_json_obj_end(&j);
+	if (llmi_json_finish(&j) || fflush(f)) {
+		fclose(f);
+		free(buf);
+		return NULL;
+	}
+	/* the data starts 8-aligned: the header is padded with spaces */
+	while (blen % 8 && fputc(' ', f) != EOF && !fflush(f))
+		;
+	if (fclose(f) || blen % 8) {
+		free(buf);
+		return NULL;
+	}
+	*hlen = blen;
+	return buf;
+}
+
+/* One step's file from v[0..n); 0, or the exit code after saying why. */
+static int st_file(struct set *s, const struct item *v, size_t n, size_t *k)
+{
+	char path[4096], **nm = calloc(n, sizeof(*nm)), *hdr = NULL;
+	size_t hlen = 0;
+	uint8_t le[8];
+	FILE *f = NULL;
+	int ret = EXIT_CANNOT;
+
+	snprintf(path, sizeof(path), "%s/step-%08llu.safetensors", s->dir,
+		 (unsigned long long)v[0].t.step);
+	if (!nm)
+		goto nomem;
+	for (size_t i = 0; i < n; i++) {
+		bool dup = false;
+
+		for (size_t q = 0; q < i && !dup; q++)
+			dup = !strcmp(v[q].name, v[i].name);
+		if (dup ? asprintf(&nm[i], "%s@%llu", v[i].name,
+				   (unsigned long long)v[i].t.tensor_id) < 0 :
+			  !(nm[i] = strdup(v[i].name))) {
+			nm[i] = NULL;
+			goto nomem;
+		}
+	}
+	hdr = st_header(s, v, n, nm, &hlen);
+	if (!hdr)
+		goto nomem;
+	f = dump_create(path, s->force);
+	if (!f)
+		goto out;
+	for (int b = 0; b < 8; b++)
+		le[b] = (uint8_t)((uint64_t)hlen >> (8 * b));
+	if (fwrite(le, 1, 8, f) != 8 || fwrite(hdr, 1, hlen, f) != hlen)
+		goto wfail;
+	for (size_t i = 0; i < n; i++, (*k)++) {
+		size_t len;
+		void *d = decode(s, &v[i], true, &len);
+
+		if (!d) {
+			ret = s->ret;
+			goto out;
+		}
+		if (fwrite(d, 1, len, f) != len) {
+			free(d);
+			goto wfail;
+		}
+		free(d);
+		s->done += v[i].t.raw_bytes;
+		progress(s, *k + 1, false);
+	}
+	if (fflush(f) || ferror(f))
+		goto wfail;
+	if (fclose(f)) {
+		f = NULL;
+		unlink(path);
+		goto wfail;
+	}
+	f = NULL;
+	s->files++;
+	s->exported += n;
+	ret = 0;
+	goto out;
+nomem:
+	dump_err(EXIT_CANNOT, "out of memory");
+	goto out;
+wfail:
+	dump_err(EXIT_CANNOT, "%s: write failed: %s", path, strerror(errno));
+out:
+	dump_out_failed(f, path);
+	for (size_t i = 0; nm && i < n; i++)
+		free(nm[i]);
+	free(nm);
+	free(hdr);
+	return ret;
+}
+
+static int export_safetensors(struct set *s)
+{
+	size_t k = 0;
+
+	qsort(s->v, s->n, sizeof(*s->v), by_step);
+	for (size_t a = 0, b; a < s->n; a = b) {
+		int rc;
+
+		for (b = a + 1; b < s->n && s->v[b].t.step == s->v[a].t.step; b++)
+			;
+		rc = st_file(s, s->v + a, b - a, &k);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* The row shape of t (all dimensions but the first) equals that of u. */
+static bool same_rows(const struct llmi_tensor_rec *t, const struct llmi_tensor_rec *u)
+{
+	if (t->dtype != u->dtype || (t->ndim > 1 ? t->ndim : 1) != (u->ndim > 1 ? u->ndim : 1))
+		return false;
+	for (unsigned d = 1; d < t->ndim && d < 8; d++)
+		if (t->shape[d] != u->shape[d])
+			return false;
+	return true;
+}
+
+static uint64_t rows_of(const struct llmi_tensor_rec *t)
+{
+	return t->ndim ? t->shape[0] : 1;
+}
+
+/* NAME.json beside NAME.bin, for the items of one name v[0..n). */
+static int mm_sidecar(struct set *s, const struct item *v, size_t n, const char *base)
+{
+	char path[4096], sh[128];
+	const struct llmi_tensor_rec *t = &v[0].t;
+	uint64_t rows = 0;
+	double worst = 0;
+	struct llmi_json j;
+	FILE *f;
+
+	for (size_t i = 0; i < n; i++) {
+		rows += rows_of(&v[i].t);
+		if (v[i].t.nmse > worst)
+			worst = v[i].t.nmse;
+	}
+	snprintf(path, sizeof(path), "%s/%s.json", s->dir, base);
+	f = dump_create(path, s->force);
+	if (!f)
+		return EXIT_CANNOT;
+	llmi_json_init(&j, f, true);
+	llmi_json_obj_begin(&j, NULL);
+	llmi_json_str(&j, "name", v[0].name);
+	snprintf(sh, sizeof(sh), "%s.bin", base);
+	llmi_json_str(&j, "file", sh);
+	llmi_json_str(&j, "dtype", t->dtype == LLMI_DTYPE_F16 ? "float16" :
+			  t->dtype == LLMI_DTYPE_BF16 && s->bf16_raw ? "uint16" : "float32");
+	llmi_json_str(&j, "captured_dtype", dump_dtype(t->dtype));
+	llmi_json_arr_begin(&j, "shape");
+	llmi_json_u64(&j, NULL, rows);
+	for (unsigned d = 1; d < t->ndim && d < 8; d++)
+		llmi_json_u64(&j, NULL, t->shape[d]);
+	llmi_json_arr_end(&j);
+	llmi_json_str(&j, "order", "C");
+	llmi_json_arr_begin(&j, "steps");
+	for (size_t i = 0; i < n; i++)
+		llmi_json_u64(&j, NULL, v[i].t.step);
+	llmi_json_arr_end(&j);
+	llmi_json_arr_begin(&j, "rows");
+	for (size_t i = 0; i < n; i++)
+		llmi_json_u64(&j, NULL, rows_of(&v[i].t));
+	llmi_json_arr_end(&j);
+	llmi_json_double(&j, "max_nmse", worst);
+	llmi_json_str(&j, "source", s->path);
+	llmi_json_obj_end(&j);
+	if (llmi_json_finish(&j) || fputc('\n', f) == EOF || fflush(f) || ferror(f)) {
+		dump_err(EXIT_CANNOT, "%s: write failed: %s", path, strerror(errno));
+		dump_out_failed(f, path);
+		return EXIT_CANNOT;
+	}
+	if (fclose(f)) {
+		unlink(path);
+		return dump_err(EXIT_CANNOT, "%s: write failed: %s", path, strerror(errno));
+	}
+	s->files++;
+	return 0;
+}
+
+/* NAME.bin and NAME.json for the items of one name; 0, -1 when skipped (said), or the exit code. */
+static int mm_name(struct set *s, const struct item *v, size_t n, size_t *k, char (*used)[256],
+		   size_t nused)
+{
+	char base[256], path[4096];
+	FILE *f;
+
+	for (size_t i = 1; i < n; i++)
+		if (!same_rows(&v[i].t, &v[0].t)) {
+			char a[128], b[128];
+
+			dump_shape(&v[0].t, a, sizeof(a));
+			dump_shape(&v[i].t, b, sizeof(b));
+			for (size_t q = 0; q < n; q++)	/* what is skipped counts as done */
+				s->done += v[q].t.raw_bytes;
+			*k += n;
+			dump_err(EXIT_CANNOT, "export: '%s' is %s %s at step %llu but %s %s at step %llu: "
+				 "a memmap needs one dtype and row shape per name (use --format "
+				 "safetensors); not exported", v[0].name, dump_dtype(v[0].t.dtype), a,
+				 (unsigned long long)v[0].t.step, dump_dtype(v[i].t.dtype), b,
+				 (unsigned long long)v[i].t.step);
+			return -1;
+		}
+	file_name(base, sizeof(base) - 8, v[0].name, "");
+	/* two names that map to one file name: the later gets -2, -3 ... */
+	for (int tag = 2;; tag++) {
+		bool taken = false;
+
+		for (size_t q = 0; q < nused && !taken; q++)
+			taken = !strcmp(used[q], base);
+		if (!taken)
+			break;
+		file_name(base, sizeof(base) - 16, v[0].name, "");
+		snprintf(base + strlen(base), 16, "-%d", tag);
+	}
+	strcpy(used[nused], base);
+	snprintf(path, sizeof(path), "%s/%s.bin", s->dir, base);
+	f = dump_create(path, s->force);
+	if (!f)
+		return EXIT_CANNOT;
+	for (size_t i = 0; i < n; i++, (*k)++) {
+		size_t len;
+		void *d = decode(s, &v[i], s->bf16_raw, &len);
+
+		if (!d) {
+			dump_out_failed(f, path);
+			return s->ret;
+		}
+		if (fwrite(d, 1, len, f) != len) {
+			free(d);
+			dump_err(EXIT_CANNOT, "%s: write failed: %s", path, strerror(errno));
+			dump_out_failed(f, path);
+			return EXIT_CANNOT;
+		}
+		free(d);
+		s->done += v[i].t.raw_bytes;
+		progress(s, *k + 1, false);
+	}
+	if (fflush(f) || ferror(f)) {
+		dump_err(EXIT_CANNOT, "%s: write failed: %s", path, strerror(errno));
+		dump_out_failed(f, path);
+		return EXIT_CANNOT;
+	}
+	if (fclose(f)) {
+		unlink(path);
+		return dump_err(EXIT_CANNOT, "%s: write failed: %s", path, strerror(errno));
+	}
+	s->files++;
+	if (mm_sidecar(s, v, n, base))
+		return EXIT_CANNOT;
+	s->exported += n;
+	return 0;
+}
+
+static int export_memmap(struct set *s)
+{
+	char (*used)[256] = calloc(s->n, sizeof(*used));
+	size_t k = 0, nused = 0;
+	int worst = 0;
+
+	if (!used)
+		return dump_err(EXIT_CANNOT, "out of memory");
+	qsort(s->v, s->n, sizeof(*s->v), by_name);
+	for (size_t a = 0, b; a < s->n; a = b) {
+		int rc;
+
+		for (b = a + 1; b < s->n && !strcmp(s->v[b].name, s->v[a].name); b++)
+			;
+		rc = mm_name(s, s->v + a, b - a, &k, used, nused++);
+		if (rc > 0) {
+			free(used);
+			return rc;
+		}
+		if (rc < 0)	/* this name skipped, said: the others go on */
+			worst = EXIT_CANNOT;
+	}
+	free(used);
+	return worst;
+}
+
+int dump_export_set(const char *path, const char *format, const char *dir, const char *glob,
+		    int64_t step, bool bf16_raw, bool force)
+{
+	struct set s = { .path = path, .dir = dir, .glob = glob, .step = step, .bf16_raw = bf16_raw,
+			 .force = force, .tty = isatty(STDERR_FILENO) };
+	uint64_t bad = 0;
+	int ret;
+
+	s.r = dump_open(path, &ret);
+	if (!s.r)
+		return ret;
+	ret = collect(&s);
+	if (ret)
+		goto out;
+	if (mkdir(dir, 0755) && (errno != EEXIST || !force)) {
+		ret = errno == EEXIST ?
+			dump_err(EXIT_CANNOT, "export: %s exists: give --force to write into it", dir) :
+			dump_err(EXIT_CANNOT, "export: cannot create %s: %s", dir, strerror(errno));
+		goto out;
+	}
+	s.codec = llmi_codec__new(1);
+	if (!s.codec) {
+		ret = dump_err(EXIT_CANNOT, "cannot create a codec context: %s", strerror(errno));
+		goto out;
+	}
+	s.names = dump_names__load(s.r, &bad);
+	ret = !strcmp(format, "safetensors") ? export_safetensors(&s) : export_memmap(&s);
+	progress(&s, 0, true);
+	printf("exported %zu of %zu tensors to %s: %zu %s files\n", s.exported, s.n, dir, s.files,
+	       format);
+	if (s.ret > ret)
+		ret = s.ret;
+out:
+	for (size_t i = 0; i < s.n; i++)
+		free(s.v[i].name);
+	free(s.v);
+	dump_names__free(s.names);
+	llmi_codec__free(s.codec);
+	llmi_reader__free(s.r);
+	return ret;
+}
