@@ -203,6 +203,22 @@ static void *decode(struct set *s, const struct item *it, bool keep16, size_t *l
 	return d;
 }
 
+/* Flushes and closes a finished output; on failure says why and removes it. 0 or EXIT_CANNOT. */
+static int close_out(struct set *s, FILE *f, const char *path)
+{
+	if (fflush(f) || ferror(f)) {
+		dump_err(EXIT_CANNOT, "%s: write failed: %s", path, strerror(errno));
+		dump_out_failed(f, path);
+		return EXIT_CANNOT;
+	}
+	if (fclose(f)) {
+		unlink(path);
+		return dump_err(EXIT_CANNOT, "%s: write failed: %s", path, strerror(errno));
+	}
+	s->files++;
+	return 0;
+}
+
 static void meta(struct llmi_json *j, const char *name, const char *key, const char *val)
 {
 	char k[LLMI_NAME_MAX + 64];
@@ -335,17 +351,10 @@ static int st_file(struct set *s, const struct item *v, size_t n, size_t *k)
 		s->done += v[i].t.raw_bytes;
 		progress(s, *k + 1, false);
 	}
-	if (fflush(f) || ferror(f))
-		goto wfail;
-	if (fclose(f)) {
-		f = NULL;
-		unlink(path);
-		goto wfail;
-	}
+	ret = close_out(s, f, path);
 	f = NULL;
-	s->files++;
-	s->exported += n;
-	ret = 0;
+	if (!ret)
+		s->exported += n;
 	goto out;
 nomem:
 	dump_err(EXIT_CANNOT, "out of memory");
@@ -438,17 +447,12 @@ static int mm_sidecar(struct set *s, const struct item *v, size_t n, const char 
 	llmi_json_double(&j, "max_nmse", worst);
 	llmi_json_str(&j, "source", s->path);
 	llmi_json_obj_end(&j);
-	if (llmi_json_finish(&j) || fputc('\n', f) == EOF || fflush(f) || ferror(f)) {
+	if (llmi_json_finish(&j) || fputc('\n', f) == EOF) {
 		dump_err(EXIT_CANNOT, "%s: write failed: %s", path, strerror(errno));
 		dump_out_failed(f, path);
 		return EXIT_CANNOT;
 	}
-	if (fclose(f)) {
-		unlink(path);
-		return dump_err(EXIT_CANNOT, "%s: write failed: %s", path, strerror(errno));
-	}
-	s->files++;
-	return 0;
+	return close_out(s, f, path);
 }
 
 /* NAME.bin and NAME.json for the items of one name; 0, -1 when skipped (said), or the exit code. */
@@ -509,17 +513,7 @@ static int mm_name(struct set *s, const struct item *v, size_t n, size_t *k, cha
 		s->done += v[i].t.raw_bytes;
 		progress(s, *k + 1, false);
 	}
-	if (fflush(f) || ferror(f)) {
-		dump_err(EXIT_CANNOT, "%s: write failed: %s", path, strerror(errno));
-		dump_out_failed(f, path);
-		return EXIT_CANNOT;
-	}
-	if (fclose(f)) {
-		unlink(path);
-		return dump_err(EXIT_CANNOT, "%s: write failed: %s", path, strerror(errno));
-	}
-	s->files++;
-	if (mm_sidecar(s, v, n, base))
+	if (close_out(s, f, path) || mm_sidecar(s, v, n, base))
 		return EXIT_CANNOT;
 	s->exported += n;
 	return 0;
