@@ -29,6 +29,9 @@
 
 /* Prints "llminstr-dump: <msg>" on stderr; returns code. */
 int dump_err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* This thread's messages into buf instead (the first kept, for the library:
+ * llminstr_read.h); NULL: stderr again. */
+void dump_err_to(char *buf, size_t len);
 /*
  * Opens a container with the codec's blob check plugged into the reader
  * (format/reader.h), or says why not in one line and sets *code to

@@ -15,10 +15,30 @@
 #include "io/outfile.h"
 #include "dump/dump.h"
 
+/* Set by dump_err_to(): messages go there (the first one kept), not to stderr. */
+static __thread char *err_buf;
+static __thread size_t err_len;
+
+void dump_err_to(char *buf, size_t len)
+{
+	err_buf = len ? buf : NULL;
+	err_len = len;
+	if (err_buf)
+		err_buf[0] = '\0';
+}
+
 int dump_err(int code, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (err_buf) {
+		if (!err_buf[0]) {
+			va_start(ap, fmt);
+			vsnprintf(err_buf, err_len, fmt, ap);
+			va_end(ap);
+		}
+		return code;
+	}
 	fputs("llminstr-dump: ", stderr);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);

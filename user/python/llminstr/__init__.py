@@ -14,13 +14,16 @@ and `llminstr-trace -p PID` finds it in a process that imported this module.
 Tensors are named by their module's path in model.named_modules(); CUDA
 tensors are taken on the current stream (the agent snapshots them on the
 GPU, the stream never waits for the host), CPU tensors are copied at once.
+
+Reading files back (llminstr.open, llminstr.export) lives in read.py.
 """
 import ctypes
 import errno
 import fnmatch
 import os
 
-__all__ = ["capture", "step", "selected", "attached", "hook", "Hook", "library_path"]
+__all__ = ["capture", "step", "selected", "attached", "hook", "Hook", "library_path",
+           "open", "export", "Run", "Tensor"]
 
 _DTYPES = {"float32": 1, "bfloat16": 2, "float16": 3}
 _MAX_DIMS = 8
@@ -214,3 +217,6 @@ def hook(model, *patterns, steps=True):
 
         handles.append(model.register_forward_pre_hook(pre))
     return h
+
+
+from .read import Run, Tensor, export, open  # noqa: E402  (shadows open() here on purpose)

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libllminstr_read.so: llminstr-dump's reading and decoding as a library,
+ * for the Python module (user/python/llminstr, ctypes) and any C caller.
+ * One implementation of the format: the same reader, record validation and
+ * codec as llminstr-dump, so a file reads the same everywhere.
+ *
+ * A handle is used by one thread at a time; handles are independent. Errors
+ * come back as text in the caller's err buffer (one line, no prefix).
+ */
+#ifndef LLMINSTR_READ_H
+#define LLMINSTR_READ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LLMI_READ_ABI	1	/* llmi_read_abi(): bumped when a struct below changes */
+
+struct llmi_read;
+
+/* One tensor of a file, as llminstr-dump ls --json shows it. */
+struct llmi_read_tensor {
+	uint64_t id;			/* per file, in write order */
+	uint64_t step;
+	uint64_t shape[8];
+	uint64_t raw_bytes;		/* what llmi_read_decode() writes */
+	uint64_t stored_bytes;
+	uint64_t launch_id;		/* producing launch, 0: not known */
+	uint64_t capture_ns;
+	double mse, nmse, max_abs_err;
+	double codec_bound;
+	int32_t layer;			/* -1: not known */
+	uint32_t tid;
+	uint32_t dtype;			/* 1 f32, 2 bf16, 3 f16 (llminstr.h's LLMINSTR_*) */
+	uint32_t ndim;
+	const char *name;		/* valid until llmi_read_close() */
+	const char *kernel;		/* the producer's kernel, or NULL */
+	const char *codec;		/* "quant:nmse=0.001", "lossless" ... */
+};
+
+int llmi_read_abi(void);
+/*
+ * Opens a container and checks every record; tensors in damaged records
+ * are left out and counted (llmi_read_skipped), a torn tail (a writer that
+ * died) is read up to its last whole record. NULL with err set.
+ */
+struct llmi_read *llmi_read_open(const char *path, char *err, size_t errlen);
+void llmi_read_close(struct llmi_read *h);
+/* Tensors that check out, in file order. */
+size_t llmi_read_count(const struct llmi_read *h);
+/* Tensor records left out as damaged; what was lost, said (empty if nothing). */
+uint64_t llmi_read_skipped(const struct llmi_read *h, char *what, size_t whatlen);
+/* 0, or -1 when i is out of range. */
+int llmi_read_info(const struct llmi_read *h, size_t i, struct llmi_read_tensor *out);
+/*
+ * Decodes tensor i into dst (its raw_bytes, the captured dtype's bits):
+ * 0, or -1 with err set (len too small, damage found while decoding).
+ */
+int llmi_read_decode(struct llmi_read *h, size_t i, void *dst, size_t len, char *err,
+		     size_t errlen);
+/*
+ * llminstr-dump export --format FORMAT (safetensors, memmap) of path into
+ * dir: glob (or NULL) and step (-1: all) select, bf16_raw and force as the
+ * options. The command's exit status (0 done, 1 damaged records skipped, 2
+ * nothing selected, 3 cannot), err set when not 0.
+ */
+int llmi_read_export(const char *path, const char *format, const char *dir, const char *glob,
+		     int64_t step, int bf16_raw, int force, char *err, size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,235 @@
+# SPDX-License-Identifier: MIT
+"""Reading .llmi files from Python, through the project's own C reader.
+
+ctypes over libllminstr_read.so (user/dump/llminstr_read.h): the same
+record checks and decoder as llminstr-dump, no second implementation of
+the format here.
+
+    import llminstr
+    with llminstr.open("run/*.llmi") as run:           # a file, or every shard
+        for t in run.tensors():
+            print(t.name, t.step, t.shape, t.dtype, t.producer)
+        x = run.read("blk.3.resid", step=0)             # numpy, float32
+        y = run.read("blk.3.resid", step=0, torch=True) # torch, bf16 kept
+
+numpy has no bfloat16: reading a bf16 tensor into numpy needs a choice,
+bf16="float32" (exact: a bf16 is the top half of a float32) or
+bf16="bits" (the raw uint16); torch=True keeps torch.bfloat16.
+"""
+import ctypes
+import glob as _glob
+import os
+from collections import namedtuple
+
+_DT = {1: "f32", 2: "bf16", 3: "f16"}
+_lib = None
+
+
+class _Tensor(ctypes.Structure):
+    _fields_ = [("id", ctypes.c_uint64), ("step", ctypes.c_uint64),
+                ("shape", ctypes.c_uint64 * 8), ("raw_bytes", ctypes.c_uint64),
+                ("stored_bytes", ctypes.c_uint64), ("launch_id", ctypes.c_uint64),
+                ("capture_ns", ctypes.c_uint64), ("mse", ctypes.c_double),
+                ("nmse", ctypes.c_double), ("max_abs_err", ctypes.c_double),
+                ("codec_bound", ctypes.c_double), ("layer", ctypes.c_int32),
+                ("tid", ctypes.c_uint32), ("dtype", ctypes.c_uint32), ("ndim", ctypes.c_uint32),
+                ("name", ctypes.c_char_p), ("kernel", ctypes.c_char_p),
+                ("codec", ctypes.c_char_p)]
+
+
+Tensor = namedtuple("Tensor", "file index id name step shape dtype layer producer codec "
+                              "nmse max_abs_err raw_bytes stored_bytes")
+Tensor.__doc__ = """One tensor of a file: producer is None when not known, else a dict
+with launch_id (the producing launch in the file's timeline), kernel and tid."""
+
+_ABI = 1
+
+
+def _candidates():
+    env = os.environ.get("LLMINSTR_READ_LIB")
+    if env:
+        yield env
+    here = os.path.dirname(os.path.abspath(__file__))
+    yield os.path.normpath(os.path.join(here, "..", "..", "..", "build", "lib",
+                                        "libllminstr_read.so"))
+    yield "libllminstr_read.so"
+
+
+def _load():
+    global _lib
+    if _lib is not None:
+        return _lib
+    errors = []
+    for path in _candidates():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError as e:
+            errors.append(str(e))
+            continue
+        lib.llmi_read_abi.restype = ctypes.c_int
+        if lib.llmi_read_abi() != _ABI:
+            errors.append("%s: ABI %d, this module needs %d" % (path, lib.llmi_read_abi(), _ABI))
+            continue
+        vp, cp, sz = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t
+        lib.llmi_read_open.argtypes = [cp, cp, sz]
+        lib.llmi_read_open.restype = vp
+        lib.llmi_read_close.argtypes = [vp]
+        lib.llmi_read_count.argtypes = [vp]
+        lib.llmi_read_count.restype = sz
+        lib.llmi_read_skipped.argtypes = [vp, cp, sz]
+        lib.llmi_read_skipped.restype = ctypes.c_uint64
+        lib.llmi_read_info.argtypes = [vp, sz, ctypes.POINTER(_Tensor)]
+        lib.llmi_read_decode.argtypes = [vp, sz, vp, sz, cp, sz]
+        lib.llmi_read_export.argtypes = [cp, cp, cp, cp, ctypes.c_int64, ctypes.c_int,
+                                         ctypes.c_int, cp, sz]
+        _lib = lib
+        return lib
+    raise OSError("llminstr: cannot load libllminstr_read.so (build it with make, or set "
+                  "LLMINSTR_READ_LIB): " + "; ".join(errors))
+
+
+class _File:
+    def __init__(self, path):
+        lib = _load()
+        err = ctypes.create_string_buffer(512)
+        self.path = path
+        self._h = lib.llmi_read_open(os.fsencode(path), err, len(err))
+        if not self._h:
+            raise OSError(err.value.decode(errors="replace"))
+        what = ctypes.create_string_buffer(512)
+        self.skipped = lib.llmi_read_skipped(self._h, what, len(what))
+        self.loss = what.value.decode(errors="replace")
+        self.tensors = []
+        t = _Tensor()
+        for i in range(lib.llmi_read_count(self._h)):
+            lib.llmi_read_info(self._h, i, ctypes.byref(t))
+            prod = None
+            if t.launch_id:
+                prod = {"launch_id": t.launch_id, "tid": t.tid,
+                        "kernel": t.kernel.decode(errors="replace") if t.kernel else None}
+            self.tensors.append(Tensor(path, i, t.id, t.name.decode(errors="replace"), t.step,
+                                       tuple(t.shape[:t.ndim]), _DT.get(t.dtype, "?"),
+                                       t.layer if t.layer >= 0 else None, prod,
+                                       t.codec.decode(), t.nmse, t.max_abs_err, t.raw_bytes,
+                                       t.stored_bytes))
+
+    def decode(self, t):
+        import numpy as np
+        buf = np.empty(max(t.raw_bytes, 1), np.uint8)
+        err = ctypes.create_string_buffer(512)
+        if _lib.llmi_read_decode(self._h, t.index, buf.ctypes.data, buf.nbytes, err, len(err)):
+            raise OSError(err.value.decode(errors="replace"))
+        return buf[:t.raw_bytes]
+
+    def close(self):
+        if self._h:
+            _lib.llmi_read_close(self._h)
+            self._h = None
+
+
+class Run:
+    """Tensors of one file or of every shard of a run (open())."""
+
+    def __init__(self, paths):
+        self.files = []
+        try:
+            for p in paths:
+                self.files.append(_File(p))
+        except Exception:
+            self.close()
+            raise
+        self.skipped = sum(f.skipped for f in self.files)
+
+    def tensors(self, name=None):
+        """Every tensor, file by file in file order (name: only those, fnmatch)."""
+        import fnmatch
+        out = [t for f in self.files for t in f.tensors]
+        return [t for t in out if name is None or fnmatch.fnmatchcase(t.name, name)]
+
+    def names(self):
+        """The tensor names of the run, sorted."""
+        return sorted({t.name for f in self.files for t in f.tensors})
+
+    def find(self, name, step=None, file=None):
+        """The one tensor called name (at step, in file); ValueError naming what exists."""
+        hits = [t for t in self.tensors() if t.name == name and (step is None or t.step == step)
+                and (file is None or t.file == file)]
+        if len(hits) == 1:
+            return hits[0]
+        if not hits:
+            if name not in self.names():
+                raise ValueError("llminstr: no tensor named %r; names: %s" %
+                                 (name, ", ".join(self.names()) or "(none)"))
+            steps = sorted({t.step for t in self.tensors() if t.name == name})
+            raise ValueError("llminstr: no tensor %r at step %s; its steps: %s" %
+                             (name, step, ", ".join(map(str, steps))))
+        raise ValueError("llminstr: %d tensors %r%s: give %s" %
+                         (len(hits), name, "" if step is None else " at step %d" % step,
+                          "step=" if step is None else "file= (%s)" %
+                          ", ".join(sorted({t.file for t in hits}))))
+
+    def read(self, name, step=None, file=None, torch=False, bf16=None):
+        """One tensor, decoded: a numpy array, or with torch=True a torch
+        tensor (bf16 kept as torch.bfloat16). A bf16 tensor into numpy
+        needs bf16="float32" (exact) or bf16="bits" (uint16)."""
+        t = name if isinstance(name, Tensor) else self.find(name, step, file)
+        import numpy as np
+        f = next(f for f in self.files if f.path == t.file)
+        if t.dtype == "bf16" and not torch and bf16 not in ("float32", "bits"):
+            raise ValueError("llminstr: %r is bf16, which numpy lacks: pass bf16='float32' "
+                             "(exact) or bf16='bits' (the raw uint16), or torch=True" % t.name)
+        raw = f.decode(t)
+        if t.dtype == "bf16":
+            bits = raw.view(np.uint16).reshape(t.shape)
+            if torch:
+                import torch as _torch
+                return _torch.from_numpy(bits.view(np.int16).copy()).view(_torch.bfloat16)
+            if bf16 == "bits":
+                return bits
+            return (bits.astype(np.uint32) << 16).view(np.float32)
+        a = raw.view(np.float16 if t.dtype == "f16" else np.float32).reshape(t.shape)
+        if torch:
+            import torch as _torch
+            return _torch.from_numpy(a)
+        return a
+
+    def close(self):
+        for f in self.files:
+            f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        self.close()
+
+
+def open(path):
+    """A file, a directory's *.llmi, or a glob ("run/*.llmi", "run/rank-*.llmi")
+    as one run; its shards are read in sorted order."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        paths = sorted(_glob.glob(os.path.join(path, "*.llmi")))
+    elif any(c in path for c in "*?["):
+        paths = sorted(_glob.glob(path))
+    else:
+        paths = [path]
+    if not paths:
+        raise FileNotFoundError("llminstr: no .llmi file matches %r" % path)
+    return Run(paths)
+
+
+def export(path, format, out, tensor=None, step=None, bf16_raw=False, force=False):
+    """llminstr-dump export --format FORMAT (safetensors, memmap) of path into out."""
+    lib = _load()
+    err = ctypes.create_string_buffer(512)
+    rc = lib.llmi_read_export(os.fsencode(path), format.encode(), os.fsencode(out),
+                              tensor.encode() if tensor else None,
+                              -1 if step is None else int(step), int(bf16_raw), int(force),
+                              err, len(err))
+    if rc:
+        raise (ValueError if rc == 2 else OSError)("llminstr: export: " +
+                                                   err.value.decode(errors="replace"))
