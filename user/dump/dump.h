@@ -92,6 +92,9 @@ struct dump_cache {
 };
 void *dump_decode(struct llmi_reader *r, const char *path, struct llmi_codec *c, size_t i,
 		  struct llmi_tensor_info *ti, struct dump_cache *cache, int *code);
+/* The same into dst (len bytes at least raw_bytes): 0, or the exit code after saying why. */
+int dump_decode_into(struct llmi_reader *r, const char *path, struct llmi_codec *c, size_t i,
+		     struct llmi_tensor_info *ti, void *dst, size_t len);
 int dump_cache_init(struct dump_cache *cache, struct llmi_reader *r);
 void dump_cache_free(struct dump_cache *cache);
 
@@ -119,9 +122,10 @@ int dump_tl_batch(struct llmi_reader *r, size_t i, struct llmi_events_rec *h,
 int cmd_info(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_export(int argc, char **argv);
-/* export --format safetensors|memmap into dir (exportset.c); the exit code. */
+/* export --format safetensors|memmap into dir (exportset.c); the exit code.
+ * quiet: no progress line and no closing line on stdout (the library). */
 int dump_export_set(const char *path, const char *format, const char *dir, const char *glob,
-		    int64_t step, bool bf16_raw, bool force);
+		    int64_t step, bool bf16_raw, bool force, bool quiet);
 int cmd_pack(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_perfetto(int argc, char **argv);

@@ -37,7 +37,8 @@ static long find_id(struct llmi_reader *r, uint64_t id)
 }
 
 static void *decode_depth(struct llmi_reader *r, const char *path, struct llmi_codec *c, size_t i,
-			  struct llmi_tensor_info *ti, struct dump_cache *cache, int depth, int *code)
+			  struct llmi_tensor_info *ti, struct dump_cache *cache, int depth, void *into,
+			  size_t into_len, int *code)
 {
 	const struct llmi_rec_info *ri = llmi_reader__record(r, i);
 	struct llmi_tensor_desc desc = { 0 };
@@ -95,7 +96,7 @@ static void *decode_depth(struct llmi_reader *r, const char *path, struct llmi_c
 				 (unsigned long long)ti->rec.ref_tensor_id);
 			goto fail;
 		} else {
-			ref = decode_depth(r, path, c, rk, &rti, NULL, depth + 1, code);
+			ref = decode_depth(r, path, c, rk, &rti, NULL, depth + 1, NULL, 0, code);
 			if (!ref)
 				goto fail;
 			if (cr && cr->uses)
@@ -109,7 +110,7 @@ static void *decode_depth(struct llmi_reader *r, const char *path, struct llmi_c
 		}
 	}
 	/* raw_bytes = numel * dtype size, checked by the reader. */
-	dst = malloc(ti->rec.raw_bytes ? ti->rec.raw_bytes : 1);
+	dst = into && into_len >= ti->rec.raw_bytes ? into : malloc(ti->rec.raw_bytes ? ti->rec.raw_bytes : 1);
 	if (!dst) {
 		*code = dump_err(EXIT_CANNOT, "%s: tensor %llu: cannot allocate %llu bytes", path,
 				 (unsigned long long)ti->rec.tensor_id, (unsigned long long)ti->rec.raw_bytes);
@@ -147,14 +148,30 @@ static void *decode_depth(struct llmi_reader *r, const char *path, struct llmi_c
 fail:
 	free(payload);
 	free(ref);
-	free(dst);
+	if (dst != into)
+		free(dst);
 	return NULL;
 }
 
 void *dump_decode(struct llmi_reader *r, const char *path, struct llmi_codec *c, size_t i,
 		  struct llmi_tensor_info *ti, struct dump_cache *cache, int *code)
 {
-	return decode_depth(r, path, c, i, ti, cache, 0, code);
+	return decode_depth(r, path, c, i, ti, cache, 0, NULL, 0, code);
+}
+
+int dump_decode_into(struct llmi_reader *r, const char *path, struct llmi_codec *c, size_t i,
+		     struct llmi_tensor_info *ti, void *dst, size_t len)
+{
+	int code;
+	void *d = decode_depth(r, path, c, i, ti, NULL, 0, dst, len, &code);
+
+	if (d && d != dst) {	/* dst was too small: said as such */
+		free(d);
+		return dump_err(EXIT_USAGE, "%s: tensor %llu needs %llu bytes, %zu given", path,
+				(unsigned long long)ti->rec.tensor_id,
+				(unsigned long long)ti->rec.raw_bytes, len);
+	}
+	return d ? 0 : code;
 }
 
 int dump_cache_init(struct dump_cache *cache, struct llmi_reader *r)
@@ -328,7 +345,7 @@ int cmd_export(int argc, char **argv)
 	if (strcmp(format, "npy")) {
 		if (optind != argc - 1 || !out)
 			return dump_err(EXIT_USAGE, "export: needs FILE and -o DIR (try --help)");
-		return dump_export_set(argv[optind], format, out, sel, step, bf16_raw, force);
+		return dump_export_set(argv[optind], format, out, sel, step, bf16_raw, force, false);
 	}
 	if (optind != argc - 1 || !sel || !out)
 		return dump_err(EXIT_USAGE, "export: needs FILE, --tensor ID|NAME and -o OUT.npy (try --help)");

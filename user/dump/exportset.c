@@ -546,10 +546,10 @@ static int export_memmap(struct set *s)
 }
 
 int dump_export_set(const char *path, const char *format, const char *dir, const char *glob,
-		    int64_t step, bool bf16_raw, bool force)
+		    int64_t step, bool bf16_raw, bool force, bool quiet)
 {
 	struct set s = { .path = path, .dir = dir, .glob = glob, .step = step, .bf16_raw = bf16_raw,
-			 .force = force, .tty = isatty(STDERR_FILENO) };
+			 .force = force, .tty = !quiet && isatty(STDERR_FILENO) };
 	uint64_t bad = 0;
 	int ret;
 
@@ -573,8 +573,9 @@ int dump_export_set(const char *path, const char *format, const char *dir, const
 	s.names = dump_names__load(s.r, &bad);
 	ret = !strcmp(format, "safetensors") ? export_safetensors(&s) : export_memmap(&s);
 	progress(&s, 0, true);
-	printf("exported %zu of %zu tensors to %s: %zu %s files\n", s.exported, s.n, dir, s.files,
-	       format);
+	if (!quiet)
+		printf("exported %zu of %zu tensors to %s: %zu %s files\n", s.exported, s.n, dir,
+		       s.files, format);
 	if (s.ret > ret)
 		ret = s.ret;
 out:

@@ -165,7 +165,6 @@ API int llmi_read_decode(struct llmi_read *h, size_t i, void *dst, size_t len, c
 {
 	struct llmi_tensor_info *ti;
 	char msg[512];
-	void *d;
 	int code;
 
 	if (i >= h->n) {
@@ -184,15 +183,13 @@ API int llmi_read_decode(struct llmi_read *h, size_t i, void *dst, size_t len, c
 		return -1;
 	}
 	dump_err_to(msg, sizeof(msg));
-	d = dump_decode(h->r, h->path, h->codec, h->rec[i], ti, NULL, &code);
+	code = dump_decode_into(h->r, h->path, h->codec, h->rec[i], ti, dst, len);
 	dump_err_to(NULL, 0);
 	free(ti);
-	if (!d) {
+	if (code) {
 		set_err(err, errlen, msg);
 		return -1;
 	}
-	memcpy(dst, d, h->t[i].raw_bytes);
-	free(d);
 	return 0;
 }
 
@@ -207,7 +204,7 @@ API int llmi_read_export(const char *path, const char *format, const char *dir, 
 		return EXIT_USAGE;
 	}
 	dump_err_to(msg, sizeof(msg));
-	rc = dump_export_set(path, format, dir, glob, step, bf16_raw, force);
+	rc = dump_export_set(path, format, dir, glob, step, bf16_raw, force, true);
 	dump_err_to(NULL, 0);
 	if (rc)
 		set_err(err, errlen, msg);
