@@ -23,6 +23,8 @@
 #   memory_profiling      tracer and target peak RSS against --buffer-size (root)
 #   capture_inference     llm_decode --prefill tokens/s untraced, timed, capturing and
 #                         dumping raw per tensor (root)
+#   read_dataset          activations read back into torch per core (llminstr.open)
+#                         against a raw numpy.memmap, cold cache as root; export speed
 set -uo pipefail
 cd "$(dirname "$0")/.."
 res=build/bench/results
