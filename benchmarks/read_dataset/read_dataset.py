@@ -17,8 +17,8 @@ Each is read whole into torch tensors, one thread, with the page cache
 dropped before (root: /proc/sys/vm/drop_caches; otherwise the figures are
 warm-cache ones, and say so) and then again warm. Figures: GB/s of decoded
 activations into torch, and the disk bytes each way. Then the export
-speed: llminstr.export(..., "memmap") and (..., "safetensors") of the run,
-GB/s of decoded activations written.
+speed: llminstr.export(run, "memmap") and (run, "safetensors"), the run's
+shards as one dataset, GB/s of decoded activations written.
 
     read_dataset [--dir DIR] [--shards N] [--rows N] [--hidden N]
                  [--dtype f32|bf16] [--json FILE|-]
@@ -150,10 +150,8 @@ def main():
         ex = []
         for fmt in ("memmap", "safetensors"):
             out = os.path.join(args.dir, "export-" + fmt)
-            # shard by shard into one directory (each shard's files replace the last's)
             t0 = time.perf_counter()
-            for f in sorted(os.listdir(run)):
-                llminstr.export(os.path.join(run, f), fmt, out, force=True)
+            llminstr.export(run, fmt, out)      # the run's shards: one dataset
             s = time.perf_counter() - t0
             ex.append({"case": "export " + fmt, "cache": "warm", "decoded_bytes": total,
                        "seconds": s, "gbps": total / s / 1e9})

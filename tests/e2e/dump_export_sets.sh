@@ -5,7 +5,7 @@
 # parsed in Python, numpy.memmap from the sidecar): every tensor there once,
 # bf16 kept as BF16 bits, values equal to the one-tensor .npy export of the
 # same tensor and within the codec's bound of what the program handed over;
-# --tensor GLOB selects, an existing DIR is refused without --force, a
+# two shards of a run make one dataset; --tensor GLOB selects, an existing DIR is refused without --force, a
 # damaged record is skipped and said (exit 1) while the rest is exported.
 set -u
 cd "$(dirname "$0")/../.."
@@ -88,6 +88,31 @@ ok &= r["dtype"] == "uint16" and r["captured_dtype"] == "bf16" and \
 import os
 ok &= sorted(os.listdir(f"{tmp}/mr")) == ["layer.1.out.bin", "layer.1.out.json"]
 print("memmap:", "ok" if ok else "WRONG")
+sys.exit(0 if ok else 1)
+PY
+
+echo "== a run of two shards: one dataset"
+mkdir "$tmp/run"; cp "$tmp/a.llmi" "$tmp/run/rank-0.llmi"; cp "$tmp/a.llmi" "$tmp/run/rank-1.llmi"
+$D export "$tmp"/run/rank-*.llmi --format memmap --tensor logits -o "$tmp/rm" >"$tmp/out" 2>&1 &&
+	$D export "$tmp"/run/rank-*.llmi --format safetensors --step 1 -o "$tmp/rs" >>"$tmp/out" 2>&1 ||
+	{ cat "$tmp/out"; fail "export of a run"; }
+$PY - "$tmp" <<'PY' || fail "the run's dataset"
+import json, struct, sys, numpy as np
+tmp = sys.argv[1]
+m = json.load(open(f"{tmp}/rm/logits.json"))
+x = np.memmap(f"{tmp}/rm/{m['file']}", dtype=m["dtype"], mode="r", shape=tuple(m["shape"]))
+ok = m["shape"] == [384, 512] and m["steps"] == [0, 0, 1, 1, 2, 2] and \
+    [f.split("/")[-1] for f in m["files"]] == ["rank-0.llmi", "rank-1.llmi"] * 3
+for s in range(3):
+    ref = np.load(f"{tmp}/logits.{s}.npy")
+    ok &= np.array_equal(np.asarray(x[128 * s:128 * s + 64]), ref) and \
+        np.array_equal(np.asarray(x[128 * s + 64:128 * (s + 1)]), ref)
+b = open(f"{tmp}/rs/step-00000001.safetensors", "rb").read()
+(n,) = struct.unpack_from("<Q", b, 0); h = json.loads(b[8:8 + n]); meta = h.pop("__metadata__")
+names = {"layer.0.out", "layer.1.out", "layer.2.out", "logits"}
+ok &= set(h) == names | {k + "@rank-1" for k in names} and \
+    meta["logits@rank-1.file"].endswith("rank-1.llmi")
+print("run:", "ok" if ok else "WRONG", m["shape"], sorted(h))
 sys.exit(0 if ok else 1)
 PY
 

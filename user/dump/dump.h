@@ -122,10 +122,10 @@ int dump_tl_batch(struct llmi_reader *r, size_t i, struct llmi_events_rec *h,
 int cmd_info(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_export(int argc, char **argv);
-/* export --format safetensors|memmap into dir (exportset.c); the exit code.
- * quiet: no progress line and no closing line on stdout (the library). */
-int dump_export_set(const char *path, const char *format, const char *dir, const char *glob,
-		    int64_t step, bool bf16_raw, bool force, bool quiet);
+/* export --format safetensors|memmap of paths (one run) into dir (exportset.c);
+ * the exit code. quiet: no progress line and no closing line on stdout (the library). */
+int dump_export_set(char *const *paths, size_t npaths, const char *format, const char *dir,
+		    const char *glob, int64_t step, bool bf16_raw, bool force, bool quiet);
 int cmd_pack(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_perfetto(int argc, char **argv);

@@ -267,15 +267,17 @@ static long find_tensor(struct llmi_reader *r, const char *sel, int64_t step, in
 static const char export_help[] =
 "Usage: llminstr-dump export FILE --tensor ID|NAME [--step N] -o OUT.npy [--bf16-raw]\n"
 "                          [--force]\n"
-"       llminstr-dump export FILE --format safetensors|memmap -o DIR\n"
+"       llminstr-dump export FILE... --format safetensors|memmap -o DIR\n"
 "                          [--tensor GLOB] [--step N] [--bf16-raw] [--force]\n"
 "Decodes one tensor and writes it as a numpy .npy file (np.load reads it),\n"
-"or many into DIR:\n"
+"or many into DIR; several FILEs (a run's shards) make one dataset:\n"
 "  safetensors  DIR/step-NNNNNNNN.safetensors, one per step, tensors named as\n"
 "               captured, bf16 kept as BF16, producer, codec and error in\n"
-"               __metadata__ (safetensors.safe_open, transformers read it)\n"
-"  memmap       DIR/NAME.bin, one per name, its steps' rows concatenated, and\n"
-"               DIR/NAME.json (dtype, shape, steps, rows) for numpy.memmap\n"
+"               __metadata__ (safetensors.safe_open, transformers read it);\n"
+"               a name two shards share gets @SHARD\n"
+"  memmap       DIR/NAME.bin, one per name, its steps' rows concatenated (the\n"
+"               shards in order within a step), and DIR/NAME.json (dtype,\n"
+"               shape, steps, rows, files) for numpy.memmap\n"
 "  -t, --tensor ID|NAME  which tensor ('llminstr-dump ls' shows ids and names);\n"
 "                        with --format, a name or glob ('blk.*.resid')\n"
 "  -s, --step N          with a NAME: the one captured at step N\n"
@@ -343,9 +345,10 @@ int cmd_export(int argc, char **argv)
 		}
 	}
 	if (strcmp(format, "npy")) {
-		if (optind != argc - 1 || !out)
-			return dump_err(EXIT_USAGE, "export: needs FILE and -o DIR (try --help)");
-		return dump_export_set(argv[optind], format, out, sel, step, bf16_raw, force, false);
+		if (optind >= argc || !out)
+			return dump_err(EXIT_USAGE, "export: needs FILE... and -o DIR (try --help)");
+		return dump_export_set(argv + optind, (size_t)(argc - optind), format, out, sel, step,
+				       bf16_raw, force, false);
 	}
 	if (optind != argc - 1 || !sel || !out)
 		return dump_err(EXIT_USAGE, "export: needs FILE, --tensor ID|NAME and -o OUT.npy (try --help)");

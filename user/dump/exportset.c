@@ -17,6 +17,11 @@
  *                the worst error. bf16 becomes float32 (exact) unless
  *                --bf16-raw keeps its bits as uint16: numpy has no bf16.
  *
+ * Several files (the shards of a run: RUN/rank-*.llmi) export as one
+ * dataset: a step's file holds every shard's tensors of that step (a name
+ * two shards share gets "@SHARD", the shard's file name without .llmi),
+ * and a name's rows run through the shards in order within each step.
+ *
  * Streaming: the records are checked first (a damaged one is skipped and
  * said, the rest exported, exit 1), then one tensor is decoded at a time,
  * so memory is one tensor whatever the file size. A file being written is
@@ -37,19 +42,27 @@
 #include "common/json.h"
 #include "dump/dump.h"
 
+struct src {
+	const char *path;
+	char stem[64];			/* file name without directory and .llmi */
+	struct llmi_reader *r;
+	struct dump_names *names;
+};
+
 struct item {
+	unsigned src;			/* which file */
 	size_t rec;			/* record index */
 	struct llmi_tensor_rec t;
 	char *name;
 };
 
 struct set {
-	const char *path, *dir, *glob;
+	struct src *src;
+	size_t nsrc;
+	const char *dir, *glob;
 	int64_t step;			/* --step, -1: all */
 	bool bf16_raw, force;
-	struct llmi_reader *r;
 	struct llmi_codec *codec;
-	struct dump_names *names;
 	struct item *v;
 	size_t n;
 	uint64_t total, done;		/* raw bytes, for the progress line */
@@ -91,6 +104,8 @@ static int by_step(const void *x, const void *y)
 
 	if (a->t.step != b->t.step)
 		return a->t.step < b->t.step ? -1 : 1;
+	if (a->src != b->src)
+		return a->src < b->src ? -1 : 1;
 	return a->rec < b->rec ? -1 : a->rec > b->rec;
 }
 
@@ -102,34 +117,36 @@ static int by_name(const void *x, const void *y)
 	return c ? c : by_step(x, y);
 }
 
-/* The tensors that check out and are selected; damaged ones said and skipped. */
-static int collect(struct set *s)
+/* The tensors of one file that check out and are selected; damaged ones said and skipped. */
+static int collect(struct set *s, unsigned f, size_t *cap)
 {
-	size_t cap = 0, skipped = 0;
+	struct src *sr = &s->src[f];
+	size_t skipped = 0;
 
-	if (llmi_reader__check_all(s->r) < 0)
-		return dump_err(EXIT_CANNOT, "%s: cannot read: %s", s->path, strerror(errno));
-	for (size_t i = 0; i < llmi_reader__nr_records(s->r); i++) {
-		const struct llmi_rec_info *ri = llmi_reader__record(s->r, i);
+	if (llmi_reader__check_all(sr->r) < 0)
+		return dump_err(EXIT_CANNOT, "%s: cannot read: %s", sr->path, strerror(errno));
+	for (size_t i = 0; i < llmi_reader__nr_records(sr->r); i++) {
+		const struct llmi_rec_info *ri = llmi_reader__record(sr->r, i);
 		struct llmi_tensor_info ti;
 
 		if (ri->type != LLMI_REC_TENSOR)
 			continue;
-		if (ri->state != LLMI_CHECK_OK || llmi_reader__tensor(s->r, i, &ti)) {
+		if (ri->state != LLMI_CHECK_OK || llmi_reader__tensor(sr->r, i, &ti)) {
 			skipped++;
 			continue;
 		}
 		if ((s->glob && fnmatch(s->glob, ti.name, 0)) ||
 		    (s->step >= 0 && ti.rec.step != (uint64_t)s->step))
 			continue;
-		if (s->n == cap) {
-			struct item *nv = realloc(s->v, (cap ? 2 * cap : 64) * sizeof(*nv));
+		if (s->n == *cap) {
+			struct item *nv = realloc(s->v, (*cap ? 2 * *cap : 64) * sizeof(*nv));
 
 			if (!nv)
 				return dump_err(EXIT_CANNOT, "out of memory");
 			s->v = nv;
-			cap = cap ? 2 * cap : 64;
+			*cap = *cap ? 2 * *cap : 64;
 		}
+		s->v[s->n].src = f;
 		s->v[s->n].rec = i;
 		s->v[s->n].t = ti.rec;
 		s->v[s->n].name = strdup(ti.name);
@@ -140,14 +157,8 @@ static int collect(struct set *s)
 	}
 	if (skipped) {
 		dump_err(EXIT_DAMAGED, "%s: %zu damaged tensor record(s) skipped (see 'llminstr-dump "
-			 "verify'); exporting the rest", s->path, skipped);
+			 "verify'); exporting the rest", sr->path, skipped);
 		s->ret = EXIT_DAMAGED;
-	}
-	if (!s->n) {
-		const char *what = s->glob || s->step >= 0 ? " selected" : "";
-
-		return dump_err(EXIT_USAGE, "%s: no%s tensors to export (see 'llminstr-dump ls')",
-				s->path, what);
 	}
 	return 0;
 }
@@ -179,7 +190,7 @@ static void *decode(struct set *s, const struct item *it, bool keep16, size_t *l
 		dump_err(EXIT_CANNOT, "out of memory");
 		return NULL;
 	}
-	d = dump_decode(s->r, s->path, s->codec, it->rec, ti, NULL, &code);
+	d = dump_decode(s->src[it->src].r, s->src[it->src].path, s->codec, it->rec, ti, NULL, &code);
 	free(ti);
 	if (!d) {
 		s->ret = code;
@@ -242,13 +253,14 @@ static char *st_header(struct set *s, const struct item *v, size_t n, char **nm,
 	llmi_json_obj_begin(&j, NULL);
 	llmi_json_obj_begin(&j, "__metadata__");
 	llmi_json_str(&j, "format", "pt");
-	llmi_json_str(&j, "llminstr.source", s->path);
+	llmi_json_str(&j, "llminstr.source", s->src[v[0].src].path);
 	snprintf(val, sizeof(val), "%llu", (unsigned long long)v[0].t.step);
 	llmi_json_str(&j, "llminstr.step", val);
 	for (size_t i = 0; i < n; i++) {
 		const struct llmi_tensor_rec *t = &v[i].t;
-		const char *k = s->names && t->kernel_name_id ?
-			dump_names__get(s->names, LLMI_STR_KERNEL, t->kernel_name_id) : NULL;
+		const struct dump_names *names = s->src[v[i].src].names;
+		const char *k = names && t->kernel_name_id ?
+			dump_names__get(names, LLMI_STR_KERNEL, t->kernel_name_id) : NULL;
 
 		if (t->launch_id)
 			snprintf(val, sizeof(val), "%s (launch %llu, thread %u)", k ? k : "?",
@@ -264,6 +276,8 @@ static char *st_header(struct set *s, const struct item *v, size_t n, char **nm,
 		meta(&j, nm[i], "max_abs_err", val);
 		snprintf(val, sizeof(val), "%llu", (unsigned long long)t->tensor_id);
 		meta(&j, nm[i], "id", val);
+		if (s->nsrc > 1)
+			meta(&j, nm[i], "file", s->src[v[i].src].path);
 	}
 	llmi_json_obj_end(&j);
 	for (size_t i = 0; i < n; i++) {
@@ -316,9 +330,17 @@ static int st_file(struct set *s, const struct item *v, size_t n, size_t *k)
 	for (size_t i = 0; i < n; i++) {
 		bool dup = false;
 
-		for (size_t q = 0; q < i && !dup; q++)
-			dup = !strcmp(v[q].name, v[i].name);
-		if (dup ? asprintf(&nm[i], "%s@%llu", v[i].name,
+		bool other = false;
+
+		for (size_t q = 0; q < i; q++)
+			if (!strcmp(v[q].name, v[i].name)) {
+				dup = true;
+				other |= v[q].src != v[i].src;
+			}
+		/* a shard's own: NAME@SHARD; a second of one file: NAME@ID */
+		if (dup && other && s->nsrc > 1 ?
+			    asprintf(&nm[i], "%s@%s", v[i].name, s->src[v[i].src].stem) < 0 :
+		    dup ? asprintf(&nm[i], "%s@%llu", v[i].name,
 				   (unsigned long long)v[i].t.tensor_id) < 0 :
 			  !(nm[i] = strdup(v[i].name))) {
 			nm[i] = NULL;
@@ -444,8 +466,11 @@ static int mm_sidecar(struct set *s, const struct item *v, size_t n, const char 
 	for (size_t i = 0; i < n; i++)
 		llmi_json_u64(&j, NULL, rows_of(&v[i].t));
 	llmi_json_arr_end(&j);
+	llmi_json_arr_begin(&j, "files");	/* the shard of each piece */
+	for (size_t i = 0; i < n; i++)
+		llmi_json_str(&j, NULL, s->src[v[i].src].path);
+	llmi_json_arr_end(&j);
 	llmi_json_double(&j, "max_nmse", worst);
-	llmi_json_str(&j, "source", s->path);
 	llmi_json_obj_end(&j);
 	if (llmi_json_finish(&j) || fputc('\n', f) == EOF) {
 		dump_err(EXIT_CANNOT, "%s: write failed: %s", path, strerror(errno));
@@ -545,20 +570,40 @@ static int export_memmap(struct set *s)
 	return worst;
 }
 
-int dump_export_set(const char *path, const char *format, const char *dir, const char *glob,
-		    int64_t step, bool bf16_raw, bool force, bool quiet)
+int dump_export_set(char *const *paths, size_t npaths, const char *format, const char *dir,
+		    const char *glob, int64_t step, bool bf16_raw, bool force, bool quiet)
 {
-	struct set s = { .path = path, .dir = dir, .glob = glob, .step = step, .bf16_raw = bf16_raw,
+	struct set s = { .dir = dir, .glob = glob, .step = step, .bf16_raw = bf16_raw,
 			 .force = force, .tty = !quiet && isatty(STDERR_FILENO) };
 	uint64_t bad = 0;
-	int ret;
+	size_t cap = 0;
+	int ret = 0;
 
-	s.r = dump_open(path, &ret);
-	if (!s.r)
-		return ret;
-	ret = collect(&s);
-	if (ret)
+	s.src = calloc(npaths ? npaths : 1, sizeof(*s.src));
+	if (!s.src)
+		return dump_err(EXIT_CANNOT, "out of memory");
+	for (size_t f = 0; f < npaths; f++) {
+		struct src *sr = &s.src[f];
+		const char *base = strrchr(paths[f], '/');
+		size_t len;
+
+		sr->path = paths[f];
+		snprintf(sr->stem, sizeof(sr->stem), "%s", base ? base + 1 : paths[f]);
+		len = strlen(sr->stem);
+		if (len > 5 && !strcmp(sr->stem + len - 5, ".llmi"))
+			sr->stem[len - 5] = '\0';
+		sr->r = dump_open(paths[f], &ret);
+		s.nsrc = f + 1;
+		if (!sr->r || (ret = collect(&s, (unsigned)f, &cap)))
+			goto out;
+		sr->names = dump_names__load(sr->r, &bad);
+	}
+	if (!s.n) {
+		ret = dump_err(EXIT_USAGE, "%s%s: no%s tensors to export (see 'llminstr-dump ls')",
+			       paths[0], npaths > 1 ? " ..." : "",
+			       s.glob || s.step >= 0 ? " selected" : "");
 		goto out;
+	}
 	if (mkdir(dir, 0755) && (errno != EEXIST || !force)) {
 		ret = errno == EEXIST ?
 			dump_err(EXIT_CANNOT, "export: %s exists: give --force to write into it", dir) :
@@ -570,7 +615,6 @@ int dump_export_set(const char *path, const char *format, const char *dir, const
 		ret = dump_err(EXIT_CANNOT, "cannot create a codec context: %s", strerror(errno));
 		goto out;
 	}
-	s.names = dump_names__load(s.r, &bad);
 	ret = !strcmp(format, "safetensors") ? export_safetensors(&s) : export_memmap(&s);
 	progress(&s, 0, true);
 	if (!quiet)
@@ -582,8 +626,11 @@ out:
 	for (size_t i = 0; i < s.n; i++)
 		free(s.v[i].name);
 	free(s.v);
-	dump_names__free(s.names);
+	for (size_t f = 0; f < s.nsrc; f++) {
+		dump_names__free(s.src[f].names);
+		llmi_reader__free(s.src[f].r);
+	}
+	free(s.src);
 	llmi_codec__free(s.codec);
-	llmi_reader__free(s.r);
 	return ret;
 }

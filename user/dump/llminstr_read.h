@@ -63,13 +63,15 @@ int llmi_read_info(const struct llmi_read *h, size_t i, struct llmi_read_tensor 
 int llmi_read_decode(struct llmi_read *h, size_t i, void *dst, size_t len, char *err,
 		     size_t errlen);
 /*
- * llminstr-dump export --format FORMAT (safetensors, memmap) of path into
- * dir: glob (or NULL) and step (-1: all) select, bf16_raw and force as the
- * options. The command's exit status (0 done, 1 damaged records skipped, 2
- * nothing selected, 3 cannot), err set when not 0.
+ * llminstr-dump export --format FORMAT (safetensors, memmap) of paths (one
+ * file, or a run's shards: one dataset) into dir: glob (or NULL) and step
+ * (-1: all) select, bf16_raw and force as the options. The command's exit
+ * status (0 done, 1 damaged records skipped, 2 nothing selected, 3
+ * cannot), err set when not 0.
  */
-int llmi_read_export(const char *path, const char *format, const char *dir, const char *glob,
-		     int64_t step, int bf16_raw, int force, char *err, size_t errlen);
+int llmi_read_export(const char *const *paths, size_t npaths, const char *format,
+		     const char *dir, const char *glob, int64_t step, int bf16_raw, int force,
+		     char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

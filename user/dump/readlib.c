@@ -193,8 +193,9 @@ API int llmi_read_decode(struct llmi_read *h, size_t i, void *dst, size_t len, c
 	return 0;
 }
 
-API int llmi_read_export(const char *path, const char *format, const char *dir, const char *glob,
-			 int64_t step, int bf16_raw, int force, char *err, size_t errlen)
+API int llmi_read_export(const char *const *paths, size_t npaths, const char *format,
+			 const char *dir, const char *glob, int64_t step, int bf16_raw, int force,
+			 char *err, size_t errlen)
 {
 	char msg[512];
 	int rc;
@@ -203,8 +204,13 @@ API int llmi_read_export(const char *path, const char *format, const char *dir, 
 		set_err(err, errlen, "format: expected safetensors or memmap");
 		return EXIT_USAGE;
 	}
+	if (!npaths) {
+		set_err(err, errlen, "no file to export");
+		return EXIT_USAGE;
+	}
 	dump_err_to(msg, sizeof(msg));
-	rc = dump_export_set(path, format, dir, glob, step, bf16_raw, force, true);
+	rc = dump_export_set((char *const *)paths, npaths, format, dir, glob, step, bf16_raw, force,
+			     true);
 	dump_err_to(NULL, 0);
 	if (rc)
 		set_err(err, errlen, msg);

@@ -80,8 +80,8 @@ def _load():
         lib.llmi_read_skipped.restype = ctypes.c_uint64
         lib.llmi_read_info.argtypes = [vp, sz, ctypes.POINTER(_Tensor)]
         lib.llmi_read_decode.argtypes = [vp, sz, vp, sz, cp, sz]
-        lib.llmi_read_export.argtypes = [cp, cp, cp, cp, ctypes.c_int64, ctypes.c_int,
-                                         ctypes.c_int, cp, sz]
+        lib.llmi_read_export.argtypes = [ctypes.POINTER(cp), sz, cp, cp, cp, ctypes.c_int64,
+                                         ctypes.c_int, ctypes.c_int, cp, sz]
         _lib = lib
         return lib
     raise OSError("llminstr: cannot load libllminstr_read.so (build it with make, or set "
@@ -207,9 +207,7 @@ class Run:
         self.close()
 
 
-def open(path):
-    """A file, a directory's *.llmi, or a glob ("run/*.llmi", "run/rank-*.llmi")
-    as one run; its shards are read in sorted order."""
+def _paths(path):
     path = os.fspath(path)
     if os.path.isdir(path):
         paths = sorted(_glob.glob(os.path.join(path, "*.llmi")))
@@ -219,14 +217,23 @@ def open(path):
         paths = [path]
     if not paths:
         raise FileNotFoundError("llminstr: no .llmi file matches %r" % path)
-    return Run(paths)
+    return paths
+
+
+def open(path):
+    """A file, a directory's *.llmi, or a glob ("run/*.llmi", "run/rank-*.llmi")
+    as one run; its shards are read in sorted order."""
+    return Run(_paths(path))
 
 
 def export(path, format, out, tensor=None, step=None, bf16_raw=False, force=False):
-    """llminstr-dump export --format FORMAT (safetensors, memmap) of path into out."""
+    """llminstr-dump export --format FORMAT (safetensors, memmap) of a file, a
+    directory or a glob of shards (one dataset) into the directory out."""
     lib = _load()
+    paths = _paths(path)
     err = ctypes.create_string_buffer(512)
-    rc = lib.llmi_read_export(os.fsencode(path), format.encode(), os.fsencode(out),
+    arr = (ctypes.c_char_p * len(paths))(*[os.fsencode(p) for p in paths])
+    rc = lib.llmi_read_export(arr, len(paths), format.encode(), os.fsencode(out),
                               tensor.encode() if tensor else None,
                               -1 if step is None else int(step), int(bf16_raw), int(force),
                               err, len(err))
