@@ -5,7 +5,8 @@
 # and read back through llminstr.open equal to what llminstr-dump export
 # writes, bit for bit; bf16 into numpy only by an explicit choice, kept as
 # bf16 in torch; a name that does not exist or is ambiguous says what
-# does; llminstr.export writes the same safetensors as the tool; a damaged
+# does; llminstr.export writes the same safetensors as the tool; ls lists
+# a run's shards (a table each, or one JSON array naming the file); a damaged
 # file opens with its damaged tensor left out and counted. Needs no BPF.
 set -u
 cd "$(dirname "$0")/../.."
@@ -44,6 +45,14 @@ $D export "$tmp/h.llmi" --tensor logits -o "$tmp/h.npy" >/dev/null || fail "expo
 cp "$tmp/b.llmi" "$tmp/d.llmi"
 # inside the coded blob of the only tensor: its payload checksum fails
 printf '\xff\xff\xff\xff' | dd of="$tmp/d.llmi" bs=1 seek=$((4096 + 32 + 512)) conv=notrunc status=none
+
+echo "== llminstr-dump ls of a run's shards"
+$D ls "$tmp"/run/*.llmi >"$tmp/ls" || fail "ls of two shards"
+[ "$(grep -c '^==> .*rank-[01].llmi <==$' "$tmp/ls")" = 2 ] && [ "$(grep -c ' blk.0.resid ' "$tmp/ls")" = 2 ] ||
+	{ cat "$tmp/ls"; fail "ls of two shards: a table each"; }
+$D ls --json "$tmp"/run/*.llmi >"$tmp/ls.json" || fail "ls --json of two shards"
+$PY -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if [x["file"].split("/")[-1] for x in d] == ["rank-0.llmi","rank-1.llmi"] else 1)' \
+	"$tmp/ls.json" || fail "ls --json of two shards: one array, file in each"
 
 echo "== open, tensors, read"
 LD_PRELOAD="$PRE" PYTHONPATH=user/python $PY - "$tmp" <<'PY' || fail "python reading"

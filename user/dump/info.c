@@ -156,12 +156,14 @@ static void fmt_time(uint64_t ns, char *buf, size_t len)
  * tensor whose producer was not known has "producer": null.
  */
 static void tensor_json(struct llmi_json *j, const struct llmi_tensor_info *ti,
-			const struct dump_names *names)
+			const struct dump_names *names, const char *file)
 {
 	const struct llmi_tensor_rec *t = &ti->rec;
 	char codec[96];
 
 	llmi_json_obj_begin(j, NULL);
+	if (file)	/* ls of several files: whose */
+		llmi_json_str(j, "file", file);
 	llmi_json_u64(j, "id", t->tensor_id);
 	llmi_json_str(j, "name", ti->name);
 	llmi_json_u64(j, "step", t->step);
@@ -198,11 +200,10 @@ static void tensor_json(struct llmi_json *j, const struct llmi_tensor_info *ti,
 	llmi_json_obj_end(j);
 }
 
-/* Every tensor that checks out, in file order, as a JSON array under key. */
-static void tensors_json(struct llmi_json *j, const char *key, struct llmi_reader *r,
-			 const struct dump_names *names)
+/* Every tensor that checks out, in file order, as objects of the open array. */
+static void tensor_objs(struct llmi_json *j, struct llmi_reader *r, const struct dump_names *names,
+			const char *file)
 {
-	llmi_json_arr_begin(j, key);
 	for (size_t i = 0; i < llmi_reader__nr_records(r); i++) {
 		const struct llmi_rec_info *ri = llmi_reader__record(r, i);
 		struct llmi_tensor_info ti;
@@ -210,8 +211,16 @@ static void tensors_json(struct llmi_json *j, const char *key, struct llmi_reade
 		if (ri->type != LLMI_REC_TENSOR || ri->state != LLMI_CHECK_OK ||
 		    llmi_reader__tensor(r, i, &ti))
 			continue;
-		tensor_json(j, &ti, names);
+		tensor_json(j, &ti, names, file);
 	}
+}
+
+/* Every tensor that checks out, in file order, as a JSON array under key. */
+static void tensors_json(struct llmi_json *j, const char *key, struct llmi_reader *r,
+			 const struct dump_names *names)
+{
+	llmi_json_arr_begin(j, key);
+	tensor_objs(j, r, names, NULL);
 	llmi_json_arr_end(j);
 }
 
@@ -387,8 +396,9 @@ int cmd_info(int argc, char **argv)
 }
 
 static const char ls_help[] =
-"Usage: llminstr-dump ls FILE [--wide]\n"
-"One line per tensor, within 80 columns:\n"
+"Usage: llminstr-dump ls FILE... [--wide|--json]\n"
+"One line per tensor, within 80 columns; several FILEs (a run's shards): a\n"
+"table each under '==> FILE <==', or with --json one array, \"file\" in each:\n"
 "  ID      tensor id          STEP, LYR  decode step, layer (- unknown)\n"
 "  NAME    ends in ... when too long for the line (--wide shows it whole)\n"
 "  SHAPE   dimensions         DT     f32, bf16 or f16\n"
@@ -510,14 +520,12 @@ static void ls_name(const char *s, int w, bool last)
 		printf("%.*s", w, s);
 }
 
-int cmd_ls(int argc, char **argv)
+/*
+ * ls of one file: a table, or with multi (several files, --json) its
+ * tensors into multi's open array with their file named. The exit status.
+ */
+static int ls_file(const char *path, bool wide, bool json, struct llmi_json *multi)
 {
-	static const struct option opts[] = {
-		{ "wide", no_argument, NULL, 'w' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{},
-	};
 	static const int narrow_cols[] = { C_ID, C_NAME, C_STEP, C_LAYER, C_SHAPE, C_DT, C_CODEC,
 					   C_RATIO, C_NMSE, C_MAXERR };
 	static const int wide_cols[] = { C_ID, C_STEP, C_LAYER, C_SHAPE, C_DT, C_CODEC, C_RAW,
@@ -530,31 +538,23 @@ int cmd_ls(int argc, char **argv)
 	struct dump_loss loss;
 	struct llmi_reader *r;
 	struct dump_names *names = NULL;
-	bool wide = false, json = false;
 	uint64_t bad_names = 0;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "wjh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'w': wide = true; break;
-		case 'j': json = true; break;
-		case 'h': fputs(ls_help, stdout); return 0;
-		default: return bad_option("ls", argc, argv);
-		}
-	}
-	if (optind != argc - 1)
-		return dump_err(EXIT_USAGE, "ls: give one FILE (try 'llminstr-dump ls --help')");
-	r = dump_open(argv[optind], &c);
+	r = dump_open(path, &c);
 	if (!r)
 		return c;
 	/* Checked first: a damaged record's figures are not shown. */
 	c = llmi_reader__check_all(r);
 	if (c) {
-		ret = dump_err(EXIT_CANNOT, "%s: reading failed: %s", argv[optind], strerror(-c));
+		ret = dump_err(EXIT_CANNOT, "%s: reading failed: %s", path, strerror(-c));
 		llmi_reader__free(r);
 		return ret;
 	}
 	names = dump_names__load(r, &bad_names);	/* NULL: producers show as '?' */
+	if (multi) {
+		tensor_objs(multi, r, names, path);
+		goto out;
+	}
 	if (json) {
 		struct llmi_json j;
 
@@ -638,6 +638,52 @@ out:
 	for (size_t i = 0; i < nrows; i++)
 		free(rows[i].name);
 	free(rows);
-	c = dump_loss_report(argv[optind], &loss);
+	c = dump_loss_report(path, &loss);
 	return c ? c : ret;
+}
+
+int cmd_ls(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "wide", no_argument, NULL, 'w' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	bool wide = false, json = false;
+	struct llmi_json j;
+	int c, ret = 0;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "wjh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'w': wide = true; break;
+		case 'j': json = true; break;
+		case 'h': fputs(ls_help, stdout); return 0;
+		default: return bad_option("ls", argc, argv);
+		}
+	}
+	if (optind >= argc)
+		return dump_err(EXIT_USAGE, "ls: give a FILE (try 'llminstr-dump ls --help')");
+	if (optind == argc - 1)
+		return ls_file(argv[optind], wide, json, NULL);
+	/* several files, a run's shards: one table each, or one JSON array */
+	if (json) {
+		llmi_json_init(&j, stdout, true);
+		llmi_json_arr_begin(&j, NULL);
+	}
+	for (int f = optind; f < argc; f++) {
+		if (!json)
+			printf("%s==> %s <==\n", f > optind ? "\n" : "", argv[f]);
+		fflush(stdout);
+		c = ls_file(argv[f], wide, json, json ? &j : NULL);
+		if (c > ret)
+			ret = c;
+	}
+	if (json) {
+		llmi_json_arr_end(&j);
+		if (llmi_json_finish(&j))
+			ret = dump_err(EXIT_CANNOT, "ls: writing to stdout failed");
+	}
+	return ret;
 }

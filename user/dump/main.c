@@ -13,7 +13,7 @@ static const char usage[] =
 "Read, check, export and pack llminstr containers (.llmi).\n"
 "\n"
 "  info FILE [--json]            what is inside: records, totals, ratio, errors\n"
-"  ls FILE [--wide]              tensors: id, name, step, layer, shape, dtype,\n"
+"  ls FILE... [--wide|--json]    tensors: id, name, step, layer, shape, dtype,\n"
 "                                codec, ratio, achieved nmse / max error\n"
 "                                (--wide: sizes, mse, whole names)\n"
 "  export FILE --tensor ID|NAME -o OUT.npy [--bf16-raw] [--force]\n"
