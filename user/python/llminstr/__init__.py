@@ -22,6 +22,8 @@ import errno
 import fnmatch
 import os
 
+from ._lib import checkout_lib as _checkout_lib, load as _load_lib
+
 __all__ = ["capture", "step", "selected", "attached", "hook", "Hook", "library_path",
            "open", "export", "Run", "Tensor"]
 
@@ -40,36 +42,30 @@ def _candidates():
         if os.path.basename(pre).startswith("libllminstr.so"):
             yield pre
     # a checkout: user/python/llminstr -> build/lib
-    here = os.path.dirname(os.path.abspath(__file__))
-    yield os.path.normpath(os.path.join(here, "..", "..", "..", "build", "lib", "libllminstr.so"))
+    yield _checkout_lib("libllminstr.so")
     yield "libllminstr.so"
+
+
+def _setup(lib, path):
+    lib.llminstr_capture.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int,
+                                     ctypes.c_int, ctypes.POINTER(ctypes.c_int64),
+                                     ctypes.c_void_p]
+    lib.llminstr_capture.restype = ctypes.c_int
+    lib.llminstr_step.argtypes = [ctypes.c_uint64]
+    lib.llminstr_step.restype = None
+    lib.llminstr_selected.argtypes = [ctypes.c_char_p]
+    lib.llminstr_selected.restype = ctypes.c_int
+    lib.llminstr_attached.argtypes = []
+    lib.llminstr_attached.restype = ctypes.c_int
+    lib._llminstr_path = path
+    return None
 
 
 def _load():
     global _lib
-    if _lib is not None:
-        return _lib
-    errors = []
-    for path in _candidates():
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError as e:
-            errors.append(str(e))
-            continue
-        lib.llminstr_capture.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int,
-                                         ctypes.c_int, ctypes.POINTER(ctypes.c_int64),
-                                         ctypes.c_void_p]
-        lib.llminstr_capture.restype = ctypes.c_int
-        lib.llminstr_step.argtypes = [ctypes.c_uint64]
-        lib.llminstr_step.restype = None
-        lib.llminstr_selected.argtypes = [ctypes.c_char_p]
-        lib.llminstr_selected.restype = ctypes.c_int
-        lib.llminstr_attached.argtypes = []
-        lib.llminstr_attached.restype = ctypes.c_int
-        lib._llminstr_path = path
-        _lib = lib
-        return lib
-    raise OSError("llminstr: cannot load libllminstr.so (set LLMINSTR_LIB): " + "; ".join(errors))
+    if _lib is None:
+        _lib = _load_lib(_candidates(), _setup, "libllminstr.so", "LLMINSTR_LIB")
+    return _lib
 
 
 def library_path():

@@ -21,6 +21,8 @@ import glob as _glob
 import os
 from collections import namedtuple
 
+from ._lib import checkout_lib, load
+
 _DT = {1: "f32", 2: "bf16", 3: "f16"}
 _lib = None
 
@@ -49,43 +51,34 @@ def _candidates():
     env = os.environ.get("LLMINSTR_READ_LIB")
     if env:
         yield env
-    here = os.path.dirname(os.path.abspath(__file__))
-    yield os.path.normpath(os.path.join(here, "..", "..", "..", "build", "lib",
-                                        "libllminstr_read.so"))
+    yield checkout_lib("libllminstr_read.so")
     yield "libllminstr_read.so"
+
+
+def _setup(lib, path):
+    lib.llmi_read_abi.restype = ctypes.c_int
+    if lib.llmi_read_abi() != _ABI:
+        return "%s: ABI %d, this module needs %d" % (path, lib.llmi_read_abi(), _ABI)
+    vp, cp, sz = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t
+    lib.llmi_read_open.argtypes = [cp, cp, sz]
+    lib.llmi_read_open.restype = vp
+    lib.llmi_read_close.argtypes = [vp]
+    lib.llmi_read_count.argtypes = [vp]
+    lib.llmi_read_count.restype = sz
+    lib.llmi_read_skipped.argtypes = [vp, cp, sz]
+    lib.llmi_read_skipped.restype = ctypes.c_uint64
+    lib.llmi_read_info.argtypes = [vp, sz, ctypes.POINTER(_Tensor)]
+    lib.llmi_read_decode.argtypes = [vp, sz, vp, sz, cp, sz]
+    lib.llmi_read_export.argtypes = [ctypes.POINTER(cp), sz, cp, cp, cp, ctypes.c_int64,
+                                     ctypes.c_int, ctypes.c_int, cp, sz]
+    return None
 
 
 def _load():
     global _lib
-    if _lib is not None:
-        return _lib
-    errors = []
-    for path in _candidates():
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError as e:
-            errors.append(str(e))
-            continue
-        lib.llmi_read_abi.restype = ctypes.c_int
-        if lib.llmi_read_abi() != _ABI:
-            errors.append("%s: ABI %d, this module needs %d" % (path, lib.llmi_read_abi(), _ABI))
-            continue
-        vp, cp, sz = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t
-        lib.llmi_read_open.argtypes = [cp, cp, sz]
-        lib.llmi_read_open.restype = vp
-        lib.llmi_read_close.argtypes = [vp]
-        lib.llmi_read_count.argtypes = [vp]
-        lib.llmi_read_count.restype = sz
-        lib.llmi_read_skipped.argtypes = [vp, cp, sz]
-        lib.llmi_read_skipped.restype = ctypes.c_uint64
-        lib.llmi_read_info.argtypes = [vp, sz, ctypes.POINTER(_Tensor)]
-        lib.llmi_read_decode.argtypes = [vp, sz, vp, sz, cp, sz]
-        lib.llmi_read_export.argtypes = [ctypes.POINTER(cp), sz, cp, cp, cp, ctypes.c_int64,
-                                         ctypes.c_int, ctypes.c_int, cp, sz]
-        _lib = lib
-        return lib
-    raise OSError("llminstr: cannot load libllminstr_read.so (build it with make, or set "
-                  "LLMINSTR_READ_LIB): " + "; ".join(errors))
+    if _lib is None:
+        _lib = load(_candidates(), _setup, "libllminstr_read.so", "LLMINSTR_READ_LIB")
+    return _lib
 
 
 class _File:
