@@ -7,7 +7,8 @@
 # bf16 in torch; a name that does not exist or is ambiguous says what
 # does; llminstr.export writes the same safetensors as the tool; ls lists
 # a run's shards (a table each, or one JSON array naming the file); a damaged
-# file opens with its damaged tensor left out and counted. Needs no BPF.
+# file opens with its damaged tensor left out and counted; pip installs the
+# module with both libraries beside it. Needs no BPF.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
@@ -125,6 +126,25 @@ except OSError as e:
 print("python reading:", "ok" if ok else "WRONG")
 sys.exit(0 if ok else 1)
 PY
+echo "== pip install --no-build-isolation ./user/python: the module and both libraries, used from anywhere"
+if $PY -c "import pip, setuptools" 2>/dev/null; then
+	# from a copy: pip builds in the source directory, which is not ours to write
+	cp -r user/python "$tmp/src"
+	LLMINSTR_BUILD_LIB="$PWD/build/lib" $PY -m pip install -q --no-build-isolation --no-index \
+		--target "$tmp/site" "$tmp/src" >"$tmp/pip" 2>&1 || { cat "$tmp/pip"; fail "pip install"; }
+	(cd / && LD_PRELOAD="$PRE" PYTHONPATH="$tmp/site" $PY - "$tmp" <<'PY') || fail "the installed module"
+import sys, llminstr
+t = sys.argv[1]
+r = llminstr.open(f"{t}/run")
+ok = len(r.tensors()) == 2 and llminstr.library_path().startswith(f"{t}/site/llminstr/") and \
+    llminstr.read._lib._name.startswith(f"{t}/site/llminstr/")
+print("installed:", llminstr.library_path(), llminstr.read._lib._name)
+sys.exit(0 if ok else 1)
+PY
+else
+	echo "(pip or setuptools missing: the install is not checked)"
+fi
+
 $D export "$tmp/b.llmi" --format safetensors -o "$tmp/st2" >/dev/null || fail "tool safetensors"
 $PY - "$tmp/st/step-00000002.safetensors" "$tmp/st2/step-00000002.safetensors" <<'PY' || fail "python export differs from the tool's"
 import sys, json, struct

@@ -22,7 +22,7 @@ import errno
 import fnmatch
 import os
 
-from ._lib import checkout_lib as _checkout_lib, load as _load_lib
+from ._lib import load as _load_lib, package_libs as _package_libs
 
 __all__ = ["capture", "step", "selected", "attached", "hook", "Hook", "library_path",
            "open", "export", "Run", "Tensor"]
@@ -41,8 +41,8 @@ def _candidates():
     for pre in os.environ.get("LD_PRELOAD", "").replace(":", " ").split():
         if os.path.basename(pre).startswith("libllminstr.so"):
             yield pre
-    # a checkout: user/python/llminstr -> build/lib
-    yield _checkout_lib("libllminstr.so")
+    # installed beside the package, or a checkout's build/lib
+    yield from _package_libs("libllminstr.so")
     yield "libllminstr.so"
 
 

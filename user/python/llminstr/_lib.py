@@ -4,10 +4,12 @@ import ctypes
 import os
 
 
-def checkout_lib(name):
-    """build/lib/NAME of the checkout this package lives in."""
+def package_libs(name):
+    """Where NAME is beside this package: installed by pip (setup.py copies
+    it in), then build/lib of the checkout this package lives in."""
     here = os.path.dirname(os.path.abspath(__file__))
-    return os.path.normpath(os.path.join(here, "..", "..", "..", "build", "lib", name))
+    yield os.path.join(here, name)
+    yield os.path.normpath(os.path.join(here, "..", "..", "..", "build", "lib", name))
 
 
 def load(candidates, setup, name, env):

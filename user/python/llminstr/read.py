@@ -21,7 +21,7 @@ import glob as _glob
 import os
 from collections import namedtuple
 
-from ._lib import checkout_lib, load
+from ._lib import load, package_libs
 
 _DT = {1: "f32", 2: "bf16", 3: "f16"}
 _lib = None
@@ -51,7 +51,7 @@ def _candidates():
     env = os.environ.get("LLMINSTR_READ_LIB")
     if env:
         yield env
-    yield checkout_lib("libllminstr_read.so")
+    yield from package_libs("libllminstr_read.so")
     yield "libllminstr_read.so"
 
 
