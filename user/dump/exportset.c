@@ -63,6 +63,8 @@ struct set {
 	int64_t step;			/* --step, -1: all */
 	bool bf16_raw, force;
 	struct llmi_codec *codec;
+	void *buf, *wide;		/* decoded, and bf16 widened (decode()) */
+	size_t buf_cap, wide_cap;
 	struct item *v;
 	size_t n;
 	uint64_t total, done;		/* raw bytes, for the progress line */
@@ -179,37 +181,54 @@ static void file_name(char *buf, size_t len, const char *name, const char *ext)
 	snprintf(buf + k, len - k, "%s", ext);
 }
 
-/* Decodes v into a new buffer as the export writes it (bf16 widened unless keep16). */
-static void *decode(struct set *s, const struct item *it, bool keep16, size_t *len)
+/* A buffer of s that holds n bytes (kept: a fresh one per tensor faults every page in). */
+static void *room(void **buf, size_t *cap, size_t n)
+{
+	if (n > *cap) {
+		void *p = realloc(*buf, n);
+
+		if (!p)
+			return NULL;
+		*buf = p;
+		*cap = n;
+	}
+	return *buf;
+}
+
+/*
+ * Decodes it as the export writes it (bf16 widened unless keep16) into one
+ * of s's buffers, valid until the next call; NULL after saying why.
+ */
+static const void *decode(struct set *s, const struct item *it, bool keep16, size_t *len)
 {
 	struct llmi_tensor_info *ti = malloc(sizeof(*ti));
-	void *d;
+	size_t n = it->t.raw_bytes;
+	void *d = room(&s->buf, &s->buf_cap, n ? n : 1);
 	int code;
 
-	if (!ti) {
-		dump_err(EXIT_CANNOT, "out of memory");
+	if (!ti || !d) {
+		free(ti);
+		s->ret = dump_err(EXIT_CANNOT, "cannot allocate %zu bytes", n);
 		return NULL;
 	}
-	d = dump_decode(s->src[it->src].r, s->src[it->src].path, s->codec, it->rec, ti, NULL, &code);
+	code = dump_decode_into(s->src[it->src].r, s->src[it->src].path, s->codec, it->rec, ti, d, n);
 	free(ti);
-	if (!d) {
+	if (code) {
 		s->ret = code;
 		return NULL;
 	}
-	*len = it->t.raw_bytes;
+	*len = n;
 	if (it->t.dtype == LLMI_DTYPE_BF16 && !keep16) {
-		uint32_t *w = malloc(*len ? *len * 2 : 1);
+		uint32_t *w = room(&s->wide, &s->wide_cap, n ? n * 2 : 1);
 
 		if (!w) {
-			free(d);
-			dump_err(EXIT_CANNOT, "cannot allocate %zu bytes", *len * 2);
+			s->ret = dump_err(EXIT_CANNOT, "cannot allocate %zu bytes", n * 2);
 			return NULL;
 		}
-		for (size_t k = 0; k < *len / 2; k++)
-			w[k] = (uint32_t)((uint16_t *)d)[k] << 16;
-		free(d);
-		d = w;
-		*len *= 2;
+		for (size_t k = 0; k < n / 2; k++)
+			w[k] = (uint32_t)((const uint16_t *)d)[k] << 16;
+		*len = n * 2;
+		return w;
 	}
 	return d;
 }
@@ -359,17 +378,14 @@ static int st_file(struct set *s, const struct item *v, size_t n, size_t *k)
 		goto wfail;
 	for (size_t i = 0; i < n; i++, (*k)++) {
 		size_t len;
-		void *d = decode(s, &v[i], true, &len);
+		const void *d = decode(s, &v[i], true, &len);
 
 		if (!d) {
 			ret = s->ret;
 			goto out;
 		}
-		if (fwrite(d, 1, len, f) != len) {
-			free(d);
+		if (fwrite(d, 1, len, f) != len)
 			goto wfail;
-		}
-		free(d);
 		s->done += v[i].t.raw_bytes;
 		progress(s, *k + 1, false);
 	}
@@ -522,19 +538,17 @@ static int mm_name(struct set *s, const struct item *v, size_t n, size_t *k, cha
 		return EXIT_CANNOT;
 	for (size_t i = 0; i < n; i++, (*k)++) {
 		size_t len;
-		void *d = decode(s, &v[i], s->bf16_raw, &len);
+		const void *d = decode(s, &v[i], s->bf16_raw, &len);
 
 		if (!d) {
 			dump_out_failed(f, path);
 			return s->ret;
 		}
 		if (fwrite(d, 1, len, f) != len) {
-			free(d);
 			dump_err(EXIT_CANNOT, "%s: write failed: %s", path, strerror(errno));
 			dump_out_failed(f, path);
 			return EXIT_CANNOT;
 		}
-		free(d);
 		s->done += v[i].t.raw_bytes;
 		progress(s, *k + 1, false);
 	}
@@ -631,6 +645,8 @@ out:
 		llmi_reader__free(s.src[f].r);
 	}
 	free(s.src);
+	free(s.buf);
+	free(s.wide);
 	llmi_codec__free(s.codec);
 	return ret;
 }
