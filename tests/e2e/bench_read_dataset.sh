@@ -31,7 +31,8 @@ caches = {"warm"} | ({"cold"} if s["cold_cache"] else set())
 reads = [c for c in d["cases"] if not c["case"].startswith("export")]
 ok = d["benchmark"] == "read_dataset" and d["env"]["dtype"] == sys.argv[2] and \
     s["raw_bytes"] == raw and 0 < s["stored_bytes"] < raw and \
-    {(c["case"][:3], c["cache"]) for c in reads} == {(k, c) for k in ("raw", "llm") for c in caches} and \
+    sorted((c["case"][:3], c["into"], c["cache"]) for c in reads) == \
+    sorted((k, i, c) for k in ("raw", "llm") for i in ("new arrays", "a reused buffer") for c in caches) and \
     all(c["decoded_bytes"] == raw and c["gbps"] > 0 for c in d["cases"]) and \
     {c["case"] for c in d["cases"]} >= {"export memmap", "export safetensors"}
 sys.exit(0 if ok else 1)

@@ -99,12 +99,22 @@ with llminstr.open(f"{t}/b.llmi") as b:
     check("bf16 bits equal the tool's", bits.dtype == np.uint16 and np.array_equal(bits, np.load(f"{t}/bb.npy")))
     check("torch keeps bf16", tt.dtype == torch.bfloat16 and tuple(tt.shape) == (32, 256) and
           np.array_equal(tt.view(torch.int16).numpy().view(np.uint16), bits))
+    buf = torch.empty(32 * 256, dtype=torch.bfloat16)
+    into = b.read("blk.1.mlp", torch=True, out=buf)
+    check("out=: decoded into the caller's tensor", into.data_ptr() == buf.data_ptr() and
+          torch.equal(into, tt))
+    try:
+        b.read("blk.1.mlp", bf16="bits", out=np.empty(100, np.uint16)); check("small out refused", False)
+    except ValueError as e:
+        check("small out said: %s" % e, "needs" in str(e))
 with llminstr.open(f"{t}/h.llmi") as h:
     y = h.read("logits")
     ref = np.fromfile(f"{t}/x.f16", np.float16).reshape(32, 256)
     check("f16 lossless is exact", y.dtype == np.float16 and np.array_equal(y, ref) and
           np.array_equal(y, np.load(f"{t}/h.npy")))
     check("torch f16", h.read("logits", torch=True).dtype == torch.float16)
+    o = np.zeros((64, 256), np.float16)
+    check("out= numpy", np.array_equal(h.read("logits", out=o), ref) and np.array_equal(o[:32], ref))
 
 d = llminstr.open(f"{t}/d.llmi")
 check("a damaged tensor is left out and counted: %d %r" % (d.skipped, d.files[0].loss),

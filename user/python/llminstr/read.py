@@ -81,6 +81,19 @@ def _load():
     return _lib
 
 
+def _bytes_of(out):
+    """A writable uint8 numpy view of out (a C-contiguous numpy array or CPU torch tensor)."""
+    import numpy as np
+    if hasattr(out, "data_ptr"):
+        import torch
+        if out.device.type != "cpu" or not out.is_contiguous():
+            raise ValueError("llminstr: out must be a contiguous CPU tensor")
+        out = (out.view(torch.int16) if out.dtype == torch.bfloat16 else out).numpy()
+    if not isinstance(out, np.ndarray) or not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError("llminstr: out must be a C-contiguous, writable numpy array or torch tensor")
+    return out.reshape(-1).view(np.uint8)
+
+
 class _File:
     def __init__(self, path):
         lib = _load()
@@ -106,9 +119,15 @@ class _File:
                                        t.codec.decode(), t.nmse, t.max_abs_err, t.raw_bytes,
                                        t.stored_bytes))
 
-    def decode(self, t):
+    def decode(self, t, out=None):
         import numpy as np
-        buf = np.empty(max(t.raw_bytes, 1), np.uint8)
+        if out is None:
+            buf = np.empty(max(t.raw_bytes, 1), np.uint8)
+        else:
+            buf = _bytes_of(out)
+            if buf.nbytes < t.raw_bytes:
+                raise ValueError("llminstr: out holds %d bytes, %r needs %d" %
+                                 (buf.nbytes, t.name, t.raw_bytes))
         err = ctypes.create_string_buffer(512)
         if _lib.llmi_read_decode(self._h, t.index, buf.ctypes.data, buf.nbytes, err, len(err)):
             raise OSError(err.value.decode(errors="replace"))
@@ -161,22 +180,30 @@ class Run:
                           "step=" if step is None else "file= (%s)" %
                           ", ".join(sorted({t.file for t in hits}))))
 
-    def read(self, name, step=None, file=None, torch=False, bf16=None):
+    def read(self, name, step=None, file=None, torch=False, bf16=None, out=None):
         """One tensor, decoded: a numpy array, or with torch=True a torch
         tensor (bf16 kept as torch.bfloat16). A bf16 tensor into numpy
-        needs bf16="float32" (exact) or bf16="bits" (uint16)."""
+        needs bf16="float32" (exact) or bf16="bits" (uint16).
+
+        out: a C-contiguous numpy array or CPU torch tensor of at least the
+        tensor's bytes to decode into (a loader's reused buffer: no new
+        memory per tensor); the result is a view of it. Not with
+        bf16="float32", which widens into new memory."""
         t = name if isinstance(name, Tensor) else self.find(name, step, file)
         import numpy as np
         f = next(f for f in self.files if f.path == t.file)
         if t.dtype == "bf16" and not torch and bf16 not in ("float32", "bits"):
             raise ValueError("llminstr: %r is bf16, which numpy lacks: pass bf16='float32' "
                              "(exact) or bf16='bits' (the raw uint16), or torch=True" % t.name)
-        raw = f.decode(t)
+        if out is not None and t.dtype == "bf16" and not torch and bf16 == "float32":
+            raise ValueError("llminstr: out= with bf16='float32': widening needs new memory; "
+                             "use bf16='bits' or torch=True")
+        raw = f.decode(t, out)[:t.raw_bytes]
         if t.dtype == "bf16":
             bits = raw.view(np.uint16).reshape(t.shape)
             if torch:
                 import torch as _torch
-                return _torch.from_numpy(bits.view(np.int16).copy()).view(_torch.bfloat16)
+                return _torch.from_numpy(bits.view(np.int16)).view(_torch.bfloat16)
             if bf16 == "bits":
                 return bits
             return (bits.astype(np.uint32) << 16).view(np.float32)
