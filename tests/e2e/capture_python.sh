@@ -5,7 +5,10 @@
 # per forward (or the steps the script marks); what the tracer wrote equals
 # the module outputs within the codec's bound; a pattern that matches no
 # module is refused with the names that exist; without a tracer nothing is
-# taken and the script runs the same.
+# taken and the script runs the same. TransformerLens-style names
+# (blocks.L.hook_resid_post, mlp.hook_post, attn.hook_z, hook_embed) map onto
+# Llama, GPT-2 and GPT-NeoX module layouts (tests/e2e/progs/hf_layouts.py),
+# and what is captured under them is what those modules saw.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
@@ -64,4 +67,30 @@ $D ls --json "$tmp/b.llmi" | $PY -c '
 import json, sys
 s = sorted(x["step"] for x in json.load(sys.stdin))
 print("steps:", s); sys.exit(0 if s == [10, 20] else 1)' || fail "manual steps"
+echo "== TransformerLens names on Llama, GPT-2 and GPT-NeoX layouts: what they map to"
+LD_PRELOAD="$PRE" $PY tests/e2e/progs/hf_layouts.py check >"$tmp/out" 2>&1 || { cat "$tmp/out"; fail "names of the layouts"; }
+
+echo "== --capture of TransformerLens names on a Llama layout: values and names as the modules saw"
+mkdir "$tmp/tl"
+if ! LD_PRELOAD="$PRE" timeout 300 $T --capture 'name=blocks.*' --capture 'name=hook_embed' -o "$tmp/tl.llmi" \
+	-- $PY tests/e2e/progs/hf_layouts.py run llama 2 "$tmp/tl" 'blocks.*.hook_resid_post' \
+	'blocks.1.mlp.hook_post' 'blocks.0.attn.hook_z' 'hook_embed' >"$tmp/out" 2>&1; then
+	cat "$tmp/out"; fail "traced hf_layouts"
+fi
+grep -q "hf_layouts: 10 taken" "$tmp/out" || { cat "$tmp/out"; fail "not 10 taken"; }
+LD_PRELOAD="$PRE" PYTHONPATH=user/python $PY - "$tmp/tl.llmi" "$tmp/tl" <<'PY' || fail "TransformerLens-named tensors"
+import os, sys, numpy as np, llminstr
+run = llminstr.open(sys.argv[1])
+got = sorted((t.name, t.step) for t in run.tensors())
+names = ["blocks.0.hook_resid_post", "blocks.1.hook_resid_post", "blocks.1.mlp.hook_post",
+         "blocks.0.attn.hook_z", "hook_embed"]
+ok = got == sorted((n, s) for n in names for s in range(2))
+for n, s in got:
+    x = np.fromfile(os.path.join(sys.argv[2], "%s.%d.f32" % (n, s)), np.float32).astype(np.float64)
+    y = run.read(n, step=s).astype(np.float64).ravel()
+    nmse = ((x - y) ** 2).mean() / x.var()
+    ok &= x.shape == y.shape and nmse <= 1e-3 * (1 + 1e-9)
+    print(n, s, "nmse %.3g" % nmse)
+sys.exit(0 if ok else 1)
+PY
 exit $rc

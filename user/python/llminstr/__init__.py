@@ -25,7 +25,7 @@ import os
 from ._lib import load as _load_lib, package_libs as _package_libs
 
 __all__ = ["capture", "step", "selected", "attached", "hook", "Hook", "library_path",
-           "open", "export", "Run", "Tensor"]
+           "layout", "names", "open", "export", "Run", "Tensor"]
 
 _DTYPES = {"float32": 1, "bfloat16": 2, "float16": 3}
 _MAX_DIMS = 8
@@ -173,16 +173,49 @@ class Hook:
 def hook(model, *patterns, steps=True):
     """Captures the output of every module of model whose path in
     model.named_modules() matches one of patterns (fnmatch: "blocks.*.mlp",
-    "model.layers.*"; none: every module with no children).
+    "model.layers.*"; none: every module with no children), and the
+    TransformerLens-style hooks that match ("blocks.*.hook_resid_post",
+    "blocks.3.mlp.hook_post", "hook_embed": see names(model)), named so.
 
     steps=True: each forward of model is one step, numbered from 0, unless
     the caller marks steps with llminstr.step(n) (then those are used).
-    A module's output that is a tuple or dict gives its first tensor.
+    A module's output that is a tuple or dict gives its first tensor; an
+    input hook (hook_resid_pre, attn.hook_z, mlp.hook_post) its first
+    positional input. A pattern that matches nothing is an error naming
+    what exists.
     """
     _load()
-    names, handles = [], []
-    h = Hook(handles, names)
-    for path, mod in model.named_modules():
+    names_, handles = [], []
+    h = Hook(handles, names_)
+    tl = names(model)
+    mods = dict(model.named_modules())
+
+    def out_hook(name):
+        def fwd(_m, _inp, out):
+            t = _first_tensor(out)
+            if t is not None:
+                h.results[name] = capture(name, t.detach())
+        return fwd
+
+    def in_hook(name):
+        def pre(_m, inp):
+            t = _first_tensor(tuple(inp))
+            if t is not None:
+                h.results[name] = capture(name, t.detach())
+        return pre
+
+    unmatched = []
+    for pat in patterns:
+        if not any(fnmatch.fnmatchcase(n, pat) for n, _, _ in tl) and \
+                not any(p and fnmatch.fnmatchcase(p, pat) for p in mods):
+            unmatched.append(pat)
+    if unmatched:
+        have = [p for p in mods if p][:20]
+        raise ValueError("llminstr.hook: no module matches %s; modules: %s%s%s" %
+                         (", ".join(unmatched), ", ".join(have), " ..." if len(have) == 20 else "",
+                          "; hook names: %s ..." % ", ".join(n for n, _, _ in tl[:8])
+                          if tl else "; hook names: none (layout not recognised)"))
+    for path, mod in mods.items():
         if not path:
             continue
         if patterns:
@@ -190,19 +223,17 @@ def hook(model, *patterns, steps=True):
                 continue
         elif any(True for _ in mod.children()):
             continue
-
-        def fwd(_m, _inp, out, path=path):
-            t = _first_tensor(out)
-            if t is not None:
-                h.results[path] = capture(path, t.detach())
-
-        handles.append(mod.register_forward_hook(fwd))
-        names.append(path)
-    if not names:
-        have = [p for p, _ in model.named_modules() if p][:20]
-        raise ValueError("llminstr.hook: no module matches %s; modules: %s%s" %
-                         (", ".join(patterns), ", ".join(have),
-                          " ..." if len(have) == 20 else ""))
+        handles.append(mod.register_forward_hook(out_hook(path)))
+        names_.append(path)
+    for name, path, where in tl:
+        if not any(fnmatch.fnmatchcase(name, p) for p in patterns):
+            continue
+        mod = mods[path]
+        handles.append(mod.register_forward_pre_hook(in_hook(name)) if where == "input"
+                       else mod.register_forward_hook(out_hook(name)))
+        names_.append(name)
+    if not names_:
+        raise ValueError("llminstr.hook: the model has no modules to hook")
     if steps:
         count = [0]
 
@@ -215,4 +246,5 @@ def hook(model, *patterns, steps=True):
     return h
 
 
+from .names import layout, names  # noqa: E402
 from .read import Run, Tensor, export, open  # noqa: E402  (shadows open() here on purpose)
