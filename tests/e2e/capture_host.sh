@@ -4,7 +4,8 @@
 # at several steps; llminstr-trace --capture writes them into its -o file.
 # Every tensor is there exactly once (names x steps), decodes within the
 # codec's bound against the copy the program wrote, and name=/every=/steps=
-# select exactly what they say. Without a tracer the program runs the same.
+# select exactly what they say; llminstr_tokens ties each step's tensors
+# to its token ids. Without a tracer the program runs the same.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
@@ -49,6 +50,39 @@ PY
 done
 n=$(ls "$tmp"/ref/*.raw | wc -l)
 [ "$n" = 12 ] || fail "$n reference tensors, want 12"
+
+echo "== llminstr_tokens: each step's token ids in the file, every tensor of the step tied to them"
+if ! CAPTURE_HOST_TOKENS=1 LD_PRELOAD="$PRE" timeout 120 $T --capture all -o "$tmp/t.llmi" \
+	--json "$tmp/t.json" -- $P 3 >"$tmp/out" 2>&1; then
+	cat "$tmp/out"; fail "capture with tokens"
+fi
+grep -q "capture_host: tokens of 3 steps taken" "$tmp/out" && grep -q "tokens: 192 ids of 3 steps" "$tmp/out" ||
+	{ cat "$tmp/out"; fail "tokens not taken or not in the summary"; }
+[ "$(json "$tmp/t.json" 'd["capture"]["tokens"] == 192 and d["capture"]["token_steps"] == 3 and d["capture"]["tensors"] == 12')" = True ] ||
+	fail "tokens in the JSON: $(json "$tmp/t.json" 'd["capture"]')"
+$D verify "$tmp/t.llmi" >"$tmp/v" 2>&1 || { cat "$tmp/v"; fail "verify of the file with tokens"; }
+LD_PRELOAD="$PRE" PYTHONPATH=user/python $PY - "$tmp/t.llmi" <<'PY' || fail "tokens of the tensors"
+import sys, numpy as np, llminstr
+run = llminstr.open(sys.argv[1])
+ok = len(run.tensors()) == 12
+for t in run.tensors():
+    ids = run.tokens(t)
+    good = t.tokens == (64 * t.step, 64) and t.pid and \
+        np.array_equal(ids, 1000 * t.step + np.arange(64, dtype=np.int64))
+    if not good:
+        print(t.name, t.step, t.tokens, ids[:4] if ids is not None else None)
+    ok &= bool(good)
+print("tokens:", "each tensor's rows tied to its step's ids" if ok else "WRONG")
+sys.exit(0 if ok else 1)
+PY
+$D ls --json "$tmp/t.llmi" | $PY -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if all(x["tokens"] == [64 * x["step"], 64] for x in d) else 1)' ||
+	fail "ls --json: tokens"
+# not selected steps: no tokens taken for them
+if ! CAPTURE_HOST_TOKENS=1 LD_PRELOAD="$PRE" timeout 120 $T --capture steps=1-1 -o "$tmp/t1.llmi" \
+	-- $P 3 >"$tmp/out" 2>&1; then
+	cat "$tmp/out"; fail "tokens with steps=1-1"
+fi
+grep -q "capture_host: tokens of 1 steps taken" "$tmp/out" || { cat "$tmp/out"; fail "tokens of an unselected step taken"; }
 
 echo "== a command's descendant with the agent and no CUDA is followed and captured"
 if ! CAPTURE_HOST_WAIT=1 LD_PRELOAD="$PRE" timeout 120 $T --capture all -o "$tmp/s.llmi" \

@@ -8,7 +8,8 @@
 # taken and the script runs the same. TransformerLens-style names
 # (blocks.L.hook_resid_post, mlp.hook_post, attn.hook_z, hook_embed) map onto
 # Llama, GPT-2 and GPT-NeoX module layouts (tests/e2e/progs/hf_layouts.py),
-# and what is captured under them is what those modules saw.
+# and what is captured under them is what those modules saw, tied to the
+# model's input ids, which the hook hands over as each step's tokens.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
@@ -89,8 +90,11 @@ for n, s in got:
     x = np.fromfile(os.path.join(sys.argv[2], "%s.%d.f32" % (n, s)), np.float32).astype(np.float64)
     y = run.read(n, step=s).astype(np.float64).ravel()
     nmse = ((x - y) ** 2).mean() / x.var()
-    ok &= x.shape == y.shape and nmse <= 1e-3 * (1 + 1e-9)
-    print(n, s, "nmse %.3g" % nmse)
+    t = run.find(n, s)
+    ids = np.fromfile(os.path.join(sys.argv[2], "tokens.%d.i64" % s), np.int64)
+    ok &= x.shape == y.shape and nmse <= 1e-3 * (1 + 1e-9) and \
+        t.tokens == (24 * s, 24) and np.array_equal(run.tokens(t), ids)
+    print(n, s, "nmse %.3g" % nmse, "tokens", t.tokens)
 sys.exit(0 if ok else 1)
 PY
 exit $rc

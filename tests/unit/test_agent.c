@@ -254,6 +254,34 @@ static void test_unreadable_pointer(void **state)
 	munmap(p, (size_t)page);
 }
 
+/* A step's token ids: a slot of their own (LLMI_SLOT_TOKENS), ids as given; bad calls refused. */
+static void test_tokens(void **state)
+{
+	int64_t ids[5] = { 7, -1, 1LL << 40, 0, 42 };
+	struct llmi_ring_slot *s;
+	void *d;
+
+	assert_int_equal(llminstr_tokens(ids, 5), 0);	/* dormant */
+	ft_attach(&T, &base);
+	llminstr_step(3);
+	assert_int_equal(llminstr_tokens(ids, 5), 1);
+	assert_int_equal(ft_wait_slot(&T, 0, &s, &d), LLMI_SLOT_READY);
+	assert_true(s->flags & LLMI_SLOT_TOKENS);
+	assert_int_equal(s->step, 3);
+	assert_int_equal(s->ndim, 1);
+	assert_int_equal(s->shape[0], 5);
+	assert_int_equal(s->bytes, sizeof(ids));
+	assert_memory_equal(d, ids, sizeof(ids));
+	assert_int_equal(llminstr_tokens(NULL, 2), -EINVAL);
+	assert_int_equal(llminstr_tokens(ids, -1), -EINVAL);
+	assert_int_equal(llminstr_tokens((const int64_t *)8, 2), -EFAULT);
+	assert_int_equal(ft_wait_slot(&T, 1, &s, &d), LLMI_SLOT_FAILED);
+	assert_int_equal(llminstr_tokens(ids, 0), 1);	/* a step without tokens: said so */
+	assert_int_equal(ft_wait_slot(&T, 2, &s, &d), LLMI_SLOT_READY);
+	assert_int_equal(s->bytes, 0);
+	ft_detach(&T);
+}
+
 /* Mapped but not readable, resident or not: refused; read-only or never touched: taken. */
 static void test_protected_pointer(void **state)
 {
@@ -547,6 +575,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_argument_refusals, teardown),
 		cmocka_unit_test_teardown(test_unreadable_pointer, teardown),
 		cmocka_unit_test_teardown(test_protected_pointer, teardown),
+		cmocka_unit_test_teardown(test_tokens, teardown),
 		cmocka_unit_test_teardown(test_on_full_drop, teardown),
 		cmocka_unit_test_teardown(test_on_full_block, teardown),
 		cmocka_unit_test_teardown(test_block_then_tracer_leaves, teardown),

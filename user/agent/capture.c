@@ -267,6 +267,58 @@ out:
 	return rc;
 }
 
+/* The step's token ids into the ring, as a host tensor is (capture_host). */
+__attribute__((noinline)) static int tokens(const int64_t *ids, int64_t n)
+{
+	static const char name[] = "llminstr.tokens";
+	struct llmi_ring *r = &G->s.ring;
+	int64_t shape[1] = { n };
+	struct agent_tensor t = { .name = name, .name_len = sizeof(name) - 1, .ptr = ids,
+				  .ndim = 1, .shape = shape, .bytes = (uint64_t)n * 8 };
+	struct llmi_ring_slot *s;
+	void *data;
+	int rc = 0;
+
+	if (n < 0 || (n && !ids) || (uint64_t)n > UINT64_MAX / 8)
+		return -EINVAL;
+	t.step = atomic_load_explicit(&G->step, memory_order_relaxed);
+	pthread_rwlock_rdlock(&G->sess_lock);
+	if (!atomic_load(&G->on) || !G->s.live || !llmi_cap_spec_step(&G->s.spec, t.step))
+		goto out;
+	t.capture_ns = agent_now_ns();
+	agent_first_use();
+	pthread_mutex_lock(&G->res_mu);
+	rc = agent_host_reserve(t.bytes, &s, &data);
+	pthread_mutex_unlock(&G->res_mu);
+	if (rc == -E2BIG || rc == -ENOBUFS) {
+		llmi_ring_count_drop(r, name, rc == -E2BIG ? LLMI_DROP_TOO_LARGE : LLMI_DROP_FULL);
+		goto out;
+	}
+	if (rc) {
+		rc = 0;		/* the tracer left */
+		goto out;
+	}
+	agent_fill_slot(s, &t, false);
+	s->flags |= LLMI_SLOT_TOKENS;
+	rc = read_own(data, ids, t.bytes);
+	llmi_ring_publish(r, s, rc == 0);
+	agent_notify();
+	if (rc)
+		llmi_ring_count_drop(r, name, LLMI_DROP_ERROR);
+	else
+		rc = 1;
+out:
+	pthread_rwlock_unlock(&G->sess_lock);
+	return rc;
+}
+
+API int llminstr_tokens(const int64_t *ids, int64_t n)
+{
+	if (!atomic_load_explicit(&agent_g.on, memory_order_relaxed))
+		return 0;
+	return tokens(ids, n);
+}
+
 API int llminstr_capture(const char *name, const void *ptr, int dtype, int ndim,
 			 const int64_t *shape, void *stream)
 {

@@ -64,6 +64,15 @@ int llminstr_capture(const char *name, const void *ptr, int dtype, int ndim,
  * it carry n, and the tracer's every=/steps= selections count in it. */
 void llminstr_step(uint64_t n);
 
+/*
+ * The input token ids of the current step, in the order of the rows its
+ * tensors hold (batch and positions flattened): the file then ties each
+ * tensor of the step captured after this call to its tokens. Taken when a tracer is attached and the
+ * step is selected (every=, steps=); returns as llminstr_capture does (1,
+ * 0, -EINVAL for n < 0 or a null ids with n > 0, -EFAULT, -E2BIG, -ENOBUFS).
+ */
+int llminstr_tokens(const int64_t *ids, int64_t n);
+
 /* 1 if a capture of name would be taken now (attached, selected at this
  * step), else 0: lets a caller skip work it does only to capture. */
 int llminstr_selected(const char *name);

@@ -266,6 +266,8 @@ static bool slot_fits(const struct llmi_ring *r, const struct llmi_ring_slot *s)
 	uint64_t off = s->pos % r->data_size, n = 1, esz = llmi_ring_dtype_size(s->dtype);
 	unsigned i;
 
+	if (s->flags & LLMI_SLOT_TOKENS)	/* int64 ids, no tensor dtype */
+		esz = s->ndim == 1 ? 8 : 0;
 	if (s->bytes > r->data_size || off + s->bytes > r->data_size)
 		return false;
 	if (s->name_len == 0 || s->name_len > LLMI_RING_NAME_MAX || s->name[s->name_len] ||

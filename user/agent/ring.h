@@ -62,13 +62,14 @@ struct llmi_ring_slot {			/* 512 bytes */
 	uint64_t ready_ns;		/* CLOCK_MONOTONIC at publish */
 	uint32_t tid;			/* the capturing thread (gettid) */
 	uint32_t name_len;
-	uint32_t flags;			/* LLMI_SLOT_DEVICE: copied off the GPU */
+	uint32_t flags;			/* LLMI_SLOT_DEVICE: copied off the GPU; LLMI_SLOT_TOKENS */
 	uint32_t reserved;
 	char name[LLMI_RING_NAME_MAX + 1];
 	uint8_t pad[512 - 144 - (LLMI_RING_NAME_MAX + 1)];
 };
 
 #define LLMI_SLOT_DEVICE	(1u << 0)
+#define LLMI_SLOT_TOKENS	(1u << 1)	/* int64 token ids (llminstr_tokens), not a tensor */
 
 _Static_assert(sizeof(struct llmi_ring_slot) == 512, "ring slot layout");
 

@@ -185,6 +185,18 @@ static void tensor_json(struct llmi_json *j, const struct llmi_tensor_info *ti,
 	llmi_json_double(j, "max_abs_err", t->max_abs_err);
 	llmi_json_u64(j, "capture_ns", t->capture_ns);
 	llmi_json_u64(j, "tid", t->tid);
+	if (t->pid)
+		llmi_json_u64(j, "pid", t->pid);
+	else
+		llmi_json_null(j, "pid");
+	if (t->token_count) {	/* [first, count] in its process's token stream */
+		llmi_json_arr_begin(j, "tokens");
+		llmi_json_u64(j, NULL, t->token_first);
+		llmi_json_u64(j, NULL, t->token_count);
+		llmi_json_arr_end(j);
+	} else {
+		llmi_json_null(j, "tokens");
+	}
 	if (t->launch_id) {
 		const char *k = names ? dump_names__get(names, LLMI_STR_KERNEL, t->kernel_name_id) :
 			NULL;

@@ -18,7 +18,7 @@
 extern "C" {
 #endif
 
-#define LLMI_READ_ABI	1	/* llmi_read_abi(): bumped when a struct below changes */
+#define LLMI_READ_ABI	2	/* llmi_read_abi(): bumped when a struct below changes */
 
 struct llmi_read;
 
@@ -40,6 +40,10 @@ struct llmi_read_tensor {
 	const char *name;		/* valid until llmi_read_close() */
 	const char *kernel;		/* the producer's kernel, or NULL */
 	const char *codec;		/* "quant:nmse=0.001", "lossless" ... */
+	uint64_t token_first;		/* its rows' tokens in its process's stream ... */
+	uint64_t token_count;		/* ... 0: not known (llmi_read_tokens) */
+	uint32_t pid;			/* capturing process, 0: not known */
+	uint32_t reserved;
 };
 
 int llmi_read_abi(void);
@@ -62,6 +66,14 @@ int llmi_read_info(const struct llmi_read *h, size_t i, struct llmi_read_tensor 
  */
 int llmi_read_decode(struct llmi_read *h, size_t i, void *dst, size_t len, char *err,
 		     size_t errlen);
+/*
+ * Token ids of process pid (0: any) from its token stream's position first
+ * on (llminstr_tokens(); a tensor's token_first), n of them into ids: the
+ * number copied, which is less than n where the file has fewer.
+ */
+size_t llmi_read_tokens(const struct llmi_read *h, uint32_t pid, uint64_t first, int64_t *ids,
+			size_t n);
+
 /*
  * llminstr-dump export --format FORMAT (safetensors, memmap) of paths (one
  * file, or a run's shards: one dataset) into dir: glob (or NULL) and step

@@ -23,6 +23,11 @@ struct llmi_read {
 	size_t *rec;			/* record index of each tensor */
 	char (*codecs)[96];
 	uint64_t skipped;
+	struct tokens {			/* tokens records, in file order */
+		struct llmi_tokens_rec h;
+		int64_t *ids;
+	} *tok;
+	size_t ntok;
 	struct dump_loss loss;
 };
 
@@ -46,6 +51,9 @@ API void llmi_read_close(struct llmi_read *h)
 	free(h->t);
 	free(h->rec);
 	free(h->codecs);
+	for (size_t i = 0; i < h->ntok; i++)
+		free(h->tok[i].ids);
+	free(h->tok);
 	dump_names__free(h->names);
 	llmi_codec__free(h->codec);
 	llmi_reader__free(h->r);
@@ -83,7 +91,38 @@ static int add(struct llmi_read *h, size_t i, const struct llmi_tensor_info *ti)
 		dump_names__get(h->names, LLMI_STR_KERNEL, t->kernel_name_id) : NULL;
 	dump_codec(t, h->codecs[h->n], sizeof(h->codecs[h->n]));
 	o->codec = h->codecs[h->n];
+	o->token_first = t->token_first;
+	o->token_count = t->token_count;
+	o->pid = t->pid;
 	h->rec[h->n++] = i;
+	return 0;
+}
+
+/* Tokens record i, kept (they are small: the ids of the steps). */
+static int add_tokens(struct llmi_read *h, size_t i)
+{
+	size_t len;
+	uint8_t *p = llmi_reader__load(h->r, i, &len);
+	struct tokens *t;
+
+	if (!p)
+		return errno == EBADMSG ? 0 : -errno;	/* damaged: counted by the reader */
+	t = realloc(h->tok, (h->ntok + 1) * sizeof(*t));
+	if (!t) {
+		free(p);
+		return -ENOMEM;
+	}
+	h->tok = t;
+	t = &h->tok[h->ntok];
+	memcpy(&t->h, p, sizeof(t->h));
+	t->ids = malloc(t->h.count ? t->h.count * 8 : 1);
+	if (!t->ids) {
+		free(p);
+		return -ENOMEM;
+	}
+	memcpy(t->ids, p + sizeof(t->h), t->h.count * 8);	/* the length was validated */
+	free(p);
+	h->ntok++;
 	return 0;
 }
 
@@ -119,6 +158,11 @@ API struct llmi_read *llmi_read_open(const char *path, char *err, size_t errlen)
 		const struct llmi_rec_info *ri = llmi_reader__record(h->r, i);
 		struct llmi_tensor_info ti;
 
+		if (ri->type == LLMI_REC_TOKENS && ri->state == LLMI_CHECK_OK) {
+			if (add_tokens(h, i))
+				goto nomem;
+			continue;
+		}
 		if (ri->type != LLMI_REC_TENSOR)
 			continue;
 		if (ri->state != LLMI_CHECK_OK || llmi_reader__tensor(h->r, i, &ti)) {
@@ -158,6 +202,25 @@ API int llmi_read_info(const struct llmi_read *h, size_t i, struct llmi_read_ten
 		return -1;
 	*out = h->t[i];
 	return 0;
+}
+
+API size_t llmi_read_tokens(const struct llmi_read *h, uint32_t pid, uint64_t first, int64_t *ids,
+			       size_t n)
+{
+	size_t done = 0;
+
+	/* the records of one process number their ids one after the other */
+	for (size_t i = 0; i < h->ntok && done < n; i++) {
+		const struct tokens *t = &h->tok[i];
+		uint64_t at = first + done;
+
+		if ((pid && t->h.pid != pid) || at < t->h.first || at >= t->h.first + t->h.count)
+			continue;
+		for (uint64_t k = at - t->h.first; k < t->h.count && done < n; k++)
+			ids[done++] = t->ids[k];
+		i = (size_t)-1;		/* the next run may be in any record: look again */
+	}
+	return done;
 }
 
 API int llmi_read_decode(struct llmi_read *h, size_t i, void *dst, size_t len, char *err,

@@ -18,6 +18,7 @@ static const char *const type_names[LLMI_REC_TYPE_MAX] = {
 	[LLMI_REC_SUMMARY] = "summary",
 	[LLMI_REC_INDEX] = "index",
 	[LLMI_REC_TRAILER] = "trailer",
+	[LLMI_REC_TOKENS] = "tokens",
 };
 
 const char *llmi_rec_type_name(unsigned type)

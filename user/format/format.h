@@ -29,7 +29,7 @@
 
 #define LLMI_FILE_MAGIC		"LLMI\r\n\x1a\n"	/* 8 bytes; catches text-mode and truncating transfers */
 #define LLMI_VERSION_MAJOR	1
-#define LLMI_VERSION_MINOR	0
+#define LLMI_VERSION_MINOR	1
 #define LLMI_HEADER_SIZE	4096u	/* the header block; records start here */
 #define LLMI_ALIGN		4096u	/* O_DIRECT alignment of every write */
 #define LLMI_REC_ALIGN		8u	/* every record starts 8-byte aligned */
@@ -65,6 +65,7 @@ enum llmi_rec_type {
 	LLMI_REC_SUMMARY = 5,	/* struct llmi_summary_rec, written by the writer at close */
 	LLMI_REC_INDEX   = 6,	/* struct llmi_index_rec + entries, written at close */
 	LLMI_REC_TRAILER = 7,	/* struct llmi_trailer_rec, the last 64 bytes of a closed file */
+	LLMI_REC_TOKENS  = 8,	/* struct llmi_tokens_rec + count int64 token ids */
 	LLMI_REC_TYPE_MAX,
 };
 
@@ -105,7 +106,10 @@ struct llmi_tensor_rec {
 	uint32_t name_len;		/* 184: bytes, no NUL, <= LLMI_NAME_MAX */
 	uint32_t reserved0;		/* 188 */
 	uint64_t ref_tensor_id;		/* 192: reference tensor for LLMI_CODEC_PREDICT, else UINT64_MAX */
-	uint8_t reserved[56];		/* 200: zero */
+	uint64_t token_first;		/* 200: the rows' first token in its process's token stream */
+	uint64_t token_count;		/* 208: tokens the rows hold, 0 = not known (see tokens) */
+	uint32_t pid;			/* 216: capturing process, 0 = not known */
+	uint8_t reserved[36];		/* 220: zero */
 };					/* 256 */
 
 _Static_assert(sizeof(struct llmi_tensor_rec) == 256, "tensor record layout");
@@ -114,6 +118,23 @@ _Static_assert(sizeof(struct llmi_tensor_rec) == 256, "tensor record layout");
 #define LLMI_NO_REF	UINT64_MAX
 
 /* Events batch payload: this header then count * event_size bytes. */
+/*
+ * Tokens payload: this header then count int64 token ids: the input tokens
+ * of one step of process pid (llminstr_tokens()), numbered first, first + 1
+ * ... in that process's token stream. A tensor record of the same process
+ * and step names the run [token_first, token_first + token_count) its rows
+ * were computed from.
+ */
+struct llmi_tokens_rec {
+	uint64_t step;		/*  0 */
+	uint64_t first;		/*  8 */
+	uint64_t count;		/* 16 */
+	uint32_t pid;		/* 24 */
+	uint32_t tid;		/* 28 */
+};			/* 32 */
+
+_Static_assert(sizeof(struct llmi_tokens_rec) == 32, "tokens record layout");
+
 struct llmi_events_rec {
 	uint32_t event_size;	/*  0: bytes per event (the tracer's ABI) */
 	uint32_t abi_version;	/*  4: version of the event struct */

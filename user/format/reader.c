@@ -894,6 +894,16 @@ int llmi_rec_validate(unsigned type, const void *payload, size_t len, char *why,
 	}
 	case LLMI_REC_STRINGS:
 		return strings_validate(payload, len, why, wl);
+	case LLMI_REC_TOKENS: {
+		struct llmi_tokens_rec h;
+
+		if (len < sizeof(h))
+			return bad(why, wl, "%zu bytes, shorter than a tokens header (%zu)", len, sizeof(h));
+		memcpy(&h, payload, sizeof(h));
+		if (h.count != (len - sizeof(h)) / 8 || (len - sizeof(h)) % 8)
+			return bad(why, wl, "%llu tokens in %zu bytes", (unsigned long long)h.count, len);
+		return 0;
+	}
 	case LLMI_REC_SUMMARY:
 		if (len < sizeof(struct llmi_summary_rec))
 			return bad(why, wl, "%zu bytes, shorter than a summary (%zu)", len,
@@ -909,7 +919,8 @@ int llmi_rec_validate(unsigned type, const void *payload, size_t len, char *why,
 /* Types whose payload is read whole to validate it (batches, not tensors). */
 static bool read_whole(unsigned type)
 {
-	return type == LLMI_REC_EVENTS || type == LLMI_REC_STRINGS || type == LLMI_REC_SUMMARY;
+	return type == LLMI_REC_EVENTS || type == LLMI_REC_STRINGS || type == LLMI_REC_SUMMARY ||
+	       type == LLMI_REC_TOKENS;
 }
 
 /* Marks record i damaged and counts it once: crc_bad when its header or

@@ -1057,6 +1057,16 @@ int llmi_writer__events(struct llmi_writer *w, const struct llmi_events_rec *hdr
 	return err;
 }
 
+int llmi_writer__tokens(struct llmi_writer *w, const struct llmi_tokens_rec *hdr, const int64_t *ids)
+{
+	struct iovec iov[2] = { { (void *)hdr, sizeof(*hdr) },
+				{ (void *)ids, (size_t)hdr->count * sizeof(*ids) } };
+
+	if (hdr->count > (SIZE_MAX - sizeof(*hdr)) / 8)
+		return -EINVAL;
+	return llmi_writer__append(w, LLMI_REC_TOKENS, iov, hdr->count ? 2 : 1);
+}
+
 int llmi_writer__strings(struct llmi_writer *w, uint32_t kind, size_t n, const uint64_t *ids,
 			 const char *const *strs)
 {

@@ -213,6 +213,8 @@ void llmi_writer__tensor_abort(struct llmi_writer *w, struct llmi_writer_res *re
 /* Appends hdr->count events of hdr->event_size bytes each. */
 int llmi_writer__events(struct llmi_writer *w, const struct llmi_events_rec *hdr, const void *events);
 /* Appends a string table of n (id, string) pairs of one kind. */
+/* A tokens record: hdr (its count) and count ids. 0 or -errno. */
+int llmi_writer__tokens(struct llmi_writer *w, const struct llmi_tokens_rec *hdr, const int64_t *ids);
 int llmi_writer__strings(struct llmi_writer *w, uint32_t kind, size_t n, const uint64_t *ids,
 			 const char *const *strs);
 /* Appends the producer's JSON summary (a stats record). */

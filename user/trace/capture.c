@@ -58,11 +58,16 @@ struct session {
 	bool stopping;		/* we asked it to detach */
 	bool populating;	/* pop runs: the ring's pages are faulted in (collector) */
 	pthread_t pop;
+	/* its token stream (collector): tokens handed over so far, and the run
+	 * of the last step that had tokens, which that step's tensors name */
+	uint64_t tokens_next;
+	uint64_t tok_step, tok_first, tok_count;
 };
 
 struct job {
 	struct session *s;
 	uint64_t seq;
+	uint64_t tok_first, tok_count;	/* tokens: their numbers; a tensor: its step's run */
 	enum llmi_slot_state state;
 	struct llmi_ring_slot slot;	/* a private copy: the target cannot change it */
 	const void *data;
@@ -273,6 +278,27 @@ static void *coder_main(void *arg)
 		c->busy++;
 		pthread_mutex_unlock(&c->lock);
 
+		if (j.state == LLMI_SLOT_READY && (j.slot.flags & LLMI_SLOT_TOKENS)) {
+			struct llmi_tokens_rec th = { .step = j.slot.step, .first = j.tok_first,
+						      .count = j.tok_count, .pid = (uint32_t)j.s->pid,
+						      .tid = j.slot.tid };
+
+			err = __atomic_load_n(&c->write_failed, __ATOMIC_RELAXED) ||
+			      llmi_writer__tokens(c->w, &th, j.data) ? -EIO : 0;
+			pthread_mutex_lock(&c->lock);
+			c->busy--;
+			if (err) {
+				c->st.write_errors++;
+				if (!c->write_failed)
+					stop_on_write_error(c);
+			} else {
+				c->st.token_records++;
+				c->st.tokens += j.tok_count;
+			}
+			finish(c, j.s, j.seq);
+			pthread_cond_broadcast(&c->idle);
+			continue;
+		}
 		ok = j.state == LLMI_SLOT_READY && desc_of(&j.slot, &d);
 		if (ok && __atomic_load_n(&c->write_failed, __ATOMIC_RELAXED))
 			err = -EIO;	/* nowhere to write it: released uncoded */
@@ -334,6 +360,9 @@ static void *coder_main(void *arg)
 			rec.capture_ns = j.slot.capture_ns;
 			rec.launch_id = p.launch_id;
 			rec.kernel_name_id = p.name_id;
+			rec.pid = (uint32_t)j.s->pid;
+			rec.token_first = j.tok_first;
+			rec.token_count = j.tok_count;
 			unattributed = !p.launch_id;
 			if (direct)
 				err = llmi_writer__tensor_commit(c->w, &res, &rec, blob);
@@ -428,6 +457,18 @@ static void collect(struct capture *c, struct session *s)
 		j.slot = *sl;
 		j.slot.name[LLMI_RING_NAME_MAX] = '\0';
 		j.data = data;
+		/* in ring order: a step's tokens come before its tensors */
+		if (j.state == LLMI_SLOT_READY && (j.slot.flags & LLMI_SLOT_TOKENS)) {
+			j.tok_first = s->tokens_next;
+			j.tok_count = j.slot.bytes / 8;
+			s->tokens_next += j.tok_count;
+			s->tok_step = j.slot.step;
+			s->tok_first = j.tok_first;
+			s->tok_count = j.tok_count;
+		} else if (s->tok_count && j.slot.step == s->tok_step) {
+			j.tok_first = s->tok_first;
+			j.tok_count = s->tok_count;
+		}
 		if (push_job(c, &j))
 			break;	/* out of memory: taken again on the next wake-up */
 		s->next_seq++;

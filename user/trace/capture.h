@@ -66,6 +66,7 @@ struct capture_stats {
 	uint64_t lost;			/* reserved by the agent, never published (target died) */
 	uint64_t write_errors;		/* tensors coded but not appended (disk full) */
 	uint64_t unattributed;		/* written without a producer (see correlate.h) */
+	uint64_t tokens, token_records;	/* llminstr_tokens(): ids written, and steps */
 	uint64_t first_ns, last_ns;	/* capture_ns of the first and last tensor written */
 	unsigned sessions;		/* agents attached over the run */
 	unsigned live;			/* agents attached now */

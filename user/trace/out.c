@@ -108,6 +108,9 @@ static void capture_text(FILE *f, const struct out_info *in)
 			   "%llu CUDA calls of the agent kept out of the figures above\n",
 			(unsigned long long)(c->tensors - c->unattributed),
 			(unsigned long long)c->tensors, (unsigned long long)in->agent_calls);
+	if (c->token_records)
+		fprintf(f, "  tokens: %llu ids of %llu steps, tied to those steps' tensors\n",
+			(unsigned long long)c->tokens, (unsigned long long)c->token_records);
 	if (!c->sessions)
 		fprintf(f, "  no target's agent was reached: nothing captured\n");
 }
@@ -141,6 +144,8 @@ static void capture_json(struct llmi_json *j, const struct out_info *in)
 	llmi_json_u64(j, "unfinished", c->lost);
 	llmi_json_u64(j, "not_written", c->write_errors);
 	llmi_json_u64(j, "no_producer", c->unattributed);
+	llmi_json_u64(j, "tokens", c->tokens);
+	llmi_json_u64(j, "token_steps", c->token_records);
 	llmi_json_obj_begin(j, "dropped_by_name");
 	for (size_t i = 0; i < in->ndrops; i++)
 		llmi_json_u64(j, in->drops[i].name,

@@ -11,7 +11,8 @@ usage: hf_layouts.py check
        hf_layouts.py run LAYOUT FORWARDS REFDIR PATTERN...
          hooks PATTERNs on LAYOUT's model, runs FORWARDS forwards and saves
          what each hooked name saw as REFDIR/NAME.STEP.f32 (taken by a
-         plain torch hook of its own on the same module)"""
+         plain torch hook of its own on the same module), and the input ids
+         of each forward as REFDIR/tokens.STEP.i64"""
 import os
 import sys
 
@@ -256,7 +257,9 @@ def run(layout, forwards, ref, patterns):
     taken = 0
     with torch.no_grad():
         for s in range(forwards):
-            model(torch.randint(0, V, (2, 12)))
+            ids = torch.randint(0, V, (2, 12))
+            ids.numpy().astype("int64").tofile(os.path.join(ref, "tokens.%d.i64" % s))
+            model(ids)
             for name in h.names:
                 if h.results.get(name) == 1:
                     taken += 1

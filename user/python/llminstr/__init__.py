@@ -24,7 +24,7 @@ import os
 
 from ._lib import load as _load_lib, package_libs as _package_libs
 
-__all__ = ["capture", "step", "selected", "attached", "hook", "Hook", "library_path",
+__all__ = ["capture", "step", "tokens", "selected", "attached", "hook", "Hook", "library_path",
            "layout", "names", "open", "export", "Run", "Tensor"]
 
 _DTYPES = {"float32": 1, "bfloat16": 2, "float16": 3}
@@ -57,6 +57,8 @@ def _setup(lib, path):
     lib.llminstr_selected.restype = ctypes.c_int
     lib.llminstr_attached.argtypes = []
     lib.llminstr_attached.restype = ctypes.c_int
+    lib.llminstr_tokens.argtypes = [ctypes.c_void_p, ctypes.c_int64]
+    lib.llminstr_tokens.restype = ctypes.c_int
     lib._llminstr_path = path
     return None
 
@@ -136,6 +138,33 @@ def capture(name, tensor, stream=None):
     return rc
 
 
+def tokens(ids):
+    """Hands the current step's input token ids (a torch tensor or numpy
+    array of integers, any shape: flattened in row order) to the agent, so
+    that the step's tensors captured after it are tied to them. hook() does
+    it itself with the model's first input. Returns as capture() does; costs
+    nothing without a tracer (CUDA ids are copied to the host only then)."""
+    lib = _load()
+    if not lib.llminstr_attached():
+        return 0
+    if hasattr(ids, "data_ptr"):               # torch
+        if ids.is_floating_point() or ids.is_complex():
+            return -errno.EINVAL
+        import torch
+        a = ids.detach().reshape(-1).to("cpu", torch.int64).contiguous()
+        ptr, n = a.data_ptr(), a.numel()
+    else:                                      # numpy
+        import numpy as np
+        a = np.ascontiguousarray(ids).reshape(-1)
+        if a.dtype.kind not in "iu":
+            return -errno.EINVAL
+        a = a.astype(np.int64, copy=False)
+        ptr, n = a.ctypes.data, a.size
+    rc = lib.llminstr_tokens(ctypes.c_void_p(ptr), n)
+    del a
+    return rc
+
+
 def _first_tensor(out):
     if hasattr(out, "data_ptr"):
         return out
@@ -170,7 +199,7 @@ class Hook:
         self.remove()
 
 
-def hook(model, *patterns, steps=True):
+def hook(model, *patterns, steps=True, input_ids=True):
     """Captures the output of every module of model whose path in
     model.named_modules() matches one of patterns (fnmatch: "blocks.*.mlp",
     "model.layers.*"; none: every module with no children), and the
@@ -179,6 +208,8 @@ def hook(model, *patterns, steps=True):
 
     steps=True: each forward of model is one step, numbered from 0, unless
     the caller marks steps with llminstr.step(n) (then those are used).
+    input_ids=True: the model's first input, when it holds integers (token
+    ids), is handed over as the step's tokens (tokens()).
     A module's output that is a tuple or dict gives its first tensor; an
     input hook (hook_resid_pre, attn.hook_z, mlp.hook_post) its first
     positional input. A pattern that matches nothing is an error naming
@@ -234,13 +265,16 @@ def hook(model, *patterns, steps=True):
         names_.append(name)
     if not names_:
         raise ValueError("llminstr.hook: the model has no modules to hook")
-    if steps:
+    if steps or input_ids:
         count = [0]
 
-        def pre(_m, _inp):
-            if not _manual_steps:
+        def pre(_m, inp):
+            if steps and not _manual_steps:
                 _lib.llminstr_step(count[0])
             count[0] += 1
+            ids = _first_tensor(tuple(inp)) if input_ids else None
+            if ids is not None and not ids.is_floating_point():
+                h.results["tokens"] = tokens(ids)
 
         handles.append(model.register_forward_pre_hook(pre))
     return h

@@ -36,15 +36,19 @@ class _Tensor(ctypes.Structure):
                 ("codec_bound", ctypes.c_double), ("layer", ctypes.c_int32),
                 ("tid", ctypes.c_uint32), ("dtype", ctypes.c_uint32), ("ndim", ctypes.c_uint32),
                 ("name", ctypes.c_char_p), ("kernel", ctypes.c_char_p),
-                ("codec", ctypes.c_char_p)]
+                ("codec", ctypes.c_char_p), ("token_first", ctypes.c_uint64),
+                ("token_count", ctypes.c_uint64), ("pid", ctypes.c_uint32),
+                ("reserved", ctypes.c_uint32)]
 
 
 Tensor = namedtuple("Tensor", "file index id name step shape dtype layer producer codec "
-                              "nmse max_abs_err raw_bytes stored_bytes")
+                              "nmse max_abs_err raw_bytes stored_bytes pid tokens")
 Tensor.__doc__ = """One tensor of a file: producer is None when not known, else a dict
-with launch_id (the producing launch in the file's timeline), kernel and tid."""
+with launch_id (the producing launch in the file's timeline), kernel and tid;
+tokens is (first, count) in its process's token stream (llminstr_tokens), or
+None: Run.tokens(t) gives the ids its rows were computed from."""
 
-_ABI = 1
+_ABI = 2
 
 
 def _candidates():
@@ -69,6 +73,8 @@ def _setup(lib, path):
     lib.llmi_read_skipped.restype = ctypes.c_uint64
     lib.llmi_read_info.argtypes = [vp, sz, ctypes.POINTER(_Tensor)]
     lib.llmi_read_decode.argtypes = [vp, sz, vp, sz, cp, sz]
+    lib.llmi_read_tokens.argtypes = [vp, ctypes.c_uint32, ctypes.c_uint64, vp, sz]
+    lib.llmi_read_tokens.restype = sz
     lib.llmi_read_export.argtypes = [ctypes.POINTER(cp), sz, cp, cp, cp, ctypes.c_int64,
                                      ctypes.c_int, ctypes.c_int, cp, sz]
     return None
@@ -117,7 +123,8 @@ class _File:
                                        tuple(t.shape[:t.ndim]), _DT.get(t.dtype, "?"),
                                        t.layer if t.layer >= 0 else None, prod,
                                        t.codec.decode(), t.nmse, t.max_abs_err, t.raw_bytes,
-                                       t.stored_bytes))
+                                       t.stored_bytes, t.pid or None,
+                                       (t.token_first, t.token_count) if t.token_count else None))
 
     def decode(self, t, out=None):
         import numpy as np
@@ -212,6 +219,21 @@ class Run:
             import torch as _torch
             return _torch.from_numpy(a)
         return a
+
+    def tokens(self, t):
+        """The token ids (numpy int64) tensor t's rows were computed from, in
+        row order: the step's llminstr_tokens(); None when not known."""
+        import numpy as np
+        if t.tokens is None:
+            return None
+        f = next(f for f in self.files if f.path == t.file)
+        first, count = t.tokens
+        ids = np.empty(count, np.int64)
+        got = _lib.llmi_read_tokens(f._h, t.pid or 0, first, ids.ctypes.data, count)
+        if got != count:
+            raise OSError("llminstr: %s: %d of the %d tokens of %r are in the file" %
+                          (t.file, got, count, t.name))
+        return ids
 
     def close(self):
         for f in self.files:
