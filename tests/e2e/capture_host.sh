@@ -52,7 +52,7 @@ n=$(ls "$tmp"/ref/*.raw | wc -l)
 [ "$n" = 12 ] || fail "$n reference tensors, want 12"
 
 echo "== llminstr_tokens: each step's token ids in the file, every tensor of the step tied to them"
-if ! CAPTURE_HOST_TOKENS=1 LD_PRELOAD="$PRE" timeout 120 $T --capture all -o "$tmp/t.llmi" \
+if ! CAPTURE_HOST_TOKENS=0 LD_PRELOAD="$PRE" timeout 120 $T --capture all -o "$tmp/t.llmi" \
 	--json "$tmp/t.json" -- $P 3 >"$tmp/out" 2>&1; then
 	cat "$tmp/out"; fail "capture with tokens"
 fi
@@ -78,7 +78,7 @@ PY
 $D ls --json "$tmp/t.llmi" | $PY -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if all(x["tokens"] == [64 * x["step"], 64] for x in d) else 1)' ||
 	fail "ls --json: tokens"
 # not selected steps: no tokens taken for them
-if ! CAPTURE_HOST_TOKENS=1 LD_PRELOAD="$PRE" timeout 120 $T --capture steps=1-1 -o "$tmp/t1.llmi" \
+if ! CAPTURE_HOST_TOKENS=0 LD_PRELOAD="$PRE" timeout 120 $T --capture steps=1-1 -o "$tmp/t1.llmi" \
 	-- $P 3 >"$tmp/out" 2>&1; then
 	cat "$tmp/out"; fail "tokens with steps=1-1"
 fi

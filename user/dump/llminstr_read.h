@@ -48,11 +48,14 @@ struct llmi_read_tensor {
 
 int llmi_read_abi(void);
 /*
- * Opens a container and checks every record; tensors in damaged records
- * are left out and counted (llmi_read_skipped), a torn tail (a writer that
- * died) is read up to its last whole record. NULL with err set.
+ * Opens a container; with LLMI_READ_CHECK it first checks every record
+ * (reads the whole file): tensors in damaged records are then left out
+ * and counted (llmi_read_skipped). Without it only the records' headers
+ * are read, and damage shows when a tensor is decoded. A torn tail (a
+ * writer that died) is read up to its last whole record. NULL with err set.
  */
-struct llmi_read *llmi_read_open(const char *path, char *err, size_t errlen);
+#define LLMI_READ_CHECK	1
+struct llmi_read *llmi_read_open(const char *path, int flags, char *err, size_t errlen);
 void llmi_read_close(struct llmi_read *h);
 /* Tensors that check out, in file order. */
 size_t llmi_read_count(const struct llmi_read *h);

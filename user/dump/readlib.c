@@ -126,7 +126,7 @@ static int add_tokens(struct llmi_read *h, size_t i)
 	return 0;
 }
 
-API struct llmi_read *llmi_read_open(const char *path, char *err, size_t errlen)
+API struct llmi_read *llmi_read_open(const char *path, int flags, char *err, size_t errlen)
 {
 	struct llmi_read *h = calloc(1, sizeof(*h));
 	char msg[512];
@@ -140,7 +140,7 @@ API struct llmi_read *llmi_read_open(const char *path, char *err, size_t errlen)
 	h->r = dump_open(path, &code);
 	if (!h->r)
 		goto fail;
-	if (llmi_reader__check_all(h->r) < 0) {
+	if ((flags & LLMI_READ_CHECK) && llmi_reader__check_all(h->r) < 0) {
 		snprintf(msg, sizeof(msg), "%s: cannot read: %s", path, strerror(errno));
 		goto fail;
 	}
@@ -158,14 +158,15 @@ API struct llmi_read *llmi_read_open(const char *path, char *err, size_t errlen)
 		const struct llmi_rec_info *ri = llmi_reader__record(h->r, i);
 		struct llmi_tensor_info ti;
 
-		if (ri->type == LLMI_REC_TOKENS && ri->state == LLMI_CHECK_OK) {
+		if (ri->type == LLMI_REC_TOKENS && ri->state != LLMI_CHECK_BAD) {
 			if (add_tokens(h, i))
 				goto nomem;
 			continue;
 		}
 		if (ri->type != LLMI_REC_TENSOR)
 			continue;
-		if (ri->state != LLMI_CHECK_OK || llmi_reader__tensor(h->r, i, &ti)) {
+		if (ri->state == LLMI_CHECK_BAD || ((flags & LLMI_READ_CHECK) && ri->state != LLMI_CHECK_OK) ||
+		    llmi_reader__tensor(h->r, i, &ti)) {
 			h->skipped++;
 			continue;
 		}

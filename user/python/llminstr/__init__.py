@@ -25,7 +25,7 @@ import os
 from ._lib import load as _load_lib, package_libs as _package_libs
 
 __all__ = ["capture", "step", "tokens", "selected", "attached", "hook", "Hook", "library_path",
-           "layout", "names", "open", "export", "Run", "Tensor"]
+           "layout", "names", "open", "ActivationDataset", "export", "Run", "Tensor"]
 
 _DTYPES = {"float32": 1, "bfloat16": 2, "float16": 3}
 _MAX_DIMS = 8
@@ -282,3 +282,11 @@ def hook(model, *patterns, steps=True, input_ids=True):
 
 from .names import layout, names  # noqa: E402
 from .read import Run, Tensor, export, open  # noqa: E402  (shadows open() here on purpose)
+
+
+def __getattr__(name):
+    # torch is imported only by those who use the dataset
+    if name == "ActivationDataset":
+        from .dataset import ActivationDataset
+        return ActivationDataset
+    raise AttributeError("module 'llminstr' has no attribute %r" % name)

@@ -64,7 +64,7 @@ def _setup(lib, path):
     if lib.llmi_read_abi() != _ABI:
         return "%s: ABI %d, this module needs %d" % (path, lib.llmi_read_abi(), _ABI)
     vp, cp, sz = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t
-    lib.llmi_read_open.argtypes = [cp, cp, sz]
+    lib.llmi_read_open.argtypes = [cp, ctypes.c_int, cp, sz]
     lib.llmi_read_open.restype = vp
     lib.llmi_read_close.argtypes = [vp]
     lib.llmi_read_count.argtypes = [vp]
@@ -101,11 +101,11 @@ def _bytes_of(out):
 
 
 class _File:
-    def __init__(self, path):
+    def __init__(self, path, check=True):
         lib = _load()
         err = ctypes.create_string_buffer(512)
         self.path = path
-        self._h = lib.llmi_read_open(os.fsencode(path), err, len(err))
+        self._h = lib.llmi_read_open(os.fsencode(path), 1 if check else 0, err, len(err))
         if not self._h:
             raise OSError(err.value.decode(errors="replace"))
         what = ctypes.create_string_buffer(512)
@@ -149,11 +149,11 @@ class _File:
 class Run:
     """Tensors of one file or of every shard of a run (open())."""
 
-    def __init__(self, paths):
+    def __init__(self, paths, check=True):
         self.files = []
         try:
             for p in paths:
-                self.files.append(_File(p))
+                self.files.append(_File(p, check))
         except Exception:
             self.close()
             raise
@@ -262,10 +262,13 @@ def _paths(path):
     return paths
 
 
-def open(path):
+def open(path, check=True):
     """A file, a directory's *.llmi, or a glob ("run/*.llmi", "run/rank-*.llmi")
-    as one run; its shards are read in sorted order."""
-    return Run(_paths(path))
+    as one run; its shards are read in sorted order. check: every record is
+    checked first (the whole run is read once), so that damaged tensors are
+    left out and counted in .skipped; check=False reads only the records'
+    headers, and damage shows as an OSError when a tensor is read."""
+    return Run(_paths(path), check)
 
 
 def export(path, format, out, tensor=None, step=None, bf16_raw=False, force=False):
