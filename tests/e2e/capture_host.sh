@@ -77,6 +77,16 @@ sys.exit(0 if ok else 1)
 PY
 $D ls --json "$tmp/t.llmi" | $PY -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if all(x["tokens"] == [64 * x["step"], 64] for x in d) else 1)' ||
 	fail "ls --json: tokens"
+$D export "$tmp/t.llmi" --format safetensors --step 2 -o "$tmp/tst" >/dev/null || fail "safetensors with tokens"
+$D export "$tmp/t.llmi" --format memmap --tensor logits -o "$tmp/tmm" >/dev/null || fail "memmap with tokens"
+$PY - "$tmp/tst/step-00000002.safetensors" "$tmp/tmm/logits.json" <<'PY' || fail "token ranges in the exports"
+import json, struct, sys
+b = open(sys.argv[1], "rb").read(); (n,) = struct.unpack_from("<Q", b, 0)
+meta = json.loads(b[8:8 + n])["__metadata__"]
+m = json.load(open(sys.argv[2]))
+sys.exit(0 if meta["logits.tokens"] == "128,64" and meta["logits.pid"].isdigit() and
+         m["tokens"] == [[0, 64], [64, 64], [128, 64]] else 1)
+PY
 # not selected steps: no tokens taken for them
 if ! CAPTURE_HOST_TOKENS=0 LD_PRELOAD="$PRE" timeout 120 $T --capture steps=1-1 -o "$tmp/t1.llmi" \
 	-- $P 3 >"$tmp/out" 2>&1; then

@@ -9,7 +9,8 @@
  *                a step gets "@ID"), f32/bf16/f16 as F32/BF16/F16 (bf16
  *                kept as bf16), and __metadata__ (string to string, as the
  *                format wants) with the step, the source file and, per
- *                tensor, its producer, codec and achieved error.
+ *                tensor, its producer, codec, achieved error and token
+ *                range ("first,count" of process pid's token stream).
  *   memmap       DIR/NAME.bin, one per name: its tensors in step order,
  *                concatenated along the first dimension (rows), raw
  *                little-endian, with DIR/NAME.json giving dtype and shape
@@ -295,6 +296,13 @@ static char *st_header(struct set *s, const struct item *v, size_t n, char **nm,
 		meta(&j, nm[i], "max_abs_err", val);
 		snprintf(val, sizeof(val), "%llu", (unsigned long long)t->tensor_id);
 		meta(&j, nm[i], "id", val);
+		if (t->token_count) {	/* "first,count" in process pid's token stream */
+			snprintf(val, sizeof(val), "%llu,%llu", (unsigned long long)t->token_first,
+				 (unsigned long long)t->token_count);
+			meta(&j, nm[i], "tokens", val);
+			snprintf(val, sizeof(val), "%u", t->pid);
+			meta(&j, nm[i], "pid", val);
+		}
 		if (s->nsrc > 1)
 			meta(&j, nm[i], "file", s->src[v[i].src].path);
 	}
@@ -481,6 +489,18 @@ static int mm_sidecar(struct set *s, const struct item *v, size_t n, const char 
 	llmi_json_arr_begin(&j, "rows");
 	for (size_t i = 0; i < n; i++)
 		llmi_json_u64(&j, NULL, rows_of(&v[i].t));
+	llmi_json_arr_end(&j);
+	llmi_json_arr_begin(&j, "tokens");	/* each piece's [first, count], or null */
+	for (size_t i = 0; i < n; i++) {
+		if (!v[i].t.token_count) {
+			llmi_json_null(&j, NULL);
+			continue;
+		}
+		llmi_json_arr_begin(&j, NULL);
+		llmi_json_u64(&j, NULL, v[i].t.token_first);
+		llmi_json_u64(&j, NULL, v[i].t.token_count);
+		llmi_json_arr_end(&j);
+	}
 	llmi_json_arr_end(&j);
 	llmi_json_arr_begin(&j, "files");	/* the shard of each piece */
 	for (size_t i = 0; i < n; i++)
