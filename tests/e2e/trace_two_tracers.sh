@@ -46,10 +46,11 @@ start_tracer() {	# out command...: returns when it says it is tracing
 rc=0
 echo "== 1. llm_decode --graphs under two tracers (events and -T)"
 $W -q --tokens 24 --layers 2 --graphs --wait-file "$tmp/go" --truth "$tmp/w.json" \
-	2>/dev/null & wp=$!
+	2>"$tmp/w.err" & wp=$!
 pids=($wp)
-# it maps its libraries before it waits: attach once libcudart is there
-for _ in $(seq 1200); do grep -q libcudart "/proc/$wp/maps" 2>/dev/null && break; sleep 0.05; done
+# attach once its set-up (weights copied in, which the truth leaves out) is
+# done and it waits: on a loaded machine set-up outlasts the library's mapping
+for _ in $(seq 1200); do grep -q "set up; waiting for" "$tmp/w.err" 2>/dev/null && break; sleep 0.05; done
 start_tracer "$tmp/a.out" $T -p $wp --json "$tmp/a.json"; ta=$tracer
 start_tracer "$tmp/b.out" $T -T -p $wp --json "$tmp/b.json"; tb=$tracer
 touch "$tmp/go"
