@@ -17,8 +17,8 @@ Each is read whole into torch tensors, one thread, with the page cache
 dropped before (root: /proc/sys/vm/drop_caches; otherwise the figures are
 warm-cache ones, and say so) and then again warm. Figures: GB/s of decoded
 activations into torch, and the disk bytes each way. Then the export
-speed: llminstr.export(run, "memmap") and (run, "safetensors"), the run's
-shards as one dataset, GB/s of decoded activations written.
+speed: llminstr.export(run, FORMAT) for memmap, safetensors and hf-arrow,
+the run's shards as one dataset, GB/s of decoded activations written.
 
     read_dataset [--dir DIR] [--shards N] [--rows N] [--hidden N]
                  [--dtype f32|bf16] [--json FILE|-]
@@ -155,7 +155,7 @@ def main():
                                   "seconds": s, "gbps": n / s / 1e9,
                                   "disk_bytes": total if name.startswith("raw") else stored})
         ex = []
-        for fmt in ("memmap", "safetensors"):
+        for fmt in ("memmap", "safetensors", "hf-arrow"):
             out = os.path.join(args.dir, "export-" + fmt)
             t0 = time.perf_counter()
             llminstr.export(run, fmt, out)      # the run's shards: one dataset

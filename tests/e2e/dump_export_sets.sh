@@ -122,7 +122,7 @@ $D export "$tmp/a.llmi" --format memmap -o "$tmp/mm" >"$tmp/out" 2>"$tmp/err"; s
 	{ cat "$tmp/err"; fail "existing DIR: exit $st"; }
 $D export "$tmp/a.llmi" --format memmap --force -o "$tmp/mm" >/dev/null 2>&1 || fail "--force into DIR"
 $D export "$tmp/a.llmi" --format parquet -o "$tmp/x" >/dev/null 2>"$tmp/err"; st=$?
-[ $st = 2 ] && grep -q "expected npy, safetensors or memmap" "$tmp/err" || fail "unknown --format: exit $st"
+[ $st = 2 ] && grep -q "expected npy, safetensors, memmap or hf-arrow" "$tmp/err" || fail "unknown --format: exit $st"
 $D export "$tmp/a.llmi" --format memmap --tensor 'nothing.*' -o "$tmp/none" >/dev/null 2>"$tmp/err"; st=$?
 [ $st = 2 ] && [ ! -e "$tmp/none" ] || { cat "$tmp/err"; fail "a GLOB that selects nothing: exit $st"; }
 

@@ -133,6 +133,12 @@ try:
     llminstr.export(f"{t}/b.llmi", "safetensors", f"{t}/st"); check("existing dir refused", False)
 except OSError as e:
     check("existing dir said: %s" % e, "--force" in str(e))
+llminstr.export(f"{t}/b.llmi", "hf-arrow", f"{t}/hf")
+import json, os
+info = json.load(open(f"{t}/hf/dataset_info.json"))
+check("hf-arrow from Python: %s %s" % (sorted(os.listdir(f"{t}/hf")), list(info["features"])),
+      sorted(os.listdir(f"{t}/hf")) == ["data-00000-of-00001.arrow", "dataset_info.json", "state.json"]
+      and list(info["features"]) == [x.name for x in llminstr.open(f"{t}/b.llmi").tensors()][:1] + ["token_ids", "step"])
 print("python reading:", "ok" if ok else "WRONG")
 sys.exit(0 if ok else 1)
 PY

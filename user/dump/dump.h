@@ -119,13 +119,33 @@ void dump_names__free(struct dump_names *d);
 int dump_tl_batch(struct llmi_reader *r, size_t i, struct llmi_events_rec *h,
 		  const void **events, void **payload, char *why, size_t whylen);
 
+/*
+ * The tokens records of r, sorted by (pid, first); NULL with errno (ENOMEM).
+ * get() copies up to n ids of process pid (0: any) from token `first` on,
+ * across records, and returns how many it found in a row.
+ */
+struct dump_tokens;
+struct dump_tokens *dump_tokens__load(struct llmi_reader *r);
+size_t dump_tokens__get(const struct dump_tokens *d, uint32_t pid, uint64_t first, int64_t *ids,
+			size_t n);
+size_t dump_tokens__count(const struct dump_tokens *d);
+const struct llmi_tokens_rec *dump_tokens__rec(const struct dump_tokens *d, size_t i);
+void dump_tokens__free(struct dump_tokens *d);
+
 int cmd_info(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_export(int argc, char **argv);
-/* export --format safetensors|memmap of paths (one run) into dir (exportset.c);
- * the exit code. quiet: no progress line and no closing line on stdout (the library). */
-int dump_export_set(char *const *paths, size_t npaths, const char *format, const char *dir,
-		    const char *glob, int64_t step, bool bf16_raw, bool force, bool quiet);
+/* export --format safetensors|memmap|hf-arrow of paths (one run) into dir (exportset.c). */
+struct dump_export_opts {
+	const char *format, *dir;
+	const char *glob;		/* --tensor GLOB, or NULL */
+	int64_t step;			/* --step, -1: all */
+	bool bf16_raw, force;
+	bool quiet;			/* no progress line, no closing line on stdout (the library) */
+	uint64_t shard_bytes;		/* hf-arrow: most bytes a shard holds, 0: 2 GB */
+};
+/* The exit code. */
+int dump_export_set(char *const *paths, size_t npaths, const struct dump_export_opts *o);
 int cmd_pack(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_perfetto(int argc, char **argv);

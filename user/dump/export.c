@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/parse.h"
 #include "dump/dump.h"
 
 #define MAX_REF_DEPTH 64
@@ -267,8 +268,9 @@ static long find_tensor(struct llmi_reader *r, const char *sel, int64_t step, in
 static const char export_help[] =
 "Usage: llminstr-dump export FILE --tensor ID|NAME [--step N] -o OUT.npy [--bf16-raw]\n"
 "                          [--force]\n"
-"       llminstr-dump export FILE... --format safetensors|memmap -o DIR\n"
+"       llminstr-dump export FILE... --format safetensors|memmap|hf-arrow -o DIR\n"
 "                          [--tensor GLOB] [--step N] [--bf16-raw] [--force]\n"
+"                          [--shard-size SIZE]\n"
 "Decodes one tensor and writes it as a numpy .npy file (np.load reads it),\n"
 "or many into DIR; several FILEs (a run's shards) make one dataset:\n"
 "  safetensors  DIR/step-NNNNNNNN.safetensors, one per step, tensors named as\n"
@@ -278,6 +280,11 @@ static const char export_help[] =
 "  memmap       DIR/NAME.bin, one per name, its steps' rows concatenated (the\n"
 "               shards in order within a step), and DIR/NAME.json (dtype,\n"
 "               shape, steps, rows, files) for numpy.memmap\n"
+"  hf-arrow     what datasets.load_from_disk opens: DIR/data-NNNNN-of-MMMMM.arrow\n"
+"               (Arrow IPC streams), dataset_info.json, state.json; a row per\n"
+"               token: one fixed-size-list column per name (its values for the\n"
+"               token), token_ids (int64, null where not known) and step;\n"
+"               every name must have the same rows at each step\n"
 "  -t, --tensor ID|NAME  which tensor ('llminstr-dump ls' shows ids and names);\n"
 "                        with --format, a name or glob ('blk.*.resid')\n"
 "  -s, --step N          with a NAME: the one captured at step N\n"
@@ -285,7 +292,8 @@ static const char export_help[] =
 "                        --force, a symbolic link, directory or device always\n"
 "  -f, --force           replace an existing OUT, or write into an existing DIR\n"
 "      --format F        npy (one tensor, the default), safetensors or memmap\n"
-"      --bf16-raw        bf16 as its raw bits ('<u2') instead of float32\n"
+"      --bf16-raw        bf16 as its raw bits ('<u2', Arrow uint16) instead of float32\n"
+"      --shard-size SIZE hf-arrow: most bytes in a shard (default 2 GB: 2e9)\n"
 "dtypes: f32 -> float32, f16 -> float16, bf16 -> float32 (exact) by default.\n"
 "Exit 1 when a tensor is damaged (skipped with --format; OUT.npy is not left\n"
 "behind), 2 on bad usage or no such tensor, 3 when FILE cannot be read or an\n"
@@ -300,6 +308,7 @@ int cmd_export(int argc, char **argv)
 		{ "step", required_argument, NULL, 's' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "format", required_argument, NULL, 'F' },
+		{ "shard-size", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -309,6 +318,7 @@ int cmd_export(int argc, char **argv)
 	struct llmi_codec *codec = NULL;
 	bool bf16_raw = false, force = false;
 	int64_t step = -1;
+	uint64_t shard = 0;
 	void *data = NULL, *conv = NULL;
 	size_t len;
 	FILE *f = NULL;
@@ -333,10 +343,15 @@ int cmd_export(int argc, char **argv)
 		case 'f': force = true; break;
 		case 'F':
 			if (strcmp(optarg, "npy") && strcmp(optarg, "safetensors") &&
-			    strcmp(optarg, "memmap"))
+			    strcmp(optarg, "memmap") && strcmp(optarg, "hf-arrow"))
 				return dump_err(EXIT_USAGE, "export: --format '%s': expected npy, "
-						"safetensors or memmap", optarg);
+						"safetensors, memmap or hf-arrow", optarg);
 			format = optarg;
+			break;
+		case 'S':
+			if (llmi_parse_size(optarg, &shard) || shard < 4096)
+				return dump_err(EXIT_USAGE, "export: --shard-size '%s': expected a "
+						"size of at least 4096 bytes (k, M, G)", optarg);
 			break;
 		case 'h': fputs(export_help, stdout); return 0;
 		default:
@@ -344,11 +359,16 @@ int cmd_export(int argc, char **argv)
 					argv[optind - 1]);
 		}
 	}
+	if (shard && strcmp(format, "hf-arrow"))
+		return dump_err(EXIT_USAGE, "export: --shard-size goes with --format hf-arrow");
 	if (strcmp(format, "npy")) {
 		if (optind >= argc || !out)
 			return dump_err(EXIT_USAGE, "export: needs FILE... and -o DIR (try --help)");
-		return dump_export_set(argv + optind, (size_t)(argc - optind), format, out, sel, step,
-				       bf16_raw, force, false);
+		struct dump_export_opts o = { .format = format, .dir = out, .glob = sel,
+					      .step = step, .bf16_raw = bf16_raw, .force = force,
+					      .shard_bytes = shard };
+
+		return dump_export_set(argv + optind, (size_t)(argc - optind), &o);
 	}
 	if (optind != argc - 1 || !sel || !out)
 		return dump_err(EXIT_USAGE, "export: needs FILE, --tensor ID|NAME and -o OUT.npy (try --help)");

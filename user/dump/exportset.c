@@ -42,38 +42,7 @@
 #include "common/fmt.h"
 #include "common/json.h"
 #include "dump/dump.h"
-
-struct src {
-	const char *path;
-	char stem[64];			/* file name without directory and .llmi */
-	struct llmi_reader *r;
-	struct dump_names *names;
-};
-
-struct item {
-	unsigned src;			/* which file */
-	size_t rec;			/* record index */
-	struct llmi_tensor_rec t;
-	char *name;
-};
-
-struct set {
-	struct src *src;
-	size_t nsrc;
-	const char *dir, *glob;
-	int64_t step;			/* --step, -1: all */
-	bool bf16_raw, force;
-	struct llmi_codec *codec;
-	void *buf, *wide;		/* decoded, and bf16 widened (decode()) */
-	size_t buf_cap, wide_cap;
-	struct item *v;
-	size_t n;
-	uint64_t total, done;		/* raw bytes, for the progress line */
-	size_t files, exported;		/* files finished, tensors in them */
-	double next_show;
-	bool tty;
-	int ret;			/* worst exit so far */
-};
+#include "dump/exportset.h"
 
 static double now_s(void)
 {
@@ -84,7 +53,7 @@ static double now_s(void)
 }
 
 /* On a terminal, at most five times a second: tensors and bytes done. */
-static void progress(struct set *s, size_t k, bool last)
+void set_progress(struct set *s, size_t k, bool last)
 {
 	char a[32], b[32];
 	double t = now_s();
@@ -138,8 +107,8 @@ static int collect(struct set *s, unsigned f, size_t *cap)
 			skipped++;
 			continue;
 		}
-		if ((s->glob && fnmatch(s->glob, ti.name, 0)) ||
-		    (s->step >= 0 && ti.rec.step != (uint64_t)s->step))
+		if ((s->o->glob && fnmatch(s->o->glob, ti.name, 0)) ||
+		    (s->o->step >= 0 && ti.rec.step != (uint64_t)s->o->step))
 			continue;
 		if (s->n == *cap) {
 			struct item *nv = realloc(s->v, (*cap ? 2 * *cap : 64) * sizeof(*nv));
@@ -183,7 +152,7 @@ static void file_name(char *buf, size_t len, const char *name, const char *ext)
 }
 
 /* A buffer of s that holds n bytes (kept: a fresh one per tensor faults every page in). */
-static void *room(void **buf, size_t *cap, size_t n)
+void *set_room(void **buf, size_t *cap, size_t n)
 {
 	if (n > *cap) {
 		void *p = realloc(*buf, n);
@@ -200,11 +169,11 @@ static void *room(void **buf, size_t *cap, size_t n)
  * Decodes it as the export writes it (bf16 widened unless keep16) into one
  * of s's buffers, valid until the next call; NULL after saying why.
  */
-static const void *decode(struct set *s, const struct item *it, bool keep16, size_t *len)
+const void *set_decode(struct set *s, const struct item *it, bool keep16, size_t *len)
 {
 	struct llmi_tensor_info *ti = malloc(sizeof(*ti));
 	size_t n = it->t.raw_bytes;
-	void *d = room(&s->buf, &s->buf_cap, n ? n : 1);
+	void *d = set_room(&s->buf, &s->buf_cap, n ? n : 1);
 	int code;
 
 	if (!ti || !d) {
@@ -220,7 +189,7 @@ static const void *decode(struct set *s, const struct item *it, bool keep16, siz
 	}
 	*len = n;
 	if (it->t.dtype == LLMI_DTYPE_BF16 && !keep16) {
-		uint32_t *w = room(&s->wide, &s->wide_cap, n ? n * 2 : 1);
+		uint32_t *w = set_room(&s->wide, &s->wide_cap, n ? n * 2 : 1);
 
 		if (!w) {
 			s->ret = dump_err(EXIT_CANNOT, "cannot allocate %zu bytes", n * 2);
@@ -235,7 +204,7 @@ static const void *decode(struct set *s, const struct item *it, bool keep16, siz
 }
 
 /* Flushes and closes a finished output; on failure says why and removes it. 0 or EXIT_CANNOT. */
-static int close_out(struct set *s, FILE *f, const char *path)
+int set_close(struct set *s, FILE *f, const char *path)
 {
 	if (fflush(f) || ferror(f)) {
 		dump_err(EXIT_CANNOT, "%s: write failed: %s", path, strerror(errno));
@@ -386,7 +355,7 @@ static int st_file(struct set *s, const struct item *v, size_t n, size_t *k)
 		goto wfail;
 	for (size_t i = 0; i < n; i++, (*k)++) {
 		size_t len;
-		const void *d = decode(s, &v[i], true, &len);
+		const void *d = set_decode(s, &v[i], true, &len);
 
 		if (!d) {
 			ret = s->ret;
@@ -395,9 +364,9 @@ static int st_file(struct set *s, const struct item *v, size_t n, size_t *k)
 		if (fwrite(d, 1, len, f) != len)
 			goto wfail;
 		s->done += v[i].t.raw_bytes;
-		progress(s, *k + 1, false);
+		set_progress(s, *k + 1, false);
 	}
-	ret = close_out(s, f, path);
+	ret = set_close(s, f, path);
 	f = NULL;
 	if (!ret)
 		s->exported += n;
@@ -513,7 +482,7 @@ static int mm_sidecar(struct set *s, const struct item *v, size_t n, const char 
 		dump_out_failed(f, path);
 		return EXIT_CANNOT;
 	}
-	return close_out(s, f, path);
+	return set_close(s, f, path);
 }
 
 /* NAME.bin and NAME.json for the items of one name; 0, -1 when skipped (said), or the exit code. */
@@ -558,7 +527,7 @@ static int mm_name(struct set *s, const struct item *v, size_t n, size_t *k, cha
 		return EXIT_CANNOT;
 	for (size_t i = 0; i < n; i++, (*k)++) {
 		size_t len;
-		const void *d = decode(s, &v[i], s->bf16_raw, &len);
+		const void *d = set_decode(s, &v[i], s->bf16_raw, &len);
 
 		if (!d) {
 			dump_out_failed(f, path);
@@ -570,9 +539,9 @@ static int mm_name(struct set *s, const struct item *v, size_t n, size_t *k, cha
 			return EXIT_CANNOT;
 		}
 		s->done += v[i].t.raw_bytes;
-		progress(s, *k + 1, false);
+		set_progress(s, *k + 1, false);
 	}
-	if (close_out(s, f, path) || mm_sidecar(s, v, n, base))
+	if (set_close(s, f, path) || mm_sidecar(s, v, n, base))
 		return EXIT_CANNOT;
 	s->exported += n;
 	return 0;
@@ -604,11 +573,20 @@ static int export_memmap(struct set *s)
 	return worst;
 }
 
-int dump_export_set(char *const *paths, size_t npaths, const char *format, const char *dir,
-		    const char *glob, int64_t step, bool bf16_raw, bool force, bool quiet)
+int set_mkdir(struct set *s)
 {
-	struct set s = { .dir = dir, .glob = glob, .step = step, .bf16_raw = bf16_raw,
-			 .force = force, .tty = !quiet && isatty(STDERR_FILENO) };
+	if (mkdir(s->dir, 0755) && (errno != EEXIST || !s->force))
+		return errno == EEXIST ?
+			dump_err(EXIT_CANNOT, "export: %s exists: give --force to write into it", s->dir) :
+			dump_err(EXIT_CANNOT, "export: cannot create %s: %s", s->dir, strerror(errno));
+	return 0;
+}
+
+int dump_export_set(char *const *paths, size_t npaths, const struct dump_export_opts *o)
+{
+	const char *dir = o->dir, *format = o->format;
+	struct set s = { .o = o, .dir = dir, .bf16_raw = o->bf16_raw, .force = o->force,
+			 .tty = !o->quiet && isatty(STDERR_FILENO) };
 	uint64_t bad = 0;
 	size_t cap = 0;
 	int ret = 0;
@@ -635,23 +613,21 @@ int dump_export_set(char *const *paths, size_t npaths, const char *format, const
 	if (!s.n) {
 		ret = dump_err(EXIT_USAGE, "%s%s: no%s tensors to export (see 'llminstr-dump ls')",
 			       paths[0], npaths > 1 ? " ..." : "",
-			       s.glob || s.step >= 0 ? " selected" : "");
+			       o->glob || o->step >= 0 ? " selected" : "");
 		goto out;
 	}
-	if (mkdir(dir, 0755) && (errno != EEXIST || !force)) {
-		ret = errno == EEXIST ?
-			dump_err(EXIT_CANNOT, "export: %s exists: give --force to write into it", dir) :
-			dump_err(EXIT_CANNOT, "export: cannot create %s: %s", dir, strerror(errno));
+	/* hf-arrow checks its columns first, then creates DIR */
+	if (strcmp(format, "hf-arrow") && (ret = set_mkdir(&s)))
 		goto out;
-	}
 	s.codec = llmi_codec__new(1);
 	if (!s.codec) {
 		ret = dump_err(EXIT_CANNOT, "cannot create a codec context: %s", strerror(errno));
 		goto out;
 	}
-	ret = !strcmp(format, "safetensors") ? export_safetensors(&s) : export_memmap(&s);
-	progress(&s, 0, true);
-	if (!quiet)
+	ret = !strcmp(format, "safetensors") ? export_safetensors(&s) :
+	      !strcmp(format, "hf-arrow") ? export_hf_arrow(&s) : export_memmap(&s);
+	set_progress(&s, 0, true);
+	if (!o->quiet)
 		printf("exported %zu of %zu tensors to %s: %zu %s files\n", s.exported, s.n, dir,
 		       s.files, format);
 	if (s.ret > ret)
@@ -662,6 +638,7 @@ out:
 	free(s.v);
 	for (size_t f = 0; f < s.nsrc; f++) {
 		dump_names__free(s.src[f].names);
+		dump_tokens__free(s.src[f].tok);
 		llmi_reader__free(s.src[f].r);
 	}
 	free(s.src);

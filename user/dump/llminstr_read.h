@@ -78,7 +78,7 @@ size_t llmi_read_tokens(const struct llmi_read *h, uint32_t pid, uint64_t first,
 			size_t n);
 
 /*
- * llminstr-dump export --format FORMAT (safetensors, memmap) of paths (one
+ * llminstr-dump export --format FORMAT (safetensors, memmap, hf-arrow) of paths (one
  * file, or a run's shards: one dataset) into dir: glob (or NULL) and step
  * (-1: all) select, bf16_raw and force as the options. The command's exit
  * status (0 done, 1 damaged records skipped, 2 nothing selected, 3

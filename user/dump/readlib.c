@@ -264,8 +264,12 @@ API int llmi_read_export(const char *const *paths, size_t npaths, const char *fo
 	char msg[512];
 	int rc;
 
-	if (!format || (strcmp(format, "safetensors") && strcmp(format, "memmap"))) {
-		set_err(err, errlen, "format: expected safetensors or memmap");
+	struct dump_export_opts o = { .format = format, .dir = dir, .glob = glob, .step = step,
+				      .bf16_raw = bf16_raw, .force = force, .quiet = true };
+
+	if (!format || (strcmp(format, "safetensors") && strcmp(format, "memmap") &&
+			strcmp(format, "hf-arrow"))) {
+		set_err(err, errlen, "format: expected safetensors, memmap or hf-arrow");
 		return EXIT_USAGE;
 	}
 	if (!npaths) {
@@ -273,8 +277,7 @@ API int llmi_read_export(const char *const *paths, size_t npaths, const char *fo
 		return EXIT_USAGE;
 	}
 	dump_err_to(msg, sizeof(msg));
-	rc = dump_export_set((char *const *)paths, npaths, format, dir, glob, step, bf16_raw, force,
-			     true);
+	rc = dump_export_set((char *const *)paths, npaths, &o);
 	dump_err_to(NULL, 0);
 	if (rc)
 		set_err(err, errlen, msg);

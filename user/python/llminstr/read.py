@@ -272,7 +272,7 @@ def open(path, check=True):
 
 
 def export(path, format, out, tensor=None, step=None, bf16_raw=False, force=False):
-    """llminstr-dump export --format FORMAT (safetensors, memmap) of a file, a
+    """llminstr-dump export --format FORMAT (safetensors, memmap, hf-arrow) of a file, a
     directory or a glob of shards (one dataset) into the directory out."""
     lib = _load()
     paths = _paths(path)

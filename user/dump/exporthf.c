@@ -1,0 +1,550 @@
+// SPDX-License-Identifier: MIT
+/*
+ * llminstr-dump export --format hf-arrow: a directory that Hugging Face
+ * datasets.load_from_disk() opens, written from Arrow's published format
+ * (arrow.c) without an Arrow library:
+ *
+ *   DIR/data-NNNNN-of-MMMMM.arrow  Arrow IPC streams, each at most
+ *                                  --shard-size bytes (2 GB) of values
+ *   DIR/dataset_info.json          the features (column types)
+ *   DIR/state.json                 the shards, in order
+ *
+ * A row is a token. Each selected name is a column of fixed-size lists, its
+ * values for that token (float32; float16; bf16 widened to float32 exactly,
+ * or with --bf16-raw its bits as uint16), with the captured dtype in the
+ * field's metadata ("llminstr.captured_dtype"); then token_ids (int64, null
+ * where the file holds no ids) and step (int64). SAELens-style loaders read
+ * the hook column and token_ids.
+ *
+ * A tensor's rows: its token count when the record has one and it divides
+ * the values ([B, S, H, D] with B*S tokens gives rows of H*D), else every
+ * dimension but the last. The tensors of one step of one process (of one
+ * file) make that step's rows; every name must give the same rows there,
+ * or nothing is written and the first mismatch is said.
+ *
+ * Rows go out in step order (the files in order within a step), in record
+ * batches of about 32 MiB (a quarter of a smaller shard): memory is one
+ * batch and one tensor.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/json.h"
+#include "dump/arrow.h"
+#include "dump/exportset.h"
+
+#define SHARD_DEFAULT	2000000000ull	/* "2 GB": what save_to_disk sets its largest shards to */
+#define BATCH_BYTES	(32ull << 20)	/* at most; a quarter of a smaller shard */
+
+struct hcol {
+	const char *name;
+	unsigned dtype;			/* captured; 0 until a tensor with rows sets it */
+	uint64_t width;			/* values a row */
+	size_t esize;			/* bytes a value as written */
+	uint8_t *buf;			/* the batch's values */
+	size_t cap;
+};
+
+struct group {
+	size_t a, b;			/* items [a, b) */
+	uint64_t rows;
+	uint64_t tok_first;
+	bool tokens;			/* rows are tokens tok_first.. of the process */
+	unsigned shard;
+};
+
+struct hf {
+	struct set *s;
+	struct hcol *c;
+	size_t nc;
+	unsigned *col;			/* column of each item */
+	uint64_t *rows;			/* rows of each item */
+	struct group *g;
+	size_t ng;
+	unsigned nshards;
+	uint64_t batch_bytes;		/* a batch is sent once it holds this much */
+	/* the batch being filled */
+	uint64_t brows;
+	int64_t *tok, *step;
+	uint8_t *valid;
+	size_t tok_cap, step_cap, valid_cap;
+	struct llmi_tensor_info *ti;
+	size_t k;			/* items done, for the progress line */
+};
+
+static int by_group(const void *x, const void *y)
+{
+	const struct item *a = x, *b = y;
+
+	if (a->t.step != b->t.step)
+		return a->t.step < b->t.step ? -1 : 1;
+	if (a->src != b->src)
+		return a->src < b->src ? -1 : 1;
+	if (a->t.pid != b->t.pid)
+		return a->t.pid < b->t.pid ? -1 : 1;
+	return a->rec < b->rec ? -1 : a->rec > b->rec;
+}
+
+static int by_str(const void *x, const void *y)
+{
+	return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* Values a row of t and its rows (FILE comment); rows 0 for an empty tensor. */
+static uint64_t row_width(const struct llmi_tensor_rec *t, uint64_t *rows)
+{
+	uint64_t numel = t->raw_bytes / llmi_dtype_size(t->dtype), w;
+
+	if (t->token_count && numel % t->token_count == 0)
+		w = numel / t->token_count;
+	else
+		w = t->ndim ? t->shape[t->ndim - 1] : 1;
+	*rows = w ? numel / w : 0;
+	return w;
+}
+
+static const char *feature_dtype(const struct hf *h, const struct hcol *c)
+{
+	return c->dtype == LLMI_DTYPE_F16 ? "float16" :
+	       c->dtype == LLMI_DTYPE_BF16 && h->s->bf16_raw ? "uint16" : "float32";
+}
+
+static bool same(const uint64_t *colrows, size_t n)
+{
+	for (size_t c = 1; c < n; c++)
+		if (colrows[c] != colrows[0])
+			return false;
+	return true;
+}
+
+/*
+ * A step whose names disagree on rows: where a record of the run was
+ * damaged (and skipped) the step is skipped, said (0); else nothing is
+ * exported (the exit code, said).
+ */
+static int mismatch(struct hf *h, size_t a, const uint64_t *colrows)
+{
+	struct set *s = h->s;
+	const struct item *it = &s->v[a];
+	size_t c = 1;
+
+	while (colrows[c] == colrows[0])
+		c++;
+	if (s->ret == EXIT_DAMAGED) {
+		dump_err(EXIT_DAMAGED, "export: step %llu of %s (process %u) skipped: '%s' has %llu "
+			 "rows but '%s' %llu (a damaged record)", (unsigned long long)it->t.step,
+			 s->src[it->src].path, it->t.pid, h->c[0].name,
+			 (unsigned long long)colrows[0], h->c[c].name, (unsigned long long)colrows[c]);
+		return 0;
+	}
+	return dump_err(EXIT_USAGE, "export: step %llu of %s (process %u): '%s' has %llu rows but "
+			"'%s' %llu: hf-arrow needs every name with the same rows (tokens) at each "
+			"step; choose names with --tensor GLOB, or use --format memmap; nothing "
+			"exported", (unsigned long long)it->t.step, s->src[it->src].path, it->t.pid,
+			h->c[0].name, (unsigned long long)colrows[0], h->c[c].name,
+			(unsigned long long)colrows[c]);
+}
+
+/* Columns, each tensor's rows, the groups and their shards; 0 or the exit code, said. */
+static int plan(struct hf *h)
+{
+	struct set *s = h->s;
+	const char **names = malloc(s->n * sizeof(*names));
+	uint64_t *colrows, shard_max = s->o->shard_bytes ? s->o->shard_bytes : SHARD_DEFAULT, in = 0;
+
+	h->col = calloc(s->n, sizeof(*h->col));
+	h->rows = calloc(s->n, sizeof(*h->rows));
+	h->g = calloc(s->n, sizeof(*h->g));
+	h->c = calloc(s->n, sizeof(*h->c));
+	if (!names || !h->col || !h->rows || !h->g || !h->c) {
+		free(names);
+		return dump_err(EXIT_CANNOT, "out of memory");
+	}
+	qsort(s->v, s->n, sizeof(*s->v), by_group);
+	for (size_t i = 0; i < s->n; i++)
+		names[i] = s->v[i].name;
+	qsort(names, s->n, sizeof(*names), by_str);
+	for (size_t i = 0; i < s->n; i++)
+		if (!i || strcmp(names[i], names[i - 1]))
+			h->c[h->nc++].name = names[i];
+	free(names);
+	for (size_t i = 0; i < h->nc; i++)
+		if (!strcmp(h->c[i].name, "token_ids") || !strcmp(h->c[i].name, "step"))
+			return dump_err(EXIT_USAGE, "export: a tensor is named '%s', which hf-arrow "
+					"uses for its own column; leave it out with --tensor GLOB",
+					h->c[i].name);
+
+	/* every name: one dtype and row width */
+	for (size_t i = 0; i < s->n; i++) {
+		const struct item *it = &s->v[i];
+		const char *key = it->name;
+		const struct hcol *hit = bsearch(&key, h->c, h->nc, sizeof(*h->c), by_str);
+		struct hcol *c;
+		uint64_t w = row_width(&it->t, &h->rows[i]);
+
+		h->col[i] = (unsigned)(hit - h->c);	/* every name is there */
+		c = &h->c[h->col[i]];
+		if (!h->rows[i])
+			continue;
+		if (!c->dtype) {
+			c->dtype = it->t.dtype;
+			c->width = w;
+			c->esize = it->t.dtype == LLMI_DTYPE_BF16 && !s->bf16_raw ? 4 :
+				   llmi_dtype_size(it->t.dtype);
+		} else if (c->dtype != it->t.dtype || c->width != w) {
+			return dump_err(EXIT_USAGE, "export: '%s' has %s rows of %llu values at "
+					"step %llu but %s rows of %llu before: an Arrow column needs "
+					"one dtype and row width (use --format safetensors); nothing "
+					"exported", c->name, dump_dtype(it->t.dtype),
+					(unsigned long long)w, (unsigned long long)it->t.step,
+					dump_dtype(c->dtype), (unsigned long long)c->width);
+		}
+	}
+
+	/* groups: a step of a process of a file; each name the same rows */
+	colrows = calloc(h->nc, sizeof(*colrows));
+	if (!colrows)
+		return dump_err(EXIT_CANNOT, "out of memory");
+	for (size_t a = 0, b; a < s->n; a = b) {
+		struct group *g = &h->g[h->ng];
+		const struct item *first = NULL;
+		uint64_t bytes = 0;
+
+		memset(colrows, 0, h->nc * sizeof(*colrows));
+		for (b = a + 1; b < s->n && s->v[b].t.step == s->v[a].t.step &&
+				s->v[b].src == s->v[a].src && s->v[b].t.pid == s->v[a].t.pid; b++)
+			;
+		for (size_t i = a; i < b; i++)
+			colrows[h->col[i]] += h->rows[i];
+		if (!same(colrows, h->nc)) {
+			int rc = mismatch(h, a, colrows);
+
+			if (rc) {
+				free(colrows);
+				return rc;
+			}
+			continue;	/* skipped, said */
+		}
+		g->a = a;
+		g->b = b;
+		g->rows = colrows[0];
+		/* the rows are tokens when every tensor of the step says the same run */
+		g->tokens = true;
+		for (size_t i = a; i < b; i++) {
+			const struct llmi_tensor_rec *t = &s->v[i].t;
+
+			if (!t->token_count)
+				continue;
+			if (!first)
+				first = &s->v[i];
+			if (t->token_count != g->rows || t->token_first != first->t.token_first)
+				g->tokens = false;
+		}
+		g->tokens &= first != NULL;
+		g->tok_first = first ? first->t.token_first : 0;
+		for (size_t c = 0; c < h->nc; c++)
+			bytes += g->rows * h->c[c].width * h->c[c].esize;
+		bytes += g->rows * 16;
+		if (in && in + bytes > shard_max) {
+			h->nshards++;
+			in = 0;
+		}
+		in += bytes;
+		g->shard = h->nshards;
+		h->ng++;
+	}
+	h->nshards++;
+	h->batch_bytes = shard_max / 4 < BATCH_BYTES ? shard_max / 4 : BATCH_BYTES;
+	free(colrows);
+	return 0;
+}
+
+static void *grow(void *p, size_t *cap, size_t need)
+{
+	return set_room(&p, cap, need) ? p : NULL;
+}
+
+static int flush_batch(struct hf *h, FILE *f)
+{
+	struct arrow_col *cols = calloc(h->nc + 2, sizeof(*cols));
+	struct arrow_data *data = calloc(h->nc + 2, sizeof(*data));
+	uint64_t nulls = 0;
+	int rc = -1;
+
+	if (!cols || !data)
+		goto out;
+	if (!h->brows) {
+		rc = 0;
+		goto out;
+	}
+	for (size_t c = 0; c < h->nc; c++) {
+		cols[c].name = h->c[c].name;
+		cols[c].type = h->c[c].esize == 4 ? ARROW_F32 :
+			       h->c[c].dtype == LLMI_DTYPE_F16 ? ARROW_F16 : ARROW_U16;
+		cols[c].list_size = (uint32_t)h->c[c].width;
+		data[c].values = h->c[c].buf;
+	}
+	for (uint64_t r = 0; r < h->brows; r++)
+		nulls += !(h->valid[r / 8] >> (r % 8) & 1);
+	cols[h->nc] = (struct arrow_col){ .name = "token_ids", .type = ARROW_I64 };
+	data[h->nc] = (struct arrow_data){ .values = h->tok, .validity = nulls ? h->valid : NULL,
+					   .null_count = nulls };
+	cols[h->nc + 1] = (struct arrow_col){ .name = "step", .type = ARROW_I64 };
+	data[h->nc + 1].values = h->step;
+	rc = arrow_batch(f, cols, h->nc + 2, h->brows, data);
+	h->brows = 0;
+out:
+	free(cols);
+	free(data);
+	return rc;
+}
+
+/* The schema of the stream (the same in every shard); -1 with errno. */
+static int schema(struct hf *h, FILE *f)
+{
+	struct arrow_col *cols = calloc(h->nc + 2, sizeof(*cols));
+	int rc;
+
+	if (!cols) {
+		errno = ENOMEM;
+		return -1;
+	}
+	for (size_t c = 0; c < h->nc; c++) {
+		cols[c].name = h->c[c].name;
+		cols[c].type = h->c[c].esize == 4 ? ARROW_F32 :
+			       h->c[c].dtype == LLMI_DTYPE_F16 ? ARROW_F16 : ARROW_U16;
+		cols[c].list_size = (uint32_t)(h->c[c].width ? h->c[c].width : 1);
+		cols[c].meta_key = "llminstr.captured_dtype";
+		cols[c].meta_val = dump_dtype(h->c[c].dtype);
+	}
+	cols[h->nc] = (struct arrow_col){ .name = "token_ids", .type = ARROW_I64 };
+	cols[h->nc + 1] = (struct arrow_col){ .name = "step", .type = ARROW_I64 };
+	rc = arrow_schema(f, cols, h->nc + 2);
+	free(cols);
+	return rc;
+}
+
+/* Group g's rows appended to the batch; 0, or the exit code after saying why. */
+static int add_group(struct hf *h, const struct group *g)
+{
+	struct set *s = h->s;
+	uint64_t r0 = h->brows, n = r0 + g->rows;
+	int64_t *ids;
+	size_t got = 0;
+
+	for (size_t c = 0; c < h->nc; c++)
+		if (!(h->c[c].buf = grow(h->c[c].buf, &h->c[c].cap,
+					 n * h->c[c].width * h->c[c].esize + 1)))
+			return dump_err(EXIT_CANNOT, "out of memory");
+	if (!(h->tok = grow(h->tok, &h->tok_cap, n * 8 + 8)) ||
+	    !(h->step = grow(h->step, &h->step_cap, n * 8 + 8)) ||
+	    !(h->valid = grow(h->valid, &h->valid_cap, n / 8 + 1)))
+		return dump_err(EXIT_CANNOT, "out of memory");
+	/* each column's tensors, in record order, at the column's row r0 on */
+	for (size_t c = 0; c < h->nc; c++) {
+		struct hcol *col = &h->c[c];
+		uint8_t *at = col->buf + r0 * col->width * col->esize;
+
+		for (size_t i = g->a; i < g->b; i++) {
+			const struct item *it = &s->v[i];
+			size_t len = it->t.raw_bytes;
+			int rc;
+
+			if (h->col[i] != c || !h->rows[i])
+				continue;
+			if (it->t.dtype == LLMI_DTYPE_BF16 && !s->bf16_raw) {
+				/* decoded aside, widened into the column */
+				const uint16_t *d = set_decode(s, it, true, &len);
+				uint32_t *w = (uint32_t *)at;
+
+				if (!d)
+					return s->ret;
+				for (size_t e = 0; e < len / 2; e++)
+					w[e] = (uint32_t)d[e] << 16;
+				len *= 2;
+			} else {
+				rc = dump_decode_into(s->src[it->src].r, s->src[it->src].path, s->codec,
+						      it->rec, h->ti, at, len);
+				if (rc)
+					return s->ret = rc;
+			}
+			at += len;
+			s->done += it->t.raw_bytes;
+			set_progress(s, ++h->k, false);
+		}
+	}
+	ids = h->tok + r0;
+	if (g->tokens) {
+		struct src *sr = &s->src[s->v[g->a].src];
+
+		if (!sr->tok && !(sr->tok = dump_tokens__load(sr->r)))
+			return dump_err(EXIT_CANNOT, "out of memory");
+		got = dump_tokens__get(sr->tok, s->v[g->a].t.pid, g->tok_first, ids, g->rows);
+	}
+	for (uint64_t r = 0; r < g->rows; r++) {
+		uint64_t row = r0 + r;
+
+		if (r >= got)
+			ids[r] = 0;
+		if (r < got)
+			h->valid[row / 8] |= (uint8_t)(1u << (row % 8));
+		else
+			h->valid[row / 8] &= (uint8_t)~(1u << (row % 8));
+		h->step[row] = (int64_t)s->v[g->a].t.step;
+	}
+	h->brows = n;
+	return 0;
+}
+
+static int write_shard(struct hf *h, unsigned shard, size_t *gi)
+{
+	struct set *s = h->s;
+	char path[4096];
+	uint64_t bytes = 0;
+	FILE *f;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/data-%05u-of-%05u.arrow", s->dir, shard, h->nshards);
+	f = dump_create(path, s->force);
+	if (!f)
+		return EXIT_CANNOT;
+	if (schema(h, f))
+		goto wfail;
+	for (; *gi < h->ng && h->g[*gi].shard == shard; (*gi)++) {
+		const struct group *g = &h->g[*gi];
+
+		rc = add_group(h, g);
+		if (rc) {
+			dump_out_failed(f, path);
+			return rc;
+		}
+		for (size_t c = 0; c < h->nc; c++)
+			bytes += g->rows * h->c[c].width * h->c[c].esize;
+		if (bytes >= h->batch_bytes) {
+			if (flush_batch(h, f))
+				goto wfail;
+			bytes = 0;
+		}
+	}
+	if (flush_batch(h, f) || arrow_eos(f))
+		goto wfail;
+	return set_close(s, f, path);
+wfail:
+	dump_err(EXIT_CANNOT, "%s: write failed: %s", path, strerror(errno));
+	dump_out_failed(f, path);
+	return EXIT_CANNOT;
+}
+
+static int write_json(struct hf *h, const char *name, bool state)
+{
+	struct set *s = h->s;
+	char path[4096], fp[32], shard[64];
+	uint64_t hash = 0xcbf29ce484222325ull, rows = 0;
+	struct llmi_json j;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", s->dir, name);
+	f = dump_create(path, s->force);
+	if (!f)
+		return EXIT_CANNOT;
+	llmi_json_init(&j, f, true);
+	llmi_json_obj_begin(&j, NULL);
+	if (state) {
+		/* what Dataset.save_to_disk writes: the shards in order, no format set */
+		llmi_json_arr_begin(&j, "_data_files");
+		for (unsigned i = 0; i < h->nshards; i++) {
+			snprintf(shard, sizeof(shard), "data-%05u-of-%05u.arrow", i, h->nshards);
+			llmi_json_obj_begin(&j, NULL);
+			llmi_json_str(&j, "filename", shard);
+			llmi_json_obj_end(&j);
+		}
+		llmi_json_arr_end(&j);
+		/* a fingerprint of what was exported: each tensor's file, id and step */
+		for (size_t i = 0; i < s->n; i++) {
+			const char *p = s->src[s->v[i].src].path;
+			uint64_t v[2] = { s->v[i].t.tensor_id, s->v[i].t.step };
+
+			for (; *p; p++)
+				hash = (hash ^ (uint8_t)*p) * 0x100000001b3ull;
+			for (size_t b = 0; b < sizeof(v); b++)
+				hash = (hash ^ ((const uint8_t *)v)[b]) * 0x100000001b3ull;
+		}
+		snprintf(fp, sizeof(fp), "%016llx", (unsigned long long)hash);
+		llmi_json_str(&j, "_fingerprint", fp);
+		llmi_json_null(&j, "_format_columns");
+		llmi_json_obj_begin(&j, "_format_kwargs");
+		llmi_json_obj_end(&j);
+		llmi_json_null(&j, "_format_type");
+		llmi_json_bool(&j, "_output_all_columns", false);
+		llmi_json_null(&j, "_split");
+	} else {
+		char desc[256];
+
+		for (size_t g = 0; g < h->ng; g++)
+			rows += h->g[g].rows;
+		snprintf(desc, sizeof(desc), "llminstr activations: %llu tokens, %zu tensors of %zu "
+			 "file(s), a row per token", (unsigned long long)rows, s->n, s->nsrc);
+		llmi_json_str(&j, "citation", "");
+		llmi_json_str(&j, "description", desc);
+		llmi_json_obj_begin(&j, "features");
+		for (size_t c = 0; c < h->nc; c++) {
+			llmi_json_obj_begin(&j, h->c[c].name);
+			llmi_json_obj_begin(&j, "feature");
+			llmi_json_str(&j, "dtype", feature_dtype(h, &h->c[c]));
+			llmi_json_str(&j, "_type", "Value");
+			llmi_json_obj_end(&j);
+			llmi_json_u64(&j, "length", h->c[c].width ? h->c[c].width : 1);
+			llmi_json_str(&j, "_type", "Sequence");
+			llmi_json_obj_end(&j);
+		}
+		for (int k = 0; k < 2; k++) {
+			llmi_json_obj_begin(&j, k ? "step" : "token_ids");
+			llmi_json_str(&j, "dtype", "int64");
+			llmi_json_str(&j, "_type", "Value");
+			llmi_json_obj_end(&j);
+		}
+		llmi_json_obj_end(&j);
+		llmi_json_str(&j, "homepage", "");
+		llmi_json_str(&j, "license", "");
+	}
+	llmi_json_obj_end(&j);
+	if (llmi_json_finish(&j) || fputc('\n', f) == EOF) {
+		dump_err(EXIT_CANNOT, "%s: write failed: %s", path, strerror(errno));
+		dump_out_failed(f, path);
+		return EXIT_CANNOT;
+	}
+	return set_close(s, f, path);
+}
+
+int export_hf_arrow(struct set *s)
+{
+	struct hf h = { .s = s };
+	size_t gi = 0;
+	int rc;
+
+	rc = plan(&h);
+	if (!rc)
+		rc = set_mkdir(s);
+	if (!rc && !(h.ti = malloc(sizeof(*h.ti))))
+		rc = dump_err(EXIT_CANNOT, "out of memory");
+	for (unsigned shard = 0; !rc && shard < h.nshards; shard++)
+		rc = write_shard(&h, shard, &gi);
+	if (!rc)
+		rc = write_json(&h, "dataset_info.json", false);
+	if (!rc)
+		rc = write_json(&h, "state.json", true);
+	for (size_t g = 0; !rc && g < h.ng; g++)
+		s->exported += h.g[g].b - h.g[g].a;
+	for (size_t c = 0; c < h.nc; c++)
+		free(h.c[c].buf);
+	free(h.c);
+	free(h.col);
+	free(h.rows);
+	free(h.g);
+	free(h.tok);
+	free(h.step);
+	free(h.valid);
+	free(h.ti);
+	return rc;
+}

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the exports of many tensors share (exportset.c): the files of a run,
+ * the selected tensors, one decode buffer, the progress line. exporthf.c
+ * writes the hf-arrow format with them.
+ */
+#ifndef LLMI_EXPORTSET_H
+#define LLMI_EXPORTSET_H
+
+#include "dump/dump.h"
+
+struct src {
+	const char *path;
+	char stem[64];			/* file name without directory and .llmi */
+	struct llmi_reader *r;
+	struct dump_names *names;
+	struct dump_tokens *tok;	/* loaded by the formats that need ids */
+};
+
+struct item {
+	unsigned src;			/* which file */
+	size_t rec;			/* record index */
+	struct llmi_tensor_rec t;
+	char *name;
+};
+
+struct set {
+	struct src *src;
+	size_t nsrc;
+	const struct dump_export_opts *o;
+	const char *dir;
+	bool bf16_raw, force;
+	struct llmi_codec *codec;
+	void *buf, *wide;		/* decoded, and bf16 widened (set_decode()) */
+	size_t buf_cap, wide_cap;
+	struct item *v;
+	size_t n;
+	uint64_t total, done;		/* raw bytes, for the progress line */
+	size_t files, exported;		/* files finished, tensors in them */
+	double next_show;
+	bool tty;
+	int ret;			/* worst exit so far */
+};
+
+/* On a terminal, at most five times a second: k of s->n tensors and the bytes done. */
+void set_progress(struct set *s, size_t k, bool last);
+/* *buf grown to hold n bytes (kept between tensors); NULL when out of memory. */
+void *set_room(void **buf, size_t *cap, size_t n);
+/*
+ * Decodes it as the export writes it (bf16 widened to float32 unless
+ * keep16) into one of s's buffers, valid until the next call; NULL after
+ * saying why (s->ret set).
+ */
+const void *set_decode(struct set *s, const struct item *it, bool keep16, size_t *len);
+/* Flushes and closes a finished output; on failure says why and removes it. 0 or EXIT_CANNOT. */
+int set_close(struct set *s, FILE *f, const char *path);
+
+/* Creates DIR (an existing one only with --force); 0 or the exit code, said. */
+int set_mkdir(struct set *s);
+/* DIR/data-NNNNN-of-MMMMM.arrow, dataset_info.json, state.json (exporthf.c). */
+int export_hf_arrow(struct set *s);
+
+#endif
