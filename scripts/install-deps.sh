@@ -10,7 +10,7 @@ pkgs=(
 	liburing-dev libzstd-dev liblz4-dev libblosc-dev
 	libcmocka-dev libclang-rt-14-dev
 	systemtap-sdt-dev
-	bpftrace python3-numpy python3-torch python3-pip python3-setuptools
+	bpftrace python3-numpy python3-torch python3-pip python3-setuptools python3-pytest
 )
 
 # The tests read Arrow exports with Apache Arrow's official JavaScript reader

@@ -61,7 +61,8 @@ static void fb_push(struct fb *b, const void *p, size_t n)
 			b->oom = true;
 			return;
 		}
-		memcpy(nb + cap - b->len, b->buf + b->cap - b->len, b->len);
+		if (b->len)
+			memcpy(nb + cap - b->len, b->buf + b->cap - b->len, b->len);
 		free(b->buf);
 		b->buf = nb;
 		b->cap = cap;

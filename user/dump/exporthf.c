@@ -287,6 +287,8 @@ static int flush_batch(struct hf *h, FILE *f)
 	}
 	for (uint64_t r = 0; r < h->brows; r++)
 		nulls += !(h->valid[r / 8] >> (r % 8) & 1);
+	if (h->brows % 8)	/* the bits past the last row: zero, as the format asks */
+		h->valid[h->brows / 8] &= (uint8_t)((1u << (h->brows % 8)) - 1);
 	cols[h->nc] = (struct arrow_col){ .name = "token_ids", .type = ARROW_I64 };
 	data[h->nc] = (struct arrow_data){ .values = h->tok, .validity = nulls ? h->valid : NULL,
 					   .null_count = nulls };

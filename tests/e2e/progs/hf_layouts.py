@@ -12,7 +12,8 @@ usage: hf_layouts.py check
          hooks PATTERNs on LAYOUT's model, runs FORWARDS forwards and saves
          what each hooked name saw as REFDIR/NAME.STEP.f32 (taken by a
          plain torch hook of its own on the same module), and the input ids
-         of each forward as REFDIR/tokens.STEP.i64"""
+         of each forward as REFDIR/tokens.STEP.i64; HF_LAYOUTS_IDS_SEED=N
+         draws other input ids (the weights stay)"""
 import os
 import sys
 
@@ -255,6 +256,8 @@ def run(layout, forwards, ref, patterns):
         refs.append(mods[path].register_forward_pre_hook(keep()) if w == "input"
                     else mods[path].register_forward_hook(keep()))
     taken = 0
+    if os.environ.get("HF_LAYOUTS_IDS_SEED"):    # other input ids, the same weights
+        torch.manual_seed(int(os.environ["HF_LAYOUTS_IDS_SEED"]))
     with torch.no_grad():
         for s in range(forwards):
             ids = torch.randint(0, V, (2, 12))

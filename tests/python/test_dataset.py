@@ -1,0 +1,161 @@
+# SPDX-License-Identifier: MIT
+"""Activations as a dataset, as a user of the Python package sees them: a
+run captured from a small GPT-2-layout model (conftest.py) read back through
+llminstr.open and llminstr.ActivationDataset, and exported to each format and
+read back by that format's readers (Arrow through Apache Arrow's JavaScript
+reader)."""
+import glob
+import json
+import os
+import shutil
+import struct
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+
+import llminstr
+from conftest import FORWARDS, NAMES, ROOT, TOKENS
+
+
+def ref(run_dir, t):
+    """What the hooked module saw for tensor t (its shard's REF dir)."""
+    rank = os.path.basename(t.file).split("-")[1].split(".")[0]
+    return np.fromfile(str(run_dir / ("ref-%s" % rank) / ("%s.%d.f32" % (t.name, t.step))),
+                       np.float32)
+
+
+def ref_ids(run_dir, t):
+    rank = os.path.basename(t.file).split("-")[1].split(".")[0]
+    return np.fromfile(str(run_dir / ("ref-%s" % rank) / ("tokens.%d.i64" % t.step)), np.int64)
+
+
+def nmse(x, y):
+    x, y = x.astype(np.float64).ravel(), y.astype(np.float64).ravel()
+    return ((x - y) ** 2).mean() / x.var()
+
+
+def test_open_lists_every_capture(run_dir):
+    run = llminstr.open(str(run_dir / "*.llmi"))
+    got = sorted((os.path.basename(t.file), t.name, t.step) for t in run.tensors())
+    want = sorted(("rank-%d.llmi" % r, n, s) for r in (0, 1) for n in NAMES for s in range(FORWARDS))
+    assert got == want
+    for t in run.tensors():
+        assert t.dtype == "f32" and t.shape[-1] in (32, 128) and t.tokens == (TOKENS * t.step, TOKENS)
+
+
+def test_read_within_bound_and_tokens_aligned(run_dir):
+    run = llminstr.open(str(run_dir))
+    for t in run.tensors():
+        x = run.read(t)
+        assert x.shape == tuple(t.shape) and x.dtype == np.float32
+        assert nmse(ref(run_dir, t), x) <= 1e-3 * (1 + 1e-9), t
+        y = run.read(t, torch=True)
+        assert isinstance(y, torch.Tensor) and np.array_equal(y.numpy(), x)
+        assert np.array_equal(run.tokens(t), ref_ids(run_dir, t))
+
+
+def rows_of(run, hook):
+    """Every row of hook in the run, keyed by its bytes: (token id, row)."""
+    out = {}
+    for t in run.tensors(hook):
+        x, ids = run.read(t).reshape(-1, t.shape[-1]), run.tokens(t)
+        for r in range(x.shape[0]):
+            out[x[r].tobytes()] = int(ids[r])
+    return out
+
+
+def drain(ds, **loader):
+    it = torch.utils.data.DataLoader(ds, batch_size=None, **loader) if loader else ds
+    rows = []
+    for acts, ids in it:
+        assert acts.ndim == 2 and acts.shape[0] == ids.shape[0] <= 10
+        rows += [(a.numpy().tobytes(), int(i)) for a, i in zip(acts, ids)]
+    return rows
+
+
+@pytest.mark.parametrize("hook", ["blocks.1.hook_resid_post", "blocks.0.mlp.hook_post"])
+def test_dataset_every_row_once_beside_its_token(run_dir, hook):
+    run = llminstr.open(str(run_dir))
+    want = rows_of(run, hook)
+    assert len(want) == 2 * FORWARDS * TOKENS
+    ds = llminstr.ActivationDataset(str(run_dir / "*.llmi"), hook, batch_tokens=10)
+    assert len(ds) == len(want)
+    for loader in ({}, {"num_workers": 2}):
+        rows = drain(ds, **loader)
+        assert sorted(rows) == sorted(want.items()), loader
+    parts = [drain(llminstr.ActivationDataset(str(run_dir), hook, batch_tokens=10, rank=k,
+                                              world_size=2, shuffle_buffer=50, seed=3))
+             for k in range(2)]
+    assert not {r for r, _ in parts[0]} & {r for r, _ in parts[1]}
+    assert sorted(parts[0] + parts[1]) == sorted(want.items())
+
+
+def test_dataset_shuffle_is_seeded(run_dir):
+    def order(seed):
+        ds = llminstr.ActivationDataset(str(run_dir), "blocks.0.hook_resid_post", batch_tokens=10,
+                                        shuffle_buffer=64, seed=seed)
+        return [i for _, i in drain(ds)]
+    assert order(5) == order(5) and order(5) != order(6)
+    assert sorted(order(5)) == sorted(order(6))
+
+
+def test_a_hook_that_is_not_there_lists_the_names(run_dir):
+    with pytest.raises(ValueError) as e:
+        llminstr.ActivationDataset(str(run_dir), "blocks.7.hook_resid_post")
+    for n in NAMES:
+        assert n in str(e.value)
+
+
+def test_export_safetensors(run_dir, tmp_path):
+    run = llminstr.open(str(run_dir))
+    llminstr.export(str(run_dir / "rank-0.llmi"), "safetensors", str(tmp_path / "st"))
+    for s in range(FORWARDS):
+        b = open(tmp_path / "st" / ("step-%08d.safetensors" % s), "rb").read()
+        (n,) = struct.unpack_from("<Q", b, 0)
+        h = json.loads(b[8:8 + n])
+        meta = h.pop("__metadata__")
+        assert sorted(h) == sorted(NAMES) and meta["llminstr.step"] == str(s)
+        for name, e in h.items():
+            a, z = e["data_offsets"]
+            x = np.frombuffer(b[8 + n + a:8 + n + z], np.float32).reshape(e["shape"])
+            t = [t for t in run.tensors(name) if t.step == s and t.file.endswith("rank-0.llmi")][0]
+            assert e["dtype"] == "F32" and np.array_equal(x, run.read(t))
+            assert meta[name + ".tokens"] == "%d,%d" % (TOKENS * s, TOKENS)
+    with pytest.raises(OSError, match="--force"):
+        llminstr.export(str(run_dir / "rank-0.llmi"), "safetensors", str(tmp_path / "st"))
+
+
+def test_export_memmap_and_hf_arrow(run_dir, tmp_path):
+    run = llminstr.open(str(run_dir))
+    llminstr.export(str(run_dir / "*.llmi"), "memmap", str(tmp_path / "mm"))
+    for name in NAMES:
+        m = json.load(open(tmp_path / "mm" / (name + ".json")))
+        x = np.memmap(str(tmp_path / "mm" / m["file"]), dtype=m["dtype"], mode="r",
+                      shape=tuple(m["shape"]))
+        pieces = sorted(run.tensors(name), key=lambda t: (t.step, t.file))
+        assert np.array_equal(np.asarray(x), np.concatenate([run.read(t) for t in pieces]))
+    # hf-arrow: a row per token; every name a column; read by Apache Arrow's own reader
+    llminstr.export(str(run_dir / "*.llmi"), "hf-arrow", str(tmp_path / "hf"))
+    info = json.load(open(tmp_path / "hf" / "dataset_info.json"))
+    assert list(info["features"]) == sorted(NAMES) + ["token_ids", "step"]
+    node_path = os.environ.get("LLMINSTR_NODE_PATH", "/usr/local/lib/llminstr-node/node_modules")
+    if not shutil.which("node") or not os.path.isdir(os.path.join(node_path, "apache-arrow")):
+        pytest.skip("node or apache-arrow missing (scripts/install-deps.sh installs them)")
+    (tmp_path / "js").mkdir()
+    p = subprocess.run(["node", os.path.join(ROOT, "tests", "e2e", "progs", "read_arrow.js"),
+                        str(tmp_path / "hf"), str(tmp_path / "js")], env=dict(os.environ, NODE_PATH=node_path),
+                       stdout=subprocess.PIPE, text=True, check=True)
+    r = json.loads(p.stdout)
+    assert sum(s["rows"] for s in r["shards"]) == 2 * FORWARDS * TOKENS and r["nulls"]["token_ids"] == 0
+    ids = np.fromfile(str(tmp_path / "js" / "token_ids.bin"), np.int64)
+    want_ids = np.concatenate([run.tokens(t) for t in sorted(run.tensors(NAMES[0]),
+                                                             key=lambda t: (t.step, t.file))])
+    assert np.array_equal(ids, want_ids)
+    for name in NAMES:
+        m = json.load(open(tmp_path / "mm" / (name + ".json")))
+        d = m["shape"][-1]
+        got = np.fromfile(str(tmp_path / "js" / (name + ".bin")), np.float32).reshape(-1, d)
+        want = np.fromfile(str(tmp_path / "mm" / m["file"]), np.float32).reshape(-1, d)
+        assert np.array_equal(got, want), name
