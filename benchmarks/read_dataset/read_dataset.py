@@ -13,7 +13,8 @@ ways in --dir:
           read with llminstr.open(...).read(..., torch=True): the project's
           C reader and decoder through libllminstr_read.so.
 
-Each is read whole into torch tensors, one thread, with the page cache
+Each is read whole into torch tensors, one thread (the .llmi run also with
+--threads C decoding threads, 2 by default), with the page cache
 dropped before (root: /proc/sys/vm/drop_caches; otherwise the figures are
 warm-cache ones, and say so) and then again warm. Figures: GB/s of decoded
 activations into torch, and the disk bytes each way. Then the export
@@ -93,9 +94,9 @@ def read_raw(raw, args, np, torch, buf):
     return n
 
 
-def read_llmi(run, llminstr, buf):
+def read_llmi(run, llminstr, buf, threads=1):
     n = 0
-    with llminstr.open(run) as r:
+    with llminstr.open(run, threads=threads) as r:
         for t in r.tensors():
             x = r.read(t, torch=True, out=buf)
             n += x.numel() * x.element_size()
@@ -115,6 +116,9 @@ def main():
     ap.add_argument("--rows", type=int, default=2048)
     ap.add_argument("--hidden", type=int, default=4096)
     ap.add_argument("--dtype", choices=("f32", "bf16"), default="f32")
+    ap.add_argument("--threads", type=int, default=2,
+                    help="also read the .llmi run decoding on this many C threads "
+                         "(into a reused buffer; 1: only the one-thread cases)")
     ap.add_argument("--json")
     args = ap.parse_args()
     try:
@@ -154,6 +158,15 @@ def main():
                     cases.append({"case": name, "into": into, "cache": cache, "decoded_bytes": n,
                                   "seconds": s, "gbps": n / s / 1e9,
                                   "disk_bytes": total if name.startswith("raw") else stored})
+            if args.threads > 1:    # the C decoder's threads (ActivationDataset's default)
+                if cache == "cold":
+                    drop_caches()
+                else:
+                    read_llmi(run, llminstr, reuse, args.threads)
+                n, s = timed(lambda: read_llmi(run, llminstr, reuse, args.threads))
+                cases.append({"case": "llminstr, %d C threads" % args.threads,
+                              "into": "a reused buffer", "cache": cache, "decoded_bytes": n,
+                              "seconds": s, "gbps": n / s / 1e9, "disk_bytes": stored})
         ex = []
         for fmt in ("memmap", "safetensors", "hf-arrow"):
             out = os.path.join(args.dir, "export-" + fmt)
@@ -176,11 +189,15 @@ def main():
     for c in ex:
         print("%-28s %-16s %6s %8.3f %10s" % (c["case"], "files", c["cache"], c["gbps"], "-"))
     # the figures a loader sees: into a reused buffer
-    get = {(c["case"][:3], c["cache"]): c["gbps"] for c in cases if c["into"] != "new arrays"}
+    get = {(c["case"][:3], c["cache"]): c["gbps"] for c in cases
+           if c["into"] != "new arrays" and "threads" not in c["case"]}
+    par = {c["cache"]: c["gbps"] for c in cases if "threads" in c["case"]}
     summary = {"raw_bytes": total, "stored_bytes": stored, "ratio": total / stored,
                "cold_cache": cold,
                "llmi_gbps_per_core_warm": get[("llm", "warm")],
                "raw_gbps_warm": get[("raw", "warm")]}
+    for cache, v in par.items():
+        summary["llmi_gbps_%d_threads_%s" % (args.threads, cache)] = v
     if cold:
         summary["llmi_gbps_per_core_cold"] = get[("llm", "cold")]
         summary["raw_gbps_cold"] = get[("raw", "cold")]

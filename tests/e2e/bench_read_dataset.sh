@@ -28,13 +28,15 @@ import json, sys
 d = json.load(open(sys.argv[1])); s = d["summary"]; es = 4 if sys.argv[2] == "f32" else 2
 raw = 3 * 64 * 256 * es
 caches = {"warm"} | ({"cold"} if s["cold_cache"] else set())
-reads = [c for c in d["cases"] if not c["case"].startswith("export")]
+reads = [c for c in d["cases"] if not c["case"].startswith("export") and "threads" not in c["case"]]
+par = [c for c in d["cases"] if "C threads" in c["case"]]
 ok = d["benchmark"] == "read_dataset" and d["env"]["dtype"] == sys.argv[2] and \
     s["raw_bytes"] == raw and 0 < s["stored_bytes"] < raw and \
     sorted((c["case"][:3], c["into"], c["cache"]) for c in reads) == \
     sorted((k, i, c) for k in ("raw", "llm") for i in ("new arrays", "a reused buffer") for c in caches) and \
     all(c["decoded_bytes"] == raw and c["gbps"] > 0 for c in d["cases"]) and \
-    {c["case"] for c in d["cases"]} >= {"export memmap", "export safetensors"}
+    {c["case"] for c in d["cases"]} >= {"export memmap", "export safetensors", "export hf-arrow"} and \
+    sorted(c["cache"] for c in par) == sorted(caches) and all(c["case"] == "llminstr, 2 C threads" for c in par)
 sys.exit(0 if ok else 1)
 PY
 done

@@ -159,3 +159,21 @@ def test_export_memmap_and_hf_arrow(run_dir, tmp_path):
         got = np.fromfile(str(tmp_path / "js" / (name + ".bin")), np.float32).reshape(-1, d)
         want = np.fromfile(str(tmp_path / "mm" / m["file"]), np.float32).reshape(-1, d)
         assert np.array_equal(got, want), name
+
+
+def test_threads_decode_the_same(tmp_path):
+    """A 4 MiB tensor (four 1 MiB chunks) decoded on 1 and on 3 C threads."""
+    from conftest import DUMP
+    x = (np.random.default_rng(5).standard_normal((1024, 1024)) * 3).astype(np.float32)
+    x.tofile(str(tmp_path / "x.f32"))
+    subprocess.run([DUMP, "pack", "--dtype", "f32", "--shape", "1024x1024", "--codec",
+                    "quant:nmse=1e-3", "--name", "big", str(tmp_path / "x.f32"), "-o",
+                    str(tmp_path / "big.llmi")], check=True, stdout=subprocess.DEVNULL)
+    one = llminstr.open(str(tmp_path / "big.llmi")).read("big")
+    with llminstr.open(str(tmp_path / "big.llmi"), threads=3) as r:
+        three = r.read("big")
+        again = r.read("big", out=np.empty_like(x))
+    assert np.array_equal(one, three) and np.array_equal(one, again)
+    assert nmse(x, three) <= 1e-3 * (1 + 1e-9)
+    with pytest.raises(ValueError, match="threads"):
+        llminstr.open(str(tmp_path / "big.llmi"), threads=0)

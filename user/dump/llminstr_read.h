@@ -78,6 +78,14 @@ size_t llmi_read_tokens(const struct llmi_read *h, uint32_t pid, uint64_t first,
 			size_t n);
 
 /*
+ * Decode h's tensors with n threads (1..64; 1, the caller's own, at open):
+ * a tensor's 1 MiB chunks are decoded in parallel. The threads live until
+ * the next call or llmi_read_close(). 0, or -1 (n out of range, or no
+ * threads could be made: h keeps what it had).
+ */
+int llmi_read_threads(struct llmi_read *h, unsigned n);
+
+/*
  * llminstr-dump export --format FORMAT (safetensors, memmap, hf-arrow) of paths (one
  * file, or a run's shards: one dataset) into dir: glob (or NULL) and step
  * (-1: all) select, bf16_raw and force as the options. The command's exit

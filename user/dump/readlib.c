@@ -283,3 +283,17 @@ API int llmi_read_export(const char *const *paths, size_t npaths, const char *fo
 		set_err(err, errlen, msg);
 	return rc;
 }
+
+API int llmi_read_threads(struct llmi_read *h, unsigned n)
+{
+	struct llmi_codec *c;
+
+	if (n < 1 || n > 64)
+		return -1;
+	c = llmi_codec__new(n);
+	if (!c)
+		return -1;
+	llmi_codec__free(h->codec);
+	h->codec = c;
+	return 0;
+}

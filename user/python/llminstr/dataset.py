@@ -14,6 +14,8 @@ input_ids; -1 where the file has none). The tensors are dealt out across
 DataLoader workers and across ranks (rank and world_size, else RANK and
 WORLD_SIZE from the environment) so that no row is read twice; shuffling
 goes through a buffer of at most shuffle_buffer rows (0: file order), seeded.
+Each tensor is decoded in C on threads threads (default: the CPUs, divided
+among the DataLoader's workers, at most 8).
 len() is the number of rows (tokens) of the whole run. A tensor that does not
 decode (damage) is skipped with a warning, never yielded in part.
 """
@@ -28,10 +30,13 @@ from .read import Run, _paths
 
 class ActivationDataset(torch.utils.data.IterableDataset):
     def __init__(self, paths, hook, batch_tokens=4096, shuffle_buffer=0, seed=0, rank=None,
-                 world_size=None, drop_last=False):
+                 world_size=None, drop_last=False, threads=None):
         super().__init__()
         if batch_tokens < 1 or shuffle_buffer < 0:
             raise ValueError("llminstr: batch_tokens >= 1 and shuffle_buffer >= 0")
+        if threads is not None and not 1 <= threads <= 64:
+            raise ValueError("llminstr: threads: 1 to 64, not %r" % (threads,))
+        self.threads = threads
         self.paths = _paths(paths)
         self.hook, self.batch_tokens, self.shuffle_buffer = hook, batch_tokens, shuffle_buffer
         self.seed, self.drop_last = seed, drop_last
@@ -84,7 +89,11 @@ class ActivationDataset(torch.utils.data.IterableDataset):
         rng = np.random.default_rng([self.seed, shard])
         if self.shuffle_buffer:
             mine = [mine[k] for k in rng.permutation(len(mine))]
-        with Run(self.paths, check=False) as run:
+        threads = self.threads
+        if threads is None:     # the CPUs, shared among the DataLoader's workers
+            info = torch.utils.data.get_worker_info()
+            threads = max(1, min(8, (os.cpu_count() or 1) // (info.num_workers if info else 1)))
+        with Run(self.paths, check=False, threads=threads) as run:
             if not self.shuffle_buffer:
                 yield from self._sequential(run, mine)
             else:

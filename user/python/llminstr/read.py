@@ -75,6 +75,7 @@ def _setup(lib, path):
     lib.llmi_read_decode.argtypes = [vp, sz, vp, sz, cp, sz]
     lib.llmi_read_tokens.argtypes = [vp, ctypes.c_uint32, ctypes.c_uint64, vp, sz]
     lib.llmi_read_tokens.restype = sz
+    lib.llmi_read_threads.argtypes = [vp, ctypes.c_uint]
     lib.llmi_read_export.argtypes = [ctypes.POINTER(cp), sz, cp, cp, cp, ctypes.c_int64,
                                      ctypes.c_int, ctypes.c_int, cp, sz]
     return None
@@ -149,8 +150,11 @@ class _File:
 class Run:
     """Tensors of one file or of every shard of a run (open())."""
 
-    def __init__(self, paths, check=True):
+    def __init__(self, paths, check=True, threads=1):
         self.files = []
+        if not 1 <= int(threads) <= 64:
+            raise ValueError("llminstr: threads: 1 to 64, not %r" % (threads,))
+        self.threads, self._busy = int(threads), None
         try:
             for p in paths:
                 self.files.append(_File(p, check))
@@ -205,6 +209,14 @@ class Run:
         if out is not None and t.dtype == "bf16" and not torch and bf16 == "float32":
             raise ValueError("llminstr: out= with bf16='float32': widening needs new memory; "
                              "use bf16='bits' or torch=True")
+        if self.threads > 1 and self._busy is not f:
+            # one file's decoder holds the threads at a time (a run may have
+            # hundreds of shards): handed over when reading moves on
+            if self._busy is not None and self._busy._h:
+                _lib.llmi_read_threads(self._busy._h, 1)
+            if _lib.llmi_read_threads(f._h, self.threads):
+                raise OSError("llminstr: cannot start %d decoding threads" % self.threads)
+            self._busy = f
         raw = f.decode(t, out)[:t.raw_bytes]
         if t.dtype == "bf16":
             bits = raw.view(np.uint16).reshape(t.shape)
@@ -262,13 +274,14 @@ def _paths(path):
     return paths
 
 
-def open(path, check=True):
+def open(path, check=True, threads=1):
     """A file, a directory's *.llmi, or a glob ("run/*.llmi", "run/rank-*.llmi")
     as one run; its shards are read in sorted order. check: every record is
     checked first (the whole run is read once), so that damaged tensors are
     left out and counted in .skipped; check=False reads only the records'
-    headers, and damage shows as an OSError when a tensor is read."""
-    return Run(_paths(path), check)
+    headers, and damage shows as an OSError when a tensor is read.
+    threads: C threads that decode a tensor's chunks in parallel (1-64)."""
+    return Run(_paths(path), check, threads)
 
 
 def export(path, format, out, tensor=None, step=None, bf16_raw=False, force=False):
