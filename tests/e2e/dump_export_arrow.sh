@@ -5,7 +5,8 @@
 # [64 x 512], f32, bf16, f16 and f32, with token ids) becomes a row per
 # token: each name a fixed-size list column whose values equal the memmap
 # export of the same run (bf16 widened exactly, or its bits with
-# --bf16-raw), token_ids the ids the program handed over, step the step;
+# --bf16-raw), token_ids the ids the program handed over, step the step,
+# whether steps are gathered into batches or each streamed as its own;
 # dataset_info.json and state.json say what datasets.load_from_disk needs.
 # Shards split at --shard-size; two files of a run make one dataset; a file
 # without ids gives null ids; names whose rows disagree are refused before
@@ -112,6 +113,10 @@ LD_PRELOAD="$PRE" timeout 120 $T --capture 'name=logits' -o "$tmp/n.llmi" -- $P 
 	$D export "$tmp/n.llmi" --format memmap -o "$tmp/mn" >/dev/null 2>&1 || { cat "$tmp/out"; fail "no-token capture and export"; }
 mkdir "$tmp/o5" && $R "$tmp/hn" "$tmp/o5" >"$tmp/o5/read.json" || fail "the Arrow reader (no ids)"
 check "$tmp/hn" "$tmp/o5" "$tmp/mn" 128 1 no logits || fail "null token ids"
+# steps larger than a batch go out one tensor at a time: the same, nulls included
+$D export "$tmp/n.llmi" --format hf-arrow --shard-size 100k -o "$tmp/hn2" >/dev/null 2>&1 || fail "streamed steps"
+mkdir "$tmp/o7" && $R "$tmp/hn2" "$tmp/o7" >"$tmp/o7/read.json" || fail "the Arrow reader (streamed)"
+check "$tmp/hn2" "$tmp/o7" "$tmp/mn" 128 2 no logits || fail "streamed steps with null ids"
 
 echo "== names whose rows disagree: refused, DIR not made"
 head -c $((32 * 512 * 4)) /dev/urandom >"$tmp/x.raw"

@@ -310,31 +310,26 @@ int arrow_schema(FILE *f, const struct arrow_col *cols, size_t n)
 	return put_message(f, &b);
 }
 
-uint64_t arrow_body_size(const struct arrow_col *cols, size_t n, uint64_t rows)
+int arrow_pad(FILE *f, uint64_t len)
 {
-	uint64_t size = 0;
+	static const uint8_t zeros[ALIGN];
+	size_t z = (size_t)(pad(len) - len);
 
-	for (size_t i = 0; i < n; i++)
-		size += pad((rows + 7) / 8) +
-			pad(rows * (cols[i].list_size ? cols[i].list_size : 1) * elem_size(cols[i].type));
-	return size;
+	return z && fwrite(zeros, 1, z, f) != z ? -1 : 0;
 }
 
 static int put_padded(FILE *f, const void *p, size_t len)
 {
-	static const uint8_t zeros[ALIGN];
-	size_t z = (size_t)pad(len) - len;
-
 	if (len && fwrite(p, 1, len, f) != len)
 		return -1;
-	return z && fwrite(zeros, 1, z, f) != z ? -1 : 0;
+	return arrow_pad(f, len);
 }
 
-int arrow_batch(FILE *f, const struct arrow_col *cols, size_t n, uint64_t rows,
-		const struct arrow_data *data)
+int arrow_batch_head(FILE *f, const struct arrow_col *cols, size_t n, uint64_t rows,
+		     const struct arrow_data *data)
 {
 	int64_t (*nodes)[2] = calloc(2 * n + 1, sizeof(*nodes));
-	int64_t (*bufs)[2] = calloc(4 * n + 1, sizeof(*bufs));
+	int64_t (*bufs)[2] = calloc(3 * n + 1, sizeof(*bufs));
 	uint32_t nn = 0, nb = 0, vn, vb, rb;
 	int64_t off = 0, len = (int64_t)rows;
 	struct fb b = { 0 };
@@ -367,29 +362,29 @@ int arrow_batch(FILE *f, const struct arrow_col *cols, size_t n, uint64_t rows,
 	}
 	vn = fb_vec_pairs(&b, (const int64_t (*)[2])nodes, nn);
 	vb = fb_vec_pairs(&b, (const int64_t (*)[2])bufs, nb);
+	free(nodes);
+	free(bufs);
 	fb_start(&b);
 	fb_add(&b, 0, &len, 8);
 	fb_add_ref(&b, 1, vn);
 	fb_add_ref(&b, 2, vb);
 	rb = fb_end(&b);
 	message(&b, 3, rb, off);
-	if (put_message(f, &b))
-		goto fail;
-	/* the body, in the order of the buffers above, each padded */
-	for (size_t i = 0, k = 0; i < n; i++) {
-		if (put_padded(f, data[i].validity, (size_t)bufs[k][1]))
-			goto fail;
-		k += cols[i].list_size ? 2 : 1;	/* a list's child validity: empty */
-		if (put_padded(f, data[i].values, (size_t)bufs[k++][1]))
-			goto fail;
-	}
-	free(nodes);
-	free(bufs);
+	return put_message(f, &b);
+}
+
+int arrow_batch(FILE *f, const struct arrow_col *cols, size_t n, uint64_t rows,
+		const struct arrow_data *data)
+{
+	if (arrow_batch_head(f, cols, n, rows, data))
+		return -1;
+	/* the body, in the order of the buffers: validity, values, each padded */
+	for (size_t i = 0; i < n; i++)
+		if (put_padded(f, data[i].validity, data[i].validity ? (size_t)((rows + 7) / 8) : 0) ||
+		    put_padded(f, data[i].values, (size_t)(rows * (cols[i].list_size ? cols[i].list_size : 1) *
+							   elem_size(cols[i].type))))
+			return -1;
 	return 0;
-fail:
-	free(nodes);
-	free(bufs);
-	return -1;
 }
 
 int arrow_eos(FILE *f)

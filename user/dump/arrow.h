@@ -31,12 +31,19 @@ struct arrow_data {
 	uint64_t null_count;
 };
 
-/* Bytes of one encapsulated batch message's body for these columns and rows. */
-uint64_t arrow_body_size(const struct arrow_col *cols, size_t n, uint64_t rows);
 /* Each returns 0, or -1 with errno (ENOMEM, or the write's). */
 int arrow_schema(FILE *f, const struct arrow_col *cols, size_t n);
 int arrow_batch(FILE *f, const struct arrow_col *cols, size_t n, uint64_t rows,
 		const struct arrow_data *data);
+/*
+ * A batch written in pieces, for one larger than memory should hold: the
+ * message (data's validity and null_count are used, not values), then per
+ * column in order its validity bitmap (when given) and its values, each
+ * followed by arrow_pad() of its length; values may be written in pieces.
+ */
+int arrow_batch_head(FILE *f, const struct arrow_col *cols, size_t n, uint64_t rows,
+		     const struct arrow_data *data);
+int arrow_pad(FILE *f, uint64_t len);
 int arrow_eos(FILE *f);
 
 #endif

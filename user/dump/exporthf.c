@@ -23,8 +23,9 @@
  * or nothing is written and the first mismatch is said.
  *
  * Rows go out in step order (the files in order within a step), in record
- * batches of about 32 MiB (a quarter of a smaller shard): memory is one
- * batch and one tensor.
+ * batches of about 32 MiB (a quarter of a smaller shard); a step larger
+ * than that is a batch of its own, written one tensor at a time: memory is
+ * one batch or one tensor, whatever the step or the file.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -69,6 +70,7 @@ struct hf {
 	int64_t *tok, *step;
 	uint8_t *valid;
 	size_t tok_cap, step_cap, valid_cap;
+	uint64_t tok_nulls;		/* of the batch being streamed */
 	struct llmi_tensor_info *ti;
 	size_t k;			/* items done, for the progress line */
 };
@@ -265,41 +267,19 @@ static void *grow(void *p, size_t *cap, size_t need)
 	return set_room(&p, cap, need) ? p : NULL;
 }
 
-static int flush_batch(struct hf *h, FILE *f)
+/* The columns as Arrow sees them: the names', token_ids, step. cols holds nc + 2. */
+static void columns(const struct hf *h, struct arrow_col *cols)
 {
-	struct arrow_col *cols = calloc(h->nc + 2, sizeof(*cols));
-	struct arrow_data *data = calloc(h->nc + 2, sizeof(*data));
-	uint64_t nulls = 0;
-	int rc = -1;
-
-	if (!cols || !data)
-		goto out;
-	if (!h->brows) {
-		rc = 0;
-		goto out;
-	}
 	for (size_t c = 0; c < h->nc; c++) {
 		cols[c].name = h->c[c].name;
 		cols[c].type = h->c[c].esize == 4 ? ARROW_F32 :
 			       h->c[c].dtype == LLMI_DTYPE_F16 ? ARROW_F16 : ARROW_U16;
-		cols[c].list_size = (uint32_t)h->c[c].width;
-		data[c].values = h->c[c].buf;
+		cols[c].list_size = (uint32_t)(h->c[c].width ? h->c[c].width : 1);
+		cols[c].meta_key = "llminstr.captured_dtype";
+		cols[c].meta_val = dump_dtype(h->c[c].dtype);
 	}
-	for (uint64_t r = 0; r < h->brows; r++)
-		nulls += !(h->valid[r / 8] >> (r % 8) & 1);
-	if (h->brows % 8)	/* the bits past the last row: zero, as the format asks */
-		h->valid[h->brows / 8] &= (uint8_t)((1u << (h->brows % 8)) - 1);
 	cols[h->nc] = (struct arrow_col){ .name = "token_ids", .type = ARROW_I64 };
-	data[h->nc] = (struct arrow_data){ .values = h->tok, .validity = nulls ? h->valid : NULL,
-					   .null_count = nulls };
 	cols[h->nc + 1] = (struct arrow_col){ .name = "step", .type = ARROW_I64 };
-	data[h->nc + 1].values = h->step;
-	rc = arrow_batch(f, cols, h->nc + 2, h->brows, data);
-	h->brows = 0;
-out:
-	free(cols);
-	free(data);
-	return rc;
 }
 
 /* The schema of the stream (the same in every shard); -1 with errno. */
@@ -312,30 +292,57 @@ static int schema(struct hf *h, FILE *f)
 		errno = ENOMEM;
 		return -1;
 	}
-	for (size_t c = 0; c < h->nc; c++) {
-		cols[c].name = h->c[c].name;
-		cols[c].type = h->c[c].esize == 4 ? ARROW_F32 :
-			       h->c[c].dtype == LLMI_DTYPE_F16 ? ARROW_F16 : ARROW_U16;
-		cols[c].list_size = (uint32_t)(h->c[c].width ? h->c[c].width : 1);
-		cols[c].meta_key = "llminstr.captured_dtype";
-		cols[c].meta_val = dump_dtype(h->c[c].dtype);
-	}
-	cols[h->nc] = (struct arrow_col){ .name = "token_ids", .type = ARROW_I64 };
-	cols[h->nc + 1] = (struct arrow_col){ .name = "step", .type = ARROW_I64 };
+	columns(h, cols);
 	rc = arrow_schema(f, cols, h->nc + 2);
 	free(cols);
 	return rc;
 }
 
-/* Group g's rows appended to the batch; 0, or the exit code after saying why. */
-static int add_group(struct hf *h, const struct group *g)
+/*
+ * The batch of the h->brows rows gathered (values NULL: a streamed batch's
+ * message only, its values to follow); -1 with errno.
+ */
+static int batch(struct hf *h, FILE *f, bool head_only)
 {
-	struct set *s = h->s;
-	uint64_t r0 = h->brows, n = r0 + g->rows;
-	int64_t *ids;
-	size_t got = 0;
+	struct arrow_col *cols = calloc(h->nc + 2, sizeof(*cols));
+	struct arrow_data *data = calloc(h->nc + 2, sizeof(*data));
+	uint64_t nulls = 0;
+	int rc = -1;
 
+	if (!cols || !data) {
+		errno = ENOMEM;
+		goto out;
+	}
+	columns(h, cols);
 	for (size_t c = 0; c < h->nc; c++)
+		data[c].values = h->c[c].buf;
+	for (uint64_t r = 0; r < h->brows; r++)
+		nulls += !(h->valid[r / 8] >> (r % 8) & 1);
+	if (h->brows % 8)	/* the bits past the last row: zero, as the format asks */
+		h->valid[h->brows / 8] &= (uint8_t)((1u << (h->brows % 8)) - 1);
+	data[h->nc] = (struct arrow_data){ .values = h->tok, .validity = nulls ? h->valid : NULL,
+					   .null_count = nulls };
+	data[h->nc + 1].values = h->step;
+	if (head_only)
+		rc = arrow_batch_head(f, cols, h->nc + 2, h->brows, data);
+	else
+		rc = !h->brows ? 0 : arrow_batch(f, cols, h->nc + 2, h->brows, data);
+	if (!rc && head_only)
+		h->tok_nulls = nulls;
+	if (!head_only)
+		h->brows = 0;
+out:
+	free(cols);
+	free(data);
+	return rc;
+}
+
+/* Room in the batch for g's rows after the h->brows there; 0 or the exit code, said. */
+static int room_for(struct hf *h, const struct group *g, bool values)
+{
+	uint64_t n = h->brows + g->rows;
+
+	for (size_t c = 0; values && c < h->nc; c++)
 		if (!(h->c[c].buf = grow(h->c[c].buf, &h->c[c].cap,
 					 n * h->c[c].width * h->c[c].esize + 1)))
 			return dump_err(EXIT_CANNOT, "out of memory");
@@ -343,40 +350,17 @@ static int add_group(struct hf *h, const struct group *g)
 	    !(h->step = grow(h->step, &h->step_cap, n * 8 + 8)) ||
 	    !(h->valid = grow(h->valid, &h->valid_cap, n / 8 + 1)))
 		return dump_err(EXIT_CANNOT, "out of memory");
-	/* each column's tensors, in record order, at the column's row r0 on */
-	for (size_t c = 0; c < h->nc; c++) {
-		struct hcol *col = &h->c[c];
-		uint8_t *at = col->buf + r0 * col->width * col->esize;
+	return 0;
+}
 
-		for (size_t i = g->a; i < g->b; i++) {
-			const struct item *it = &s->v[i];
-			size_t len = it->t.raw_bytes;
-			int rc;
+/* g's token ids, validity and steps appended to the batch; 0 or the exit code, said. */
+static int add_ids(struct hf *h, const struct group *g)
+{
+	struct set *s = h->s;
+	uint64_t r0 = h->brows;
+	int64_t *ids = h->tok + r0;
+	size_t got = 0;
 
-			if (h->col[i] != c || !h->rows[i])
-				continue;
-			if (it->t.dtype == LLMI_DTYPE_BF16 && !s->bf16_raw) {
-				/* decoded aside, widened into the column */
-				const uint16_t *d = set_decode(s, it, true, &len);
-				uint32_t *w = (uint32_t *)at;
-
-				if (!d)
-					return s->ret;
-				for (size_t e = 0; e < len / 2; e++)
-					w[e] = (uint32_t)d[e] << 16;
-				len *= 2;
-			} else {
-				rc = dump_decode_into(s->src[it->src].r, s->src[it->src].path, s->codec,
-						      it->rec, h->ti, at, len);
-				if (rc)
-					return s->ret = rc;
-			}
-			at += len;
-			s->done += it->t.raw_bytes;
-			set_progress(s, ++h->k, false);
-		}
-	}
-	ids = h->tok + r0;
 	if (g->tokens) {
 		struct src *sr = &s->src[s->v[g->a].src];
 
@@ -395,8 +379,103 @@ static int add_group(struct hf *h, const struct group *g)
 			h->valid[row / 8] &= (uint8_t)~(1u << (row % 8));
 		h->step[row] = (int64_t)s->v[g->a].t.step;
 	}
-	h->brows = n;
+	h->brows += g->rows;
 	return 0;
+}
+
+/*
+ * Item i decoded as its column holds it (bf16 widened unless --bf16-raw),
+ * into dst, or (dst NULL) into s's buffer; NULL after saying why.
+ */
+static const void *decode_item(struct hf *h, size_t i, void *dst, size_t *len)
+{
+	struct set *s = h->s;
+	const struct item *it = &s->v[i];
+	const void *d;
+	int rc;
+
+	*len = it->t.raw_bytes;
+	if (!dst || (it->t.dtype == LLMI_DTYPE_BF16 && !s->bf16_raw)) {
+		d = set_decode(s, it, s->bf16_raw, len);
+		if (d && dst)
+			memcpy(dst, d, *len);
+	} else {
+		rc = dump_decode_into(s->src[it->src].r, s->src[it->src].path, s->codec, it->rec,
+				      h->ti, dst, *len);
+		d = rc ? NULL : dst;
+		if (rc)
+			s->ret = rc;
+	}
+	if (d) {
+		s->done += it->t.raw_bytes;
+		set_progress(s, ++h->k, false);
+	}
+	return d ? (dst ? dst : d) : NULL;
+}
+
+/* Group g's rows appended to the batch in memory; 0, or the exit code after saying why. */
+static int add_group(struct hf *h, const struct group *g)
+{
+	struct set *s = h->s;
+	int rc = room_for(h, g, true);
+
+	for (size_t c = 0; !rc && c < h->nc; c++) {
+		struct hcol *col = &h->c[c];
+		uint8_t *at = col->buf + h->brows * col->width * col->esize;
+
+		for (size_t i = g->a; i < g->b; i++) {	/* the column's tensors, in record order */
+			size_t len;
+
+			if (h->col[i] != c || !h->rows[i])
+				continue;
+			if (!decode_item(h, i, at, &len))
+				return s->ret;
+			at += len;
+		}
+	}
+	return rc ? rc : add_ids(h, g);
+}
+
+/*
+ * Group g, larger than a batch, as a batch of its own written one tensor at
+ * a time: memory is one tensor, not the step. 0, or the exit code, said.
+ */
+static int stream_group(struct hf *h, FILE *f, const struct group *g, const char *path)
+{
+	struct set *s = h->s;
+	int rc = room_for(h, g, false);
+
+	if (!rc)
+		rc = add_ids(h, g);
+	if (rc)
+		return rc;
+	if (batch(h, f, true))
+		goto wfail;
+	for (size_t c = 0; c < h->nc; c++) {
+		for (size_t i = g->a; i < g->b; i++) {
+			size_t len;
+			const void *d;
+
+			if (h->col[i] != c || !h->rows[i])
+				continue;
+			d = decode_item(h, i, NULL, &len);
+			if (!d)
+				return s->ret;
+			if (fwrite(d, 1, len, f) != len)
+				goto wfail;
+		}
+		if (arrow_pad(f, g->rows * h->c[c].width * h->c[c].esize))
+			goto wfail;
+	}
+	if ((h->tok_nulls && (fwrite(h->valid, 1, (g->rows + 7) / 8, f) != (g->rows + 7) / 8 ||
+			      arrow_pad(f, (g->rows + 7) / 8))) ||
+	    fwrite(h->tok, 8, g->rows, f) != g->rows || arrow_pad(f, g->rows * 8) ||
+	    fwrite(h->step, 8, g->rows, f) != g->rows || arrow_pad(f, g->rows * 8))
+		goto wfail;
+	h->brows = 0;
+	return 0;
+wfail:
+	return dump_err(EXIT_CANNOT, "%s: write failed: %s", path, strerror(errno));
 }
 
 static int write_shard(struct hf *h, unsigned shard, size_t *gi)
@@ -415,21 +494,30 @@ static int write_shard(struct hf *h, unsigned shard, size_t *gi)
 		goto wfail;
 	for (; *gi < h->ng && h->g[*gi].shard == shard; (*gi)++) {
 		const struct group *g = &h->g[*gi];
+		uint64_t gb = 0;
 
-		rc = add_group(h, g);
+		for (size_t c = 0; c < h->nc; c++)
+			gb += g->rows * h->c[c].width * h->c[c].esize;
+		if (gb > h->batch_bytes) {	/* what is gathered, then this step alone */
+			if (batch(h, f, false))
+				goto wfail;
+			bytes = 0;
+			rc = stream_group(h, f, g, path);
+		} else {
+			rc = add_group(h, g);
+			bytes += gb;
+		}
 		if (rc) {
 			dump_out_failed(f, path);
 			return rc;
 		}
-		for (size_t c = 0; c < h->nc; c++)
-			bytes += g->rows * h->c[c].width * h->c[c].esize;
 		if (bytes >= h->batch_bytes) {
-			if (flush_batch(h, f))
+			if (batch(h, f, false))
 				goto wfail;
 			bytes = 0;
 		}
 	}
-	if (flush_batch(h, f) || arrow_eos(f))
+	if (batch(h, f, false) || arrow_eos(f))
 		goto wfail;
 	return set_close(s, f, path);
 wfail:
