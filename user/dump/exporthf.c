@@ -395,10 +395,16 @@ static const void *decode_item(struct hf *h, size_t i, void *dst, size_t *len)
 	int rc;
 
 	*len = it->t.raw_bytes;
-	if (!dst || (it->t.dtype == LLMI_DTYPE_BF16 && !s->bf16_raw)) {
+	if (!dst) {
 		d = set_decode(s, it, s->bf16_raw, len);
-		if (d && dst)
-			memcpy(dst, d, *len);
+	} else if (it->t.dtype == LLMI_DTYPE_BF16 && !s->bf16_raw) {
+		/* decoded aside, widened straight into the column */
+		const uint16_t *b = set_decode(s, it, true, len);
+
+		for (size_t e = 0; b && e < *len / 2; e++)
+			((uint32_t *)dst)[e] = (uint32_t)b[e] << 16;
+		*len *= 2;
+		d = b;
 	} else {
 		rc = dump_decode_into(s->src[it->src].r, s->src[it->src].path, s->codec, it->rec,
 				      h->ti, dst, *len);
