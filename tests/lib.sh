@@ -92,6 +92,27 @@ capture_setup() {
 	fail() { echo "FAIL: $*"; rc=1; }
 }
 
+# damage_tensor SRC DST (after capture_setup): DST is SRC with the payload of
+# its middle tensor record broken (four bytes inside the coded blob: the
+# record's payload checksum fails, its header still holds).
+damage_tensor() {
+	local off
+	cp "$1" "$2"
+	off=$($PY - "$2" <<'PY'
+import sys, struct
+b = open(sys.argv[1], "rb").read(); off = 4096; tensors = []
+while off + 32 <= len(b):
+    magic, typ, fl, ln = struct.unpack_from("<IHHQ", b, off)
+    if magic != 0x4345524c: break
+    if typ == 1: tensors.append((off, ln))
+    off += (32 + ln + 7) // 8 * 8
+o, ln = tensors[len(tensors) // 2]
+print(o + 32 + ln - 16)
+PY
+)
+	printf '\xff\xff\xff\xff' | dd of="$2" bs=1 seek="$off" conv=notrunc status=none
+}
+
 # json FILE EXPR (after capture_setup): EXPR of the JSON in FILE (as d), printed.
 json() { $PY -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
 

@@ -133,20 +133,7 @@ $D export "$tmp/a.llmi" --format memmap --shard-size 1M -o "$tmp/x" >/dev/null 2
 [ $st = 2 ] && [ ! -e "$tmp/x" ] || fail "--shard-size without hf-arrow: exit $st"
 
 echo "== a damaged tensor record: its step skipped and said, the rest exported, exit 1"
-cp "$tmp/a.llmi" "$tmp/d.llmi"
-off=$($PY - "$tmp/d.llmi" <<'PY'
-import sys, struct
-b = open(sys.argv[1], "rb").read(); off = 4096; tensors = []
-while off + 32 <= len(b):
-    magic, typ, fl, ln = struct.unpack_from("<IHHQ", b, off)
-    if magic != 0x4345524c: break
-    if typ == 1: tensors.append((off, ln))
-    off += (32 + ln + 7) // 8 * 8
-o, ln = tensors[len(tensors) // 2]
-print(o + 32 + ln - 16)	# inside the coded blob: the payload checksum fails
-PY
-)
-printf '\xff\xff\xff\xff' | dd of="$tmp/d.llmi" bs=1 seek="$off" conv=notrunc status=none
+damage_tensor "$tmp/a.llmi" "$tmp/d.llmi"
 $D export "$tmp/d.llmi" --format hf-arrow -o "$tmp/hd" >"$tmp/out" 2>"$tmp/err"; st=$?
 [ $st = 1 ] && grep -q "1 damaged tensor record(s) skipped" "$tmp/err" && grep -q "skipped: .* (a damaged record)" "$tmp/err" &&
 	grep -q "exported 8 of 11 tensors" "$tmp/out" || { cat "$tmp/out" "$tmp/err"; fail "damaged record: exit $st"; }

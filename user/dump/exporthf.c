@@ -75,17 +75,14 @@ struct hf {
 	size_t k;			/* items done, for the progress line */
 };
 
+/* Step, file, process, record: a group's items together. */
 static int by_group(const void *x, const void *y)
 {
 	const struct item *a = x, *b = y;
 
-	if (a->t.step != b->t.step)
-		return a->t.step < b->t.step ? -1 : 1;
-	if (a->src != b->src)
-		return a->src < b->src ? -1 : 1;
-	if (a->t.pid != b->t.pid)
+	if (a->t.step == b->t.step && a->src == b->src && a->t.pid != b->t.pid)
 		return a->t.pid < b->t.pid ? -1 : 1;
-	return a->rec < b->rec ? -1 : a->rec > b->rec;
+	return set_by_step(x, y);
 }
 
 static int by_str(const void *x, const void *y)
@@ -605,12 +602,7 @@ static int write_json(struct hf *h, const char *name, bool state)
 		llmi_json_str(&j, "license", "");
 	}
 	llmi_json_obj_end(&j);
-	if (llmi_json_finish(&j) || fputc('\n', f) == EOF) {
-		dump_err(EXIT_CANNOT, "%s: write failed: %s", path, strerror(errno));
-		dump_out_failed(f, path);
-		return EXIT_CANNOT;
-	}
-	return set_close(s, f, path);
+	return set_json_close(s, &j, f, path);
 }
 
 int export_hf_arrow(struct set *s)

@@ -70,7 +70,7 @@ void set_progress(struct set *s, size_t k, bool last)
 		s->total ? 100.0 * s->done / s->total : 100.0);
 }
 
-static int by_step(const void *x, const void *y)
+int set_by_step(const void *x, const void *y)
 {
 	const struct item *a = x, *b = y;
 
@@ -86,7 +86,7 @@ static int by_name(const void *x, const void *y)
 	const struct item *a = x, *b = y;
 	int c = strcmp(a->name, b->name);
 
-	return c ? c : by_step(x, y);
+	return c ? c : set_by_step(x, y);
 }
 
 /* The tensors of one file that check out and are selected; damaged ones said and skipped. */
@@ -217,6 +217,16 @@ int set_close(struct set *s, FILE *f, const char *path)
 	}
 	s->files++;
 	return 0;
+}
+
+int set_json_close(struct set *s, struct llmi_json *j, FILE *f, const char *path)
+{
+	if (llmi_json_finish(j) || fputc('\n', f) == EOF) {
+		dump_err(EXIT_CANNOT, "%s: write failed: %s", path, strerror(errno));
+		dump_out_failed(f, path);
+		return EXIT_CANNOT;
+	}
+	return set_close(s, f, path);
 }
 
 static void meta(struct llmi_json *j, const char *name, const char *key, const char *val)
@@ -389,7 +399,7 @@ static int export_safetensors(struct set *s)
 {
 	size_t k = 0;
 
-	qsort(s->v, s->n, sizeof(*s->v), by_step);
+	qsort(s->v, s->n, sizeof(*s->v), set_by_step);
 	for (size_t a = 0, b; a < s->n; a = b) {
 		int rc;
 
@@ -477,12 +487,7 @@ static int mm_sidecar(struct set *s, const struct item *v, size_t n, const char 
 	llmi_json_arr_end(&j);
 	llmi_json_double(&j, "max_nmse", worst);
 	llmi_json_obj_end(&j);
-	if (llmi_json_finish(&j) || fputc('\n', f) == EOF) {
-		dump_err(EXIT_CANNOT, "%s: write failed: %s", path, strerror(errno));
-		dump_out_failed(f, path);
-		return EXIT_CANNOT;
-	}
-	return set_close(s, f, path);
+	return set_json_close(s, &j, f, path);
 }
 
 /* NAME.bin and NAME.json for the items of one name; 0, -1 when skipped (said), or the exit code. */

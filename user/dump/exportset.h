@@ -42,6 +42,8 @@ struct set {
 	int ret;			/* worst exit so far */
 };
 
+/* qsort order of items: step, then file, then record. */
+int set_by_step(const void *x, const void *y);
 /* On a terminal, at most five times a second: k of s->n tensors and the bytes done. */
 void set_progress(struct set *s, size_t k, bool last);
 /* *buf grown to hold n bytes (kept between tensors); NULL when out of memory. */
@@ -55,6 +57,9 @@ const void *set_decode(struct set *s, const struct item *it, bool keep16, size_t
 /* Flushes and closes a finished output; on failure says why and removes it. 0 or EXIT_CANNOT. */
 int set_close(struct set *s, FILE *f, const char *path);
 
+/* Ends the JSON document j with a newline and closes it as set_close(). */
+struct llmi_json;
+int set_json_close(struct set *s, struct llmi_json *j, FILE *f, const char *path);
 /* Creates DIR (an existing one only with --force); 0 or the exit code, said. */
 int set_mkdir(struct set *s);
 /* DIR/data-NNNNN-of-MMMMM.arrow, dataset_info.json, state.json (exporthf.c). */
