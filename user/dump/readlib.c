@@ -94,6 +94,7 @@ static int add(struct llmi_read *h, size_t i, const struct llmi_tensor_info *ti)
 	o->token_first = t->token_first;
 	o->token_count = t->token_count;
 	o->pid = t->pid;
+	o->rank = t->rank;	/* -1 for a 1.0 or 1.1 file: the reader sees to it */
 	h->rec[h->n++] = i;
 	return 0;
 }
@@ -222,6 +223,17 @@ API size_t llmi_read_tokens(const struct llmi_read *h, uint32_t pid, uint64_t fi
 		i = (size_t)-1;		/* the next run may be in any record: look again */
 	}
 	return done;
+}
+
+API int32_t llmi_read_rank(const struct llmi_read *h, int32_t *world_size, int32_t *local_rank)
+{
+	const struct llmi_file_header *fh = llmi_reader__header(h->r);
+
+	if (world_size)
+		*world_size = fh->world_size;
+	if (local_rank)
+		*local_rank = fh->local_rank;
+	return fh->rank;
 }
 
 API int llmi_read_decode(struct llmi_read *h, size_t i, void *dst, size_t len, char *err,
