@@ -23,11 +23,19 @@ struct llmi_read {
 	size_t *rec;			/* record index of each tensor */
 	char (*codecs)[96];
 	uint64_t skipped;
-	struct tokens {			/* tokens records, in file order */
+	/*
+	 * Tokens records, sorted by (pid, first) at open for
+	 * llmi_read_tokens(); grp[] are where each pid's records start
+	 * (ngrp of them, then ntok).
+	 */
+	struct tokens {
 		struct llmi_tokens_rec h;
 		int64_t *ids;
+		size_t order;		/* its place in the file */
+		uint64_t maxend;	/* the furthest end of its pid's records up to it */
 	} *tok;
 	size_t ntok;
+	size_t *grp, ngrp;
 	struct dump_loss loss;
 };
 
@@ -54,6 +62,7 @@ API void llmi_read_close(struct llmi_read *h)
 	for (size_t i = 0; i < h->ntok; i++)
 		free(h->tok[i].ids);
 	free(h->tok);
+	free(h->grp);
 	dump_names__free(h->names);
 	llmi_codec__free(h->codec);
 	llmi_reader__free(h->r);
@@ -123,8 +132,101 @@ static int add_tokens(struct llmi_read *h, size_t i)
 	}
 	memcpy(t->ids, p + sizeof(t->h), t->h.count * 8);	/* the length was validated */
 	free(p);
-	h->ntok++;
+	t->order = h->ntok++;
 	return 0;
+}
+
+static int tokens_cmp(const void *a, const void *b)
+{
+	const struct tokens *x = a, *y = b;
+
+	if (x->h.pid != y->h.pid)
+		return x->h.pid < y->h.pid ? -1 : 1;
+	if (x->h.first != y->h.first)
+		return x->h.first < y->h.first ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* Sorts the tokens records and notes where each process's begin. */
+static int tokens_sort(struct llmi_read *h)
+{
+	qsort(h->tok, h->ntok, sizeof(*h->tok), tokens_cmp);
+	h->grp = malloc((h->ntok + 1) * sizeof(*h->grp));
+	if (!h->grp)
+		return -ENOMEM;
+	for (size_t i = 0; i < h->ntok; i++) {
+		struct tokens *t = &h->tok[i];
+		uint64_t end = t->h.first + t->h.count;
+
+		if (end < t->h.first)
+			end = UINT64_MAX;
+		if (!i || t[-1].h.pid != t->h.pid) {
+			h->grp[h->ngrp++] = i;
+			t->maxend = end;
+		} else {
+			t->maxend = end > t[-1].maxend ? end : t[-1].maxend;
+		}
+	}
+	h->grp[h->ngrp] = h->ntok;
+	return 0;
+}
+
+/*
+ * Of the records tok[lo, hi) of one process, the one that holds position
+ * at and comes first in the file (as a scan in file order would find it),
+ * or NULL. The last record starting at or before at is found by bisection;
+ * earlier ones can hold at only while their pid's maxend passes it, which
+ * in a tracer's file (each process's runs follow one another) is never.
+ */
+static const struct tokens *tokens_in(const struct llmi_read *h, size_t lo, size_t hi,
+				      uint64_t at)
+{
+	const struct tokens *best = NULL;
+	size_t a = lo, b = hi;
+
+	while (a < b) {
+		size_t mid = a + (b - a) / 2;
+
+		if (h->tok[mid].h.first <= at)
+			a = mid + 1;
+		else
+			b = mid;
+	}
+	for (size_t k = a; k-- > lo && h->tok[k].maxend > at;) {
+		const struct tokens *t = &h->tok[k];
+
+		if (at - t->h.first < t->h.count && (!best || t->order < best->order))
+			best = t;
+	}
+	return best;
+}
+
+/* The record holding position at of process pid (0: of any), as tokens_in. */
+static const struct tokens *tokens_at(const struct llmi_read *h, uint32_t pid, uint64_t at)
+{
+	const struct tokens *best = NULL;
+	size_t a = 0, b = h->ngrp;
+
+	if (!pid) {
+		for (size_t g = 0; g < h->ngrp; g++) {
+			const struct tokens *t = tokens_in(h, h->grp[g], h->grp[g + 1], at);
+
+			if (t && (!best || t->order < best->order))
+				best = t;
+		}
+		return best;
+	}
+	while (a < b) {
+		size_t mid = a + (b - a) / 2;
+
+		if (h->tok[h->grp[mid]].h.pid < pid)
+			a = mid + 1;
+		else
+			b = mid;
+	}
+	if (a == h->ngrp || h->tok[h->grp[a]].h.pid != pid)
+		return NULL;
+	return tokens_in(h, h->grp[a], h->grp[a + 1], at);
 }
 
 API struct llmi_read *llmi_read_open(const char *path, int flags, char *err, size_t errlen)
@@ -174,6 +276,8 @@ API struct llmi_read *llmi_read_open(const char *path, int flags, char *err, siz
 		if (add(h, i, &ti))
 			goto nomem;
 	}
+	if (tokens_sort(h))
+		goto nomem;
 	dump_loss(h->r, &h->loss);
 	dump_err_to(NULL, 0);
 	return h;
@@ -211,16 +315,16 @@ API size_t llmi_read_tokens(const struct llmi_read *h, uint32_t pid, uint64_t fi
 {
 	size_t done = 0;
 
-	/* the records of one process number their ids one after the other */
-	for (size_t i = 0; i < h->ntok && done < n; i++) {
-		const struct tokens *t = &h->tok[i];
+	/* the records of one process number their ids one after the other:
+	 * a run may go on in the next record */
+	while (done < n) {
 		uint64_t at = first + done;
+		const struct tokens *t = at < first ? NULL : tokens_at(h, pid, at);
 
-		if ((pid && t->h.pid != pid) || at < t->h.first || at >= t->h.first + t->h.count)
-			continue;
+		if (!t)
+			break;
 		for (uint64_t k = at - t->h.first; k < t->h.count && done < n; k++)
 			ids[done++] = t->ids[k];
-		i = (size_t)-1;		/* the next run may be in any record: look again */
 	}
 	return done;
 }
