@@ -62,8 +62,8 @@ grep -q "capture_host: tokens of 3 steps taken" "$tmp/out" && grep -q "tokens: 1
 	fail "tokens in the JSON: $(json "$tmp/t.json" 'd["capture"]')"
 $D verify "$tmp/t.llmi" >"$tmp/v" 2>&1 || { cat "$tmp/v"; fail "verify of the file with tokens"; }
 # python's own leaks are not ours
-ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 LD_PRELOAD="$PRE" PYTHONPATH=user/python $PY - "$tmp/t.llmi" <<'PY' ||
-	fail "tokens of the tensors"
+ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 LD_PRELOAD="$PRE" PYTHONPATH=user/python \
+	$PY - "$tmp/t.llmi" <<'PY' || fail "tokens of the tensors"
 import sys, numpy as np, llminstr
 run = llminstr.open(sys.argv[1])
 ok = len(run.tensors()) == 12

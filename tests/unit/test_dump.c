@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "dump/dump.h"
+#include "dump/llminstr_read.h"
 #include "io/writer.h"
 
 static char *npy(const struct llmi_tensor_rec *t, const char *descr, const void *data,
@@ -223,6 +224,98 @@ static void test_verify_predicted(void **state)
 	free(want);
 }
 
+/*
+ * llmi_read_tokens() finds a run's records by bisection (sorted by pid and
+ * first at open); it must give what a scan of the records in file order
+ * gives (the first record holding each position, a run going on in
+ * another record): checked against that scan for every start and length,
+ * with records out of order, runs spanning records, two processes whose
+ * streams overlap, a gap, and the same run written twice.
+ */
+#define TOK_RECS 9
+static const struct llmi_tokens_rec tok_recs[TOK_RECS] = {
+	{ .step = 1, .first = 64, .count = 64, .pid = 7 },
+	{ .step = 0, .first = 0, .count = 64, .pid = 7 },
+	{ .step = 0, .first = 0, .count = 10, .pid = 9 },
+	{ .step = 2, .first = 128, .count = 32, .pid = 7 },
+	{ .step = 1, .first = 10, .count = 5, .pid = 9 },
+	{ .step = 3, .first = 170, .count = 3, .pid = 7 },	/* a gap at 160..169 */
+	{ .step = 2, .first = 10, .count = 5, .pid = 9 },	/* the same run again, other ids */
+	{ .step = 0, .first = 0, .count = 0, .pid = 11 },	/* empty */
+	{ .step = 2, .first = 15, .count = 50, .pid = 9 },
+};
+
+static int64_t tok_id(size_t rec, uint64_t k)
+{
+	return (int64_t)(rec * 100000 + k);
+}
+
+/* The scan in file order that llmi_read_tokens() replaced. */
+static size_t tokens_scan(uint32_t pid, uint64_t first, int64_t *ids, size_t n)
+{
+	size_t done = 0;
+
+	for (size_t i = 0; i < TOK_RECS && done < n; i++) {
+		const struct llmi_tokens_rec *t = &tok_recs[i];
+		uint64_t at = first + done;
+
+		if ((pid && t->pid != pid) || at < t->first || at >= t->first + t->count)
+			continue;
+		for (uint64_t k = at - t->first; k < t->count && done < n; k++)
+			ids[done++] = tok_id(i, k);
+		i = (size_t)-1;
+	}
+	return done;
+}
+
+static void test_read_tokens(void **state)
+{
+	struct llmi_writer_opts o = { .sz = sizeof(o), .writer = "test_dump",
+				      .owner_uid = (uid_t)-1, .owner_gid = (gid_t)-1 };
+	static const uint32_t pids[] = { 0, 7, 9, 11, 8 };
+	int64_t ids[256], want[256], buf[64];
+	struct llmi_read *h;
+	struct llmi_writer *w;
+	char path[64], err[256];
+	size_t checked = 0;
+
+	(void)state;
+	snprintf(path, sizeof(path), "/tmp/test_dump_tokens.%d.llmi", (int)getpid());
+	unlink(path);
+	w = llmi_writer__new(path, &o);
+	assert_non_null(w);
+	for (size_t i = 0; i < TOK_RECS; i++) {
+		for (uint64_t k = 0; k < tok_recs[i].count; k++)
+			buf[k] = tok_id(i, k);
+		assert_int_equal(llmi_writer__tokens(w, &tok_recs[i], buf), 0);
+	}
+	assert_int_equal(llmi_writer__close(w), 0);
+	llmi_writer__free(w);
+	h = llmi_read_open(path, LLMI_READ_CHECK, err, sizeof(err));
+	assert_non_null(h);
+	/* pid 7: 60 .. 99 runs from the record of step 0 into that of step 1 */
+	assert_int_equal(llmi_read_tokens(h, 7, 60, ids, 40), 40);
+	for (int k = 0; k < 40; k++)
+		assert_int_equal(ids[k], k < 4 ? tok_id(1, 60 + k) : tok_id(0, k - 4));
+	/* to the gap and no further */
+	assert_int_equal(llmi_read_tokens(h, 7, 100, ids, 200), 60);
+	for (uint32_t p = 0; p < sizeof(pids) / sizeof(pids[0]); p++)
+		for (uint64_t first = 0; first < 180; first++)
+			for (size_t n = 0; n <= 200; n += 1 + n / 4) {
+				size_t got = llmi_read_tokens(h, pids[p], first, ids, n);
+				size_t exp = tokens_scan(pids[p], first, want, n);
+
+				if (got != exp || memcmp(ids, want, got * sizeof(*ids)))
+					fail_msg("pid %u first %llu n %zu: %zu ids, the scan %zu",
+						 pids[p], (unsigned long long)first, n, got, exp);
+				checked += got;
+			}
+	assert_true(checked > 10000);
+	assert_int_equal(llmi_read_tokens(h, 7, UINT64_MAX, ids, 4), 0);
+	llmi_read_close(h);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -230,6 +323,7 @@ int main(void)
 		cmocka_unit_test(test_npy_large_dims),
 		cmocka_unit_test(test_printable),
 		cmocka_unit_test(test_verify_predicted),
+		cmocka_unit_test(test_read_tokens),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

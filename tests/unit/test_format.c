@@ -276,6 +276,77 @@ static void test_round_trip(void **state)
 	free(buf);
 }
 
+/*
+ * Ranks (1.2): the header's from the writer's options (-1 when not given),
+ * each tensor's as written; a 1.1 file's reserved zeros read as -1, not
+ * as rank 0.
+ */
+static void test_ranks(void **state)
+{
+	struct llmi_writer_opts o = { .sz = sizeof(o), .writer = "test_format",
+				      .owner_uid = (uid_t)-1, .owner_gid = (gid_t)-1,
+				      .has_rank = true, .rank = 2, .world_size = 4, .local_rank = 0 };
+	char path[128], err[LLMI_ERRLEN];
+	const struct llmi_file_header *h;
+	struct llmi_tensor_info ti;
+	struct llmi_reader *r;
+	struct llmi_writer *w;
+	uint8_t blob[16] = { 0 }, *buf;
+	size_t len, got = 0;
+	int32_t want[2] = { 3, -1 };
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/ranks.llmi", dir);
+	w = llmi_writer__new(path, &o);
+	assert_non_null(w);
+	for (int i = 0; i < 2; i++) {
+		struct llmi_tensor_rec t = { .dtype = 1, .ndim = 1, .shape = { 4 }, .raw_bytes = 16,
+					     .layer = -1, .ref_tensor_id = LLMI_NO_REF,
+					     .rank = want[i] };
+
+		assert_int_equal(llmi_writer__tensor(w, &t, "x", blob, sizeof(blob)), 0);
+	}
+	assert_int_equal(llmi_writer__close(w), 0);
+	llmi_writer__free(w);
+	buf = read_all(path, &len);
+	for (int minor = 2; minor >= 1; minor--) {
+		struct llmi_file_header *fh = (struct llmi_file_header *)buf;
+
+		fh->version_minor = (uint16_t)minor;	/* as a 1.1 writer: the same bytes, 1.1 */
+		llmi_file_header_seal(fh);
+		r = llmi_reader__open_mem(buf, len, err, sizeof(err));
+		assert_non_null(r);
+		h = llmi_reader__header(r);
+		assert_int_equal(h->rank, minor == 2 ? 2 : -1);
+		assert_int_equal(h->world_size, minor == 2 ? 4 : -1);
+		assert_int_equal(h->local_rank, minor == 2 ? 0 : -1);
+		got = 0;
+		for (size_t i = 0; i < llmi_reader__nr_records(r); i++) {
+			if (llmi_reader__record(r, i)->type != LLMI_REC_TENSOR)
+				continue;
+			assert_int_equal(llmi_reader__tensor(r, i, &ti), 0);
+			assert_int_equal(ti.rec.rank, minor == 2 ? want[got] : -1);
+			got++;
+		}
+		assert_int_equal(got, 2);
+		llmi_reader__free(r);
+	}
+	free(buf);
+	/* no ranks given: not known */
+	snprintf(path, sizeof(path), "%s/norank.llmi", dir);
+	o.has_rank = false;
+	w = llmi_writer__new(path, &o);
+	assert_non_null(w);
+	assert_int_equal(llmi_writer__close(w), 0);
+	llmi_writer__free(w);
+	r = llmi_reader__open(path, err, sizeof(err));
+	assert_non_null(r);
+	assert_int_equal(llmi_reader__header(r)->version_minor, 2);
+	assert_int_equal(llmi_reader__header(r)->rank, -1);
+	assert_int_equal(llmi_reader__header(r)->world_size, -1);
+	llmi_reader__free(r);
+}
+
 static void test_not_a_container(void **state)
 {
 	char err[LLMI_ERRLEN];
@@ -1157,6 +1228,7 @@ int main(void)
 		cmocka_unit_test(test_crc32c),
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_not_a_container),
+		cmocka_unit_test(test_ranks),
 		cmocka_unit_test(test_index_absent_and_damaged),
 		cmocka_unit_test(test_truncation),
 		cmocka_unit_test(test_bit_flips),

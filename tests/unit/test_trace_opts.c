@@ -230,6 +230,79 @@ static void test_bad(void **state)
 	expect_bad("--codec 'quant:mse=-1'", "--codec", "quant:mse=-1", "-p", "1", NULL);
 	expect_bad("--on-full 'later'", "--on-full", "later", "-p", "1", NULL);
 	expect_bad("--buffer-size '12q'", "--buffer-size", "12q", "-p", "1", NULL);
+	expect_bad("--rank '2/2'", "--rank", "2/2", "-p", "1", NULL);
+	expect_bad("--rank '1/0'", "--rank", "1/0", "-p", "1", NULL);
+	expect_bad("--rank '-1'", "--rank", "-1", "-p", "1", NULL);
+	expect_bad("--rank '1/'", "--rank", "1/", "-p", "1", NULL);
+	expect_bad("--rank 'x'", "--rank", "x", "-p", "1", NULL);
+	expect_bad("--rank '99999999999'", "--rank", "99999999999", "-p", "1", NULL);
+}
+
+/* --rank, the target's environment and the shard's name (trace/rank.h) */
+static void test_rank(void **state)
+{
+	static const char env[] = "A=1\0RANK=3\0XRANK=9\0WORLD_SIZE=4\0LOCAL_RANK=1";
+	static const char bad[] = "RANK=4\0WORLD_SIZE=4\0LOCAL_RANK=x1";
+	struct trace_rank r, q;
+	struct trace_opts o;
+	char err[256], path[64], dir[] = "/tmp/llmi-rank-XXXXXX", big[80];
+
+	(void)state;
+	assert_int_equal(parse(&o, err, "-p", "1", NULL), 0);
+	assert_int_equal(o.rank.rank, -1);
+	assert_int_equal(o.rank.world_size, -1);
+	assert_int_equal(parse(&o, err, "--rank", "1/4", "-p", "1", NULL), 0);
+	assert_int_equal(o.rank.rank, 1);
+	assert_int_equal(o.rank.world_size, 4);
+	assert_int_equal(o.rank.local_rank, -1);
+	assert_int_equal(parse(&o, err, "--rank", "7", "-p", "1", NULL), 0);
+	assert_int_equal(o.rank.rank, 7);
+	assert_int_equal(o.rank.world_size, -1);
+
+	trace_rank_from_env(env, sizeof(env), &r);	/* the last NUL included, as /proc gives it */
+	assert_int_equal(r.rank, 3);
+	assert_int_equal(r.world_size, 4);
+	assert_int_equal(r.local_rank, 1);
+	trace_rank_from_env(env, sizeof(env) - 1, &q);	/* and without */
+	assert_memory_equal(&q, &r, sizeof(r));
+	trace_rank_from_env(bad, sizeof(bad), &r);	/* rank not under the world: neither */
+	assert_int_equal(r.rank, -1);
+	assert_int_equal(r.world_size, -1);
+	assert_int_equal(r.local_rank, -1);
+	trace_rank_from_env("", 0, &r);
+	assert_int_equal(r.rank, -1);
+	setenv("RANK", "2", 1);
+	setenv("WORLD_SIZE", "8", 1);
+	unsetenv("LOCAL_RANK");
+	trace_rank_from_env(NULL, 0, &r);
+	assert_int_equal(r.rank, 2);
+	assert_int_equal(r.world_size, 8);
+	assert_int_equal(r.local_rank, -1);
+	assert_int_equal(trace_rank_of_pid(getpid(), &q), 0);	/* the environment at exec */
+	q = (struct trace_rank){ 2, 8, 0 };
+	trace_rank_merge(&r, &q);
+	assert_int_equal(r.rank, 2);
+	assert_int_equal(r.world_size, 8);
+	assert_int_equal(r.local_rank, -1);
+	q.rank = 3;
+	trace_rank_merge(&r, &q);
+	assert_int_equal(r.rank, -1);
+	assert_int_equal(r.world_size, 8);
+	assert_int_equal(trace_rank_of_pid(0x7ffffff0, &q), -ENOENT);
+
+	/* a directory: DIR/rank-R.llmi; a file name: itself */
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(trace_shard_path(dir, 2, path, sizeof(path)), 1);
+	assert_string_equal(path + strlen(dir), "/rank-2.llmi");
+	snprintf(big, sizeof(big), "%s/new//", dir);	/* not there yet: the '/' says so */
+	assert_int_equal(trace_shard_path(big, 0, path, sizeof(path)), 1);
+	assert_string_equal(path + strlen(dir), "/new/rank-0.llmi");
+	assert_int_equal(trace_shard_path("x.llmi", 2, path, sizeof(path)), 0);
+	assert_int_equal(trace_shard_path(dir, -1, path, sizeof(path)), -ENOENT);
+	assert_int_equal(trace_shard_path(dir, 1, path, 8), -ENAMETOOLONG);
+	assert_int_equal(trace_shard_path("/", 1, path, sizeof(path)), 1);
+	assert_string_equal(path, "/rank-1.llmi");
+	rmdir(dir);
 }
 
 /* --help documents --force and the exit statuses, in 80 columns */
@@ -258,6 +331,7 @@ int main(void)
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_capture),
 		cmocka_unit_test(test_bad),
+		cmocka_unit_test(test_rank),
 		cmocka_unit_test(test_outputs_distinct),
 		cmocka_unit_test(test_help),
 	};

@@ -33,6 +33,7 @@
 #include "agent/agent.h"
 
 struct agent agent_g = {
+	.rank = -1, .world_size = -1, .local_rank = -1,
 	.sess_lock = PTHREAD_RWLOCK_INITIALIZER,
 	.res_mu = PTHREAD_MUTEX_INITIALIZER,
 	.s = { .memfd = -1, .efd = -1, .conn = -1 },
@@ -593,8 +594,38 @@ static void wait_for_tracer(void)
 		nanosleep(&ts, NULL);
 }
 
+/* A rank variable's value: a decimal from 0 to INT32_MAX, else -1 (not known). */
+static int32_t env_rank(const char *var)
+{
+	const char *v = getenv(var);
+	char *end;
+	long n;
+
+	if (!v || *v < '0' || *v > '9')
+		return -1;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	return errno || *end || n > INT32_MAX ? -1 : (int32_t)n;
+}
+
+/*
+ * The launcher's variables (torchrun, torch.distributed, MPI wrappers that
+ * set them): a worker's tensors say whose they are without a line of code.
+ */
+static void rank_from_env(void)
+{
+	int32_t rank = env_rank("RANK"), world = env_rank("WORLD_SIZE");
+
+	if (world == 0 || (rank >= 0 && world > 0 && rank >= world))
+		rank = world = -1;	/* inconsistent: trusted neither */
+	atomic_store(&G->rank, rank);
+	atomic_store(&G->world_size, world);
+	atomic_store(&G->local_rank, env_rank("LOCAL_RANK"));
+}
+
 __attribute__((constructor)) static void agent_init(void)
 {
+	rank_from_env();
 	pthread_atfork(NULL, NULL, atfork_child);
 	start_listener();
 	wait_for_tracer();

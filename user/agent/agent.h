@@ -104,6 +104,9 @@ struct agent_session {
 struct agent {
 	atomic_int on;			/* a tracer is attached and capture is on */
 	_Atomic uint64_t step;
+	/* the process's rank in a parallel run, -1 not known: RANK, WORLD_SIZE,
+	 * LOCAL_RANK at load, llminstr_set_rank() later; each tensor carries rank */
+	_Atomic int32_t rank, world_size, local_rank;
 	pthread_rwlock_t sess_lock;
 	pthread_mutex_t res_mu;
 	struct agent_session s;

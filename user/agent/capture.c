@@ -80,6 +80,9 @@ void agent_fill_slot(struct llmi_ring_slot *s, const struct agent_tensor *t, boo
 	memcpy(s->name, t->name, t->name_len);
 	s->name[t->name_len] = '\0';
 	s->flags = device ? LLMI_SLOT_DEVICE : 0;
+	s->rank = atomic_load_explicit(&G->rank, memory_order_relaxed);
+	if (s->rank >= 0)
+		s->flags |= LLMI_SLOT_RANK;
 }
 
 #ifndef MADV_POPULATE_READ
@@ -352,6 +355,26 @@ API int llminstr_selected(const char *name)
 	if (!atomic_load_explicit(&agent_g.on, memory_order_relaxed))
 		return 0;
 	return selected(name);
+}
+
+API int llminstr_set_rank(int rank, int world_size, int local_rank)
+{
+	if (rank < -1 || world_size < -1 || !world_size || local_rank < -1 ||
+	    (rank >= 0 && world_size > 0 && rank >= world_size))
+		return -EINVAL;
+	atomic_store(&G->rank, rank);
+	atomic_store(&G->world_size, world_size);
+	atomic_store(&G->local_rank, local_rank);
+	return 0;
+}
+
+API int llminstr_rank(int *world_size, int *local_rank)
+{
+	if (world_size)
+		*world_size = atomic_load(&G->world_size);
+	if (local_rank)
+		*local_rank = atomic_load(&G->local_rank);
+	return atomic_load(&G->rank);
 }
 
 API int llminstr_attached(void)

@@ -77,6 +77,19 @@ int llminstr_tokens(const int64_t *ids, int64_t n);
  * step), else 0: lets a caller skip work it does only to capture. */
 int llminstr_selected(const char *name);
 
+/*
+ * The process's rank in a tensor- or pipeline-parallel run: every tensor
+ * captured after this call carries rank (the file's tensor records). At
+ * load the agent takes RANK, WORLD_SIZE and LOCAL_RANK from the environment
+ * (torchrun sets them); this overrides all three. -1 for one not known.
+ * Works with or without a tracer. 0, or -EINVAL for a value under -1, a
+ * world_size of 0, or a rank not under a known world_size.
+ */
+int llminstr_set_rank(int rank, int world_size, int local_rank);
+
+/* The rank in effect (-1: not known), and the other two where not NULL. */
+int llminstr_rank(int *world_size, int *local_rank);
+
 /* 1 while a tracer is attached with a capture spec, else 0. */
 int llminstr_attached(void);
 

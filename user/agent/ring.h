@@ -62,14 +62,15 @@ struct llmi_ring_slot {			/* 512 bytes */
 	uint64_t ready_ns;		/* CLOCK_MONOTONIC at publish */
 	uint32_t tid;			/* the capturing thread (gettid) */
 	uint32_t name_len;
-	uint32_t flags;			/* LLMI_SLOT_DEVICE: copied off the GPU; LLMI_SLOT_TOKENS */
-	uint32_t reserved;
+	uint32_t flags;			/* LLMI_SLOT_DEVICE: copied off the GPU; LLMI_SLOT_TOKENS; LLMI_SLOT_RANK */
+	int32_t rank;			/* the process's rank (llminstr_set_rank, RANK), with LLMI_SLOT_RANK */
 	char name[LLMI_RING_NAME_MAX + 1];
 	uint8_t pad[512 - 144 - (LLMI_RING_NAME_MAX + 1)];
 };
 
 #define LLMI_SLOT_DEVICE	(1u << 0)
 #define LLMI_SLOT_TOKENS	(1u << 1)	/* int64 token ids (llminstr_tokens), not a tensor */
+#define LLMI_SLOT_RANK		(1u << 2)	/* rank holds the process's rank (an older agent leaves it 0) */
 
 _Static_assert(sizeof(struct llmi_ring_slot) == 512, "ring slot layout");
 

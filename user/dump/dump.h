@@ -128,8 +128,6 @@ struct dump_tokens;
 struct dump_tokens *dump_tokens__load(struct llmi_reader *r);
 size_t dump_tokens__get(const struct dump_tokens *d, uint32_t pid, uint64_t first, int64_t *ids,
 			size_t n);
-size_t dump_tokens__count(const struct dump_tokens *d);
-const struct llmi_tokens_rec *dump_tokens__rec(const struct dump_tokens *d, size_t i);
 void dump_tokens__free(struct dump_tokens *d);
 
 int cmd_info(int argc, char **argv);

@@ -33,7 +33,72 @@ struct totals {
 	uint32_t pids[64];		/* processes seen in the events */
 	size_t npids;
 	bool more_pids;
+	uint64_t tokens;		/* ids in tokens records */
+	uint64_t *steps;		/* the tensors' steps, sorted and distinct by steps_done() */
+	size_t nsteps, steps_cap;
+	bool steps_nomem;
+	int32_t ranks[64];		/* ranks of the tensors and of the file header */
+	size_t nranks;
+	bool more_ranks;
 };
+
+static void add_rank(struct totals *t, int32_t rank)
+{
+	if (rank < 0)
+		return;
+	for (size_t i = 0; i < t->nranks; i++)
+		if (t->ranks[i] == rank)
+			return;
+	if (t->nranks == sizeof(t->ranks) / sizeof(t->ranks[0]))
+		t->more_ranks = true;
+	else
+		t->ranks[t->nranks++] = rank;
+}
+
+static void add_step(struct totals *t, uint64_t step)
+{
+	if (t->nsteps && t->steps[t->nsteps - 1] == step)
+		return;		/* a step's tensors mostly come together */
+	if (t->nsteps == t->steps_cap) {
+		size_t n = t->steps_cap ? 2 * t->steps_cap : 256;
+		uint64_t *p = realloc(t->steps, n * sizeof(*p));
+
+		if (!p) {
+			t->steps_nomem = true;	/* said as "?": the rest still counts */
+			return;
+		}
+		t->steps = p;
+		t->steps_cap = n;
+	}
+	t->steps[t->nsteps++] = step;
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int i32_cmp(const void *a, const void *b)
+{
+	int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Steps sorted and made distinct, ranks sorted. */
+static void steps_done(struct totals *t)
+{
+	size_t n = 0;
+
+	qsort(t->steps, t->nsteps, sizeof(*t->steps), u64_cmp);
+	for (size_t i = 0; i < t->nsteps; i++)
+		if (!n || t->steps[n - 1] != t->steps[i])
+			t->steps[n++] = t->steps[i];
+	t->nsteps = n;
+	qsort(t->ranks, t->nranks, sizeof(*t->ranks), i32_cmp);
+}
 
 static void add_pid(struct totals *t, uint32_t pid)
 {
@@ -81,6 +146,7 @@ static int collect(struct llmi_reader *r, const char *path, struct totals *t)
 	err = llmi_reader__check_all(r);
 	if (err)
 		return dump_err(EXIT_CANNOT, "%s: reading failed: %s", path, strerror(-err));
+	add_rank(t, llmi_reader__header(r)->rank);
 	for (size_t i = 0; i < llmi_reader__nr_records(r); i++) {
 		const struct llmi_rec_info *ri = llmi_reader__record(r, i);
 
@@ -94,6 +160,8 @@ static int collect(struct llmi_reader *r, const char *path, struct totals *t)
 			if (llmi_reader__tensor(r, i, &ti))
 				continue;	/* checked: only if the file changed meanwhile */
 			t->tensors++;
+			add_step(t, ti.rec.step);
+			add_rank(t, ti.rec.rank);
 			t->raw += ti.rec.raw_bytes;
 			t->stored += ti.rec.stored_bytes;
 			if (ti.rec.mse > t->max_mse)
@@ -120,6 +188,11 @@ static int collect(struct llmi_reader *r, const char *path, struct totals *t)
 				add_pid(t, eh.pid);
 			else
 				batch_pids(r, i, t);
+		} else if (ri->type == LLMI_REC_TOKENS) {
+			struct llmi_tokens_rec th;
+
+			if (!llmi_reader__pread(r, ri->offset + sizeof(struct llmi_rec_hdr), &th, sizeof(th)))
+				t->tokens += th.count;
 		} else if (ri->type == LLMI_REC_STRINGS) {
 			struct llmi_strings_rec sh;
 
@@ -131,6 +204,7 @@ static int collect(struct llmi_reader *r, const char *path, struct totals *t)
 				t->api_names += sh.count;
 		}
 	}
+	steps_done(t);
 	return 0;
 }
 
@@ -189,6 +263,10 @@ static void tensor_json(struct llmi_json *j, const struct llmi_tensor_info *ti,
 		llmi_json_u64(j, "pid", t->pid);
 	else
 		llmi_json_null(j, "pid");
+	if (t->rank >= 0)	/* the reader makes a 1.0/1.1 file's -1 */
+		llmi_json_i64(j, "rank", t->rank);
+	else
+		llmi_json_null(j, "rank");
 	if (t->token_count) {	/* [first, count] in its process's token stream */
 		llmi_json_arr_begin(j, "tokens");
 		llmi_json_u64(j, NULL, t->token_first);
@@ -236,8 +314,248 @@ static void tensors_json(struct llmi_json *j, const char *key, struct llmi_reade
 	llmi_json_arr_end(j);
 }
 
+/* The file header's rank, world size and local rank: a number or null each. */
+static void rank_json(struct llmi_json *j, const struct llmi_file_header *h)
+{
+	const char *key[3] = { "rank", "world_size", "local_rank" };
+	int32_t v[3] = { h->rank, h->world_size, h->local_rank };
+
+	for (int k = 0; k < 3; k++) {
+		if (v[k] >= 0)
+			llmi_json_i64(j, key[k], v[k]);
+		else
+			llmi_json_null(j, key[k]);
+	}
+}
+
+/* "ranks": those seen (tensors, headers), sorted; "steps": count, first, last. */
+static void ranks_json(struct llmi_json *j, const struct totals *t)
+{
+	llmi_json_arr_begin(j, "ranks");
+	for (size_t k = 0; k < t->nranks; k++)
+		llmi_json_i64(j, NULL, t->ranks[k]);
+	llmi_json_arr_end(j);
+	llmi_json_obj_begin(j, "steps");
+	llmi_json_u64(j, "count", t->nsteps);
+	if (t->nsteps) {
+		llmi_json_u64(j, "first", t->steps[0]);
+		llmi_json_u64(j, "last", t->steps[t->nsteps - 1]);
+	} else {
+		llmi_json_null(j, "first");
+		llmi_json_null(j, "last");
+	}
+	llmi_json_obj_end(j);
+	llmi_json_u64(j, "tokens", t->tokens);
+}
+
+/* " 0 1 2 of 4" and a newline: the ranks seen, and the header's world size. */
+static void print_ranks(const struct totals *t, const struct llmi_file_header *h)
+{
+	for (size_t k = 0; k < t->nranks; k++)
+		printf(" %d", t->ranks[k]);
+	if (!t->nranks)
+		printf(" ?");
+	if (t->more_ranks)
+		printf(" ...");
+	if (h && h->world_size > 0)
+		printf(" of %d", h->world_size);
+	if (h && h->local_rank >= 0)
+		printf(" (local rank %d)", h->local_rank);
+	printf("\n");
+}
+
+/* What b adds to the run's totals a (one file's into the run's). */
+static void totals_add(struct totals *a, const struct totals *b)
+{
+	for (unsigned k = 0; k <= LLMI_REC_TYPE_MAX; k++)
+		a->by_type[k] += b->by_type[k];
+	a->tensors += b->tensors;
+	a->raw += b->raw;
+	a->stored += b->stored;
+	a->batches += b->batches;
+	a->events += b->events;
+	a->lost += b->lost;
+	a->good += b->good;
+	a->tokens += b->tokens;
+	if (b->max_mse > a->max_mse)
+		a->max_mse = b->max_mse;
+	if (b->max_nmse > a->max_nmse)
+		a->max_nmse = b->max_nmse;
+	if (b->max_err > a->max_err)
+		a->max_err = b->max_err;
+	for (size_t k = 0; k < b->nsteps; k++)
+		add_step(a, b->steps[k]);
+	a->steps_nomem |= b->steps_nomem;
+	for (size_t k = 0; k < b->nranks; k++)
+		add_rank(a, b->ranks[k]);
+	a->more_ranks |= b->more_ranks;
+	for (size_t k = 0; k < b->npids; k++)
+		add_pid(a, b->pids[k]);
+	a->more_pids |= b->more_pids;
+}
+
+/*
+ * info of several files, a run's shards (RUN/rank-R.llmi): one summary of
+ * them all, then a line (or an object) per file. Every file is read and
+ * checked as info of one file does; the exit status is the worst of them.
+ */
+static int info_run(char **paths, int n, bool json)
+{
+	struct totals run, *ft = calloc((size_t)n, sizeof(*ft));
+	struct llmi_file_header *hd = calloc((size_t)n, sizeof(*hd));
+	struct llmi_reader_status *sts = calloc((size_t)n, sizeof(*sts));
+	struct dump_loss *loss = calloc((size_t)n, sizeof(*loss));
+	int *code = calloc((size_t)n, sizeof(*code));
+	int32_t world = -1;
+	bool worlds_differ = false;
+	int ret = 0, c;
+
+	memset(&run, 0, sizeof(run));
+	if (!ft || !hd || !sts || !loss || !code) {
+		ret = dump_err(EXIT_CANNOT, "info: out of memory");
+		goto out;
+	}
+	for (int f = 0; f < n; f++) {
+		struct llmi_reader *r = dump_open(paths[f], &c);
+
+		if (!r) {
+			code[f] = c;	/* said */
+			continue;
+		}
+		code[f] = collect(r, paths[f], &ft[f]);
+		if (!code[f]) {
+			hd[f] = *llmi_reader__header(r);
+			sts[f] = *llmi_reader__status(r);
+			dump_loss(r, &loss[f]);
+			totals_add(&run, &ft[f]);
+			if (hd[f].world_size > 0) {
+				worlds_differ |= world > 0 && world != hd[f].world_size;
+				world = hd[f].world_size;
+			}
+		}
+		llmi_reader__free(r);
+	}
+	steps_done(&run);
+	if (json) {
+		struct llmi_json j;
+
+		llmi_json_init(&j, stdout, true);
+		llmi_json_obj_begin(&j, NULL);
+		llmi_json_u64(&j, "files_count", (uint64_t)n);
+		ranks_json(&j, &run);
+		if (world > 0 && !worlds_differ)
+			llmi_json_i64(&j, "world_size", world);
+		else
+			llmi_json_null(&j, "world_size");
+		llmi_json_obj_begin(&j, "tensors");
+		llmi_json_u64(&j, "count", run.tensors);
+		llmi_json_u64(&j, "raw_bytes", run.raw);
+		llmi_json_u64(&j, "stored_bytes", run.stored);
+		llmi_json_double(&j, "ratio", dump_ratio(run.raw, run.stored));
+		llmi_json_double(&j, "max_mse", run.max_mse);
+		llmi_json_double(&j, "max_nmse", run.max_nmse);
+		llmi_json_double(&j, "max_abs_err", run.max_err);
+		llmi_json_obj_end(&j);
+		llmi_json_obj_begin(&j, "events");
+		llmi_json_u64(&j, "batches", run.batches);
+		llmi_json_u64(&j, "count", run.events);
+		llmi_json_u64(&j, "lost", run.lost);
+		llmi_json_obj_end(&j);
+		llmi_json_arr_begin(&j, "files");
+		for (int f = 0; f < n; f++) {
+			llmi_json_obj_begin(&j, NULL);
+			llmi_json_str(&j, "file", paths[f]);
+			if (code[f] && !loss[f].ndamage) {	/* not read at all */
+				llmi_json_null(&j, "rank");
+				llmi_json_u64(&j, "exit_status", (uint64_t)code[f]);
+				llmi_json_obj_end(&j);
+				continue;
+			}
+			llmi_json_u64(&j, "file_bytes", sts[f].file_size);
+			llmi_json_u64(&j, "version_major", hd[f].version_major);
+			llmi_json_u64(&j, "version_minor", hd[f].version_minor);
+			rank_json(&j, &hd[f]);
+			llmi_json_str(&j, "host", hd[f].host);
+			llmi_json_bool(&j, "indexed", sts[f].indexed);
+			ranks_json(&j, &ft[f]);
+			llmi_json_obj_begin(&j, "tensors");
+			llmi_json_u64(&j, "count", ft[f].tensors);
+			llmi_json_u64(&j, "raw_bytes", ft[f].raw);
+			llmi_json_u64(&j, "stored_bytes", ft[f].stored);
+			llmi_json_obj_end(&j);
+			llmi_json_arr_begin(&j, "errors");
+			for (int k = 0; k < loss[f].ndamage; k++)
+				llmi_json_str(&j, NULL, loss[f].damage[k]);
+			llmi_json_arr_end(&j);
+			if (loss[f].torn[0])
+				llmi_json_str(&j, "torn_tail", loss[f].torn);
+			llmi_json_obj_end(&j);
+		}
+		llmi_json_arr_end(&j);
+		llmi_json_obj_end(&j);
+		if (llmi_json_finish(&j))
+			ret = dump_err(EXIT_CANNOT, "info: writing JSON failed");
+	} else {
+		printf("run        %d files\n", n);
+		printf("ranks     ");
+		print_ranks(&run, NULL);
+		if (world > 0)
+			printf("world      %d%s\n", world, worlds_differ ? " (the files disagree)" : "");
+		printf("tensors    %llu, %.3f MB raw, %.3f MB stored, ratio %.2fx\n",
+		       (unsigned long long)run.tensors, run.raw / 1e6, run.stored / 1e6,
+		       dump_ratio(run.raw, run.stored));
+		if (run.tensors)
+			printf("errors     max mse %.3g, max nmse %.3g, max abs %.3g (achieved)\n",
+			       run.max_mse, run.max_nmse, run.max_err);
+		if (run.steps_nomem)
+			printf("steps      ?\n");
+		else if (run.nsteps)
+			printf("steps      %zu (%llu to %llu)\n", run.nsteps,
+			       (unsigned long long)run.steps[0],
+			       (unsigned long long)run.steps[run.nsteps - 1]);
+		else
+			printf("steps      0\n");
+		printf("tokens     %llu\n", (unsigned long long)run.tokens);
+		printf("events     %llu in %llu batches, %llu lost\n", (unsigned long long)run.events,
+		       (unsigned long long)run.batches, (unsigned long long)run.lost);
+		for (int f = 0; f < n; f++) {
+			if (code[f] && !loss[f].ndamage) {
+				printf("file       %s: not read\n", paths[f]);
+				continue;
+			}
+			printf("file       %s: rank ", paths[f]);
+			if (hd[f].rank >= 0)
+				printf("%d", hd[f].rank);
+			else if (ft[f].nranks == 1)
+				printf("%d (tensors)", ft[f].ranks[0]);
+			else
+				printf("?");
+			printf(", %llu tensors, %.3f MB stored, %zu steps%s\n",
+			       (unsigned long long)ft[f].tensors, ft[f].stored / 1e6, ft[f].nsteps,
+			       loss[f].ndamage ? ", damaged" : loss[f].torn[0] ? ", torn tail" : "");
+		}
+	}
+	if (fflush(stdout))
+		ret = dump_err(EXIT_CANNOT, "info: writing to stdout failed");
+	for (int f = 0; f < n; f++) {
+		c = code[f] ? code[f] : dump_loss_report(paths[f], &loss[f]);
+		if (c > ret)
+			ret = c;
+	}
+out:
+	for (int f = 0; ft && f < n; f++)
+		free(ft[f].steps);
+	free(run.steps);
+	free(ft);
+	free(hd);
+	free(sts);
+	free(loss);
+	free(code);
+	return ret;
+}
+
 static const char info_help[] =
-"Usage: llminstr-dump info FILE [--json]\n"
+"Usage: llminstr-dump info FILE... [--json]\n"
 "What a container holds: its header, records by type, tensor totals (raw and\n"
 "stored bytes, ratio, the largest achieved errors), the tracer's events\n"
 "(count, batches, lost, processes, kernel names, time span) and any damage\n"
@@ -249,6 +567,12 @@ static const char info_help[] =
 "exit status is 0. Exit 1 on damage (a complete record that fails its\n"
 "checksum or holds impossible contents, a damaged record header or index):\n"
 "what is readable is still shown. Exit 3 when FILE cannot be read.\n"
+"Several FILEs (a run's shards, RUN/rank-R.llmi): one summary of the run\n"
+"(files, ranks seen, tensors, bytes, errors, distinct steps, token ids,\n"
+"events), then a line per file (its rank, tensors, stored bytes, steps);\n"
+"the exit status is the worst of the files'. A file's ranks: its header's\n"
+"(the tracer's --rank, or the target's RANK) and its tensors' (each\n"
+"process's RANK or llminstr_set_rank).\n"
 "  -j, --json   one JSON object on stdout; its tensors.list has every tensor\n"
 "               with its step and producer (as 'ls --json')\n";
 
@@ -276,8 +600,10 @@ int cmd_info(int argc, char **argv)
 		default: return bad_option("info", argc, argv);
 		}
 	}
-	if (optind != argc - 1)
-		return dump_err(EXIT_USAGE, "info: give one FILE (try 'llminstr-dump info --help')");
+	if (optind >= argc)
+		return dump_err(EXIT_USAGE, "info: give a FILE (try 'llminstr-dump info --help')");
+	if (optind < argc - 1)
+		return info_run(argv + optind, argc - optind, json);
 	r = dump_open(argv[optind], &c);
 	if (!r)
 		return c;
@@ -306,6 +632,7 @@ int cmd_info(int argc, char **argv)
 		llmi_json_str(&j, "host", h->host);
 		llmi_json_str(&j, "writer", h->writer);
 		llmi_json_u64(&j, "writer_pid", h->writer_pid);
+		rank_json(&j, h);
 		llmi_json_bool(&j, "indexed", st->indexed);
 		if (!st->indexed) {
 			/* What a reader recovered of a file its writer did not close. */
@@ -335,6 +662,7 @@ int cmd_info(int argc, char **argv)
 			dump_names__free(names);
 		}
 		llmi_json_obj_end(&j);
+		ranks_json(&j, &t);
 		llmi_json_obj_begin(&j, "events");
 		llmi_json_u64(&j, "batches", t.batches);
 		llmi_json_u64(&j, "count", t.events);
@@ -369,6 +697,10 @@ int cmd_info(int argc, char **argv)
 		printf("file       %s (%llu bytes)\n", argv[optind], (unsigned long long)st->file_size);
 		printf("format     llmi %u.%u, created %s by %s on %s (pid %u)\n", h->version_major,
 		       h->version_minor, created, h->writer, h->host, h->writer_pid);
+		if (t.nranks || h->world_size > 0) {	/* a parallel run's shard */
+			printf("ranks     ");
+			print_ranks(&t, h);
+		}
 		printf("index      %s\n", st->indexed ? "present" :
 		       st->index_damaged ? "damaged, rebuilt by scanning" :
 		       "absent (writer did not close the file), rebuilt by scanning");
@@ -401,6 +733,7 @@ int cmd_info(int argc, char **argv)
 			printf("damage     %s\n", loss.damage[k]);
 	}
 	llmi_reader__free(r);
+	free(t.steps);
 	if (fflush(stdout))
 		ret = dump_err(EXIT_CANNOT, "info: writing to stdout failed");
 	c = dump_loss_report(argv[optind], &loss);
@@ -412,6 +745,8 @@ static const char ls_help[] =
 "One line per tensor, within 80 columns; several FILEs (a run's shards): a\n"
 "table each under '==> FILE <==', or with --json one array, \"file\" in each:\n"
 "  ID      tensor id          STEP, LYR  decode step, layer (- unknown)\n"
+"  RANK    the capturing process's rank in a parallel run (- unknown); only\n"
+"          when some tensor of the file has one\n"
 "  NAME    ends in ... when too long for the line (--wide shows it whole)\n"
 "  SHAPE   dimensions         DT     f32, bf16 or f16\n"
 "  CODEC   lossless, or the bound asked for (nmse=, mse=, abs=), +m per-channel\n"
@@ -426,7 +761,7 @@ static const char ls_help[] =
 "not listed. A torn tail (the writer died mid-record) is said on stderr, exit\n"
 "0; exit 1 on damage (the readable tensors are still listed).\n";
 
-enum { C_ID, C_NAME, C_STEP, C_LAYER, C_SHAPE, C_DT, C_CODEC, C_RAW, C_STORED, C_RATIO,
+enum { C_ID, C_NAME, C_STEP, C_LAYER, C_RANK, C_SHAPE, C_DT, C_CODEC, C_RAW, C_STORED, C_RATIO,
        C_MSE, C_NMSE, C_MAXERR, C_LAUNCH, C_KERNEL, C_NR };
 
 #define LS_CELL 128
@@ -442,7 +777,7 @@ static const char *ls_cell(const struct ls_row *row, int k)
 }
 
 static const char *const ls_head[C_NR] = {
-	"ID", "NAME", "STEP", "LYR", "SHAPE", "DT", "CODEC", "RAW", "STORED", "RATIO",
+	"ID", "NAME", "STEP", "LYR", "RANK", "SHAPE", "DT", "CODEC", "RAW", "STORED", "RATIO",
 	"MSE", "NMSE", "MAXERR", "LAUNCH", "KERNEL",
 };
 
@@ -494,6 +829,10 @@ static int ls_fill(struct ls_row *row, const struct llmi_tensor_info *ti, bool w
 		snprintf(c[C_LAYER], LS_CELL, "%d", t->layer);
 	else
 		snprintf(c[C_LAYER], LS_CELL, "-");
+	if (t->rank >= 0)
+		snprintf(c[C_RANK], LS_CELL, "%d", t->rank);
+	else
+		snprintf(c[C_RANK], LS_CELL, "-");
 	dump_shape(t, c[C_SHAPE], LS_CELL);
 	snprintf(c[C_DT], LS_CELL, "%s", dump_dtype(t->dtype));
 	if (wide)
@@ -538,11 +877,14 @@ static void ls_name(const char *s, int w, bool last)
  */
 static int ls_file(const char *path, bool wide, bool json, struct llmi_json *multi)
 {
-	static const int narrow_cols[] = { C_ID, C_NAME, C_STEP, C_LAYER, C_SHAPE, C_DT, C_CODEC,
-					   C_RATIO, C_NMSE, C_MAXERR };
-	static const int wide_cols[] = { C_ID, C_STEP, C_LAYER, C_SHAPE, C_DT, C_CODEC, C_RAW,
-					 C_STORED, C_RATIO, C_MSE, C_NMSE, C_MAXERR, C_LAUNCH,
-					 C_NAME, C_KERNEL };
+	/* RANK only where some tensor has one: a file of one process reads as before */
+	static const int narrow_cols[] = { C_ID, C_NAME, C_STEP, C_LAYER, C_RANK, C_SHAPE, C_DT,
+					   C_CODEC, C_RATIO, C_NMSE, C_MAXERR };
+	static const int wide_cols[] = { C_ID, C_STEP, C_LAYER, C_RANK, C_SHAPE, C_DT, C_CODEC,
+					 C_RAW, C_STORED, C_RATIO, C_MSE, C_NMSE, C_MAXERR,
+					 C_LAUNCH, C_NAME, C_KERNEL };
+	int shown[C_NR];
+	bool ranked = false;
 	struct ls_row *rows = NULL;
 	size_t nrows = 0, cap = 0;
 	int width[C_NR], c, ret = 0, ncols, used = 0;
@@ -596,6 +938,7 @@ static int ls_file(const char *path, bool wide, bool json, struct llmi_json *mul
 			cap = nc;
 		}
 		dump_printable(ti.name);
+		ranked |= ti.rec.rank >= 0;
 		if (ls_fill(&rows[nrows], &ti, wide, names)) {
 			ret = dump_err(EXIT_CANNOT, "ls: out of memory");
 			goto out;
@@ -604,6 +947,11 @@ static int ls_file(const char *path, bool wide, bool json, struct llmi_json *mul
 	}
 	cols = wide ? wide_cols : narrow_cols;
 	ncols = wide ? (int)(sizeof(wide_cols) / sizeof(*cols)) : (int)(sizeof(narrow_cols) / sizeof(*cols));
+	for (int k = 0, n = 0; k < ncols; k++)
+		if (cols[k] != C_RANK || ranked)
+			shown[n++] = cols[k];
+	ncols -= !ranked;
+	cols = shown;
 	for (int k = 0; k < C_NR; k++) {
 		width[k] = strlen(ls_head[k]);
 		for (size_t i = 0; i < nrows; i++) {

@@ -18,7 +18,7 @@
 extern "C" {
 #endif
 
-#define LLMI_READ_ABI	2	/* llmi_read_abi(): bumped when a struct below changes */
+#define LLMI_READ_ABI	3	/* llmi_read_abi(): bumped when a struct below changes */
 
 struct llmi_read;
 
@@ -43,7 +43,7 @@ struct llmi_read_tensor {
 	uint64_t token_first;		/* its rows' tokens in its process's stream ... */
 	uint64_t token_count;		/* ... 0: not known (llmi_read_tokens) */
 	uint32_t pid;			/* capturing process, 0: not known */
-	uint32_t reserved;
+	int32_t rank;			/* the capturing process's rank, -1: not known (ABI 3) */
 };
 
 int llmi_read_abi(void);
@@ -61,6 +61,12 @@ void llmi_read_close(struct llmi_read *h);
 size_t llmi_read_count(const struct llmi_read *h);
 /* Tensor records left out as damaged; what was lost, said (empty if nothing). */
 uint64_t llmi_read_skipped(const struct llmi_read *h, char *what, size_t whatlen);
+/*
+ * The file header's rank of the run (what the tracer knew: --rank, the
+ * target's RANK), and world size and local rank where not NULL; -1 each
+ * when not known (and for files of format 1.0 and 1.1).
+ */
+int32_t llmi_read_rank(const struct llmi_read *h, int32_t *world_size, int32_t *local_rank);
 /* 0, or -1 when i is out of range. */
 int llmi_read_info(const struct llmi_read *h, size_t i, struct llmi_read_tensor *out);
 /*

@@ -23,11 +23,7 @@ struct llmi_read {
 	size_t *rec;			/* record index of each tensor */
 	char (*codecs)[96];
 	uint64_t skipped;
-	struct tokens {			/* tokens records, in file order */
-		struct llmi_tokens_rec h;
-		int64_t *ids;
-	} *tok;
-	size_t ntok;
+	struct dump_tokens *tok;		/* for llmi_read_tokens() */
 	struct dump_loss loss;
 };
 
@@ -51,9 +47,7 @@ API void llmi_read_close(struct llmi_read *h)
 	free(h->t);
 	free(h->rec);
 	free(h->codecs);
-	for (size_t i = 0; i < h->ntok; i++)
-		free(h->tok[i].ids);
-	free(h->tok);
+	dump_tokens__free(h->tok);
 	dump_names__free(h->names);
 	llmi_codec__free(h->codec);
 	llmi_reader__free(h->r);
@@ -94,35 +88,8 @@ static int add(struct llmi_read *h, size_t i, const struct llmi_tensor_info *ti)
 	o->token_first = t->token_first;
 	o->token_count = t->token_count;
 	o->pid = t->pid;
+	o->rank = t->rank;	/* -1 for a 1.0 or 1.1 file: the reader sees to it */
 	h->rec[h->n++] = i;
-	return 0;
-}
-
-/* Tokens record i, kept (they are small: the ids of the steps). */
-static int add_tokens(struct llmi_read *h, size_t i)
-{
-	size_t len;
-	uint8_t *p = llmi_reader__load(h->r, i, &len);
-	struct tokens *t;
-
-	if (!p)
-		return errno == EBADMSG ? 0 : -errno;	/* damaged: counted by the reader */
-	t = realloc(h->tok, (h->ntok + 1) * sizeof(*t));
-	if (!t) {
-		free(p);
-		return -ENOMEM;
-	}
-	h->tok = t;
-	t = &h->tok[h->ntok];
-	memcpy(&t->h, p, sizeof(t->h));
-	t->ids = malloc(t->h.count ? t->h.count * 8 : 1);
-	if (!t->ids) {
-		free(p);
-		return -ENOMEM;
-	}
-	memcpy(t->ids, p + sizeof(t->h), t->h.count * 8);	/* the length was validated */
-	free(p);
-	h->ntok++;
 	return 0;
 }
 
@@ -158,11 +125,6 @@ API struct llmi_read *llmi_read_open(const char *path, int flags, char *err, siz
 		const struct llmi_rec_info *ri = llmi_reader__record(h->r, i);
 		struct llmi_tensor_info ti;
 
-		if (ri->type == LLMI_REC_TOKENS && ri->state != LLMI_CHECK_BAD) {
-			if (add_tokens(h, i))
-				goto nomem;
-			continue;
-		}
 		if (ri->type != LLMI_REC_TENSOR)
 			continue;
 		if (ri->state == LLMI_CHECK_BAD || ((flags & LLMI_READ_CHECK) && ri->state != LLMI_CHECK_OK) ||
@@ -173,6 +135,9 @@ API struct llmi_read *llmi_read_open(const char *path, int flags, char *err, siz
 		if (add(h, i, &ti))
 			goto nomem;
 	}
+	h->tok = dump_tokens__load(h->r);
+	if (!h->tok)
+		goto nomem;
 	dump_loss(h->r, &h->loss);
 	dump_err_to(NULL, 0);
 	return h;
@@ -208,20 +173,18 @@ API int llmi_read_info(const struct llmi_read *h, size_t i, struct llmi_read_ten
 API size_t llmi_read_tokens(const struct llmi_read *h, uint32_t pid, uint64_t first, int64_t *ids,
 			       size_t n)
 {
-	size_t done = 0;
+	return dump_tokens__get(h->tok, pid, first, ids, n);
+}
 
-	/* the records of one process number their ids one after the other */
-	for (size_t i = 0; i < h->ntok && done < n; i++) {
-		const struct tokens *t = &h->tok[i];
-		uint64_t at = first + done;
+API int32_t llmi_read_rank(const struct llmi_read *h, int32_t *world_size, int32_t *local_rank)
+{
+	const struct llmi_file_header *fh = llmi_reader__header(h->r);
 
-		if ((pid && t->h.pid != pid) || at < t->h.first || at >= t->h.first + t->h.count)
-			continue;
-		for (uint64_t k = at - t->h.first; k < t->h.count && done < n; k++)
-			ids[done++] = t->ids[k];
-		i = (size_t)-1;		/* the next run may be in any record: look again */
-	}
-	return done;
+	if (world_size)
+		*world_size = fh->world_size;
+	if (local_rank)
+		*local_rank = fh->local_rank;
+	return fh->rank;
 }
 
 API int llmi_read_decode(struct llmi_read *h, size_t i, void *dst, size_t len, char *err,

@@ -2,8 +2,10 @@
 /*
  * The token ids of a container (FORMAT.md, "tokens"): every tokens record
  * kept in memory (they are small: the input ids of the steps), sorted by
- * (pid, first) so that a tensor's run [first, first + count) is found by
- * binary search even when it spans several records.
+ * (pid, first) at load so that a tensor's run [first, first + count) is
+ * found by bisection, even when it goes on in the next record. Where
+ * records overlap (never in a tracer's file), the one first in the file
+ * wins, as a scan in file order would find it.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -15,17 +17,22 @@ struct dump_tokens {
 	struct tok {
 		struct llmi_tokens_rec h;
 		int64_t *ids;
+		size_t order;		/* its place in the file */
+		uint64_t maxend;	/* the furthest end of its pid's records up to it */
 	} *v;
 	size_t n;
+	size_t *grp, ngrp;		/* where each pid's records start; grp[ngrp] = n */
 };
 
-static int by_pid_first(const void *x, const void *y)
+static int by_pid_first(const void *a, const void *b)
 {
-	const struct tok *a = x, *b = y;
+	const struct tok *x = a, *y = b;
 
-	if (a->h.pid != b->h.pid)
-		return a->h.pid < b->h.pid ? -1 : 1;
-	return a->h.first < b->h.first ? -1 : a->h.first > b->h.first;
+	if (x->h.pid != y->h.pid)
+		return x->h.pid < y->h.pid ? -1 : 1;
+	if (x->h.first != y->h.first)
+		return x->h.first < y->h.first ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
 }
 
 void dump_tokens__free(struct dump_tokens *d)
@@ -35,7 +42,32 @@ void dump_tokens__free(struct dump_tokens *d)
 	for (size_t i = 0; i < d->n; i++)
 		free(d->v[i].ids);
 	free(d->v);
+	free(d->grp);
 	free(d);
+}
+
+/* Sorts the records and notes where each process's begin; -1 out of memory. */
+static int sort(struct dump_tokens *d)
+{
+	qsort(d->v, d->n, sizeof(*d->v), by_pid_first);
+	d->grp = malloc((d->n + 1) * sizeof(*d->grp));
+	if (!d->grp)
+		return -1;
+	for (size_t i = 0; i < d->n; i++) {
+		struct tok *t = &d->v[i];
+		uint64_t end = t->h.first + t->h.count;
+
+		if (end < t->h.first)
+			end = UINT64_MAX;
+		if (!i || t[-1].h.pid != t->h.pid) {
+			d->grp[d->ngrp++] = i;
+			t->maxend = end;
+		} else {
+			t->maxend = end > t[-1].maxend ? end : t[-1].maxend;
+		}
+	}
+	d->grp[d->ngrp] = d->n;
+	return 0;
 }
 
 struct dump_tokens *dump_tokens__load(struct llmi_reader *r)
@@ -47,6 +79,7 @@ struct dump_tokens *dump_tokens__load(struct llmi_reader *r)
 		return NULL;
 	for (size_t i = 0; i < llmi_reader__nr_records(r); i++) {
 		const struct llmi_rec_info *ri = llmi_reader__record(r, i);
+		struct tok *t;
 		uint8_t *p;
 		size_t len;
 
@@ -68,18 +101,19 @@ struct dump_tokens *dump_tokens__load(struct llmi_reader *r)
 			d->v = nv;
 			cap = cap ? 2 * cap : 16;
 		}
-		memcpy(&d->v[d->n].h, p, sizeof(d->v[d->n].h));
-		d->v[d->n].ids = malloc(d->v[d->n].h.count ? d->v[d->n].h.count * 8 : 1);
-		if (!d->v[d->n].ids) {
+		t = &d->v[d->n];
+		memcpy(&t->h, p, sizeof(t->h));
+		t->ids = malloc(t->h.count ? t->h.count * 8 : 1);
+		if (!t->ids) {
 			free(p);
 			goto fail;
 		}
-		/* the reader checked count against the length */
-		memcpy(d->v[d->n].ids, p + sizeof(d->v[d->n].h), d->v[d->n].h.count * 8);
+		memcpy(t->ids, p + sizeof(t->h), t->h.count * 8);	/* the length was checked */
 		free(p);
-		d->n++;
+		t->order = d->n++;
 	}
-	qsort(d->v, d->n, sizeof(*d->v), by_pid_first);
+	if (sort(d))
+		goto fail;
 	return d;
 fail:
 	dump_tokens__free(d);
@@ -87,41 +121,60 @@ fail:
 	return NULL;
 }
 
-size_t dump_tokens__count(const struct dump_tokens *d)
+/*
+ * Of the records v[lo, hi) of one process, the one that holds position at
+ * and comes first in the file, or NULL. The last record starting at or
+ * before at is found by bisection; earlier ones can hold at only while
+ * their pid's maxend passes it, which in a tracer's file is never.
+ */
+static const struct tok *tok_in(const struct dump_tokens *d, size_t lo, size_t hi, uint64_t at)
 {
-	return d ? d->n : 0;
-}
+	const struct tok *best = NULL;
+	size_t a = lo, b = hi;
 
-const struct llmi_tokens_rec *dump_tokens__rec(const struct dump_tokens *d, size_t i)
-{
-	return d && i < d->n ? &d->v[i].h : NULL;
-}
+	while (a < b) {
+		size_t mid = a + (b - a) / 2;
 
-/* The record of pid (any pid when 0) holding token `at`, or -1. */
-static ssize_t find(const struct dump_tokens *d, uint32_t pid, uint64_t at)
-{
-	size_t lo = 0, hi = d->n;
-
-	if (!pid) {	/* no process given: the first record that holds it */
-		for (size_t i = 0; i < d->n; i++)
-			if (at >= d->v[i].h.first && at - d->v[i].h.first < d->v[i].h.count)
-				return (ssize_t)i;
-		return -1;
-	}
-	/* the last record of pid that starts at or before `at` */
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		const struct llmi_tokens_rec *h = &d->v[mid].h;
-
-		if (h->pid < pid || (h->pid == pid && h->first <= at))
-			lo = mid + 1;
+		if (d->v[mid].h.first <= at)
+			a = mid + 1;
 		else
-			hi = mid;
+			b = mid;
 	}
-	if (!lo)
-		return -1;
-	lo--;
-	return d->v[lo].h.pid == pid && at - d->v[lo].h.first < d->v[lo].h.count ? (ssize_t)lo : -1;
+	for (size_t k = a; k-- > lo && d->v[k].maxend > at;) {
+		const struct tok *t = &d->v[k];
+
+		if (at - t->h.first < t->h.count && (!best || t->order < best->order))
+			best = t;
+	}
+	return best;
+}
+
+/* The record holding position at of process pid (0: of any), as tok_in. */
+static const struct tok *tok_at(const struct dump_tokens *d, uint32_t pid, uint64_t at)
+{
+	const struct tok *best = NULL;
+	size_t a = 0, b = d->ngrp;
+
+	if (!pid) {
+		for (size_t g = 0; g < d->ngrp; g++) {
+			const struct tok *t = tok_in(d, d->grp[g], d->grp[g + 1], at);
+
+			if (t && (!best || t->order < best->order))
+				best = t;
+		}
+		return best;
+	}
+	while (a < b) {
+		size_t mid = a + (b - a) / 2;
+
+		if (d->v[d->grp[mid]].h.pid < pid)
+			a = mid + 1;
+		else
+			b = mid;
+	}
+	if (a == d->ngrp || d->v[d->grp[a]].h.pid != pid)
+		return NULL;
+	return tok_in(d, d->grp[a], d->grp[a + 1], at);
 }
 
 size_t dump_tokens__get(const struct dump_tokens *d, uint32_t pid, uint64_t first, int64_t *ids,
@@ -129,14 +182,14 @@ size_t dump_tokens__get(const struct dump_tokens *d, uint32_t pid, uint64_t firs
 {
 	size_t done = 0;
 
+	/* a process numbers its ids one record after the other: a run may go on in the next */
 	while (d && done < n) {
-		ssize_t i = find(d, pid, first + done);
-		const struct tok *t;
+		uint64_t at = first + done;
+		const struct tok *t = at < first ? NULL : tok_at(d, pid, at);
 
-		if (i < 0)
+		if (!t)
 			break;
-		t = &d->v[i];
-		for (uint64_t k = first + done - t->h.first; k < t->h.count && done < n; k++)
+		for (uint64_t k = at - t->h.first; k < t->h.count && done < n; k++)
 			ids[done++] = t->ids[k];
 	}
 	return done;

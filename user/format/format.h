@@ -29,7 +29,7 @@
 
 #define LLMI_FILE_MAGIC		"LLMI\r\n\x1a\n"	/* 8 bytes; catches text-mode and truncating transfers */
 #define LLMI_VERSION_MAJOR	1
-#define LLMI_VERSION_MINOR	1
+#define LLMI_VERSION_MINOR	2
 #define LLMI_HEADER_SIZE	4096u	/* the header block; records start here */
 #define LLMI_ALIGN		4096u	/* O_DIRECT alignment of every write */
 #define LLMI_REC_ALIGN		8u	/* every record starts 8-byte aligned */
@@ -50,7 +50,10 @@ struct llmi_file_header {
 	uint32_t reserved0;		/*  52 */
 	char host[64];			/*  56: NUL-terminated */
 	char writer[64];		/* 120: program and version, NUL-terminated */
-	uint8_t reserved[68];		/* 184: zero */
+	int32_t rank;			/* 184: (1.2) the run's rank this file holds, -1 = not known */
+	int32_t world_size;		/* 188: (1.2) ranks in the run, -1 = not known */
+	int32_t local_rank;		/* 192: (1.2) rank on its node, -1 = not known */
+	uint8_t reserved[56];		/* 196: zero */
 	uint32_t crc;			/* 252: CRC32C of bytes 0..251 */
 };					/* 256; rest of the header block is zero */
 
@@ -109,12 +112,23 @@ struct llmi_tensor_rec {
 	uint64_t token_first;		/* 200: the rows' first token in its process's token stream */
 	uint64_t token_count;		/* 208: tokens the rows hold, 0 = not known (see tokens) */
 	uint32_t pid;			/* 216: capturing process, 0 = not known */
-	uint8_t reserved[36];		/* 220: zero */
+	int32_t rank;			/* 220: (1.2) the capturing process's rank, -1 = not known */
+	uint8_t reserved[32];		/* 224: zero */
 };					/* 256 */
 
 _Static_assert(sizeof(struct llmi_tensor_rec) == 256, "tensor record layout");
 
 #define LLMI_NAME_MAX	4096u
+#define LLMI_NO_RANK	(-1)
+
+/*
+ * The ranks of a file of minor version < 2 are reserved zeros, not rank 0:
+ * what they mean, given the file header's minor version.
+ */
+static inline int32_t llmi_rank_of(int32_t v, unsigned version_minor)
+{
+	return version_minor >= 2 && v >= 0 ? v : LLMI_NO_RANK;
+}
 #define LLMI_NO_REF	UINT64_MAX
 
 /* Events batch payload: this header then count * event_size bytes. */

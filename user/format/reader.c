@@ -466,6 +466,11 @@ static struct llmi_reader *open_common(struct llmi_reader *r, char *err, size_t 
 	}
 	r->hdr.host[sizeof(r->hdr.host) - 1] = 0;
 	r->hdr.writer[sizeof(r->hdr.writer) - 1] = 0;
+	/* a 1.0 or 1.1 file's reserved zeros are no rank */
+	r->hdr.rank = llmi_rank_of(r->hdr.rank, r->hdr.version_minor);
+	r->hdr.world_size = r->hdr.world_size > 0 ? llmi_rank_of(r->hdr.world_size, r->hdr.version_minor) :
+		LLMI_NO_RANK;
+	r->hdr.local_rank = llmi_rank_of(r->hdr.local_rank, r->hdr.version_minor);
 	r->scratch = r->fd >= 0 ? malloc(SCAN_CHUNK) : NULL;
 	if (r->fd >= 0 && !r->scratch) {
 		e = ENOMEM;
@@ -740,6 +745,7 @@ static int tensor_at(struct llmi_reader *r, uint64_t off, uint64_t len, struct l
 	err = llmi_reader__pread(r, base + ti->rec.hdr_size, tail, tail_len);
 	if (err)
 		return err == -ERANGE ? bad(why, wl, "outside the file") : err;
+	ti->rec.rank = llmi_rank_of(ti->rec.rank, r->hdr.version_minor);
 	return tensor_validate(ti, tail, tail_len, len, why, wl);
 }
 

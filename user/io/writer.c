@@ -1907,6 +1907,9 @@ struct llmi_writer *llmi_writer__new(const char *path, const struct llmi_writer_
 	fh->created_monotonic_ns = (uint64_t)mt.tv_sec * 1000000000ull + mt.tv_nsec;
 	fh->realtime_offset_ns = (int64_t)(fh->created_realtime_ns - fh->created_monotonic_ns);
 	fh->writer_pid = getpid();
+	fh->rank = opts.has_rank ? opts.rank : LLMI_NO_RANK;
+	fh->world_size = opts.has_rank ? opts.world_size : LLMI_NO_RANK;
+	fh->local_rank = opts.has_rank ? opts.local_rank : LLMI_NO_RANK;
 	gethostname(fh->host, sizeof(fh->host) - 1);
 	snprintf(fh->writer, sizeof(fh->writer), "%s", opts.writer ? opts.writer : "llminstr");
 	llmi_file_header_seal(fh);

@@ -93,6 +93,10 @@ struct llmi_writer_opts {
 	 * default). The registered pool then holds that and one extent (at
 	 * most 64 extents), so nr_extents is a minimum. */
 	uint64_t mem_limit;
+	/* the file header's ranks (format.h); all 0 in an older caller's
+	 * struct, so has_rank says they were given: else -1 (not known) */
+	bool has_rank;
+	int32_t rank, world_size, local_rank;
 };
 
 /* What is on disk: records every byte of which an acknowledged write holds. */
@@ -273,6 +277,7 @@ static inline void llmi_tensor_rec_init(struct llmi_tensor_rec *t, const struct 
 	for (unsigned i = 0; i < d->ndim && i < 8; i++)
 		t->shape[i] = d->shape[i];
 	t->layer = -1;
+	t->rank = LLMI_NO_RANK;
 	t->ref_tensor_id = LLMI_NO_REF;
 	t->raw_bytes = st->raw_bytes;
 	t->mse = st->mse;

@@ -23,7 +23,7 @@ $(BIN)/llminstr-trace: $(TRACE_OBJS) $(TRACE_COMMON) $(TRACE_FILE_OBJS)
 
 # Unit tests: everything of the tracer but the loader (no BPF, no root).
 TRACE_TESTABLE = $(filter-out $(OBJ)/user/trace/trace.o $(OBJ)/user/trace/attach.o,$(TRACE_OBJS))
-UNIT_OBJS_test_trace_opts = $(OBJ)/user/trace/opts.o $(TRACE_COMMON) $(CODEC_OBJS) \
+UNIT_OBJS_test_trace_opts = $(OBJ)/user/trace/opts.o $(OBJ)/user/trace/rank.o $(TRACE_COMMON) $(CODEC_OBJS) \
                             $(OBJ)/user/agent/spec.o
 UNIT_LIBS_test_trace_opts = $(TRACE_LIBS)
 UNIT_OBJS_test_trace_agg = $(TRACE_TESTABLE) $(TRACE_COMMON) $(TRACE_FILE_OBJS)

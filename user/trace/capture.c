@@ -361,6 +361,8 @@ static void *coder_main(void *arg)
 			rec.launch_id = p.launch_id;
 			rec.kernel_name_id = p.name_id;
 			rec.pid = (uint32_t)j.s->pid;
+			rec.rank = j.slot.flags & LLMI_SLOT_RANK && j.slot.rank >= 0 ? j.slot.rank :
+				LLMI_NO_RANK;
 			rec.token_first = j.tok_first;
 			rec.token_count = j.tok_count;
 			unattributed = !p.launch_id;

@@ -22,7 +22,7 @@
 enum {
 	OPT_JSON = 256, OPT_PERFETTO, OPT_CAPTURE, OPT_CODEC, OPT_ON_FULL,
 	OPT_BUFFER_SIZE, OPT_LIB, OPT_RING_SIZE, OPT_KERNELS, OPT_TOP, OPT_NO_FOLLOW, OPT_FORCE,
-	OPT_DEVICE_BUFFER, OPT_THREADS, OPT_STATUS, OPT_NO_STATUS,
+	OPT_DEVICE_BUFFER, OPT_THREADS, OPT_STATUS, OPT_NO_STATUS, OPT_RANK,
 };
 
 static const struct option long_opts[] = {
@@ -34,6 +34,7 @@ static const struct option long_opts[] = {
 	{ "json", required_argument, NULL, OPT_JSON },
 	{ "perfetto", required_argument, NULL, OPT_PERFETTO },
 	{ "force", no_argument, NULL, OPT_FORCE },
+	{ "rank", required_argument, NULL, OPT_RANK },
 	{ "capture", required_argument, NULL, OPT_CAPTURE },
 	{ "codec", required_argument, NULL, OPT_CODEC },
 	{ "on-full", required_argument, NULL, OPT_ON_FULL },
@@ -91,6 +92,16 @@ void trace_opts_usage(FILE *f)
 "                          --perfetto); without it an existing file is refused.\n"
 "                          A symbolic link, a directory or a device is never\n"
 "                          written; each output needs its own file\n"
+"      --rank R[/WORLD]    the rank of a parallel run this file holds (and\n"
+"                          how many ranks there are), for its header; default:\n"
+"                          the target's RANK, WORLD_SIZE, LOCAL_RANK (-- CMD:\n"
+"                          this environment; -p: each PID's, when they agree).\n"
+"                          Each tensor carries its own process's rank (the\n"
+"                          agent reads RANK; llminstr_set_rank overrides it)\n"
+"  -o DIR/                 a directory (ends in '/' or exists): the file is\n"
+"                          DIR/rank-R.llmi, R the rank above (needed): one\n"
+"                          shard per tracer; 'llminstr-dump info DIR/*.llmi'\n"
+"                          and llminstr.open(\"DIR/*.llmi\") read them as one run\n"
 "\n"
 "Tensor capture (through the agent, build/lib/libllminstr.so, which -- CMD\n"
 "preloads; with -p the process must have loaded it already):\n"
@@ -211,6 +222,7 @@ int trace_opts_parse(int argc, char **argv, struct trace_opts *o, char *err, siz
 	o->top = 10;
 	o->follow = -1;
 	o->status = -1;
+	o->rank = TRACE_RANK_NONE;
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+:p:o:Td:i:fvh", long_opts, NULL)) != -1) {
@@ -252,6 +264,11 @@ int trace_opts_parse(int argc, char **argv, struct trace_opts *o, char *err, siz
 			break;
 		case OPT_FORCE:
 			o->force = true;
+			break;
+		case OPT_RANK:
+			if (trace_rank_parse(optarg, &o->rank))
+				return fail(err, len, "--rank '%s': expected R or R/WORLD (0 <= R < WORLD), "
+					    "e.g. --rank 1/4", optarg);
 			break;
 		case OPT_CAPTURE:
 			if (add_capture(o, optarg, err, len))

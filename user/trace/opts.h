@@ -16,6 +16,7 @@
 
 #include "agent/proto.h"
 #include "codec/codec.h"
+#include "trace/rank.h"
 
 #define TRACE_MAX_PIDS 64
 #define TRACE_MAX_LIBS 16
@@ -33,6 +34,7 @@ struct trace_opts {
 	const char *perfetto;
 	const char *output;		/* -o (container) */
 	bool force;			/* --force: replace existing output files */
+	struct trace_rank rank;		/* --rank R[/WORLD]; rank -1: from the targets' RANK */
 	/* --capture terms joined by newlines (agent/spec.h); "" = no capture */
 	char capture[LLMI_SPEC_MAX];
 	struct llmi_codec_spec codec;	/* --codec, default quant:nmse=1e-3 */

@@ -30,6 +30,7 @@
 
 #include "common/fmt.h"
 #include "io/outfile.h"
+#include "trace/rank.h"
 #include "common/perfetto.h"
 #include "format/timeline.h"
 #include "io/writer.h"
@@ -537,6 +538,12 @@ struct trace_tl *trace_tl__new(const struct trace_tl_opts *o)
 			.owner_uid = (uid_t)-1, .owner_gid = (gid_t)-1,
 		};
 
+		if (o->rank) {
+			wo.has_rank = true;
+			wo.rank = o->rank->rank;
+			wo.world_size = o->rank->world_size;
+			wo.local_rank = o->rank->local_rank;
+		}
 		t->path = o->output;
 		t->events = o->events;
 		llmi_sudo_owner(&wo.owner_uid, &wo.owner_gid);

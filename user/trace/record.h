@@ -28,6 +28,8 @@
 
 #include "trace/agg.h"
 
+struct trace_rank;
+
 struct trace_tl_opts {
 	const char *perfetto;	/* JSON timeline path, or NULL */
 	const char *output;	/* container path, or NULL */
@@ -35,6 +37,7 @@ struct trace_tl_opts {
 	const char *writer;	/* program and version for the file header */
 	bool force;		/* --force: replace existing regular files */
 	uint64_t writer_mem;	/* the container's writer: bytes held for the disk, 0: TRACE_WRITER_MEM */
+	const struct trace_rank *rank;	/* the file header's ranks, NULL: not known */
 };
 
 /* What the container's writer holds for the disk at most without capture. */

@@ -63,6 +63,7 @@
 #include "trace/cmd.h"
 #include "trace/opts.h"
 #include "trace/out.h"
+#include "trace/rank.h"
 #include "trace/record.h"
 #include "trace/status.h"
 
@@ -131,6 +132,8 @@ struct tracer {
 	struct capture *cap;		/* --capture */
 	struct corr *corr;		/* --capture: which launch made each tensor */
 	char out_default[PATH_MAX];	/* -o when capturing without one */
+	char out_shard[PATH_MAX];	/* -o DIR/: DIR/rank-R.llmi */
+	struct trace_rank rank;		/* the file header's (rank.h) */
 
 	sigset_t old_mask;		/* before SIGINT and SIGTERM were blocked: the command's */
 	int sfd;			/* signalfd: SIGINT, SIGTERM; -1 */
@@ -1455,6 +1458,7 @@ static int open_outputs(struct tracer *tr)
 			.perfetto = tr->o.perfetto, .output = tr->o.output,
 			.events = !tr->o.timing_only, .writer = PROG, .force = tr->o.force,
 			.writer_mem = tr->o.capture[0] ? capture_writer_mem(tr->o.buffer_size) : 0,
+			.rank = &tr->rank,
 		};
 
 		tr->tl = trace_tl__new(&to);	/* says why on failure */
@@ -1595,6 +1599,50 @@ static int init(struct tracer *tr, int argc, char **argv)
 }
 
 /*
+ * The rank the file holds (rank.h): --rank, else the command's environment
+ * (this one: it inherits it), else what every -p PID's says; and -o DIR/
+ * becomes DIR/rank-R.llmi. 0 or -errno, said.
+ */
+static int resolve_rank(struct tracer *tr)
+{
+	struct trace_rank r = tr->o.rank;
+	int k;
+
+	if (r.rank < 0 && tr->o.cmd) {
+		trace_rank_from_env(NULL, 0, &r);
+	} else if (r.rank < 0) {
+		/* several processes: the file is one rank's only if they agree */
+		for (size_t i = 0; i < tr->o.npids; i++) {
+			struct trace_rank p;
+
+			if (trace_rank_of_pid(tr->o.pids[i], &p))
+				p = TRACE_RANK_NONE;	/* not readable: not known */
+			if (!i)
+				r = p;
+			else
+				trace_rank_merge(&r, &p);
+		}
+	}
+	tr->rank = r;
+	if (!tr->o.output)
+		return 0;
+	k = trace_shard_path(tr->o.output, r.rank, tr->out_shard, sizeof(tr->out_shard));
+	if (k == -ENOENT) {
+		fprintf(stderr, PROG ": -o %s: a directory takes one file per rank (rank-R.llmi), "
+			"and no rank is known: give --rank R[/WORLD] or set RANK for the target\n",
+			tr->o.output);
+		return -EINVAL;
+	}
+	if (k < 0) {
+		fprintf(stderr, PROG ": -o %s: %s\n", tr->o.output, strerror(-k));
+		return k;
+	}
+	if (k)
+		tr->o.output = tr->out_shard;
+	return 0;
+}
+
+/*
  * Everything before BPF: the targets exist (bad pids fail fast), --lib
  * files can be read, the command can run and is started held, every
  * output is created and capture is ready. 0 or -errno, said.
@@ -1668,6 +1716,9 @@ static int prepare(struct tracer *tr)
 		t->pidfd = (int)syscall(SYS_pidfd_open, t->pid, 0);
 		tr->nt++;
 	}
+	err = resolve_rank(tr);
+	if (err)
+		return err;
 	if (tr->o.capture[0] && !tr->o.output) {
 		capture_default_output(tr->out_default, sizeof(tr->out_default), tr->t[0].pid);
 		tr->o.output = tr->out_default;

@@ -24,8 +24,8 @@ import os
 
 from ._lib import load as _load_lib, package_libs as _package_libs
 
-__all__ = ["capture", "step", "tokens", "selected", "attached", "hook", "Hook", "library_path",
-           "layout", "names", "open", "ActivationDataset", "export", "Run", "Tensor"]
+__all__ = ["capture", "step", "tokens", "set_rank", "rank", "selected", "attached", "hook",
+           "Hook", "library_path", "layout", "names", "open", "ActivationDataset", "export", "Run", "Tensor"]
 
 _DTYPES = {"float32": 1, "bfloat16": 2, "float16": 3}
 _MAX_DIMS = 8
@@ -59,6 +59,11 @@ def _setup(lib, path):
     lib.llminstr_attached.restype = ctypes.c_int
     lib.llminstr_tokens.argtypes = [ctypes.c_void_p, ctypes.c_int64]
     lib.llminstr_tokens.restype = ctypes.c_int
+    if hasattr(lib, "llminstr_set_rank"):      # an older agent lacks it: set_rank says so
+        lib.llminstr_set_rank.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        lib.llminstr_set_rank.restype = ctypes.c_int
+        lib.llminstr_rank.argtypes = [ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int)]
+        lib.llminstr_rank.restype = ctypes.c_int
     lib._llminstr_path = path
     return None
 
@@ -86,6 +91,29 @@ def step(n):
     global _manual_steps
     _manual_steps = True
     _load().llminstr_step(int(n))
+
+
+def set_rank(rank, world_size=None, local_rank=None):
+    """This process's rank in a tensor- or pipeline-parallel run (None: not
+    known): the tensors captured from now on carry it. Overrides what the
+    agent took from RANK, WORLD_SIZE and LOCAL_RANK at load."""
+    lib = _load()
+    if not hasattr(lib, "llminstr_set_rank"):
+        raise OSError("llminstr: %s has no llminstr_set_rank (an older build)" % lib._llminstr_path)
+    vals = [-1 if v is None else int(v) for v in (rank, world_size, local_rank)]
+    if lib.llminstr_set_rank(*vals):
+        raise ValueError("llminstr: set_rank(%r, %r, %r): ranks are >= 0 and under world_size > 0"
+                         % (rank, world_size, local_rank))
+
+
+def rank():
+    """(rank, world_size, local_rank) in effect; None where not known."""
+    lib = _load()
+    if not hasattr(lib, "llminstr_rank"):
+        return (None, None, None)
+    w, l = ctypes.c_int(), ctypes.c_int()
+    r = lib.llminstr_rank(ctypes.byref(w), ctypes.byref(l))
+    return tuple(None if v < 0 else v for v in (r, w.value, l.value))
 
 
 def selected(name):

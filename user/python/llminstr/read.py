@@ -38,17 +38,19 @@ class _Tensor(ctypes.Structure):
                 ("name", ctypes.c_char_p), ("kernel", ctypes.c_char_p),
                 ("codec", ctypes.c_char_p), ("token_first", ctypes.c_uint64),
                 ("token_count", ctypes.c_uint64), ("pid", ctypes.c_uint32),
-                ("reserved", ctypes.c_uint32)]
+                ("rank", ctypes.c_int32)]
 
 
 Tensor = namedtuple("Tensor", "file index id name step shape dtype layer producer codec "
-                              "nmse max_abs_err raw_bytes stored_bytes pid tokens")
+                              "nmse max_abs_err raw_bytes stored_bytes pid tokens rank")
 Tensor.__doc__ = """One tensor of a file: producer is None when not known, else a dict
 with launch_id (the producing launch in the file's timeline), kernel and tid;
 tokens is (first, count) in its process's token stream (llminstr_tokens), or
-None: Run.tokens(t) gives the ids its rows were computed from."""
+None: Run.tokens(t) gives the ids its rows were computed from; rank is the
+capturing process's rank in a parallel run (its RANK, llminstr.set_rank),
+else the file's (llminstr-trace --rank, the target's RANK), else None."""
 
-_ABI = 2
+_ABI = 3
 
 
 def _candidates():
@@ -76,6 +78,9 @@ def _setup(lib, path):
     lib.llmi_read_tokens.argtypes = [vp, ctypes.c_uint32, ctypes.c_uint64, vp, sz]
     lib.llmi_read_tokens.restype = sz
     lib.llmi_read_threads.argtypes = [vp, ctypes.c_uint]
+    ip = ctypes.POINTER(ctypes.c_int32)
+    lib.llmi_read_rank.argtypes = [vp, ip, ip]
+    lib.llmi_read_rank.restype = ctypes.c_int32
     lib.llmi_read_export.argtypes = [ctypes.POINTER(cp), sz, cp, cp, cp, ctypes.c_int64,
                                      ctypes.c_int, ctypes.c_int, cp, sz]
     return None
@@ -112,6 +117,11 @@ class _File:
         what = ctypes.create_string_buffer(512)
         self.skipped = lib.llmi_read_skipped(self._h, what, len(what))
         self.loss = what.value.decode(errors="replace")
+        w, l = ctypes.c_int32(), ctypes.c_int32()
+        r = lib.llmi_read_rank(self._h, ctypes.byref(w), ctypes.byref(l))
+        # the file header's: the shard's rank, as the tracer knew it
+        self.rank, self.world_size, self.local_rank = (None if v < 0 else v
+                                                       for v in (r, w.value, l.value))
         self.tensors = []
         t = _Tensor()
         for i in range(lib.llmi_read_count(self._h)):
@@ -125,7 +135,8 @@ class _File:
                                        t.layer if t.layer >= 0 else None, prod,
                                        t.codec.decode(), t.nmse, t.max_abs_err, t.raw_bytes,
                                        t.stored_bytes, t.pid or None,
-                                       (t.token_first, t.token_count) if t.token_count else None))
+                                       (t.token_first, t.token_count) if t.token_count else None,
+                                       t.rank if t.rank >= 0 else self.rank))
 
     def decode(self, t, out=None):
         import numpy as np
@@ -168,6 +179,11 @@ class Run:
         import fnmatch
         out = [t for f in self.files for t in f.tensors]
         return [t for t in out if name is None or fnmatch.fnmatchcase(t.name, name)]
+
+    def ranks(self):
+        """The ranks of the run, sorted: of its tensors, and of its files' headers."""
+        got = {t.rank for f in self.files for t in f.tensors} | {f.rank for f in self.files}
+        return sorted(r for r in got if r is not None)
 
     def names(self):
         """The tensor names of the run, sorted."""
