@@ -6,6 +6,7 @@
 # token: each name a fixed-size list column whose values equal the memmap
 # export of the same run (bf16 widened exactly, or its bits with
 # --bf16-raw), token_ids the ids the program handed over, step the step,
+# rank the program's (RANK), or -1 where not known,
 # whether steps are gathered into batches or each streamed as its own;
 # dataset_info.json and state.json say what datasets.load_from_disk needs.
 # Shards split at --shard-size; two files of a run make one dataset; a file
@@ -23,18 +24,18 @@ command -v node >/dev/null && [ -d "$NODE_PATH/apache-arrow" ] ||
 	{ echo "SKIP: node or the apache-arrow module ($NODE_PATH) is missing: run scripts/install-deps.sh"; exit 77; }
 R="node tests/e2e/progs/read_arrow.js"
 
-CAPTURE_HOST_TOKENS=5000 LD_PRELOAD="$PRE" timeout 120 $T --capture all -o "$tmp/a.llmi" -- $P 3 \
+RANK=1 WORLD_SIZE=2 CAPTURE_HOST_TOKENS=5000 LD_PRELOAD="$PRE" timeout 120 $T --capture all -o "$tmp/a.llmi" -- $P 3 \
 	>"$tmp/out" 2>&1 || { cat "$tmp/out"; fail "capture"; exit 1; }
 $D export "$tmp/a.llmi" --format memmap -o "$tmp/mm" >/dev/null 2>&1 &&
 	$D export "$tmp/a.llmi" --format memmap --bf16-raw -o "$tmp/mr" >/dev/null 2>&1 ||
 	fail "memmap exports (the reference)"
 
-# check DIR OUT MEMMAPDIR ROWS SHARDS TOKENS(yes|no) NAMES...: what the reader read in OUT
+# check DIR OUT MEMMAPDIR ROWS SHARDS TOKENS(yes|no) RANK NAMES...: what the reader read in OUT
 check() {
 	$PY - "$@" <<'PY'
 import json, os, sys, numpy as np
-d, out, mm, rows, shards, tokens = sys.argv[1:7]
-names = sys.argv[7:]
+d, out, mm, rows, shards, tokens, rank = sys.argv[1:8]
+names = sys.argv[8:]
 rows, shards = int(rows), int(shards)
 r = json.load(open(f"{out}/read.json"))
 info = json.load(open(f"{d}/dataset_info.json"))
@@ -49,7 +50,7 @@ if sorted(os.listdir(d)) != sorted(files + ["dataset_info.json", "state.json"]):
 if state["_split"] is not None or state["_format_type"] is not None or not state["_fingerprint"]: bad("state.json")
 if sum(s["rows"] for s in r["shards"]) != rows: bad(f"rows {r['shards']}")
 cols = {c["name"]: c for c in r["columns"]}
-if [c["name"] for c in r["columns"]] != names + ["token_ids", "step"]: bad(f"columns {list(cols)}")
+if [c["name"] for c in r["columns"]] != names + ["token_ids", "step", "rank"]: bad(f"columns {list(cols)}")
 feats = info["features"]
 for n in names:
     m = json.load(open(f"{mm}/{n}.json"))
@@ -62,8 +63,10 @@ for n in names:
         bad(f"{n} feature {feats[n]}")
     got = open(f"{out}/{n}.bin", "rb").read()
     if got != open(f"{mm}/{m['file']}", "rb").read(): bad(f"{n}: values differ from the memmap export")
-for k in ("token_ids", "step"):
-    if cols[k]["type"] != "Int64" or feats[k] != {"dtype": "int64", "_type": "Value"}: bad(f"{k}: {cols[k]} {feats[k]}")
+for k, t in (("token_ids", "int64"), ("step", "int64"), ("rank", "int32")):
+    if cols[k]["type"] != t.capitalize() or feats[k] != {"dtype": t, "_type": "Value"}: bad(f"{k}: {cols[k]} {feats[k]}")
+ranks = np.fromfile(f"{out}/rank.bin", np.int64)
+if len(ranks) != rows or not (ranks == int(rank)).all(): bad(f"ranks {set(ranks.tolist())}, not {rank}")
 ids = np.fromfile(f"{out}/token_ids.bin", np.int64)
 steps = np.fromfile(f"{out}/step.bin", np.int64)
 per = rows // len(set(steps.tolist())) if rows else 0
@@ -82,21 +85,21 @@ echo "== hf-arrow: a row per token, values as the memmap export, token ids, step
 $D export "$tmp/a.llmi" --format hf-arrow -o "$tmp/hf" >"$tmp/out" 2>&1 || { cat "$tmp/out"; fail "hf-arrow export"; }
 grep -q "exported 12 of 12 tensors to $tmp/hf: 3 hf-arrow files" "$tmp/out" || { cat "$tmp/out"; fail "summary"; }
 mkdir "$tmp/o1" && $R "$tmp/hf" "$tmp/o1" >"$tmp/o1/read.json" || fail "the Arrow reader"
-check "$tmp/hf" "$tmp/o1" "$tmp/mm" 192 1 yes $NAMES || fail "hf-arrow contents"
+check "$tmp/hf" "$tmp/o1" "$tmp/mm" 192 1 yes 1 $NAMES || fail "hf-arrow contents"
 
 echo "== --bf16-raw: bf16 as its uint16 bits"
 $D export "$tmp/a.llmi" --format hf-arrow --bf16-raw -o "$tmp/hr" >/dev/null 2>&1 || fail "--bf16-raw export"
 mkdir "$tmp/o2" && $R "$tmp/hr" "$tmp/o2" >"$tmp/o2/read.json" || fail "the Arrow reader (bf16 raw)"
-check "$tmp/hr" "$tmp/o2" "$tmp/mr" 192 1 yes $NAMES || fail "--bf16-raw contents"
+check "$tmp/hr" "$tmp/o2" "$tmp/mr" 192 1 yes 1 $NAMES || fail "--bf16-raw contents"
 
 echo "== --shard-size: a shard per step here, or two batches in one shard; the same rows in order"
 $D export "$tmp/a.llmi" --format hf-arrow --shard-size 300k -o "$tmp/hs" >/dev/null 2>&1 || fail "sharded export"
 mkdir "$tmp/o3" && $R "$tmp/hs" "$tmp/o3" >"$tmp/o3/read.json" || fail "the Arrow reader (shards)"
-check "$tmp/hs" "$tmp/o3" "$tmp/mm" 192 3 yes $NAMES || fail "sharded contents"
+check "$tmp/hs" "$tmp/o3" "$tmp/mm" 192 3 yes 1 $NAMES || fail "sharded contents"
 
 $D export "$tmp/a.llmi" --format hf-arrow --shard-size 2M -o "$tmp/hb" >/dev/null 2>&1 || fail "2M shards"
 mkdir "$tmp/ob" && $R "$tmp/hb" "$tmp/ob" >"$tmp/ob/read.json" || fail "the Arrow reader (batches)"
-check "$tmp/hb" "$tmp/ob" "$tmp/mm" 192 1 yes $NAMES >"$tmp/out" || { cat "$tmp/out"; fail "batches"; }
+check "$tmp/hb" "$tmp/ob" "$tmp/mm" 192 1 yes 1 $NAMES >"$tmp/out" || { cat "$tmp/out"; fail "batches"; }
 grep -q "192 rows, 1 shard(s), 2 batch(es)" "$tmp/out" || { cat "$tmp/out"; fail "a shard of two batches"; }
 
 echo "== two files of a run: one dataset, the files in order within a step"
@@ -105,18 +108,18 @@ $D export "$tmp"/run/rank-*.llmi --format hf-arrow --tensor logits -o "$tmp/hrun
 	$D export "$tmp"/run/rank-*.llmi --format memmap --tensor logits -o "$tmp/mrun" >/dev/null 2>&1 ||
 	fail "export of a run"
 mkdir "$tmp/o4" && $R "$tmp/hrun" "$tmp/o4" >"$tmp/o4/read.json" || fail "the Arrow reader (run)"
-check "$tmp/hrun" "$tmp/o4" "$tmp/mrun" 384 1 yes logits || fail "the run's dataset"
+check "$tmp/hrun" "$tmp/o4" "$tmp/mrun" 384 1 yes 1 logits || fail "the run's dataset"
 
 echo "== a capture without token ids: token_ids null"
-LD_PRELOAD="$PRE" timeout 120 $T --capture 'name=logits' -o "$tmp/n.llmi" -- $P 2 >"$tmp/out" 2>&1 &&
+env -u RANK -u WORLD_SIZE -u LOCAL_RANK LD_PRELOAD="$PRE" timeout 120 $T --capture 'name=logits' -o "$tmp/n.llmi" -- $P 2 >"$tmp/out" 2>&1 &&
 	$D export "$tmp/n.llmi" --format hf-arrow -o "$tmp/hn" >/dev/null 2>&1 &&
 	$D export "$tmp/n.llmi" --format memmap -o "$tmp/mn" >/dev/null 2>&1 || { cat "$tmp/out"; fail "no-token capture and export"; }
 mkdir "$tmp/o5" && $R "$tmp/hn" "$tmp/o5" >"$tmp/o5/read.json" || fail "the Arrow reader (no ids)"
-check "$tmp/hn" "$tmp/o5" "$tmp/mn" 128 1 no logits || fail "null token ids"
+check "$tmp/hn" "$tmp/o5" "$tmp/mn" 128 1 no -1 logits || fail "null token ids"
 # steps larger than a batch go out one tensor at a time: the same, nulls included
 $D export "$tmp/n.llmi" --format hf-arrow --shard-size 100k -o "$tmp/hn2" >/dev/null 2>&1 || fail "streamed steps"
 mkdir "$tmp/o7" && $R "$tmp/hn2" "$tmp/o7" >"$tmp/o7/read.json" || fail "the Arrow reader (streamed)"
-check "$tmp/hn2" "$tmp/o7" "$tmp/mn" 128 2 no logits || fail "streamed steps with null ids"
+check "$tmp/hn2" "$tmp/o7" "$tmp/mn" 128 2 no -1 logits || fail "streamed steps with null ids"
 
 echo "== names whose rows disagree: refused, DIR not made"
 head -c $((32 * 512 * 4)) /dev/urandom >"$tmp/x.raw"

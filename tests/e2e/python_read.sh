@@ -138,7 +138,7 @@ import json, os
 info = json.load(open(f"{t}/hf/dataset_info.json"))
 check("hf-arrow from Python: %s %s" % (sorted(os.listdir(f"{t}/hf")), list(info["features"])),
       sorted(os.listdir(f"{t}/hf")) == ["data-00000-of-00001.arrow", "dataset_info.json", "state.json"]
-      and list(info["features"]) == [x.name for x in llminstr.open(f"{t}/b.llmi").tensors()][:1] + ["token_ids", "step"])
+      and list(info["features"]) == [x.name for x in llminstr.open(f"{t}/b.llmi").tensors()][:1] + ["token_ids", "step", "rank"])
 print("python reading:", "ok" if ok else "WRONG")
 sys.exit(0 if ok else 1)
 PY

@@ -139,7 +139,7 @@ def test_export_memmap_and_hf_arrow(run_dir, tmp_path):
     # hf-arrow: a row per token; every name a column; read by Apache Arrow's own reader
     llminstr.export(str(run_dir / "*.llmi"), "hf-arrow", str(tmp_path / "hf"))
     info = json.load(open(tmp_path / "hf" / "dataset_info.json"))
-    assert list(info["features"]) == sorted(NAMES) + ["token_ids", "step"]
+    assert list(info["features"]) == sorted(NAMES) + ["token_ids", "step", "rank"]
     node_path = os.environ.get("LLMINSTR_NODE_PATH", "/usr/local/lib/llminstr-node/node_modules")
     if not shutil.which("node") or not os.path.isdir(os.path.join(node_path, "apache-arrow")):
         pytest.skip("node or apache-arrow missing (scripts/install-deps.sh installs them)")
@@ -153,6 +153,8 @@ def test_export_memmap_and_hf_arrow(run_dir, tmp_path):
     want_ids = np.concatenate([run.tokens(t) for t in sorted(run.tensors(NAMES[0]),
                                                              key=lambda t: (t.step, t.file))])
     assert np.array_equal(ids, want_ids)
+    ranks = np.fromfile(str(tmp_path / "js" / "rank.bin"), np.int64)   # each shard's RANK
+    assert np.array_equal(ranks, np.tile(np.repeat([0, 1], TOKENS), FORWARDS))
     for name in NAMES:
         m = json.load(open(tmp_path / "mm" / (name + ".json")))
         d = m["shape"][-1]

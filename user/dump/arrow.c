@@ -182,7 +182,7 @@ static void fb_finish(struct fb *b, uint32_t root)
 
 static int64_t elem_size(enum arrow_type t)
 {
-	return t == ARROW_I64 ? 8 : t == ARROW_F32 ? 4 : 2;
+	return t == ARROW_I64 ? 8 : t == ARROW_F32 || t == ARROW_I32 ? 4 : 2;
 }
 
 static uint64_t pad(uint64_t n)
@@ -200,8 +200,8 @@ static uint32_t type_table(struct fb *b, enum arrow_type t, uint8_t *kind)
 		fb_add(b, 0, &prec, 2);
 		*kind = 3;
 	} else {
-		int32_t bits = t == ARROW_I64 ? 64 : 16;
-		uint8_t sign = t == ARROW_I64;
+		int32_t bits = t == ARROW_I64 ? 64 : t == ARROW_I32 ? 32 : 16;
+		uint8_t sign = t != ARROW_U16;
 
 		fb_add(b, 0, &bits, 4);
 		fb_add(b, 1, &sign, 1);

@@ -3,7 +3,7 @@
  * A writer of the Arrow IPC streaming format (arrow.apache.org, "Arrow
  * Columnar Format": "Serialization and Interprocess Communication"), for
  * the columns an activation dataset has: fixed-size lists of float32,
- * float16 or uint16, and int64 scalars, each nullable. No Arrow library:
+ * float16 or uint16, and int32 and int64 scalars, each nullable. No Arrow library:
  * the Schema and RecordBatch messages are flatbuffers built here.
  *
  * A stream is arrow_schema(), any number of arrow_batch(), arrow_eos().
@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-enum arrow_type { ARROW_F32, ARROW_F16, ARROW_U16, ARROW_I64 };
+enum arrow_type { ARROW_F32, ARROW_F16, ARROW_U16, ARROW_I32, ARROW_I64 };
 
 struct arrow_col {
 	const char *name;

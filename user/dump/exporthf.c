@@ -13,8 +13,9 @@
  * values for that token (float32; float16; bf16 widened to float32 exactly,
  * or with --bf16-raw its bits as uint16), with the captured dtype in the
  * field's metadata ("llminstr.captured_dtype"); then token_ids (int64, null
- * where the file holds no ids) and step (int64). SAELens-style loaders read
- * the hook column and token_ids.
+ * where the file holds no ids), step (int64) and rank (int32, the capturing
+ * process's, -1 where not known). SAELens-style loaders read the hook column
+ * and token_ids.
  *
  * A tensor's rows: its token count when the record has one and it divides
  * the values ([B, S, H, D] with B*S tokens gives rows of H*D), else every
@@ -36,6 +37,7 @@
 #include "dump/exportset.h"
 
 #define SHARD_DEFAULT	2000000000ull	/* "2 GB": what save_to_disk sets its largest shards to */
+#define EXTRA		3	/* columns after the names': token_ids, step, rank */
 #define BATCH_BYTES	(32ull << 20)	/* at most; a quarter of a smaller shard */
 
 struct hcol {
@@ -69,7 +71,8 @@ struct hf {
 	uint64_t brows;
 	int64_t *tok, *step;
 	uint8_t *valid;
-	size_t tok_cap, step_cap, valid_cap;
+	int32_t *rank;
+	size_t tok_cap, step_cap, valid_cap, rank_cap;
 	uint64_t tok_nulls;		/* of the batch being streamed */
 	struct llmi_tensor_info *ti;
 	size_t k;			/* items done, for the progress line */
@@ -169,7 +172,8 @@ static int plan(struct hf *h)
 			h->c[h->nc++].name = names[i];
 	free(names);
 	for (size_t i = 0; i < h->nc; i++)
-		if (!strcmp(h->c[i].name, "token_ids") || !strcmp(h->c[i].name, "step"))
+		if (!strcmp(h->c[i].name, "token_ids") || !strcmp(h->c[i].name, "step") ||
+		    !strcmp(h->c[i].name, "rank"))
 			return dump_err(EXIT_USAGE, "export: a tensor is named '%s', which hf-arrow "
 					"uses for its own column; leave it out with --tensor GLOB",
 					h->c[i].name);
@@ -264,7 +268,7 @@ static void *grow(void *p, size_t *cap, size_t need)
 	return set_room(&p, cap, need) ? p : NULL;
 }
 
-/* The columns as Arrow sees them: the names', token_ids, step. cols holds nc + 2. */
+/* The columns as Arrow sees them: the names', token_ids, step, rank. cols holds nc + EXTRA. */
 static void columns(const struct hf *h, struct arrow_col *cols)
 {
 	for (size_t c = 0; c < h->nc; c++) {
@@ -277,12 +281,13 @@ static void columns(const struct hf *h, struct arrow_col *cols)
 	}
 	cols[h->nc] = (struct arrow_col){ .name = "token_ids", .type = ARROW_I64 };
 	cols[h->nc + 1] = (struct arrow_col){ .name = "step", .type = ARROW_I64 };
+	cols[h->nc + 2] = (struct arrow_col){ .name = "rank", .type = ARROW_I32 };
 }
 
 /* The schema of the stream (the same in every shard); -1 with errno. */
 static int schema(struct hf *h, FILE *f)
 {
-	struct arrow_col *cols = calloc(h->nc + 2, sizeof(*cols));
+	struct arrow_col *cols = calloc(h->nc + EXTRA, sizeof(*cols));
 	int rc;
 
 	if (!cols) {
@@ -290,7 +295,7 @@ static int schema(struct hf *h, FILE *f)
 		return -1;
 	}
 	columns(h, cols);
-	rc = arrow_schema(f, cols, h->nc + 2);
+	rc = arrow_schema(f, cols, h->nc + EXTRA);
 	free(cols);
 	return rc;
 }
@@ -301,8 +306,8 @@ static int schema(struct hf *h, FILE *f)
  */
 static int batch(struct hf *h, FILE *f, bool head_only)
 {
-	struct arrow_col *cols = calloc(h->nc + 2, sizeof(*cols));
-	struct arrow_data *data = calloc(h->nc + 2, sizeof(*data));
+	struct arrow_col *cols = calloc(h->nc + EXTRA, sizeof(*cols));
+	struct arrow_data *data = calloc(h->nc + EXTRA, sizeof(*data));
 	uint64_t nulls = 0;
 	int rc = -1;
 
@@ -320,10 +325,11 @@ static int batch(struct hf *h, FILE *f, bool head_only)
 	data[h->nc] = (struct arrow_data){ .values = h->tok, .validity = nulls ? h->valid : NULL,
 					   .null_count = nulls };
 	data[h->nc + 1].values = h->step;
+	data[h->nc + 2].values = h->rank;
 	if (head_only)
-		rc = arrow_batch_head(f, cols, h->nc + 2, h->brows, data);
+		rc = arrow_batch_head(f, cols, h->nc + EXTRA, h->brows, data);
 	else
-		rc = !h->brows ? 0 : arrow_batch(f, cols, h->nc + 2, h->brows, data);
+		rc = !h->brows ? 0 : arrow_batch(f, cols, h->nc + EXTRA, h->brows, data);
 	if (!rc && head_only)
 		h->tok_nulls = nulls;
 	if (!head_only)
@@ -345,6 +351,7 @@ static int room_for(struct hf *h, const struct group *g, bool values)
 			return dump_err(EXIT_CANNOT, "out of memory");
 	if (!(h->tok = grow(h->tok, &h->tok_cap, n * 8 + 8)) ||
 	    !(h->step = grow(h->step, &h->step_cap, n * 8 + 8)) ||
+	    !(h->rank = grow(h->rank, &h->rank_cap, n * 4 + 4)) ||
 	    !(h->valid = grow(h->valid, &h->valid_cap, n / 8 + 1)))
 		return dump_err(EXIT_CANNOT, "out of memory");
 	return 0;
@@ -356,6 +363,8 @@ static int add_ids(struct hf *h, const struct group *g)
 	struct set *s = h->s;
 	uint64_t r0 = h->brows;
 	int64_t *ids = h->tok + r0;
+	const struct item *it = &s->v[g->a];
+	int32_t rank = llmi_rank_of(it->t.rank, llmi_reader__header(s->src[it->src].r)->version_minor);
 	size_t got = 0;
 
 	if (g->tokens) {
@@ -375,6 +384,7 @@ static int add_ids(struct hf *h, const struct group *g)
 		else
 			h->valid[row / 8] &= (uint8_t)~(1u << (row % 8));
 		h->step[row] = (int64_t)s->v[g->a].t.step;
+		h->rank[row] = rank;
 	}
 	h->brows += g->rows;
 	return 0;
@@ -473,7 +483,8 @@ static int stream_group(struct hf *h, FILE *f, const struct group *g, const char
 	if ((h->tok_nulls && (fwrite(h->valid, 1, (g->rows + 7) / 8, f) != (g->rows + 7) / 8 ||
 			      arrow_pad(f, (g->rows + 7) / 8))) ||
 	    fwrite(h->tok, 8, g->rows, f) != g->rows || arrow_pad(f, g->rows * 8) ||
-	    fwrite(h->step, 8, g->rows, f) != g->rows || arrow_pad(f, g->rows * 8))
+	    fwrite(h->step, 8, g->rows, f) != g->rows || arrow_pad(f, g->rows * 8) ||
+	    fwrite(h->rank, 4, g->rows, f) != g->rows || arrow_pad(f, g->rows * 4))
 		goto wfail;
 	h->brows = 0;
 	return 0;
@@ -591,9 +602,9 @@ static int write_json(struct hf *h, const char *name, bool state)
 			llmi_json_str(&j, "_type", "Sequence");
 			llmi_json_obj_end(&j);
 		}
-		for (int k = 0; k < 2; k++) {
-			llmi_json_obj_begin(&j, k ? "step" : "token_ids");
-			llmi_json_str(&j, "dtype", "int64");
+		for (int k = 0; k < EXTRA; k++) {
+			llmi_json_obj_begin(&j, k == 2 ? "rank" : k ? "step" : "token_ids");
+			llmi_json_str(&j, "dtype", k == 2 ? "int32" : "int64");
 			llmi_json_str(&j, "_type", "Value");
 			llmi_json_obj_end(&j);
 		}
@@ -632,6 +643,7 @@ int export_hf_arrow(struct set *s)
 	free(h.g);
 	free(h.tok);
 	free(h.step);
+	free(h.rank);
 	free(h.valid);
 	free(h.ti);
 	return rc;
