@@ -49,7 +49,8 @@ void dump_tokens__free(struct dump_tokens *d)
 /* Sorts the records and notes where each process's begin; -1 out of memory. */
 static int sort(struct dump_tokens *d)
 {
-	qsort(d->v, d->n, sizeof(*d->v), by_pid_first);
+	if (d->n)	/* qsort of NULL is undefined, even of nothing */
+		qsort(d->v, d->n, sizeof(*d->v), by_pid_first);
 	d->grp = malloc((d->n + 1) * sizeof(*d->grp));
 	if (!d->grp)
 		return -1;
