@@ -267,6 +267,16 @@ static void tensor_json(struct llmi_json *j, const struct llmi_tensor_info *ti,
 		llmi_json_i64(j, "rank", t->rank);
 	else
 		llmi_json_null(j, "rank");
+	if (t->pos_total) {	/* pos=: which positions of the dimension were kept */
+		llmi_json_obj_begin(j, "positions");
+		llmi_json_u64(j, "dim", t->pos_dim);
+		llmi_json_u64(j, "first", t->pos_first);
+		llmi_json_u64(j, "count", t->shape[t->pos_dim]);
+		llmi_json_u64(j, "of", t->pos_total);
+		llmi_json_obj_end(j);
+	} else {
+		llmi_json_null(j, "positions");
+	}
 	if (t->token_count) {	/* [first, count] in its process's token stream */
 		llmi_json_arr_begin(j, "tokens");
 		llmi_json_u64(j, NULL, t->token_first);
