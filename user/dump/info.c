@@ -92,7 +92,8 @@ static void steps_done(struct totals *t)
 {
 	size_t n = 0;
 
-	qsort(t->steps, t->nsteps, sizeof(*t->steps), u64_cmp);
+	if (t->nsteps)	/* steps is NULL while there are none */
+		qsort(t->steps, t->nsteps, sizeof(*t->steps), u64_cmp);
 	for (size_t i = 0; i < t->nsteps; i++)
 		if (!n || t->steps[n - 1] != t->steps[i])
 			t->steps[n++] = t->steps[i];

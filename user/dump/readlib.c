@@ -153,7 +153,8 @@ static int tokens_cmp(const void *a, const void *b)
 /* Sorts the tokens records and notes where each process's begin. */
 static int tokens_sort(struct llmi_read *h)
 {
-	qsort(h->tok, h->ntok, sizeof(*h->tok), tokens_cmp);
+	if (h->ntok)	/* qsort of NULL, even of nothing, is undefined */
+		qsort(h->tok, h->ntok, sizeof(*h->tok), tokens_cmp);
 	h->grp = malloc((h->ntok + 1) * sizeof(*h->grp));
 	if (!h->grp)
 		return -ENOMEM;
