@@ -660,6 +660,23 @@ static void test_validate_tensor(void **state)
 	TENSOR_CASE(len -= 1, "stored size 100");
 	TENSOR_CASE(((struct llmi_tensor_rec *)p)->ndim = 9, "9 dimensions");
 	TENSOR_CASE(((struct llmi_tensor_rec *)p)->dtype = 7, "unknown dtype 7");
+	/* Positions kept (1.2) that the shape cannot hold: shape [4, 8]. */
+#define POS(f, tot, dim) do {						\
+		((struct llmi_tensor_rec *)p)->pos_first = (f);		\
+		((struct llmi_tensor_rec *)p)->pos_total = (tot);	\
+		((struct llmi_tensor_rec *)p)->pos_dim = (dim);		\
+	} while (0)
+	TENSOR_CASE(POS(0, 4, 0), "positions 0 + 4 of 4 kept in dimension 0");
+	TENSOR_CASE(POS(7, 10, 0), "positions 7 + 4 of 10");
+	TENSOR_CASE(POS(0, 10, 2), "dimension 2");
+	TENSOR_CASE(POS(UINT64_MAX, 10, 0), "of 10");
+	t = good_tensor();
+	len = tensor_payload(p, &t, "blk.0.resid", 100);
+	POS(6, 10, 0);	/* positions 6 .. 9 of 10 */
+	assert_int_equal(llmi_rec_validate(LLMI_REC_TENSOR, p, len, NULL, 0), 0);
+	POS(0, 9, 1);
+	assert_int_equal(llmi_rec_validate(LLMI_REC_TENSOR, p, len, NULL, 0), 0);
+#undef POS
 	/* Lengths past the payload. */
 	TENSOR_CASE(((struct llmi_tensor_rec *)p)->name_len = 5000, "name of 5000 bytes");
 	TENSOR_CASE(((struct llmi_tensor_rec *)p)->name_len = 900, "runs past");

@@ -118,6 +118,45 @@ static void test_steps(void **state)
 	llmi_cap_spec_free(&sp);
 }
 
+/* pos=: which positions of a dimension of len are kept */
+static void test_pos(void **state)
+{
+	struct llmi_cap_spec sp;
+	uint64_t first = 99, count = 99;
+
+	(void)state;
+	parse_ok("name=x", &sp);
+	assert_false(llmi_cap_spec_pos(&sp, 10, &first, &count));	/* no pos=: whole */
+	llmi_cap_spec_free(&sp);
+	parse_ok("pos=last", &sp);
+	assert_true(sp.all);	/* only a position term: every name */
+	assert_true(llmi_cap_spec_pos(&sp, 10, &first, &count));
+	assert_int_equal(first, 9);
+	assert_int_equal(count, 1);
+	assert_false(llmi_cap_spec_pos(&sp, 1, &first, &count));	/* one position: whole */
+	assert_false(llmi_cap_spec_pos(&sp, 0, &first, &count));
+	llmi_cap_spec_free(&sp);
+	parse_ok("name=blk.*\npos=2:5\nevery=2", &sp);
+	assert_false(sp.all);
+	assert_true(llmi_cap_spec_pos(&sp, 10, &first, &count));
+	assert_int_equal(first, 2);
+	assert_int_equal(count, 3);
+	assert_true(llmi_cap_spec_pos(&sp, 4, &first, &count));	/* clipped to the end */
+	assert_int_equal(first, 2);
+	assert_int_equal(count, 2);
+	assert_true(llmi_cap_spec_pos(&sp, 2, &first, &count));	/* past the end: none */
+	assert_int_equal(first, 2);
+	assert_int_equal(count, 0);
+	llmi_cap_spec_free(&sp);
+	parse_ok("pos=0:5", &sp);
+	assert_false(llmi_cap_spec_pos(&sp, 5, &first, &count));	/* all of them: whole */
+	assert_false(llmi_cap_spec_pos(&sp, 3, &first, &count));
+	assert_true(llmi_cap_spec_pos(&sp, 6, &first, &count));
+	assert_int_equal(first, 0);
+	assert_int_equal(count, 5);
+	llmi_cap_spec_free(&sp);
+}
+
 static void test_refusals(void **state)
 {
 	parse_bad("", "empty", "name=GLOB");
@@ -137,6 +176,13 @@ static void test_refusals(void **state)
 	parse_bad("steps=-3", "'steps=-3'", NULL);
 	parse_bad("steps=1-2-3", "'steps=1-2-3'", NULL);
 	parse_bad("steps=1\nsteps=2", "'steps=2'", "twice");
+	parse_bad("pos=first", "'pos=first'", "pos=last or pos=A:B");
+	parse_bad("pos=3:3", "'pos=3:3'", "A < B");
+	parse_bad("pos=4:2", "'pos=4:2'", NULL);
+	parse_bad("pos=:2", "'pos=:2'", NULL);
+	parse_bad("pos=2:", "'pos=2:'", NULL);
+	parse_bad("pos=-1:2", "'pos=-1:2'", NULL);
+	parse_bad("pos=last\npos=0:1", "'pos=0:1'", "twice");
 	/* the bad term is named even after good ones */
 	parse_bad("all\nname=x\nbogus=1", "'bogus=1'", NULL);
 }
@@ -163,6 +209,7 @@ int main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_steps),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_pos),
 		cmocka_unit_test(test_too_many_globs),
 	};
 

@@ -84,6 +84,16 @@ struct agent_tensor {
 	uint64_t step;
 	uint64_t capture_ns;
 	int ordinal;			/* the device of device memory, -1 unknown */
+	/*
+	 * pos= of the spec (agent_slice()): shape then points at kept, bytes
+	 * is what is kept, and the copy takes outer blocks of row_bytes *
+	 * pos_total bytes, pos_count rows from row pos_first of each.
+	 */
+	bool sliced;
+	int pos_dim;
+	uint64_t pos_first, pos_count, pos_total;
+	uint64_t outer, row_bytes;
+	int64_t kept[8];
 };
 
 struct agent_session {
@@ -169,6 +179,11 @@ static inline int agent_wait_room(int (*try_room)(void *ctx), void (*wait_room)(
 int agent_host_reserve(uint64_t bytes, struct llmi_ring_slot **slot, void **data) AGENT_HIDDEN;
 void agent_fill_slot(struct llmi_ring_slot *s, const struct agent_tensor *t,
 		     bool device) AGENT_HIDDEN;
+/* Where block k of a sliced tensor's kept rows starts in the source. */
+static inline uint64_t agent_slice_src(const struct agent_tensor *t, uint64_t k)
+{
+	return (k * t->pos_total + t->pos_first) * t->row_bytes;
+}
 
 /* cuda.c */
 /* Whether libcuda.so.1 is loaded in this process (never loads it). */

@@ -83,6 +83,47 @@ void agent_fill_slot(struct llmi_ring_slot *s, const struct agent_tensor *t, boo
 	s->rank = atomic_load_explicit(&G->rank, memory_order_relaxed);
 	if (s->rank >= 0)
 		s->flags |= LLMI_SLOT_RANK;
+	s->pos_first = s->pos_total = 0;
+	s->pos_dim = 0;
+	if (t->sliced) {
+		s->flags |= LLMI_SLOT_SLICED;
+		s->pos_first = t->pos_first;
+		s->pos_total = t->pos_total;
+		s->pos_dim = (uint32_t)t->pos_dim;
+	}
+}
+
+/*
+ * pos= of the spec: keeps the positions it names of the second-to-last
+ * dimension, the tokens ([S, H], [B, S, H], [B, heads, S, D]). t->shape
+ * then points at the kept shape, t->bytes is what is kept. Nothing for a
+ * tensor of fewer than two dimensions, or a slice that keeps it whole.
+ */
+static void agent_slice(struct agent_tensor *t)
+{
+	uint64_t first, count, esz = llmi_ring_dtype_size((unsigned)t->dtype), outer = 1, row = esz;
+	int d = t->ndim - 2;
+
+	if (t->ndim < 2 || !llmi_cap_spec_pos(&G->s.spec, (uint64_t)t->shape[d], &first, &count))
+		return;
+	for (int i = 0; i < t->ndim; i++) {
+		t->kept[i] = t->shape[i];
+		if (i < d)
+			outer *= (uint64_t)t->shape[i];
+		else if (i > d)
+			row *= (uint64_t)t->shape[i];
+	}
+	/* check_args bounded the whole product: these parts are smaller */
+	t->kept[d] = (int64_t)count;
+	t->sliced = true;
+	t->pos_dim = d;
+	t->pos_first = first;
+	t->pos_count = count;
+	t->pos_total = (uint64_t)t->shape[d];
+	t->outer = outer;
+	t->row_bytes = row;
+	t->shape = t->kept;
+	t->bytes = outer * count * row;
 }
 
 #ifndef MADV_POPULATE_READ
@@ -186,7 +227,17 @@ static int capture_host(const struct agent_tensor *t)
 	}
 	agent_fill_slot(s, t, false);
 	AGENT_PROBE_CAPTURE(s->seq, t->name, 0, t->bytes, t->step);
-	rc = read_own(data, t->ptr, t->bytes);
+	if (!t->sliced) {
+		rc = read_own(data, t->ptr, t->bytes);
+	} else {
+		uint64_t n = t->pos_count * t->row_bytes;
+
+		/* block by block: each block's kept rows are contiguous */
+		rc = 0;
+		for (uint64_t k = 0; k < t->outer && !rc && n; k++)
+			rc = read_own((uint8_t *)data + k * n,
+				      (const uint8_t *)t->ptr + agent_slice_src(t, k), n);
+	}
 	llmi_ring_publish(r, s, rc == 0);
 	agent_notify();
 	if (rc) {
@@ -256,6 +307,11 @@ __attribute__((noinline)) static int capture(const char *name, const void *ptr, 
 	agent_first_use();
 	/* an empty tensor has no bytes to read, wherever it lives */
 	rc = t.bytes ? agent_cuda_classify(&t) : 0;
+	if (rc >= 0 && G->s.spec.pos) {
+		agent_slice(&t);	/* after classify, which checks the whole tensor's range */
+		if (!t.bytes)
+			rc = 0;		/* nothing kept: nothing to read, wherever it lives */
+	}
 	if (rc < 0)
 		llmi_ring_count_drop(&G->s.ring, name, LLMI_DROP_ERROR);
 	else if (rc > 0) {

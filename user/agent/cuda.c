@@ -416,8 +416,22 @@ static NOINLINE int agent_cuda_snapshot(const struct agent_tensor *t, uint64_t d
 	ag_CUresult r;
 
 	what = "cuMemcpyDtoDAsync (the snapshot on the application's stream)";
-	if ((r = cu.MemcpyDtoDAsync(stage, (ag_CUdeviceptr)(uintptr_t)t->ptr, t->bytes, app)))
-		goto fail;
+	if (!t->sliced) {
+		if ((r = cu.MemcpyDtoDAsync(stage, (ag_CUdeviceptr)(uintptr_t)t->ptr, t->bytes, app)))
+			goto fail;
+	} else {
+		/*
+		 * pos=: the kept rows of each block, one copy per block (a
+		 * batch of B sequences is B copies; [S, H] and [1, S, H] one),
+		 * packed in staging as the tensor's kept shape.
+		 */
+		uint64_t n = t->pos_count * t->row_bytes;
+
+		for (uint64_t k = 0; k < t->outer && n; k++)
+			if ((r = cu.MemcpyDtoDAsync(stage + k * n, (ag_CUdeviceptr)(uintptr_t)t->ptr +
+						    agent_slice_src(t, k), n, app)))
+				goto fail;
+	}
 	/* from here on a copy into staging may be queued that the side
 	 * stream does not wait for: a detach must wait for the context */
 	d.need_ctx_sync = true;

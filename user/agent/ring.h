@@ -65,12 +65,19 @@ struct llmi_ring_slot {			/* 512 bytes */
 	uint32_t flags;			/* LLMI_SLOT_DEVICE: copied off the GPU; LLMI_SLOT_TOKENS; LLMI_SLOT_RANK */
 	int32_t rank;			/* the process's rank (llminstr_set_rank, RANK), with LLMI_SLOT_RANK */
 	char name[LLMI_RING_NAME_MAX + 1];
-	uint8_t pad[512 - 144 - (LLMI_RING_NAME_MAX + 1)];
+	/* with LLMI_SLOT_SLICED (pos= of the spec): shape[pos_dim] holds
+	 * positions pos_first .. of the pos_total the tensor had */
+	uint64_t pos_first;
+	uint64_t pos_total;
+	uint32_t pos_dim;
+	uint32_t reserved2;
+	uint8_t pad[512 - 144 - (LLMI_RING_NAME_MAX + 1) - 24];
 };
 
 #define LLMI_SLOT_DEVICE	(1u << 0)
 #define LLMI_SLOT_TOKENS	(1u << 1)	/* int64 token ids (llminstr_tokens), not a tensor */
 #define LLMI_SLOT_RANK		(1u << 2)	/* rank holds the process's rank (an older agent leaves it 0) */
+#define LLMI_SLOT_SLICED	(1u << 3)	/* only some positions kept: pos_* say which */
 
 _Static_assert(sizeof(struct llmi_ring_slot) == 512, "ring slot layout");
 

@@ -14,7 +14,7 @@
 #include <string.h>
 #include "agent/spec.h"
 
-#define TERMS "all, name=GLOB, every=N, steps=A-B or steps=A"
+#define TERMS "all, name=GLOB, every=N, steps=A-B, steps=A, pos=last or pos=A:B"
 
 /* A decimal number and nothing else ("12x", "-1", " 3", "" are refused). */
 static int parse_u64(const char *s, size_t len, uint64_t *out)
@@ -51,6 +51,29 @@ static int term(struct llmi_cap_spec *sp, const char *t, size_t tl, bool *seen_e
 {
 	const char *v;
 	size_t vl;
+
+	if (tl >= 4 && !memcmp(t, "pos=", 4)) {
+		const char *colon;
+		uint64_t a, b;
+
+		if (sp->pos)
+			return fail(err, err_len, t, tl, "pos= given twice (one pos= per spec)");
+		v = t + 4;
+		vl = tl - 4;
+		if (vl == 4 && !memcmp(v, "last", 4)) {
+			sp->pos = LLMI_SPEC_POS_LAST;
+			return 0;
+		}
+		colon = memchr(v, ':', vl);
+		if (!colon || parse_u64(v, (size_t)(colon - v), &a) ||
+		    parse_u64(colon + 1, vl - (size_t)(colon - v) - 1, &b) || a >= b)
+			return fail(err, err_len, t, tl,
+				    "expected pos=last or pos=A:B, positions A .. B-1 (whole numbers A < B)");
+		sp->pos = LLMI_SPEC_POS_RANGE;
+		sp->pos_lo = a;
+		sp->pos_hi = b;
+		return 0;
+	}
 
 	if (tl == 3 && !memcmp(t, "all", 3)) {
 		sp->all = true;
@@ -151,7 +174,7 @@ int llmi_cap_spec_parse(const char *text, struct llmi_cap_spec *spec, char *err,
 		llmi_cap_spec_free(spec);
 		return rc;
 	}
-	/* only step terms: every name */
+	/* only step and position terms: every name */
 	if (!seen_name)
 		spec->all = true;
 	return 0;
@@ -186,4 +209,30 @@ bool llmi_cap_spec_name(const struct llmi_cap_spec *spec, const char *name)
 		if (fnmatch(spec->globs[i], name, 0) == 0)
 			return true;
 	return false;
+}
+
+bool llmi_cap_spec_pos(const struct llmi_cap_spec *spec, uint64_t len, uint64_t *first,
+		       uint64_t *count)
+{
+	uint64_t lo, hi;
+
+	switch (spec->pos) {
+	case LLMI_SPEC_POS_LAST:
+		if (len <= 1)
+			return false;
+		lo = len - 1;
+		hi = len;
+		break;
+	case LLMI_SPEC_POS_RANGE:
+		lo = spec->pos_lo < len ? spec->pos_lo : len;
+		hi = spec->pos_hi < len ? spec->pos_hi : len;
+		if (!lo && hi == len)
+			return false;
+		break;
+	default:
+		return false;
+	}
+	*first = lo;
+	*count = hi - lo;
+	return true;
 }

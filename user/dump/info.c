@@ -92,7 +92,8 @@ static void steps_done(struct totals *t)
 {
 	size_t n = 0;
 
-	qsort(t->steps, t->nsteps, sizeof(*t->steps), u64_cmp);
+	if (t->nsteps)	/* steps is NULL while there are none */
+		qsort(t->steps, t->nsteps, sizeof(*t->steps), u64_cmp);
 	for (size_t i = 0; i < t->nsteps; i++)
 		if (!n || t->steps[n - 1] != t->steps[i])
 			t->steps[n++] = t->steps[i];
@@ -267,6 +268,16 @@ static void tensor_json(struct llmi_json *j, const struct llmi_tensor_info *ti,
 		llmi_json_i64(j, "rank", t->rank);
 	else
 		llmi_json_null(j, "rank");
+	if (t->pos_total) {	/* pos=: which positions of the dimension were kept */
+		llmi_json_obj_begin(j, "positions");
+		llmi_json_u64(j, "dim", t->pos_dim);
+		llmi_json_u64(j, "first", t->pos_first);
+		llmi_json_u64(j, "count", t->shape[t->pos_dim]);
+		llmi_json_u64(j, "of", t->pos_total);
+		llmi_json_obj_end(j);
+	} else {
+		llmi_json_null(j, "positions");
+	}
 	if (t->token_count) {	/* [first, count] in its process's token stream */
 		llmi_json_arr_begin(j, "tokens");
 		llmi_json_u64(j, NULL, t->token_first);

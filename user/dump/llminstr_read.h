@@ -44,6 +44,19 @@ struct llmi_read_tensor {
 	uint64_t token_count;		/* ... 0: not known (llmi_read_tokens) */
 	uint32_t pid;			/* capturing process, 0: not known */
 	int32_t rank;			/* the capturing process's rank, -1: not known (ABI 3) */
+	/*
+	 * pos= of the capture kept positions pos_first .. pos_first +
+	 * shape[pos_dim] - 1 of the pos_total the dimension had; pos_total 0:
+	 * all kept. The token run (token_first, token_count) is then that of
+	 * the rows kept when the step's tokens were one sequence; when they
+	 * were several (token_count == rows before pos_dim * pos_total), it is
+	 * the step's whole run, and the rows kept are positions pos_first ..
+	 * of each sequence of pos_total ids (ABI 3).
+	 */
+	uint64_t pos_first;
+	uint64_t pos_total;
+	uint32_t pos_dim;
+	uint32_t reserved;
 };
 
 int llmi_read_abi(void);

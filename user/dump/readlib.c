@@ -89,6 +89,9 @@ static int add(struct llmi_read *h, size_t i, const struct llmi_tensor_info *ti)
 	o->token_count = t->token_count;
 	o->pid = t->pid;
 	o->rank = t->rank;	/* -1 for a 1.0 or 1.1 file: the reader sees to it */
+	o->pos_first = t->pos_first;
+	o->pos_total = t->pos_total;
+	o->pos_dim = t->pos_dim;
 	h->rec[h->n++] = i;
 	return 0;
 }

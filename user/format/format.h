@@ -113,7 +113,10 @@ struct llmi_tensor_rec {
 	uint64_t token_count;		/* 208: tokens the rows hold, 0 = not known (see tokens) */
 	uint32_t pid;			/* 216: capturing process, 0 = not known */
 	int32_t rank;			/* 220: (1.2) the capturing process's rank, -1 = not known */
-	uint8_t reserved[32];		/* 224: zero */
+	uint64_t pos_first;		/* 224: (1.2) with pos_total: the first position kept */
+	uint64_t pos_total;		/* 232: (1.2) positions before pos= kept some, 0 = all kept */
+	uint32_t pos_dim;		/* 240: (1.2) the dimension of positions (shape[pos_dim] kept) */
+	uint8_t reserved[12];		/* 244: zero */
 };					/* 256 */
 
 _Static_assert(sizeof(struct llmi_tensor_rec) == 256, "tensor record layout");

@@ -677,6 +677,13 @@ static int tensor_validate(struct llmi_tensor_info *ti, const uint8_t *tail, uin
 	if (numel > UINT64_MAX / esz || numel * esz != t->raw_bytes)
 		return bad(why, wl, "shape %s of %zu-byte elements does not make its raw size of %llu bytes",
 			   shape_str(t, sh, sizeof(sh)), (size_t)esz, (unsigned long long)t->raw_bytes);
+	/* 1.2: positions kept by pos= (a 1.0/1.1 file has zeros: all kept) */
+	if (t->pos_total && (t->pos_dim >= t->ndim || t->shape[t->pos_dim] >= t->pos_total ||
+			     t->pos_first > t->pos_total - t->shape[t->pos_dim]))
+		return bad(why, wl, "positions %llu + %llu of %llu kept in dimension %u of shape %s",
+			   (unsigned long long)t->pos_first,
+			   (unsigned long long)(t->pos_dim < t->ndim ? t->shape[t->pos_dim] : 0),
+			   (unsigned long long)t->pos_total, t->pos_dim, shape_str(t, sh, sizeof(sh)));
 	if (t->stored_bytes != len - off)
 		return bad(why, wl, "stored size %llu, but %llu bytes follow its header and name",
 			   (unsigned long long)t->stored_bytes, (unsigned long long)(len - off));

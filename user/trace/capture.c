@@ -240,6 +240,34 @@ static bool desc_of(const struct llmi_ring_slot *sl, struct llmi_tensor_desc *d)
 	return n && n <= UINT64_MAX / es && n * es == sl->bytes;
 }
 
+/*
+ * A tensor of which pos= kept some positions: the record says which. When
+ * its step's tokens are one sequence of exactly those positions ([S, H],
+ * [1, S, H]), its token run becomes that of the rows kept, so that every
+ * reader ties rows to ids as before; a batch of several sequences keeps
+ * the step's whole run, which readers slice with pos_* (FORMAT.md).
+ */
+static void slice_rec(struct llmi_tensor_rec *rec, const struct llmi_ring_slot *sl)
+{
+	uint64_t kept, outer = 1;
+
+	if (sl->pos_dim >= rec->ndim || sl->pos_total <= rec->shape[sl->pos_dim] ||
+	    sl->pos_first > sl->pos_total - rec->shape[sl->pos_dim])
+		return;		/* the agent's numbers do not add up: not said */
+	kept = rec->shape[sl->pos_dim];
+	for (unsigned i = 0; i < sl->pos_dim; i++)
+		outer *= rec->shape[i];
+	rec->pos_first = sl->pos_first;
+	rec->pos_total = sl->pos_total;
+	rec->pos_dim = sl->pos_dim;
+	if (outer == 1 && rec->token_count && rec->token_count == sl->pos_total) {
+		rec->token_first += sl->pos_first;
+		rec->token_count = kept;
+		if (!kept)
+			rec->token_first = 0;
+	}
+}
+
 static void *coder_main(void *arg)
 {
 	struct capture *c = arg;
@@ -365,6 +393,8 @@ static void *coder_main(void *arg)
 				LLMI_NO_RANK;
 			rec.token_first = j.tok_first;
 			rec.token_count = j.tok_count;
+			if (j.slot.flags & LLMI_SLOT_SLICED)
+				slice_rec(&rec, &j.slot);
 			unattributed = !p.launch_id;
 			if (direct)
 				err = llmi_writer__tensor_commit(c->w, &res, &rec, blob);

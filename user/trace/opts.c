@@ -108,7 +108,9 @@ void trace_opts_usage(FILE *f)
 "      --capture SPEC      which tensors (repeatable): all, name=GLOB,\n"
 "                          every=N (steps), steps=A-B; names match any\n"
 "                          name= term, steps every step term. Tensors go into\n"
-"                          -o, by default llminstr-<pid>-<YYYYmmdd-HHMMSS>.llmi\n"
+"                          -o, by default llminstr-<pid>-<YYYYmmdd-HHMMSS>.llmi.\n"
+"                          pos=last or pos=A:B keeps only those token\n"
+"                          positions (the second-to-last dimension)\n"
 "      --codec SPEC        lossless | quant:nmse=X | quant:mse=X | quant:abs=X\n"
 "                          [,chanmean] (default quant:nmse=1e-3); the bound\n"
 "                          holds for every tensor\n"
@@ -193,8 +195,8 @@ static int add_capture(struct trace_opts *o, const char *term, char *err, size_t
 	int ret;
 
 	if (!n || strchr(term, '\n'))
-		return fail(err, len, "--capture '%s': expected all, name=GLOB, every=N or steps=A-B",
-			    term);
+		return fail(err, len, "--capture '%s': expected all, name=GLOB, every=N, steps=A-B, "
+			    "pos=last or pos=A:B", term);
 	if (have + !!have + n >= sizeof(o->capture))
 		return fail(err, len, "--capture: the terms exceed %d bytes in all", LLMI_SPEC_MAX - 1);
 	if (have)

@@ -36,9 +36,10 @@ int trace_rank_of_pid(pid_t pid, struct trace_rank *r);
 void trace_rank_merge(struct trace_rank *a, const struct trace_rank *b);
 
 /*
- * -o out as a shard directory: 1 when out ends in '/' or is a directory
- * (buf then holds out/rank-R.llmi, or -ENOENT when rank is -1 ... said by
- * the caller), 0 when out is a file name (buf untouched), -ENAMETOOLONG.
+ * -o out as a shard directory. When out ends in '/' or is a directory: 1
+ * with out/rank-R.llmi in buf, -ENOENT when rank is -1 (the caller says
+ * what to do), -ENAMETOOLONG when buf is too small. 0 when out is a file
+ * name (buf untouched).
  */
 int trace_shard_path(const char *out, int32_t rank, char *buf, size_t len);
 

@@ -1628,10 +1628,17 @@ static int resolve_rank(struct tracer *tr)
 		return 0;
 	k = trace_shard_path(tr->o.output, r.rank, tr->out_shard, sizeof(tr->out_shard));
 	if (k == -ENOENT) {
-		fprintf(stderr, PROG ": -o %s: a directory takes one file per rank (rank-R.llmi), "
-			"and no rank is known: give --rank R[/WORLD] or set RANK for the target\n",
-			tr->o.output);
-		return -EINVAL;
+		size_t n = strlen(tr->o.output);
+
+		if (tr->o.output[n - 1] == '/')
+			fprintf(stderr, PROG ": -o %s: a directory takes one file per rank (rank-R.llmi), "
+				"and no rank is known: give --rank R[/WORLD] or set RANK for the target\n",
+				tr->o.output);
+		else	/* an existing directory, maybe given by mistake */
+			fprintf(stderr, PROG ": -o %s is a directory; it takes a rank's shard, "
+				"rank-R.llmi, when the rank is known (--rank R[/WORLD], or RANK for "
+				"the target)\n", tr->o.output);
+		return -EISDIR;
 	}
 	if (k < 0) {
 		fprintf(stderr, PROG ": -o %s: %s\n", tr->o.output, strerror(-k));

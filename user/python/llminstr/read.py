@@ -38,17 +38,22 @@ class _Tensor(ctypes.Structure):
                 ("name", ctypes.c_char_p), ("kernel", ctypes.c_char_p),
                 ("codec", ctypes.c_char_p), ("token_first", ctypes.c_uint64),
                 ("token_count", ctypes.c_uint64), ("pid", ctypes.c_uint32),
-                ("rank", ctypes.c_int32)]
+                ("rank", ctypes.c_int32), ("pos_first", ctypes.c_uint64),
+                ("pos_total", ctypes.c_uint64), ("pos_dim", ctypes.c_uint32),
+                ("reserved", ctypes.c_uint32)]
 
 
 Tensor = namedtuple("Tensor", "file index id name step shape dtype layer producer codec "
-                              "nmse max_abs_err raw_bytes stored_bytes pid tokens rank")
+                              "nmse max_abs_err raw_bytes stored_bytes pid tokens rank "
+                              "positions")
 Tensor.__doc__ = """One tensor of a file: producer is None when not known, else a dict
 with launch_id (the producing launch in the file's timeline), kernel and tid;
 tokens is (first, count) in its process's token stream (llminstr_tokens), or
 None: Run.tokens(t) gives the ids its rows were computed from; rank is the
 capturing process's rank in a parallel run (its RANK, llminstr.set_rank),
-else the file's (llminstr-trace --rank, the target's RANK), else None."""
+else the file's (llminstr-trace --rank, the target's RANK), else None;
+positions is (dim, first, count, of) when the capture kept only some
+positions of dimension dim (--capture pos=last, pos=A:B), else None."""
 
 _ABI = 3
 
@@ -136,7 +141,9 @@ class _File:
                                        t.codec.decode(), t.nmse, t.max_abs_err, t.raw_bytes,
                                        t.stored_bytes, t.pid or None,
                                        (t.token_first, t.token_count) if t.token_count else None,
-                                       t.rank if t.rank >= 0 else self.rank))
+                                       t.rank if t.rank >= 0 else self.rank,
+                                       (t.pos_dim, t.pos_first, t.shape[t.pos_dim], t.pos_total)
+                                       if t.pos_total else None))
 
     def decode(self, t, out=None):
         import numpy as np
@@ -261,6 +268,15 @@ class Run:
         if got != count:
             raise OSError("llminstr: %s: %d of the %d tokens of %r are in the file" %
                           (t.file, got, count, t.name))
+        if t.positions:
+            # pos= kept some positions of each of several sequences: the
+            # record names the step's whole run; keep the same positions
+            dim, pf, kept, total = t.positions
+            outer = 1
+            for d in t.shape[:dim]:
+                outer *= d
+            if count == outer * total:
+                ids = ids.reshape(outer, total)[:, pf:pf + kept].reshape(-1)
         return ids
 
     def close(self):
