@@ -7,7 +7,7 @@
 # (ls --json "positions"), and the token ids still line up with the rows
 # kept: for one sequence ([S, H], tests/e2e/progs/capture_host.c) in the
 # record's own token run, for a batch ([B, S, H], from Python) through
-# Run.tokens().
+# Run.tokens() and in the hf-arrow export (read by apache-arrow's reader).
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
@@ -15,6 +15,9 @@ P=build/tests/progs/capture_host
 capture_setup $P
 $PY -c "import numpy" 2>/dev/null || { echo "SKIP: python3-numpy missing"; exit 77; }
 export ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0	# python's own leaks are not ours
+export NODE_PATH=${LLMINSTR_NODE_PATH:-/usr/local/lib/llminstr-node/node_modules}
+NODE_OK=; command -v node >/dev/null && [ -d "$NODE_PATH/apache-arrow" ] && NODE_OK=1
+[ -n "$NODE_OK" ] || echo "note: node or apache-arrow missing: the hf-arrow check of a batch is left out"
 
 echo "== the whole tensors, for the sizes"
 if ! CAPTURE_HOST_TOKENS=0 LD_PRELOAD="$PRE" timeout 120 $T --capture all --codec lossless \
@@ -91,6 +94,40 @@ ok = x.shape == (2, kept, 8) and np.array_equal(run.read(x), a[:, first:first + 
     x.positions == (1, first, kept, 16) and x.tokens == (0, 32) and np.array_equal(ids, want) and \
     v.shape == (16,) and v.positions is None and np.array_equal(run.read(v), a[0, :, 0])
 print("batch:", x.shape, x.positions, list(ids), "ok" if ok else "WRONG")
+sys.exit(0 if ok else 1)
+PY
+	# safetensors and memmap say which positions they hold
+	rm -rf "$tmp/st" "$tmp/mm"
+	$D export "$f" --format safetensors -o "$tmp/st" >/dev/null 2>&1 &&
+		$D export "$f" --format memmap --tensor x -o "$tmp/mm" >/dev/null 2>&1 || fail "exports of pos=$spec"
+	$PY - "$tmp" $first $kept <<'PY' || fail "positions in the exports of pos=$spec"
+import sys, json, struct
+t, first, kept = sys.argv[1], sys.argv[2], sys.argv[3]
+b = open(t + "/st/step-00000000.safetensors", "rb").read()
+(n,) = struct.unpack_from("<Q", b, 0); meta = json.loads(b[8:8 + n])["__metadata__"]
+m = json.load(open(t + "/mm/x.json"))
+ok = meta["x.positions"] == "1,%s,%s,16" % (first, kept) and "v.positions" not in meta and \
+    m["positions"] == [[1, int(first), int(kept), 16]]
+print("positions:", meta["x.positions"], m["positions"], "ok" if ok else "WRONG")
+sys.exit(0 if ok else 1)
+PY
+	# the hf-arrow export: a row per sequence and position kept, beside its id
+	[ -n "$NODE_OK" ] || continue
+	rm -rf "$tmp/hf" "$tmp/js"; mkdir "$tmp/js"
+	$D export "$f" --format hf-arrow --tensor x -o "$tmp/hf" >/dev/null 2>"$tmp/err" &&
+		node tests/e2e/progs/read_arrow.js "$tmp/hf" "$tmp/js" >"$tmp/js/read.json" ||
+		{ cat "$tmp/err"; fail "hf-arrow export of the batch pos=$spec"; continue; }
+	$PY - "$tmp/js" $first $kept <<'PY' || fail "hf-arrow of the batch pos=$spec"
+import sys, json, numpy as np
+js, first, kept = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+r = json.load(open(js + "/read.json"))
+a = np.arange(2 * 16 * 8, dtype=np.float32).reshape(2, 16, 8)
+x = np.fromfile(js + "/x.bin", np.float32).reshape(-1, 8)
+ids = np.fromfile(js + "/token_ids.bin", np.int64)
+want = (np.arange(32).reshape(2, 16)[:, first:first + kept] + 500).reshape(-1)
+ok = np.array_equal(x, a[:, first:first + kept].reshape(-1, 8)) and np.array_equal(ids, want) and \
+    r["nulls"]["token_ids"] == 0
+print("hf-arrow:", x.shape, list(ids), "ok" if ok else "WRONG")
 sys.exit(0 if ok else 1)
 PY
 done

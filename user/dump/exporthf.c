@@ -52,8 +52,10 @@ struct hcol {
 struct group {
 	size_t a, b;			/* items [a, b) */
 	uint64_t rows;
-	uint64_t tok_first;
-	bool tokens;			/* rows are tokens tok_first.. of the process */
+	/* the rows' ids: for each of seqs sequences, kept ids from
+	 * tok_first + seq * stride + skip of the process's token stream */
+	uint64_t tok_first, seqs, stride, skip, kept;
+	bool tokens;			/* ids known */
 	unsigned shard;
 };
 
@@ -93,17 +95,58 @@ static int by_str(const void *x, const void *y)
 	return strcmp(*(const char *const *)x, *(const char *const *)y);
 }
 
-/* Values a row of t and its rows (FILE comment); rows 0 for an empty tensor. */
+/* Sequences before the positions of a tensor pos= sliced (1 when not sliced). */
+static uint64_t seqs_of(const struct llmi_tensor_rec *t)
+{
+	uint64_t n = 1;
+
+	for (unsigned d = 0; t->pos_total && d < t->pos_dim && d < t->ndim; d++)
+		n *= t->shape[d];
+	return n;
+}
+
+/*
+ * Values a row of t and its rows (FILE comment); rows 0 for an empty
+ * tensor. A tensor pos= sliced has a row per sequence and position kept.
+ */
 static uint64_t row_width(const struct llmi_tensor_rec *t, uint64_t *rows)
 {
 	uint64_t numel = t->raw_bytes / llmi_dtype_size(t->dtype), w;
 
-	if (t->token_count && numel % t->token_count == 0)
+	if (t->pos_total && t->pos_dim < t->ndim && t->shape[t->pos_dim])
+		w = numel / (seqs_of(t) * t->shape[t->pos_dim]);
+	else if (t->token_count && numel % t->token_count == 0)
 		w = numel / t->token_count;
 	else
 		w = t->ndim ? t->shape[t->ndim - 1] : 1;
 	*rows = w ? numel / w : 0;
 	return w;
+}
+
+/*
+ * How t's rows map to ids (group's seqs, stride, skip, kept): its run
+ * itself, or for a batch that pos= sliced each sequence's kept positions
+ * of the step's whole run (FORMAT.md, "Positions"). False: they do not.
+ */
+static bool ids_of(const struct llmi_tensor_rec *t, uint64_t rows, struct group *g)
+{
+	uint64_t seqs = seqs_of(t);
+
+	g->tok_first = t->token_first;
+	if (t->token_count == rows) {
+		g->seqs = 1;
+		g->kept = rows;
+		g->stride = g->skip = 0;
+		return true;
+	}
+	if (!t->pos_total || t->pos_dim >= t->ndim || t->token_count != seqs * t->pos_total ||
+	    rows != seqs * t->shape[t->pos_dim])
+		return false;
+	g->seqs = seqs;
+	g->kept = t->shape[t->pos_dim];
+	g->stride = t->pos_total;
+	g->skip = t->pos_first;
+	return true;
 }
 
 static const char *feature_dtype(const struct hf *h, const struct hcol *c)
@@ -232,20 +275,23 @@ static int plan(struct hf *h)
 		g->a = a;
 		g->b = b;
 		g->rows = colrows[0];
-		/* the rows are tokens when every tensor of the step says the same run */
+		/* the ids are known when every tensor of the step says the same rows' ids */
 		g->tokens = true;
 		for (size_t i = a; i < b; i++) {
 			const struct llmi_tensor_rec *t = &s->v[i].t;
+			struct group o;
 
 			if (!t->token_count)
 				continue;
-			if (!first)
+			if (!first) {
 				first = &s->v[i];
-			if (t->token_count != g->rows || t->token_first != first->t.token_first)
+				g->tokens = ids_of(t, g->rows, g);
+			} else if (!ids_of(t, g->rows, &o) || o.tok_first != g->tok_first ||
+				   o.seqs != g->seqs || o.stride != g->stride || o.skip != g->skip) {
 				g->tokens = false;
+			}
 		}
 		g->tokens &= first != NULL;
-		g->tok_first = first ? first->t.token_first : 0;
 		for (size_t c = 0; c < h->nc; c++)
 			bytes += g->rows * h->c[c].width * h->c[c].esize;
 		bytes += g->rows * 16;
@@ -364,25 +410,28 @@ static int add_ids(struct hf *h, const struct group *g)
 	uint64_t r0 = h->brows;
 	int64_t *ids = h->tok + r0;
 	const struct item *it = &s->v[g->a];
-	int32_t rank = llmi_rank_of(it->t.rank, llmi_reader__header(s->src[it->src].r)->version_minor);
-	size_t got = 0;
+	const struct llmi_file_header *fh = llmi_reader__header(s->src[it->src].r);
+	int32_t rank = llmi_rank_of(it->t.rank, fh->version_minor);
+	struct src *sr = &s->src[it->src];
 
-	if (g->tokens) {
-		struct src *sr = &s->src[s->v[g->a].src];
+	if (rank < 0)	/* not said by the process: the file's */
+		rank = llmi_rank_of(fh->rank, fh->version_minor);
+	if (g->tokens && !sr->tok && !(sr->tok = dump_tokens__load(sr->r)))
+		return dump_err(EXIT_CANNOT, "out of memory");
+	for (uint64_t r = 0; r < g->rows; r++) {	/* unknown until found */
+		ids[r] = 0;
+		h->valid[(r0 + r) / 8] &= (uint8_t)~(1u << ((r0 + r) % 8));
+	}
+	for (uint64_t q = 0; q < (g->tokens ? g->seqs : 0); q++) {
+		size_t got = dump_tokens__get(sr->tok, it->t.pid, g->tok_first + q * g->stride + g->skip,
+					      ids + q * g->kept, g->kept);
 
-		if (!sr->tok && !(sr->tok = dump_tokens__load(sr->r)))
-			return dump_err(EXIT_CANNOT, "out of memory");
-		got = dump_tokens__get(sr->tok, s->v[g->a].t.pid, g->tok_first, ids, g->rows);
+		for (uint64_t k = 0, row = r0 + q * g->kept; k < got; k++, row++)
+			h->valid[row / 8] |= (uint8_t)(1u << (row % 8));
 	}
 	for (uint64_t r = 0; r < g->rows; r++) {
 		uint64_t row = r0 + r;
 
-		if (r >= got)
-			ids[r] = 0;
-		if (r < got)
-			h->valid[row / 8] |= (uint8_t)(1u << (row % 8));
-		else
-			h->valid[row / 8] &= (uint8_t)~(1u << (row % 8));
 		h->step[row] = (int64_t)s->v[g->a].t.step;
 		h->rank[row] = rank;
 	}

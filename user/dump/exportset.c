@@ -9,8 +9,9 @@
  *                a step gets "@ID"), f32/bf16/f16 as F32/BF16/F16 (bf16
  *                kept as bf16), and __metadata__ (string to string, as the
  *                format wants) with the step, the source file and, per
- *                tensor, its producer, codec, achieved error and token
- *                range ("first,count" of process pid's token stream).
+ *                tensor, its producer, codec, achieved error, token
+ *                range ("first,count" of process pid's token stream) and
+ *                the positions pos= kept ("dim,first,count,of").
  *   memmap       DIR/NAME.bin, one per name: its tensors in step order,
  *                concatenated along the first dimension (rows), raw
  *                little-endian, with DIR/NAME.json giving dtype and shape
@@ -282,6 +283,13 @@ static char *st_header(struct set *s, const struct item *v, size_t n, char **nm,
 			snprintf(val, sizeof(val), "%u", t->pid);
 			meta(&j, nm[i], "pid", val);
 		}
+		if (t->pos_total) {	/* pos= kept "dim,first,count,of" (FORMAT.md, Positions) */
+			snprintf(val, sizeof(val), "%u,%llu,%llu,%llu", t->pos_dim,
+				 (unsigned long long)t->pos_first,
+				 (unsigned long long)(t->pos_dim < t->ndim ? t->shape[t->pos_dim] : 0),
+				 (unsigned long long)t->pos_total);
+			meta(&j, nm[i], "positions", val);
+		}
 		if (s->nsrc > 1)
 			meta(&j, nm[i], "file", s->src[v[i].src].path);
 	}
@@ -478,6 +486,22 @@ static int mm_sidecar(struct set *s, const struct item *v, size_t n, const char 
 		llmi_json_arr_begin(&j, NULL);
 		llmi_json_u64(&j, NULL, v[i].t.token_first);
 		llmi_json_u64(&j, NULL, v[i].t.token_count);
+		llmi_json_arr_end(&j);
+	}
+	llmi_json_arr_end(&j);
+	llmi_json_arr_begin(&j, "positions");	/* pos= kept: [dim, first, count, of], or null */
+	for (size_t i = 0; i < n; i++) {
+		const struct llmi_tensor_rec *t = &v[i].t;
+
+		if (!t->pos_total) {
+			llmi_json_null(&j, NULL);
+			continue;
+		}
+		llmi_json_arr_begin(&j, NULL);
+		llmi_json_u64(&j, NULL, t->pos_dim);
+		llmi_json_u64(&j, NULL, t->pos_first);
+		llmi_json_u64(&j, NULL, t->pos_dim < t->ndim ? t->shape[t->pos_dim] : 0);
+		llmi_json_u64(&j, NULL, t->pos_total);
 		llmi_json_arr_end(&j);
 	}
 	llmi_json_arr_end(&j);
