@@ -10,7 +10,8 @@
 # whether steps are gathered into batches or each streamed as its own;
 # dataset_info.json and state.json say what datasets.load_from_disk needs.
 # Shards split at --shard-size; two files of a run make one dataset; a file
-# without ids gives null ids; names whose rows disagree are refused before
+# without ids gives null ids; safetensors --tokens-per-file writes the same
+# rows as files of whole steps; names whose rows disagree are refused before
 # DIR is made; a damaged record's step is skipped and said (exit 1); an
 # existing DIR is refused without --force.
 set -u
@@ -121,11 +122,53 @@ $D export "$tmp/n.llmi" --format hf-arrow --shard-size 100k -o "$tmp/hn2" >/dev/
 mkdir "$tmp/o7" && $R "$tmp/hn2" "$tmp/o7" >"$tmp/o7/read.json" || fail "the Arrow reader (streamed)"
 check "$tmp/hn2" "$tmp/o7" "$tmp/mn" 128 2 no -1 logits || fail "streamed steps with null ids"
 
+echo "== safetensors --tokens-per-file: files of whole steps, a [rows, d] tensor a name, ids, steps, ranks"
+$D export "$tmp/a.llmi" --format safetensors --tokens-per-file 150 -o "$tmp/sp" >"$tmp/out" 2>&1 ||
+	{ cat "$tmp/out"; fail "safetensors by tokens"; }
+$PY - "$tmp" <<'PY' || fail "safetensors by tokens: contents"
+import json, os, struct, sys, numpy as np
+t = sys.argv[1]
+files = sorted(os.listdir(f"{t}/sp"))
+ok = files == ["part-00000-of-00002.safetensors", "part-00001-of-00002.safetensors"]
+got = {}
+for f in files:
+    b = open(f"{t}/sp/{f}", "rb").read()
+    (n,) = struct.unpack_from("<Q", b, 0); h = json.loads(b[8:8 + n]); h.pop("__metadata__")
+    ok &= (8 + n) % 8 == 0 and max(e["data_offsets"][1] for e in h.values()) == len(b) - 8 - n
+    for k, e in h.items():
+        dt = {"F32": np.float32, "F16": np.float16, "BF16": np.uint16, "I64": np.int64, "I32": np.int32}[e["dtype"]]
+        a, z = e["data_offsets"]
+        got.setdefault(k, []).append((e["dtype"], np.frombuffer(b[8 + n + a:8 + n + z], dt).reshape(e["shape"])))
+rows = [x.shape[0] for _, x in got["step"]]
+ok &= rows == [128, 64]
+for name in ("layer.0.out", "layer.1.out", "layer.2.out", "logits"):
+    m = json.load(open(f"{t}/mm/{name}.json"))
+    ref = np.fromfile(f"{t}/mm/{m['file']}", m["dtype"]).reshape(-1, 512)
+    dts = {d for d, _ in got[name]}
+    x = np.concatenate([x for _, x in got[name]])
+    if dts == {"BF16"}:
+        x = (x.astype(np.uint32) << 16).view(np.float32)
+    want = {"layer.0.out": "F32", "layer.1.out": "BF16", "layer.2.out": "F16", "logits": "F32"}[name]
+    good = dts == {want} and x.shape == (192, 512) and np.array_equal(x, ref)
+    if not good:
+        print(name, dts, x.shape)
+    ok &= good
+steps = np.concatenate([x for _, x in got["step"]])
+ids = np.concatenate([x for _, x in got["token_ids"]])
+ranks = np.concatenate([x for _, x in got["rank"]])
+ok &= np.array_equal(steps, np.repeat([0, 1, 2], 64)) and (ranks == 1).all() and \
+    np.array_equal(ids, 5000 + steps * 1000 + np.tile(np.arange(64), 3))
+print("safetensors by tokens:", files, rows, "ok" if ok else "WRONG")
+sys.exit(0 if ok else 1)
+PY
+$D export "$tmp/a.llmi" --format memmap --tokens-per-file 10 -o "$tmp/x" >/dev/null 2>"$tmp/err"; st=$?
+[ $st = 2 ] && [ ! -e "$tmp/x" ] || fail "--tokens-per-file without safetensors: exit $st"
+
 echo "== names whose rows disagree: refused, DIR not made"
 head -c $((32 * 512 * 4)) /dev/urandom >"$tmp/x.raw"
 $D pack --dtype f32 --shape 32x512 --codec quant:nmse=1e-3 "$tmp/x.raw" -o "$tmp/p.llmi" >/dev/null 2>&1 || fail "pack"
 $D export "$tmp/a.llmi" "$tmp/p.llmi" --format hf-arrow -o "$tmp/hm" >"$tmp/out" 2>"$tmp/err"; st=$?
-[ $st = 2 ] && [ ! -e "$tmp/hm" ] && grep -q "hf-arrow needs every name with the same rows" "$tmp/err" &&
+[ $st = 2 ] && [ ! -e "$tmp/hm" ] && grep -q "a row per token needs every name with the same rows" "$tmp/err" &&
 	[ "$(wc -l <"$tmp/err")" = 1 ] || { cat "$tmp/err"; fail "rows that disagree: exit $st"; }
 
 echo "== an existing DIR: refused without --force"

@@ -179,3 +179,30 @@ def test_threads_decode_the_same(tmp_path):
     assert nmse(x, three) <= 1e-3 * (1 + 1e-9)
     with pytest.raises(ValueError, match="threads"):
         llminstr.open(str(tmp_path / "big.llmi"), threads=0)
+
+
+def test_export_safetensors_by_tokens(run_dir, tmp_path):
+    """Files of whole steps of about 48 tokens: every name a [rows, d] tensor, ids beside."""
+    run = llminstr.open(str(run_dir))
+    llminstr.export(str(run_dir / "*.llmi"), "safetensors", str(tmp_path / "sp"), tokens_per_file=48)
+    parts = sorted(os.listdir(tmp_path / "sp"))
+    # 2 ranks x 3 steps of 24 tokens, in step order: 48 tokens a file
+    assert parts == ["part-%05d-of-00003.safetensors" % i for i in range(3)]
+    cols = {}
+    for p in parts:
+        b = open(tmp_path / "sp" / p, "rb").read()
+        (n,) = struct.unpack_from("<Q", b, 0)
+        h = json.loads(b[8:8 + n])
+        h.pop("__metadata__")
+        for k, e in h.items():
+            dt = {"F32": np.float32, "I64": np.int64, "I32": np.int32}[e["dtype"]]
+            a, z = e["data_offsets"]
+            cols.setdefault(k, []).append(np.frombuffer(b[8 + n + a:8 + n + z], dt).reshape(e["shape"]))
+    order = lambda name: sorted(run.tensors(name), key=lambda t: (t.step, t.file))
+    for name in NAMES:
+        want = np.concatenate([run.read(t).reshape(TOKENS, -1) for t in order(name)])
+        assert np.array_equal(np.concatenate(cols[name]), want), name
+    assert np.array_equal(np.concatenate(cols["token_ids"]),
+                          np.concatenate([run.tokens(t) for t in order(NAMES[0])]))
+    with pytest.raises(ValueError, match="tokens per file"):
+        llminstr.export(str(run_dir), "memmap", str(tmp_path / "x"), tokens_per_file=48)

@@ -141,6 +141,7 @@ struct dump_export_opts {
 	bool bf16_raw, force;
 	bool quiet;			/* no progress line, no closing line on stdout (the library) */
 	uint64_t shard_bytes;		/* hf-arrow: most bytes a shard holds, 0: 2 GB */
+	uint64_t tokens_per_file;	/* safetensors: files of whole steps, about this many rows */
 };
 /* The exit code. */
 int dump_export_set(char *const *paths, size_t npaths, const struct dump_export_opts *o);

@@ -270,7 +270,7 @@ static const char export_help[] =
 "                          [--force]\n"
 "       llminstr-dump export FILE... --format safetensors|memmap|hf-arrow -o DIR\n"
 "                          [--tensor GLOB] [--step N] [--bf16-raw] [--force]\n"
-"                          [--shard-size SIZE]\n"
+"                          [--shard-size SIZE] [--tokens-per-file N]\n"
 "Decodes one tensor and writes it as a numpy .npy file (np.load reads it),\n"
 "or many into DIR; several FILEs (a run's shards) make one dataset:\n"
 "  safetensors  DIR/step-NNNNNNNN.safetensors, one per step, tensors named as\n"
@@ -294,6 +294,11 @@ static const char export_help[] =
 "      --format F        npy (one tensor, the default), safetensors or memmap\n"
 "      --bf16-raw        bf16 as its raw bits ('<u2', Arrow uint16) instead of float32\n"
 "      --shard-size SIZE hf-arrow: most bytes in a shard (default 2 GB: 2e9)\n"
+"      --tokens-per-file N  safetensors: instead of a file per step, files\n"
+"                        DIR/part-NNNNN-of-MMMMM.safetensors of whole steps,\n"
+"                        about N rows (tokens) each: every name one [rows, d]\n"
+"                        tensor (as hf-arrow's rows), and token_ids (-1 where\n"
+"                        not known), step and rank of each row\n"
 "dtypes: f32 -> float32, f16 -> float16, bf16 -> float32 (exact) by default.\n"
 "Exit 1 when a tensor is damaged (skipped with --format; OUT.npy is not left\n"
 "behind), 2 on bad usage or no such tensor, 3 when FILE cannot be read or an\n"
@@ -309,6 +314,7 @@ int cmd_export(int argc, char **argv)
 		{ "force", no_argument, NULL, 'f' },
 		{ "format", required_argument, NULL, 'F' },
 		{ "shard-size", required_argument, NULL, 'S' },
+		{ "tokens-per-file", required_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -318,7 +324,7 @@ int cmd_export(int argc, char **argv)
 	struct llmi_codec *codec = NULL;
 	bool bf16_raw = false, force = false;
 	int64_t step = -1;
-	uint64_t shard = 0;
+	uint64_t shard = 0, per_file = 0;
 	void *data = NULL, *conv = NULL;
 	size_t len;
 	FILE *f = NULL;
@@ -353,6 +359,11 @@ int cmd_export(int argc, char **argv)
 				return dump_err(EXIT_USAGE, "export: --shard-size '%s': expected a "
 						"size of at least 4096 bytes (k, M, G)", optarg);
 			break;
+		case 'N':
+			if (llmi_parse_u64(optarg, &per_file) || !per_file)
+				return dump_err(EXIT_USAGE, "export: --tokens-per-file '%s': expected a "
+						"number of tokens, at least 1", optarg);
+			break;
 		case 'h': fputs(export_help, stdout); return 0;
 		default:
 			return dump_err(EXIT_USAGE, "export: unknown or incomplete option '%s' (try --help)",
@@ -361,12 +372,14 @@ int cmd_export(int argc, char **argv)
 	}
 	if (shard && strcmp(format, "hf-arrow"))
 		return dump_err(EXIT_USAGE, "export: --shard-size goes with --format hf-arrow");
+	if (per_file && strcmp(format, "safetensors"))
+		return dump_err(EXIT_USAGE, "export: --tokens-per-file goes with --format safetensors");
 	if (strcmp(format, "npy")) {
 		if (optind >= argc || !out)
 			return dump_err(EXIT_USAGE, "export: needs FILE... and -o DIR (try --help)");
 		struct dump_export_opts o = { .format = format, .dir = out, .glob = sel,
 					      .step = step, .bf16_raw = bf16_raw, .force = force,
-					      .shard_bytes = shard };
+					      .shard_bytes = shard, .tokens_per_file = per_file };
 
 		return dump_export_set(argv + optind, (size_t)(argc - optind), &o);
 	}

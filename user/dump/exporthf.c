@@ -184,9 +184,9 @@ static int mismatch(struct hf *h, size_t a, const uint64_t *colrows)
 		return 0;
 	}
 	return dump_err(EXIT_USAGE, "export: step %llu of %s (process %u): '%s' has %llu rows but "
-			"'%s' %llu: hf-arrow needs every name with the same rows (tokens) at each "
-			"step; choose names with --tensor GLOB, or use --format memmap; nothing "
-			"exported", (unsigned long long)it->t.step, s->src[it->src].path, it->t.pid,
+			"'%s' %llu: a row per token needs every name with the same rows (tokens) at "
+			"each step; choose names with --tensor GLOB, or use --format memmap; "
+			"nothing exported", (unsigned long long)it->t.step, s->src[it->src].path, it->t.pid,
 			h->c[0].name, (unsigned long long)colrows[0], h->c[c].name,
 			(unsigned long long)colrows[c]);
 }
@@ -295,7 +295,9 @@ static int plan(struct hf *h)
 		for (size_t c = 0; c < h->nc; c++)
 			bytes += g->rows * h->c[c].width * h->c[c].esize;
 		bytes += g->rows * 16;
-		if (in && in + bytes > shard_max) {
+		if (s->o->tokens_per_file)	/* whole steps, about tokens_per_file rows a file */
+			bytes = g->rows;
+		if (in && in + bytes > (s->o->tokens_per_file ? s->o->tokens_per_file : shard_max)) {
 			h->nshards++;
 			in = 0;
 		}
@@ -665,7 +667,24 @@ static int write_json(struct hf *h, const char *name, bool state)
 	return set_json_close(s, &j, f, path);
 }
 
-int export_hf_arrow(struct set *s)
+static void hf_free(struct hf *h)
+{
+	for (size_t c = 0; c < h->nc; c++)
+		free(h->c[c].buf);
+	free(h->c);
+	free(h->col);
+	free(h->rows);
+	free(h->g);
+	free(h->tok);
+	free(h->step);
+	free(h->rank);
+	free(h->valid);
+	free(h->ti);
+}
+
+/* Plans, creates DIR, and writes each shard with one(); 0 or the exit code. */
+static int export_rows(struct set *s, int (*one)(struct hf *, unsigned, size_t *),
+		       bool (*after)(struct hf *, int *))
 {
 	struct hf h = { .s = s };
 	size_t gi = 0;
@@ -677,23 +696,161 @@ int export_hf_arrow(struct set *s)
 	if (!rc && !(h.ti = malloc(sizeof(*h.ti))))
 		rc = dump_err(EXIT_CANNOT, "out of memory");
 	for (unsigned shard = 0; !rc && shard < h.nshards; shard++)
-		rc = write_shard(&h, shard, &gi);
-	if (!rc)
-		rc = write_json(&h, "dataset_info.json", false);
-	if (!rc)
-		rc = write_json(&h, "state.json", true);
+		rc = one(&h, shard, &gi);
+	if (!rc && after)
+		after(&h, &rc);
 	for (size_t g = 0; !rc && g < h.ng; g++)
 		s->exported += h.g[g].b - h.g[g].a;
-	for (size_t c = 0; c < h.nc; c++)
-		free(h.c[c].buf);
-	free(h.c);
-	free(h.col);
-	free(h.rows);
-	free(h.g);
-	free(h.tok);
-	free(h.step);
-	free(h.rank);
-	free(h.valid);
-	free(h.ti);
+	hf_free(&h);
 	return rc;
+}
+
+static bool hf_json(struct hf *h, int *rc)
+{
+	*rc = write_json(h, "dataset_info.json", false);
+	if (!*rc)
+		*rc = write_json(h, "state.json", true);
+	return !*rc;
+}
+
+int export_hf_arrow(struct set *s)
+{
+	return export_rows(s, write_shard, hf_json);
+}
+
+/* The safetensors header of part p: groups [g0, g1) of rows rows; NULL out of memory. */
+static char *st_part_header(struct hf *h, size_t g0, size_t g1, uint64_t rows, size_t *hlen)
+{
+	static const char *const extra[EXTRA] = { "token_ids", "step", "rank" };
+	struct set *s = h->s;
+	char *buf = NULL, v[64];
+	size_t blen = 0;
+	uint64_t off = 0;
+	FILE *f = open_memstream(&buf, &blen);
+	struct llmi_json j;
+
+	if (!f)
+		return NULL;
+	llmi_json_init(&j, f, false);
+	llmi_json_obj_begin(&j, NULL);
+	llmi_json_obj_begin(&j, "__metadata__");
+	llmi_json_str(&j, "format", "pt");
+	llmi_json_str(&j, "llminstr.source", s->src[0].path);
+	snprintf(v, sizeof(v), "%llu-%llu", (unsigned long long)s->v[h->g[g0].a].t.step,
+		 (unsigned long long)s->v[h->g[g1 - 1].a].t.step);
+	llmi_json_str(&j, "llminstr.steps", v);
+	llmi_json_str(&j, "llminstr.token_ids", "-1 where not known");
+	llmi_json_obj_end(&j);
+	for (size_t c = 0; c < h->nc + EXTRA; c++) {
+		const struct hcol *col = c < h->nc ? &h->c[c] : NULL;
+		uint64_t len = col ? rows * col->width * col->esize : rows * (c == h->nc + 2 ? 4 : 8);
+
+		llmi_json_obj_begin(&j, col ? col->name : extra[c - h->nc]);
+		llmi_json_str(&j, "dtype", !col ? (c == h->nc + 2 ? "I32" : "I64") :
+				  col->dtype == LLMI_DTYPE_BF16 ? "BF16" :
+				  col->dtype == LLMI_DTYPE_F16 ? "F16" : "F32");
+		llmi_json_arr_begin(&j, "shape");
+		llmi_json_u64(&j, NULL, rows);
+		if (col)
+			llmi_json_u64(&j, NULL, col->width ? col->width : 1);
+		llmi_json_arr_end(&j);
+		llmi_json_arr_begin(&j, "data_offsets");
+		llmi_json_u64(&j, NULL, off);
+		llmi_json_u64(&j, NULL, off + len);
+		llmi_json_arr_end(&j);
+		llmi_json_obj_end(&j);
+		off += len;
+	}
+	llmi_json_obj_end(&j);
+	if (llmi_json_finish(&j) || fflush(f)) {
+		fclose(f);
+		free(buf);
+		return NULL;
+	}
+	while (blen % 8 && fputc(' ', f) != EOF && !fflush(f))	/* the data 8-aligned */
+		;
+	if (fclose(f) || blen % 8) {
+		free(buf);
+		return NULL;
+	}
+	*hlen = blen;
+	return buf;
+}
+
+/*
+ * DIR/part-NNNNN-of-MMMMM.safetensors: the whole steps of part p, each
+ * name one [rows, width] tensor in its captured dtype (bf16 as BF16), then
+ * token_ids (I64, -1 where not known), step (I64) and rank (I32) of each
+ * row. One tensor decoded at a time.
+ */
+static int write_st_part(struct hf *h, unsigned part, size_t *gi)
+{
+	struct set *s = h->s;
+	char path[4096], *hdr = NULL;
+	size_t g0 = *gi, g1 = g0, hlen = 0;
+	uint64_t rows = 0;
+	uint8_t le[8];
+	FILE *f = NULL;
+	int rc = EXIT_CANNOT;
+
+	while (g1 < h->ng && h->g[g1].shard == part)
+		rows += h->g[g1++].rows;
+	*gi = g1;
+	if (g0 == g1)
+		return 0;
+	snprintf(path, sizeof(path), "%s/part-%05u-of-%05u.safetensors", s->dir, part, h->nshards);
+	h->brows = 0;	/* the ids, steps and ranks of the part, gathered first */
+	for (size_t g = g0; g < g1; g++) {
+		rc = room_for(h, &h->g[g], false);
+		if (rc || (rc = add_ids(h, &h->g[g])))
+			return rc;
+	}
+	for (uint64_t r = 0; r < rows; r++)
+		if (!(h->valid[r / 8] >> (r % 8) & 1))
+			h->tok[r] = -1;
+	hdr = st_part_header(h, g0, g1, rows, &hlen);
+	if (!hdr)
+		return dump_err(EXIT_CANNOT, "out of memory");
+	f = dump_create(path, s->force);
+	if (!f)
+		goto out;
+	for (int b = 0; b < 8; b++)
+		le[b] = (uint8_t)((uint64_t)hlen >> (8 * b));
+	if (fwrite(le, 1, 8, f) != 8 || fwrite(hdr, 1, hlen, f) != hlen)
+		goto wfail;
+	for (size_t c = 0; c < h->nc; c++)
+		for (size_t g = g0; g < g1; g++)
+			for (size_t i = h->g[g].a; i < h->g[g].b; i++) {
+				size_t len;
+				const void *d;
+
+				if (h->col[i] != c || !h->rows[i])
+					continue;
+				d = decode_item(h, i, NULL, &len);
+				if (!d) {
+					rc = s->ret;
+					goto out;
+				}
+				if (fwrite(d, 1, len, f) != len)
+					goto wfail;
+			}
+	if (fwrite(h->tok, 8, rows, f) != rows || fwrite(h->step, 8, rows, f) != rows ||
+	    fwrite(h->rank, 4, rows, f) != rows)
+		goto wfail;
+	free(hdr);
+	h->brows = 0;
+	return set_close(s, f, path);
+wfail:
+	dump_err(EXIT_CANNOT, "%s: write failed: %s", path, strerror(errno));
+out:
+	free(hdr);
+	if (f)
+		dump_out_failed(f, path);
+	return rc;
+}
+
+int export_st_tokens(struct set *s)
+{
+	s->bf16_raw = true;	/* safetensors keeps bf16 */
+	return export_rows(s, write_st_part, NULL);
 }

@@ -645,15 +645,16 @@ int dump_export_set(char *const *paths, size_t npaths, const struct dump_export_
 			       o->glob || o->step >= 0 ? " selected" : "");
 		goto out;
 	}
-	/* hf-arrow checks its columns first, then creates DIR */
-	if (strcmp(format, "hf-arrow") && (ret = set_mkdir(&s)))
+	/* hf-arrow and safetensors by tokens check their columns first, then create DIR */
+	if (strcmp(format, "hf-arrow") && !o->tokens_per_file && (ret = set_mkdir(&s)))
 		goto out;
 	s.codec = llmi_codec__new(1);
 	if (!s.codec) {
 		ret = dump_err(EXIT_CANNOT, "cannot create a codec context: %s", strerror(errno));
 		goto out;
 	}
-	ret = !strcmp(format, "safetensors") ? export_safetensors(&s) :
+	ret = !strcmp(format, "safetensors") ?
+		(o->tokens_per_file ? export_st_tokens(&s) : export_safetensors(&s)) :
 	      !strcmp(format, "hf-arrow") ? export_hf_arrow(&s) : export_memmap(&s);
 	set_progress(&s, 0, true);
 	if (!o->quiet)

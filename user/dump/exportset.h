@@ -64,5 +64,7 @@ int set_json_close(struct set *s, struct llmi_json *j, FILE *f, const char *path
 int set_mkdir(struct set *s);
 /* DIR/data-NNNNN-of-MMMMM.arrow, dataset_info.json, state.json (exporthf.c). */
 int export_hf_arrow(struct set *s);
+/* safetensors --tokens-per-file: DIR/part-NNNNN-of-MMMMM.safetensors (exporthf.c). */
+int export_st_tokens(struct set *s);
 
 #endif

@@ -105,15 +105,17 @@ size_t llmi_read_tokens(const struct llmi_read *h, uint32_t pid, uint64_t first,
 int llmi_read_threads(struct llmi_read *h, unsigned n);
 
 /*
- * llminstr-dump export --format FORMAT (safetensors, memmap, hf-arrow) of paths (one
- * file, or a run's shards: one dataset) into dir: glob (or NULL) and step
- * (-1: all) select, bf16_raw and force as the options. The command's exit
- * status (0 done, 1 damaged records skipped, 2 nothing selected, 3
- * cannot), err set when not 0.
+ * llminstr-dump export --format FORMAT (safetensors, memmap, hf-arrow) of
+ * paths (one file, or a run's shards: one dataset) into dir: glob (or
+ * NULL) and step (-1: all) select; bf16_raw, force, shard_bytes
+ * (--shard-size, 0: the default) and tokens_per_file (--tokens-per-file,
+ * 0: a file per step) as the options. The command's exit status (0 done,
+ * 1 damaged records skipped, 2 nothing selected or bad options, 3 cannot),
+ * err set when not 0.
  */
 int llmi_read_export(const char *const *paths, size_t npaths, const char *format,
 		     const char *dir, const char *glob, int64_t step, int bf16_raw, int force,
-		     char *err, size_t errlen);
+		     uint64_t shard_bytes, uint64_t tokens_per_file, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

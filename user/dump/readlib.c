@@ -225,13 +225,13 @@ API int llmi_read_decode(struct llmi_read *h, size_t i, void *dst, size_t len, c
 
 API int llmi_read_export(const char *const *paths, size_t npaths, const char *format,
 			 const char *dir, const char *glob, int64_t step, int bf16_raw, int force,
-			 char *err, size_t errlen)
+			 uint64_t shard_bytes, uint64_t tokens_per_file, char *err, size_t errlen)
 {
+	struct dump_export_opts o = { .format = format, .dir = dir, .glob = glob, .step = step,
+				      .bf16_raw = bf16_raw, .force = force, .quiet = true,
+				      .shard_bytes = shard_bytes, .tokens_per_file = tokens_per_file };
 	char msg[512];
 	int rc;
-
-	struct dump_export_opts o = { .format = format, .dir = dir, .glob = glob, .step = step,
-				      .bf16_raw = bf16_raw, .force = force, .quiet = true };
 
 	if (!format || (strcmp(format, "safetensors") && strcmp(format, "memmap") &&
 			strcmp(format, "hf-arrow"))) {
@@ -240,6 +240,11 @@ API int llmi_read_export(const char *const *paths, size_t npaths, const char *fo
 	}
 	if (!npaths) {
 		set_err(err, errlen, "no file to export");
+		return EXIT_USAGE;
+	}
+	if ((shard_bytes && strcmp(format, "hf-arrow")) ||
+	    (tokens_per_file && strcmp(format, "safetensors"))) {
+		set_err(err, errlen, "shard size goes with hf-arrow, tokens per file with safetensors");
 		return EXIT_USAGE;
 	}
 	dump_err_to(msg, sizeof(msg));

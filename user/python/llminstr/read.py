@@ -87,7 +87,8 @@ def _setup(lib, path):
     lib.llmi_read_rank.argtypes = [vp, ip, ip]
     lib.llmi_read_rank.restype = ctypes.c_int32
     lib.llmi_read_export.argtypes = [ctypes.POINTER(cp), sz, cp, cp, cp, ctypes.c_int64,
-                                     ctypes.c_int, ctypes.c_int, cp, sz]
+                                     ctypes.c_int, ctypes.c_int, ctypes.c_uint64,
+                                     ctypes.c_uint64, cp, sz]
     return None
 
 
@@ -316,9 +317,14 @@ def open(path, check=True, threads=1):
     return Run(_paths(path), check, threads)
 
 
-def export(path, format, out, tensor=None, step=None, bf16_raw=False, force=False):
-    """llminstr-dump export --format FORMAT (safetensors, memmap, hf-arrow) of a file, a
-    directory or a glob of shards (one dataset) into the directory out."""
+def export(path, format, out, tensor=None, step=None, bf16_raw=False, force=False,
+           shard_size=None, tokens_per_file=None):
+    """llminstr-dump export --format FORMAT (safetensors, memmap, hf-arrow) of a
+    file, a directory or a glob of shards (one dataset) into the directory
+    out. shard_size (bytes): hf-arrow's most a shard holds (2 GB);
+    tokens_per_file: safetensors as files of whole steps of about that many
+    tokens (a [rows, d] tensor a name, token_ids, step, rank), not a file a
+    step."""
     lib = _load()
     paths = _paths(path)
     err = ctypes.create_string_buffer(512)
@@ -326,7 +332,7 @@ def export(path, format, out, tensor=None, step=None, bf16_raw=False, force=Fals
     rc = lib.llmi_read_export(arr, len(paths), format.encode(), os.fsencode(out),
                               tensor.encode() if tensor else None,
                               -1 if step is None else int(step), int(bf16_raw), int(force),
-                              err, len(err))
+                              int(shard_size or 0), int(tokens_per_file or 0), err, len(err))
     if rc:
         raise (ValueError if rc == 2 else OSError)("llminstr: export: " +
                                                    err.value.decode(errors="replace"))
