@@ -53,6 +53,53 @@ def drop_caches():
         return False
 
 
+def throttle(path, mbps):
+    """Reads of this process (and its threads) from the disk under path limited to
+    mbps MB/s through the cgroup blkio (v1) or io (v2) controller: a disk of
+    that speed, whatever this machine's is. A message why not, or None."""
+    st = os.stat(path)
+    dev = "%d:%d" % (os.major(st.st_dev), os.minor(st.st_dev))
+    sysdev = os.path.realpath("/sys/dev/block/" + dev)
+    if not os.path.exists(sysdev):
+        return "%s is on no block device (%s)" % (path, dev)
+    if os.path.exists(os.path.join(sysdev, "partition")):   # the rule goes on the disk
+        with open(os.path.join(os.path.dirname(sysdev), "dev")) as f:
+            dev = f.read().strip()
+    bps = int(mbps * 1e6)
+    try:
+        if os.path.isdir("/sys/fs/cgroup/blkio"):
+            cg = "/sys/fs/cgroup/blkio/llminstr-read-dataset"
+            os.makedirs(cg, exist_ok=True)
+            with open(cg + "/blkio.throttle.read_bps_device", "w") as f:
+                f.write("%s %d\n" % (dev, bps))
+        elif os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+            cg = "/sys/fs/cgroup/llminstr-read-dataset"
+            with open("/sys/fs/cgroup/cgroup.subtree_control", "w") as f:
+                f.write("+io\n")
+            os.makedirs(cg, exist_ok=True)
+            with open(cg + "/io.max", "w") as f:
+                f.write("%s rbps=%d\n" % (dev, bps))
+        else:
+            return "no cgroup blkio or io controller"
+        with open(cg + "/cgroup.procs", "w") as f:
+            f.write("%d\n" % os.getpid())
+    except OSError as e:
+        return "cgroup: %s" % e
+    return None
+
+
+def unthrottle():
+    """This process back in its parent cgroup, and throttle()'s removed."""
+    for cg in ("/sys/fs/cgroup/blkio/llminstr-read-dataset", "/sys/fs/cgroup/llminstr-read-dataset"):
+        if os.path.isdir(cg):
+            try:
+                with open(os.path.dirname(cg) + "/cgroup.procs", "w") as f:
+                    f.write("%d\n" % os.getpid())
+                os.rmdir(cg)
+            except OSError:
+                pass
+
+
 def make(args, np):
     """The activations, raw and as .llmi shards; returns (raw path, run dir, raw bytes)."""
     rng = np.random.default_rng(42)
@@ -119,6 +166,9 @@ def main():
     ap.add_argument("--threads", type=int, default=2,
                     help="also read the .llmi run decoding on this many C threads "
                          "(into a reused buffer; 1: only the one-thread cases)")
+    ap.add_argument("--disk-mbps", type=float,
+                    help="reads from the disk limited to this many MB/s (cgroup; root): "
+                         "the cold cases as on a disk of that speed")
     ap.add_argument("--json")
     args = ap.parse_args()
     try:
@@ -137,6 +187,12 @@ def main():
         raw, run, total = make(args, np)
         stored = sum(os.path.getsize(os.path.join(run, f)) for f in os.listdir(run))
         cold = drop_caches()
+        if args.disk_mbps:
+            why = throttle(args.dir, args.disk_mbps) if cold else "the page cache cannot be dropped"
+            if why:
+                print("read_dataset: cannot limit the disk to %g MB/s: %s" % (args.disk_mbps, why),
+                      file=sys.stderr)
+                return 1
         cases = []
         # a new array per tensor, as a script does; then one reused buffer, as
         # a data loader does (no page faults on fresh memory per tensor)
@@ -176,9 +232,13 @@ def main():
             ex.append({"case": "export " + fmt, "cache": "warm", "decoded_bytes": total,
                        "seconds": s, "gbps": total / s / 1e9})
     finally:
+        if args.disk_mbps:
+            unthrottle()
         shutil.rmtree(args.dir, ignore_errors=True)
 
     label = "" if cold else " (warm cache only: not root, the page cache could not be dropped)"
+    if args.disk_mbps:
+        label += ", disk reads limited to %g MB/s (cgroup)" % args.disk_mbps
     print("read_dataset: %d x [%d x %d] %s, %.1f MiB raw, %.1f MiB as .llmi (%.2fx), "
           "one thread%s" % (args.shards, args.rows, args.hidden, args.dtype, total / 2**20,
                             stored / 2**20, total / stored, label))
@@ -214,7 +274,7 @@ def main():
                        "cpus_online": os.cpu_count(), "python": platform.python_version(),
                        "torch": torch.__version__, "numpy": np.__version__,
                        "dtype": args.dtype, "shards": args.shards, "rows": args.rows,
-                       "hidden": args.hidden},
+                       "hidden": args.hidden, "disk_mbps": args.disk_mbps},
                "cases": cases + ex, "summary": summary}
         if args.json == "-":
             json.dump(doc, sys.stdout, indent=1)
