@@ -721,60 +721,27 @@ int export_hf_arrow(struct set *s)
 /* The safetensors header of part p: groups [g0, g1) of rows rows; NULL out of memory. */
 static char *st_part_header(struct hf *h, size_t g0, size_t g1, uint64_t rows, size_t *hlen)
 {
-	static const char *const extra[EXTRA] = { "token_ids", "step", "rank" };
 	struct set *s = h->s;
-	char *buf = NULL, v[64];
-	size_t blen = 0;
-	uint64_t off = 0;
-	FILE *f = open_memstream(&buf, &blen);
-	struct llmi_json j;
+	struct set_st st;
+	char v[64];
 
-	if (!f)
+	if (!set_st_begin(&st, s->src[0].path))
 		return NULL;
-	llmi_json_init(&j, f, false);
-	llmi_json_obj_begin(&j, NULL);
-	llmi_json_obj_begin(&j, "__metadata__");
-	llmi_json_str(&j, "format", "pt");
-	llmi_json_str(&j, "llminstr.source", s->src[0].path);
 	snprintf(v, sizeof(v), "%llu-%llu", (unsigned long long)s->v[h->g[g0].a].t.step,
 		 (unsigned long long)s->v[h->g[g1 - 1].a].t.step);
-	llmi_json_str(&j, "llminstr.steps", v);
-	llmi_json_str(&j, "llminstr.token_ids", "-1 where not known");
-	llmi_json_obj_end(&j);
-	for (size_t c = 0; c < h->nc + EXTRA; c++) {
-		const struct hcol *col = c < h->nc ? &h->c[c] : NULL;
-		uint64_t len = col ? rows * col->width * col->esize : rows * (c == h->nc + 2 ? 4 : 8);
+	llmi_json_str(&st.j, "llminstr.steps", v);
+	llmi_json_str(&st.j, "llminstr.token_ids", "-1 where not known");
+	llmi_json_obj_end(&st.j);
+	for (size_t c = 0; c < h->nc; c++) {
+		uint64_t shape[2] = { rows, h->c[c].width ? h->c[c].width : 1 };
 
-		llmi_json_obj_begin(&j, col ? col->name : extra[c - h->nc]);
-		llmi_json_str(&j, "dtype", !col ? (c == h->nc + 2 ? "I32" : "I64") :
-				  col->dtype == LLMI_DTYPE_BF16 ? "BF16" :
-				  col->dtype == LLMI_DTYPE_F16 ? "F16" : "F32");
-		llmi_json_arr_begin(&j, "shape");
-		llmi_json_u64(&j, NULL, rows);
-		if (col)
-			llmi_json_u64(&j, NULL, col->width ? col->width : 1);
-		llmi_json_arr_end(&j);
-		llmi_json_arr_begin(&j, "data_offsets");
-		llmi_json_u64(&j, NULL, off);
-		llmi_json_u64(&j, NULL, off + len);
-		llmi_json_arr_end(&j);
-		llmi_json_obj_end(&j);
-		off += len;
+		set_st_tensor(&st, h->c[c].name, set_st_dtype(h->c[c].dtype), shape, 2,
+			      rows * h->c[c].width * h->c[c].esize);
 	}
-	llmi_json_obj_end(&j);
-	if (llmi_json_finish(&j) || fflush(f)) {
-		fclose(f);
-		free(buf);
-		return NULL;
-	}
-	while (blen % 8 && fputc(' ', f) != EOF && !fflush(f))	/* the data 8-aligned */
-		;
-	if (fclose(f) || blen % 8) {
-		free(buf);
-		return NULL;
-	}
-	*hlen = blen;
-	return buf;
+	set_st_tensor(&st, "token_ids", "I64", &rows, 1, rows * 8);
+	set_st_tensor(&st, "step", "I64", &rows, 1, rows * 8);
+	set_st_tensor(&st, "rank", "I32", &rows, 1, rows * 4);
+	return set_st_end(&st, hlen);
 }
 
 /*
@@ -789,7 +756,6 @@ static int write_st_part(struct hf *h, unsigned part, size_t *gi)
 	char path[4096], *hdr = NULL;
 	size_t g0 = *gi, g1 = g0, hlen = 0;
 	uint64_t rows = 0;
-	uint8_t le[8];
 	FILE *f = NULL;
 	int rc = EXIT_CANNOT;
 
@@ -811,13 +777,9 @@ static int write_st_part(struct hf *h, unsigned part, size_t *gi)
 	hdr = st_part_header(h, g0, g1, rows, &hlen);
 	if (!hdr)
 		return dump_err(EXIT_CANNOT, "out of memory");
-	f = dump_create(path, s->force);
+	f = set_st_create(s, path, hdr, hlen);
 	if (!f)
 		goto out;
-	for (int b = 0; b < 8; b++)
-		le[b] = (uint8_t)((uint64_t)hlen >> (8 * b));
-	if (fwrite(le, 1, 8, f) != 8 || fwrite(hdr, 1, hlen, f) != hlen)
-		goto wfail;
 	for (size_t c = 0; c < h->nc; c++)
 		for (size_t g = g0; g < g1; g++)
 			for (size_t i = h->g[g].a; i < h->g[g].b; i++) {

@@ -238,24 +238,88 @@ static void meta(struct llmi_json *j, const char *name, const char *key, const c
 	llmi_json_str(j, k, val);
 }
 
-/* The safetensors header of items v[0..n) with their names in nm; NULL when out of memory. */
-static char *st_header(struct set *s, const struct item *v, size_t n, char **nm, size_t *hlen)
+FILE *set_st_begin(struct set_st *h, const char *source)
 {
-	char *buf = NULL, val[512], codec[96];
-	size_t blen = 0;
-	uint64_t off = 0;
-	FILE *f = open_memstream(&buf, &blen);
-	struct llmi_json j;
+	memset(h, 0, sizeof(*h));
+	h->f = open_memstream(&h->buf, &h->len);
+	if (!h->f)
+		return NULL;
+	llmi_json_init(&h->j, h->f, false);
+	llmi_json_obj_begin(&h->j, NULL);
+	llmi_json_obj_begin(&h->j, "__metadata__");
+	llmi_json_str(&h->j, "format", "pt");
+	llmi_json_str(&h->j, "llminstr.source", source);
+	return h->f;
+}
+
+void set_st_tensor(struct set_st *h, const char *name, const char *dtype, const uint64_t *shape,
+		   unsigned nd, uint64_t bytes)
+{
+	llmi_json_obj_begin(&h->j, name);
+	llmi_json_str(&h->j, "dtype", dtype);
+	llmi_json_arr_begin(&h->j, "shape");
+	for (unsigned d = 0; d < nd; d++)
+		llmi_json_u64(&h->j, NULL, shape[d]);
+	llmi_json_arr_end(&h->j);
+	llmi_json_arr_begin(&h->j, "data_offsets");
+	llmi_json_u64(&h->j, NULL, h->off);
+	llmi_json_u64(&h->j, NULL, h->off + bytes);
+	llmi_json_arr_end(&h->j);
+	llmi_json_obj_end(&h->j);
+	h->off += bytes;
+}
+
+char *set_st_end(struct set_st *h, size_t *hlen)
+{
+	llmi_json_obj_end(&h->j);
+	if (llmi_json_finish(&h->j) || fflush(h->f)) {
+		fclose(h->f);
+		free(h->buf);
+		return NULL;
+	}
+	/* the data starts 8-aligned: the header is padded with spaces */
+	while (h->len % 8 && fputc(' ', h->f) != EOF && !fflush(h->f))
+		;
+	if (fclose(h->f) || h->len % 8) {
+		free(h->buf);
+		return NULL;
+	}
+	*hlen = h->len;
+	return h->buf;
+}
+
+FILE *set_st_create(struct set *s, const char *path, const char *hdr, size_t hlen)
+{
+	FILE *f = dump_create(path, s->force);
+	uint8_t le[8];
 
 	if (!f)
 		return NULL;
-	llmi_json_init(&j, f, false);
-	llmi_json_obj_begin(&j, NULL);
-	llmi_json_obj_begin(&j, "__metadata__");
-	llmi_json_str(&j, "format", "pt");
-	llmi_json_str(&j, "llminstr.source", s->src[v[0].src].path);
+	for (int b = 0; b < 8; b++)
+		le[b] = (uint8_t)((uint64_t)hlen >> (8 * b));
+	if (fwrite(le, 1, 8, f) != 8 || fwrite(hdr, 1, hlen, f) != hlen) {
+		dump_err(EXIT_CANNOT, "%s: write failed: %s", path, strerror(errno));
+		dump_out_failed(f, path);
+		return NULL;
+	}
+	return f;
+}
+
+const char *set_st_dtype(unsigned dtype)
+{
+	return dtype == LLMI_DTYPE_BF16 ? "BF16" : dtype == LLMI_DTYPE_F16 ? "F16" : "F32";
+}
+
+/* The safetensors header of items v[0..n) with their names in nm; NULL when out of memory. */
+static char *st_header(struct set *s, const struct item *v, size_t n, char **nm, size_t *hlen)
+{
+	char val[512], codec[96];
+	struct set_st st;
+
+	if (!set_st_begin(&st, s->src[v[0].src].path))
+		return NULL;
 	snprintf(val, sizeof(val), "%llu", (unsigned long long)v[0].t.step);
-	llmi_json_str(&j, "llminstr.step", val);
+	llmi_json_str(&st.j, "llminstr.step", val);
 	for (size_t i = 0; i < n; i++) {
 		const struct llmi_tensor_rec *t = &v[i].t;
 		const struct dump_names *names = s->src[v[i].src].names;
@@ -267,65 +331,37 @@ static char *st_header(struct set *s, const struct item *v, size_t n, char **nm,
 				 (unsigned long long)t->launch_id, t->tid);
 		else
 			snprintf(val, sizeof(val), "unknown");
-		meta(&j, nm[i], "producer", val);
+		meta(&st.j, nm[i], "producer", val);
 		dump_codec(t, codec, sizeof(codec));
-		meta(&j, nm[i], "codec", codec);
+		meta(&st.j, nm[i], "codec", codec);
 		snprintf(val, sizeof(val), "%.9g", t->nmse);
-		meta(&j, nm[i], "nmse", val);
+		meta(&st.j, nm[i], "nmse", val);
 		snprintf(val, sizeof(val), "%.9g", t->max_abs_err);
-		meta(&j, nm[i], "max_abs_err", val);
+		meta(&st.j, nm[i], "max_abs_err", val);
 		snprintf(val, sizeof(val), "%llu", (unsigned long long)t->tensor_id);
-		meta(&j, nm[i], "id", val);
+		meta(&st.j, nm[i], "id", val);
 		if (t->token_count) {	/* "first,count" in process pid's token stream */
 			snprintf(val, sizeof(val), "%llu,%llu", (unsigned long long)t->token_first,
 				 (unsigned long long)t->token_count);
-			meta(&j, nm[i], "tokens", val);
+			meta(&st.j, nm[i], "tokens", val);
 			snprintf(val, sizeof(val), "%u", t->pid);
-			meta(&j, nm[i], "pid", val);
+			meta(&st.j, nm[i], "pid", val);
 		}
 		if (t->pos_total) {	/* pos= kept "dim,first,count,of" (FORMAT.md, Positions) */
 			snprintf(val, sizeof(val), "%u,%llu,%llu,%llu", t->pos_dim,
 				 (unsigned long long)t->pos_first,
 				 (unsigned long long)(t->pos_dim < t->ndim ? t->shape[t->pos_dim] : 0),
 				 (unsigned long long)t->pos_total);
-			meta(&j, nm[i], "positions", val);
+			meta(&st.j, nm[i], "positions", val);
 		}
 		if (s->nsrc > 1)
-			meta(&j, nm[i], "file", s->src[v[i].src].path);
+			meta(&st.j, nm[i], "file", s->src[v[i].src].path);
 	}
-	llmi_json_obj_end(&j);
-	for (size_t i = 0; i < n; i++) {
-		const struct llmi_tensor_rec *t = &v[i].t;
-
-		llmi_json_obj_begin(&j, nm[i]);
-		llmi_json_str(&j, "dtype", t->dtype == LLMI_DTYPE_BF16 ? "BF16" :
-				  t->dtype == LLMI_DTYPE_F16 ? "F16" : "F32");
-		llmi_json_arr_begin(&j, "shape");
-		for (unsigned d = 0; d < t->ndim && d < 8; d++)
-			llmi_json_u64(&j, NULL, t->shape[d]);
-		llmi_json_arr_end(&j);
-		llmi_json_arr_begin(&j, "data_offsets");
-		llmi_json_u64(&j, NULL, off);
-		llmi_json_u64(&j, NULL, off + t->raw_bytes);
-		llmi_json_arr_end(&j);
-		llmi_json_obj_end(&j);
-		off += t->raw_bytes;
-	}
-	llmi_json_obj_end(&j);
-	if (llmi_json_finish(&j) || fflush(f)) {
-		fclose(f);
-		free(buf);
-		return NULL;
-	}
-	/* the data starts 8-aligned: the header is padded with spaces */
-	while (blen % 8 && fputc(' ', f) != EOF && !fflush(f))
-		;
-	if (fclose(f) || blen % 8) {
-		free(buf);
-		return NULL;
-	}
-	*hlen = blen;
-	return buf;
+	llmi_json_obj_end(&st.j);
+	for (size_t i = 0; i < n; i++)
+		set_st_tensor(&st, nm[i], set_st_dtype(v[i].t.dtype), v[i].t.shape,
+			      v[i].t.ndim < 8 ? v[i].t.ndim : 8, v[i].t.raw_bytes);
+	return set_st_end(&st, hlen);
 }
 
 /* One step's file from v[0..n); 0, or the exit code after saying why. */
@@ -333,7 +369,6 @@ static int st_file(struct set *s, const struct item *v, size_t n, size_t *k)
 {
 	char path[4096], **nm = calloc(n, sizeof(*nm)), *hdr = NULL;
 	size_t hlen = 0;
-	uint8_t le[8];
 	FILE *f = NULL;
 	int ret = EXIT_CANNOT;
 
@@ -364,13 +399,9 @@ static int st_file(struct set *s, const struct item *v, size_t n, size_t *k)
 	hdr = st_header(s, v, n, nm, &hlen);
 	if (!hdr)
 		goto nomem;
-	f = dump_create(path, s->force);
+	f = set_st_create(s, path, hdr, hlen);
 	if (!f)
 		goto out;
-	for (int b = 0; b < 8; b++)
-		le[b] = (uint8_t)((uint64_t)hlen >> (8 * b));
-	if (fwrite(le, 1, 8, f) != 8 || fwrite(hdr, 1, hlen, f) != hlen)
-		goto wfail;
 	for (size_t i = 0; i < n; i++, (*k)++) {
 		size_t len;
 		const void *d = set_decode(s, &v[i], true, &len);

@@ -57,8 +57,27 @@ const void *set_decode(struct set *s, const struct item *it, bool keep16, size_t
 /* Flushes and closes a finished output; on failure says why and removes it. 0 or EXIT_CANNOT. */
 int set_close(struct set *s, FILE *f, const char *path);
 
+/* A safetensors header built in memory: begin (NULL when out of memory),
+ * the caller's __metadata__ pairs into j, then each tensor in data order
+ * (the caller ends __metadata__ first), then end: the header padded to 8,
+ * its length in *hlen (free() it), or NULL. */
+#include "common/json.h"
+struct set_st {
+	FILE *f;
+	char *buf;
+	size_t len;
+	uint64_t off;
+	struct llmi_json j;
+};
+FILE *set_st_begin(struct set_st *h, const char *source);
+void set_st_tensor(struct set_st *h, const char *name, const char *dtype, const uint64_t *shape,
+		   unsigned nd, uint64_t bytes);
+char *set_st_end(struct set_st *h, size_t *hlen);
+const char *set_st_dtype(unsigned dtype);	/* "F32", "BF16", "F16" */
+/* path created (as --force allows) with the length and header written; NULL when not, said. */
+FILE *set_st_create(struct set *s, const char *path, const char *hdr, size_t hlen);
+
 /* Ends the JSON document j with a newline and closes it as set_close(). */
-struct llmi_json;
 int set_json_close(struct set *s, struct llmi_json *j, FILE *f, const char *path);
 /* Creates DIR (an existing one only with --force); 0 or the exit code, said. */
 int set_mkdir(struct set *s);

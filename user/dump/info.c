@@ -340,6 +340,19 @@ static void rank_json(struct llmi_json *j, const struct llmi_file_header *h)
 }
 
 /* "ranks": those seen (tensors, headers), sorted; "steps": count, first, last. */
+/* Opens "tensors" in j with t's count, bytes, ratio and worst errors (the caller closes it). */
+static void totals_json(struct llmi_json *j, const struct totals *t)
+{
+	llmi_json_obj_begin(j, "tensors");
+	llmi_json_u64(j, "count", t->tensors);
+	llmi_json_u64(j, "raw_bytes", t->raw);
+	llmi_json_u64(j, "stored_bytes", t->stored);
+	llmi_json_double(j, "ratio", dump_ratio(t->raw, t->stored));
+	llmi_json_double(j, "max_mse", t->max_mse);
+	llmi_json_double(j, "max_nmse", t->max_nmse);
+	llmi_json_double(j, "max_abs_err", t->max_err);
+}
+
 static void ranks_json(struct llmi_json *j, const struct totals *t)
 {
 	llmi_json_arr_begin(j, "ranks");
@@ -458,14 +471,7 @@ static int info_run(char **paths, int n, bool json)
 			llmi_json_i64(&j, "world_size", world);
 		else
 			llmi_json_null(&j, "world_size");
-		llmi_json_obj_begin(&j, "tensors");
-		llmi_json_u64(&j, "count", run.tensors);
-		llmi_json_u64(&j, "raw_bytes", run.raw);
-		llmi_json_u64(&j, "stored_bytes", run.stored);
-		llmi_json_double(&j, "ratio", dump_ratio(run.raw, run.stored));
-		llmi_json_double(&j, "max_mse", run.max_mse);
-		llmi_json_double(&j, "max_nmse", run.max_nmse);
-		llmi_json_double(&j, "max_abs_err", run.max_err);
+		totals_json(&j, &run);
 		llmi_json_obj_end(&j);
 		llmi_json_obj_begin(&j, "events");
 		llmi_json_u64(&j, "batches", run.batches);
@@ -657,14 +663,7 @@ int cmd_info(int argc, char **argv)
 			if (t.by_type[k])
 				llmi_json_u64(&j, llmi_rec_type_name(k), t.by_type[k]);
 		llmi_json_obj_end(&j);
-		llmi_json_obj_begin(&j, "tensors");
-		llmi_json_u64(&j, "count", t.tensors);
-		llmi_json_u64(&j, "raw_bytes", t.raw);
-		llmi_json_u64(&j, "stored_bytes", t.stored);
-		llmi_json_double(&j, "ratio", dump_ratio(t.raw, t.stored));
-		llmi_json_double(&j, "max_mse", t.max_mse);
-		llmi_json_double(&j, "max_nmse", t.max_nmse);
-		llmi_json_double(&j, "max_abs_err", t.max_err);
+		totals_json(&j, &t);
 		{
 			uint64_t bad = 0;
 			struct dump_names *names = dump_names__load(r, &bad);
