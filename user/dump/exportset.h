@@ -7,6 +7,7 @@
 #ifndef LLMI_EXPORTSET_H
 #define LLMI_EXPORTSET_H
 
+#include "common/json.h"
 #include "dump/dump.h"
 
 struct src {
@@ -61,7 +62,6 @@ int set_close(struct set *s, FILE *f, const char *path);
  * the caller's __metadata__ pairs into j, then each tensor in data order
  * (the caller ends __metadata__ first), then end: the header padded to 8,
  * its length in *hlen (free() it), or NULL. */
-#include "common/json.h"
 struct set_st {
 	FILE *f;
 	char *buf;
